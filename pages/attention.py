@@ -1,0 +1,5 @@
+"""Attention page (being built)."""
+import streamlit as st
+
+st.title("Attention")
+st.info("This page is being built.")

@@ -1,0 +1,5 @@
+"""Bias page (being built)."""
+import streamlit as st
+
+st.title("Bias")
+st.info("This page is being built.")

@@ -1,0 +1,40 @@
+"""Helpers to run app pages under streamlit.testing.v1.AppTest."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from ui.common import MODEL_KEY
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+
+
+def open_page(page: str, model: str = "minilm", timeout: float = 120, query: dict | None = None) -> AppTest:
+    """Run app.py, select ``model`` in the sidebar state, switch to ``page`` and run it.
+
+    Note: after ``switch_page`` AppTest (1.67) no longer reports the entrypoint's sidebar
+    elements; the page itself runs normally. Test the sidebar on the default page (home).
+    """
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    at.session_state[MODEL_KEY] = model
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    if page != "pages/home.py":
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+def assert_ok(at: AppTest) -> None:
+    """No exception element and no uncaught error."""
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def texts(at: AppTest) -> str:
+    """All markdown/info/error/warning/caption text on the page, for content assertions."""
+    parts = []
+    for kind in ("markdown", "info", "error", "warning", "success", "caption", "title", "header", "subheader"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)

@@ -1,0 +1,48 @@
+"""Shared fixtures: bundled models (loaded once per session) and tiny models built from configs."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["LLMVIZ_TESTING"] = "1"
+
+import pytest  # noqa: E402
+
+from llmviz.models import load_model  # noqa: E402
+from tests import tiny  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    return load_model("minilm")
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    return load_model("smollm2")
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm_dir(tmp_path_factory):
+    return tiny.build_tiny_bert_mlm(tmp_path_factory.mktemp("tiny_mlm"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory):
+    return tiny.build_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory):
+    return tiny.build_tiny_bert_encoder(tmp_path_factory.mktemp("tiny_encoder"))
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm(tiny_mlm_dir):
+    return load_model(str(tiny_mlm_dir))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tiny_llama_dir):
+    return load_model(str(tiny_llama_dir))
