@@ -1,0 +1,1 @@
+"""Figure builders: plotly figures and self-contained HTML views (no streamlit)."""
