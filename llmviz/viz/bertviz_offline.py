@@ -1,0 +1,185 @@
+"""bertviz head view and model view rendered fully offline, with a small payload.
+
+Stock ``bertviz.head_view(..., html_action="return")`` loads require.js, d3 and jQuery from a CDN and
+embeds every attention weight as a full-precision float. Here:
+
+- d3 5.7.0, jQuery 3.7.1 and RequireJS 2.3.6 are vendored from npm under ``llmviz/viz/static/`` (license
+  files kept, versions and sha256 in ``static/VENDORED.json``) and inlined **once** per document;
+  bertviz's own view scripts (Apache-2.0) are vendored too, with their CDN ``require.config`` removed.
+- The payload stores weights as integers (``round(w * 10**decimals)``), optionally only some layers
+  (and heads in the model view), optionally without special tokens; a sentence pair ships one matrix and
+  the browser slices the A→A/B→B/A→B/B→A filters from it.
+- Tokens travel only inside JSON (``</`` and ``<!--`` escaped, non-ASCII as ``\\uXXXX``) and bertviz
+  draws them with d3 ``.text()``, so ``</script>`` or ``<img onerror=...>`` in the text stays text.
+
+``view_fragment`` returns the view's HTML without the libraries (what the payload bench measures);
+``standalone_html`` wraps fragments into one offline HTML document (for ``st.iframe`` and download).
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from llmviz.errors import InputError
+
+STATIC = Path(__file__).resolve().parent / "static"
+LIBRARIES = ("d3/d3.min.js", "jquery/jquery.min.js", "requirejs/require.js")
+VIEWS = {"head": "bertviz/head_view.js", "model": "bertviz/model_view.js"}
+DEFAULT_DECIMALS = 3
+
+# Runs after the libraries: hands the globals to RequireJS under the names bertviz asks for, and
+# defines the decoder that turns integer weights back into floats and builds the pair filters.
+_PRELUDE = r"""
+define('d3', [], function () { return window.d3; });
+define('jquery', [], function () { return window.jQuery; });
+window.llmvizDecode = function (p) {
+  var s = p.scale;
+  function dec(a) { return a.map(function (l) { return l.map(function (h) { return h.map(function (r) {
+    return r.map(function (v) { return v / s; }); }); }); }); }
+  function cut(a, r, c) { return a.map(function (l) { return l.map(function (h) {
+    return h.slice(r[0], r[1]).map(function (row) { return row.slice(c[0], c[1]); }); }); }); }
+  var all = p.attention[0];
+  all.attn = dec(all.attn);
+  if (p.sentence_b_start !== null && p.sentence_b_start !== undefined) {
+    var b = p.sentence_b_start, n = all.left_text.length, A = [0, b], B = [b, n];
+    var parts = [["Sentence A -> Sentence A", A, A], ["Sentence B -> Sentence B", B, B],
+                 ["Sentence A -> Sentence B", A, B], ["Sentence B -> Sentence A", B, A]];
+    parts.forEach(function (q) {
+      p.attention.push({name: q[0], attn: cut(all.attn, q[1], q[2]),
+                        left_text: all.left_text.slice(q[1][0], q[1][1]),
+                        right_text: all.right_text.slice(q[2][0], q[2][1])});
+    });
+  }
+  return p;
+};
+"""
+_FILTER_NAMES = ("All", "Sentence A -> Sentence A", "Sentence B -> Sentence B",
+                 "Sentence A -> Sentence B", "Sentence B -> Sentence A")
+
+
+def _read(rel: str) -> str:
+    return (STATIC / rel).read_text(encoding="utf-8")
+
+
+def vendored_manifest() -> dict:
+    """Pinned versions and sha256 of the vendored files (``static/VENDORED.json``)."""
+    return json.loads(_read("VENDORED.json"))
+
+
+def verify_vendored() -> None:
+    """Raise if a vendored file differs from its pinned sha256."""
+    for rel, entry in vendored_manifest()["files"].items():
+        digest = hashlib.sha256((STATIC / rel).read_bytes()).hexdigest()
+        if digest != entry["sha256"]:
+            raise RuntimeError(f"Vendored file {rel} does not match its pinned sha256.")
+
+
+def script_json(obj) -> str:
+    """JSON safe to place inside ``<script>``: no ``</``, no ``<!--``, ASCII only."""
+    text = json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--").replace("-->", "--\\>")
+
+
+@lru_cache(maxsize=4)
+def _view_js(view: str) -> str:
+    js = _read(VIEWS[view])
+    js = re.sub(r"require\.config\(\{.*?\}\);\s*", "", js, count=1, flags=re.S)
+    if "cdnjs" in js or "https://" in js.split("requirejs(", 1)[1]:
+        raise RuntimeError(f"bertviz {view} view still references a CDN after stripping its config.")
+    return js
+
+
+@lru_cache(maxsize=1)
+def library_scripts() -> str:
+    """The vendored libraries as inline ``<script>`` tags (include once per document)."""
+    parts = []
+    for rel in LIBRARIES:
+        code = _read(rel)
+        if "</script" in code.lower():  # would end the inline script early
+            raise RuntimeError(f"{rel} contains '</script'; cannot inline it safely.")
+        parts.append(f"<script>/* {rel} (vendored, see static/VENDORED.json) */\n{code}\n</script>")
+    parts.append(f"<script>{_PRELUDE}</script>")
+    return "\n".join(parts)
+
+
+def encode_weights(attention: np.ndarray, decimals: int = DEFAULT_DECIMALS) -> list:
+    """``attention`` [layers, heads, T, T] -> nested lists of ints ``round(w * 10**decimals)``."""
+    scale = 10 ** int(decimals)
+    return np.rint(np.asarray(attention, dtype=np.float64) * scale).astype(np.int64).tolist()
+
+
+def view_fragment(tokens: Sequence[str], attention: np.ndarray, view: str = "head",
+                  sentence_b_start: int | None = None, layers: Sequence[int] | None = None,
+                  heads: Sequence[int] | None = None, layer: int | None = None,
+                  decimals: int = DEFAULT_DECIMALS, root_id: str | None = None) -> str:
+    """HTML of one bertviz view (``view`` = "head" | "model"), without the libraries.
+
+    ``attention``: [layers, heads, T, T] for all layers of the model; ``layers`` picks which to ship
+    (default all); ``heads``: head view = heads shown at start, model view = heads shipped;
+    ``layer``: the head view's initial layer. Weights are rounded to ``decimals`` places.
+    """
+    if view not in VIEWS:
+        raise InputError(f"Unknown bertviz view '{view}'. Choose one of {', '.join(VIEWS)}.")
+    att = np.asarray(attention)
+    if att.ndim != 4 or att.shape[2] != len(tokens) or att.shape[3] != len(tokens):
+        raise InputError(f"Attention of shape {att.shape} does not match {len(tokens)} tokens.")
+    n_layers, n_heads = att.shape[:2]
+    layers = sorted({int(i) for i in (layers if layers is not None else range(n_layers))})
+    if not layers or not all(0 <= i < n_layers for i in layers):
+        raise InputError(f"Choose layers between 0 and {n_layers - 1}.")
+    head_list = sorted({int(h) for h in (heads if heads is not None else range(n_heads))})
+    if not head_list or not all(0 <= h < n_heads for h in head_list):
+        raise InputError(f"Choose heads between 0 and {n_heads - 1}.")
+    if layer is not None and int(layer) not in layers:
+        layer = layers[0]
+    shipped = att[layers]
+    if view == "model":
+        shipped = shipped[:, head_list]
+    if sentence_b_start is not None and not 0 < int(sentence_b_start) < len(tokens):
+        sentence_b_start = None
+    root_id = root_id or f"bertviz-{uuid.uuid4().hex}"
+    params = {
+        "attention": [{"name": "All" if sentence_b_start is not None else None,
+                       "attn": encode_weights(shipped, decimals),
+                       "left_text": list(tokens), "right_text": list(tokens)}],
+        "scale": 10 ** int(decimals), "sentence_b_start": sentence_b_start,
+        "default_filter": "0", "root_div_id": root_id, "include_layers": layers,
+    }
+    if view == "head":
+        params.update(layer=None if layer is None else int(layer),
+                      heads=None if heads is None else head_list)
+    else:
+        params.update(display_mode="light", include_heads=head_list, total_heads=len(head_list))
+    select = ""
+    if sentence_b_start is not None:
+        options = "".join(f'<option value="{i}">{html.escape(name)}</option>'
+                          for i, name in enumerate(_FILTER_NAMES))
+        select = f'Attention: <select id="filter">{options}</select>'
+    layer_select = 'Layer: <select id="layer"></select>' if view == "head" else ""
+    js = _view_js(view).replace("PYTHON_PARAMS", f"llmvizDecode({script_json(params)})", 1)
+    return (f'<div id="{html.escape(root_id)}" class="llmviz-bertviz" data-view="{view}" '
+            f'style="font-family:Helvetica,Arial,sans-serif;">'
+            f'<span style="user-select:none">{layer_select} {select}</span><div id="vis"></div></div>\n'
+            f"<script>\n{js}\n</script>")
+
+
+def standalone_html(fragments: str | Sequence[str], title: str = "llmviz attention",
+                    note: str = "") -> str:
+    """A complete offline HTML document: libraries inlined once, then the view fragments."""
+    if isinstance(fragments, str):
+        fragments = [fragments]
+    body = "\n".join(fragments)
+    note_html = f'<p style="font:12px sans-serif;color:#555">{html.escape(note)}</p>' if note else ""
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title>"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+            "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">"
+            f"</head><body>\n{library_scripts()}\n{note_html}\n{body}\n</body></html>")
