@@ -1,5 +1,255 @@
-"""Attention page (being built)."""
+"""Attention explorer: head statistics, heatmaps, rollout, offline bertviz, the formula step by step,
+the neuron view, exports. Thin: widgets -> llmviz.attention* -> llmviz.viz figures."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-st.title("Attention")
-st.info("This page is being built.")
+from llmviz import attention as A
+from llmviz.attention_export import long_frame, stats_frame, to_json, to_npz
+from llmviz.attention_steps import MAX_STEP_TOKENS, formula_steps, neuron_view
+from llmviz.errors import LlmvizError
+from llmviz.models import CAUSAL_LM
+from llmviz.viz import attention as V
+from llmviz.viz.bertviz_offline import standalone_html, view_fragment
+from ui.common import current_model, export_buttons, plot, require_probe, show_error
+from ui.i18n import t
+from ui.links import copy_link, presenter_mode, qp
+
+VIEWS = ("stats", "head", "layer", "rollout", "bertviz", "formula", "neuron")
+DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _extract(_loaded, spec: str, text: str, text_b: str | None) -> A.AttentionResult:
+    return A.extract_attention(_loaded, text, text_b)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _steps(_loaded, spec: str, text: str, text_b: str | None, layer: int, head: int):
+    return formula_steps(_loaded, text, layer, head, text_b=text_b)
+
+
+def _clamp(value: int, hi: int) -> int:
+    return min(max(int(value), 0), hi)
+
+
+def _open_clicked_head(event) -> None:
+    """Clicking a cell of a statistic heatmap opens that head: the layer/head inputs are set on the
+    next full run (a widget's state cannot change after it is drawn)."""
+    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
+        getattr(getattr(event, "selection", None), "points", [])
+    if points:
+        clicked = (int(points[0]["y"]), int(points[0]["x"]))
+        if clicked != (int(layer), int(head)):
+            st.session_state["att_pending"] = clicked
+            st.rerun(scope="app")
+
+
+st.title(t("attention.title"))
+st.markdown(t("attention.intro"))
+loaded = current_model()
+require_probe(loaded, "attention", t("attention.title"))
+facts = loaded.facts
+
+text = st.text_area(t("attention.text"), value=qp("text", DEFAULT_TEXT), key="att_text", height=80,
+                    help=t("attention.text_help", n=A.MAX_TOKENS))
+text_b = None
+if facts.kind != CAUSAL_LM:
+    text_b = st.text_input(t("attention.text_b"), value=qp("text_b", ""), key="att_text_b",
+                           help=t("attention.text_b_help")) or None
+hide = st.toggle(t("attention.hide_special"), key="att_hide", help=t("attention.hide_special_help"))
+st.caption(t("attention.limit", n=A.MAX_TOKENS))
+if not text.strip():
+    st.info(t("attention.empty"))
+    st.stop()
+try:
+    with st.spinner(t("attention.running")):
+        result = _extract(loaded, loaded.spec, text, text_b)
+    shown = A.without_special(result) if hide else result
+except LlmvizError as err:
+    show_error(err)
+    st.stop()
+if result.truncated:
+    st.warning(t("attention.truncated", n=result.n_tokens, orig=result.n_tokens_original))
+
+n_layers, n_heads = result.n_layers, result.n_heads
+view = st.segmented_control(t("attention.view"), VIEWS, default=qp("view", "stats") if qp("view", "stats") in VIEWS
+                            else "stats", format_func=lambda v: t(f"attention.view_{v}"), key="att_view",
+                            required=True) or "stats"
+if "att_pending" in st.session_state:
+    st.session_state["att_layer"], st.session_state["att_head"] = st.session_state.pop("att_pending")
+if "att_layer" not in st.session_state:
+    st.session_state["att_layer"] = _clamp(qp("layer", 0, int), n_layers - 1)
+    st.session_state["att_head"] = _clamp(qp("head", 0, int), n_heads - 1)
+# Another model may have left a layer/head this one does not have.
+st.session_state["att_layer"] = _clamp(st.session_state["att_layer"], n_layers - 1)
+st.session_state["att_head"] = _clamp(st.session_state["att_head"], n_heads - 1)
+c1, c2, _ = st.columns([1, 1, 3])
+layer = c1.number_input(t("attention.layer"), 0, n_layers - 1, key="att_layer", help=t("attention.layer_help"))
+head = c2.number_input(t("attention.head"), 0, n_heads - 1, key="att_head", help=t("attention.head_help"))
+if facts.n_kv_heads < facts.n_heads:
+    st.caption(t("attention.gqa", h=facts.n_heads, kv=facts.n_kv_heads, g=facts.n_heads // facts.n_kv_heads,
+                 kvh=int(head) // (facts.n_heads // facts.n_kv_heads)))
+meta = {**result.params(), "hide_special": hide, "layer": int(layer), "head": int(head), "view": view,
+        "model": facts.model_id}
+stem = f"attention_{facts.model_id.replace('/', '_')}_L{layer}H{head}"
+
+
+def show_stats() -> None:
+    stats = A.head_statistics(shown.attention, shown.special_mask)
+    name = st.radio(t("attention.statistic"), list(A.STATISTICS), horizontal=True, key="att_stat",
+                    format_func=lambda s: V.STAT_TITLES[s])
+    st.caption(A.STATISTICS[name])
+    fig = V.statistic_heatmap(stats[name], name, selected=(int(layer), int(head)))
+    _open_clicked_head(plot(fig, key="att_stat_chart", on_select="rerun", selection_mode="points"))
+    st.caption(t("attention.click_to_open"))
+    st.info(t("attention.stats_caveat"))
+    if not presenter_mode():
+        top = A.top_heads(stats, name, k=5, largest=name != "entropy")
+        st.dataframe(pd.DataFrame(top, columns=["layer", "head", name]), hide_index=True)
+    plot(V.attention_heatmap(shown.tokens, shown.attention[layer, head], f"Layer {layer}, head {head}"),
+         key="att_stat_head")
+    with st.expander(t("attention.export")):
+        export_buttons("att_stats_x", fig=fig, data=stats_frame(stats), stem=f"{stem}_stats", meta=meta)
+        c = st.columns(2)
+        c[0].download_button("Attention + statistics (NPZ)", to_npz(shown, stats, meta), f"{stem}.npz",
+                             "application/octet-stream", key="att_npz")
+        c[1].download_button("Attention + statistics (JSON)", to_json(shown, stats, extra=meta), f"{stem}_all.json",
+                             "application/json", key="att_json_all")
+
+
+def show_head() -> None:
+    fig = V.attention_heatmap(shown.tokens, shown.attention[layer, head], f"Layer {layer}, head {head}")
+    plot(fig, key="att_head_chart")
+    st.caption(t("attention.head_caption"))
+    with st.expander(t("attention.export")):
+        try:
+            frame = long_frame(shown, [int(layer)])
+            frame = frame[frame["head"] == int(head)]
+        except ValueError as err:
+            st.warning(str(err))
+            frame = None
+        export_buttons("att_head_x", fig=fig, data=frame, stem=stem, meta=meta)
+
+
+def show_layer() -> None:
+    fig = V.layer_small_multiples(shown.tokens, shown.attention[layer], int(layer))
+    plot(fig, key="att_layer_chart")
+    with st.expander(t("attention.export")):
+        export_buttons("att_layer_x", fig=fig, data=long_frame(shown, [int(layer)]), stem=f"{stem}_layer", meta=meta)
+
+
+def show_rollout() -> None:
+    rolled = A.rollout(shown.attention)
+    fig = V.rollout_heatmap(shown.tokens, rolled)
+    plot(fig, key="att_rollout_chart")
+    st.latex(r"\hat A_\ell = \mathrm{norm}\!\left(\tfrac12\,\overline{A_\ell} + \tfrac12 I\right),\quad "
+             r"R = \hat A_L \cdots \hat A_1")
+    st.info(t("attention.rollout_caveat"))
+    frame = pd.DataFrame(rolled, columns=[f"{i}:{tok}" for i, tok in enumerate(shown.tokens)])
+    frame.insert(0, "query", [f"{i}:{tok}" for i, tok in enumerate(shown.tokens)])
+    with st.expander(t("attention.export")):
+        export_buttons("att_rollout_x", fig=fig, data=frame, stem=f"{stem}_rollout", meta=meta)
+
+
+def show_bertviz() -> None:
+    kind = st.radio(t("attention.bertviz_kind"), ("head", "model"), horizontal=True, key="att_bv_kind",
+                    format_func=lambda k: t(f"attention.bertviz_{k}"))
+    default_layers = list(range(n_layers)) if n_layers <= 12 else [int(layer)]
+    layers = list(range(n_layers))
+    heads = list(range(n_heads))
+    if not presenter_mode():
+        layers = st.multiselect(t("attention.bertviz_layers"), layers, default=default_layers, key="att_bv_layers",
+                                help=t("attention.bertviz_layers_help")) or [int(layer)]
+        heads = st.multiselect(t("attention.bertviz_heads"), heads, default=heads, key="att_bv_heads") or heads
+    b_start = None
+    if text_b is not None and not hide and shown.segment is not None and shown.segment.any():
+        b_start = int(np.argmax(shown.segment > 0))
+    frag = view_fragment(shown.tokens, shown.attention, kind, sentence_b_start=b_start, layers=layers,
+                         heads=heads, layer=int(layer) if int(layer) in layers else None)
+    doc = standalone_html(frag, title=f"llmviz {kind} view - {facts.model_id}",
+                          note=f"{facts.model_id} · {len(shown.tokens)} tokens · weights rounded to 3 decimals")
+    height = 160 + 23 * len(shown.tokens) if kind == "head" else 140 + len(layers) * (14 + 7 * 12 / len(heads)
+                                                                                         * len(shown.tokens) / 12 + 20)
+    st.iframe(doc, height=int(min(max(height, 300), 4000)))
+    st.caption(t("attention.bertviz_caption", kb=len(frag) / 1024))
+    st.download_button(t("attention.bertviz_download"), doc, f"{stem}_bertviz_{kind}.html", "text/html",
+                       key="att_bv_download")
+
+
+def show_formula() -> None:
+    if result.n_tokens > MAX_STEP_TOKENS:
+        st.warning(t("attention.formula_cut", n=MAX_STEP_TOKENS))
+    with st.spinner(t("attention.running")):
+        s = _steps(loaded, loaded.spec, text, text_b, int(layer), int(head))
+    ok = s.attention_max_abs_diff <= 1e-5
+    (st.success if ok else st.warning)(t("attention.formula_check", a=s.attention_max_abs_diff,
+                                         b=s.block_max_abs_diff))
+    toks, dk = s.tokens, s.q.shape[1]
+    dims = [str(i) for i in range(dk)]
+    x_label = "X = RMSNorm(h)" if s.family == "llama" else "X = h (layer input)"
+    steps = [
+        (r"X \in \mathbb{R}^{T\times d}", s.x, x_label, toks, None),
+        (r"W_Q^{(h)}", s.w_q, f"W_Q slice for head {s.head}", None, dims),
+        (r"W_K^{(h)}", s.w_k, f"W_K slice (kv head {s.kv_head})", None, dims),
+        (r"W_V^{(h)}", s.w_v, f"W_V slice (kv head {s.kv_head})", None, dims),
+        (r"Q = X W_Q" + (r" + b_Q" if s.b_q is not None else ""), s.q_raw, "Q", toks, dims),
+        (r"K = X W_K", s.k_raw, "K", toks, dims),
+    ]
+    if s.cos is not None:
+        steps += [(r"\tilde Q = Q\odot\cos + \mathrm{rot}(Q)\odot\sin", s.q, "Q after RoPE", toks, dims),
+                  (r"\tilde K = K\odot\cos + \mathrm{rot}(K)\odot\sin", s.k, "K after RoPE", toks, dims)]
+    steps += [
+        (r"V = X W_V", s.v, "V", toks, dims),
+        (r"S = Q K^\top", s.scores, "scores QKᵀ", toks, toks),
+        (rf"S / \sqrt{{d_k}} \quad (\sqrt{{{dk}}}\approx{1 / s.scaling:.2f})", s.scaled, "scaled scores", toks, toks),
+        (r"S/\sqrt{d_k} + M \quad (M_{ij}=-\infty,\ j>i)" if facts.kind == CAUSAL_LM else r"M = 0 \text{ (no mask)}",
+         s.scaled + s.mask, "masked scores (blank = −∞)", toks, toks),
+        (r"A = \mathrm{softmax}(S/\sqrt{d_k} + M)", s.weights, "attention weights", toks, toks),
+        (r"\mathrm{head}_h = A V", s.head_out, "head output", toks, dims),
+        (r"\mathrm{Concat}(\mathrm{head}_1..\mathrm{head}_H)", s.concat, "concat of all heads", toks, None),
+        (r"\mathrm{Concat}(\dots)\,W^O" + (" + b_O" if s.b_o is not None else ""), s.projected,
+         "block output (before residual)", toks, None),
+    ]
+    if s.family == "bert":
+        steps.append((r"\mathrm{LayerNorm}(X + \mathrm{Concat}(\dots)W^O + b_O)", s.block_output,
+                      "attention block output (Add & Norm)", toks, None))
+    for i, (formula, matrix, label, rows, cols) in enumerate(steps):
+        left, right = st.columns([1, 2])
+        left.markdown(f"**{i + 1}. {label}**")
+        left.latex(formula)
+        with right:
+            plot(V.matrix_heatmap(matrix, label, rows, cols), key=f"att_step_{i}")
+
+
+def show_neuron() -> None:
+    with st.spinner(t("attention.running")):
+        s = _steps(loaded, loaded.spec, text, text_b, int(layer), int(head))
+    qi = st.selectbox(t("attention.query_token"), list(range(len(s.tokens))), key="att_neuron_q",
+                      format_func=lambda i: f"{i}: {s.tokens[i]}", index=min(len(s.tokens) - 1, 1))
+    nv = neuron_view(s, int(qi))
+    fig = V.neuron_figure(s.tokens, nv.products, nv.scores, nv.weights, s.tokens[int(qi)])
+    plot(fig, key="att_neuron_chart")
+    st.latex(r"\text{score}_j = \frac{1}{\sqrt{d_k}}\sum_{m=1}^{d_k} q_m\,k_{j,m}")
+    st.caption(t("attention.neuron_caption"))
+    frame = pd.DataFrame(nv.products, columns=[f"dim_{m}" for m in range(nv.products.shape[1])])
+    frame.insert(0, "key_token", s.tokens)
+    frame["score"], frame["weight"] = nv.scores, nv.weights
+    with st.expander(t("attention.export")):
+        export_buttons("att_neuron_x", fig=fig, data=frame, stem=f"{stem}_neuron_q{qi}", meta=meta)
+
+
+@st.fragment
+def draw_view() -> None:
+    try:
+        {"stats": show_stats, "head": show_head, "layer": show_layer, "rollout": show_rollout,
+         "bertviz": show_bertviz, "formula": show_formula, "neuron": show_neuron}[view]()
+    except LlmvizError as err:
+        show_error(err)
+
+
+draw_view()
+copy_link("attention", {"text": text, "text_b": text_b, "layer": int(layer), "head": int(head), "view": view},
+          key="att")
