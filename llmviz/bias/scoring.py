@@ -15,6 +15,7 @@ one-at-a-time computation up to float rounding (tests check 1e-5).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Callable, Sequence
 
 import numpy as np
@@ -84,6 +85,33 @@ def _pad(rows: Sequence[Sequence[int]], pad: int):
     return ids, att
 
 
+@contextmanager
+def _only_positions(model, b_idx, p_idx):
+    """Make the output projection (hidden -> vocab) run only at the queried positions.
+
+    A scoped forward pre-hook on ``model.get_output_embeddings()`` turns its input [B, T, hidden]
+    into [Q, hidden], so logits come back as [Q, vocab] instead of [B, T, vocab] (the vocab
+    projection dominates the cost of small MLMs). Yields False when the model has no such module.
+    """
+    import torch
+
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is None:
+        yield False
+        return
+    bi, pi = torch.tensor(b_idx), torch.tensor(p_idx)
+
+    def pick(_module, args):
+        hidden = args[0]
+        return (hidden[bi.to(hidden.device), pi.to(hidden.device)],) + tuple(args[1:])  # [Q, hidden]
+
+    handle = head.register_forward_pre_hook(pick)
+    try:
+        yield True
+    finally:
+        handle.remove()
+
+
 def mlm_masked_logprobs(loaded: LoadedModel, rows: Sequence[Sequence[int]],
                         queries: Sequence[Sequence[tuple[int, int]]], batch_size: int = DEFAULT_BATCH,
                         progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
@@ -109,9 +137,15 @@ def mlm_masked_logprobs(loaded: LoadedModel, rows: Sequence[Sequence[int]],
                 b_idx.append(k)
                 p_idx.append(pos)
                 t_idx.append(tgt)
-        with torch.inference_mode():
+        with torch.inference_mode(), _only_positions(loaded.model, b_idx, p_idx) as selected:
             logits = loaded.model(input_ids=ids.to(device), attention_mask=att.to(device)).logits
-            picked = logits[torch.tensor(b_idx), torch.tensor(p_idx)].float()  # [Q, vocab]
+        if selected and logits.dim() == 2 and logits.shape[0] == len(b_idx):
+            picked = logits.float()  # [Q, vocab]
+        else:  # the hook did not apply (unusual head): pick from the full [B, T, vocab] logits
+            with torch.inference_mode():
+                logits = loaded.model(input_ids=ids.to(device), attention_mask=att.to(device)).logits
+            picked = logits[torch.tensor(b_idx), torch.tensor(p_idx)].float()
+        with torch.inference_mode():
             lp = torch.log_softmax(picked, dim=-1)[torch.arange(len(t_idx)), torch.tensor(t_idx)]
         lp = lp.double().cpu().numpy()
         start = 0
