@@ -1,5 +1,247 @@
-"""Playground page (being built)."""
+"""Playground: the five applications with streamed generation and per-token probabilities, branching,
+and fill-mask. Thin: widgets -> llmviz.generate / llmviz.fill_mask -> llmviz.viz.generate figures."""
+from __future__ import annotations
+
+import pandas as pd
 import streamlit as st
 
-st.title("Playground")
-st.info("This page is being built.")
+from llmviz import fill_mask as FM
+from llmviz.errors import LlmvizError
+from llmviz.generate import MAX_NEW_TOKENS_LIMIT, MAX_PROMPT_WORDS, GenerationStream, SamplingParams, branch, \
+    build_prompt
+from llmviz.models import CAUSAL_LM, ENCODER
+from llmviz.presets import DEFAULT_MODE, FILL_MASK, MODES, PRESETS
+from llmviz.transcript import fill_mask_csv, fill_mask_json, transcript_csv, transcript_json
+from llmviz.viz import generate as V
+from ui.common import current_model, export_buttons, plot, show_error
+from ui.i18n import t
+from ui.links import copy_link, presenter_mode, qp
+
+BRANCHES, STREAM, STEP, BRANCH, PENDING = "pg_branches", "pg_stream", "pg_step", "pg_branch", "pg_pending"
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _fill(_loaded, spec: str, text: str, top_k: int, candidates: str):
+    return FM.fill_mask(_loaded, text, top_k, candidates or None)
+
+
+def _finish(stream: GenerationStream) -> None:
+    """Store a finished or interrupted stream as a new branch and select it."""
+    branches = st.session_state.setdefault(BRANCHES, [])
+    branches.append(stream.result())
+    st.session_state[PENDING] = len(branches) - 1
+    st.session_state.pop(STREAM, None)
+
+
+def _run(stream: GenerationStream, box) -> None:
+    """Stream into ``box``. If the script is interrupted (Stop button, any widget change), the
+    partial stream stays in session state and is stored as a stopped branch on the next run."""
+    st.session_state[STREAM] = stream
+    progress = box.progress(0.0, text=t("playground.streaming", i=0, n=stream.max_steps))
+    out = box.empty()
+    for rec in stream:
+        out.text(rec.text)
+        progress.progress((rec.index + 1) / stream.max_steps,
+                          text=t("playground.streaming", i=rec.index + 1, n=stream.max_steps))
+    progress.empty()
+    _finish(stream)
+
+
+def _on_chart_select() -> None:
+    event = st.session_state.get("pg_chart")
+    points = getattr(getattr(event, "selection", None), "points", None) or \
+        ((event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else [])
+    if points and "x" in points[0]:
+        st.session_state[STEP] = int(points[0]["x"])
+
+
+def _sampling_controls(mode: str) -> SamplingParams:
+    d = PRESETS[mode].params
+    with st.expander(t("playground.sampling"), expanded=not presenter_mode()):
+        c = st.columns(4)
+        greedy = c[0].toggle(t("playground.greedy"), value=d.greedy, key=f"pg_greedy_{mode}",
+                             help=t("playground.greedy_help"))
+        temperature = c[1].slider(t("playground.temperature"), 0.1, 2.0, float(d.temperature), 0.05,
+                                  key=f"pg_temp_{mode}", disabled=greedy, help=t("playground.temperature_help"))
+        top_k = c[2].number_input(t("playground.top_k"), 0, 1000, int(d.top_k), key=f"pg_topk_{mode}",
+                                  disabled=greedy, help=t("playground.top_k_help"))
+        top_p = c[3].slider(t("playground.top_p"), 0.05, 1.0, float(d.top_p), 0.05, key=f"pg_topp_{mode}",
+                            disabled=greedy, help=t("playground.top_p_help"))
+        c = st.columns(4)
+        rep = c[0].slider(t("playground.rep_penalty"), 1.0, 2.0, float(d.repetition_penalty), 0.05,
+                          key=f"pg_rep_{mode}", help=t("playground.rep_penalty_help"))
+        max_new = c[1].slider(t("playground.max_new"), 1, MAX_NEW_TOKENS_LIMIT, int(d.max_new_tokens),
+                              key=f"pg_max_{mode}", help=t("playground.max_new_help", n=MAX_NEW_TOKENS_LIMIT))
+        seed = c[2].number_input(t("playground.seed"), 0, 2**31 - 1, int(d.seed), key=f"pg_seed_{mode}",
+                                 help=t("playground.seed_help"))
+        n_alt = c[3].slider(t("playground.n_alt"), 2, 10, 5, key="pg_nalt")
+    return SamplingParams(greedy, temperature, int(top_k), top_p, rep, int(max_new), int(seed), int(n_alt))
+
+
+def _branch_title(i: int, gen) -> str:
+    if gen.forced_from is None:
+        return f"{t('playground.branch_label', i=i + 1)} ({t('playground.branch_original')})"
+    forced = gen.steps[gen.forced_from].token
+    return f"{t('playground.branch_label', i=i + 1)} ({t('playground.branch_forced', step=gen.forced_from, token=repr(forced))})"
+
+
+def _show_results(loaded) -> None:
+    branches = st.session_state.get(BRANCHES) or []
+    if not branches:
+        return
+    if PENDING in st.session_state:
+        st.session_state[BRANCH] = st.session_state.pop(PENDING)
+        st.session_state[STEP] = 0
+    st.subheader(t("playground.branches") if len(branches) > 1 else t("playground.output"))
+    for i, gen in enumerate(branches):
+        if len(branches) > 1:
+            st.markdown(f"**{_branch_title(i, gen)}**")
+        st.html(V.tokens_html(gen))
+        st.caption(t(f"playground.stop_reason_{gen.stop_reason}") + " " + t(
+            "playground.speed", n=len(gen.steps), s=gen.elapsed_s,
+            tps=len(gen.steps) / gen.elapsed_s if gen.elapsed_s else 0.0, ttft=gen.ttft_s or 0.0))
+        for notice in gen.notices:
+            st.warning(notice)
+    idx = st.radio(t("playground.branch_pick"), range(len(branches)), key=BRANCH, horizontal=True,
+                   format_func=lambda i: _branch_title(i, branches[i])) if len(branches) > 1 else 0
+    gen = branches[min(int(idx or 0), len(branches) - 1)]
+    if not gen.steps:
+        return
+    if st.session_state.get(STEP, 0) >= len(gen.steps):
+        st.session_state[STEP] = 0
+    step_i = st.session_state.get(STEP, 0)
+    fig = V.probability_chart(gen, selected=step_i)
+    plot(fig, key="pg_chart", on_select=_on_chart_select, selection_mode="points")
+    st.caption(t("playground.chart_help"))
+    step_i = st.select_slider(t("playground.step"), options=list(range(len(gen.steps))), key=STEP,
+                              format_func=lambda i: f"{i}: {gen.steps[i].token!r}")
+    rec = gen.steps[step_i]
+    c = st.columns([3, 2])
+    with c[0]:
+        plot(V.alternatives_chart(rec), key="pg_alt_chart")
+    with c[1]:
+        st.markdown(f"**{t('playground.alternatives', i=step_i)}**")
+        st.dataframe(pd.DataFrame([{t("playground.alt_table_token"): repr(a.token), "model p": round(a.model_prob, 4),
+                                    "sampled-from p": round(a.prob, 4), "chosen": a.token_id == rec.token_id}
+                                   for a in rec.alternatives]), hide_index=True)
+        others = [a for a in rec.alternatives if a.token_id != rec.token_id]
+        if others:
+            alt = st.selectbox(t("playground.force_pick"), others, key="pg_force_pick",
+                               format_func=lambda a: f"{a.token!r} (p={a.model_prob:.3f})")
+            force = st.button(t("playground.force"), key="pg_force", help=t("playground.force_help"))
+        else:
+            force = False
+    if force:
+        try:
+            stream = branch(loaded, gen, step_i, alt.token_id)
+        except LlmvizError as err:
+            show_error(err)
+        else:
+            _run(stream, st.container())
+            st.rerun()
+    st.markdown(f"**{t('playground.export')}**")
+    c = st.columns(2)
+    c[0].download_button("Transcript (JSON)", transcript_json(branches, loaded.facts), "llmviz-transcript.json",
+                         "application/json", key="pg_dl_json")
+    c[1].download_button("Transcript (CSV)", transcript_csv(branches, loaded.facts), "llmviz-transcript.csv",
+                         "text/csv", key="pg_dl_csv")
+    export_buttons("pg_fig", fig=fig, stem="llmviz-probabilities")
+
+
+def generation_section(loaded, mode: str) -> None:
+    if not loaded.facts.supports("generate"):
+        st.info(t("playground.need_causal", kind=loaded.facts.kind.replace("_", " ")))
+        st.stop()
+    preset = PRESETS[mode]
+    st.caption(preset.note)
+    text_qp = qp("text", None) if qp("preset", DEFAULT_MODE) == mode else None
+    chat = bool(loaded.facts.has_chat_template)
+    system = st.text_area(t("playground.system"), value=preset.system, key=f"pg_system_{mode}", height=68,
+                          help=t("playground.system_help"))
+    user = st.text_area(t("playground.user"), value=text_qp or preset.user, key=f"pg_user_{mode}", height=100,
+                        help=t("playground.user_help", n=MAX_PROMPT_WORDS))
+    st.caption(t("playground.chat_on") if chat else t("playground.chat_off"))
+    params = _sampling_controls(mode)
+    copy_link("playground", {"preset": mode, "text": user}, key="pg")
+    c = st.columns([1, 1, 1, 5])
+    go = c[0].button(t("playground.generate"), type="primary", key="pg_generate")
+    c[1].button(t("playground.stop"), key="pg_stop", help=t("playground.stop_help"))
+    if c[2].button(t("playground.clear"), key="pg_clear"):
+        st.session_state[BRANCHES] = []
+    if STREAM in st.session_state:  # the previous run was interrupted (Stop, or another widget changed)
+        _finish(st.session_state[STREAM])
+    box = st.container()
+    if go:
+        try:
+            prompt = build_prompt(loaded, user, system)
+            stream = GenerationStream(loaded, prompt, params.checked())
+        except LlmvizError as err:
+            show_error(err)
+        else:
+            with st.expander(t("playground.rendered")):
+                st.code(prompt.text, language=None)
+            st.session_state[BRANCHES] = []
+            _run(stream, box)
+    _show_results(loaded)
+
+
+def fill_mask_section(loaded) -> None:
+    facts = loaded.facts
+    st.markdown(t("playground.fill_intro"))
+    if facts.kind == ENCODER:
+        st.info(t("playground.fill_encoder", model=facts.model_id))
+        st.stop()
+    causal = facts.kind == CAUSAL_LM
+    st.info(t("playground.fill_causal_note") if causal else t("playground.fill_mlm_note"))
+    text_qp = qp("text", None) if qp("preset", DEFAULT_MODE) == FILL_MASK else None
+    text = st.text_area(t("playground.fill_text"), value=text_qp or FM.CLASSIC_EXAMPLE, key="pg_fill_text",
+                        height=80, help=t("playground.fill_text_help", n=FM.MAX_FILL_WORDS, m=FM.MAX_MASKS))
+    c = st.columns([1, 3])
+    top_k = c[0].slider(t("playground.fill_k"), 1, FM.MAX_TOP_K, 10, key="pg_fill_k")
+    candidates = ""
+    if causal:
+        candidates = c[1].text_input(t("playground.fill_candidates"), key="pg_fill_cands",
+                                     placeholder="good, simple, short, test",
+                                     help=t("playground.fill_candidates_help", n=FM.MAX_CANDIDATES))
+    copy_link("playground", {"preset": FILL_MASK, "text": text}, key="pg_fill")
+    try:
+        with st.spinner("…"):
+            result = _fill(loaded, loaded.spec, text, int(top_k), candidates)
+    except LlmvizError as err:
+        show_error(err)
+        return
+    for notice in result.notices:
+        st.warning(notice)
+    if causal:
+        st.caption(t(f"playground.fill_source_{result.candidate_source}"))
+    best = result.text
+    for slot in result.slots:
+        best = best.replace(result.mask_token, f"**{slot.candidates[0]}**", 1) if not causal else \
+            slot.filled[0].replace(slot.candidates[0], f"**{slot.candidates[0]}**", 1)
+    st.markdown(f"{t('playground.fill_best')}: {best}")
+    cols = st.columns(min(len(result.slots), 3))
+    for i, slot in enumerate(result.slots):
+        with cols[i % len(cols)]:
+            plot(V.fill_mask_chart(slot, result.method), key=f"pg_fill_chart_{i}")
+    df = pd.DataFrame(result.rows())
+    st.dataframe(df, hide_index=True)
+    st.markdown(f"**{t('playground.fill_export')}**")
+    c = st.columns(3)
+    c[0].download_button("Predictions (JSON)", fill_mask_json(result, facts), "llmviz-fill-mask.json",
+                         "application/json", key="pg_fill_json")
+    c[1].download_button("Predictions (CSV)", fill_mask_csv(result, facts), "llmviz-fill-mask.csv", "text/csv",
+                         key="pg_fill_csv")
+
+
+st.title(t("playground.title"))
+st.markdown(t("playground.intro"))
+loaded = current_model()
+initial = qp("preset", DEFAULT_MODE)
+mode = st.segmented_control(t("playground.mode"), MODES, default=initial if initial in MODES else DEFAULT_MODE,
+                            format_func=lambda m: t(f"playground.mode_{m}"), key="pg_mode",
+                            required=True) or DEFAULT_MODE
+st.info(t("playground.honesty"), icon=":material/info:")
+if mode == FILL_MASK:
+    fill_mask_section(loaded)
+else:
+    generation_section(loaded, mode)

@@ -1,0 +1,391 @@
+"""Generation with streaming and per-step probabilities (causal LMs).
+
+One step loop with a KV cache produces both the streamed tokens and their probabilities,
+so what the user sees streaming is exactly what is measured.
+
+Which probabilities are reported (per step, logits ``z`` of shape ``[vocab]``):
+
+* ``model_prob`` / ``model_entropy`` / alternatives ranking: ``softmax(z)`` — the model's own
+  next-token distribution, temperature 1, no warpers.
+* ``prob`` / ``entropy``: the distribution the token was actually drawn from. The warpers are
+  applied in the order of ``transformers.generate``: repetition penalty (on every token already
+  in the prompt or the output) -> temperature -> top-k -> top-p, then softmax. In greedy mode
+  only the repetition penalty applies (temperature 1, no top-k/top-p) and the token is its argmax.
+
+Entropies are in bits. Randomness: step ``i`` draws from its own ``torch.Generator`` seeded
+with ``seed * 100_003 + i``, so a branch that replays the same prefix replays the same draws.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import re
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from llmviz.errors import InputError, UnsupportedModelError
+from llmviz.models import CAUSAL_LM, LoadedModel
+
+MAX_NEW_TOKENS_LIMIT = 256  # the slider's upper bound; longer runs are refused
+MAX_PROMPT_WORDS = 1000  # longer prompts are cut with a notice
+MAX_ALTERNATIVES = 20
+SEED_STRIDE = 100_003
+STOP_REASONS = ("eos", "max_new_tokens", "stopped", "context")
+
+
+def cut_words(text: str, limit: int) -> tuple[str, int]:
+    """First ``limit`` whitespace-separated words of ``text`` (layout kept); returns (text, n_words)."""
+    words = list(re.finditer(r"\S+", text))
+    if len(words) <= limit:
+        return text, len(words)
+    return text[: words[limit - 1].end()], len(words)
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Decoding settings. ``top_k=0`` and ``top_p=1.0`` switch those filters off."""
+
+    greedy: bool = False
+    temperature: float = 0.7
+    top_k: int = 50
+    top_p: float = 0.95
+    repetition_penalty: float = 1.0
+    max_new_tokens: int = 48
+    seed: int = 0
+    n_alternatives: int = 5
+
+    def checked(self) -> "SamplingParams":
+        """Validate; raises InputError with what to change."""
+        if not 1 <= int(self.max_new_tokens) <= MAX_NEW_TOKENS_LIMIT:
+            raise InputError(f"Max new tokens must be between 1 and {MAX_NEW_TOKENS_LIMIT} "
+                             f"(got {self.max_new_tokens}).")
+        if not self.greedy and not 0.01 <= float(self.temperature) <= 5.0:
+            raise InputError(f"Temperature must be between 0.01 and 5 (got {self.temperature}); "
+                             "for temperature 0 choose greedy decoding.")
+        if int(self.top_k) < 0:
+            raise InputError("Top-k must be 0 (off) or a positive number of tokens.")
+        if not 0.0 < float(self.top_p) <= 1.0:
+            raise InputError(f"Top-p must be in (0, 1] (got {self.top_p}); 1 switches it off.")
+        if not 0.5 <= float(self.repetition_penalty) <= 3.0:
+            raise InputError(f"Repetition penalty must be between 0.5 and 3 (got {self.repetition_penalty}); "
+                             "1 switches it off.")
+        if not 1 <= int(self.n_alternatives) <= MAX_ALTERNATIVES:
+            raise InputError(f"Alternatives per step must be between 1 and {MAX_ALTERNATIVES}.")
+        return self
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+# ---------------------------------------------------------------- warpers (pure, on 1-D logits [vocab])
+def repetition_penalty(logits, seen_ids: Sequence[int], penalty: float):
+    """CTRL penalty as in transformers: seen tokens' logits divided by ``penalty`` if > 0, else multiplied."""
+    import torch
+
+    if penalty == 1.0 or not seen_ids:
+        return logits
+    idx = torch.tensor(sorted(set(int(i) for i in seen_ids)), dtype=torch.long, device=logits.device)
+    vals = logits[idx]
+    out = logits.clone()
+    out[idx] = torch.where(vals > 0, vals / penalty, vals * penalty)
+    return out
+
+
+def top_k_filter(logits, k: int):
+    """Keep the ``k`` highest logits (ties at the threshold kept), others -> -inf. ``k=0``: off."""
+    if k <= 0 or k >= logits.shape[-1]:
+        return logits
+    import torch
+
+    threshold = torch.topk(logits, k).values[-1]
+    return logits.masked_fill(logits < threshold, float("-inf"))
+
+
+def top_p_filter(logits, p: float):
+    """Nucleus filter with transformers' semantics: drop the low tail whose mass is <= 1 - p
+    (at least one token kept). ``p=1``: off."""
+    if p >= 1.0:
+        return logits
+    sorted_logits, order = logits.sort(descending=False)
+    cum = sorted_logits.softmax(-1).cumsum(-1)
+    remove_sorted = cum <= (1 - p)
+    remove_sorted[-1] = False
+    remove = remove_sorted.scatter(0, order, remove_sorted)
+    return logits.masked_fill(remove, float("-inf"))
+
+
+def sampling_logits(logits, seen_ids: Sequence[int], params: SamplingParams):
+    """Logits [vocab] of the distribution a token is drawn from (see the module docstring)."""
+    z = repetition_penalty(logits, seen_ids, params.repetition_penalty)
+    if params.greedy:
+        return z
+    z = z / params.temperature
+    return top_p_filter(top_k_filter(z, int(params.top_k)), float(params.top_p))
+
+
+def entropy_bits(probs) -> float:
+    """Shannon entropy in bits of a probability vector (zeros contribute 0)."""
+    import torch
+
+    p = probs[probs > 0]
+    return float(-(p * torch.log2(p)).sum())
+
+
+# ---------------------------------------------------------------- records and results
+@dataclass(frozen=True)
+class Alternative:
+    token_id: int
+    token: str
+    model_prob: float  # softmax of the raw logits
+    prob: float  # in the sampling distribution (0 when a filter removed it)
+
+
+@dataclass
+class StepRecord:
+    """One generated token. ``alternatives`` are the top tokens by ``model_prob`` (chosen one included)."""
+
+    index: int
+    token_id: int
+    token: str
+    prob: float
+    model_prob: float
+    entropy: float  # bits, sampling distribution
+    model_entropy: float  # bits, softmax of raw logits
+    rank: int  # 1-based rank of the chosen token in the model distribution
+    alternatives: list[Alternative]
+    forced: bool = False
+    text: str = ""  # decoded output up to and including this step (special tokens skipped)
+
+
+@dataclass
+class Prompt:
+    """What the model is fed. ``text`` is the rendered prompt (chat template included)."""
+
+    ids: list[int]
+    text: str
+    user: str
+    system: str
+    chat_template: bool
+    notices: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Generation:
+    """A finished (or stopped) run. Arrays over steps have shape ``[n_steps]``."""
+
+    model_id: str
+    prompt: Prompt
+    params: SamplingParams
+    steps: list[StepRecord]
+    stop_reason: str
+    text: str
+    forced_from: int | None = None  # step where a forced alternative was inserted (branches)
+    notices: list[str] = field(default_factory=list)
+    ttft_s: float | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def token_ids(self) -> list[int]:
+        return [s.token_id for s in self.steps]
+
+    def probs(self) -> np.ndarray:
+        return np.array([s.prob for s in self.steps], dtype=np.float64)
+
+    def model_probs(self) -> np.ndarray:
+        return np.array([s.model_prob for s in self.steps], dtype=np.float64)
+
+    def entropies(self) -> np.ndarray:
+        return np.array([s.entropy for s in self.steps], dtype=np.float64)
+
+
+# ---------------------------------------------------------------- prompt
+def build_prompt(loaded: LoadedModel, user: str, system: str = "", use_chat_template: bool = True) -> Prompt:
+    """Render (chat template for instruct models) and tokenize; long text is cut with a notice."""
+    _require_causal(loaded)
+    user = (user or "").strip()
+    if not user:
+        raise InputError("The prompt is empty. Type what the model should respond to, or pick a preset.")
+    notices = []
+    user, n_words = cut_words(user, MAX_PROMPT_WORDS)
+    if n_words > MAX_PROMPT_WORDS:
+        notices.append(f"The prompt had {n_words:,} words; only the first {MAX_PROMPT_WORDS:,} are used.")
+    system = (system or "").strip()
+    tok = loaded.tokenizer
+    chat = bool(use_chat_template and getattr(tok, "chat_template", None))
+    if chat:
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+        text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+    else:
+        text = f"{system}\n\n{user}" if system else user
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        if tok.bos_token_id is not None:
+            ids = [tok.bos_token_id] + ids
+    return Prompt(list(ids), text, user, system, chat, notices)
+
+
+def _require_causal(loaded: LoadedModel) -> None:
+    if loaded.facts.kind != CAUSAL_LM:
+        raise UnsupportedModelError(
+            f"Generation needs a causal language model; {loaded.facts.model_id} is a "
+            f"{loaded.facts.kind.replace('_', ' ')}. Pick smollm2 in the sidebar (fill-mask works with masked LMs).")
+
+
+def eos_ids(loaded: LoadedModel) -> set[int]:
+    ids = set()
+    cfg_eos = getattr(getattr(loaded.model, "generation_config", None), "eos_token_id", None)
+    for v in (cfg_eos, loaded.tokenizer.eos_token_id):
+        if isinstance(v, int):
+            ids.add(v)
+        elif isinstance(v, (list, tuple)):
+            ids.update(int(x) for x in v)
+    return ids
+
+
+# ---------------------------------------------------------------- the step loop
+def _forward(model, ids, cache, keep: int):
+    """One forward pass. Returns (logits [keep, vocab] float32, cache). Works with the ``cache``
+    (transformers >= 5.2x) and the older ``past_key_values`` keyword."""
+    params = inspect.signature(model.forward).parameters
+    kwargs = {"input_ids": ids, "use_cache": True}
+    cache_kw = "cache" if "cache" in params else "past_key_values"
+    if cache is not None:
+        kwargs[cache_kw] = cache
+    if "logits_to_keep" in params:
+        kwargs["logits_to_keep"] = keep
+    out = model(**kwargs)
+    new_cache = getattr(out, "cache", None)
+    if new_cache is None:
+        new_cache = getattr(out, "past_key_values", None)
+    return out.logits[0, -keep:].float(), new_cache
+
+
+class GenerationStream:
+    """Iterate to get :class:`StepRecord` s as they are generated; then ``result()``.
+
+    ``forced`` token ids are used for the first steps instead of sampling (branching); their
+    probabilities are still recorded. ``record=False`` skips probabilities (for benchmarks).
+    ``stop()`` is polled before every sampled step. Steps are stored as they are yielded, so
+    ``result()`` works even after the consumer stopped iterating early.
+    """
+
+    def __init__(self, loaded: LoadedModel, prompt: Prompt, params: SamplingParams,
+                 forced: Sequence[int] = (), record: bool = True, stop: Callable[[], bool] | None = None,
+                 stop_at_eos: bool = True, forced_from: int | None = None):
+        _require_causal(loaded)
+        self.loaded, self.prompt, self.params = loaded, prompt, params.checked()
+        self.forced, self.record, self.stop, self.stop_at_eos = list(forced), record, stop, stop_at_eos
+        self.forced_from = forced_from
+        self.steps: list[StepRecord] = []
+        self.token_ids: list[int] = []
+        self.stop_reason = "stopped"  # until the loop ends by itself
+        self.notices = list(prompt.notices)
+        self.ttft_s: float | None = None
+        self.elapsed_s = 0.0
+        room = loaded.facts.max_positions - len(prompt.ids) if loaded.facts.max_positions else MAX_NEW_TOKENS_LIMIT
+        if room < 1:
+            raise InputError(f"The prompt has {len(prompt.ids)} tokens, the model's whole context "
+                             f"({loaded.facts.max_positions}). Shorten it.")
+        self.max_steps = min(self.params.max_new_tokens, room)
+        if len(self.forced) > self.max_steps:
+            raise InputError("The forced prefix is longer than the maximum number of new tokens.")
+        if self.max_steps < self.params.max_new_tokens:
+            self.notices.append(f"Only {room} new tokens fit in the model's context of "
+                                f"{loaded.facts.max_positions} tokens.")
+
+    def _choose(self, logits, step: int):
+        import torch
+
+        z = sampling_logits(logits, self.prompt.ids + self.token_ids, self.params)
+        if self.params.greedy:
+            return int(torch.argmax(z)), z
+        gen = torch.Generator(device=z.device).manual_seed(int(self.params.seed) * SEED_STRIDE + step)
+        return int(torch.multinomial(z.softmax(-1), 1, generator=gen)), z
+
+    def _record(self, step: int, logits, z, token_id: int, forced: bool) -> StepRecord:
+        import torch
+
+        tok = self.loaded.tokenizer
+        if z is None:
+            z = sampling_logits(logits, self.prompt.ids + self.token_ids, self.params)
+        p_model = logits.softmax(-1)
+        p_sample = z.softmax(-1)
+        n = int(self.params.n_alternatives)
+        top = torch.topk(p_model, n).indices.tolist()
+        alts = [Alternative(i, tok.decode([i]), float(p_model[i]), float(p_sample[i])) for i in top]
+        rank = int((p_model > p_model[token_id]).sum()) + 1
+        return StepRecord(step, token_id, tok.decode([token_id]), float(p_sample[token_id]),
+                          float(p_model[token_id]), entropy_bits(p_sample), entropy_bits(p_model), rank, alts,
+                          forced)
+
+    def __iter__(self) -> Iterator[StepRecord]:
+        import torch
+
+        t0 = time.perf_counter()
+        eos = eos_ids(self.loaded) if self.stop_at_eos else set()
+        model = self.loaded.model
+        with torch.inference_mode():
+            ids = torch.tensor([self.prompt.ids + self.forced], device=self.loaded.device)
+            rows, cache = _forward(model, ids, None, keep=len(self.forced) + 1)  # [n_forced + 1, vocab]
+            logits = rows[-1]
+            for step in range(self.max_steps):
+                if step < len(self.forced):
+                    logits_i, token_id, z, forced = rows[step], self.forced[step], None, True
+                else:
+                    if self.stop is not None and self.stop():
+                        self.stop_reason = "stopped"
+                        break
+                    token_id, z = self._choose(logits, step)
+                    logits_i, forced = logits, False
+                rec = self._record(step, logits_i, z, token_id, forced) if self.record else \
+                    StepRecord(step, token_id, "", math.nan, math.nan, math.nan, math.nan, 0, [], forced)
+                self.token_ids.append(token_id)
+                if self.record:
+                    rec.text = self.loaded.tokenizer.decode(self.token_ids, skip_special_tokens=True)
+                self.steps.append(rec)
+                if self.ttft_s is None:
+                    self.ttft_s = time.perf_counter() - t0
+                self.elapsed_s = time.perf_counter() - t0
+                yield rec
+                if token_id in eos and not forced:
+                    self.stop_reason = "eos"
+                    break
+                if step + 1 >= self.max_steps:
+                    self.stop_reason = "max_new_tokens" if self.max_steps == self.params.max_new_tokens \
+                        else "context"
+                    break
+                if not forced:  # forced tokens were already in the prefill
+                    rows_next, cache = _forward(model, torch.tensor([[token_id]], device=ids.device), cache, 1)
+                    logits = rows_next[-1]
+        self.elapsed_s = time.perf_counter() - t0
+
+    def result(self) -> Generation:
+        text = self.loaded.tokenizer.decode(self.token_ids, skip_special_tokens=True)
+        return Generation(self.loaded.facts.model_id, self.prompt, self.params, list(self.steps),
+                          self.stop_reason, text, self.forced_from, list(self.notices), self.ttft_s,
+                          self.elapsed_s)
+
+
+def generate(loaded: LoadedModel, prompt: Prompt, params: SamplingParams, **kwargs) -> Generation:
+    """Run a :class:`GenerationStream` to the end and return the result."""
+    stream = GenerationStream(loaded, prompt, params, **kwargs)
+    for _ in stream:
+        pass
+    return stream.result()
+
+
+def branch(loaded: LoadedModel, parent: Generation, step: int, token_id: int,
+           stop: Callable[[], bool] | None = None) -> GenerationStream:
+    """Force ``token_id`` at ``step`` of ``parent`` (earlier tokens kept) and continue with the same
+    settings and seed. The branch gets the parent's token budget, or 16 more when that is used up."""
+    if not 0 <= step < len(parent.steps):
+        raise InputError(f"Step {step} is not in this output (it has {len(parent.steps)} steps).")
+    budget = parent.params.max_new_tokens
+    if step + 1 >= budget:
+        budget = min(MAX_NEW_TOKENS_LIMIT, step + 17)
+    params = replace(parent.params, max_new_tokens=budget)
+    return GenerationStream(loaded, parent.prompt, params, forced=parent.token_ids[:step] + [int(token_id)],
+                            stop=stop, forced_from=step)
