@@ -73,7 +73,7 @@ def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     return out
 
 
-def _pad(rows: Sequence[Sequence[int]], pad: int):
+def pad_batch(rows: Sequence[Sequence[int]], pad: int):
     import torch
 
     width = max(len(r) for r in rows)
@@ -130,7 +130,7 @@ def mlm_masked_logprobs(loaded: LoadedModel, rows: Sequence[Sequence[int]],
     pad = pad_id(loaded.tokenizer)
     device = loaded.device
     for batch in _batches([len(r) for r in rows], batch_size):
-        ids, att = _pad([rows[i] for i in batch], pad)
+        ids, att = pad_batch([rows[i] for i in batch], pad)
         b_idx, p_idx, t_idx = [], [], []
         for k, i in enumerate(batch):
             for pos, tgt in queries[i]:
@@ -178,7 +178,7 @@ def causal_token_logprobs(loaded: LoadedModel, rows: Sequence[Sequence[int]], ba
     pad = pad_id(loaded.tokenizer)
     device = loaded.device
     for batch in _batches([len(r) for r in rows], batch_size):
-        ids, att = _pad([rows[i] for i in batch], pad)
+        ids, att = pad_batch([rows[i] for i in batch], pad)
         with torch.inference_mode():
             logits = loaded.model(input_ids=ids.to(device), attention_mask=att.to(device)).logits.float()
             lp = torch.log_softmax(logits[:, :-1], dim=-1)  # [B, T-1, vocab]
