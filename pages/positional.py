@@ -1,5 +1,59 @@
-"""Positional encoding page (being built)."""
+"""Positional-encoding lab: sinusoidal waves, learned positions, RoPE and the with/without-positions experiment.
+Thin: widgets -> llmviz.positional* -> llmviz.viz.positional figures. Sections live in ui/positional_views.py."""
+from __future__ import annotations
+
 import streamlit as st
 
-st.title("Positional encoding")
-st.info("This page is being built.")
+from llmviz.positional import DEFAULT_BASE, MAX_BASE, MAX_D_MODEL, MAX_LEN
+from ui import positional_views as views
+from ui.common import current_model
+from ui.i18n import t
+from ui.links import copy_link, qp
+
+SECTIONS = ("sinusoidal", "learned", "rope", "ablation")
+DEFAULTS = {"d_model": 128, "max_len": 100, "base": DEFAULT_BASE}
+LIMITS = {"d_model": (1, MAX_D_MODEL), "max_len": (1, MAX_LEN), "base": (1.0, MAX_BASE)}
+
+
+def _linked_param(name: str, cast) -> float:
+    """Initial value from ``?name=`` clamped to the accepted range, with a notice when it was out of range."""
+    lo, hi = LIMITS[name]
+    raw = qp(name, DEFAULTS[name], cast)
+    value = min(max(raw, lo), hi)
+    if value != raw:
+        st.warning(t("positional.clamped", name=name, raw=raw, value=value, lo=lo, hi=hi))
+    return value
+
+
+st.title(t("positional.title"))
+st.markdown(t("positional.intro"))
+loaded = current_model()
+facts = loaded.facts
+st.caption(t("positional.model_scheme", model=facts.model_id, scheme=facts.positional,
+             theta=f" (θ = {facts.rope_theta:g})" if facts.rope_theta else "", max_pos=facts.max_positions))
+
+initial = qp("section", "sinusoidal")
+section = st.segmented_control(t("positional.section"), SECTIONS, default=initial if initial in SECTIONS
+                               else "sinusoidal", format_func=lambda s: t(f"positional.sec_{s}"),
+                               key="pos_section", required=True) or "sinusoidal"
+
+state: dict = {"section": section}
+if section == "sinusoidal":
+    c = st.columns(3)
+    d_model = c[0].number_input(t("positional.d_model"), *LIMITS["d_model"], int(_linked_param("d_model", int)),
+                                step=2, key="pos_d_model", help=t("positional.d_model_help"))
+    max_len = c[1].number_input(t("positional.max_len"), *LIMITS["max_len"], int(_linked_param("max_len", int)),
+                                step=10, key="pos_max_len", help=t("positional.max_len_help", n=MAX_LEN))
+    base = c[2].number_input(t("positional.base"), *LIMITS["base"], float(_linked_param("base", float)),
+                             step=1000.0, format="%g", key="pos_base", help=t("positional.base_help"))
+    state.update(d_model=int(d_model), max_len=int(max_len), base=float(base))
+    copy_link("positional", state, key="pos")
+    views.sinusoidal_section(int(d_model), int(max_len), float(base))
+else:
+    copy_link("positional", state, key="pos")
+    if section == "learned":
+        views.learned_section(loaded)
+    elif section == "rope":
+        views.rope_section(loaded)
+    else:
+        views.ablation_section(loaded)

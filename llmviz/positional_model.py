@@ -1,0 +1,193 @@
+"""Position information read from a loaded model: learned absolute vectors (BERT-like) and rotary settings.
+
+* :func:`learned_positions` returns the [max_positions, hidden] table of any model with a learned
+  position-embedding module (BERT, RoBERTa, DistilBERT, GPT-2 ``wpe``...).
+* :func:`analyse_learned` computes the similarity matrix, a PCA trajectory and the frequency content (FFT),
+  with the same FFT of a sinusoidal table of equal shape for comparison.
+* :func:`rope_config` / :func:`model_rope_cos_sin` read the rotary settings and call the model's own rotary module.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from llmviz.errors import UnsupportedModelError
+from llmviz.models import LoadedModel
+from llmviz.positional import DEFAULT_BASE, rope_inv_freq, similarity_matrix, sinusoidal
+
+# Module names that hold a learned absolute position table, most specific first.
+LEARNED_NAMES = ("position_embeddings", "wpe", "embed_positions")
+
+
+def _scheme_hint(loaded: LoadedModel) -> str:
+    f = loaded.facts
+    if f.positional == "rope":
+        return (f"**{f.model_id}** uses rotary position embeddings (RoPE, θ = {f.rope_theta:g}): positions are "
+                "rotations applied to queries and keys inside every attention layer, not vectors added to the "
+                "input. See the RoPE section, or pick a BERT-like model such as minilm.")
+    return (f"**{f.model_id}** reports '{f.positional}' positions and has no learned position-embedding table. "
+            "Pick a BERT-like model such as minilm.")
+
+
+def find_position_module(model):
+    """(name, nn.Embedding) of the learned position table, or None."""
+    import torch
+
+    for suffix in LEARNED_NAMES:
+        for name, mod in model.named_modules():
+            if name.split(".")[-1] == suffix and isinstance(mod, torch.nn.Embedding):
+                return name, mod
+    return None
+
+
+@dataclass(frozen=True)
+class LearnedPositions:
+    """``matrix``: [max_positions, hidden] learned position vectors (row p is added to the token at position p)."""
+
+    model_id: str
+    module: str
+    matrix: np.ndarray
+
+
+def learned_positions(loaded: LoadedModel) -> LearnedPositions:
+    """The learned position table of the loaded model. Raises UnsupportedModelError for other schemes."""
+    found = find_position_module(loaded.model)
+    if found is None or loaded.facts.positional == "rope":
+        raise UnsupportedModelError(_scheme_hint(loaded))
+    name, mod = found
+    matrix = mod.weight.detach().float().cpu().numpy().astype(np.float64)
+    # RoBERTa-style tables reserve the first rows (padding_idx + 1) for padding; keep them, the page notes it.
+    return LearnedPositions(loaded.facts.model_id, name, matrix)
+
+
+@dataclass(frozen=True)
+class LearnedAnalysis:
+    """Views of a learned table ``matrix`` [P, H].
+
+    ``similarity``: [P, P] cosine; ``pca``: [P, 3] coordinates of each position on the top principal axes;
+    ``explained``: [3] variance ratio of those axes; ``freq``: [P//2+1] cycles per position;
+    ``power_learned`` / ``power_sinusoidal``: [P//2+1] mean normalised power spectrum over dimensions (FFT along
+    positions, each dimension centred); ``dominant_learned`` / ``dominant_sinusoidal``: [H] frequency with most
+    power per dimension."""
+
+    positions: LearnedPositions
+    similarity: np.ndarray
+    pca: np.ndarray
+    explained: np.ndarray
+    freq: np.ndarray
+    power_learned: np.ndarray
+    power_sinusoidal: np.ndarray
+    dominant_learned: np.ndarray
+    dominant_sinusoidal: np.ndarray
+
+    def low_frequency_share(self, which: str, cutoff: float = 0.05) -> float:
+        """Share of power below ``cutoff`` cycles/position (0.05 = wavelength over 20 positions)."""
+        power = self.power_learned if which == "learned" else self.power_sinusoidal
+        return float(power[self.freq < cutoff].sum() / power.sum())
+
+
+def pca(x: np.ndarray, n: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Principal components of the rows of x [N, D]: coordinates [N, n] and explained variance ratio [n]."""
+    centred = x - x.mean(axis=0, keepdims=True)
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    var = s ** 2
+    n = min(n, s.size)
+    return u[:, :n] * s[:n], var[:n] / var.sum()
+
+
+def power_spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FFT along positions of x [P, D]. Returns freq [P//2+1], mean normalised power [P//2+1], dominant [D]."""
+    centred = x - x.mean(axis=0, keepdims=True)
+    spec = np.abs(np.fft.rfft(centred, axis=0)) ** 2  # [F, D]
+    freq = np.fft.rfftfreq(x.shape[0])
+    totals = spec.sum(axis=0, keepdims=True)
+    norm = spec / np.where(totals == 0, 1.0, totals)  # each dimension's spectrum sums to 1
+    return freq, norm.mean(axis=1), freq[spec.argmax(axis=0)]
+
+
+def analyse_learned(pos: LearnedPositions, base: float = DEFAULT_BASE) -> LearnedAnalysis:
+    """Similarity, PCA and FFT of the learned table, plus the FFT of a sinusoidal table of the same shape."""
+    x = pos.matrix
+    coords, explained = pca(x, 3)
+    freq, p_learned, dom_learned = power_spectrum(x)
+    sin_pe = sinusoidal(min(x.shape[0], 1024), min(x.shape[1], 1024), base).matrix
+    _, p_sin, dom_sin = power_spectrum(sin_pe)
+    if p_sin.shape != p_learned.shape:  # only for tables above 1024 positions: compare on a common grid
+        p_sin = np.interp(freq, np.fft.rfftfreq(sin_pe.shape[0]), p_sin)
+    return LearnedAnalysis(pos, similarity_matrix(x, "cosine"), coords, explained, freq, p_learned, p_sin,
+                           dom_learned, dom_sin)
+
+
+# ------------------------------------------------------------------ rotary
+@dataclass(frozen=True)
+class RopeConfig:
+    """Rotary settings of a loaded model. ``inv_freq``: [head_dim/2] from the formula (float64);
+    ``model_inv_freq``: the model's own buffer (equal for default rope; different for scaled variants)."""
+
+    model_id: str
+    module: str
+    head_dim: int
+    theta: float
+    rope_type: str
+    attention_scaling: float
+    inv_freq: np.ndarray
+    model_inv_freq: np.ndarray
+    max_positions: int
+
+
+def find_rotary_module(model):
+    """(name, module) of the rotary embedding (``model.model.rotary_emb`` for Llama-like models), or None."""
+    for name, mod in model.named_modules():
+        if name.split(".")[-1] == "rotary_emb" and hasattr(mod, "inv_freq"):
+            return name, mod
+    return None
+
+
+def rope_config(loaded: LoadedModel) -> RopeConfig:
+    """The rotary settings of the loaded model. Raises UnsupportedModelError when it has no rotary module."""
+    found = find_rotary_module(loaded.model)
+    f = loaded.facts
+    if found is None or f.rope_theta is None:
+        raise UnsupportedModelError(
+            f"**{f.model_id}** uses '{f.positional}' positions, not rotary embeddings: its positions are "
+            "vectors added to the input (see the Learned section). The RoPE formulas below use the settings "
+            "you choose; load a rotary model such as smollm2 to compare them with a real model.")
+    name, mod = found
+    rope_type = getattr(mod, "rope_type", "default")
+    return RopeConfig(f.model_id, name, f.head_dim, float(f.rope_theta), str(rope_type),
+                      float(getattr(mod, "attention_scaling", 1.0)), rope_inv_freq(f.head_dim, f.rope_theta),
+                      mod.inv_freq.detach().float().cpu().numpy().astype(np.float64), f.max_positions)
+
+
+def model_rope_cos_sin(loaded: LoadedModel, positions) -> tuple[np.ndarray, np.ndarray]:
+    """The model's own rotary module called on ``positions``: cos, sin each [P, head_dim] (float32 values)."""
+    import torch
+
+    name, mod = find_rotary_module(loaded.model) or (None, None)
+    if mod is None:
+        raise UnsupportedModelError(f"{loaded.facts.model_id} has no rotary embedding module.")
+    pos = torch.as_tensor(np.asarray(positions), dtype=torch.long, device=loaded.device)[None]  # [1, P]
+    dummy = torch.zeros(1, dtype=torch.float32, device=loaded.device)
+    with torch.inference_mode():
+        cos, sin = mod(dummy, pos)
+    return cos[0].cpu().numpy().astype(np.float64), sin[0].cpu().numpy().astype(np.float64)
+
+
+def real_qk_pair(loaded: LoadedModel, text: str = "The cat sat on the mat.",
+                 head: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A real (pre-rotation) query and key vector [head_dim] from the first layer, query head ``head``: the query
+    of the last token and the key of the first, from the q/k projections of the normalised token embeddings."""
+    import torch
+
+    model = loaded.model
+    core = getattr(model, "model", model)
+    attn = core.layers[0].self_attn
+    ids = loaded.tokenizer(text, return_tensors="pt")["input_ids"].to(loaded.device)
+    hd = loaded.facts.head_dim
+    kv_head = head // max(loaded.facts.n_heads // loaded.facts.n_kv_heads, 1)  # GQA: shared key head
+    with torch.inference_mode():
+        h = core.layers[0].input_layernorm(core.embed_tokens(ids))  # [1, T, hidden]
+        q = attn.q_proj(h)[0, -1, head * hd:(head + 1) * hd]
+        k = attn.k_proj(h)[0, 0, kv_head * hd:(kv_head + 1) * hd]
+    return q.cpu().numpy().astype(np.float64), k.cpu().numpy().astype(np.float64)

@@ -1,0 +1,224 @@
+"""Plotly figures and export tables for the positional-encoding lab. Builders return ``go.Figure`` / DataFrames.
+
+Token strings are HTML-escaped (plotly renders tick text as HTML) and prefixed with their index so that equal
+tokens stay separate categories.
+"""
+from __future__ import annotations
+
+import html
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from llmviz.positional import DistanceSimilarity, RopeDecay, ShiftMap, SinusoidalPE
+from llmviz.positional_ablation import RUNS, CausalAblation, EncoderAblation, reorder_attention
+from llmviz.positional_model import LearnedAnalysis
+
+MAX_HEATMAP_CELLS = 200_000  # larger matrices are shown with a stride (exports keep every value)
+RUN_LABELS = {"with_a": "positions · original", "with_b": "positions · shuffled",
+              "without_a": "no positions · original", "without_b": "no positions · shuffled"}
+RUN_COLORS = {"with_a": "#1f77b4", "with_b": "#aec7e8", "without_a": "#d62728", "without_b": "#ff9896"}
+
+
+def token_labels(tokens: Sequence[str]) -> list[str]:
+    return [f"{i}:{html.escape(str(t), quote=True) or '␣'}" for i, t in enumerate(tokens)]
+
+
+def _stride(n_rows: int, n_cols: int) -> int:
+    return max(1, int(np.ceil(np.sqrt(n_rows * n_cols / MAX_HEATMAP_CELLS))))
+
+
+def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=dict(l=50, r=20, t=50, b=40))
+    return fig
+
+
+# ------------------------------------------------------------------ sinusoidal
+def waves(pe: SinusoidalPE, dims: Sequence[int]) -> go.Figure:
+    """PE[:, d] against position for each selected dimension d."""
+    pos = np.arange(pe.max_len)
+    fig = go.Figure()
+    for d in dims:
+        kind = "sin" if d % 2 == 0 else "cos"
+        fig.add_trace(go.Scatter(x=pos, y=pe.matrix[:, d], mode="lines+markers" if pe.max_len <= 40 else "lines",
+                                 name=f"dim {d} ({kind}, λ={pe.wavelengths[d // 2]:.3g})"))
+    fig.update_xaxes(title="position")
+    fig.update_yaxes(title="PE value", range=[-1.1, 1.1])
+    return _layout(fig, "Sinusoidal waves: one curve per dimension")
+
+
+def heatmap(matrix: np.ndarray, title: str, x_title: str, y_title: str, zmid: float | None = 0.0,
+            colorscale: str = "RdBu_r") -> go.Figure:
+    """Any [rows, cols] matrix; big ones are strided (the title says so)."""
+    s = _stride(*matrix.shape)
+    rows, cols = np.arange(0, matrix.shape[0], s), np.arange(0, matrix.shape[1], s)
+    fig = go.Figure(go.Heatmap(z=matrix[::s, ::s], x=cols, y=rows, colorscale=colorscale, zmid=zmid))
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title=y_title, autorange="reversed")
+    return _layout(fig, title + (f" (every {s}th row/column shown)" if s > 1 else ""), 480)
+
+
+def pe_heatmap(pe: SinusoidalPE) -> go.Figure:
+    return heatmap(pe.matrix, f"PE matrix [{pe.max_len} positions × {pe.d_model} dims]", "dimension", "position")
+
+
+def distance_curves(ds: DistanceSimilarity, refs: Sequence[int]) -> go.Figure:
+    """sim(PE(p), PE(p + d)) against d for a few start positions p: the curves coincide."""
+    fig = go.Figure()
+    n = ds.matrix.shape[0]
+    for p in refs:
+        d = np.arange(0, n - p)
+        fig.add_trace(go.Scatter(x=d, y=ds.matrix[p, p:], mode="lines", name=f"start p = {p}"))
+    fig.add_trace(go.Scatter(x=ds.distances, y=ds.mean, mode="lines", name="mean over all p",
+                             line=dict(dash="dot", color="black")))
+    fig.update_xaxes(title="distance d")
+    fig.update_yaxes(title=f"{ds.metric} similarity")
+    return _layout(fig, f"{ds.metric.capitalize()} of PE(p) with PE(p + d): the same for every p")
+
+
+def shift_map_figure(sm: ShiftMap, max_dims: int = 32) -> go.Figure:
+    n = min(max_dims, sm.matrix.shape[0])
+    fig = go.Figure(go.Heatmap(z=sm.matrix[:n, :n], colorscale="RdBu_r", zmid=0, zmin=-1, zmax=1))
+    fig.update_xaxes(title="input dimension (PE(p))")
+    fig.update_yaxes(title="output dimension (PE(p+k))", autorange="reversed")
+    return _layout(fig, f"M_k for k = {sm.k}: 2×2 rotation blocks (first {n} dims)", 440)
+
+
+# ------------------------------------------------------------------ learned
+def pca_trajectory(an: LearnedAnalysis, dims: int = 2, limit: int | None = None) -> go.Figure:
+    """Positions as points on the top principal axes, joined in order and coloured by position."""
+    c = an.pca[:limit]
+    pos = np.arange(c.shape[0])
+    marker = dict(color=pos, colorscale="Viridis", size=4 if dims == 3 else 6, colorbar=dict(title="position"))
+    ev = [f"PC{i + 1} ({an.explained[i]:.0%})" for i in range(an.explained.size)]
+    if dims == 3 and c.shape[1] >= 3:
+        fig = go.Figure(go.Scatter3d(x=c[:, 0], y=c[:, 1], z=c[:, 2], mode="lines+markers", marker=marker,
+                                     line=dict(color="lightgray"), text=[f"position {p}" for p in pos]))
+        fig.update_layout(scene=dict(xaxis_title=ev[0], yaxis_title=ev[1], zaxis_title=ev[2]))
+    else:
+        fig = go.Figure(go.Scatter(x=c[:, 0], y=c[:, 1], mode="lines+markers", marker=marker,
+                                   line=dict(color="lightgray"), text=[f"position {p}" for p in pos]))
+        fig.update_xaxes(title=ev[0])
+        fig.update_yaxes(title=ev[1] if len(ev) > 1 else "")
+    return _layout(fig, f"Learned positions of {an.positions.model_id} on their top principal axes", 520)
+
+
+def spectrum(an: LearnedAnalysis) -> go.Figure:
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=an.freq[1:], y=an.power_learned[1:], name=f"learned ({an.positions.model_id})"))
+    fig.add_trace(go.Scatter(x=an.freq[1:], y=an.power_sinusoidal[1:], name="sinusoidal (same shape)"))
+    fig.update_xaxes(title="frequency (cycles per position)", type="log")
+    fig.update_yaxes(title="mean share of power", type="log")
+    return _layout(fig, "Frequency content along positions (FFT of each dimension, averaged)")
+
+
+def dominant_histogram(an: LearnedAnalysis) -> go.Figure:
+    fig = go.Figure()
+    bins = np.log10(an.freq[1:])
+    for name, dom in (("learned", an.dominant_learned), ("sinusoidal", an.dominant_sinusoidal)):
+        fig.add_trace(go.Histogram(x=np.log10(np.maximum(dom, an.freq[1])), name=name, opacity=0.6,
+                                   xbins=dict(start=bins[0] - 0.05, end=bins[-1] + 0.05, size=0.1)))
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title="log10 dominant frequency of a dimension (cycles per position)")
+    fig.update_yaxes(title="dimensions")
+    return _layout(fig, "Which frequency dominates each dimension", 360)
+
+
+# ------------------------------------------------------------------ RoPE
+def rope_angle_heatmap(angles: np.ndarray) -> go.Figure:
+    """Angles [P, pairs] shown modulo 2π with a cyclic colour scale."""
+    return heatmap(np.mod(angles, 2 * np.pi), "Rotation angle m·θ_j mod 2π per position and pair", "pair j",
+                   "position m", zmid=None, colorscale="Twilight")
+
+
+def rope_angle_lines(positions: np.ndarray, angles: np.ndarray, pairs: Sequence[int]) -> go.Figure:
+    fig = go.Figure()
+    for j in pairs:
+        fig.add_trace(go.Scatter(x=positions, y=angles[:, j], name=f"pair {j}", mode="lines"))
+    fig.update_xaxes(title="position m")
+    fig.update_yaxes(title="total angle (radians)", type="log")
+    return _layout(fig, "Total rotation per pair: early pairs spin fast, late pairs barely move", 380)
+
+
+def rope_rotation(points: np.ndarray, positions: Sequence[int], pair: int) -> go.Figure:
+    """The 2-D slice (q_j, q_{j+d/2}) of a query at each position [P, 2]: same length, turned by m·θ_j."""
+    fig = go.Figure()
+    r = float(np.linalg.norm(points[0])) or 1.0
+    t = np.linspace(0, 2 * np.pi, 200)
+    fig.add_trace(go.Scatter(x=r * np.cos(t), y=r * np.sin(t), mode="lines", line=dict(color="lightgray"),
+                             showlegend=False, hoverinfo="skip"))
+    colors = np.linspace(0, 1, len(positions))
+    for (x, y), m, c in zip(points, positions, colors):
+        fig.add_trace(go.Scatter(x=[0, x], y=[0, y], mode="lines+markers+text", text=["", f"m={m}"],
+                                 textposition="top center", name=f"position {m}",
+                                 line=dict(color=f"rgba({int(255 * c)},{int(80 + 100 * (1 - c))},200,0.9)")))
+    fig.update_xaxes(title=f"q[{pair}]", scaleanchor="y", range=[-1.3 * r, 1.3 * r])
+    fig.update_yaxes(title=f"q[{pair} + d/2]", range=[-1.3 * r, 1.3 * r])
+    return _layout(fig, f"Pair {pair} of a query vector at successive positions", 480)
+
+
+def rope_decay_figure(decay: RopeDecay) -> go.Figure:
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=decay.distances, y=decay.bound, name="upper bound (RoFormer §3.4.3)"))
+    fig.add_trace(go.Scatter(x=decay.distances, y=decay.ones_score, name="score of q = k = all ones (÷ d)",
+                             opacity=0.6))
+    fig.update_xaxes(title="relative distance m − n")
+    fig.update_yaxes(title="relative score")
+    return _layout(fig, "Long-range decay: what RoPE lets distant tokens score at most")
+
+
+# ------------------------------------------------------------------ ablation
+def layer_cosine(res: EncoderAblation) -> go.Figure:
+    layers = np.arange(res.layer_cos_with.size)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=layers, y=res.layer_cos_with, name="with positions", mode="lines+markers"))
+    fig.add_trace(go.Scatter(x=layers, y=res.layer_cos_without, name="without positions", mode="lines+markers"))
+    fig.update_xaxes(title="layer (0 = embeddings)", dtick=1)
+    fig.update_yaxes(title="cosine(original, shuffled)")
+    return _layout(fig, "Mean-pooled representation of the sentence vs its shuffle, layer by layer", 380)
+
+
+def attention_pair(res: EncoderAblation, layer: int, head: int) -> go.Figure:
+    """Original attention and the shuffle's attention put back in the original order, with and without positions."""
+    labels = token_labels(res.shuffle.tokens_a)
+    titles = ["positions · original", "positions · shuffled (re-ordered)",
+              "no positions · original", "no positions · shuffled (re-ordered)"]
+    fig = make_subplots(rows=2, cols=2, subplot_titles=titles, horizontal_spacing=0.12, vertical_spacing=0.14)
+    for i, w in enumerate(("with", "without")):
+        a = res.attention[f"{w}_a"][layer, head]
+        b = reorder_attention(res.attention[f"{w}_b"], res.shuffle.order)[layer, head]
+        for j, m in enumerate((a, b)):
+            fig.add_trace(go.Heatmap(z=m, x=labels, y=labels, colorscale="Blues", zmin=0, zmax=1,
+                                     showscale=(i == 0 and j == 1)), row=i + 1, col=j + 1)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(tickangle=-60)
+    return _layout(fig, f"Attention, layer {layer}, head {head} (rows: queries, columns: keys)", 820)
+
+
+def next_token_bars(res: CausalAblation, tokenizer, k: int = 6) -> go.Figure:
+    rows = res.top_table(tokenizer, k)
+    labels = [html.escape(r["token"]) for r in rows]
+    fig = go.Figure([go.Bar(x=labels, y=[r[run] for r in rows], name=RUN_LABELS[run].replace("positions", "RoPE"),
+                            marker_color=RUN_COLORS[run]) for run in RUNS])
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="next-token probability")
+    return _layout(fig, "Next-token distribution with and without RoPE, original vs shuffled prefix")
+
+
+# ------------------------------------------------------------------ export tables
+def matrix_frame(matrix: np.ndarray, row_name: str, col_prefix: str) -> pd.DataFrame:
+    df = pd.DataFrame(matrix, columns=[f"{col_prefix}{j}" for j in range(matrix.shape[1])])
+    df.insert(0, row_name, np.arange(matrix.shape[0]))
+    return df
+
+
+def distance_frame(ds: DistanceSimilarity) -> pd.DataFrame:
+    return pd.DataFrame({"distance": ds.distances, f"mean_{ds.metric}": ds.mean, "spread_over_p": ds.spread})
+
+
+def encoder_frame(res: EncoderAblation) -> pd.DataFrame:
+    return pd.DataFrame({"layer": np.arange(res.layer_cos_with.size), "cosine_with_positions": res.layer_cos_with,
+                         "cosine_without_positions": res.layer_cos_without})
