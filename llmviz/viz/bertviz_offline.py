@@ -85,7 +85,7 @@ def verify_vendored() -> None:
 def script_json(obj) -> str:
     """JSON safe to place inside ``<script>``: no ``</``, no ``<!--``, ASCII only."""
     text = json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--").replace("-->", "--\\>")
+    return text.replace("</", "<\\/").replace("<!--", "\\u003c!--").replace("-->", "--\\u003e")
 
 
 @lru_cache(maxsize=4)
