@@ -1,11 +1,16 @@
-"""llmviz entry point: page config, navigation and the shared sidebar model picker."""
+"""llmviz entry point: page config, navigation and the shared sidebar (language, classroom
+settings, model picker, guided-tour controls)."""
 import streamlit as st
 
 from ui.common import model_picker
+from ui.i18n import LANG_KEY, LANG_SWITCH, LANGS, lang, set_lang, t
+from ui.learn import tour_sidebar
+from ui.links import CONTRAST_KEY, PRESENTER_KEY, accept_flag_from_query, apply_presenter_style
 
 st.set_page_config(page_title="llmviz", page_icon="static/icon.png", layout="wide")  # local file: no CDN
 
-# (file, title, icon, url path). Pages are added here as they land.
+# (file, title, icon, url path). Pages are added here as they land. Titles shown in the
+# navigation come from the `app` catalogue (key page_<url path>) in the active language.
 PAGES = [
     ("pages/home.py", "Home / Learn", ":material/school:", "home"),
     ("pages/playground.py", "Playground", ":material/play_circle:", "playground"),
@@ -16,6 +21,24 @@ PAGES = [
     ("pages/training.py", "Training lab", ":material/model_training:", "training"),
 ]
 
-nav = st.navigation([st.Page(f, title=t, icon=i, url_path=u, default=(u == "home")) for f, t, i, u in PAGES])
+nav = st.navigation([st.Page(f, title=t(f"app.page_{u}"), icon=i, url_path=u, default=(u == "home"))
+                     for f, _, i, u in PAGES])
+
+# Language and classroom settings, kept in the URL (?lang=zh, ?presenter=true, ?contrast=true)
+# so reloads and shared links keep them.
+sb = st.sidebar
+if LANG_KEY not in st.session_state:
+    st.session_state[LANG_KEY] = lang()  # from ?lang=, else English; kept for the session
+sb.segmented_control(t("app.lang_label"), list(LANGS), format_func=LANGS.get, default=lang(), key=LANG_SWITCH,
+                     required=True, on_change=set_lang)
+accept_flag_from_query(PRESENTER_KEY)  # ?presenter=1 works as well as ?presenter=true
+accept_flag_from_query(CONTRAST_KEY)
+with sb.expander(t("app.classroom"), expanded=bool(st.session_state.get(PRESENTER_KEY))):
+    st.toggle(t("app.presenter"), key=PRESENTER_KEY, help=t("app.presenter_help"), bind="query-params")
+    st.toggle(t("app.contrast"), key=CONTRAST_KEY, help=t("app.contrast_help"), bind="query-params")
+apply_presenter_style()
+
 model_picker()
+
+tour_sidebar(nav.url_path)
 nav.run()

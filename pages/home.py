@@ -1,27 +1,39 @@
-"""Home: what llmviz is and the facts of the loaded model."""
+"""Home / Learn: what llmviz is, the guided tour, the concept cards of the course, and the facts
+of the loaded model."""
 import streamlit as st
 
 from ui.common import current_model
+from ui.i18n import t
+from ui.learn import current_step, home_section, render_cards, render_tour
+from ui.links import copy_link, presenter_mode
 
-st.title("llmviz")
-st.markdown(
-    "Run small language models, **see** how they work — attention heads, positional-encoding "
-    "waves, the attention formula step by step — and **probe** what they output for bias and "
-    "explanations. Everything runs offline on this machine.")
+st.title(t("home.heading"))
+st.markdown(t("home.tagline"))
+if presenter_mode():
+    st.caption(t("learn.presenter_tip"))
 
+section = home_section()
+if section == "tour":
+    render_tour()
+else:
+    render_cards(section)
+copy_link("home", {"section": section, "step": current_step() if section == "tour" else None}, key="home")
+
+st.divider()
 loaded = current_model()
 f = loaded.facts
-st.subheader(f"Loaded model: {f.model_id}")
+st.subheader(t("home.model_heading", model=f.model_id))
 c = st.columns(4)
-c[0].metric("Kind", f.kind.replace("_", " "))
-c[1].metric("Layers × heads", f"{f.n_layers} × {f.n_heads}")
-c[2].metric("KV heads", f.n_kv_heads, help="Fewer KV heads than query heads means grouped-query attention (GQA).")
-c[3].metric("Parameters", f"{f.n_params / 1e6:.1f} M")
+c[0].metric(t("home.kind"), f.kind.replace("_", " "))
+c[1].metric(t("home.layers_heads"), f"{f.n_layers} × {f.n_heads}")
+c[2].metric(t("home.kv_heads"), f.n_kv_heads, help=t("home.kv_heads_help"))
+c[3].metric(t("home.params"), f"{f.n_params / 1e6:.1f} M")
 c = st.columns(4)
-c[0].metric("Positions", f.positional + (f" (θ={f.rope_theta:g})" if f.rope_theta else ""))
-c[1].metric("Max positions", f.max_positions)
-c[2].metric("Hidden size / head dim", f"{f.hidden_size} / {f.head_dim}")
-c[3].metric("Vocabulary", f"{f.vocab_size:,}")
-st.info(f.probe_notes)
-with st.expander("All model facts"):
-    st.json(f.as_dict())
+c[0].metric(t("home.positions"), f.positional + (f" (θ={f.rope_theta:g})" if f.rope_theta else ""))
+c[1].metric(t("home.max_positions"), f.max_positions)
+c[2].metric(t("home.hidden_head_dim"), f"{f.hidden_size} / {f.head_dim}")
+c[3].metric(t("home.vocab"), f"{f.vocab_size:,}")
+st.info(t(f"home.probes_{f.kind}"))
+if not presenter_mode():
+    with st.expander(t("home.all_facts")):
+        st.json(f.as_dict())

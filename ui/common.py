@@ -10,11 +10,13 @@ import streamlit as st
 
 from llmviz.errors import LlmvizError
 from llmviz.models import DEVICES, LoadedModel, available_models, load_model
+from ui.i18n import t
 
 LOCAL_FOLDER = "Local folder or GGUF file…"
 HUB_ID = "Hub id…"
 DEFAULT_MODEL = "minilm"
 MODEL_KEY = "llmviz_model_spec"  # session_state key holding the active model spec
+QP_MODEL_SEEN = "llmviz_qp_model_seen"  # the last ?model= this session applied
 DEVICE_KEY = "llmviz_device"
 
 
@@ -36,15 +38,15 @@ def _load_with_status(spec: str, device: str) -> LoadedModel | None:
         slow = entry is not None and entry.locate().suffix == ".gguf" and not is_cached(entry.locate())
     except LlmvizError:
         slow = False
-    label = f"Loading {spec}…" + (" (first time: dequantizing GGUF to a safetensors cache, ~30 s)" if slow else "")
+    label = t("app.loading", spec=spec) + (t("app.loading_slow") if slow else "")
     with st.sidebar.status(label, expanded=False) as status:
         try:
             loaded = load_cached(spec, device)
         except LlmvizError as err:
-            status.update(label=f"Could not load {spec}", state="error")
+            status.update(label=t("app.load_failed", spec=spec), state="error")
             show_error(err, st.sidebar)
             return None
-        status.update(label=f"Loaded {spec}", state="complete")
+        status.update(label=t("app.loaded", spec=spec), state="complete")
     return loaded
 
 
@@ -54,25 +56,31 @@ def model_picker() -> None:
     qp_model = st.query_params.get("model")
     if MODEL_KEY not in st.session_state:
         st.session_state[MODEL_KEY] = qp_model if qp_model else DEFAULT_MODEL
+    elif qp_model and qp_model != st.session_state.get(QP_MODEL_SEEN):
+        # A link opened inside the session (Learn card, tour step) asks for another model.
+        st.session_state[MODEL_KEY] = qp_model
+        st.session_state.pop("picker_choice", None)  # the selectbox re-reads its index below
+    if qp_model:
+        st.session_state[QP_MODEL_SEEN] = qp_model
     options = list(models) + [LOCAL_FOLDER, HUB_ID]
     current = st.session_state[MODEL_KEY]
     index = options.index(current) if current in options else options.index(LOCAL_FOLDER)
     sb = st.sidebar
-    sb.markdown("### Model")
-    choice = sb.selectbox("Model", options, index=index, key="picker_choice",
-                          format_func=lambda k: f"{k} — {models[k].title}" if k in models else k,
-                          help="Bundled models run offline. A local folder needs config.json, tokenizer "
-                               "files and *.safetensors weights (or give a .gguf file).")
-    device = sb.selectbox("Device", DEVICES, key=DEVICE_KEY,
-                          help="cpu everywhere; cuda for one GPU; auto spreads a large model over all GPUs.")
+    sb.markdown(f"### {t('app.model_heading')}")
+    option_names = {LOCAL_FOLDER: t("app.opt_local"), HUB_ID: t("app.opt_hub")}
+    choice = sb.selectbox(t("app.model_label"), options, index=index, key="picker_choice",
+                          format_func=lambda k: f"{k} — {models[k].title}" if k in models
+                          else option_names.get(k, k),
+                          help=t("app.model_help"))
+    device = sb.selectbox(t("app.device_label"), DEVICES, key=DEVICE_KEY, help=t("app.device_help"))
     if choice in models:
         st.session_state[MODEL_KEY] = choice
     else:
         placeholder = "/path/to/model-folder" if choice == LOCAL_FOLDER else "bert-base-uncased"
         default = current if current not in models else ""
-        typed = sb.text_input("Folder path" if choice == LOCAL_FOLDER else "Hub id", value=default,
+        typed = sb.text_input(t("app.folder_path") if choice == LOCAL_FOLDER else t("app.hub_id"), value=default,
                               placeholder=placeholder, key=f"picker_text_{choice == LOCAL_FOLDER}")
-        if sb.button("Load", key="picker_load"):
+        if sb.button(t("app.load"), key="picker_load"):
             st.session_state[MODEL_KEY] = typed.strip()
     spec = st.session_state[MODEL_KEY]
     if spec not in models and choice in models:
@@ -82,8 +90,8 @@ def model_picker() -> None:
         st.session_state["llmviz_loaded_ok"] = loaded is not None
         if loaded is not None:
             f = loaded.facts
-            sb.caption(f"**{f.model_id}** · {f.kind.replace('_', ' ')} · {f.n_layers} layers × "
-                       f"{f.n_heads} heads · {f.positional} positions · {f.n_params / 1e6:.0f}M params")
+            sb.caption(t("app.model_caption", model=f.model_id, kind=f.kind.replace("_", " "), layers=f.n_layers,
+                         heads=f.n_heads, positional=f.positional, params=f"{f.n_params / 1e6:.0f}"))
 
 
 def current_model() -> LoadedModel:
@@ -94,15 +102,15 @@ def current_model() -> LoadedModel:
         return load_cached(spec, device)
     except LlmvizError as err:
         show_error(err)
-        st.info("Pick a model in the sidebar to use this page.")
+        st.info(t("app.pick_model"))
         st.stop()
 
 
 def require_probe(loaded: LoadedModel, probe: str, what: str) -> None:
     """Stop the page with an explanation when the model cannot do ``probe``."""
     if not loaded.facts.supports(probe):
-        st.info(f"{what} needs a different kind of model: **{loaded.facts.model_id}** is a "
-                f"{loaded.facts.kind.replace('_', ' ')}. {loaded.facts.probe_notes}")
+        st.info(t("app.needs_other_model", what=what, model=loaded.facts.model_id,
+                  kind=loaded.facts.kind.replace("_", " "), notes=t(f"home.probes_{loaded.facts.kind}")))
         st.stop()
 
 
@@ -113,11 +121,11 @@ def export_buttons(key: str, fig=None, data: pd.DataFrame | dict | list | None =
     cols = st.columns(3)
     if fig is not None:
         html = fig.to_html(include_plotlyjs=True, full_html=True)
-        cols[0].download_button("Figure (HTML)", html, f"{stem}.html", "text/html", key=f"{key}_html",
-                                help="Standalone, works offline. For PNG use the camera icon on the chart.")
+        cols[0].download_button(t("app.export_html"), html, f"{stem}.html", "text/html", key=f"{key}_html",
+                                help=t("app.export_html_help"))
     if data is not None:
         if isinstance(data, pd.DataFrame):
-            cols[1].download_button("Data (CSV)", data.to_csv(index=False), f"{stem}.csv", "text/csv",
+            cols[1].download_button(t("app.export_csv"), data.to_csv(index=False), f"{stem}.csv", "text/csv",
                                     key=f"{key}_csv")
             payload: Any = data.to_dict(orient="records")
         else:
@@ -125,7 +133,7 @@ def export_buttons(key: str, fig=None, data: pd.DataFrame | dict | list | None =
         from llmviz.report import provenance
 
         doc = {"provenance": provenance(meta or {}), "data": payload}
-        cols[2].download_button("Data (JSON)", json.dumps(doc, indent=1, default=str), f"{stem}.json",
+        cols[2].download_button(t("app.export_json"), json.dumps(doc, indent=1, default=str), f"{stem}.json",
                                 "application/json", key=f"{key}_json")
 
 
@@ -133,7 +141,11 @@ PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png",
 
 
 def plot(fig, key: str | None = None, **kwargs):
-    """st.plotly_chart with the PNG export button configured."""
+    """st.plotly_chart with the PNG export button configured; in presenter mode fonts grow and with
+    the high-contrast option colour scales become colour-blind safe (ui.links.apply_presentation)."""
+    from ui.links import apply_presentation, high_contrast, presenter_mode
+
+    fig = apply_presentation(fig, presenter=presenter_mode(), contrast=high_contrast())
     return st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, **kwargs)
 
 

@@ -17,7 +17,8 @@ import streamlit as st
 LANGS = {"en": "English", "zh": "中文"}
 ROOT = Path(__file__).resolve().parents[1] / "i18n"
 MISSING = "⟦{}⟧"
-LANG_KEY = "lang"
+LANG_KEY = "lang"  # session_state key and URL parameter of the active language
+LANG_SWITCH = "lang_switch"  # widget key of the sidebar switch
 
 
 @lru_cache(maxsize=64)
@@ -29,6 +30,7 @@ def catalogue(lang: str, page: str) -> dict[str, str]:
 
 
 def lang() -> str:
+    """Active language: the session's choice, else ``?lang=``, else English."""
     value = st.session_state.get(LANG_KEY) or st.query_params.get("lang") or "en"
     return value if value in LANGS else "en"
 
@@ -41,4 +43,20 @@ def t(key: str, **fmt) -> str:
         text = catalogue("en", page).get(name)
     if text is None:
         return MISSING.format(key)
-    return text.format(**fmt) if fmt else text
+    if not fmt:
+        return text
+    try:
+        return text.format(**fmt)
+    except (KeyError, IndexError, ValueError):  # a catalogue placeholder the caller did not fill
+        return MISSING.format(key)
+
+
+def set_lang() -> None:
+    """Callback of the language switch: remember the choice for the session (a plain key, so it
+    survives pages that do not draw the switch) and mirror it in ``?lang=`` (absent for English)."""
+    value = st.session_state.get(LANG_SWITCH) or "en"
+    st.session_state[LANG_KEY] = value
+    if value != "en":
+        st.query_params[LANG_KEY] = value
+    elif LANG_KEY in st.query_params:
+        del st.query_params[LANG_KEY]
