@@ -93,6 +93,8 @@ def _show_results(loaded) -> None:
         st.session_state[BRANCH] = st.session_state.pop(PENDING)
         st.session_state[STEP] = 0
     st.subheader(t("playground.branches") if len(branches) > 1 else t("playground.output"))
+    with st.expander(t("playground.rendered")):
+        st.code(branches[0].prompt.text, language=None)
     for i, gen in enumerate(branches):
         if len(branches) > 1:
             st.markdown(f"**{_branch_title(i, gen)}**")
@@ -178,8 +180,6 @@ def generation_section(loaded, mode: str) -> None:
         except LlmvizError as err:
             show_error(err)
         else:
-            with st.expander(t("playground.rendered")):
-                st.code(prompt.text, language=None)
             st.session_state[BRANCHES] = []
             _run(stream, box)
     _show_results(loaded)
