@@ -1,0 +1,57 @@
+"""AppTest: the attention page with both bundled models, a pair, empty and very long text, deep links."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.apptest_util import assert_ok, open_page, texts
+
+PAGE = "pages/attention.py"
+EN = json.loads((Path(__file__).resolve().parents[1] / "i18n/en/attention.json").read_text(encoding="utf-8"))
+
+pytestmark = pytest.mark.slow
+
+
+def test_minilm_statistics_view():
+    at = open_page(PAGE, "minilm", query={"text": "The cat sat on the mat.", "layer": "2", "head": "5"})
+    assert_ok(at)
+    assert EN["title"] in texts(at)
+    assert at.number_input(key="att_layer").value == 2 and at.number_input(key="att_head").value == 5
+    assert len(at.get("plotly_chart")) >= 2  # statistic heatmap + the selected head
+    assert not at.error
+
+
+def test_smollm2_formula_deep_link():
+    at = open_page(PAGE, "smollm2", query={"text": "Hello world", "view": "formula", "layer": "29", "head": "8"})
+    assert_ok(at)
+    body = texts(at)
+    assert "Recomputed with the model's weights" in body
+    assert "Grouped-query attention: 9 query heads share 3" in body
+    assert at.segmented_control(key="att_view").value == "formula"
+    assert not at.text_input  # no second sentence for a causal model
+
+
+def test_pair_on_minilm_and_unknown_view_falls_back():
+    at = open_page(PAGE, "minilm", query={"text": "A man walks.", "text_b": "He is tired.", "view": "bogus"})
+    assert_ok(at)
+    assert at.text_input(key="att_text_b").value == "He is tired."
+    assert at.segmented_control(key="att_view").value == "stats"
+    at.segmented_control(key="att_view").set_value("bertviz").run()
+    assert_ok(at)
+    assert "View payload" in texts(at)
+
+
+def test_empty_text_gives_a_message():
+    at = open_page(PAGE, "minilm", query={"text": "   "})
+    assert_ok(at)
+    assert EN["empty"] in texts(at)
+
+
+def test_five_thousand_words_are_cut_with_notice():
+    at = open_page(PAGE, "minilm", query={"text": " ".join(["word"] * 5000), "view": "head"})
+    assert_ok(at)
+    warning = " ".join(str(w.value) for w in at.warning)
+    assert "cut to the first 512 tokens" in warning and "5002" in warning
+    assert "Input limit: 512 tokens" in texts(at)
