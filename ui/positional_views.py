@@ -15,6 +15,7 @@ from ui.i18n import t
 from ui.links import presenter_mode
 
 DEFAULT_TEXT = "The dog chased the cat across the garden."
+LAZY_CELLS = 50_000  # bigger tables are written only when their download button is clicked
 RELATIVE_TOL = 1e-5
 SHIFT_TOL = 1e-6
 
@@ -44,6 +45,16 @@ def _rope_ablation(_loaded, spec: str, text: str, seed: int) -> PA.CausalAblatio
     return PA.rope_ablation(_loaded, text, seed)
 
 
+def _exports(key: str, fig=None, data: pd.DataFrame | None = None, meta=None) -> None:
+    """Figure HTML + data CSV/JSON; a large table becomes one CSV written on click (JSON of it would be huge)."""
+    if data is not None and data.size > LAZY_CELLS:
+        export_buttons(key, fig=fig, stem=f"positional_{key}", meta=meta)
+        st.download_button(t("positional.big_csv", rows=data.shape[0], cols=data.shape[1] - 1),
+                           lambda: data.to_csv(index=False), f"positional_{key}.csv", "text/csv", key=f"{key}_bigcsv")
+    else:
+        export_buttons(key, fig=fig, data=data, stem=f"positional_{key}", meta=meta)
+
+
 def _side_by_side(fig, formula: str, note: str, key: str, data: pd.DataFrame | None = None, meta=None) -> None:
     """A figure with its formula and explanation beside it, then its export buttons."""
     left, right = st.columns([3, 2])
@@ -52,7 +63,7 @@ def _side_by_side(fig, formula: str, note: str, key: str, data: pd.DataFrame | N
     with right:
         st.latex(formula)
         st.markdown(note)
-    export_buttons(key, fig=fig, data=data, stem=f"positional_{key}", meta=meta)
+    _exports(key, fig, data, meta)
 
 
 def _index(label: str, hi: int, key: str) -> int:
@@ -110,8 +121,7 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
         with st.expander(t("positional.distance_matrix")):
             fig = V.heatmap(ds.matrix, f"{metric} similarity of every pair of positions", "position q", "position p")
             plot(fig, key="pos_dmatrix_fig")
-            export_buttons("dmatrix", fig=fig, data=V.matrix_frame(ds.matrix, "position", "pos"),
-                           stem="positional_similarity_matrix", meta={**meta, "metric": metric})
+            _exports("dmatrix", fig, V.matrix_frame(ds.matrix, "position", "pos"), {**meta, "metric": metric})
 
     st.subheader(t("positional.shift_header"))
     k = st.number_input(t("positional.shift_k"), 0, max_len - 1, min(5, max_len - 1), key="pos_k",
@@ -159,7 +169,10 @@ def learned_section(loaded) -> None:
     _side_by_side(V.spectrum(an), r"\hat P_d(f)=\sum_{p} (P_{p,d}-\bar P_d)\,e^{-2\pi i f p}",
                   t("positional.fft_note", learned=an.low_frequency_share("learned"),
                     sin=an.low_frequency_share("sinusoidal")), "learned_fft", spec_df, meta)
-    plot(V.dominant_histogram(an), key="pos_dominant_fig")
+    fig = V.dominant_histogram(an)
+    plot(fig, key="pos_dominant_fig")
+    _exports("learned_dominant", fig, pd.DataFrame({"dimension": np.arange(h), "dominant_learned": an.dominant_learned,
+                                                    "dominant_sinusoidal": an.dominant_sinusoidal}), meta)
 
 
 # ------------------------------------------------------------------ RoPE
@@ -200,7 +213,9 @@ def rope_section(loaded) -> None:
                   % f"{theta:g}", t("positional.rope_angle_note", pairs=int(head_dim) // 2), "rope_angles",
                   ang_df, meta)
     pairs = sorted({0, 1, int(head_dim) // 8, int(head_dim) // 4, int(head_dim) // 2 - 1})
-    plot(V.rope_angle_lines(positions[1:], angles[1:], pairs), key="pos_rope_lines_fig")
+    fig = V.rope_angle_lines(positions[1:], angles[1:], pairs)
+    plot(fig, key="pos_rope_lines_fig")
+    _exports("rope_lines", fig, ang_df[["position"] + [f"pair{j}" for j in pairs]], meta)
 
     st.subheader(t("positional.rotation_header"))
     if cfg is not None and hasattr(getattr(loaded.model, "model", None), "embed_tokens"):
