@@ -29,8 +29,26 @@ def catalogue(lang: str, page: str) -> dict[str, str]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _ensure_app_navigation() -> None:
+    """Make a deep link opened first run through app.py.
+
+    Streamlit decides at server start that an app with a ``pages/`` folder uses the old
+    folder navigation until some session has run ``st.navigation``; until then a link such as
+    ``/attention?view=head`` runs the page file alone — no sidebar, no language, no presenter
+    mode, no model picker. Every page asks for its title through ``t()`` first, so here we
+    switch to app.py's navigation and rerun once (app.py then runs and opens the same page).
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def lang() -> str:
     """Active language: the session's choice, else ``?lang=``, else English."""
+    _ensure_app_navigation()
     value = st.session_state.get(LANG_KEY) or st.query_params.get("lang") or "en"
     return value if value in LANGS else "en"
 
