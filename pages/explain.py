@@ -1,5 +1,208 @@
-"""Explain page (being built)."""
+"""Explain: why did the model predict this? Attributions side by side, logit lens, head ablation."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
 import streamlit as st
 
-st.title("Explain")
-st.info("This page is being built.")
+from llmviz.errors import LlmvizError
+from llmviz.explain.ablation import ablation_problem, head_ablation, top_heads
+from llmviz.explain.attribution import (IG_GAP_WARN, MAX_IG_STEPS, MAX_OCCLUSION_WINDOW, METHODS, attribute,
+                                        disagreement_notes, spearman_matrix, to_rows)
+from llmviz.explain.logit_lens import logit_lens
+from llmviz.explain.targets import (BASELINES, KIND_FOR_MODEL, MASKED_TOKEN, MAX_TOKENS, NEXT_TOKEN, SIMILARITY,
+                                    Target, build_problem, top_predictions)
+from llmviz.models import CAUSAL_LM
+from llmviz.viz import explain as viz
+from ui.common import current_model, export_buttons, plot, show_error
+from ui.i18n import t
+from ui.links import copy_link, presenter_mode, qp
+
+SECTIONS = ("attribution", "logit_lens", "ablation")
+DEFAULT_TEXT = {NEXT_TOKEN: "The doctor told the nurse that", MASKED_TOKEN: "The capital of France is [MASK].",
+                SIMILARITY: "A man is playing a guitar on stage."}
+DEFAULT_TEXT_B = "Someone performs music for an audience."
+
+
+def _target_dict(target: Target) -> str:
+    return json.dumps(target.as_dict(), sort_keys=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _predictions(_loaded, spec: str, text: str, target_json: str):
+    problem = build_problem(_loaded, text, Target(**json.loads(target_json)))
+    return problem.label, problem.tokens, problem.truncated, problem.n_tokens_original, top_predictions(problem, 10)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _attributions(_loaded, spec: str, text: str, target_json: str, methods: tuple, params_json: str):
+    problem = build_problem(_loaded, text, Target(**json.loads(target_json)))
+    params = json.loads(params_json)
+    return problem.params(), [attribute(problem, m, **params.get(m, {})) for m in methods]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _lens(_loaded, spec: str, text: str, target: str | None):
+    return logit_lens(_loaded, text, target)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _ablation(_loaded, spec: str, text: str, target_json: str, whole: bool, batch: int, _progress=None):
+    problem = ablation_problem(_loaded, text, Target(**json.loads(target_json)))
+    return head_ablation(problem, whole_layers=whole, batch_size=batch, progress=_progress)
+
+
+st.title(t("explain.title"))
+st.caption(t("explain.intro"))
+loaded = current_model()
+facts = loaded.facts
+kinds = KIND_FOR_MODEL[facts.kind]
+section_default = qp("section", "attribution")
+section = st.segmented_control(t("explain.section"), SECTIONS, key="ex_section",
+                               default=section_default if section_default in SECTIONS else "attribution",
+                               format_func=lambda s: t(f"explain.section_{s}")) or "attribution"
+kind = kinds[0] if len(kinds) == 1 else st.radio(
+    t("explain.target_kind"), kinds, key="ex_kind", horizontal=True, format_func=lambda k: t(f"explain.kind_{k}"))
+st.caption(t(f"explain.kind_help_{kind}"))
+
+text = st.text_area(t("explain.text"), value=qp("text", DEFAULT_TEXT[kind]), key=f"ex_text_{kind}",
+                    help=t("explain.text_help", n=MAX_TOKENS), height=80)
+text_b = token = contrast = None
+score = "logit"
+if kind == SIMILARITY:
+    text_b = st.text_input(t("explain.text_b"), value=DEFAULT_TEXT_B, key="ex_text_b", help=t("explain.text_b_help"))
+else:
+    c1, c2 = st.columns(2)
+    token = c1.text_input(t("explain.target"), value=qp("target", ""), key="ex_target",
+                          help=t("explain.target_help")).strip() or None
+    contrast = c2.text_input(t("explain.contrast"), value="", key="ex_contrast",
+                             help=t("explain.contrast_help")).strip() or None
+    if not presenter_mode():
+        score = st.radio(t("explain.score"), ("logit", "log_prob"), key="ex_score", horizontal=True,
+                         help=t("explain.score_help"))
+target = Target(kind=kind, token=token, contrast=contrast, text_b=text_b, score=score)
+copy_link("explain", {"text": text, "section": section, "target": token}, key="ex")
+
+try:
+    label, tokens, truncated, n_original, preds = _predictions(loaded, loaded.spec, text, _target_dict(target))
+except LlmvizError as err:
+    show_error(err)
+    st.stop()
+if truncated:
+    st.warning(t("explain.truncated", n=n_original, max=MAX_TOKENS))
+st.markdown(f"**{t('explain.explaining')}:** `{label}`")
+if preds:
+    with st.expander(t("explain.top_predictions"), expanded=False):
+        st.dataframe(pd.DataFrame(preds, columns=["token", "probability"]), hide_index=True)
+
+# ------------------------------------------------------------------ attribution
+if section == "attribution":
+    names = list(METHODS)
+    chosen = st.multiselect(t("explain.methods"), names, default=names, key="ex_methods",
+                            format_func=lambda m: METHODS[m].title, help=t("explain.methods_help"))
+    c1, c2, c3 = st.columns(3)
+    steps = c1.slider(t("explain.ig_steps"), 4, MAX_IG_STEPS, 32, step=4, key="ex_steps",
+                      help=t("explain.ig_steps_help", max=MAX_IG_STEPS))
+    baselines = [b for b in BASELINES if b != "mask" or loaded.tokenizer.mask_token_id is not None]
+    baseline = c2.selectbox(t("explain.baseline"), baselines, key="ex_baseline", help=t("explain.baseline_help"))
+    window = c3.slider(t("explain.window"), 1, MAX_OCCLUSION_WINDOW, 1, key="ex_window", help=t("explain.window_help"))
+    rule = "gauss_legendre"
+    if not presenter_mode():
+        with st.expander(t("explain.advanced")):
+            rule = st.radio(t("explain.rule"), ("gauss_legendre", "riemann_midpoint"), key="ex_rule",
+                            help=t("explain.rule_help"))
+    if not chosen:
+        st.info(t("explain.pick_method"))
+        st.stop()
+    params = {"integrated_gradients": {"steps": steps, "baseline": baseline, "rule": rule},
+              "occlusion": {"window": window, "baseline": baseline}}
+    with st.spinner(t("explain.computing")):
+        try:
+            problem_params, results = _attributions(loaded, loaded.spec, text, _target_dict(target), tuple(chosen),
+                                                    json.dumps(params, sort_keys=True))
+        except LlmvizError as err:
+            show_error(err)
+            st.stop()
+    for res in results:
+        if res.completeness_gap is not None:
+            c = st.columns(4)
+            c[0].metric(t("explain.gap"), f"{res.completeness_gap:.2%}", help=t("explain.gap_help"))
+            c[1].metric("f(x)", f"{res.f_x:.4f}")
+            c[2].metric("f(baseline)", f"{res.f_baseline:.4f}")
+            c[3].metric("Σ attributions", f"{res.scores.sum():.4f}")
+            if res.completeness_gap > IG_GAP_WARN:
+                st.warning(t("explain.gap_high", gap=f"{res.completeness_gap:.1%}", steps=steps))
+            else:
+                st.success(t("explain.gap_ok", gap=f"{res.completeness_gap:.2%}"))
+            if res.note:
+                st.caption(res.note)
+    st.iframe(viz.token_html(results), height=60 + 48 * len(results))
+    fig = viz.method_heatmap(results)
+    plot(fig, key="ex_heatmap")
+    if len(results) > 1:
+        rho = spearman_matrix(results)
+        plot(viz.spearman_figure(results, rho), key="ex_spearman")
+        notes = disagreement_notes(results, rho)
+        if notes:
+            st.info("\n".join(f"- {n}" for n in notes))
+    st.caption(t("explain.disagree_note"))
+    with st.expander(t("explain.method_notes")):
+        for m in chosen:
+            st.markdown(f"**{METHODS[m].title}** — {METHODS[m].description}")
+    rows = pd.DataFrame(to_rows(results))
+    export_buttons("ex_attr", fig=fig, data=rows, stem="llmviz-attributions",
+                   meta={**problem_params, "methods": {r.method: r.params for r in results}, "model": facts.model_id})
+
+# ------------------------------------------------------------------ logit lens
+elif section == "logit_lens":
+    if facts.kind != CAUSAL_LM:
+        st.info(t("explain.lens_needs_causal", model=facts.model_id))
+        st.stop()
+    with st.spinner(t("explain.computing")):
+        try:
+            lens = _lens(loaded, loaded.spec, text, token)
+        except LlmvizError as err:
+            show_error(err)
+            st.stop()
+    st.caption(t("explain.lens_help"))
+    st.success(t("explain.lens_check", diff=f"{lens.output_max_diff:.1e}"))
+    if lens.note:
+        st.caption(lens.note)
+    fig = viz.logit_lens_heatmap(lens)
+    plot(fig, key="ex_lens")
+    fig2 = viz.target_across_layers(lens)
+    plot(fig2, key="ex_lens_target")
+    first = next((n for n, r in zip(lens.layer_names, lens.target_ranks) if r == 1), None)
+    st.markdown(t("explain.lens_first_top", token=lens.target_token, layer=first or "—"))
+    export_buttons("ex_lens_exp", fig=fig, data=pd.DataFrame(lens.rows()), stem="llmviz-logit-lens",
+                   meta={**lens.params(), "model": facts.model_id})
+
+# ------------------------------------------------------------------ ablation
+else:
+    n_runs = facts.n_layers * facts.n_heads
+    whole = st.checkbox(t("explain.whole_layer"), value=True, key="ex_whole", help=t("explain.whole_layer_help"))
+    batch = 32
+    if not presenter_mode():
+        with st.expander(t("explain.advanced")):
+            batch = st.slider(t("explain.batch"), 1, 64, 32, key="ex_batch", help=t("explain.batch_help"))
+    st.caption(t("explain.ablation_help", runs=n_runs + (facts.n_layers if whole else 0)))
+    bar = st.progress(0.0, text=t("explain.ablating"))
+    try:
+        abl = _ablation(loaded, loaded.spec, text, _target_dict(target), whole, batch,
+                        _progress=lambda d, n: bar.progress(d / n, text=f"{t('explain.ablating')} {d}/{n}"))
+    except LlmvizError as err:
+        show_error(err)
+        st.stop()
+    bar.empty()
+    st.success(t("explain.ablation_check", base=f"{abl.base_score:.4f}", diff=f"{abl.null_delta:.1e}",
+                 s=f"{abl.seconds:.1f}"))
+    fig = viz.ablation_heatmap(abl)
+    plot(fig, key="ex_abl")
+    st.markdown(t("explain.top_heads") + " " + ", ".join(
+        f"L{layer}·h{head} (Δ {d:+.3f})" for layer, head, d in top_heads(abl, 5)))
+    if abl.layer_delta is not None:
+        plot(viz.layer_ablation_bar(abl), key="ex_abl_layers")
+    st.caption(t("explain.ablation_caveat"))
+    export_buttons("ex_abl_exp", fig=fig, data=pd.DataFrame(abl.rows()), stem="llmviz-head-ablation",
+                   meta={**abl.params(), "model": facts.model_id})
