@@ -1,0 +1,71 @@
+"""AppTest of the bias page: each probe section runs with a model that supports it, and explains
+itself when the model cannot run it."""
+import pytest
+
+from tests.apptest_util import assert_ok, open_page, texts
+
+PAGE = "pages/bias.py"
+
+
+def _section(model, section):
+    at = open_page(PAGE, model, query={"section": section})
+    assert_ok(at)
+    return at
+
+
+def test_templates_on_tiny_mlm_and_encoder_message(tiny_mlm_dir):
+    at = _section(str(tiny_mlm_dir), "templates")
+    assert "Kurita" in texts(at)
+    ranking = at.dataframe[0].value
+    assert len(ranking) == 10 and set(ranking["highest for"]) <= {"man", "woman"}
+    at.text_area(key="bias_tpl_targets").set_value("nurse\ncardiologist").run()
+    assert_ok(at)
+    assert set(at.dataframe[0].value["target"]) == {"nurse", "cardiologist"}
+    at.text_input(key="bias_tpl").set_value("No slots here").run()
+    assert any("exactly one {group}" in e.value for e in at.error)
+    enc = _section("minilm", "templates")
+    assert "encoder without" in texts(enc) and "smollm2" in texts(enc)
+
+
+def test_pairs_on_tiny_llama_with_drill_down(tiny_llama_dir):
+    at = _section(str(tiny_llama_dir), "pairs")
+    assert "illustrative" in texts(at).lower()
+    at.button(key="bias_pairs_run").click().run()
+    assert_ok(at)
+    table = at.dataframe[0].value
+    assert len(table) == 72 and {"score_more", "score_less"} <= set(table.columns)
+    pct = [m for m in at.metric if m.label == "Stereotype preferred"][0].value
+    assert float(pct.split()[0]) == pytest.approx(100 * (table["score_more"] > table["score_less"]).mean(), abs=0.06)
+    assert at.slider(key="bias_pairs_layer").value == 1  # attention difference drawn for the last layer
+
+
+def test_pairs_upload_errors(tiny_mlm_dir, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n", encoding="utf-8")
+    at = _section(str(tiny_mlm_dir), "pairs")
+    at.radio(key="bias_pairs_src").set_value("path").run()
+    at.text_input(key="bias_pairs_path").set_value(str(bad)).run()
+    assert_ok(at)
+    assert any("lacks the column(s)" in e.value for e in at.error)
+
+
+def test_counterfactual_on_tiny_llama(tiny_llama_dir, tiny_mlm_dir):
+    at = _section(str(tiny_llama_dir), "counterfactual")
+    at.number_input(key="bias_cf_n").set_value(2)
+    at.number_input(key="bias_cf_tokens").set_value(3)
+    at.button(key="bias_cf_run").click().run()
+    assert_ok(at)
+    assert len(at.dataframe[0].value) == 2  # one row per group
+    mlm = _section(str(tiny_mlm_dir), "counterfactual")
+    assert "causal LM" in texts(mlm)
+
+
+def test_weat_and_mitigation_on_minilm():
+    at = _section("minilm", "weat")
+    d = [m for m in at.metric if m.label.startswith("Effect size")][0].value
+    assert -2 <= float(d) <= 2
+    at = _section("minilm", "mitigation")
+    at.button(key="bias_mit_run").click().run()
+    assert_ok(at)
+    assert "Gonen" in texts(at)
+    assert len(at.dataframe[0].value) == 24  # one row per neutral word
