@@ -161,11 +161,13 @@ def show_bertviz() -> None:
     layers = list(range(n_layers))
     heads = list(range(n_heads))
     if not presenter_mode():
-        layers = st.multiselect(t("attention.bertviz_layers"), layers, default=default_layers, key="att_bv_layers",
+        layers = st.multiselect(t("attention.bertviz_layers"), layers, default=default_layers,
+                                key=f"att_bv_layers_{facts.model_id}",
                                 help=t("attention.bertviz_layers_help")) or [int(layer)]
-        heads = st.multiselect(t("attention.bertviz_heads"), heads, default=heads, key="att_bv_heads") or heads
+        heads = st.multiselect(t("attention.bertviz_heads"), heads, default=heads,
+                               key=f"att_bv_heads_{facts.model_id}") or heads
     b_start = None
-    if text_b is not None and not hide and shown.segment is not None and shown.segment.any():
+    if text_b is not None and shown.segment is not None and shown.segment.any():
         b_start = int(np.argmax(shown.segment > 0))
     frag = view_fragment(shown.tokens, shown.attention, kind, sentence_b_start=b_start, layers=layers,
                          heads=heads, layer=int(layer) if int(layer) in layers else None)
@@ -227,7 +229,8 @@ def show_formula() -> None:
 def show_neuron() -> None:
     with st.spinner(t("attention.running")):
         s = _steps(loaded, loaded.spec, text, text_b, int(layer), int(head))
-    qi = st.selectbox(t("attention.query_token"), list(range(len(s.tokens))), key="att_neuron_q",
+    qi = st.selectbox(t("attention.query_token"), list(range(len(s.tokens))),
+                      key=f"att_neuron_q_{facts.model_id}_{len(s.tokens)}",
                       format_func=lambda i: f"{i}: {s.tokens[i]}", index=min(len(s.tokens) - 1, 1))
     nv = neuron_view(s, int(qi))
     fig = V.neuron_figure(s.tokens, nv.products, nv.scores, nv.weights, s.tokens[int(qi)])

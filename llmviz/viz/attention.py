@@ -122,9 +122,9 @@ def statistic_heatmap(values: np.ndarray, name: str, selected: tuple[int, int] |
         fig.add_shape(type="rect", x0=selected[1] - 0.5, x1=selected[1] + 0.5, y0=selected[0] - 0.5,
                       y1=selected[0] + 0.5, line={"color": "red", "width": 3})
     fig.update_layout(title=STAT_TITLES.get(name, name), xaxis_title="head", yaxis_title="layer",
-                      yaxis={"autorange": "reversed", "dtick": 1 if n_layers <= 32 else None},
-                      xaxis={"dtick": 1 if n_heads <= 32 else None},
-                      height=max(260, 22 * n_layers + 140), clickmode="event+select",
+                      yaxis={"range": [n_layers - 0.5, -0.5], "dtick": 1 if n_layers <= 32 else None},
+                      xaxis={"range": [-0.5, n_heads - 0.5], "dtick": 1 if n_heads <= 32 else None},
+                      height=max(340, 24 * n_layers + 160), clickmode="event+select",
                       margin={"l": 60, "r": 20, "t": 60, "b": 50})
     return fig
 
@@ -173,7 +173,7 @@ def neuron_figure(tokens: Sequence[str], products: np.ndarray, scores: np.ndarra
     fig = make_subplots(rows=1, cols=3, column_widths=[0.7, 0.15, 0.15], shared_yaxes=True,
                         subplot_titles=["q ∘ k per dimension", "score q·k/√d_k", "softmax weight"],
                         horizontal_spacing=0.02)
-    fig.add_trace(go.Heatmap(z=p, colorscale=DIVERGING, zmin=-bound, zmax=bound, colorbar={"x": -0.12},
+    fig.add_trace(go.Heatmap(z=p, colorscale=DIVERGING, zmin=-bound, zmax=bound, colorbar={"x": 1.02, "len": 0.9},
                              hovertemplate="key %{y}, dim %{x}<br>q·k term %{z:.4f}<extra></extra>"), 1, 1)
     finite = np.where(np.isfinite(scores), scores, np.nan)
     ys = list(range(len(tokens)))
