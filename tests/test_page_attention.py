@@ -43,15 +43,13 @@ def test_pair_on_minilm_and_unknown_view_falls_back():
     assert "View payload" in texts(at)
 
 
-def test_empty_text_gives_a_message():
-    at = open_page(PAGE, "minilm", query={"text": "   "})
-    assert_ok(at)
-    assert EN["empty"] in texts(at)
-
-
-def test_five_thousand_words_are_cut_with_notice():
+def test_five_thousand_words_are_cut_with_notice_then_empty_text():
     at = open_page(PAGE, "minilm", query={"text": " ".join(["word"] * 5000), "view": "head"})
     assert_ok(at)
     warning = " ".join(str(w.value) for w in at.warning)
     assert "cut to the first 512 tokens" in warning and "5002" in warning
     assert "Input limit: 512 tokens" in texts(at)
+    at.text_area(key="att_text").set_value("   ").run()
+    assert_ok(at)
+    assert EN["empty"] in texts(at)
+    assert not at.get("plotly_chart")

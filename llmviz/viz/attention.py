@@ -18,6 +18,7 @@ from llmviz.attention import STATISTICS
 SEQUENTIAL = "Blues"
 DIVERGING = "RdBu_r"
 MAX_LABELED_TOKENS = 80  # beyond this, tick labels are thinned so they stay readable
+MAX_HOVER_TOKENS = 96  # token text in hover needs T x T strings; above this hover shows positions only
 STAT_TITLES = {"entropy": "Entropy (nats)", "sink": "Sink (first/special token)",
                "prev_token": "Previous-token score", "diagonal": "Diagonal (self) score"}
 
@@ -56,13 +57,14 @@ def _hover_grid(tokens_y: Sequence[str], tokens_x: Sequence[str]) -> np.ndarray:
 def attention_heatmap(tokens: Sequence[str], matrix: np.ndarray, title: str,
                       zmax: float | None = None, colorbar_title: str = "weight") -> go.Figure:
     """One [T, T] matrix (rows = queries, columns = keys) with token labels."""
-    m = np.asarray(matrix, dtype=float)
+    m = np.asarray(matrix, dtype=np.float32)  # float32 travels as compact base64 to the browser
+    rich = len(tokens) <= MAX_HOVER_TOKENS
     fig = go.Figure(go.Heatmap(
         z=m, x=list(range(m.shape[1])), y=list(range(m.shape[0])), colorscale=SEQUENTIAL, zmin=0,
         zmax=zmax if zmax is not None else (float(np.nanmax(m)) if m.size else 1.0),
-        customdata=_hover_grid(tokens, tokens), colorbar={"title": colorbar_title},
-        hovertemplate="query %{y} <b>%{customdata[0]}</b><br>key %{x} <b>%{customdata[1]}</b>"
-                      "<br>weight %{z:.4f}<extra></extra>"))
+        customdata=_hover_grid(tokens, tokens) if rich else None, colorbar={"title": colorbar_title},
+        hovertemplate=("query %{y} <b>%{customdata[0]}</b><br>key %{x} <b>%{customdata[1]}</b>" if rich
+                       else "query %{y}<br>key %{x}") + "<br>weight %{z:.4f}<extra></extra>"))
     _token_axes(fig, tokens, tokens)
     side = min(900, 220 + 14 * len(tokens))
     fig.update_layout(title=html.escape(title), height=side + 80, xaxis_title="key (attended to)",
@@ -73,19 +75,20 @@ def attention_heatmap(tokens: Sequence[str], matrix: np.ndarray, title: str,
 def layer_small_multiples(tokens: Sequence[str], layer_attention: np.ndarray, layer: int,
                           cols: int = 4) -> go.Figure:
     """All heads of one layer: ``layer_attention`` [heads, T, T] as a grid of heatmaps on one scale."""
-    att = np.asarray(layer_attention, dtype=float)
+    att = np.asarray(layer_attention, dtype=np.float32)
     n = att.shape[0]
     rows = math.ceil(n / cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"head {h}" for h in range(n)],
                         horizontal_spacing=0.03, vertical_spacing=0.06)
     show_labels = len(tokens) <= 24
-    hover = _hover_grid(tokens, tokens)
+    rich = len(tokens) <= MAX_HOVER_TOKENS // 2  # every head carries its own hover strings
+    hover = _hover_grid(tokens, tokens) if rich else None
+    where = "query %{customdata[0]}<br>key %{customdata[1]}" if rich else "query %{y}<br>key %{x}"
     for h in range(n):
         r, c = h // cols + 1, h % cols + 1
         fig.add_trace(go.Heatmap(
             z=att[h], coloraxis="coloraxis", customdata=hover,
-            hovertemplate=f"head {h}<br>query %{{customdata[0]}}<br>key %{{customdata[1]}}"
-                          "<br>weight %{z:.4f}<extra></extra>"), row=r, col=c)
+            hovertemplate=f"head {h}<br>{where}<br>weight %{{z:.4f}}<extra></extra>"), row=r, col=c)
         _token_axes(fig, tokens, tokens, row=r, col=c, show=show_labels and c == 1)
         if show_labels:
             fig.update_xaxes(showticklabels=r == rows, row=r, col=c)
@@ -141,7 +144,7 @@ def matrix_heatmap(matrix: np.ndarray, title: str, row_labels: Sequence[str] | N
         m = m[None, :]
     finite = m[np.isfinite(m)]
     signed = bool(finite.size and finite.min() < 0) if signed is None else signed
-    z = np.where(np.isfinite(m), m, np.nan)
+    z = np.where(np.isfinite(m), m, np.nan).astype(np.float32)
     bound = float(np.abs(finite).max()) if finite.size else 1.0
     trace = go.Heatmap(z=z, x=list(range(m.shape[1])), y=list(range(m.shape[0])),
                        colorscale=DIVERGING if signed else SEQUENTIAL,
