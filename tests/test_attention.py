@@ -146,3 +146,10 @@ def test_without_special_on_model(tiny_mlm):
     # proportional to the original weights within each row
     ratio = s.attention[0, 0, 0] / r.attention[0, 0, 1, 1:-1]
     np.testing.assert_allclose(ratio, ratio[0], rtol=1e-4)
+
+
+def test_partial_utf8_byte_tokens_are_shown_as_bytes():
+    # GPT-2 byte-level alphabet: 'Ġ' is the space byte, '×' stands for byte 0xD7 (first byte of Hebrew ש)
+    assert A._partial_bytes("Ġ×") == "▁⟨D7⟩"
+    assert A._partial_bytes("<0xE2>") == "<0xE2>"  # SentencePiece byte fallback kept as is
+    assert A._partial_bytes("") is None
