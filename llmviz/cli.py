@@ -1,0 +1,200 @@
+"""Command line for batch work: ``python -m llmviz bias-audit ...``.
+
+bias-audit scores every minimal pair of a CrowS-Pairs-format CSV with a masked or causal LM and
+writes a report (JSON, CSV and/or HTML, chosen by each ``--out`` file's extension). The file is read
+in chunks (bounded memory), progress shows with tqdm, and finished chunks are appended to
+``<first out>.partial.jsonl`` so an interrupted audit continues with ``--resume``.
+
+JSON layout::
+
+    {"summary": {"n", "pct_stereotype", "ci95": [low, high], "n_ties", "by_bias_type": {type: {...}}},
+     "pairs": [{"sent_more", "sent_less", "stereo_antistereo", "bias_type", "score_more", "score_less"}, ...],
+     "method", "model", "data": {"path", "sha256", "n_pairs"}, "date", "versions", "parameters"}
+
+Scores are log-likelihoods in natural log (pseudo-log-likelihood over shared tokens for masked LMs).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from llmviz.errors import LlmvizError
+
+OUT_FORMATS = (".json", ".csv", ".html")
+log = logging.getLogger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m llmviz", description="llmviz batch tools.")
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("bias-audit", help="Score a CrowS-Pairs-format CSV and write a report.",
+                       description="Score every minimal pair (sent_more, sent_less, stereo_antistereo, bias_type) "
+                                   "with a masked LM (CrowS-Pairs pseudo-log-likelihood) or a causal LM (sentence "
+                                   "log-likelihood) and report the %% of pairs where the stereotype scores higher.")
+    a.add_argument("--model", required=True, help="registry id (smollm2), model folder, .gguf file or hub id")
+    a.add_argument("--pairs", required=True, help="CSV with columns sent_more,sent_less,stereo_antistereo,bias_type")
+    a.add_argument("--out", required=True, action="append",
+                   help="report file; .json, .csv or .html (repeat --out for several formats)")
+    a.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
+    a.add_argument("--chunk-rows", type=int, default=256, help="CSV rows read and scored at a time (default 256)")
+    a.add_argument("--limit", type=int, default=None, help="score only the first N pairs")
+    a.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    a.add_argument("--n-boot", type=int, default=5000, help="bootstrap resamples for the 95%% CI (default 5000)")
+    a.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    a.add_argument("--resume", action="store_true", help="continue from <first out>.partial.jsonl")
+    a.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _count_rows(path: Path) -> int:
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        rows = csv.reader(fh)
+        next(rows, None)
+        return sum(1 for r in rows if any(c.strip() for c in r))
+
+
+def _load_partial(path: Path, sha: str, model: str) -> list[dict[str, Any]]:
+    done: list[dict[str, Any]] = []
+    if not path.is_file():
+        return done
+    with open(path, encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            if i == 0:
+                if rec.get("sha256") != sha or rec.get("model") != model:
+                    raise LlmvizError(f"'{path}' belongs to another data file or model; delete it or drop --resume.")
+                continue
+            done.append(rec)
+    return done
+
+
+def write_html(report: dict[str, Any], path: Path) -> None:
+    """Standalone offline HTML: provenance, summary chart (plotly inlined) and the escaped per-pair table."""
+    import html
+
+    import pandas as pd
+
+    from llmviz.viz.bias import pairs_summary
+
+    fig = pairs_summary(report["summary"])
+    chart = fig.to_html(include_plotlyjs=True, full_html=False)
+    by_type = pd.DataFrame([{"bias_type": k, "n": v["n"], "pct_stereotype": v["pct_stereotype"],
+                             "ci95_low": v["ci95"][0], "ci95_high": v["ci95"][1]}
+                            for k, v in report["summary"]["by_bias_type"].items()])
+    s = report["summary"]
+    meta = {"model": report["model"]["model_id"], "method": report["method"], "data": report["data"]["path"],
+            "sha256": report["data"]["sha256"], "date": report["date"],
+            "versions": ", ".join(f"{k} {v}" for k, v in report["versions"].items())}
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in meta.items())
+    doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>llmviz bias audit</title>"
+           "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+           "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}</style></head><body>"
+           f"<h1>Bias audit: {html.escape(meta['model'])}</h1>"
+           f"<p><b>{s['pct_stereotype']:.2f} %</b> of {s['n']} pairs prefer the more-stereotypical sentence "
+           f"(95 % bootstrap CI {s['ci95'][0]:.2f}–{s['ci95'][1]:.2f} %; 50 % = no preference; "
+           "not a proof of fairness either way).</p>"
+           f"<table>{rows}</table>{chart}<h2>By bias type</h2>{by_type.to_html(index=False, escape=True)}"
+           f"<h2>Pairs</h2>{pd.DataFrame(report['pairs']).to_html(index=True, escape=True)}</body></html>")
+    path.write_text(doc, encoding="utf-8")
+
+
+def bias_audit(args: argparse.Namespace) -> int:
+    import pandas as pd
+    from tqdm import tqdm
+
+    from llmviz.bias import pairs as P
+    from llmviz.bias.pairs_data import COLUMNS, file_sha256, iter_pairs_file
+    from llmviz.bias.stats import summary_by_type
+    from llmviz.models import load_model
+    from llmviz.report import package_versions, provenance
+
+    outs = [Path(o) for o in args.out]
+    bad = [str(o) for o in outs if o.suffix.lower() not in OUT_FORMATS]
+    if bad:
+        raise LlmvizError(f"Unknown report format for {', '.join(bad)}; use {', '.join(OUT_FORMATS)}.")
+    if args.batch_size < 1 or args.chunk_rows < 1:
+        raise LlmvizError("--batch-size and --chunk-rows must be at least 1.")
+    data = Path(args.pairs).expanduser()
+    if not data.is_file():
+        raise LlmvizError(f"No CSV file at '{data}'. Check --pairs.")
+    sha = file_sha256(data)
+    total = _count_rows(data)
+    if args.limit is not None:
+        total = min(total, args.limit)
+    loaded = load_model(args.model, device=args.device)
+    partial = outs[0].with_name(outs[0].name + ".partial.jsonl")
+    done = _load_partial(partial, sha, args.model) if args.resume else []
+    if not args.resume and partial.exists():
+        partial.unlink()
+    records = list(done)
+    notices: list[str] = []
+    method = None
+    bar = tqdm(total=total, initial=len(done), unit="pair", desc="bias-audit", disable=args.quiet, file=sys.stderr)
+    seen = 0
+    with open(partial, "a", encoding="utf-8") as sink:
+        if not done:
+            sink.write(json.dumps({"sha256": sha, "model": args.model}) + "\n")
+        for chunk in iter_pairs_file(data, args.chunk_rows, notices):
+            if args.limit is not None:
+                chunk = chunk.head(max(0, args.limit - seen))
+            start, seen = seen, seen + len(chunk)
+            skip = max(0, len(done) - start)  # rows already scored in an earlier run
+            todo = chunk.iloc[skip:]
+            if len(todo):
+                res = P.score_pairs(loaded, todo, batch_size=args.batch_size, progress=bar.update)
+                method = res.method
+                for rec in res.records():
+                    records.append(rec)
+                    sink.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                sink.flush()
+            if args.limit is not None and seen >= args.limit:
+                break
+    bar.close()
+    if not records:
+        raise LlmvizError(f"'{data}' has no pairs to score.")
+    frame = pd.DataFrame(records)
+    params = {"pairs": str(data), "batch_size": args.batch_size, "chunk_rows": args.chunk_rows, "limit": args.limit,
+              "n_boot": args.n_boot, "seed": args.seed, "device": args.device, "model": args.model}
+    prov = provenance(params, loaded.facts)
+    report = {
+        "summary": summary_by_type(frame["score_more"], frame["score_less"], frame["bias_type"], args.n_boot, args.seed),
+        "pairs": records,
+        "method": method or ("mlm_pll" if loaded.facts.kind == "masked_lm" else "causal_loglik"),
+        "model": loaded.facts.as_dict(),
+        "data": {"path": str(data), "sha256": sha, "n_pairs": len(records)},
+        "date": prov["created"], "versions": package_versions(), "parameters": params, "notices": notices,
+    }
+    for out in outs:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        suffix = out.suffix.lower()
+        if suffix == ".json":
+            out.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+        elif suffix == ".csv":
+            table = frame[list(COLUMNS) + ["score_more", "score_less"]].copy()
+            table["difference"] = table["score_more"] - table["score_less"]
+            table.to_csv(out, index=False)
+        else:
+            write_html(report, out)
+    partial.unlink(missing_ok=True)
+    s = report["summary"]
+    print(f"{s['n']} pairs · stereotype preferred in {s['pct_stereotype']:.2f} % "
+          f"(95 % CI {s['ci95'][0]:.2f}–{s['ci95'][1]:.2f}) · wrote {', '.join(map(str, outs))}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "bias-audit":
+            return bias_audit(args)
+    except LlmvizError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 1
