@@ -154,3 +154,39 @@ def test_link_for_encodes_lists_and_flags():
 def test_card_link_round_trips_through_a_url(name, link):
     page, params = parse_link(link_for(link.page, dict(link.params)))
     assert L.Link(page, params).query() == link.query()
+
+
+def test_high_contrast_and_presenter_restyle_figures():
+    import plotly.colors as pc
+    import plotly.graph_objects as go
+
+    from ui.links import OKABE_ITO, apply_presentation, colorscale, palette
+
+    fig = go.Figure([go.Heatmap(z=[[0, 1], [1, 0]]), go.Heatmap(z=[[-1, 1]], zmid=0, colorscale="RdBu"),
+                     go.Heatmap(z=[[-1, 1]], colorscale="PiYG"), go.Scatter(y=[1, 2], marker={"color": [1, 2]})])
+    before = fig.to_json()
+    out = apply_presentation(fig, presenter=True, contrast=True)
+    assert fig.to_json() == before  # the caller's figure is untouched
+    def colours(scale):
+        return [c for _, c in scale]
+
+    cividis, puor = colours(pc.get_colorscale("Cividis")), colours(pc.get_colorscale("PuOr"))
+    assert colours(out.data[0].colorscale) == cividis  # sequential
+    assert colours(out.data[1].colorscale) == puor  # zmid set: diverging
+    assert colours(out.data[2].colorscale) == puor  # a known diverging scale
+    assert colours(out.data[3].marker.colorscale) == cividis  # colour-mapped markers
+    import plotly.express as px
+
+    imshow = apply_presentation(px.imshow([[0.1, 0.9], [0.5, 0.2]]), presenter=False, contrast=True)
+    assert colours(imshow.layout.coloraxis.colorscale) == cividis  # scale kept in layout.coloraxis
+    assert list(out.layout.colorway) == list(OKABE_ITO)
+    assert out.layout.font.size >= 18
+    assert apply_presentation(fig, presenter=False, contrast=False) is fig
+    plain = apply_presentation(fig, presenter=True, contrast=False)
+    assert plain.data[1].colorscale == fig.data[1].colorscale and plain.layout.colorway is None
+    assert (colorscale(contrast=True), colorscale(True, contrast=True)) == ("Cividis", "PuOr")
+    assert colorscale(contrast=False) != "Cividis" and palette(contrast=False) is None
+    # Okabe–Ito: the eight colours stay distinct in lightness enough to tell apart in grey.
+    grey = sorted(round(0.299 * int(c[1:3], 16) + 0.587 * int(c[3:5], 16) + 0.114 * int(c[5:7], 16))
+                  for c in palette(contrast=True))
+    assert len(set(grey)) == 8

@@ -38,10 +38,13 @@ def _ensure_app_navigation() -> None:
     mode, no model picker. Every page asks for its title through ``t()`` first, so here we
     switch to app.py's navigation and rerun once (app.py then runs and opens the same page).
     """
+    from streamlit import config
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None:
+    # AppTest resets the flag before every run; a rerun there would swallow button clicks.
+    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None \
+            and not config.get_option("global.appTest"):
         PagesManager.uses_pages_directory = False
         st.rerun()
 

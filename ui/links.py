@@ -147,7 +147,7 @@ def _diverging_scales() -> list:
                  "Picnic", "Portland", "balance", "curl", "delta", "Tealrose", "Temps", "Tropic",
                  "Armyrose", "Fall", "Geyser", "Earth"):
         try:
-            scales.append(tuple(tuple(x) for x in pc.get_colorscale(name)))
+            scales.append(tuple(c for _, c in pc.get_colorscale(name)))
         except Exception:  # a name missing from this plotly version
             continue
     return scales
@@ -171,13 +171,19 @@ def apply_presentation(fig, presenter: bool, contrast: bool):
     if contrast:
         diverging = _diverging_scales()
         fig.update_layout(colorway=list(OKABE_ITO))
+        holders = [(fig.layout.coloraxis, "cmid")]  # px.imshow & co. keep the scale in layout.coloraxis
         for trace in fig.data:
-            for holder, mid in ((trace, "zmid"), (getattr(trace, "marker", None), "cmid")):
-                if holder is None or "colorscale" not in holder or holder.colorscale is None:
-                    continue
-                current = tuple(tuple(x) for x in holder.colorscale)
-                is_div = getattr(holder, mid, None) is not None or current in diverging
-                holder.colorscale = colorscale(diverging=is_div, contrast=True)
+            holders += [(trace, "zmid"), (getattr(trace, "marker", None), "cmid")]
+        for holder, mid in holders:
+            if holder is None or "colorscale" not in holder:
+                continue
+            if holder.colorscale is None and mid == "cmid" and holder is not fig.layout.coloraxis \
+                    and not isinstance(getattr(holder, "color", None), (list, tuple)) \
+                    and not hasattr(getattr(holder, "color", None), "shape"):
+                continue  # a marker with a plain colour: no scale to replace
+            current = tuple(c for _, c in holder.colorscale) if holder.colorscale else None
+            is_div = getattr(holder, mid, None) is not None or current in diverging
+            holder.colorscale = colorscale(diverging=is_div, contrast=True)
     return fig
 
 
