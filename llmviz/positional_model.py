@@ -89,11 +89,14 @@ class LearnedAnalysis:
 
 def pca(x: np.ndarray, n: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """Principal components of the rows of x [N, D]: coordinates [N, n] and explained variance ratio [n]."""
+    from threadpoolctl import threadpool_limits
+
     centred = x - x.mean(axis=0, keepdims=True)
-    u, s, _ = np.linalg.svd(centred, full_matrices=False)
-    var = s ** 2
-    n = min(n, s.size)
-    return u[:, :n] * s[:n], var[:n] / var.sum()
+    with threadpool_limits(1):  # a small problem: extra BLAS threads only fight over busy cores
+        var, vecs = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues of the scatter matrix [D, D]
+    var, vecs = var[::-1].clip(min=0), vecs[:, ::-1]
+    n = min(n, var.size)
+    return centred @ vecs[:, :n], var[:n] / var.sum()
 
 
 def power_spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

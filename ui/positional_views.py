@@ -91,8 +91,8 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
     dims = st.multiselect(t("positional.dims"), list(range(d_model)), default=default_dims, key="pos_dims",
                           help=t("positional.dims_help"))
     _side_by_side(V.waves(pe, dims or [0]),
-                  r"PE_{(pos,2i)}=\sin\!\left(\frac{pos}{%s^{2i/d}}\right),\quad "
-                  r"PE_{(pos,2i+1)}=\cos\!\left(\frac{pos}{%s^{2i/d}}\right)" % (f"{base:g}", f"{base:g}"),
+                  r"\begin{aligned}PE_{(pos,2i)}&=\sin\!\left(\frac{pos}{%s^{2i/d}}\right)\\"
+                  r"PE_{(pos,2i+1)}&=\cos\!\left(\frac{pos}{%s^{2i/d}}\right)\end{aligned}" % (f"{base:g}", f"{base:g}"),
                   t("positional.waves_note"), "waves", V.matrix_frame(pe.matrix, "position", "dim"), meta)
     _side_by_side(V.pe_heatmap(pe), r"PE \in \mathbb{R}^{%d \times %d}" % (max_len, d_model),
                   t("positional.heatmap_note"), "heatmap", V.matrix_frame(pe.matrix, "position", "dim"), meta)
@@ -284,7 +284,8 @@ def ablation_section(loaded) -> None:
     sh = res.shuffle
     if sh.truncated:
         st.warning(t("positional.truncated", n=PA.MAX_ABLATION_TOKENS))
-    st.markdown(t("positional.shuffled", text=sh.text_b.replace("$", r"\$")))
+    st.caption(t("positional.shuffled"))
+    st.code(sh.text_b, language=None, wrap_lines=True)  # shown literally: no markdown or HTML
     with st.expander(t("positional.tokens")):
         st.dataframe(pd.DataFrame({"original": sh.tokens_a, "shuffled": sh.tokens_b,
                                    "came from position": sh.order}), hide_index=True)
