@@ -105,6 +105,10 @@ def library_scripts() -> str:
         code = _read(rel)
         if "</script" in code.lower():  # would end the inline script early
             raise RuntimeError(f"{rel} contains '</script'; cannot inline it safely.")
+        if rel != "requirejs/require.js":
+            # Hide any AMD/CommonJS loader already on the page (a notebook, a second render) so d3 and
+            # jQuery always install plain globals; the prelude then hands them to RequireJS by name.
+            code = f"(function (define, module, exports) {{\n{code}\n}}).call(window);"
         parts.append(f"<script>/* {rel} (vendored, see static/VENDORED.json) */\n{code}\n</script>")
     parts.append(f"<script>{_PRELUDE}</script>")
     return "\n".join(parts)

@@ -42,6 +42,13 @@ def test_hostile_tokens_render_as_text_in_both_views(page):
     assert page.locator("img").count() == 0
     model = page.locator('div[data-view="model"]')
     assert model.locator("svg line").count() > 0
+    # A sentence pair: the browser slices the A->B filter out of the one shipped matrix.
+    page.set_content(standalone_html(view_fragment(HOSTILE, att, "head", sentence_b_start=3)))
+    page.locator("svg line").first.wait_for(state="attached", timeout=20_000)
+    page.select_option("select#filter", "3")  # Sentence A -> Sentence B
+    page.wait_for_timeout(300)
+    left = page.locator("svg text").all_text_contents()
+    assert HOSTILE[1] in left and HOSTILE[-1] in left and not page.console_errors
     # Control: the same string injected as HTML *does* run, so the check above can fail.
     page.evaluate("""() => { const d = document.createElement('div');
         d.innerHTML = '<img src=x onerror="window.__ctrl=1">'; document.body.appendChild(d); }""")
