@@ -206,10 +206,11 @@ def hide_special(attention: np.ndarray, special_mask: np.ndarray) -> tuple[np.nd
     keep = np.flatnonzero(~np.asarray(special_mask, dtype=bool))
     if keep.size == 0:
         raise InputError("Every token is a special token; nothing is left after hiding them.")
-    sub = attention[..., keep[:, None], keep[None, :]].astype(np.float64)
-    total = sub.sum(axis=-1, keepdims=True)
-    sub = np.divide(sub, total, out=np.zeros_like(sub), where=total > 1e-12)
-    return sub.astype(np.float32), keep
+    sub = np.asarray(attention, dtype=np.float32)[..., keep[:, None], keep[None, :]]  # float32: 30x9x512² fits
+    total = sub.sum(axis=-1, keepdims=True, dtype=np.float64).astype(np.float32)
+    np.divide(sub, total, out=sub, where=total > 1e-12)
+    sub[np.broadcast_to(total <= 1e-12, sub.shape)] = 0.0
+    return sub, keep
 
 
 def without_special(result: AttentionResult) -> AttentionResult:
@@ -232,14 +233,14 @@ def rollout(attention: np.ndarray, add_residual: bool = True) -> np.ndarray:
     ``R = Â_L · … · Â_1``. Returns ``[T, T]``: row ``i`` = how much output position ``i`` draws on
     each input token through all layers. Rows sum to 1.
     """
-    att = np.asarray(attention, dtype=np.float64)
+    att = np.asarray(attention)
     if att.ndim != 4 or att.shape[-1] != att.shape[-2]:
         raise InputError(f"rollout needs attention [layers, heads, T, T]; got shape {att.shape}.")
     t = att.shape[-1]
     eye = np.eye(t)
     result = eye.copy()
-    for layer in att:
-        a = layer.mean(axis=0)  # [T, T]
+    for layer in att:  # one layer at a time in float64 keeps memory at [heads, T, T]
+        a = layer.mean(axis=0, dtype=np.float64)  # [T, T]
         if add_residual:
             a = 0.5 * a + 0.5 * eye
         total = a.sum(axis=-1, keepdims=True)
@@ -257,27 +258,26 @@ def head_statistics(attention: np.ndarray, special_mask: np.ndarray) -> dict[str
     - prev_token: mean over queries ``i ≥ 1`` of ``A[i, i-1]`` (0 when T == 1);
     - diagonal: mean over queries of ``A[i, i]``.
     """
-    att = np.asarray(attention, dtype=np.float64)
+    att = np.asarray(attention)
     if att.ndim != 4:
         raise InputError(f"head_statistics needs attention [layers, heads, T, T]; got shape {att.shape}.")
     t = att.shape[-1]
     mask = np.asarray(special_mask, dtype=bool).copy()
     if mask.shape != (t,):
         raise InputError(f"special_mask has shape {mask.shape}; expected ({t},) to match the attention.")
-    p = np.clip(att, 0.0, None)
-    logp = np.log(np.where(p > 0, p, 1.0))
-    entropy = -(p * logp).sum(axis=-1).mean(axis=-1)
     sink_cols = mask.copy()
     sink_cols[0] = True
-    sink = att[..., sink_cols].sum(axis=-1).mean(axis=-1)
     idx = np.arange(t)
-    diagonal = att[..., idx, idx].mean(axis=-1)
-    if t > 1:
-        prev = att[..., idx[1:], idx[:-1]].mean(axis=-1)
-    else:
-        prev = np.zeros(att.shape[:2])
-    return {"entropy": entropy.astype(np.float32), "sink": sink.astype(np.float32),
-            "prev_token": prev.astype(np.float32), "diagonal": diagonal.astype(np.float32)}
+    out = {name: np.zeros(att.shape[:2], dtype=np.float64) for name in STATISTICS}
+    for i, layer in enumerate(att):  # per layer in float64: memory stays at [heads, T, T]
+        a = layer.astype(np.float64)
+        p = np.clip(a, 0.0, None)
+        out["entropy"][i] = -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=-1).mean(axis=-1)
+        out["sink"][i] = a[..., sink_cols].sum(axis=-1).mean(axis=-1)
+        out["diagonal"][i] = a[..., idx, idx].mean(axis=-1)
+        if t > 1:
+            out["prev_token"][i] = a[..., idx[1:], idx[:-1]].mean(axis=-1)
+    return {name: v.astype(np.float32) for name, v in out.items()}
 
 
 def top_heads(stats: dict[str, np.ndarray], name: str, k: int = 5, largest: bool = True) -> list[tuple[int, int, float]]:

@@ -21,9 +21,21 @@ VIEWS = ("stats", "head", "layer", "rollout", "bertviz", "formula", "neuron")
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+# cache_resource, not cache_data: smollm2 at 512 tokens returns 30x9x512x512 float32 (283 MB), which
+# cache_data would pickle and copy on every rerun. Results are never mutated by the page.
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _extract(_loaded, spec: str, text: str, text_b: str | None) -> A.AttentionResult:
     return A.extract_attention(_loaded, text, text_b)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _hidden(_result, spec: str, text: str, text_b: str | None) -> A.AttentionResult:
+    return A.without_special(_result)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _stats(_shown, spec: str, text: str, text_b: str | None, hide: bool) -> dict:
+    return A.head_statistics(_shown.attention, _shown.special_mask)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -67,7 +79,7 @@ if not text.strip():
 try:
     with st.spinner(t("attention.running")):
         result = _extract(loaded, loaded.spec, text, text_b)
-    shown = A.without_special(result) if hide else result
+        shown = _hidden(result, loaded.spec, text, text_b) if hide else result
 except LlmvizError as err:
     show_error(err)
     st.stop()
@@ -98,7 +110,7 @@ stem = f"attention_{facts.model_id.replace('/', '_')}_L{layer}H{head}"
 
 
 def show_stats() -> None:
-    stats = A.head_statistics(shown.attention, shown.special_mask)
+    stats = _stats(shown, loaded.spec, text, text_b, hide)
     name = st.radio(t("attention.statistic"), list(A.STATISTICS), horizontal=True, key="att_stat",
                     format_func=lambda s: V.STAT_TITLES[s])
     st.caption(A.STATISTICS[name])

@@ -38,9 +38,13 @@ def test_pair_on_minilm_and_unknown_view_falls_back():
     assert_ok(at)
     assert at.text_input(key="att_text_b").value == "He is tired."
     assert at.segmented_control(key="att_view").value == "stats"
+    at.toggle(key="att_hide").set_value(True)
     at.segmented_control(key="att_view").set_value("bertviz").run()
     assert_ok(at)
     assert "View payload" in texts(at)
+    at.segmented_control(key="att_view").set_value("rollout").run()  # rollout of the renormalised weights
+    assert_ok(at)
+    assert len(at.get("plotly_chart")) == 1
 
 
 def test_five_thousand_words_are_cut_with_notice_then_empty_text():
