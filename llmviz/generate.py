@@ -22,6 +22,7 @@ import math
 import re
 import time
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -246,10 +247,15 @@ def eos_ids(loaded: LoadedModel) -> set[int]:
 
 
 # ---------------------------------------------------------------- the step loop
+@lru_cache(maxsize=32)
+def _forward_params(model_class) -> frozenset[str]:
+    return frozenset(inspect.signature(model_class.forward).parameters)
+
+
 def _forward(model, ids, cache, keep: int):
     """One forward pass. Returns (logits [keep, vocab] float32, cache). Works with the ``cache``
     (transformers >= 5.2x) and the older ``past_key_values`` keyword."""
-    params = inspect.signature(model.forward).parameters
+    params = _forward_params(type(model))
     kwargs = {"input_ids": ids, "use_cache": True}
     cache_kw = "cache" if "cache" in params else "past_key_values"
     if cache is not None:

@@ -1,0 +1,54 @@
+"""Generation speed with smollm2. Prints one JSON object.
+
+tok_s: greedy, 64 new tokens (end-of-turn ignored so every run has 64), no probability records.
+tok_s_with_probs: the same run with per-step records (probabilities, entropies, top-5 alternatives,
+decoded text so far) — what the Playground streams. probs_overhead = (tok_s - tok_s_with_probs) / tok_s
+(goal < 0.2). ttft_s: time from the call to the first token (prefill + first step), with records.
+Each figure is the best of REPEATS runs, to damp noise from other processes on shared CPUs.
+"""
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+N_TOKENS = 64
+REPEATS = 3
+
+
+def run(loaded, prompt, record: bool):
+    from llmviz.generate import GenerationStream, SamplingParams
+
+    stream = GenerationStream(loaded, prompt, SamplingParams(greedy=True, max_new_tokens=N_TOKENS),
+                              record=record, stop_at_eos=False)
+    for _ in stream:
+        pass
+    assert len(stream.steps) == N_TOKENS
+    return N_TOKENS / stream.elapsed_s, stream.ttft_s
+
+
+def main() -> dict:
+    import torch
+
+    from llmviz.generate import build_prompt
+    from llmviz.models import load_model
+
+    loaded = load_model("smollm2")
+    prompt = build_prompt(loaded, "Write a short story about a robot who learns to paint.")
+    run(loaded, prompt, True)  # warm-up
+    plain, probs = [], []
+    for _ in range(REPEATS):  # interleaved, so load from other processes hits both alike
+        plain.append(run(loaded, prompt, False))
+        probs.append(run(loaded, prompt, True))
+    tok_s = max(p[0] for p in plain)
+    tok_s_probs = max(p[0] for p in probs)
+    return {"tok_s": round(tok_s, 2), "tok_s_with_probs": round(tok_s_probs, 2),
+            "probs_overhead": round((tok_s - tok_s_probs) / tok_s, 4),
+            "ttft_s": round(min(p[1] for p in probs), 4), "n_tokens": N_TOKENS,
+            "prompt_tokens": len(prompt.ids), "threads": torch.get_num_threads()}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main()))
