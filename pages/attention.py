@@ -12,7 +12,7 @@ from llmviz.attention_steps import MAX_STEP_TOKENS, formula_steps, neuron_view
 from llmviz.errors import LlmvizError
 from llmviz.models import CAUSAL_LM
 from llmviz.viz import attention as V
-from llmviz.viz.bertviz_offline import standalone_html, view_fragment
+from llmviz.viz.bertviz_offline import MAX_VIEW_TOKENS, standalone_html, view_fragment
 from ui.common import current_model, export_buttons, plot, require_probe, show_error
 from ui.i18n import t
 from ui.links import copy_link, presenter_mode, qp
@@ -181,12 +181,15 @@ def show_bertviz() -> None:
     b_start = None
     if text_b is not None and shown.segment is not None and shown.segment.any():
         b_start = int(np.argmax(shown.segment > 0))
-    frag = view_fragment(shown.tokens, shown.attention, kind, sentence_b_start=b_start, layers=layers,
-                         heads=heads, layer=int(layer) if int(layer) in layers else None)
+    n = min(len(shown.tokens), MAX_VIEW_TOKENS)
+    if n < len(shown.tokens):
+        st.warning(t("attention.bertviz_cut", n=n))
+    frag = view_fragment(shown.tokens[:n], shown.attention[:, :, :n, :n], kind,
+                         sentence_b_start=b_start if b_start is not None and b_start < n else None,
+                         layers=layers, heads=heads, layer=int(layer) if int(layer) in layers else None)
     doc = standalone_html(frag, title=f"llmviz {kind} view - {facts.model_id}",
                           note=f"{facts.model_id} · {len(shown.tokens)} tokens · weights rounded to 3 decimals")
-    height = 160 + 23 * len(shown.tokens) if kind == "head" else 140 + len(layers) * (14 + 7 * 12 / len(heads)
-                                                                                         * len(shown.tokens) / 12 + 20)
+    height = 160 + 23 * n if kind == "head" else 140 + len(layers) * (10 + 84 * n / len(heads))  # bertviz layout
     st.iframe(doc, height=int(min(max(height, 300), 4000)))
     st.caption(t("attention.bertviz_caption", kb=len(frag) / 1024))
     st.download_button(t("attention.bertviz_download"), doc, f"{stem}_bertviz_{kind}.html", "text/html",

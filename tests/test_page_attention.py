@@ -53,6 +53,9 @@ def test_five_thousand_words_are_cut_with_notice_then_empty_text():
     warning = " ".join(str(w.value) for w in at.warning)
     assert "cut to the first 512 tokens" in warning and "5002" in warning
     assert "Input limit: 512 tokens" in texts(at)
+    at.segmented_control(key="att_view").set_value("bertviz").run()  # bounded to its own token limit
+    assert_ok(at)
+    assert "draws the first 96 tokens" in " ".join(str(w.value) for w in at.warning)
     at.text_area(key="att_text").set_value("   ").run()
     assert_ok(at)
     assert EN["empty"] in texts(at)

@@ -34,6 +34,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 LIBRARIES = ("d3/d3.min.js", "jquery/jquery.min.js", "requirejs/require.js")
 VIEWS = {"head": "bertviz/head_view.js", "model": "bertviz/model_view.js"}
 DEFAULT_DECIMALS = 3
+MAX_VIEW_TOKENS = 96  # bertviz draws T² lines per head; beyond this the browser stalls
 
 # Runs after the libraries: hands the globals to RequireJS under the names bertviz asks for, and
 # defines the decoder that turns integer weights back into floats and builds the pair filters.
