@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
+# The default page is served at the app's root URL ("/"), not at "/home".
+DEFAULT_PAGE = "home"
 # url path -> page file, the same pairs as app.PAGES (a test keeps them in step).
 PAGE_FILES: dict[str, str] = {
     "home": "pages/home.py",

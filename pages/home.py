@@ -4,7 +4,7 @@ import streamlit as st
 
 from ui.common import current_model
 from ui.i18n import t
-from ui.learn import current_step, home_section, render_cards, render_tour
+from ui.learn import home_section, render_cards, render_tour
 from ui.links import copy_link, presenter_mode
 
 st.title(t("home.heading"))
@@ -14,10 +14,10 @@ if presenter_mode():
 
 section = home_section()
 if section == "tour":
-    render_tour()
+    render_tour()  # carries its own link to this view (step by step)
 else:
     render_cards(section)
-copy_link("home", {"section": section, "step": current_step() if section == "tour" else None}, key="home")
+    copy_link("home", {"section": section}, key="home")
 
 st.divider()
 loaded = current_model()

@@ -147,7 +147,9 @@ def test_link_round_trip(text):
 def test_link_for_encodes_lists_and_flags():
     page, params = parse_link(link_for("bias", {"words": ["he", "she"], "presenter": True, "x": False}))
     assert json.loads(params["words"]) == ["he", "she"] and params["presenter"] == "1" and params["x"] == "0"
-    assert link_for("home", {}) == "/home" and parse_link("/home") == ("home", {})
+    # Home / Learn is the default page, served at the root.
+    assert link_for("home", {"section": "faq"}) == "/?section=faq" and link_for("home", {}) == "/"
+    assert parse_link("/?section=faq") == ("home", {"section": "faq"}) == parse_link("http://h:1/base/?section=faq")
 
 
 @pytest.mark.parametrize("name,link", L.all_links()[:3] + L.all_links()[-2:])

@@ -20,7 +20,7 @@ from llmviz.learn import (
     clamp_step,
 )
 from ui.i18n import LANG_KEY, lang, t
-from ui.links import link_for, presenter_mode, qp
+from ui.links import copy_link, link_for, presenter_mode, qp
 
 TOUR_STEP_KEY = "tour_step"  # 1-based step, kept for the whole session
 TOUR_ACTIVE_KEY = "tour_active"  # True once the teacher opened a tour step's live view
@@ -87,8 +87,11 @@ def open_step(step: int) -> None:
     st.switch_page(link.file, query_params=nav_params(link))
 
 
+@st.fragment
 def render_tour() -> None:
-    """The guided tour on the Learn page: progress, narration, question, live view, prev/next."""
+    """The guided tour on the Learn page: progress, narration, question, live view, prev/next,
+    and the link to this step. A fragment, so Next/Previous redraw only the tour (fast on a
+    projector laptop)."""
     n, i = len(TOUR), current_step()
     step = TOUR[i - 1]
     st.markdown(t("learn.tour_intro", n=n))
@@ -111,6 +114,7 @@ def render_tour() -> None:
         cols[2].button(t("learn.tour_restart"), key="home_tour_restart", icon=":material/replay:",
                        on_click=go_to_step, args=(1,), use_container_width=True)
         st.success(t("learn.tour_done"))
+    copy_link("home", {"section": "tour", "step": i}, key="home")
     if not presenter_mode():
         with st.expander(t("learn.tour_all_steps")):
             st.markdown("\n".join(

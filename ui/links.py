@@ -60,16 +60,24 @@ def _as_param(value: Any) -> str:
 def link_for(page_path: str, state: dict[str, Any]) -> str:
     """Relative link (``/attention?text=...``) that reopens a view in the given state.
 
-    ``None`` values are left out; booleans become ``1``/``0``; lists and dicts become JSON.
+    The default page (Home / Learn) lives at the root: ``/?section=tour``. ``None`` values are
+    left out; booleans become ``1``/``0``; lists and dicts become JSON.
     """
+    from llmviz.learn import DEFAULT_PAGE
+
+    path = "" if page_path == DEFAULT_PAGE else page_path
     clean = {k: _as_param(v) for k, v in state.items() if v is not None}
-    return f"/{page_path}?{urlencode(clean)}" if clean else f"/{page_path}"
+    return f"/{path}?{urlencode(clean)}" if clean else f"/{path}"
 
 
 def parse_link(link: str) -> tuple[str, dict[str, str]]:
-    """Inverse of :func:`link_for`: ``(page_path, {param: str})`` from a relative or absolute link."""
+    """Inverse of :func:`link_for`: ``(page_path, {param: str})`` from a relative or absolute
+    link (with or without the app's base path)."""
+    from llmviz.learn import DEFAULT_PAGE, PAGE_FILES
+
     parts = urlsplit(link)
-    page = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    last = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    page = last if last in PAGE_FILES else DEFAULT_PAGE
     return page, dict(parse_qsl(parts.query, keep_blank_values=True))
 
 
