@@ -13,17 +13,19 @@ from llmviz.report import provenance
 MAX_CSV_ROWS = 2_000_000  # long-format CSV of the full tensor; beyond this export one layer
 
 
-def long_frame(result: AttentionResult, layers: list[int] | None = None) -> pd.DataFrame:
+def long_frame(result: AttentionResult, layers: list[int] | None = None,
+               heads: list[int] | None = None) -> pd.DataFrame:
     """One row per (layer, head, query, key): columns layer, head, query_index, query_token,
-    key_index, key_token, weight."""
+    key_index, key_token, weight. ``layers``/``heads`` pick a subset (default all)."""
     att = result.attention
     layers = list(range(att.shape[0])) if layers is None else [int(i) for i in layers]
-    n_h, t = att.shape[1], att.shape[2]
-    n_rows = len(layers) * n_h * t * t
+    heads = list(range(att.shape[1])) if heads is None else [int(h) for h in heads]
+    t = att.shape[2]
+    n_rows = len(layers) * len(heads) * t * t
     if n_rows > MAX_CSV_ROWS:
         raise ValueError(f"{n_rows:,} rows is too many for CSV; export fewer layers or use NPZ.")
-    sub = att[layers]  # [L', H, T, T]
-    li, hi, qi, ki = np.meshgrid(np.array(layers), np.arange(n_h), np.arange(t), np.arange(t), indexing="ij")
+    sub = att[np.ix_(layers, heads)]  # [L', H', T, T]
+    li, hi, qi, ki = np.meshgrid(np.array(layers), np.array(heads), np.arange(t), np.arange(t), indexing="ij")
     tokens = np.array(result.tokens, dtype=object)
     return pd.DataFrame({"layer": li.ravel(), "head": hi.ravel(), "query_index": qi.ravel(),
                          "query_token": tokens[qi.ravel()], "key_index": ki.ravel(),

@@ -59,6 +59,22 @@ def _open_clicked_head(event) -> None:
             st.rerun(scope="app")
 
 
+def _exports(key: str, fig, data, name: str, extra=None) -> None:
+    """Export buttons, built only when asked: figure HTML embeds plotly.js and long tables get big."""
+    with st.expander(t("attention.export")):
+        if not st.toggle(t("attention.export_prepare"), key=f"{key}_on"):
+            st.caption(t("attention.export_hint"))
+            return
+        try:
+            frame = data() if callable(data) else data
+        except ValueError as err:  # too many rows for CSV: NPZ in the statistics view has everything
+            st.warning(str(err))
+            frame = None
+        export_buttons(key, fig=fig, data=frame, stem=f"{stem}{name}", meta=meta)
+        if extra is not None:
+            extra()
+
+
 st.title(t("attention.title"))
 st.markdown(t("attention.intro"))
 loaded = current_model()
@@ -123,34 +139,27 @@ def show_stats() -> None:
         st.dataframe(pd.DataFrame(top, columns=["layer", "head", name]), hide_index=True)
     plot(V.attention_heatmap(shown.tokens, shown.attention[layer, head], f"Layer {layer}, head {head}"),
          key="att_stat_head")
-    with st.expander(t("attention.export")):
-        export_buttons("att_stats_x", fig=fig, data=stats_frame(stats), stem=f"{stem}_stats", meta=meta)
+    def raw_downloads() -> None:
         c = st.columns(2)
-        c[0].download_button("Attention + statistics (NPZ)", to_npz(shown, stats, meta), f"{stem}.npz",
+        c[0].download_button("Attention + statistics (NPZ)", lambda: to_npz(shown, stats, meta), f"{stem}.npz",
                              "application/octet-stream", key="att_npz")
-        c[1].download_button("Attention + statistics (JSON)", to_json(shown, stats, extra=meta), f"{stem}_all.json",
-                             "application/json", key="att_json_all")
+        c[1].download_button("Attention + statistics (JSON)", lambda: to_json(shown, stats, extra=meta),
+                             f"{stem}_all.json", "application/json", key="att_json_all")
+
+    _exports("att_stats_x", fig, stats_frame(stats), "_stats", extra=raw_downloads)
 
 
 def show_head() -> None:
     fig = V.attention_heatmap(shown.tokens, shown.attention[layer, head], f"Layer {layer}, head {head}")
     plot(fig, key="att_head_chart")
     st.caption(t("attention.head_caption"))
-    with st.expander(t("attention.export")):
-        try:
-            frame = long_frame(shown, [int(layer)])
-            frame = frame[frame["head"] == int(head)]
-        except ValueError as err:
-            st.warning(str(err))
-            frame = None
-        export_buttons("att_head_x", fig=fig, data=frame, stem=stem, meta=meta)
+    _exports("att_head_x", fig, lambda: long_frame(shown, [int(layer)], [int(head)]), "")
 
 
 def show_layer() -> None:
     fig = V.layer_small_multiples(shown.tokens, shown.attention[layer], int(layer))
     plot(fig, key="att_layer_chart")
-    with st.expander(t("attention.export")):
-        export_buttons("att_layer_x", fig=fig, data=long_frame(shown, [int(layer)]), stem=f"{stem}_layer", meta=meta)
+    _exports("att_layer_x", fig, lambda: long_frame(shown, [int(layer)]), "_layer")
 
 
 def show_rollout() -> None:
@@ -162,8 +171,7 @@ def show_rollout() -> None:
     st.info(t("attention.rollout_caveat"))
     frame = pd.DataFrame(rolled, columns=[f"{i}:{tok}" for i, tok in enumerate(shown.tokens)])
     frame.insert(0, "query", [f"{i}:{tok}" for i, tok in enumerate(shown.tokens)])
-    with st.expander(t("attention.export")):
-        export_buttons("att_rollout_x", fig=fig, data=frame, stem=f"{stem}_rollout", meta=meta)
+    _exports("att_rollout_x", fig, frame, "_rollout")
 
 
 def show_bertviz() -> None:
@@ -255,8 +263,7 @@ def show_neuron() -> None:
     frame = pd.DataFrame(nv.products, columns=[f"dim_{m}" for m in range(nv.products.shape[1])])
     frame.insert(0, "key_token", s.tokens)
     frame["score"], frame["weight"] = nv.scores, nv.weights
-    with st.expander(t("attention.export")):
-        export_buttons("att_neuron_x", fig=fig, data=frame, stem=f"{stem}_neuron_q{qi}", meta=meta)
+    _exports("att_neuron_x", fig, frame, f"_neuron_q{qi}")
 
 
 @st.fragment

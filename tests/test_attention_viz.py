@@ -119,6 +119,9 @@ def test_exports_round_trip(tiny_mlm):
     row = frame[(frame["head"] == 2) & (frame["query_index"] == 1) & (frame["key_index"] == 3)].iloc[0]
     assert row.weight == pytest.approx(float(r.attention[1, 2, 1, 3]))
     assert row.query_token == r.tokens[1] and row.key_token == r.tokens[3]
+    one = long_frame(r, [0], [3])
+    assert len(one) == t * t and set(one["head"]) == {3}
+    np.testing.assert_allclose(one["weight"].to_numpy().reshape(t, t), r.attention[0, 3], atol=1e-7)
     sf = stats_frame(stats)
     assert len(sf) == r.n_layers * r.n_heads
     assert sf.loc[(sf["layer"] == 1) & (sf["head"] == 3), "entropy"].item() == pytest.approx(float(stats["entropy"][1, 3]))

@@ -21,6 +21,10 @@ def test_minilm_statistics_view():
     assert at.number_input(key="att_layer").value == 2 and at.number_input(key="att_head").value == 5
     assert len(at.get("plotly_chart")) >= 2  # statistic heatmap + the selected head
     assert not at.error
+    assert not at.get("download_button")  # export files are built only on request
+    at.toggle(key="att_stats_x_on").set_value(True).run()
+    assert_ok(at)
+    assert len(at.get("download_button")) == 5  # figure HTML, stats CSV/JSON, all weights NPZ/JSON
 
 
 def test_smollm2_formula_deep_link():
