@@ -26,5 +26,9 @@ def test_streaming_text_appears_and_stop_keeps_it(page, app_url):
     page.get_by_text("Stopped by you").wait_for(timeout=60_000)
     assert page.locator(".llmviz-tokens").first.inner_text().strip()
     page.locator(".js-plotly-plot").first.wait_for(state="attached", timeout=30_000)  # probabilities chart
+    page.get_by_text("Alternatives at step 0").wait_for(timeout=30_000)
+    # clicking a bar selects that step and shows its alternatives
+    page.locator(".js-plotly-plot .bars .point path").nth(1).click(force=True)
+    page.get_by_text("Alternatives at step 1").wait_for(timeout=60_000)
     no_exception(page)
     assert_offline(page)
