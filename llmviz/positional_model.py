@@ -69,7 +69,8 @@ class LearnedAnalysis:
     ``explained``: [3] variance ratio of those axes; ``freq``: [P//2+1] cycles per position;
     ``power_learned`` / ``power_sinusoidal``: [P//2+1] mean normalised power spectrum over dimensions (FFT along
     positions, each dimension centred); ``dominant_learned`` / ``dominant_sinusoidal``: [H] frequency with most
-    power per dimension."""
+    power per dimension; ``pc_turn_deg``: median turn (degrees) per position step around the origin in the PC1-PC2
+    plane; ``neighbour_ratio``: mean distance of consecutive positions / mean distance of all pairs (full space)."""
 
     positions: LearnedPositions
     similarity: np.ndarray
@@ -80,6 +81,8 @@ class LearnedAnalysis:
     power_sinusoidal: np.ndarray
     dominant_learned: np.ndarray
     dominant_sinusoidal: np.ndarray
+    pc_turn_deg: float
+    neighbour_ratio: float
 
     def low_frequency_share(self, which: str, cutoff: float = 0.05) -> float:
         """Share of power below ``cutoff`` cycles/position (0.05 = wavelength over 20 positions)."""
@@ -118,8 +121,13 @@ def analyse_learned(pos: LearnedPositions, base: float = DEFAULT_BASE) -> Learne
     _, p_sin, dom_sin = power_spectrum(sin_pe)
     if p_sin.shape != p_learned.shape:  # only for tables above 1024 positions: compare on a common grid
         p_sin = np.interp(freq, np.fft.rfftfreq(sin_pe.shape[0]), p_sin)
+    z = coords[:, 0] + 1j * coords[:, 1] if coords.shape[1] > 1 else coords[:, 0].astype(complex)
+    turn = float(np.degrees(np.median(np.abs(np.angle(z[1:] / np.where(z[:-1] == 0, 1, z[:-1]))))))
+    sq = (x ** 2).sum(1)
+    dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0))  # [P, P] pairwise distances
+    ratio = float(np.diagonal(dist, 1).mean() / dist[np.triu_indices(len(x), 1)].mean())
     return LearnedAnalysis(pos, similarity_matrix(x, "cosine"), coords, explained, freq, p_learned, p_sin,
-                           dom_learned, dom_sin)
+                           dom_learned, dom_sin, turn, ratio)
 
 
 # ------------------------------------------------------------------ rotary

@@ -133,3 +133,9 @@ def test_rope_decay_bound_by_hand():
     assert d.bound[r] == pytest.approx(np.abs(s).mean())
     assert d.ones_score[0] == pytest.approx(1.0)
     assert d.bound[400:].mean() < d.bound[:10].mean() / 2  # it decays
+
+
+def test_every_position_gets_a_distinct_row():
+    pe = P.sinusoidal(200, 32, 10000)
+    d = np.linalg.norm(pe.matrix[:, None] - pe.matrix[None], axis=-1)
+    assert d[~np.eye(200, dtype=bool)].min() > 0.1

@@ -42,7 +42,18 @@ def test_learned_analysis_against_independent_computations(minilm):
     assert spec[f] == pytest.approx(direct)
     assert an.power_learned.shape == an.power_sinusoidal.shape == (257,)
     assert an.power_learned.sum() == pytest.approx(1.0) and an.power_sinusoidal.sum() == pytest.approx(1.0)
+    # PC1-PC2 trajectory: the turn per step, from arctan2 of each point, and it turns consistently one way
+    # (the page says the positions rotate like a sine/cosine pair).
+    ang = np.diff(np.unwrap(np.arctan2(an.pca[:, 1], an.pca[:, 0])))
+    assert an.pc_turn_deg == pytest.approx(np.degrees(np.median(np.abs(ang))), rel=1e-6)
+    assert max((ang > 0).mean(), (ang < 0).mean()) > 0.9 and 20 < an.pc_turn_deg < 160
+    from scipy.spatial.distance import pdist
+
+    assert an.neighbour_ratio == pytest.approx(
+        np.linalg.norm(np.diff(x, axis=0), axis=1).mean() / pdist(x).mean(), rel=1e-6)
+    assert an.neighbour_ratio < 0.6
     # Neighbouring learned positions are more alike than distant ones (what the page claims).
+    assert an.low_frequency_share("learned") < an.low_frequency_share("sinusoidal")  # more short-wavelength power
     near = np.mean([an.similarity[i, i + 1] for i in range(100)])
     far = np.mean([an.similarity[i, i + 200] for i in range(100)])
     assert near > far

@@ -162,13 +162,15 @@ def learned_section(loaded) -> None:
     pca_df = pd.DataFrame(an.pca, columns=[f"pc{i + 1}" for i in range(an.pca.shape[1])])
     pca_df.insert(0, "position", np.arange(n))
     _side_by_side(V.pca_trajectory(an, int(dims), int(limit)), r"P - \bar P = U \Sigma V^\top,\ \ z_p = U_p\Sigma",
-                  t("positional.pca_note", ev=float(an.explained[:int(dims)].sum())), "learned_pca", pca_df, meta)
+                  t("positional.pca_note", ev=float(an.explained[:int(dims)].sum()),
+                                               turn=an.pc_turn_deg, period=360 / max(an.pc_turn_deg, 1e-9),
+                                               ratio=an.neighbour_ratio), "learned_pca", pca_df, meta)
 
     spec_df = pd.DataFrame({"frequency": an.freq, "power_learned": an.power_learned,
                             "power_sinusoidal": an.power_sinusoidal})
     _side_by_side(V.spectrum(an), r"\hat P_d(f)=\sum_{p} (P_{p,d}-\bar P_d)\,e^{-2\pi i f p}",
                   t("positional.fft_note", learned=an.low_frequency_share("learned"),
-                    sin=an.low_frequency_share("sinusoidal")), "learned_fft", spec_df, meta)
+                    sin=an.low_frequency_share("sinusoidal"), period=360 / max(an.pc_turn_deg, 1e-9)), "learned_fft", spec_df, meta)
     fig = V.dominant_histogram(an)
     plot(fig, key="pos_dominant_fig")
     _exports("learned_dominant", fig, pd.DataFrame({"dimension": np.arange(h), "dominant_learned": an.dominant_learned,
@@ -250,8 +252,8 @@ def rope_section(loaded) -> None:
     max_d = st.slider(t("positional.decay_max"), 16, P.MAX_ROPE_POSITIONS, 1024, key="pos_decay_max")
     decay = P.rope_decay(inv_freq, int(max_d), step=max(1, int(max_d) // 2000))
     _side_by_side(V.rope_decay_figure(decay),
-                  r"|q^\top R_{n-m}k| \le \max_j|h_j - h_{j+1}| \cdot \tfrac{1}{d/2}\sum_{j}|S_j|,\ "
-                  r"S_j=\sum_{i<j} e^{i(m-n)\theta_i}", t("positional.decay_note"), "rope_decay",
+                  r"\begin{aligned}|q^\top R_{n-m}k| &\le \max_j|h_j - h_{j+1}| \cdot \tfrac{1}{d/2}\sum_{j}|S_j|\\"
+                  r"S_j&=\textstyle\sum_{i<j} e^{i(m-n)\theta_i}\end{aligned}", t("positional.decay_note"), "rope_decay",
                   pd.DataFrame({"distance": decay.distances, "bound": decay.bound, "ones_score": decay.ones_score}),
                   meta)
 

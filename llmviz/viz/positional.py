@@ -17,7 +17,7 @@ from llmviz.positional import DistanceSimilarity, RopeDecay, ShiftMap, Sinusoida
 from llmviz.positional_ablation import RUNS, CausalAblation, EncoderAblation, reorder_attention
 from llmviz.positional_model import LearnedAnalysis
 
-MAX_HEATMAP_CELLS = 200_000  # larger matrices are shown with a stride (exports keep every value)
+MAX_HEATMAP_CELLS = 300_000  # larger matrices are shown with a stride (exports keep every value)
 RUN_LABELS = {"with_a": "positions · original", "with_b": "positions · shuffled",
               "without_a": "no positions · original", "without_b": "no positions · shuffled"}
 RUN_COLORS = {"with_a": "#1f77b4", "with_b": "#aec7e8", "without_a": "#d62728", "without_b": "#ff9896"}
@@ -162,8 +162,9 @@ def rope_rotation(points: np.ndarray, positions: Sequence[int], pair: int) -> go
 
 def rope_decay_figure(decay: RopeDecay) -> go.Figure:
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=decay.distances, y=decay.bound, name="upper bound (RoFormer §3.4.3)"))
-    fig.add_trace(go.Scatter(x=decay.distances, y=decay.ones_score, name="score of q = k = all ones (÷ d)",
+    fig.add_trace(go.Scatter(x=decay.distances, y=decay.bound / decay.bound[0],
+                             name="upper bound (RoFormer §3.4.3), ÷ its value at 0"))
+    fig.add_trace(go.Scatter(x=decay.distances, y=decay.ones_score, name="score of q = k = all ones, ÷ d",
                              opacity=0.6))
     fig.update_xaxes(title="relative distance m − n")
     fig.update_yaxes(title="relative score")

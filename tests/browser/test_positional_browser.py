@@ -10,7 +10,7 @@ def _plots(page) -> int:
     return page.locator(".js-plotly-plot").count()
 
 
-def test_sinusoidal_then_learned_then_ablation_with_minilm(page, app_url):
+def test_sinusoidal_then_ablation_with_minilm(page, app_url):
     dialogs: list = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     open_app(page, app_url, "positional", "model=minilm&section=sinusoidal&d_model=16&max_len=40&base=100")
@@ -20,12 +20,6 @@ def test_sinusoidal_then_learned_then_ablation_with_minilm(page, app_url):
         page.screenshot(path="/tmp/pos_sin.png", full_page=True)
     assert _plots(page) >= 4
     assert page.locator(".katex").count() >= 4  # st.latex formulas beside the views
-    page.get_by_text("Learned (BERT)", exact=True).click()
-    page.get_by_text("512 × 384").first.wait_for(timeout=60_000)
-    wait_idle(page)
-    assert _plots(page) >= 3
-    if __import__("os").environ.get("POS_SHOTS"):
-        page.screenshot(path="/tmp/pos_learned.png", full_page=True)
     page.get_by_text("Without positions", exact=True).click()
     page.get_by_text("bag of words").first.wait_for(timeout=60_000)
     box = page.get_by_label("Sentence", exact=True).and_(page.get_by_test_id("stTextInputField"))
