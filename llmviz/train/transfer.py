@@ -92,13 +92,19 @@ def mean_pooled(loaded, texts: list[str], batch_size: int = 64) -> np.ndarray:
     out = []
     model, tok = loaded.model, loaded.tokenizer
     base = getattr(model, "base_model", model)
-    for s in range(0, len(texts), batch_size):
-        enc = tok(texts[s:s + batch_size], padding=True, truncation=True, max_length=128, return_tensors="pt")
-        enc = {k: v.to(loaded.device) for k, v in enc.items()}
-        hidden = base(**enc).last_hidden_state  # [b, seq, hidden]
-        w = enc["attention_mask"].unsqueeze(-1).float()
-        out.append(((hidden * w).sum(1) / w.sum(1)).float().cpu().numpy())
+    with single_thread():
+        for s in range(0, len(texts), batch_size):
+            out.append(_pool(base, tok, texts[s:s + batch_size], loaded.device))
     return np.concatenate(out)
+
+
+@torch.no_grad()
+def _pool(base, tok, texts: list[str], device) -> np.ndarray:
+    enc = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+    enc = {k: v.to(device) for k, v in enc.items()}
+    hidden = base(**enc).last_hidden_state  # [b, seq, hidden]
+    w = enc["attention_mask"].unsqueeze(-1).float()
+    return ((hidden * w).sum(1) / w.sum(1)).float().cpu().numpy()
 
 
 def logistic_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
