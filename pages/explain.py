@@ -137,7 +137,10 @@ if section == "attribution":
                 st.success(t("explain.gap_ok", gap=f"{res.completeness_gap:.2%}"))
             if res.note:
                 st.caption(res.note)
-    st.iframe(viz.token_html(results), height=60 + 48 * len(results))
+    colours = viz.token_html(results)
+    st.iframe(colours, height=60 + 48 * len(results))
+    st.download_button(t("explain.download_colours"), colours, "llmviz-token-colours.html", "text/html",
+                       key="ex_colours_html")
     fig = viz.method_heatmap(results)
     plot(fig, key="ex_heatmap")
     if len(results) > 1:

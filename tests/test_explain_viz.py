@@ -50,3 +50,19 @@ def test_ablation_figures_shape():
     assert list(viz.layer_ablation_bar(res).data[0].y) == [1.0, -2.0]
     rows = res.rows()
     assert len(rows) == 8 and rows[-1] == {"layer": 1, "head": "all", "delta": -2.0}
+
+
+def test_logit_lens_figures_escape_tokens():
+    from llmviz.explain.logit_lens import LogitLensResult
+
+    probs = np.array([[0.2, 0.9], [0.5, 0.6]])
+    res = LogitLensResult(tokens=["<b>", "x"], layer_names=["embed", "1"], top_ids=np.zeros((2, 2), int),
+                          top_tokens=[["<i>", "y"], ["z", "<script>"]], top_probs=probs, target_id=3,
+                          target_token="<u>", target_probs=np.array([0.1, 0.6]), target_ranks=np.array([7, 1]),
+                          last_probs=np.zeros((2, 5)), topk_tokens=[[], []], topk_probs=np.zeros((2, 0)),
+                          truncated=False, text="t")
+    fig = viz.logit_lens_heatmap(res)
+    assert fig.data[0].text[1][1] == "&lt;script&gt;" and fig.data[0].x[0] == "0 &lt;b&gt;"
+    np.testing.assert_array_equal(np.asarray(fig.data[0].z), probs)
+    line = viz.target_across_layers(res)
+    assert list(line.data[1].y) == [7, 1] and "&lt;u&gt;" in line.layout.title.text
