@@ -127,12 +127,15 @@ def sampling_logits(logits, seen_ids: Sequence[int], params: SamplingParams):
     return top_p_filter(top_k_filter(z, int(params.top_k)), float(params.top_p))
 
 
-def entropy_bits(probs) -> float:
-    """Shannon entropy in bits of a probability vector (zeros contribute 0)."""
-    import torch
+def _softmax_np(z: np.ndarray) -> np.ndarray:
+    """Softmax in float64 of a [vocab] vector (-inf entries -> probability 0)."""
+    e = np.exp(z.astype(np.float64) - np.max(z))
+    return e / e.sum()
 
-    p = probs[probs > 0]
-    return float(-(p * torch.log2(p)).sum())
+
+def _entropy_np(p: np.ndarray) -> float:
+    nz = p[p > 0]
+    return float(-(nz * np.log2(nz)).sum())
 
 
 # ---------------------------------------------------------------- records and results
@@ -312,20 +315,22 @@ class GenerationStream:
         return int(torch.multinomial(z.softmax(-1), 1, generator=gen)), z
 
     def _record(self, step: int, logits, z, token_id: int, forced: bool) -> StepRecord:
-        import torch
-
+        # numpy (float64, single-threaded) is cheaper than torch's parallel kernels on one
+        # [vocab] vector and keeps the per-step overhead small next to the forward pass.
         tok = self.loaded.tokenizer
         if z is None:
             z = sampling_logits(logits, self.prompt.ids + self.token_ids, self.params)
-        p_model = logits.softmax(-1)
-        p_sample = z.softmax(-1)
+        p_model = _softmax_np(logits.detach().cpu().numpy())
+        p_sample = p_model if z is logits else _softmax_np(z.detach().cpu().numpy())
         n = int(self.params.n_alternatives)
-        top = torch.topk(p_model, n).indices.tolist()
+        top = np.argpartition(-p_model, n)[:n]
+        top = top[np.argsort(-p_model[top], kind="stable")].tolist()
         alts = [Alternative(i, tok.decode([i]), float(p_model[i]), float(p_sample[i])) for i in top]
         rank = int((p_model > p_model[token_id]).sum()) + 1
+        h_model = _entropy_np(p_model)
+        h_sample = h_model if p_sample is p_model else _entropy_np(p_sample)
         return StepRecord(step, token_id, tok.decode([token_id]), float(p_sample[token_id]),
-                          float(p_model[token_id]), entropy_bits(p_sample), entropy_bits(p_model), rank, alts,
-                          forced)
+                          float(p_model[token_id]), h_sample, h_model, rank, alts, forced)
 
     def __iter__(self) -> Iterator[StepRecord]:
         import torch
