@@ -1,0 +1,115 @@
+"""AppTest: each Training-lab section runs with small settings; deep links; sharing a trained model."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from llmviz.models import REGISTRY, load_model
+from tests.apptest_util import assert_ok, open_page, texts
+
+PAGE = "pages/training.py"
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMVIZ_CACHE", str(tmp_path))  # trained models are saved here, not in ~/.cache
+    before = set(REGISTRY)
+    yield
+    for mid in set(REGISTRY) - before:
+        REGISTRY.pop(mid)
+
+
+def test_live_section_trains_and_shows_curves_metrics_and_lesson():
+    at = open_page(PAGE, query={"preset": "dropout"})
+    assert_ok(at)
+    assert at.selectbox(key="trn_preset").value == "dropout"
+    assert at.slider(key="trn_dropout").value == pytest.approx(0.4)  # the preset filled the controls
+    at.number_input(key="trn_stories").set_value(8)
+    at.number_input(key="trn_epochs").set_value(3)
+    at.number_input(key="trn_d_model").set_value(32)
+    at.number_input(key="trn_d_ff").set_value(64)
+    at.button(key="trn_run").click().run()
+    assert_ok(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Step"] == "3 / 3"
+    assert float(metrics["Gap (val − train)"]) == pytest.approx(
+        float(metrics["Validation loss"]) - float(metrics["Training loss"]), abs=2e-3)
+    verdict = " ".join(e.value for e in at.error) + " ".join(e.value for e in at.success)
+    assert "overfitting" in verdict.lower()  # the lesson box, one way or the other
+    assert at.get("plotly_chart")
+    # share: saved, registered, re-loadable; the sidebar picker can make it the active model
+    at.button(key="trn_share_live").click().run()
+    assert_ok(at)
+    mid = at.session_state["trn_share_live_id"]
+    assert mid in REGISTRY and load_model(mid).facts.source == "trained"
+    assert "model picker" in texts(at)
+    at.button(key="trn_share_live_act").click().run()
+    assert at.session_state["llmviz_model_spec"] == mid
+
+
+def test_bad_settings_show_a_message_not_a_traceback():
+    at = open_page(PAGE)
+    at.number_input(key="trn_d_model").set_value(48)
+    at.number_input(key="trn_n_heads").set_value(5)
+    at.run()
+    assert_ok(at)
+    assert "divisible" in " ".join(e.value for e in at.error)
+
+
+def test_stop_without_a_run_says_stopped():
+    at = open_page(PAGE)
+    at.button(key="trn_live_stop").click().run()
+    assert_ok(at)
+    assert "Stopped" in " ".join(w.value for w in at.warning)
+
+
+def test_transfer_section_small():
+    at = open_page(PAGE, query={"preset": "transfer"})
+    assert at.segmented_control(key="trn_section").value == "transfer"
+    at.multiselect(key="trn_tr_sizes").set_value([8])
+    at.number_input(key="trn_tr_stories").set_value(50)
+    at.number_input(key="trn_tr_epochs").set_value(1)
+    at.number_input(key="trn_tr_steps").set_value(5)
+    at.number_input(key="trn_tr_ntest").set_value(20)
+    at.checkbox(key="trn_tr_minilm").uncheck()
+    at.button(key="trn_tr_run").click().run()
+    assert_ok(at)
+    assert "labelled examples the fine-tuned" in texts(at)
+    assert at.dataframe and at.get("plotly_chart")
+
+
+def test_bias_section_small():
+    at = open_page(PAGE, query={"preset": "bias"})
+    at.number_input(key="trn_b_stories").set_value(50)
+    at.number_input(key="trn_b_epochs").set_value(1)
+    at.button(key="trn_b_run").click().run()
+    assert_ok(at)
+    labels = [m.label for m in at.metric]
+    assert any("skewed corpus" in lab for lab in labels) and any("balanced corpus" in lab for lab in labels)
+    assert "Data bias in → model bias out" in texts(at)
+
+
+def test_memorization_section_small_and_bad_input():
+    at = open_page(PAGE, query={"preset": "memorization"})
+    at.text_input(key="trn_m_repeats").input("0, two").run()
+    assert_ok(at)
+    assert "whole numbers" in " ".join(e.value for e in at.error)
+    at.text_input(key="trn_m_repeats").input("0, 8").run()
+    at.number_input(key="trn_m_stories").set_value(50)
+    at.number_input(key="trn_m_epochs").set_value(1)
+    at.number_input(key="trn_m_digits").set_value(2)
+    at.button(key="trn_m_run").click().run()
+    assert_ok(at)
+    df = at.dataframe[0].value
+    assert list(df["repeats"]) == [0, 8] and (df["exposure"] <= math.log2(100) + 1e-9).all()
+    at.text_input(key="trn_m_prefix").input("the pin of </script> zebra").run()
+    assert_ok(at)
+    assert "vocabulary" in " ".join(w.value for w in at.warning)
+
+
+def test_unknown_preset_falls_back_to_overfit():
+    at = open_page(PAGE, query={"preset": "nonsense"})
+    assert_ok(at)
+    assert at.segmented_control(key="trn_section").value == "live"
+    assert at.selectbox(key="trn_preset").value == "overfit"
