@@ -170,6 +170,11 @@ def generation_section(loaded, mode: str) -> None:
     c[1].button(t("playground.stop"), key="pg_stop", help=t("playground.stop_help"))
     if c[2].button(t("playground.clear"), key="pg_clear"):
         st.session_state[BRANCHES] = []
+    owner = (loaded.spec, mode)  # outputs belong to one model and one preset
+    if st.session_state.get("pg_owner") != owner:
+        st.session_state[BRANCHES] = []
+        st.session_state.pop(STREAM, None)
+        st.session_state["pg_owner"] = owner
     if STREAM in st.session_state:  # the previous run was interrupted (Stop, or another widget changed)
         _finish(st.session_state[STREAM])
     box = st.container()

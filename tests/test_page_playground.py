@@ -51,6 +51,10 @@ def test_branching_keeps_the_earlier_branch(tiny_llama_dir):
     assert child.token_ids[:1] == first.token_ids[:1] and child.token_ids[1] == forced.token_id
     assert "Branch 1 (original)" in texts(at) and "forced step 1" in texts(at)
     assert at.radio(key="pg_branch").value == 1
+    # outputs belong to one preset (and model): switching the preset starts clean
+    at.segmented_control(key="pg_mode").set_value("code").run()
+    assert_ok(at)
+    assert at.session_state["pg_branches"] == [] and "Branch 1" not in texts(at)
 
 
 def test_interrupted_run_is_kept_as_stopped(tiny_llama_dir, tiny_llama):
