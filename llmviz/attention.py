@@ -184,13 +184,15 @@ def extract_attention(loaded: LoadedModel, text: str, text_b: str | None = None,
         raise UnsupportedModelError(
             f"{loaded.facts.model_id} did not return attention weights. llmviz loads models with eager "
             "attention; this architecture may not support output_attentions.")
-    attention = torch.stack([a[0].float() for a in att]).cpu().numpy()  # [L, H, T, T], batch removed
     t = len(ids)
+    attention = np.empty((len(att), *att[0].shape[1:]), dtype=np.float32)  # [L, H, T, T], batch removed
+    for i, a in enumerate(att):  # layer by layer: no stacked copy of the whole tensor
+        attention[i] = a[0].detach().to("cpu", torch.float32).numpy()
     if attention.shape[2:] != (t, t) or attention.shape[0] != loaded.facts.n_layers:
         raise UnsupportedModelError(
             f"Unexpected attention shape {attention.shape}: expected [{loaded.facts.n_layers}, heads, {t}, {t}].")
     tokens = [display_token(loaded.tokenizer, i) for i in ids]
-    return AttentionResult(tokens=tokens, attention=attention.astype(np.float32), special_mask=special,
+    return AttentionResult(tokens=tokens, attention=attention, special_mask=special,
                            truncated=truncated, n_tokens_original=n_original, facts=loaded.facts,
                            token_ids=ids, segment=segment, text=str(text), text_b=text_b,
                            max_tokens=int(max_tokens))
