@@ -169,7 +169,7 @@ CARDS: dict[str, Card] = {c.id: c for c in (
     _card("positional_encoding", "positional", F_SINUSOIDAL, section="sinusoidal", d_model=64,
           max_len=128),
     _card("learned_positions", "positional", section="learned", **_MINI),
-    _card("rope", "positional", section="rope", base=10000),
+    _card("rope", "positional", section="rope", **_SMOL),
     _card("why_positions", "positional", section="ablation"),
     # Pretraining objectives and fine-tuning.
     _card("mlm", "playground", F_MLM, preset="fill_mask", **_SMOL),
