@@ -103,21 +103,23 @@ def logit_lens_heatmap(res: LogitLensResult) -> go.Figure:
                                hovertemplate="after layer %{y}<br>input %{x}<br>top: %{text} "
                                              "(p = %{z:.3f})<extra></extra>", colorbar={"title": "p(top)"}))
     fig.update_layout(title="Logit lens: top next-token guess after each layer", xaxis_title="input position",
-                      yaxis_title="layer", height=max(350, 22 * len(res.layer_names) + 120),
-                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
+                      yaxis={"title": "layer", "type": "category"}, xaxis={"type": "category"},
+                      height=max(350, 22 * len(res.layer_names) + 120), margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
 
 
 def target_across_layers(res: LogitLensResult) -> go.Figure:
     """Probability (left axis) and rank (right axis, log scale) of the target token at the last position."""
+    top_rank = max(int(np.max(res.target_ranks)), 10)
     fig = go.Figure()
     fig.add_scatter(x=res.layer_names, y=res.target_probs, name="probability", mode="lines+markers")
     fig.add_scatter(x=res.layer_names, y=res.target_ranks, name="rank (1 = top)", mode="lines+markers",
                     yaxis="y2", line={"dash": "dot"})
     fig.update_layout(title=_esc(f"Target '{res.target_token}' through the layers (last position)"),
-                      xaxis_title="layer", yaxis={"title": "probability", "rangemode": "tozero"},
-                      yaxis2={"title": "rank", "type": "log", "overlaying": "y", "side": "right",
-                              "autorange": "reversed"},
+                      xaxis={"title": "layer", "type": "category"}, yaxis={"title": "probability", "rangemode": "tozero"},
+                      yaxis2={"title": "rank (log scale, 1 at the top)", "type": "log", "overlaying": "y",
+                              "side": "right", "range": [math.log10(top_rank * 1.5), -0.05],
+                              "tickvals": [10 ** k for k in range(int(math.log10(top_rank)) + 1)]},
                       height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h"})
     return fig
 
