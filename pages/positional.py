@@ -40,10 +40,10 @@ section = st.segmented_control(t("positional.section"), SECTIONS, default=initia
 state: dict = {"section": section}
 if section == "sinusoidal":
     c = st.columns(3)
-    d_model = c[0].number_input(t("positional.d_model"), *LIMITS["d_model"], int(_linked_param("d_model", int)),
-                                step=2, key="pos_d_model", help=t("positional.d_model_help"))
-    max_len = c[1].number_input(t("positional.max_len"), *LIMITS["max_len"], int(_linked_param("max_len", int)),
-                                step=10, key="pos_max_len", help=t("positional.max_len_help", n=MAX_LEN))
+    d_model = c[0].slider(t("positional.d_model"), *LIMITS["d_model"], int(_linked_param("d_model", int)),
+                          key="pos_d_model", help=t("positional.d_model_help"))
+    max_len = c[1].slider(t("positional.max_len"), *LIMITS["max_len"], int(_linked_param("max_len", int)),
+                          key="pos_max_len", help=t("positional.max_len_help", n=MAX_LEN))
     base = c[2].number_input(t("positional.base"), *LIMITS["base"], float(_linked_param("base", float)),
                              step=1000.0, format="%g", key="pos_base", help=t("positional.base_help"))
     state.update(d_model=int(d_model), max_len=int(max_len), base=float(base))

@@ -26,7 +26,7 @@ def test_sinusoidal_default_and_deep_link():
     at = open_page(PAGE, "minilm", query={"section": "sinusoidal", "d_model": "16", "max_len": "40", "base": "100"})
     assert_ok(at)
     assert at.title[0].value == "Positional encoding"
-    assert at.number_input(key="pos_d_model").value == 16 and at.number_input(key="pos_max_len").value == 40
+    assert at.slider(key="pos_d_model").value == 16 and at.slider(key="pos_max_len").value == 40
     assert at.number_input(key="pos_base").value == 100.0
     ok = _successes(at)
     assert "depends on the distance only" in ok and "M_k·PE(p)" in ok
@@ -51,11 +51,11 @@ def test_extreme_values_give_messages_not_exceptions(query, expect):
 
 def test_extreme_values_typed_in_the_widgets():
     at = open_page(PAGE, "minilm")
-    at.number_input(key="pos_d_model").set_value(1).run()
+    at.slider(key="pos_d_model").set_value(1).run()
     assert_ok(at)
     assert "no (sin, cos) pair" in texts(at)
-    at.number_input(key="pos_d_model").set_value(2).run()
-    at.number_input(key="pos_max_len").set_value(1).run()
+    at.slider(key="pos_d_model").set_value(2).run()
+    at.slider(key="pos_max_len").set_value(1).run()
     at.number_input(key="pos_base").set_value(1.0).run()
     assert_ok(at)
     assert "base = 1" in texts(at) and "max_len = 1" in texts(at)

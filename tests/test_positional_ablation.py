@@ -127,3 +127,9 @@ def test_smollm2_without_rope(smollm2):
     assert np.allclose(after, before, atol=1e-4)  # model restored
     top = res.top_table(smollm2.tokenizer, 3)
     assert top[0]["with_a"] == pytest.approx(res.probs["with_a"].max())
+
+
+def test_any_bert_like_masked_lm(tiny_mlm):
+    res = PA.encoder_ablation(tiny_mlm, SENTENCE, seed=2, mode="same")
+    assert res.cos_without > 0.999 and res.attn_diff_without < 1e-4
+    assert res.attention["with_a"].shape[:2] == (2, 4)
