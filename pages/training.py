@@ -132,7 +132,7 @@ def live_section() -> None:
             st.session_state["trn_live_partial"] = h
             bar.progress(h.progress, text=t("training.progress", step=h.step[-1], total=h.total_steps))
             show_metrics(metrics, h)
-            chart.plotly_chart(V.loss_curves(h, t("training.live_chart")), key=f"trn_live_chart_{len(h.step)}")
+            chart.plotly_chart(V.loss_curves(h, t("training.live_chart")))  # same slot, redrawn in place
             return False
 
         try:
@@ -141,6 +141,7 @@ def live_section() -> None:
             show_error(err)
             return
         st.session_state["trn_live_result"] = res
+        st.session_state["trn_live_partial"] = None  # finished: nothing left to show as "stopped"
         runs = st.session_state.setdefault("trn_runs", {})
         h = res.history
         runs[t(f"training.preset_{preset}")] = {"preset": t(f"training.preset_{preset}"), "train_loss": h.train_loss[-1],
