@@ -314,6 +314,7 @@ def _encoder_ablation_view(res: PA.EncoderAblation, meta) -> None:
         head = _index(t("positional.head"), att.shape[1] - 1, "pos_abl_head")
     fig = V.attention_pair(res, int(layer), int(head))
     plot(fig, key="pos_abl_att_fig")
+    st.latex(r"\text{without positions:}\quad A(\Pi X) = \Pi\, A(X)\, \Pi^\top")
     st.markdown(t("positional.attention_note", w=res.attn_diff_with, wo=res.attn_diff_without))
     rows = [{"run": V.RUN_LABELS[r], "tokens": " ".join(res.shuffle.tokens_a if r.endswith("a")
                                                         else res.shuffle.tokens_b)} for r in PA.RUNS]
