@@ -221,8 +221,7 @@ def fill_mask_section(loaded) -> None:
         st.caption(t(f"playground.fill_source_{result.candidate_source}"))
     best = result.text
     for slot in result.slots:
-        best = best.replace(result.mask_token, f"**{slot.candidates[0]}**", 1) if not causal else \
-            slot.filled[0].replace(slot.candidates[0], f"**{slot.candidates[0]}**", 1)
+        best = best.replace(result.mask_token, f"**{slot.candidates[0]}**", 1)
     st.markdown(f"{t('playground.fill_best')}: {best}")
     cols = st.columns(min(len(result.slots), 3))
     for i, slot in enumerate(result.slots):
