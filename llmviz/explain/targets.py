@@ -175,7 +175,9 @@ def build_problem(loaded: LoadedModel, text: str, target: Target, max_tokens: in
                                     f"'{target.kind}' target; it supports: {allowed}.")
     if target.score not in SCORES:
         raise InputError(f"Unknown score '{target.score}'. Choose one of {', '.join(SCORES)}.")
-    if target.kind == MASKED_TOKEN and text is not None:
+    if text is None or not str(text).strip():
+        raise InputError("The text is empty. Type a sentence whose prediction you want explained.")
+    if target.kind == MASKED_TOKEN:
         text = _mask_text(loaded, str(text))
     enc, special, _, n_original, truncated = encode(loaded, text, None, max_tokens)
     inputs = forward_inputs(loaded, enc)
