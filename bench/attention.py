@@ -67,6 +67,8 @@ def main() -> dict:
     out["model_view_payload_bytes"] = len(view_fragment(r16.tokens, r16.attention, "model").encode("utf-8"))
     out["vendored_library_bytes"] = len(library_scripts().encode("utf-8"))
     out["standalone_html_bytes"] = len(standalone_html(ours).encode("utf-8"))
+    out["load_avg_1m"] = os.getloadavg()[0]  # timings are wall clock: context for a busy machine
+    out["torch_threads"] = torch.get_num_threads()
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
 
 
