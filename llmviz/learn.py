@@ -65,8 +65,8 @@ DEEP_LINKS: dict[str, dict[str, Any]] = {
     "playground": {"preset": PLAYGROUND_PRESETS, "text": str},
     "training": {"preset": TRAINING_PRESETS},
 }
-GLOBAL_PARAMS: dict[str, Any] = {"model": str, "lang": ("en", "zh"), "presenter": ("0", "1"),
-                                 "contrast": ("0", "1")}
+_FLAG = ("0", "1", "false", "true")
+GLOBAL_PARAMS: dict[str, Any] = {"model": str, "lang": ("en", "zh"), "presenter": _FLAG, "contrast": _FLAG}
 # The parameter that picks the part of a page (section / view / preset).
 SELECTOR: dict[str, str] = {"home": "section", "attention": "view", "positional": "section",
                             "bias": "section", "explain": "section", "playground": "preset",

@@ -47,8 +47,9 @@ def test_tour_walks_from_first_to_last_step(page, app_url):
 
 
 def test_presenter_mode_increases_the_base_font_size(page, app_url):
-    open_app(page, app_url, "", "section=faq")
-    page.get_by_text("What is overfitting?").first.wait_for(timeout=60_000)
+    open_app(page, app_url, "", "section=formulas")  # KaTeX fonts come from the app, not a CDN
+    page.get_by_text("What each symbol means").first.wait_for(timeout=60_000)
+    page.locator(".katex").nth(4).wait_for(timeout=30_000)  # formulas and symbols typeset
     root, text = page.evaluate(ROOT_FONT), page.evaluate(TEXT_FONT)
     sidebar = page.locator('[data-testid="stSidebar"]')
     sidebar.get_by_text("Classroom").click()
