@@ -71,8 +71,9 @@ def test_the_three_formulas_are_the_textbook_ones():
     assert r"\mathrm{softmax}\left(\frac{QK^{\top}}{\sqrt{d_k}}\right)V" in compact["self_attention"]
     assert r"\mathrm{Concat}(\mathrm{head}_1,\ldots,\mathrm{head}_h)W^{O}" in compact["multi_head"]
     assert r"\mathrm{Attention}(QW_i^{Q},KW_i^{K},VW_i^{V})" in compact["multi_head"]
-    assert r"PE_{(pos,2i)}=\sin\left(\frac{pos}{10000^{2i/d_{\mathrm{model}}}}\right)" in compact["positional_encoding"]
-    assert r"PE_{(pos,2i+1)}=\cos\left(\frac{pos}{10000^{2i/d_{\mathrm{model}}}}\right)" in compact["positional_encoding"]
+    pe = compact["positional_encoding"]
+    assert r"PE_{(pos,2i)}=\sin\left(\frac{pos}{10000^{2i/d_{\mathrm{model}}}}\right)" in pe
+    assert r"PE_{(pos,2i+1)}=\cos\left(\frac{pos}{10000^{2i/d_{\mathrm{model}}}}\right)" in pe
     for latex in f.values():  # balanced braces, or KaTeX shows an error box
         depth = 0
         for ch in latex:

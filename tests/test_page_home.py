@@ -178,9 +178,14 @@ def test_state_link_state_round_trip(tiny_encoder_dir):
     assert again.code[-1].value == link  # the reopened view offers the same link
 
 
-def test_bad_params_fall_back(tiny_encoder_dir):
-    at = open_page(HOME, str(tiny_encoder_dir), query={"section": "nonsense", "step": "99", "lang": "xx"})
+def test_bad_params_fall_back(tiny_encoder_dir, tmp_path):
+    at = open_page(HOME, str(tiny_encoder_dir), query={"section": "nonsense", "step": "99", "lang": "xx",
+                                                       "model": str(tmp_path / "no_such_model")})
     assert_ok(at)
     assert at.button_group(key="home_section").value == "tour"
     assert f"Step {len(TOUR)} of {len(TOUR)}" in all_text(at)  # clamped to the last step
     assert "Guided tour" in all_text(at)  # English
+    # A link naming a model that does not load: the Learn content is all there, the facts card
+    # says what went wrong instead of a traceback.
+    assert at.error and "no_such_model" in " ".join(e.value for e in at.error)
+    assert not at.metric
