@@ -113,3 +113,19 @@ def test_unknown_preset_falls_back_to_overfit():
     assert_ok(at)
     assert at.segmented_control(key="trn_section").value == "live"
     assert at.selectbox(key="trn_preset").value == "overfit"
+
+
+@pytest.mark.parametrize("page,obj", [("positional", "mlm"), ("bias", "mlm"), ("explain", "causal")])
+def test_trained_model_is_inspectable_on_other_pages(page, obj):
+    """The pages run on a registered training-lab model (the attention module's checks on such a
+    model are in tests/test_train.py)."""
+    from llmviz.train import experiments as X
+    from llmviz.train import tiny
+
+    tok = X.tokenizer_for(obj)
+    model = tiny.build_model(tiny.TinyConfig(obj, "sinusoidal", 2, 32, 4, 64), tok).eval()
+    mid = tiny.register_trained(model, tok, f"lab-{obj}", f"lab {obj}")
+    at = open_page(f"pages/{page}.py", mid)
+    assert_ok(at)
+    if page == "positional":
+        assert "sinusoidal" in texts(at)
