@@ -8,7 +8,9 @@ the page) can show that the formula *is* the model. Supported families:
 - ``bert`` (BERT, RoBERTa, ELECTRA...: ``query/key/value`` + sibling ``output.dense``; post-norm, so X is
   the layer input; the block output is ``LayerNorm(X + Concat·W^O + b)``);
 - ``llama`` (Llama, Mistral, Qwen2, SmolLM...: ``q_proj/k_proj/v_proj/o_proj``; X is the layer input after
-  ``input_layernorm``; RoPE rotates Q and K; GQA: query head ``h`` reads kv head ``h // (H / H_kv)``).
+  ``input_layernorm``; RoPE rotates Q and K; GQA: query head ``h`` reads kv head ``h // (H / H_kv)``);
+- ``gpt2`` (GPT-2 and the training lab's causal models: one fused ``c_attn`` = [W_Q | W_K | W_V], ``c_proj`` =
+  W^O; X is the layer input after ``ln_1``; the scaling may include GPT-2's 1/(layer+1) option).
 """
 from __future__ import annotations
 
@@ -131,6 +133,10 @@ def attention_sites(model) -> list[AttentionSite]:
             head_dim = int(getattr(mod, "head_dim", None) or mod.q_proj.out_features // n_heads)
             sites.append(AttentionSite("llama", mod, mod.q_proj, mod.k_proj, mod.v_proj, mod.o_proj, mod,
                                        float(getattr(mod, "scaling", head_dim ** -0.5)), n_heads, n_kv, head_dim))
+        elif hasattr(mod, "c_attn") and hasattr(mod, "c_proj") and not getattr(mod, "is_cross_attention", False):
+            head_dim = int(getattr(mod, "head_dim", mod.c_proj.weight.shape[0] // n_heads))
+            sites.append(AttentionSite("gpt2", mod, mod.c_attn, mod.c_attn, mod.c_attn, mod.c_proj, mod,
+                                       float(getattr(mod, "scaling", head_dim ** -0.5)), n_heads, n_heads, head_dim))
         elif all(hasattr(mod, a) for a in ("query", "key", "value")) and name.endswith(".self"):
             parent = modules.get(name[: -len(".self")])
             dense = getattr(getattr(parent, "output", None), "dense", None)
@@ -141,7 +147,7 @@ def attention_sites(model) -> list[AttentionSite]:
                                        float(getattr(mod, "scaling", head_dim ** -0.5)), n_heads, n_heads, head_dim))
     if not sites:
         raise UnsupportedModelError(
-            f"The step-by-step view supports BERT-style and Llama-style attention; "
+            f"The step-by-step view supports BERT-, GPT-2- and Llama-style attention; "
             f"{type(model).__name__} has neither. The other attention views still work.")
     return sites
 
@@ -156,7 +162,7 @@ def _captured(site: AttentionSite):
         store["pos"] = kwargs.get("position_embeddings")
         store["weights"] = output[1].detach() if isinstance(output, tuple) and len(output) > 1 \
             and output[1] is not None else None
-        if site.family == "llama":
+        if site.family in ("llama", "gpt2"):
             store["block"] = output[0].detach()
 
     def on_o(_mod, args, output):
@@ -182,8 +188,8 @@ def _np(t) -> np.ndarray:
 
 
 def _linear(lin, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(x @ W^T + b, W^T [in, out], b [out] or None) in float64."""
-    w = _np(lin.weight).T
+    """(x @ W + b, W [in, out], b [out] or None) in float64. nn.Linear stores W^T; GPT-2's Conv1D stores W."""
+    w = _np(lin.weight) if type(lin).__name__ == "Conv1D" else _np(lin.weight).T
     b = _np(lin.bias) if getattr(lin, "bias", None) is not None else None
     y = x @ w + (b if b is not None else 0.0)
     return y, w, b
@@ -224,9 +230,16 @@ def formula_steps(loaded: LoadedModel, text: str, layer: int, head: int, text_b:
     x = _np(store["x"][0])  # [T, d]
     t = x.shape[0]
     n_h, n_kv, d_k = site.n_heads, site.n_kv_heads, site.head_dim
-    q_all, wq, bq = _linear(site.q, x)  # [T, H*d_k]
-    k_all, wk, bk = _linear(site.k, x)  # [T, H_kv*d_k]
-    v_all, wv, bv = _linear(site.v, x)
+    if site.family == "gpt2":  # one fused projection: columns are [Q | K | V]
+        qkv, w, b = _linear(site.q, x)
+        d = n_h * d_k
+        (q_all, k_all, v_all), (wq, wk, wv) = np.split(qkv, 3, axis=1), np.split(w, 3, axis=1)
+        bq, bk, bv = np.split(b, 3) if b is not None else (None, None, None)
+        assert q_all.shape[1] == d
+    else:
+        q_all, wq, bq = _linear(site.q, x)  # [T, H*d_k]
+        k_all, wk, bk = _linear(site.k, x)  # [T, H_kv*d_k]
+        v_all, wv, bv = _linear(site.v, x)
     q_raw = q_all.reshape(t, n_h, d_k).transpose(1, 0, 2)  # [H, T, d_k]
     k_raw = k_all.reshape(t, n_kv, d_k).transpose(1, 0, 2)  # [H_kv, T, d_k]
     v = v_all.reshape(t, n_kv, d_k).transpose(1, 0, 2)

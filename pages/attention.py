@@ -214,7 +214,7 @@ def show_formula() -> None:
                                          b=s.block_max_abs_diff))
     toks, dk = s.tokens, s.q.shape[1]
     dims = [str(i) for i in range(dk)]
-    x_label = "X = RMSNorm(h)" if s.family == "llama" else "X = h (layer input)"
+    x_label = {"llama": "X = RMSNorm(h)", "gpt2": "X = LayerNorm(h)"}.get(s.family, "X = h (layer input)")
     steps = [
         (r"X \in \mathbb{R}^{T\times d}", s.x, x_label, toks, None),
         (r"W_Q^{(h)}", s.w_q, f"W_Q slice for head {s.head}", None, dims),
@@ -229,7 +229,8 @@ def show_formula() -> None:
     steps += [
         (r"V = X W_V", s.v, "V", toks, dims),
         (r"S = Q K^\top", s.scores, "scores QKᵀ", toks, toks),
-        (rf"S / \sqrt{{d_k}} \quad (\sqrt{{{dk}}}\approx{1 / s.scaling:.2f})", s.scaled, "scaled scores", toks, toks),
+        (rf"S \cdot s \quad (s = {s.scaling:.4g}" + (rf" = 1/\sqrt{{{dk}}})" if abs(s.scaling * dk ** 0.5 - 1) < 1e-6
+                                                      else ")"), s.scaled, "scaled scores", toks, toks),
         (r"S/\sqrt{d_k} + M \quad (M_{ij}=-\infty,\ j>i)" if facts.kind == CAUSAL_LM else r"M = 0 \text{ (no mask)}",
          s.scaled + s.mask, "masked scores (blank = −∞)", toks, toks),
         (r"A = \mathrm{softmax}(S/\sqrt{d_k} + M)", s.weights, "attention weights", toks, toks),

@@ -52,6 +52,27 @@ def test_smollm2_steps_with_rope_and_gqa(smollm2):
     assert s.kv_head == 4 // (smollm2.facts.n_heads // smollm2.facts.n_kv_heads)  # 9 q heads / 3 kv -> 1
 
 
+def test_gpt2_training_lab_architecture(tmp_path):
+    """The training lab's causal models are GPT-2: fused c_attn (Conv1D), pre-norm ln_1, learned positions."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from llmviz.models import load_model
+    from tests.tiny import _save, minilm_tokenizer
+
+    torch.manual_seed(0)
+    tok = minilm_tokenizer()
+    cfg = GPT2Config(vocab_size=tok.vocab_size, n_embd=32, n_layer=2, n_head=4, n_positions=64,
+                     scale_attn_by_inverse_layer_idx=True, architectures=["GPT2LMHeadModel"])
+    loaded = load_model(str(_save(GPT2LMHeadModel(cfg).eval(), tok, tmp_path / "gpt2")))
+    ref = extract_attention(loaded, TEXT)
+    for layer in range(2):
+        s = _check_layer(loaded, layer, 1, ref)
+        assert s.family == "gpt2" and s.scaling == pytest.approx(1 / np.sqrt(8) / (layer + 1))
+        w = loaded.model.transformer.h[layer].attn.c_attn.weight.detach().double().numpy()  # [d, 3d]
+        np.testing.assert_allclose(s.w_v, w[:, 64 + 8:64 + 16], atol=0)  # V block, head 1
+
+
 def test_pieces_match_independent_computation(tiny_llama):
     """Q/K slices from the raw weight rows, GQA mapping and RoPE from rope_theta, computed here by hand."""
     f = tiny_llama.facts
@@ -99,8 +120,9 @@ def test_bad_layer_head_and_unsupported_architecture(tiny_mlm):
         formula_steps(tiny_mlm, TEXT, 99, 0)
     with pytest.raises(InputError, match="Head"):
         formula_steps(tiny_mlm, TEXT, 0, 99)
-    from transformers import GPT2Config, GPT2Model
+    from transformers import GPTNeoXConfig, GPTNeoXModel
 
-    gpt2 = GPT2Model(GPT2Config(n_layer=1, n_head=2, n_embd=8, vocab_size=16, n_positions=8))
-    with pytest.raises(UnsupportedModelError, match="BERT-style"):
-        attention_sites(gpt2)
+    other = GPTNeoXModel(GPTNeoXConfig(num_hidden_layers=1, num_attention_heads=2, hidden_size=8,
+                                       intermediate_size=16, vocab_size=16))
+    with pytest.raises(UnsupportedModelError, match="BERT-"):
+        attention_sites(other)
