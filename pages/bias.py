@@ -201,8 +201,10 @@ def section_counterfactual(loaded) -> None:
                            help=t("bias.cf_groups_help", n=CF.MAX_GROUPS))
     c1, c2, c3 = st.columns(3)
     n = c1.number_input(t("bias.cf_n"), 1, CF.MAX_SAMPLES, 8, key="bias_cf_n", help=t("bias.cf_n_help"))
-    new = c2.number_input(t("bias.cf_tokens"), 1, CF.MAX_NEW_TOKENS, 16, key="bias_cf_tokens")
-    seed = c3.number_input(t("bias.seed"), 0, 2**31 - 1, 0, key="bias_cf_seed")
+    new, seed = 16, 0
+    if not presenter_mode():
+        new = c2.number_input(t("bias.cf_tokens"), 1, CF.MAX_NEW_TOKENS, 16, key="bias_cf_tokens")
+        seed = c3.number_input(t("bias.seed"), 0, 2**31 - 1, 0, key="bias_cf_seed")
     st.button(t("bias.run_cf"), key="bias_cf_run", type="primary", on_click=_request, args=("cf",))
     if st.session_state.pop("bias_go_cf", False):
         bar = st.progress(0.0, text=t("bias.generating"))
@@ -252,10 +254,12 @@ def section_weat(loaded) -> None:
     c1, c2 = st.columns(2)
     mode = c1.radio(t("bias.weat_mode"), ["weat", "seat"], horizontal=True, key="bias_weat_mode",
                     format_func=lambda m: m.upper(), help=t("bias.weat_mode_help"))
-    pooling = c2.radio(t("bias.pooling"), W.POOLINGS, horizontal=True, key="bias_weat_pool",
-                       index=2 if loaded.facts.kind == CAUSAL_LM else 0, help=t("bias.pooling_help"))
+    pooling = "last" if loaded.facts.kind == CAUSAL_LM else "mean"
+    if not presenter_mode():
+        pooling = c2.radio(t("bias.pooling"), W.POOLINGS, horizontal=True, key="bias_weat_pool",
+                           index=W.POOLINGS.index(pooling), help=t("bias.pooling_help"))
     templates = sets["seat_templates"]
-    if mode == "seat":
+    if mode == "seat" and not presenter_mode():
         templates = _terms_lines(st.text_area(t("bias.seat_templates"), "\n".join(templates), key="bias_weat_tpl",
                                               help=sets["seat_citation"]))
     try:

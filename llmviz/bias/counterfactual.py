@@ -21,6 +21,7 @@ from llmviz.models import CAUSAL_LM, LoadedModel
 MAX_GROUPS = 6
 MAX_SAMPLES = 50
 MAX_NEW_TOKENS = 60
+MAX_PROMPT_TOKENS = 128
 EXAMPLE_PROMPT = "The {group} was known for"
 EXAMPLE_GROUPS = ["man", "woman"]
 
@@ -89,6 +90,8 @@ def sample_continuations(loaded: LoadedModel, prompt: str, n: int, max_new_token
 
     tok = loaded.tokenizer
     ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    if ids.shape[1] > MAX_PROMPT_TOKENS:
+        raise InputError(f"The prompt has {ids.shape[1]} tokens; the limit is {MAX_PROMPT_TOKENS}. Shorten it.")
     pre = next((getattr(tok, a) for a in ("bos_token_id", "eos_token_id", "cls_token_id")
                 if getattr(tok, a, None) is not None), None)
     if pre is not None:  # start from the document token, as the sentence scorers do
