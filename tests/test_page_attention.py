@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.apptest_util import assert_ok, open_page, texts
+from ui.links import PRESENTER_KEY
 
 PAGE = "pages/attention.py"
 EN = json.loads((Path(__file__).resolve().parents[1] / "i18n/en/attention.json").read_text(encoding="utf-8"))
@@ -25,6 +26,11 @@ def test_minilm_statistics_view():
     at.toggle(key="att_stats_x_on").set_value(True).run()
     assert_ok(at)
     assert len(at.get("download_button")) == 5  # figure HTML, stats CSV/JSON, all weights NPZ/JSON
+    assert len(at.dataframe) == 1  # the top-heads table
+    at.session_state[PRESENTER_KEY] = True
+    at.run()
+    assert_ok(at)
+    assert not at.dataframe  # presenter mode hides the advanced table
 
 
 def test_smollm2_formula_deep_link():
