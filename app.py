@@ -24,6 +24,8 @@ PAGES = [
 nav = st.navigation([st.Page(f, title=t(f"app.page_{u}"), icon=i, url_path=u, default=(u == "home"))
                      for f, _, i, u in PAGES])
 
+tour_sidebar(nav.url_path)  # during the guided tour: the step's question and Next, at the top
+
 # Language and classroom settings, kept in the URL (?lang=zh, ?presenter=true, ?contrast=true)
 # so reloads and shared links keep them.
 sb = st.sidebar
@@ -39,6 +41,4 @@ with sb.expander(t("app.classroom"), expanded=bool(st.session_state.get(PRESENTE
 apply_presenter_style()
 
 model_picker()
-
-tour_sidebar(nav.url_path)
 nav.run()

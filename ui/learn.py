@@ -137,14 +137,13 @@ def tour_sidebar(url_path: str) -> None:
         st.markdown(f"**{t('learn.sidebar_tour', i=i, n=n)}**  \n{t(step.key('title'))}")
         st.progress(i / n)
         st.markdown(f"*{t(step.key('question'))}*")
-        back, nxt = st.columns(2)
-        if back.button(t("learn.sidebar_back"), key="tour_sb_back", icon=":material/school:",
-                       use_container_width=True):
+        # Stacked, not in columns: the sidebar is narrow, more so with presenter-size text.
+        if i < n and st.button(t("learn.tour_next"), key="tour_sb_next", icon=":material/arrow_forward:",
+                               icon_position="right", type="primary", use_container_width=True):
+            open_step(i + 1)
+        if st.button(t("learn.sidebar_back"), key="tour_sb_back", icon=":material/school:",
+                     use_container_width=True):
             st.switch_page(PAGE_FILES["home"], query_params=nav_params(Link("home", {"section": "tour", "step": i})))
-        if i < n:
-            if nxt.button(t("learn.tour_next"), key="tour_sb_next", icon=":material/arrow_forward:",
-                          icon_position="right", type="primary", use_container_width=True):
-                open_step(i + 1)
         st.button(t("learn.sidebar_end"), key="tour_sb_end", type="tertiary", on_click=end_tour)
 
 
