@@ -272,9 +272,10 @@ def section_weat(loaded) -> None:
     fig = V.weat_layers(res)
     plot(fig, key="bias_weat_fig")
     last = len(res.effect_size) - 1
-    c1, c2 = st.columns(2)
-    c1.metric(t("bias.effect_last"), f"{res.effect_size[last]:+.3f}")
-    c2.metric(t("bias.p_last"), f"{res.p_value[last]:.4g}")
+    c0, c1, c2 = st.columns(3)
+    chosen = c0.slider(t("bias.layer"), 0, last, last, key="bias_weat_layer", help=t("bias.layer_help"))
+    c1.metric(t("bias.effect_last"), f"{res.effect_size[chosen]:+.3f}")
+    c2.metric(t("bias.p_last"), f"{res.p_value[chosen]:.4g}")
     st.caption(t("bias.weat_p_note", how=t("bias.exact") if res.exact else t("bias.sampled"), n=res.n_partitions))
     export_buttons("bias_weat_exp", fig, pd.DataFrame(res.records()), "bias_weat",
                    {"model": loaded.spec, "mode": mode, "pooling": pooling, **{k: words[k] for k in "XYAB"}})

@@ -60,10 +60,16 @@ def test_counterfactual_on_tiny_llama(tiny_llama_dir, tiny_mlm_dir):
     assert "causal LM" in texts(mlm)
 
 
-def test_weat_and_mitigation_on_minilm():
+def test_weat_and_mitigation_on_minilm(minilm):
+    from llmviz.bias import weat as W
+
     at = _section("minilm", "weat")
+    at.slider(key="bias_weat_layer").set_value(3).run()
+    assert_ok(at)
+    s = W.word_sets()["tests"]["weat1_flowers_insects"]  # the default set
+    ref = W.weat_test(minilm, s["X"], s["Y"], s["A"], s["B"], n_samples=1000)
     d = [m for m in at.metric if m.label.startswith("Effect size")][0].value
-    assert -2 <= float(d) <= 2
+    assert float(d) == pytest.approx(ref.effect_size[3], abs=1e-3)
     at = _section("minilm", "mitigation")
     at.button(key="bias_mit_run").click().run()
     assert_ok(at)

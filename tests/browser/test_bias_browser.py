@@ -10,7 +10,7 @@ def test_weat_then_templates_with_minilm(page, app_url):
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     open_app(page, app_url, "bias", "model=minilm&section=weat")
     page.get_by_text("effect size per layer").first.wait_for(timeout=240_000)
-    page.get_by_text("Effect size d (last layer)").first.wait_for(timeout=30_000)
+    page.get_by_text("Effect size d (selected layer)").first.wait_for(timeout=30_000)
     assert page.locator(".js-plotly-plot").count() >= 1
     page.get_by_text("Caveats: what these numbers").first.wait_for(timeout=10_000)
     # switch section: minilm has no LM head, so the page explains what works instead
