@@ -43,6 +43,7 @@ def test_rope_section_with_smollm2(page, app_url):
     page.get_by_text("rotary embedding agrees").first.wait_for(timeout=120_000)
     wait_idle(page)
     page.get_by_text("depends only on the relative distance").first.wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot").nth(3).wait_for(state="attached", timeout=60_000)  # plotly loads lazily
     assert _plots(page) >= 4
     if __import__("os").environ.get("POS_SHOTS"):
         page.screenshot(path="/tmp/pos_rope.png", full_page=True)
