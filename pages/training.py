@@ -227,9 +227,9 @@ def transfer_section() -> None:
     labels = {m: t(f"training.method_{m}") for m in res.accuracy}
     fig = V.transfer_figure(res, labels)
     plot(fig, key="trn_tr_fig")
-    small = res.sizes[0]
-    st.markdown(t("training.transfer_lesson", n=small, ft=res.accuracy["finetune"][0],
-                  scratch=res.accuracy["scratch"][0], loss=res.pretrain_loss))
+    ft, scratch = res.accuracy["finetune"], res.accuracy["scratch"]
+    i = max(range(len(res.sizes)), key=lambda k: ft[k] - scratch[k])  # where pretraining helps most
+    st.markdown(t("training.transfer_lesson", n=res.sizes[i], ft=ft[i], scratch=scratch[i], loss=res.pretrain_loss))
     st.caption(t("training.transfer_note"))
     df = pd.DataFrame(res.rows())
     st.dataframe(df.pivot(index="method", columns="labelled_examples", values="accuracy"))

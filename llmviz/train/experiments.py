@@ -129,9 +129,9 @@ class TransferParams:
     pretrain_epochs: int = 4
     d_model: int = 64
     n_layers: int = 2
-    steps: int = 60
+    steps: int = 40
     lr: float = 2e-3
-    n_test: int = 300
+    n_test: int = 200
     use_minilm: bool = True
     seed: int = 0
 

@@ -1,0 +1,54 @@
+"""Training-lab timings with the page's default settings. Prints one JSON object.
+
+tokens_per_s: training throughput of the default preset (overfit); preset_s: wall seconds per
+experiment / preset with defaults (goal: each <= 60 s on a 2-core CPU); max_preset_s: the largest.
+Also the lesson each run is meant to show, so a regression in *what* it shows is visible too.
+"""
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def main() -> dict:
+    from llmviz.models import load_model
+    from llmviz.train import experiments as X
+    from llmviz.train.loop import is_overfitting
+
+    minilm = load_model("minilm")  # the page holds it in st.cache_resource; not part of the experiment
+    X.run_live(X.LiveParams(stories=8, epochs=1))  # warm imports
+    preset_s, lessons = {}, {}
+    tokens_per_s = None
+    for name, params in X.PRESETS.items():
+        res, s = timed(lambda: X.run_live(params))
+        h = res.history
+        preset_s[name] = s
+        lessons[name] = {"final_train": h.train_loss[-1], "final_val": h.val_loss[-1], "min_val": min(h.val_loss),
+                         "gap": h.gap, "overfits": is_overfitting(h), "stop": h.stop_reason}
+        if name == "overfit":
+            tokens_per_s = h.tokens_per_s
+    (tr, _, _), preset_s["transfer"] = timed(lambda: X.run_transfer(X.TransferParams(), minilm))
+    lessons["transfer"] = {m: dict(zip(map(str, tr.sizes), a)) for m, a in tr.accuracy.items()}
+    (bias, _), preset_s["bias"] = timed(lambda: X.run_bias(X.BiasParams()))
+    lessons["bias"] = {"stereotype_score": bias.alignment}
+    (memo, _, _), preset_s["memorization"] = timed(lambda: X.run_memorization(X.MemoParams()))
+    lessons["memorization"] = {str(r.repeats): {"exposure": r.exposure, "leaked": r.leaked} for r in memo.rows}
+    out = {"tokens_per_s": round(tokens_per_s, 1), "preset_s": {k: round(v, 2) for k, v in preset_s.items()},
+           "max_preset_s": round(max(preset_s.values()), 2), "load_avg_1m": round(os.getloadavg()[0], 2),
+           "lessons": json.loads(json.dumps(lessons, default=float))}
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(main()))
