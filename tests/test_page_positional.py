@@ -100,3 +100,24 @@ def test_unknown_section_falls_back_to_sinusoidal():
     assert_ok(at)
     assert at.segmented_control(key="pos_section").value == "sinusoidal"
     assert at.number_input(key="pos_base").value == 10000.0
+
+
+def test_scaled_rope_variant_uses_the_models_frequencies(tmp_path):
+    """A llama3-scaled rotary model: the page says the formula differs and still matches the model's cos/sin."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from tests.tiny import minilm_tokenizer
+
+    tok = minilm_tokenizer()
+    rope = {"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
+    cfg = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                      num_key_value_heads=2, intermediate_size=64, max_position_embeddings=256,
+                      rope_parameters=rope, architectures=["LlamaForCausalLM"])
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    at = open_page(PAGE, str(tmp_path), query={"section": "rope"})
+    assert_ok(at)
+    assert "llama3" in "\n".join(str(e.value) for e in at.info)
+    assert "rotary embedding agrees" in _successes(at) and not at.error

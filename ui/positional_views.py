@@ -201,14 +201,17 @@ def rope_section(loaded) -> None:
     if cfg is not None:
         st.markdown(t("positional.rope_from_model", model=cfg.model_id, module=cfg.module, hd=cfg.head_dim,
                       theta=cfg.theta, kind=cfg.rope_type))
+        freq_err = float(np.abs(inv_freq - cfg.model_inv_freq).max())
+        if cfg.rope_type != "default" or freq_err > 1e-6:  # scaled variants (llama3, yarn...) change the formula
+            st.info(t("positional.rope_scaled", kind=cfg.rope_type, freq=freq_err))
+            inv_freq = cfg.model_inv_freq
         cos_m, sin_m = PM.model_rope_cos_sin(loaded, positions)
+        scale = cfg.attention_scaling
         cos_e, sin_e = P.rope_cos_sin(positions, inv_freq)
         cos_32, sin_32 = P.rope_cos_sin(positions, cfg.model_inv_freq, float32=True)
-        exact = float(max(np.abs(cos_e - cos_m).max(), np.abs(sin_e - sin_m).max()))
-        f32 = float(max(np.abs(cos_32 - cos_m).max(), np.abs(sin_32 - sin_m).max()))
-        freq_err = float(np.abs(inv_freq - cfg.model_inv_freq).max())
-        _check(freq_err < 1e-6 and f32 < 1e-6, t("positional.rope_match", freq=freq_err, exact=exact, f32=f32,
-                                                  n=int(n_pos)))
+        exact = float(max(np.abs(scale * cos_e - cos_m).max(), np.abs(scale * sin_e - sin_m).max()))
+        f32 = float(max(np.abs(scale * cos_32 - cos_m).max(), np.abs(scale * sin_32 - sin_m).max()))
+        _check(f32 < 1e-6, t("positional.rope_match", freq=freq_err, exact=exact, f32=f32, n=int(n_pos) - 1))
     angles = P.rope_angles(positions, inv_freq)
     ang_df = V.matrix_frame(angles, "position", "pair")
     _side_by_side(V.rope_angle_heatmap(angles), r"\theta_j=%s^{-2j/d},\quad \text{angle}(m,j)=m\,\theta_j"
