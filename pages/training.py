@@ -144,8 +144,9 @@ def live_section() -> None:
         st.session_state["trn_live_partial"] = None  # finished: nothing left to show as "stopped"
         runs = st.session_state.setdefault("trn_runs", {})
         h = res.history
-        runs[t(f"training.preset_{preset}")] = {"preset": t(f"training.preset_{preset}"), "train_loss": h.train_loss[-1],
-                                                "val_loss": h.val_loss[-1], "best_val": min(h.val_loss)}
+        label = t(f"training.preset_{preset}") + ("" if params == X.PRESETS[preset] else " *")  # * = changed
+        runs[label] = {"preset": label, "train_loss": h.train_loss[-1], "val_loss": h.val_loss[-1],
+                       "best_val": min(h.val_loss)}
     res = st.session_state.get("trn_live_result")
     if res is None:
         st.info(t("training.press_train"))
