@@ -33,7 +33,8 @@ def test_learned_analysis_against_independent_computations(minilm):
     # PCA: explained ratios equal the top eigenvalues of the covariance matrix.
     eig = np.sort(np.linalg.eigvalsh(np.cov(x, rowvar=False)))[::-1]
     assert np.allclose(an.explained, eig[:3] / eig.sum())
-    assert np.allclose(np.abs(an.pca[:, 0]), np.abs((x - x.mean(0)) @ np.linalg.eigh(np.cov(x, rowvar=False))[1][:, -1]))
+    top_axis = np.linalg.eigh(np.cov(x, rowvar=False))[1][:, -1]
+    assert np.allclose(np.abs(an.pca[:, 0]), np.abs((x - x.mean(0)) @ top_axis))
     # FFT: the power of dimension 0 at frequency f from a direct DFT sum.
     col = x[:, 0] - x[:, 0].mean()
     f = 5

@@ -92,7 +92,8 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
                           help=t("positional.dims_help"))
     _side_by_side(V.waves(pe, dims or [0]),
                   r"\begin{aligned}PE_{(pos,2i)}&=\sin\!\left(\frac{pos}{%s^{2i/d}}\right)\\"
-                  r"PE_{(pos,2i+1)}&=\cos\!\left(\frac{pos}{%s^{2i/d}}\right)\end{aligned}" % (f"{base:g}", f"{base:g}"),
+                  r"PE_{(pos,2i+1)}&=\cos\!\left(\frac{pos}{%s^{2i/d}}\right)\end{aligned}"
+                  % (f"{base:g}", f"{base:g}"),
                   t("positional.waves_note"), "waves", V.matrix_frame(pe.matrix, "position", "dim"), meta)
     _side_by_side(V.pe_heatmap(pe), r"PE \in \mathbb{R}^{%d \times %d}" % (max_len, d_model),
                   t("positional.heatmap_note"), "heatmap", V.matrix_frame(pe.matrix, "position", "dim"), meta)
@@ -170,7 +171,8 @@ def learned_section(loaded) -> None:
                             "power_sinusoidal": an.power_sinusoidal})
     _side_by_side(V.spectrum(an), r"\hat P_d(f)=\sum_{p} (P_{p,d}-\bar P_d)\,e^{-2\pi i f p}",
                   t("positional.fft_note", learned=an.low_frequency_share("learned"),
-                    sin=an.low_frequency_share("sinusoidal"), period=360 / max(an.pc_turn_deg, 1e-9)), "learned_fft", spec_df, meta)
+                    sin=an.low_frequency_share("sinusoidal"), period=360 / max(an.pc_turn_deg, 1e-9)),
+                  "learned_fft", spec_df, meta)
     fig = V.dominant_histogram(an)
     plot(fig, key="pos_dominant_fig")
     _exports("learned_dominant", fig, pd.DataFrame({"dimension": np.arange(h), "dominant_learned": an.dominant_learned,
@@ -256,7 +258,8 @@ def rope_section(loaded) -> None:
     decay = P.rope_decay(inv_freq, int(max_d), step=max(1, int(max_d) // 2000))
     _side_by_side(V.rope_decay_figure(decay),
                   r"\begin{aligned}|q^\top R_{n-m}k| &\le \max_j|h_j - h_{j+1}| \cdot \tfrac{1}{d/2}\sum_{j}|S_j|\\"
-                  r"S_j&=\textstyle\sum_{i<j} e^{i(m-n)\theta_i}\end{aligned}", t("positional.decay_note"), "rope_decay",
+                  r"S_j&=\textstyle\sum_{i<j} e^{i(m-n)\theta_i}\end{aligned}", t("positional.decay_note"),
+                  "rope_decay",
                   pd.DataFrame({"distance": decay.distances, "bound": decay.bound, "ones_score": decay.ones_score}),
                   meta)
 
