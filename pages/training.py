@@ -112,7 +112,8 @@ def live_section() -> None:
         params = X.LiveParams(objective, positional, int(n_layers), int(d_model), int(n_heads), int(d_ff),
                               float(dropout), int(stories), 100, 8, int(epochs), 16, float(lr), float(wd), bool(early),
                               int(patience), float(max_s), int(seed))
-        params.tiny(), params.settings()
+        params.tiny()  # validates (raises InputError with a message)
+        params.settings()
     except LlmvizError as err:
         show_error(err)
         return

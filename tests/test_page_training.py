@@ -129,3 +129,15 @@ def test_trained_model_is_inspectable_on_other_pages(page, obj):
     assert_ok(at)
     if page == "positional":
         assert "sinusoidal" in texts(at)
+
+
+def test_page_has_no_streamlit_magic_expressions():
+    """A bare non-call expression on its own line is rendered by Streamlit's magic (this once
+    dumped two config objects onto the page)."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).resolve().parents[1] / PAGE).read_text(encoding="utf-8"))
+    bare = [n.lineno for n in ast.walk(tree)
+            if isinstance(n, ast.Expr) and not isinstance(n.value, (ast.Call, ast.Constant))]
+    assert not bare, f"magic expressions at lines {bare}"
