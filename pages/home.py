@@ -23,6 +23,8 @@ st.divider()
 loaded = current_model()
 f = loaded.facts
 st.subheader(t("home.model_heading", model=f.model_id))
+st.markdown(t("home.model_summary", kind=t(f"home.kind_{f.kind}"), layers=f.n_layers, heads=f.n_heads,
+              params=f"{f.n_params / 1e6:.1f}"))
 c = st.columns(4)
 c[0].metric(t("home.kind"), f.kind.replace("_", " "))
 c[1].metric(t("home.layers_heads"), f"{f.n_layers} × {f.n_heads}")

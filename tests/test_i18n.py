@@ -93,7 +93,8 @@ def test_every_literal_key_in_the_code_exists():
 def test_every_computed_key_exists():
     """Keys the code builds at run time: navigation titles, Learn sections, per-kind notes."""
     computed = [f"app.page_{u}" for *_, u in PAGES] + [f"learn.section_{s}" for s in HOME_SECTIONS] \
-        + [f"learn.section_{s}_intro" for s in HOME_SECTIONS[1:]] + [f"home.probes_{k}" for k in KINDS]
+        + [f"learn.section_{s}_intro" for s in HOME_SECTIONS[1:]] + [f"home.probes_{k}" for k in KINDS] \
+        + [f"home.kind_{k}" for k in KINDS]
     assert [k for k in computed if not _exists(k)] == []
 
 
