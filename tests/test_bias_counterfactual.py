@@ -12,9 +12,7 @@ def test_seeded_generation_vader_and_ci(tiny_llama):
     res = cf.counterfactual_generate(tiny_llama, "The {group} was known for", ["man", "Zbigniew"], **kw)
     again = cf.counterfactual_generate(tiny_llama, "The {group} was known for", ["man", "Zbigniew"], **kw)
     assert res.texts == again.texts  # fixed seed -> identical samples
-    other = cf.counterfactual_generate(tiny_llama, "The {group} was known for", ["man", "Zbigniew"],
-                                       n_samples=3, max_new_tokens=4, seed=4)
-    assert other.texts != res.texts
+    assert cf.sample_continuations(tiny_llama, "The man was known for", 3, 4, seed=4) != res.texts[0]
     assert res.sentiment.shape == (2, 3) and all(len(t) == 3 for t in res.texts)
     for g in range(2):
         for n in range(3):

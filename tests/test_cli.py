@@ -14,14 +14,14 @@ from llmviz.cli import main
 @pytest.fixture(scope="module")
 def small_csv(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "pairs.csv"
-    starter_pairs().frame.iloc[::4].to_csv(path, index=False)  # 18 rows over all 9 bias types
+    starter_pairs().frame.iloc[::8].to_csv(path, index=False)  # 9 rows, one per bias type
     return path
 
 
 def test_audit_writes_complete_report(tiny_mlm, tiny_mlm_dir, small_csv, tmp_path, capsys):
     out = tmp_path / "report.json"
     rc = main(["bias-audit", "--model", str(tiny_mlm_dir), "--pairs", str(small_csv), "--out", str(out),
-               "--out", str(tmp_path / "r.csv"), "--out", str(tmp_path / "r.html"), "--chunk-rows", "5",
+               "--out", str(tmp_path / "r.csv"), "--out", str(tmp_path / "r.html"), "--chunk-rows", "4",
                "--batch-size", "8", "--n-boot", "500", "--quiet"])
     assert rc == 0, capsys.readouterr().err
     rep = json.loads(out.read_text(encoding="utf-8"))
@@ -50,14 +50,14 @@ def test_resume_reuses_finished_rows(tiny_mlm_dir, small_csv, tmp_path):
     full = json.loads(first.read_text())["pairs"]
     out = tmp_path / "b.json"
     partial = tmp_path / "b.json.partial.jsonl"
-    planted = [dict(r, score_more=999.0) for r in full[:7]]  # as if an earlier run had scored 7 rows
+    planted = [dict(r, score_more=999.0) for r in full[:5]]  # as if an earlier run had scored 5 rows
     partial.write_text("\n".join(json.dumps(x) for x in
                                  [{"sha256": file_sha256(small_csv), "model": str(tiny_mlm_dir)}] + planted) + "\n")
     assert main(["bias-audit", "--model", str(tiny_mlm_dir), "--pairs", str(small_csv), "--out", str(out),
-                 "--resume", "--n-boot", "200", "--quiet"]) == 0
+                 "--chunk-rows", "3", "--resume", "--n-boot", "200", "--quiet"]) == 0
     got = json.loads(out.read_text())["pairs"]
-    assert [r["score_more"] for r in got[:7]] == [999.0] * 7
-    assert [r["score_more"] for r in got[7:]] == pytest.approx([r["score_more"] for r in full[7:]], abs=1e-6)
+    assert [r["score_more"] for r in got[:5]] == [999.0] * 5
+    assert [r["score_more"] for r in got[5:]] == pytest.approx([r["score_more"] for r in full[5:]], abs=1e-6)
 
 
 def test_cli_input_errors(tiny_mlm_dir, tmp_path, capsys):
