@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 N_TOKENS = 64
-REPEATS = 3
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 
 
 def run(loaded, prompt, record: bool):

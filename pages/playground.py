@@ -44,6 +44,7 @@ def _run(stream: GenerationStream, box) -> None:
         progress.progress((rec.index + 1) / stream.max_steps,
                           text=t("playground.streaming", i=rec.index + 1, n=stream.max_steps))
     progress.empty()
+    out.empty()  # the finished output is drawn below, token by token with probabilities
     _finish(stream)
 
 
