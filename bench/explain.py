@@ -17,6 +17,17 @@ TEXT = ("The history of the city began when a small group of farmers settled nea
         "next two centuries the village grew into a busy market town where traders from the north met")
 
 
+class Clock:
+    """Wall and process-CPU seconds of a block (CPU time stays meaningful on a shared, loaded machine)."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
 def main() -> dict:
     import numpy as np
 
@@ -29,28 +40,27 @@ def main() -> dict:
     problem = build_problem(loaded, TEXT, Target("next_token"), max_tokens=32)
     assert problem.n_tokens == 32, problem.n_tokens
     attribute(problem, "integrated_gradients", steps=4)  # warm-up
-    t0 = time.perf_counter()
-    batched = attribute(problem, "integrated_gradients", steps=64, batch_size=16)
-    ig = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    single = attribute(problem, "integrated_gradients", steps=64, batch_size=1)
-    ig1 = time.perf_counter() - t0
+    with Clock() as ig:
+        batched = attribute(problem, "integrated_gradients", steps=64, batch_size=16)
+    with Clock() as ig1:
+        single = attribute(problem, "integrated_gradients", steps=64, batch_size=1)
 
     abl_problem = build_problem(loaded, TEXT, Target("next_token", score="log_prob"), max_tokens=32)
-    t0 = time.perf_counter()
-    sweep = head_ablation(abl_problem, whole_layers=False, batch_size=32)
-    abl = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    sweep1 = head_ablation(abl_problem, whole_layers=False, batch_size=1)
-    abl1 = time.perf_counter() - t0
-    out = {"ig64_s": ig, "ig64_unbatched_s": ig1, "ig_speedup": ig1 / ig,
+    with Clock() as abl:
+        sweep = head_ablation(abl_problem, whole_layers=False, batch_size=32)
+    with Clock() as abl1:
+        sweep1 = head_ablation(abl_problem, whole_layers=False, batch_size=1)
+    out = {"ig64_s": ig.wall, "ig64_unbatched_s": ig1.wall, "ig_speedup": ig1.wall / ig.wall,
+           "ig64_cpu_s": ig.cpu, "ig64_unbatched_cpu_s": ig1.cpu,
            "ig64_completeness_gap": batched.completeness_gap,
            "ig_batched_vs_unbatched_max_diff": float(np.abs(batched.scores - single.scores).max()),
-           "ablation_sweep_s": abl, "ablation_unbatched_s": abl1, "ablation_speedup": abl1 / abl,
+           "ablation_sweep_s": abl.wall, "ablation_unbatched_s": abl1.wall, "ablation_speedup": abl1.wall / abl.wall,
+           "ablation_sweep_cpu_s": abl.cpu, "ablation_unbatched_cpu_s": abl1.cpu,
            "ablation_heads": int(sweep.head_delta.size),
            "ablation_batched_vs_unbatched_max_diff": float(np.abs(sweep.head_delta - sweep1.head_delta).max()),
-           "n_tokens": problem.n_tokens, "torch_threads": __import__("torch").get_num_threads()}
-    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
+           "n_tokens": problem.n_tokens, "torch_threads": __import__("torch").get_num_threads(),
+           "load_avg_1m": os.getloadavg()[0]}
+    return {k: (float(f"{v:.4g}") if isinstance(v, float) else v) for k, v in out.items()}
 
 
 if __name__ == "__main__":
