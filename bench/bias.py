@@ -45,6 +45,7 @@ def main() -> dict:
         ref = [reference_crows_scores(mlm.model, mlm.tokenizer, a, b) for a, b in zip(sub["sent_more"], sub["sent_less"])]
         out["mlm_reference_pairs_per_s"] = N_REFERENCE_PAIRS / (time.perf_counter() - t0)
         out["mlm_batched_speedup"] = out["mlm_pairs_per_s"] / out["mlm_reference_pairs_per_s"]
+        print(f"mlm: {out}", file=sys.stderr, flush=True)
         ref = np.array(ref)
         out["mlm_max_abs_diff"] = float(max(np.abs(res.score_more[:N_REFERENCE_PAIRS] - ref[:, 0]).max(),
                                             np.abs(res.score_less[:N_REFERENCE_PAIRS] - ref[:, 1]).max()))
