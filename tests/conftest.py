@@ -46,3 +46,15 @@ def tiny_mlm(tiny_mlm_dir):
 @pytest.fixture(scope="session")
 def tiny_llama(tiny_llama_dir):
     return load_model(str(tiny_llama_dir))
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test's torch work on one thread (two OpenMP threads on two shared, busy cores
+    can be ~10x slower than one); the previous setting is restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -9,13 +9,7 @@ from tests.apptest_util import assert_ok, open_page, texts
 PAGE = "pages/positional.py"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Two OpenMP threads on two shared, busy cores are ~10x slower than one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _successes(at) -> str:

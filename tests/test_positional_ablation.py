@@ -12,13 +12,7 @@ from llmviz.errors import InputError, UnsupportedModelError
 SENTENCE = "The dog chased the cat across the garden."
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Two OpenMP threads on two shared, busy cores are ~10x slower than one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _hidden(loaded, ids):

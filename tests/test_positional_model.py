@@ -8,13 +8,7 @@ from llmviz import positional_model as PM
 from llmviz.errors import UnsupportedModelError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Two OpenMP threads on two shared, busy cores are ~10x slower than one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_minilm_learned_table_is_the_model_weight(minilm):
