@@ -117,24 +117,25 @@ def require_probe(loaded: LoadedModel, probe: str, what: str) -> None:
 def export_buttons(key: str, fig=None, data: pd.DataFrame | dict | list | None = None,
                    stem: str = "llmviz", meta: dict[str, Any] | None = None) -> None:
     """Download buttons: figure as standalone offline HTML (PNG via the chart's camera icon),
-    data as CSV and/or JSON with provenance."""
+    data as CSV and/or JSON with provenance. Files are built only when a button is clicked
+    (the HTML inlines ~3.5 MB of plotly.js, too much to rebuild on every rerun)."""
+    from llmviz.report import provenance
+
     cols = st.columns(3)
     if fig is not None:
-        html = fig.to_html(include_plotlyjs=True, full_html=True)
-        cols[0].download_button(t("app.export_html"), html, f"{stem}.html", "text/html", key=f"{key}_html",
-                                help=t("app.export_html_help"))
-    if data is not None:
-        if isinstance(data, pd.DataFrame):
-            cols[1].download_button(t("app.export_csv"), data.to_csv(index=False), f"{stem}.csv", "text/csv",
-                                    key=f"{key}_csv")
-            payload: Any = data.to_dict(orient="records")
-        else:
-            payload = data
-        from llmviz.report import provenance
+        cols[0].download_button(t("app.export_html"), lambda: fig.to_html(include_plotlyjs=True, full_html=True),
+                                f"{stem}.html", "text/html", key=f"{key}_html", help=t("app.export_html_help"))
+    if data is None:
+        return
+    if isinstance(data, pd.DataFrame):
+        cols[1].download_button(t("app.export_csv"), lambda: data.to_csv(index=False), f"{stem}.csv", "text/csv",
+                                key=f"{key}_csv")
 
-        doc = {"provenance": provenance(meta or {}), "data": payload}
-        cols[2].download_button(t("app.export_json"), json.dumps(doc, indent=1, default=str), f"{stem}.json",
-                                "application/json", key=f"{key}_json")
+    def json_doc() -> str:
+        payload = data.to_dict(orient="records") if isinstance(data, pd.DataFrame) else data
+        return json.dumps({"provenance": provenance(meta or {}), "data": payload}, indent=1, default=str)
+
+    cols[2].download_button(t("app.export_json"), json_doc, f"{stem}.json", "application/json", key=f"{key}_json")
 
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
