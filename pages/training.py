@@ -122,12 +122,17 @@ def live_section() -> None:
     bar, metrics, chart = st.progress(0.0), st.empty(), st.empty()
     partial = st.session_state.get("trn_live_partial")
     if stopped and partial is not None and partial.step:
-        st.warning(t("training.stopped", step=partial.step[-1], total=partial.total_steps))
-        with st.container():
-            plot(V.loss_curves(partial, t("training.live_chart")), key="trn_live_partial_fig")
+        # Keep the stopped run's curves until the next Train, across any later rerun.
+        st.session_state["trn_live_stopped"] = partial
         st.session_state["trn_live_partial"] = None
+    halted = st.session_state.get("trn_live_stopped")
+    if halted is not None and not run:
+        st.warning(t("training.stopped", step=halted.step[-1], total=halted.total_steps))
+        with st.container():
+            plot(V.loss_curves(halted, t("training.live_chart")), key="trn_live_partial_fig")
     if run:
         st.session_state["trn_live_partial"] = None
+        st.session_state["trn_live_stopped"] = None
 
         def on_eval(h: loop.History) -> bool:
             st.session_state["trn_live_partial"] = h
