@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("bias-audit", help="Score a CrowS-Pairs-format CSV and write a report.",
                        description="Score every minimal pair (sent_more, sent_less, stereo_antistereo, bias_type) "
                                    "with a masked LM (CrowS-Pairs pseudo-log-likelihood) or a causal LM (sentence "
-                                   "log-likelihood) and report the %% of pairs where the stereotype scores higher.")
+                                   "log-likelihood) and report the % of pairs where the stereotype scores higher.")
     a.add_argument("--model", required=True, help="registry id (smollm2), model folder, .gguf file or hub id")
     a.add_argument("--pairs", required=True, help="CSV with columns sent_more,sent_less,stereo_antistereo,bias_type")
     a.add_argument("--out", required=True, action="append",
