@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from llmviz.bias.scoring import causal_token_logprobs, prefix_token_id
 from llmviz.errors import InputError, UnsupportedModelError
 from llmviz.generate import cut_words
 from llmviz.models import CAUSAL_LM, MASKED_LM, LoadedModel
@@ -155,42 +156,16 @@ def _fill_nth(text: str, mask_token: str, n: int, word: str) -> str:
 
 
 # ---------------------------------------------------------------- causal LM scoring
-def _prefix_id(tok) -> int | None:
-    for attr in ("bos_token_id", "eos_token_id", "cls_token_id"):
-        value = getattr(tok, attr, None)
-        if value is not None:
-            return int(value)
-    return None
-
-
 def sentence_log_likelihoods(loaded: LoadedModel, sentences: list[str], batch_size: int = 8):
     """``sum_t log p(x_t | x_<t)`` (nats) for each sentence, scored after a document-start token
     (bos, else eos, else cls; without one the first token is not scored). Returns
-    (log-likelihoods ``[n]``, scored token counts ``[n]``)."""
-    import torch
-
+    (log-likelihoods ``[n]``, scored token counts ``[n]``). Shares the bias probes' batched scorer."""
     tok = loaded.tokenizer
-    prefix = _prefix_id(tok)
-    seqs = [([prefix] if prefix is not None else []) + tok(s, add_special_tokens=False)["input_ids"]
+    prefix = prefix_token_id(tok)
+    rows = [([prefix] if prefix is not None else []) + tok(s, add_special_tokens=False)["input_ids"]
             for s in sentences]
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    out, counts = [], []
-    with torch.inference_mode():
-        for b in range(0, len(seqs), batch_size):
-            chunk = seqs[b: b + batch_size]
-            width = max(len(s) for s in chunk)
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for i, s in enumerate(chunk):
-                ids[i, : len(s)] = torch.tensor(s)
-                mask[i, : len(s)] = 1
-            logits = loaded.model(input_ids=ids.to(loaded.device), attention_mask=mask.to(loaded.device)).logits
-            logp = logits[:, :-1].float().log_softmax(-1)  # [B, width-1, vocab]
-            gathered = logp.gather(-1, ids[:, 1:, None].to(logp.device))[..., 0]  # [B, width-1]
-            valid = mask[:, 1:].to(logp.device).bool()
-            out += (gathered * valid).sum(-1).tolist()
-            counts += valid.sum(-1).tolist()
-    return np.array(out, dtype=np.float64), [int(c) for c in counts]
+    per_token = causal_token_logprobs(loaded, rows, batch_size=batch_size)  # each [len(row) - 1]
+    return np.array([lp.sum() for lp in per_token], dtype=np.float64), [len(lp) for lp in per_token]
 
 
 def propose_words(loaded: LoadedModel, left: str, n: int) -> list[str]:
@@ -198,7 +173,7 @@ def propose_words(loaded: LoadedModel, left: str, n: int) -> list[str]:
     import torch
 
     tok = loaded.tokenizer
-    prefix = _prefix_id(tok)
+    prefix = prefix_token_id(tok)
     ids = ([prefix] if prefix is not None else []) + tok(left.rstrip(), add_special_tokens=False)["input_ids"]
     if not ids:
         raise InputError("The slot is at the very start and this tokenizer has no start token; "
