@@ -194,6 +194,24 @@ def progress_cb(bar):
     return cb
 
 
+def run_or_recall(key: str, run: bool, bar, compute) -> tuple | None:
+    """Run ``compute`` (returning ``(result, ...)``) when its button was pressed and keep the tuple in
+    session state; return the kept tuple with the progress bar marked done, or None after showing why
+    (the run failed, or nothing has been run yet)."""
+    if run:
+        try:
+            st.session_state[key] = compute()
+        except LlmvizError as err:
+            show_error(err)
+            return None
+    if key not in st.session_state:
+        st.info(t("training.press_run"))
+        return None
+    kept = st.session_state[key]
+    bar.progress(1.0, text=t("training.done_in", s=kept[0].seconds))
+    return kept
+
+
 # ---------------------------------------------------------------- transfer
 def transfer_section() -> None:
     st.markdown(t("training.transfer_intro"))
@@ -213,24 +231,20 @@ def transfer_section() -> None:
     run = st.button(t("training.run_transfer"), key="trn_tr_run", type="primary")
     stop_row("trn_tr")
     bar = st.progress(0.0)
-    if run:
-        if not sizes:
-            st.warning(t("training.need_sizes"))
-            return
+    if run and not sizes:
+        st.warning(t("training.need_sizes"))
+        return
+
+    def compute():
         params = X.TransferParams(tuple(sorted(sizes)), int(stories), int(epochs), steps=int(steps),
                                   n_test=int(n_test), use_minilm=use_minilm, seed=int(seed))
-        try:
-            minilm = load_cached("minilm") if use_minilm else None
-            res, mlm, tok = X.run_transfer(params, minilm, progress_cb(bar))
-        except LlmvizError as err:
-            show_error(err)
-            return
-        st.session_state["trn_tr_result"] = (res, mlm, tok, params)
-    if "trn_tr_result" not in st.session_state:
-        st.info(t("training.press_run"))
+        minilm = load_cached("minilm") if use_minilm else None
+        return (*X.run_transfer(params, minilm, progress_cb(bar)), params)
+
+    kept = run_or_recall("trn_tr_result", run, bar, compute)
+    if kept is None:
         return
-    res, mlm, tok, params = st.session_state["trn_tr_result"]
-    bar.progress(1.0, text=t("training.done_in", s=res.seconds))
+    res, mlm, tok, params = kept
     labels = {m: t(f"training.method_{m}") for m in res.accuracy}
     fig = V.transfer_figure(res, labels)
     plot(fig, key="trn_tr_fig")
@@ -263,19 +277,15 @@ def bias_section() -> None:
     run = st.button(t("training.run_bias"), key="trn_b_run", type="primary")
     stop_row("trn_b")
     bar = st.progress(0.0)
-    if run:
+
+    def compute():
         params = X.BiasParams(int(stories), int(epochs), float(skew), cda=bool(cda), seed=int(seed))
-        try:
-            res, models = X.run_bias(params, progress_cb(bar))
-        except LlmvizError as err:
-            show_error(err)
-            return
-        st.session_state["trn_b_result"] = (res, models, params)
-    if "trn_b_result" not in st.session_state:
-        st.info(t("training.press_run"))
+        return (*X.run_bias(params, progress_cb(bar)), params)
+
+    kept = run_or_recall("trn_b_result", run, bar, compute)
+    if kept is None:
         return
-    res, models, params = st.session_state["trn_b_result"]
-    bar.progress(1.0, text=t("training.done_in", s=res.seconds))
+    res, models, params = kept
     names = {k: t(f"training.model_{k}", skew=params.skew) for k in res.log_ratio}
     fig = V.bias_figure(res, names)
     plot(fig, key="trn_b_fig")
@@ -312,19 +322,15 @@ def memorization_section() -> None:
     run = st.button(t("training.run_memo"), key="trn_m_run", type="primary")
     stop_row("trn_m")
     bar = st.progress(0.0)
-    if run:
+
+    def compute():
         params = X.MemoParams(repeats, int(stories), int(epochs), n_digits=int(digits))
-        try:
-            res, model, tok = X.run_memorization(params, progress_cb(bar))
-        except LlmvizError as err:
-            show_error(err)
-            return
-        st.session_state["trn_m_result"] = (res, model, tok, params)
-    if "trn_m_result" not in st.session_state:
-        st.info(t("training.press_run"))
+        return (*X.run_memorization(params, progress_cb(bar)), params)
+
+    kept = run_or_recall("trn_m_result", run, bar, compute)
+    if kept is None:
         return
-    res, model, tok, params = st.session_state["trn_m_result"]
-    bar.progress(1.0, text=t("training.done_in", s=res.seconds))
+    res, model, tok, params = kept
     fig = V.exposure_figure(res.rows, res.n_candidates)
     plot(fig, key="trn_m_fig")
     df = pd.DataFrame(res.records())
