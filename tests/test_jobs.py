@@ -1,0 +1,234 @@
+"""The server-wide work queue: FIFO order, one job per owner, bounded concurrency, cancellation of
+queued and running jobs, time budget, position reporting, configuration from the environment."""
+import threading
+import time
+
+import pytest
+
+from llmviz import jobs as J
+from llmviz.errors import LlmvizError
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def _start_in_thread(q, job, log, name, hold: threading.Event | None = None):
+    """Acquire ``job`` in a thread, log ``name`` when it runs, keep the slot until ``hold`` is set."""
+    def body():
+        try:
+            q.acquire(job, poll_s=0.01)
+        except J.JobCancelled:
+            log.append(f"{name}:cancelled")
+            return
+        log.append(name)
+        if hold is not None:
+            hold.wait(5)
+        q.release(job)
+    th = threading.Thread(target=body, daemon=True)
+    th.start()
+    return th
+
+
+def test_jobs_start_in_arrival_order_one_at_a_time():
+    q = J.JobQueue(max_jobs=1, budget_s=60)
+    first = q.submit("a")
+    q.acquire(first)
+    log, threads = [], []
+    for name in "bcde":
+        threads.append(_start_in_thread(q, q.submit(name), log, name))
+        time.sleep(0.03)  # arrival order b, c, d, e
+    assert log == [] and q.counts() == {"running": 1, "waiting": 4, "max_jobs": 1}
+    q.release(first)
+    for th in threads:
+        th.join(5)
+    assert log == list("bcde")
+
+
+def test_position_reports_jobs_ahead():
+    q = J.JobQueue(max_jobs=2, budget_s=60)
+    running = [q.submit(o) for o in "ab"]
+    for j in running:
+        q.acquire(j)
+    waiting = [q.submit(o) for o in "cde"]
+    assert [j.ahead() for j in waiting] == [2, 3, 4]  # 2 running + those queued before
+    assert all(j.ahead() == 0 for j in running)
+    waiting[0].cancel()
+    assert [j.ahead() for j in waiting[1:]] == [2, 3]
+    q.release(running[0])
+    assert waiting[1].ahead() == 1  # one slot free: d is first in line (it starts when it asks)
+    q.acquire(waiting[1])
+    assert waiting[2].ahead() == 2
+
+
+def test_on_wait_is_told_the_position_while_waiting():
+    q = J.JobQueue(max_jobs=1, budget_s=60)
+    blocker = q.submit("a")
+    q.acquire(blocker)
+    q.submit("b")
+    me = q.submit("c")
+    seen = []
+
+    def on_wait(k):
+        seen.append(k)
+        if len(seen) == 3:
+            q.release(blocker)  # the job ahead of b finishes; b starts; then b finishes
+        if len(seen) == 4:
+            for j in q.jobs_of("b"):
+                q.acquire(j)
+                q.release(j)
+
+    q.acquire(me, on_wait, poll_s=0.01)
+    assert seen[:3] == [2, 2, 2] and me.state == J.RUNNING and seen[-1] in (1, 2)
+
+
+def test_concurrency_is_bounded():
+    q = J.JobQueue(max_jobs=2, budget_s=60)
+    lock, active, peak = threading.Lock(), [0], [0]
+
+    def work(owner):
+        with q.job(owner, "x") as job:
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            for _ in range(5):
+                job.check()
+                time.sleep(0.01)
+            with lock:
+                active[0] -= 1
+
+    threads = [threading.Thread(target=work, args=(f"user{i}",)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(10)
+    assert peak[0] == 2 and q.counts()["running"] == q.counts()["waiting"] == 0
+
+
+def test_a_new_job_of_the_same_owner_cancels_the_old_one_queued_or_running():
+    q = J.JobQueue(max_jobs=1, budget_s=60)
+    running = q.submit("alice")
+    q.acquire(running)
+    other = q.submit("bob")
+    again = q.submit("alice")  # alice reruns her page: her running job is cancelled
+    assert running.cancelled and not other.cancelled
+    with pytest.raises(J.JobCancelled):
+        running.check()  # ... at its next progress point
+    q.release(running)
+    queued = q.submit("bob")  # bob's queued job is replaced, not duplicated
+    assert other.cancelled and other not in q.jobs_of("bob")
+    with pytest.raises(J.JobCancelled):
+        q.acquire(other)
+    q.acquire(again)  # alice arrived before bob's replacement
+    assert queued.ahead() == 1
+
+
+def test_cancelling_a_queued_job_wakes_its_waiter_and_frees_the_line():
+    q = J.JobQueue(max_jobs=1, budget_s=60)
+    blocker = q.submit("a")
+    q.acquire(blocker)
+    waiting, behind = q.submit("b"), q.submit("c")
+    log = []
+    th = _start_in_thread(q, waiting, log, "b")
+    time.sleep(0.05)
+    assert q.cancel_owner("b") == 1
+    th.join(2)
+    assert log == ["b:cancelled"] and behind.ahead() == 1
+
+
+def test_cancelling_a_running_job_stops_it_at_its_next_progress_check():
+    q = J.JobQueue(max_jobs=1, budget_s=60)
+    steps = []
+    started = threading.Event()
+    outcome = []
+
+    def heavy(progress):
+        for i in range(500):
+            progress(i)
+            time.sleep(0.005)
+
+    def body():
+        try:
+            with q.job("a", "train") as job:
+                started.set()
+                heavy(job.wrap(steps.append))
+        except J.JobCancelled:
+            outcome.append("cancelled")
+
+    th = threading.Thread(target=body)
+    th.start()
+    started.wait(2)
+    time.sleep(0.05)
+    q.cancel_owner("a")
+    th.join(5)
+    assert outcome == ["cancelled"] and 0 < len(steps) < 500
+    assert q.counts()["running"] == 0  # the slot came back
+
+
+def test_time_budget_raises_with_a_message():
+    clock = Clock()
+    q = J.JobQueue(max_jobs=1, budget_s=10, clock=clock)
+    job = q.submit("a")
+    clock.now = 100.0  # time spent waiting does not count
+    q.acquire(job)
+    clock.now = 109.0
+    job.check()
+    clock.now = 110.5
+    with pytest.raises(J.JobTimeout, match="10 s") as info:
+        job.check()
+    assert isinstance(info.value, LlmvizError) and info.value.budget_s == 10
+    q.release(job)
+    nxt = q.submit("b")
+    q.acquire(nxt)  # the slot is free again
+    assert nxt.state == J.RUNNING
+
+
+def test_on_wait_raising_cancels_the_job():
+    """Streamlit raises its stop exception inside the waiting notice when the run is stopped."""
+    q = J.JobQueue(max_jobs=1, budget_s=60)
+    q.acquire(q.submit("a"))
+    me = q.submit("b")
+
+    class Stop(BaseException):
+        pass
+
+    def on_wait(k):
+        raise Stop
+
+    with pytest.raises(Stop):
+        q.acquire(me, on_wait)
+    assert me.cancelled and q.counts()["waiting"] == 0
+
+
+def test_iterate_checks_before_each_item():
+    q = J.JobQueue(max_jobs=1, budget_s=60)
+    job = q.acquire(q.submit("a"))
+    got = []
+    with pytest.raises(J.JobCancelled):
+        for x in job.iterate(range(10)):
+            got.append(x)
+            if x == 3:
+                job.cancel()
+    assert got == [0, 1, 2, 3]
+
+
+def test_configuration_from_environment(monkeypatch):
+    monkeypatch.setenv("LLMVIZ_MAX_JOBS", "3")
+    monkeypatch.setenv("LLMVIZ_JOB_BUDGET_S", "42")
+    q = J.JobQueue()
+    assert q.max_jobs == 3 and q.budget_s == 42
+    monkeypatch.delenv("LLMVIZ_MAX_JOBS")
+    monkeypatch.setattr(J.os, "cpu_count", lambda: 2)
+    assert J.default_max_jobs() == 1
+    monkeypatch.setattr(J.os, "cpu_count", lambda: 16)
+    assert J.default_max_jobs() == 8
+    monkeypatch.setenv("LLMVIZ_MAX_JOBS", "zero")
+    with pytest.raises(LlmvizError, match="LLMVIZ_MAX_JOBS"):
+        J.default_max_jobs()
+    monkeypatch.setenv("LLMVIZ_MAX_JOBS", "0")
+    with pytest.raises(LlmvizError, match="above 0"):
+        J.default_max_jobs()

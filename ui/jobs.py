@@ -1,0 +1,105 @@
+"""Page side of the server-wide work queue (llmviz/jobs.py).
+
+``with heavy("generate") as job:`` waits for a slot (showing "k jobs ahead of you"), then runs the
+block; pass ``job.wrap(cb)`` as the heavy function's progress callback so that Stop, a newer run of
+the same session and the time budget stop it at its next progress point.
+
+Stop semantics with Streamlit (fast reruns): a click or a widget change starts a new script run of
+the session while the old one is still busy; ``cancel_stale()`` (called by app.py at the start of
+every run) cancels the session's older job, queued or running, and the old run stops at its next
+progress check. A waiting job updates its notice every ``llmviz.jobs.POLL_S`` seconds; Streamlit
+raises its stop exception there when the run is stopped or the session ends, which cancels the job.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Callable
+
+import streamlit as st
+
+from llmviz.jobs import JobCancelled, JobTimeout, server_queue
+from ui.i18n import t
+
+_DONE: OrderedDict[str, None] = OrderedDict()  # keys of cached calls already computed (skip the queue)
+_DONE_MAX = 512
+
+
+def owner() -> str:
+    """The browser session running this script (one live job per session)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "no-session"
+
+
+def cancel_stale() -> None:
+    """A new script run of this session: its older job (queued or still running) is cancelled."""
+    server_queue().cancel_owner(owner())
+
+
+def queue_note() -> str:
+    q = server_queue()
+    return t("jobs.waiting_help", n=q.max_jobs, s=f"{q.budget_s:.0f}")
+
+
+@contextmanager
+def heavy(kind: str):
+    """Hold one slot of the server queue for the block; yields the Job."""
+    q = server_queue()
+    box = st.empty()
+    job = q.submit(owner(), kind)
+    shown = [None]
+
+    def on_wait(ahead: int) -> None:
+        # Redrawn on every poll (not only when ``ahead`` changes): Streamlit notices a stopped run
+        # or a closed session only when the script talks to it.
+        shown[0] = ahead
+        with box.container():
+            st.info(t("jobs.waiting", k=ahead), icon=":material/hourglass_top:")
+            st.caption(queue_note())
+
+    try:
+        try:
+            q.acquire(job, on_wait)
+        finally:
+            if shown[0] is not None:
+                box.empty()
+        yield job
+    except JobTimeout as err:
+        raise JobTimeout(err.budget_s, t("jobs.timeout", s=f"{err.budget_s:.0f}")) from None
+    except JobCancelled:
+        raise JobCancelled(t("jobs.cancelled")) from None
+    finally:
+        q.release(job)
+
+
+def _call_key(fn: Callable, args: tuple, kwargs: dict) -> str | None:
+    """The arguments that st.cache_data hashes (names not starting with ``_``), as a digest."""
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+    parts = [getattr(fn, "__module__", ""), getattr(fn, "__qualname__", repr(fn))]
+    parts += [f"{k}={v!r}" for k, v in bound.arguments.items() if not k.startswith("_")]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "replace")).hexdigest()
+
+
+def cached(kind: str, fn: Callable, *args, **kwargs):
+    """Call an ``st.cache_data`` function: a call already computed on this server (a cache hit) runs
+    at once; a new one waits for a slot first. ``_progress`` (if given) is wrapped with the job's check."""
+    key = _call_key(fn, args, kwargs)
+    if key is not None and key in _DONE:
+        _DONE.move_to_end(key)
+        return fn(*args, **kwargs)
+    with heavy(kind) as job:
+        if "_progress" in kwargs:
+            kwargs["_progress"] = job.wrap(kwargs["_progress"])
+        out = fn(*args, **kwargs)
+    if key is not None:
+        _DONE[key] = None
+        while len(_DONE) > _DONE_MAX:
+            _DONE.popitem(last=False)
+    return out
