@@ -30,7 +30,7 @@ from llmviz.models import LoadedModel
 EXACT_LIMIT = 50_000
 N_SAMPLES = 10_000
 POOLINGS = ("mean", "first", "last")
-MAX_WORDS_PER_SET = 60
+MAX_WORDS_PER_SET = 2000  # items per set (SEAT sentence sets hold up to ~350); = seat.MAX_ITEMS_PER_SET
 WORD_SETS_FILE = Path(__file__).resolve().parent / "data" / "weat_sets.json"
 EMBED_BATCH = 64
 
@@ -100,8 +100,11 @@ def _check_set(words: Sequence[str], name: str) -> list[str]:
     return out
 
 
-def embed_texts(loaded: LoadedModel, texts: Sequence[str], pooling: str = "mean") -> np.ndarray:
-    """Pooled hidden states of every layer: [L + 1, n, hidden] (index 0 = embedding output)."""
+def embed_texts(loaded: LoadedModel, texts: Sequence[str], pooling: str = "mean",
+                progress=None) -> np.ndarray:
+    """Pooled hidden states of every layer: [L + 1, n, hidden] (index 0 = embedding output).
+
+    Texts go through the model EMBED_BATCH at a time; ``progress(n)`` gets the number done after each batch."""
     import torch
 
     from llmviz.bias.scoring import pad_batch, pad_id
@@ -126,6 +129,8 @@ def embed_texts(loaded: LoadedModel, texts: Sequence[str], pooling: str = "mean"
             last = att.sum(1).long() - 1  # [B] index of the last real token (right padding)
             pooled = h[:, torch.arange(h.shape[1]), last]
         out.append(pooled.cpu().numpy())
+        if progress:
+            progress(len(chunk))
     return np.concatenate(out, axis=1).astype(np.float64)
 
 
