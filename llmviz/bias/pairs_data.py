@@ -17,12 +17,13 @@ from typing import Iterator
 import pandas as pd
 
 from llmviz.errors import InputError
+from llmviz.limits import MAX_CSV_BYTES
 
 COLUMNS = ("sent_more", "sent_less", "stereo_antistereo", "bias_type")
 DIRECTIONS = ("stereo", "antistereo")
 DATA_DIR = Path(__file__).resolve().parent / "data"
 STARTER_CSV = DATA_DIR / "starter_pairs.csv"
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_UPLOAD_BYTES = MAX_CSV_BYTES
 CHUNK_ROWS = 256
 
 
@@ -45,7 +46,7 @@ def _decode(data: bytes, name: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise InputError(f"'{name}' is not UTF-8 text (byte {err.start}: {data[err.start:err.start + 1]!r}). "
+        raise InputError(f"'{name}' is not UTF-8 text (at byte {err.start}). "
                          "Save the file as UTF-8 (e.g. in a spreadsheet: 'CSV UTF-8') and try again.") from err
 
 
@@ -60,7 +61,7 @@ def validate_frame(df: pd.DataFrame, name: str = "CSV", first_row: int = 1,
     missing = [c for c in COLUMNS if c not in cols]
     if missing:
         raise InputError(f"'{name}' lacks the column(s) {', '.join(missing)}. A CrowS-Pairs CSV needs the header "
-                         f"{','.join(COLUMNS)} (found: {', '.join(cols) or 'no columns'}).")
+                         f"{','.join(COLUMNS)} (the first line has {len(cols)} column(s)).")
     df = df[list(COLUMNS)].copy()
     blank = df.isna().all(axis=1) | df.apply(lambda c: c.astype(str).str.strip() == "").all(axis=1)
     df = df[~blank]
@@ -77,8 +78,8 @@ def validate_frame(df: pd.DataFrame, name: str = "CSV", first_row: int = 1,
     df["stereo_antistereo"] = df["stereo_antistereo"].str.lower()
     bad = ~df["stereo_antistereo"].isin(DIRECTIONS)
     if bad.any():
-        raise InputError(f"'{name}': stereo_antistereo must be 'stereo' or 'antistereo'; row(s) {rows(bad)} have "
-                         f"{sorted(set(df.loc[bad, 'stereo_antistereo']))[:5]}.")
+        raise InputError(f"'{name}': stereo_antistereo must be 'stereo' or 'antistereo'; row(s) {rows(bad)} "
+                         "have another value.")
     df.loc[df["bias_type"] == "", "bias_type"] = "unspecified"
     same = df["sent_more"] == df["sent_less"]
     if same.any():
@@ -110,16 +111,17 @@ def parse_pairs(data: bytes, name: str = "upload.csv") -> PairSet:
 
 
 def load_pairs(path: str | os.PathLike) -> PairSet:
-    """Read and validate a CSV file from disk."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise InputError(f"No CSV file at '{p}'. Check the path.")
-    return parse_pairs(p.read_bytes(), str(p))
+    """Read and validate a CSV file the user named: the serving mode decides which paths are allowed,
+    the size is checked before reading, and messages name the path only as typed."""
+    from llmviz import serving
+
+    typed = str(path).strip()
+    return parse_pairs(serving.read_user_file(typed, "data", MAX_UPLOAD_BYTES), typed)
 
 
 def starter_pairs() -> PairSet:
     """The bundled illustrative starter set (written for llmviz; NOT a benchmark)."""
-    return load_pairs(STARTER_CSV)
+    return parse_pairs(STARTER_CSV.read_bytes(), STARTER_CSV.name)
 
 
 def file_sha256(path: str | os.PathLike) -> str:
