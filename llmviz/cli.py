@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
                                    "with a masked LM (CrowS-Pairs pseudo-log-likelihood) or a causal LM (sentence "
                                    "log-likelihood) and report the % of pairs where the stereotype scores higher.")
     a.add_argument("--model", required=True, help="registry id (smollm2), model folder, .gguf file or hub id")
-    a.add_argument("--pairs", required=True, help="CSV with columns sent_more,sent_less,stereo_antistereo,bias_type")
+    a.add_argument("--pairs", default=None, help="CSV with columns sent_more,sent_less,stereo_antistereo,bias_type")
     a.add_argument("--out", required=True, action="append",
                    help="report file; .json, .csv or .html (repeat --out for several formats)")
     a.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     a.add_argument("--resume", action="store_true", help="continue from <first out>.partial.jsonl")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
+    from llmviz import cli_bench  # StereoSet, SEAT and run-store commands (llmviz/cli_bench.py)
+
+    cli_bench.register(sub, a)
     return p
 
 
@@ -115,6 +118,12 @@ def bias_audit(args: argparse.Namespace) -> int:
     from llmviz.models import load_model
     from llmviz.report import package_versions, provenance
 
+    if getattr(args, "benchmark", "crows-pairs") == "stereoset":
+        from llmviz.cli_bench import stereoset_audit
+
+        return stereoset_audit(args)
+    if not args.pairs:
+        raise LlmvizError("bias-audit needs --pairs CSV (CrowS-Pairs), or --benchmark stereoset --data JSON.")
     outs = [Path(o) for o in args.out]
     bad = [str(o) for o in outs if o.suffix.lower() not in OUT_FORMATS]
     if bad:
@@ -171,6 +180,11 @@ def bias_audit(args: argparse.Namespace) -> int:
         "data": {"path": str(data), "sha256": sha, "n_pairs": len(records)},
         "date": prov["created"], "versions": package_versions(), "parameters": params, "notices": notices,
     }
+    from llmviz.runs.record import record_crows  # the run store; a store failure only warns
+
+    report["run_id"], store_warning = record_crows(loaded, records, report["summary"], sha, str(data), params)
+    if store_warning:
+        print(f"warning: {store_warning}", file=sys.stderr)
     for out in outs:
         out.parent.mkdir(parents=True, exist_ok=True)
         suffix = out.suffix.lower()
@@ -194,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "bias-audit":
             return bias_audit(args)
+        from llmviz import cli_bench
+
+        if args.command in cli_bench.COMMANDS:
+            return cli_bench.dispatch(args)
     except LlmvizError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -6,6 +6,10 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["LLMVIZ_TESTING"] = "1"
+if "LLMVIZ_HOME" not in os.environ:  # the run store of tests lives in a temporary folder
+    import tempfile
+
+    os.environ["LLMVIZ_HOME"] = tempfile.mkdtemp(prefix="llmviz-test-home-")
 
 import pytest  # noqa: E402
 

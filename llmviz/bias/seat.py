@@ -101,6 +101,12 @@ def run_test(loaded: LoadedModel, test: SeatTest, pooling: str = "mean", layers:
              n_samples: int = W.N_SAMPLES, seed: int = 0,
              progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """One report entry: {"file", "targ1", "targ2", "attr1", "attr2", "n", "layers": [{layer, d, p, exact}]}."""
+    return run_test_full(loaded, test, pooling, layers, n_samples, seed, progress)[0]
+
+
+def run_test_full(loaded: LoadedModel, test: SeatTest, pooling: str = "mean", layers: str = "all",
+                  n_samples: int = W.N_SAMPLES, seed: int = 0, progress: Callable[[int], None] | None = None):
+    """(report entry, (X items, Y items, s_x, s_y) at the last layer) — s(w, A, B) per target item."""
     if pooling not in POOLINGS:
         raise InputError(f"Unknown pooling '{pooling}'; use {' or '.join(POOLINGS)}.")
     if layers not in LAYER_CHOICES:
@@ -110,11 +116,12 @@ def run_test(loaded: LoadedModel, test: SeatTest, pooling: str = "mean", layers:
     if layers == "last":
         emb = emb[-1:]
     EX, EY, EA, EB = np.split(emb, np.cumsum(test.sizes[:3]), axis=1)
-    d, p, _, _, exact, _ = W.weat_from_embeddings(EX, EY, EA, EB, n_samples, seed)
+    d, p, sx, sy, exact, _ = W.weat_from_embeddings(EX, EY, EA, EB, n_samples, seed)
     first = loaded.facts.n_layers if layers == "last" else 0
-    return {"file": test.name, **{k: test.category(k) for k in SET_KEYS}, "n": test.sizes,
-            "layers": [{"layer": first + i, "effect_size": float(d[i]), "p_value": float(p[i]), "exact": bool(exact)}
-                       for i in range(len(d))]}
+    entry = {"file": test.name, **{k: test.category(k) for k in SET_KEYS}, "n": test.sizes,
+             "layers": [{"layer": first + i, "effect_size": float(d[i]), "p_value": float(p[i]), "exact": bool(exact)}
+                        for i in range(len(d))]}
+    return entry, (test.items("targ1"), test.items("targ2"), sx[-1], sy[-1])
 
 
 def run_suite(loaded: LoadedModel, tests: Sequence[SeatTest], pooling: str = "mean", layers: str = "all",
