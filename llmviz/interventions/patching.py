@@ -1,0 +1,354 @@
+"""Activation patching (causal tracing): run the corrupted prompt, paste one activation from the clean
+run into it, and see how much of the clean behaviour comes back.
+
+Metric: ``m`` = logit(correct) − logit(incorrect) at the answer position (next token for causal LMs,
+the ``[MASK]`` position for masked LMs), or the similarity score for encoders. It is normalised so the
+corrupted run is 0 and the clean run is 1: ``(m_patched − m_corrupt) / (m_clean − m_corrupt)``.
+
+Batched: every row of a batch is the corrupted input with its own site patched (row ``b`` carries its
+own mask in every hook), as the head-ablation sweep does; a sweep of ``N`` sites takes ``N / batch``
+forward passes.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from llmviz.attention import display_token
+from llmviz.errors import InputError
+from llmviz.explain.hooks import scoped_hooks
+from llmviz.explain.targets import MASKED_TOKEN, SIMILARITY, Problem, Target, build_problem, resolve_token
+from llmviz.interventions.sites import (ATTN, HEAD, MLP, RESID, SITE_KINDS, Modules, Site,
+                                        first_tensor, modules_of, replace_first, require_positional_input)
+from llmviz.models import CAUSAL_LM, LoadedModel
+
+MAX_PATCH_TOKENS = 48  # prompts are cut to this many tokens (special tokens included)
+DEFAULT_BATCH = 32
+MIN_GAP = 1e-6  # |m_clean − m_corrupt| below this: nothing to normalise by
+
+
+@dataclass
+class PatchSetup:
+    """A clean/corrupted pair ready to patch. ``forward(embeds [B, T, D]) -> (metric [B], logits [B, V] | None)``
+    runs the model (with whatever hooks are active). ``clean_acts``: site kind -> per-layer clean activation
+    (``[T, D]``, heads: ``[T, H * head_dim]``)."""
+
+    loaded: LoadedModel
+    kind: str
+    clean: Problem
+    corrupt: Problem
+    forward: Callable[[Any], tuple[Any, Any]]
+    modules: Modules
+    correct_id: int | None
+    wrong_id: int | None
+    label: str
+    m_clean: float
+    m_corrupt: float
+    clean_acts: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def tokens_clean(self) -> list[str]:
+        return self.clean.tokens
+
+    @property
+    def tokens_corrupt(self) -> list[str]:
+        return self.corrupt.tokens
+
+    @property
+    def n_tokens(self) -> int:
+        return self.clean.n_tokens
+
+    @property
+    def diff_positions(self) -> list[int]:
+        return [i for i, (a, b) in enumerate(zip(self.clean.token_ids, self.corrupt.token_ids)) if a != b]
+
+    def normalise(self, m):
+        return (np.asarray(m, dtype=np.float64) - self.m_corrupt) / (self.m_clean - self.m_corrupt)
+
+    def params(self) -> dict[str, Any]:
+        return {"clean": self.clean.text, "corrupt": self.corrupt.text, "target_kind": self.kind,
+                "metric": self.label, "m_clean": self.m_clean, "m_corrupt": self.m_corrupt,
+                "n_tokens": self.n_tokens, "diff_positions": self.diff_positions,
+                "max_tokens": MAX_PATCH_TOKENS, "truncated": self.clean.truncated or self.corrupt.truncated}
+
+
+def replace_word(text: str, word: str, replacement: str) -> str:
+    """``text`` with whole-word occurrences of ``word`` replaced (the "corrupt by replacing X with Y" helper)."""
+    import re
+
+    if not word or not word.strip():
+        raise InputError("Type the word to replace.")
+    pattern = re.compile(rf"(?<!\w){re.escape(word.strip())}(?!\w)")
+    if not pattern.search(text):
+        raise InputError(f"'{word.strip()}' does not occur as a word in the clean prompt.")
+    return pattern.sub(replacement.strip(), text)
+
+
+def _forward_fn(loaded: LoadedModel, kind: str, problem: Problem, correct_id, wrong_id):
+    import torch
+
+    model = loaded.model
+    ids = torch.tensor([problem.token_ids], device=problem.embeds.device)
+    attn = torch.ones_like(ids)
+    if kind == SIMILARITY:
+        def similarity(e):
+            return problem.score(e), None
+        return similarity
+
+    def run(e):  # [B, T, D] -> ([B], [B, V])
+        mask = attn.expand(e.shape[0], -1)
+        if loaded.facts.kind == CAUSAL_LM:
+            logits = model(inputs_embeds=e, attention_mask=mask, use_cache=False, logits_to_keep=1).logits[:, -1]
+        else:
+            logits = model(inputs_embeds=e, attention_mask=mask).logits[:, problem.position]
+        logits = logits.float()
+        return logits[:, correct_id] - logits[:, wrong_id], logits
+    return run
+
+
+def prepare(loaded: LoadedModel, clean: str, corrupt: str, kind: str | None = None, correct: str | None = None,
+            wrong: str | None = None, text_b: str | None = None, correct_id: int | None = None,
+            wrong_id: int | None = None, max_tokens: int = MAX_PATCH_TOKENS) -> PatchSetup:
+    """Tokenise both prompts, check they have the same length, resolve the answer tokens (default: the
+    clean top prediction vs the corrupted top prediction) and record the clean activations."""
+    import torch
+
+    from llmviz.explain.targets import KIND_FOR_MODEL
+
+    kind = kind or KIND_FOR_MODEL[loaded.facts.kind][0]
+    target = Target(kind=kind, text_b=text_b)
+    p_clean = build_problem(loaded, clean, target, max_tokens)
+    p_corrupt = build_problem(loaded, corrupt, target, max_tokens)
+    if p_clean.n_tokens != p_corrupt.n_tokens:
+        raise InputError(f"The clean prompt has {p_clean.n_tokens} tokens and the corrupted one "
+                         f"{p_corrupt.n_tokens}; patching needs the same number. Compare the tokenizations "
+                         "below and change words that split into a different number of pieces.")
+    if p_clean.token_ids == p_corrupt.token_ids:
+        raise InputError("The clean and corrupted prompts are the same tokens; change at least one word.")
+    if kind == MASKED_TOKEN and p_clean.position != p_corrupt.position:
+        raise InputError("The [MASK] must be at the same position in both prompts.")
+    label = "cos(A, B)"
+    if kind != SIMILARITY:
+        if correct_id is None:
+            correct_id = resolve_token(loaded, correct, clean)[0] if correct else p_clean.target_id
+        if wrong_id is None and wrong:
+            wrong_id = resolve_token(loaded, wrong, corrupt)[0]
+        elif wrong_id is None:  # the corrupted top prediction; its runner-up when both prompts agree
+            with torch.inference_mode():
+                logits = _forward_fn(loaded, kind, p_corrupt, 0, 0)(p_corrupt.embeds[None])[1][0]
+                logits[correct_id] = -float("inf")
+            wrong_id = int(logits.argmax())
+        if correct_id == wrong_id:
+            raise InputError(f"The correct and incorrect answers are the same token "
+                             f"('{display_token(loaded.tokenizer, correct_id)}'): the corrupted prompt predicts "
+                             "the same top token. Type the two answer tokens.")
+        tok = loaded.tokenizer
+        label = f"logit('{display_token(tok, correct_id)}') − logit('{display_token(tok, wrong_id)}')"
+    modules = modules_of(loaded.model, loaded.facts.n_heads)
+    fwd_clean = _forward_fn(loaded, kind, p_clean, correct_id, wrong_id)
+    fwd = _forward_fn(loaded, kind, p_corrupt, correct_id, wrong_id)
+    acts = capture(modules, lambda: fwd_clean(p_clean.embeds[None]))
+    with torch.inference_mode():
+        m_clean = float(fwd_clean(p_clean.embeds[None])[0][0])
+        m_corrupt = float(fwd(p_corrupt.embeds[None])[0][0])
+    if abs(m_clean - m_corrupt) < MIN_GAP:
+        raise InputError(f"The metric is the same for both prompts ({m_clean:.4f}), so there is nothing to "
+                         "restore. Choose prompts or answer tokens that the model treats differently.")
+    return PatchSetup(loaded, kind, p_clean, p_corrupt, fwd, modules, correct_id, wrong_id, label, m_clean,
+                      m_corrupt, acts)
+
+
+def capture(modules: Modules, run: Callable[[], Any]) -> dict[str, list]:
+    """Every site's activation (batch row 0) during ``run()``: kind -> per-layer tensor."""
+    import torch
+
+    n = len(modules.layers)
+    acts: dict[str, list] = {k: [None] * n for k in SITE_KINDS}
+
+    def pre(kind, layer):
+        def hook(_m, args):
+            require_positional_input(kind, args)
+            acts[kind][layer] = args[0][0].detach().clone()
+        return hook
+
+    def post(kind, layer):
+        def hook(_m, _args, output):
+            acts[kind][layer] = first_tensor(output)[0].detach().clone()
+        return hook
+
+    pres = [(modules.layers[i], pre(RESID, i)) for i in range(n)] + \
+           [(modules.out_proj[i], pre(HEAD, i)) for i in range(n)]
+    posts = [(modules.out_proj[i], post(ATTN, i)) for i in range(n)] + [(modules.mlp[i], post(MLP, i)) for i in range(n)]
+    with scoped_hooks(pre=pres, post=posts), torch.inference_mode():
+        run()
+    return acts
+
+
+def _patch_hooks(setup: PatchSetup, chunk: Sequence[Site]):
+    """Pre- and post-hooks that patch row ``b`` at ``chunk[b]`` with the clean activation."""
+    import torch
+
+    T, H = setup.n_tokens, setup.modules.n_heads
+    dev = setup.clean.embeds.device
+    masks: dict[tuple[str, int], Any] = {}
+    for row, site in enumerate(chunk):
+        if site.kind == HEAD:
+            m = masks.setdefault((HEAD, site.layer), torch.zeros(len(chunk), H, dtype=torch.bool, device=dev))
+            m[row, site.index] = True
+        else:
+            m = masks.setdefault((site.kind, site.layer), torch.zeros(len(chunk), T, dtype=torch.bool, device=dev))
+            if site.index is None:
+                m[row] = True
+            else:
+                m[row, site.index] = True
+
+    def patched(kind, layer, x):
+        clean = setup.clean_acts[kind][layer].to(x.dtype)
+        mask = masks[(kind, layer)]
+        if kind == HEAD:  # x: [B, T, H * hd], heads concatenated head-major
+            b, t, width = x.shape
+            xv, cv = x.view(b, t, H, width // H), clean.view(t, H, width // H)
+            return torch.where(mask[:, None, :, None], cv[None], xv).reshape(b, t, width)
+        return torch.where(mask[:, :, None], clean[None], x)  # x: [B, T, D]
+
+    def pre(kind, layer):
+        def hook(_m, args):
+            require_positional_input(kind, args)
+            return (patched(kind, layer, args[0]), *args[1:])
+        return hook
+
+    def post(kind, layer):
+        def hook(_m, _args, output):
+            return replace_first(output, patched(kind, layer, first_tensor(output)))
+        return hook
+
+    mods = setup.modules
+    pres = [(mods.module(k, l), pre(k, l)) for (k, l) in masks if Modules.is_pre(k)]
+    posts = [(mods.module(k, l), post(k, l)) for (k, l) in masks if not Modules.is_pre(k)]
+    return pres, posts
+
+
+def run_sites(setup: PatchSetup, sites: Sequence[Site], batch_size: int = DEFAULT_BATCH,
+              progress: Callable[[int, int], None] | None = None, stop: Callable[[], bool] | None = None,
+              keep_logits: bool = False) -> tuple[np.ndarray, list]:
+    """Raw metric ``[len(sites)]`` of the corrupted run with each site patched (NaN where stopped);
+    optionally each row's logits."""
+    import torch
+
+    out = np.full(len(sites), np.nan)
+    logits_out: list = []
+    for start in range(0, len(sites), max(1, batch_size)):
+        if stop is not None and stop():
+            break
+        chunk = list(sites[start:start + batch_size])
+        pres, posts = _patch_hooks(setup, chunk)
+        with scoped_hooks(pre=pres, post=posts), torch.inference_mode():
+            m, logits = setup.forward(setup.corrupt.embeds[None].expand(len(chunk), -1, -1))
+        out[start:start + len(chunk)] = m.double().cpu().numpy()
+        if keep_logits and logits is not None:
+            logits_out += list(logits.cpu())
+        if progress:
+            progress(min(start + len(chunk), len(sites)), len(sites))
+    return out, logits_out
+
+
+def sweep_sites(n_layers: int, n_tokens: int, n_heads: int, kinds: Sequence[str]) -> list[Site]:
+    sites = []
+    for kind in kinds:
+        if kind not in SITE_KINDS:
+            raise InputError(f"Unknown site kind '{kind}'; choose from {', '.join(SITE_KINDS)}.")
+        n = n_heads if kind == HEAD else n_tokens
+        sites += [Site(kind, layer, i) for layer in range(n_layers) for i in range(n)]
+    return sites
+
+
+@dataclass
+class PatchResult:
+    """``scores``: kind -> normalised metric, ``[L, T]`` for position kinds, ``[L, H]`` for heads
+    (NaN where the sweep was stopped). ``full_resid``: ``[L]`` normalised metric with the whole residual
+    stream patched at each layer; ``null``: patching nothing (should be 0)."""
+
+    setup_params: dict[str, Any]
+    tokens_clean: list[str]
+    tokens_corrupt: list[str]
+    diff_positions: list[int]
+    scores: dict[str, np.ndarray]
+    raw: dict[str, np.ndarray]
+    full_resid: np.ndarray
+    null: float
+    seconds: float
+    batch_size: int
+    n_sites: int
+    stopped: bool = False
+
+    def params(self) -> dict[str, Any]:
+        return {**self.setup_params, "batch_size": self.batch_size, "n_sites": self.n_sites,
+                "stopped": self.stopped, "seconds": round(self.seconds, 3)}
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        for kind, arr in self.scores.items():
+            for layer in range(arr.shape[0]):
+                for i in range(arr.shape[1]):
+                    row = {"site": kind, "layer": layer, "normalised": float(arr[layer, i]),
+                           "raw_metric": float(self.raw[kind][layer, i])}
+                    if kind == HEAD:
+                        row["head"] = i
+                    else:
+                        row["position"] = i
+                        row["clean_token"], row["corrupt_token"] = self.tokens_clean[i], self.tokens_corrupt[i]
+                    out.append(row)
+        return out
+
+
+def patching_sweep(setup: PatchSetup, kinds: Sequence[str] = (RESID, ATTN, MLP, HEAD),
+                   batch_size: int = DEFAULT_BATCH, progress: Callable[[int, int], None] | None = None,
+                   stop: Callable[[], bool] | None = None) -> PatchResult:
+    """Patch every site of ``kinds`` in turn (batched), plus the full-residual checks and a null row."""
+    L, T, H = len(setup.modules.layers), setup.n_tokens, setup.modules.n_heads
+    sites = sweep_sites(L, T, H, kinds)
+    checks = [Site(RESID, layer, None) for layer in range(L)]
+    t0 = time.perf_counter()
+    raw_checks, _ = run_sites(setup, checks, batch_size)
+    null = float(setup.normalise(run_null(setup)))
+    raw, _ = run_sites(setup, sites, batch_size, progress, stop)
+    scores, raws, at = {}, {}, 0
+    for kind in kinds:
+        n = H if kind == HEAD else T
+        raws[kind] = raw[at:at + L * n].reshape(L, n)
+        scores[kind] = setup.normalise(raws[kind])
+        at += L * n
+    return PatchResult(setup.params(), setup.tokens_clean, setup.tokens_corrupt, setup.diff_positions, scores, raws,
+                       setup.normalise(raw_checks), null, time.perf_counter() - t0, batch_size, len(sites),
+                       stopped=bool(np.isnan(raw).any()))
+
+
+def run_null(setup: PatchSetup) -> float:
+    """The metric with patch hooks registered at every layer but no row patched (should equal m_corrupt)."""
+    import torch
+
+    mods = setup.modules
+
+    def keep(_m, args):
+        return None
+
+    with scoped_hooks(pre=[(m, keep) for m in mods.layers], post=[(m, lambda *_: None) for m in mods.mlp]), \
+            torch.inference_mode():
+        m, _ = setup.forward(setup.corrupt.embeds[None])
+    return float(m[0])
+
+
+def patched_predictions(setup: PatchSetup, site: Site, k: int = 10) -> tuple[float, list[tuple[str, float]]]:
+    """Normalised metric of one patched run and its top ``k`` predictions (empty for similarity targets)."""
+    import torch
+
+    raw, logits = run_sites(setup, [site], 1, keep_logits=True)
+    if not logits:
+        return float(setup.normalise(raw[0])), []
+    probs = torch.softmax(logits[0].float(), -1)
+    p, i = probs.topk(k)
+    tok = setup.loaded.tokenizer
+    return float(setup.normalise(raw[0])), [(display_token(tok, int(t)), float(v)) for v, t in zip(p, i)]
