@@ -15,11 +15,13 @@ from llmviz.bias.pairs_data import MAX_UPLOAD_BYTES, PairSet, load_pairs, parse_
 from llmviz.errors import LlmvizError
 from llmviz.models import CAUSAL_LM, ENCODER, MASKED_LM
 from llmviz.viz import bias as V
-from ui.common import current_model, export_buttons, plot, show_error
+from ui.common import current_model, export_buttons, plot, show_error, show_notice, t_text
+from ui import bias_views as BV
 from ui.i18n import t
+from ui.jobs import cached, heavy
 from ui.links import copy_link, presenter_mode, qp
 
-SECTIONS = ("templates", "pairs", "counterfactual", "weat", "mitigation")
+SECTIONS = ("templates", "pairs", "counterfactual", "weat", "mitigation", "stereoset", "runs")
 
 
 def _terms(text: str) -> list[str]:
@@ -28,7 +30,9 @@ def _terms(text: str) -> list[str]:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _template(_loaded, spec, template, groups, targets):
-    return T.template_probe(_loaded, template, list(groups), list(targets))
+    res = T.template_probe(_loaded, template, list(groups), list(targets))
+    BV.REC.record_template(_loaded, res, {"template": template, "page": "bias"})  # run store (never raises)
+    return res
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -38,8 +42,10 @@ def _detail(_loaded, spec, more, less):
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _weat(_loaded, spec, X, Y, A, B, mode, pooling, templates, names):
-    return W.weat_test(_loaded, list(X), list(Y), list(A), list(B), mode, pooling, list(templates) or None,
-                       dict(names))
+    res = W.weat_test(_loaded, list(X), list(Y), list(A), list(B), mode, pooling, list(templates) or None,
+                      dict(names))
+    BV.record_weat(_loaded, res)  # run store; a failing store is ignored here (cached call)
+    return res
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -51,7 +57,7 @@ def _mitigate(_loaded, spec, pairs, X, Y, A, B, neutral, layer, mode, pooling):
 def _needs_lm(loaded, what: str) -> bool:
     """Explain (and return True) when an encoder without an LM head is loaded."""
     if loaded.facts.kind == ENCODER:
-        st.info(t("bias.needs_lm", model=loaded.facts.model_id, what=what))
+        st.info(t_text("bias.needs_lm", model=loaded.facts.model_id, what=what))
         return True
     return False
 
@@ -63,7 +69,7 @@ def _request(what: str) -> None:
 
 def _notices(items) -> None:
     for n in items or []:
-        st.warning(n)
+        show_notice(n)
 
 
 # ---------------------------------------------------------------- sections
@@ -79,7 +85,8 @@ def section_templates(loaded) -> None:
                            help=t("bias.targets_help", n=T.MAX_TARGETS))
     try:
         with st.spinner(t("bias.running")):
-            res = _template(loaded, loaded.spec, template, tuple(_terms(groups)), tuple(_terms(targets)))
+            res = cached("templates", _template, loaded, loaded.spec, template, tuple(_terms_lines(groups)),
+                         tuple(_terms_lines(targets)))
     except LlmvizError as err:
         show_error(err)
         return
@@ -143,11 +150,13 @@ def section_pairs(loaded) -> None:
             done[0] += n
             bar.progress(min(done[0] / len(frame), 1.0), text=t("bias.scoring_n", i=done[0], n=len(frame)))
         try:
-            st.session_state["bias_pairs_res"] = (key, P.score_pairs(loaded, frame, progress=tick))
+            with heavy("pairs") as job:  # the server-wide queue; Stop or a rerun cancels at the next batch
+                st.session_state["bias_pairs_res"] = (key, P.score_pairs(loaded, frame, progress=job.wrap(tick)))
         except LlmvizError as err:
             show_error(err)
             return
         bar.empty()
+        BV.record_pairs(loaded, st.session_state["bias_pairs_res"][1], data)
     stored = st.session_state.get("bias_pairs_res")
     if not stored or stored[0] != key:
         st.info(t("bias.pairs_press"))
@@ -160,7 +169,7 @@ def section_pairs(loaded) -> None:
     c3.metric(t("bias.n_pairs"), summary["n"])
     warn = S.ci_width_warning(summary["n"])
     if warn:
-        st.warning(warn)
+        show_notice(warn)
     st.caption(t("bias.pairs_metric_mlm") if res.method == "mlm_pll" else t("bias.pairs_metric_causal"))
     fig = V.pairs_summary(summary)
     plot(fig, key="bias_pairs_sum")
@@ -194,7 +203,7 @@ def section_pairs(loaded) -> None:
 def section_counterfactual(loaded) -> None:
     st.markdown(t("bias.cf_intro"))
     if loaded.facts.kind != CAUSAL_LM:
-        st.info(t("bias.needs_causal", model=loaded.facts.model_id))
+        st.info(t_text("bias.needs_causal", model=loaded.facts.model_id))
         return
     prompt = st.text_input(t("bias.cf_prompt"), CF.EXAMPLE_PROMPT, key="bias_cf_prompt", help=t("bias.cf_prompt_help"))
     groups = st.text_input(t("bias.cf_groups"), ", ".join(CF.EXAMPLE_GROUPS), key="bias_cf_groups",
@@ -209,8 +218,10 @@ def section_counterfactual(loaded) -> None:
     if st.session_state.pop("bias_go_cf", False):
         bar = st.progress(0.0, text=t("bias.generating"))
         try:
-            res = CF.counterfactual_generate(loaded, prompt, _terms(groups), int(n), int(new), int(seed),
-                                             progress=lambda i, k: bar.progress(i / k, text=t("bias.generating")))
+            with heavy("counterfactual") as job:
+                res = CF.counterfactual_generate(loaded, prompt, _terms(groups), int(n), int(new), int(seed),
+                                                 progress=job.wrap(lambda i, k: bar.progress(
+                                                     i / k, text=t("bias.generating"))))
             st.session_state["bias_cf_res"] = (loaded.spec, res)
         except LlmvizError as err:
             show_error(err)
@@ -242,7 +253,7 @@ def _word_set_widgets(prefix: str):
     cols = st.columns(4)
     out = {}
     for c, k in zip(cols, "XYAB"):
-        out[k] = _terms(c.text_area(f"{k}: {ws[k + '_name']}", "\n".join(ws[k]), key=f"{prefix}_{tid}_{k}",
+        out[k] = _terms_lines(c.text_area(f"{k}: {ws[k + '_name']}", "\n".join(ws[k]), key=f"{prefix}_{tid}_{k}",
                                     height=150))
     names = {k: ws[k + "_name"] for k in "XYAB"}
     return out, names, sets
@@ -264,7 +275,7 @@ def section_weat(loaded) -> None:
                                               help=sets["seat_citation"]))
     try:
         with st.spinner(t("bias.running")):
-            res = _weat(loaded, loaded.spec, *(tuple(words[k]) for k in "XYAB"), mode, pooling,
+            res = cached("weat", _weat, loaded, loaded.spec, *(tuple(words[k]) for k in "XYAB"), mode, pooling,
                         tuple(templates) if mode == "seat" else (), tuple(names.items()))
     except LlmvizError as err:
         show_error(err)
@@ -279,6 +290,7 @@ def section_weat(loaded) -> None:
     st.caption(t("bias.weat_p_note", how=t("bias.exact") if res.exact else t("bias.sampled"), n=res.n_partitions))
     export_buttons("bias_weat_exp", fig, pd.DataFrame(res.records()), "bias_weat",
                    {"model": loaded.spec, "mode": mode, "pooling": pooling, **{k: words[k] for k in "XYAB"}})
+    BV.seat_files_block(loaded)
 
 
 def _terms_lines(text: str) -> list[str]:
@@ -301,8 +313,8 @@ def section_mitigation(loaded) -> None:
     if st.session_state.pop("bias_go_mit", False):
         try:
             with st.spinner(t("bias.running")):
-                res = _mitigate(loaded, loaded.spec, pairs, *(tuple(words[k]) for k in "XYAB"),
-                                tuple(_terms(neutral)), int(layer), "weat", "last" if loaded.facts.kind == CAUSAL_LM
+                res = cached("weat", _mitigate, loaded, loaded.spec, pairs, *(tuple(words[k]) for k in "XYAB"),
+                                tuple(_terms_lines(neutral)), int(layer), "weat", "last" if loaded.facts.kind == CAUSAL_LM
                                 else "mean")
             st.session_state["bias_mit_res"] = (loaded.spec, res)
         except LlmvizError as err:
@@ -332,7 +344,7 @@ st.title(t("bias.title"))
 st.markdown(t("bias.intro"))
 loaded = current_model()
 kind = loaded.facts.kind
-st.caption(t("bias.model_kind", model=loaded.facts.model_id, kind=kind.replace("_", " "),
+st.caption(t_text("bias.model_kind", model=loaded.facts.model_id, kind=kind.replace("_", " "),
              probes=t(f"bias.works_{kind if kind in (ENCODER, MASKED_LM, CAUSAL_LM) else 'encoder'}")))
 start = qp("section", "templates")
 section = st.segmented_control(t("bias.section"), SECTIONS, default=start if start in SECTIONS else "templates",
@@ -340,7 +352,8 @@ section = st.segmented_control(t("bias.section"), SECTIONS, default=start if sta
                                required=True) or "templates"
 copy_link("bias", {"section": section}, key="bias")
 {"templates": section_templates, "pairs": section_pairs, "counterfactual": section_counterfactual,
- "weat": section_weat, "mitigation": section_mitigation}[section](loaded)
+ "weat": section_weat, "mitigation": section_mitigation, "stereoset": BV.section_stereoset,
+ "runs": BV.section_runs}[section](loaded)
 
 with st.expander(t("bias.caveats_title"), expanded=not presenter_mode()):
     st.markdown(t("bias.caveats"))
