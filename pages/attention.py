@@ -13,7 +13,7 @@ from llmviz.errors import LlmvizError
 from llmviz.models import CAUSAL_LM
 from llmviz.viz import attention as V
 from llmviz.viz.bertviz_offline import MAX_VIEW_TOKENS, standalone_html, view_fragment
-from ui.common import current_model, export_buttons, plot, require_probe, show_error
+from ui.common import current_model, export_buttons, plot, require_probe, show_error, show_notice
 from ui.i18n import t
 from ui.links import copy_link, presenter_mode, qp
 
@@ -68,7 +68,7 @@ def _exports(key: str, fig, data, name: str, extra=None) -> None:
         try:
             frame = data() if callable(data) else data
         except ValueError as err:  # too many rows for CSV: NPZ in the statistics view has everything
-            st.warning(str(err))
+            show_notice(err)
             frame = None
         export_buttons(key, fig=fig, data=frame, stem=f"{stem}{name}", meta=meta)
         if extra is not None:

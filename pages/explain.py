@@ -15,8 +15,9 @@ from llmviz.explain.targets import (BASELINES, KIND_FOR_MODEL, MASKED_TOKEN, MAX
                                     Target, build_problem, top_predictions)
 from llmviz.models import CAUSAL_LM
 from llmviz.viz import explain as viz
-from ui.common import current_model, export_buttons, plot, show_error
+from ui.common import current_model, export_buttons, md_escape, plot, show_error, t_text
 from ui.i18n import t
+from ui.jobs import cached
 from ui.links import copy_link, presenter_mode, qp
 
 SECTIONS = ("attribution", "logit_lens", "ablation")
@@ -91,7 +92,7 @@ except LlmvizError as err:
     st.stop()
 if truncated:
     st.warning(t("explain.truncated", n=n_original, max=MAX_TOKENS))
-st.markdown(f"**{t('explain.explaining')}:** `{label}`")
+st.markdown(f"**{t('explain.explaining')}:** {md_escape(label)}")
 if preds:
     with st.expander(t("explain.top_predictions"), expanded=False):
         st.dataframe(pd.DataFrame(preds, columns=["token", "probability"]), hide_index=True)
@@ -119,8 +120,8 @@ if section == "attribution":
               "occlusion": {"window": window, "baseline": baseline}}
     with st.spinner(t("explain.computing")):
         try:
-            problem_params, results = _attributions(loaded, loaded.spec, text, _target_dict(target), tuple(chosen),
-                                                    json.dumps(params, sort_keys=True))
+            problem_params, results = cached("explain", _attributions, loaded, loaded.spec, text,
+                                             _target_dict(target), tuple(chosen), json.dumps(params, sort_keys=True))
         except LlmvizError as err:
             show_error(err)
             st.stop()
@@ -136,7 +137,7 @@ if section == "attribution":
             else:
                 st.success(t("explain.gap_ok", gap=f"{res.completeness_gap:.2%}"))
             if res.note:
-                st.caption(res.note)
+                st.caption(md_escape(res.note))
     colours = viz.token_html(results)
     st.iframe(colours, height=60 + 48 * len(results))
     st.download_button(t("explain.download_colours"), colours, "llmviz-token-colours.html", "text/html",
@@ -148,7 +149,7 @@ if section == "attribution":
         plot(viz.spearman_figure(results, rho), key="ex_spearman")
         notes = disagreement_notes(results, rho)
         if notes:
-            st.info("\n".join(f"- {n}" for n in notes))
+            st.info("\n".join(f"- {md_escape(n)}" for n in notes))
     st.caption(t("explain.disagree_note"))
     with st.expander(t("explain.method_notes")):
         for m in chosen:
@@ -160,24 +161,24 @@ if section == "attribution":
 # ------------------------------------------------------------------ logit lens
 elif section == "logit_lens":
     if facts.kind != CAUSAL_LM:
-        st.info(t("explain.lens_needs_causal", model=facts.model_id))
+        st.info(t_text("explain.lens_needs_causal", model=facts.model_id))
         st.stop()
     with st.spinner(t("explain.computing")):
         try:
-            lens = _lens(loaded, loaded.spec, text, token)
+            lens = cached("explain", _lens, loaded, loaded.spec, text, token)
         except LlmvizError as err:
             show_error(err)
             st.stop()
     st.caption(t("explain.lens_help"))
     st.success(t("explain.lens_check", diff=f"{lens.output_max_diff:.1e}"))
     if lens.note:
-        st.caption(lens.note)
+        st.caption(md_escape(lens.note))
     fig = viz.logit_lens_heatmap(lens)
     plot(fig, key="ex_lens")
     fig2 = viz.target_across_layers(lens)
     plot(fig2, key="ex_lens_target")
     first = next((n for n, r in zip(lens.layer_names, lens.target_ranks) if r == 1), None)
-    st.markdown(t("explain.lens_first_top", token=lens.target_token, layer=first or "—"))
+    st.markdown(t_text("explain.lens_first_top", token=lens.target_token, layer=first or "—"))
     export_buttons("ex_lens_exp", fig=fig, data=pd.DataFrame(lens.rows()), stem="llmviz-logit-lens",
                    meta={**lens.params(), "model": facts.model_id})
 
@@ -192,8 +193,8 @@ else:
     st.caption(t("explain.ablation_help", runs=n_runs + (facts.n_layers if whole else 0)))
     bar = st.progress(0.0, text=t("explain.ablating"))
     try:
-        abl = _ablation(loaded, loaded.spec, text, _target_dict(target), whole, batch,
-                        _progress=lambda d, n: bar.progress(d / n, text=f"{t('explain.ablating')} {d}/{n}"))
+        abl = cached("explain", _ablation, loaded, loaded.spec, text, _target_dict(target), whole, batch,
+                     _progress=lambda d, n: bar.progress(d / n, text=f"{t('explain.ablating')} {d}/{n}"))
     except LlmvizError as err:
         show_error(err)
         st.stop()

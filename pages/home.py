@@ -2,7 +2,7 @@
 of the loaded model."""
 import streamlit as st
 
-from ui.common import current_model
+from ui.common import current_model, t_text
 from ui.i18n import t
 from ui.learn import home_section, render_cards, render_tour
 from ui.links import copy_link, presenter_mode
@@ -22,7 +22,7 @@ else:
 st.divider()
 loaded = current_model()
 f = loaded.facts
-st.subheader(t("home.model_heading", model=f.model_id))
+st.subheader(t_text("home.model_heading", model=f.model_id))
 st.markdown(t("home.model_summary", kind=t(f"home.kind_{f.kind}"), layers=f.n_layers, heads=f.n_heads,
               params=f"{f.n_params / 1e6:.1f}"))
 c = st.columns(4)

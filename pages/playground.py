@@ -13,8 +13,9 @@ from llmviz.models import CAUSAL_LM, ENCODER
 from llmviz.presets import DEFAULT_MODE, FILL_MASK, MODES, PRESETS
 from llmviz.transcript import fill_mask_csv, fill_mask_json, transcript_csv, transcript_json
 from llmviz.viz import generate as V
-from ui.common import current_model, export_buttons, plot, show_error
+from ui.common import current_model, export_buttons, md_escape, plot, show_error, show_notice, t_text
 from ui.i18n import t
+from ui.jobs import cached, heavy
 from ui.links import copy_link, presenter_mode, qp
 
 BRANCHES, STREAM, STEP, BRANCH, PENDING = "pg_branches", "pg_stream", "pg_step", "pg_branch", "pg_pending"
@@ -37,14 +38,18 @@ def _run(stream: GenerationStream, box) -> None:
     """Stream into ``box``. If the script is interrupted (Stop button, any widget change), the
     partial stream stays in session state and is stored as a stopped branch on the next run."""
     st.session_state[STREAM] = stream
-    progress = box.progress(0.0, text=t("playground.streaming", i=0, n=stream.max_steps))
-    out = box.empty()
-    for rec in stream:
-        out.text(rec.text)
-        progress.progress((rec.index + 1) / stream.max_steps,
-                          text=t("playground.streaming", i=rec.index + 1, n=stream.max_steps))
-    progress.empty()
-    out.empty()  # the finished output is drawn below, token by token with probabilities
+    try:
+        with heavy("generate") as job:  # the server-wide queue: waits for a slot, Stop cancels
+            progress = box.progress(0.0, text=t("playground.streaming", i=0, n=stream.max_steps))
+            out = box.empty()
+            for rec in job.iterate(stream):
+                out.text(rec.text)
+                progress.progress((rec.index + 1) / stream.max_steps,
+                                  text=t("playground.streaming", i=rec.index + 1, n=stream.max_steps))
+            progress.empty()
+            out.empty()  # the finished output is drawn below, token by token with probabilities
+    except LlmvizError as err:  # time budget or cancelled: keep what was generated
+        show_error(err, box)
     _finish(stream)
 
 
@@ -83,7 +88,7 @@ def _branch_title(i: int, gen) -> str:
     if gen.forced_from is None:
         return f"{t('playground.branch_label', i=i + 1)} ({t('playground.branch_original')})"
     forced = gen.steps[gen.forced_from].token
-    return f"{t('playground.branch_label', i=i + 1)} ({t('playground.branch_forced', step=gen.forced_from, token=repr(forced))})"
+    return f"{t('playground.branch_label', i=i + 1)} ({t_text('playground.branch_forced', step=gen.forced_from, token=repr(forced))})"
 
 
 def _show_results(loaded) -> None:
@@ -104,7 +109,7 @@ def _show_results(loaded) -> None:
             "playground.speed", n=len(gen.steps), s=gen.elapsed_s,
             tps=len(gen.steps) / gen.elapsed_s if gen.elapsed_s else 0.0, ttft=gen.ttft_s or 0.0))
         for notice in gen.notices:
-            st.warning(notice)
+            show_notice(notice)
     idx = st.radio(t("playground.branch_pick"), range(len(branches)), key=BRANCH, horizontal=True,
                    format_func=lambda i: _branch_title(i, branches[i])) if len(branches) > 1 else 0
     gen = branches[min(int(idx or 0), len(branches) - 1)]
@@ -195,7 +200,7 @@ def fill_mask_section(loaded) -> None:
     facts = loaded.facts
     st.markdown(t("playground.fill_intro"))
     if facts.kind == ENCODER:
-        st.info(t("playground.fill_encoder", model=facts.model_id))
+        st.info(t_text("playground.fill_encoder", model=facts.model_id))
         st.stop()
     causal = facts.kind == CAUSAL_LM
     st.info(t("playground.fill_causal_note") if causal else t("playground.fill_mlm_note"))
@@ -212,17 +217,17 @@ def fill_mask_section(loaded) -> None:
     copy_link("playground", {"preset": FILL_MASK, "text": text}, key="pg_fill")
     try:
         with st.spinner("…"):
-            result = _fill(loaded, loaded.spec, text, int(top_k), candidates)
+            result = cached("fill_mask", _fill, loaded, loaded.spec, text, int(top_k), candidates)
     except LlmvizError as err:
         show_error(err)
         return
     for notice in result.notices:
-        st.warning(notice)
+        show_notice(notice)
     if causal:
         st.caption(t(f"playground.fill_source_{result.candidate_source}"))
-    best = result.text
+    best = md_escape(result.text)  # user text and model output shown literally; only the filled word is bold
     for slot in result.slots:
-        best = best.replace(result.mask_token, f"**{slot.candidates[0]}**", 1)
+        best = best.replace(md_escape(result.mask_token), f"**{md_escape(slot.candidates[0])}**", 1)
     st.markdown(f"{t('playground.fill_best')}: {best}")
     cols = st.columns(min(len(result.slots), 3))
     for i, slot in enumerate(result.slots):

@@ -6,7 +6,7 @@ import streamlit as st
 
 from llmviz.positional import DEFAULT_BASE, MAX_BASE, MAX_D_MODEL, MAX_LEN
 from ui import positional_views as views
-from ui.common import current_model
+from ui.common import current_model, t_text
 from ui.i18n import t
 from ui.links import copy_link, qp
 
@@ -21,7 +21,7 @@ def _linked_param(name: str, cast) -> float:
     raw = qp(name, DEFAULTS[name], cast)
     value = min(max(raw, lo), hi)
     if value != raw:
-        st.warning(t("positional.clamped", name=name, raw=raw, value=value, lo=lo, hi=hi))
+        st.warning(t_text("positional.clamped", name=name, raw=raw, value=value, lo=lo, hi=hi))
     return value
 
 
@@ -29,7 +29,7 @@ st.title(t("positional.title"))
 st.markdown(t("positional.intro"))
 loaded = current_model()
 facts = loaded.facts
-st.caption(t("positional.model_scheme", model=facts.model_id, scheme=facts.positional,
+st.caption(t_text("positional.model_scheme", model=facts.model_id, scheme=facts.positional,
              theta=f" (θ = {facts.rope_theta:g})" if facts.rope_theta else "", max_pos=facts.max_positions))
 
 initial = qp("section", "sinusoidal")

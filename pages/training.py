@@ -10,8 +10,11 @@ from llmviz.train import experiments as X
 from llmviz.train import loop, privacy, tiny
 from llmviz.train.corpus import MAX_SENTENCES, cooccurrence, grammar_corpus
 from llmviz.viz import train as V
-from ui.common import MODEL_KEY, export_buttons, load_cached, plot, show_error
+from llmviz import serving
+from ui.common import MODEL_KEY, export_buttons, load_cached, plot, session_models, session_owner, show_error, t_text
 from ui.i18n import t
+from ui.jobs import check as check_job
+from ui.jobs import heavy
 from ui.links import copy_link, presenter_mode, qp
 
 SECTIONS = ("live", "transfer", "bias", "memorization")
@@ -39,6 +42,7 @@ def apply_preset() -> None:
 def activate(model_id: str) -> None:
     st.session_state[MODEL_KEY] = model_id
     st.session_state["picker_choice"] = model_id
+    st.session_state["llmviz_model_source"] = "auto"
 
 
 def model_share(kind: str, model, tokenizer, meta: dict) -> None:
@@ -46,20 +50,21 @@ def model_share(kind: str, model, tokenizer, meta: dict) -> None:
     with st.container(border=True):
         st.markdown(t("training.share_header"))
         key = f"trn_share_{kind}"
+        public = False
+        if not serving.is_shared():  # a class server: a model stays with the student who trained it
+            public = st.checkbox(t("training.share_public"), key=f"{key}_public", help=t("training.share_public_help"))
         if st.button(t("training.share_button"), key=key, help=t("training.share_help")):
             try:
                 mid = tiny.register_trained(model, tokenizer, f"lab-{kind}", t(f"training.share_title_{kind}"),
-                                            meta=meta)
+                                            meta=meta, owner=None if public else session_owner())
             except (LlmvizError, OSError) as err:
                 show_error(err)
             else:
                 st.session_state[f"{key}_id"] = mid
         mid = st.session_state.get(f"{key}_id")
         if mid:
-            from llmviz.models import available_models
-
-            folder = available_models()[mid].locate()
-            st.success(t("training.shared", model=mid, folder=str(folder)))
+            folder = session_models()[mid].locate()
+            st.success(t_text("training.shared", model=mid))  # the name only, never the server folder
             c = st.columns(2)
             c[0].button(t("training.activate"), key=f"{key}_act", on_click=activate, args=(mid,))
             c[1].download_button(t("training.download"), tiny.zip_folder(folder), f"{mid}.zip", "application/zip",
@@ -142,7 +147,8 @@ def live_section() -> None:
             return False
 
         try:
-            res = X.run_live(params, on_eval)
+            with heavy("train") as job:  # the server-wide queue; Stop cancels at the next evaluation
+                res = X.run_live(params, job.wrap(on_eval))
         except LlmvizError as err:
             show_error(err)
             return
@@ -189,6 +195,7 @@ def show_metrics(where, h: loop.History) -> None:
 
 def progress_cb(bar):
     def cb(frac: float, msg: str) -> bool:
+        check_job()  # Stop, a newer run of this session or the time budget ends the run here
         bar.progress(min(max(frac, 0.0), 1.0), text=msg)
         return False
     return cb
@@ -200,7 +207,8 @@ def run_or_recall(key: str, run: bool, bar, compute) -> tuple | None:
     (the run failed, or nothing has been run yet)."""
     if run:
         try:
-            st.session_state[key] = compute()
+            with heavy("train"):
+                st.session_state[key] = compute()
         except LlmvizError as err:
             show_error(err)
             return None

@@ -42,7 +42,7 @@ def test_live_section_trains_and_shows_curves_metrics_and_lesson():
     at.button(key="trn_share_live").click().run()
     assert_ok(at)
     mid = at.session_state["trn_share_live_id"]
-    assert mid in REGISTRY and load_model(mid).facts.source == "trained"
+    assert mid in REGISTRY and load_model(mid, owner=at.session_state["llmviz_session_owner"]).facts.source == "trained"
     assert "model picker" in texts(at)
     at.button(key="trn_share_live_act").click().run()
     assert at.session_state["llmviz_model_spec"] == mid

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 import pandas as pd
@@ -20,51 +21,110 @@ QP_MODEL_SEEN = "llmviz_qp_model_seen"  # the last ?model= this session applied
 DEVICE_KEY = "llmviz_device"
 
 
+SOURCE_KEY = "llmviz_model_source"  # "auto" | "path" (sidebar folder box: never the hub) | "hub"
+OWNER_KEY = "llmviz_session_owner"  # random id: the models this session trained or added belong to it
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
-def load_cached(spec: str, device: str = "cpu") -> LoadedModel:
-    """One shared copy per (spec, device) for all sessions."""
-    return load_model(spec, device=device)
+def _load_shared(spec: str, device: str, source: str, owner: str | None) -> LoadedModel:
+    return load_model(spec, device=device, source=source, owner=owner)
+
+
+def session_owner() -> str:
+    """This browser session's owner id (llmviz.models registers trained models under it)."""
+    if OWNER_KEY not in st.session_state:
+        import uuid
+
+        st.session_state[OWNER_KEY] = uuid.uuid4().hex
+    return st.session_state[OWNER_KEY]
+
+
+def session_models() -> dict:
+    """The models this session may list: bundled, shared on purpose, and its own."""
+    return available_models(session_owner())
+
+
+def load_cached(spec: str, device: str = "cpu", source: str | None = None) -> LoadedModel:
+    """One shared copy per (spec, device) for all sessions; a session's own models are keyed by its
+    owner id, so no other session can load them from the cache."""
+    from llmviz.models import REGISTRY
+
+    entry = REGISTRY.get(spec)
+    owner = session_owner() if entry is not None and entry.owner is not None else None
+    if source is None:
+        source = st.session_state.get(SOURCE_KEY, "auto") if spec == st.session_state.get(MODEL_KEY) else "auto"
+    return _load_shared(spec, device, source, owner)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:=^&\"'])")
+
+
+def md_escape(text: Any) -> str:
+    """``text`` as literal markdown: every markdown/HTML/LaTeX/directive character backslash-escaped,
+    so user input or model output inside a message is shown as typed, never as an image, link or tag."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def t_text(key: str, **fmt) -> str:
+    """``t(key, ...)`` with every string value escaped (for placeholders holding user input or model output)."""
+    return t(key, **{k: md_escape(v) if isinstance(v, str) else v for k, v in fmt.items()})
 
 
 def show_error(err: Exception, where=None) -> None:
-    """Show an LlmvizError as a user message (never a traceback)."""
-    (where or st).error(str(err), icon=":material/error:")
+    """Show an LlmvizError as a user message (never a traceback); its text is escaped, so user input
+    quoted in it is never rendered as markdown or HTML."""
+    (where or st).error(md_escape(err), icon=":material/error:")
+
+
+def show_notice(text: Any, where=None) -> None:
+    """A warning whose text (which may quote user input) is shown literally."""
+    (where or st).warning(md_escape(text))
+
+
+def show_info(text: Any, where=None, **kwargs) -> None:
+    """An info box whose text (which may quote user input) is shown literally."""
+    (where or st).info(md_escape(text), **kwargs)
 
 
 def _load_with_status(spec: str, device: str) -> LoadedModel | None:
     try:
         from llmviz.gguf_cache import is_cached
-        entry = available_models().get(spec)
+        entry = session_models().get(spec)
         slow = entry is not None and entry.locate().suffix == ".gguf" and not is_cached(entry.locate())
     except LlmvizError:
         slow = False
-    label = t("app.loading", spec=spec) + (t("app.loading_slow") if slow else "")
+    label = t_text("app.loading", spec=spec) + (t("app.loading_slow") if slow else "")
     with st.sidebar.status(label, expanded=False) as status:
         try:
             loaded = load_cached(spec, device)
         except LlmvizError as err:
-            status.update(label=t("app.load_failed", spec=spec), state="error")
+            status.update(label=t_text("app.load_failed", spec=spec), state="error")
             show_error(err, st.sidebar)
             return None
-        status.update(label=t("app.loaded", spec=spec), state="complete")
+        status.update(label=t_text("app.loaded", spec=spec), state="complete")
     return loaded
 
 
 def model_picker() -> None:
     """Sidebar picker shared by every page; the choice lives in session state."""
-    models = available_models()
+    from llmviz import serving
+
+    serving.set_server_address(st.get_option("server.address"))  # shared mode on a non-loopback address
+    models = session_models()
     qp_model = st.query_params.get("model")
     if MODEL_KEY not in st.session_state:
         st.session_state[MODEL_KEY] = qp_model if qp_model else DEFAULT_MODEL
+        st.session_state[SOURCE_KEY] = "auto"
     elif qp_model and qp_model != st.session_state.get(QP_MODEL_SEEN):
         # A link opened inside the session (Learn card, tour step) asks for another model.
         st.session_state[MODEL_KEY] = qp_model
+        st.session_state[SOURCE_KEY] = "auto"
         st.session_state.pop("picker_choice", None)  # the selectbox re-reads its index below
     if qp_model:
         st.session_state[QP_MODEL_SEEN] = qp_model
-    options = list(models) + [LOCAL_FOLDER, HUB_ID]
+    options = list(models) + ([LOCAL_FOLDER] if serving.paths_allowed("model") else []) + [HUB_ID]
     current = st.session_state[MODEL_KEY]
-    index = options.index(current) if current in options else options.index(LOCAL_FOLDER)
+    index = options.index(current) if current in options else len(models)  # the first free-text option
     sb = st.sidebar
     sb.markdown(f"### {t('app.model_heading')}")
     option_names = {LOCAL_FOLDER: t("app.opt_local"), HUB_ID: t("app.opt_hub")}
@@ -75,6 +135,7 @@ def model_picker() -> None:
     device = sb.selectbox(t("app.device_label"), DEVICES, key=DEVICE_KEY, help=t("app.device_help"))
     if choice in models:
         st.session_state[MODEL_KEY] = choice
+        st.session_state[SOURCE_KEY] = "auto"
     else:
         placeholder = "/path/to/model-folder" if choice == LOCAL_FOLDER else "bert-base-uncased"
         default = current if current not in models else ""
@@ -82,6 +143,7 @@ def model_picker() -> None:
                               placeholder=placeholder, key=f"picker_text_{choice == LOCAL_FOLDER}")
         if sb.button(t("app.load"), key="picker_load"):
             st.session_state[MODEL_KEY] = typed.strip()
+            st.session_state[SOURCE_KEY] = "path" if choice == LOCAL_FOLDER else "hub"
     spec = st.session_state[MODEL_KEY]
     if spec not in models and choice in models:
         spec = choice
@@ -90,7 +152,7 @@ def model_picker() -> None:
         st.session_state["llmviz_loaded_ok"] = loaded is not None
         if loaded is not None:
             f = loaded.facts
-            sb.caption(t("app.model_caption", model=f.model_id, kind=f.kind.replace("_", " "), layers=f.n_layers,
+            sb.caption(t_text("app.model_caption", model=f.model_id, kind=f.kind.replace("_", " "), layers=f.n_layers,
                          heads=f.n_heads, positional=f.positional, params=f"{f.n_params / 1e6:.0f}"))
 
 
@@ -109,7 +171,7 @@ def current_model() -> LoadedModel:
 def require_probe(loaded: LoadedModel, probe: str, what: str) -> None:
     """Stop the page with an explanation when the model cannot do ``probe``."""
     if not loaded.facts.supports(probe):
-        st.info(t("app.needs_other_model", what=what, model=loaded.facts.model_id,
+        st.info(t_text("app.needs_other_model", what=what, model=loaded.facts.model_id,
                   kind=t(f"home.kind_{loaded.facts.kind}"), notes=t(f"home.probes_{loaded.facts.kind}")))
         st.stop()
 

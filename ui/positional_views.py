@@ -10,7 +10,7 @@ from llmviz import positional_ablation as PA
 from llmviz import positional_model as PM
 from llmviz.errors import LlmvizError, UnsupportedModelError
 from llmviz.viz import positional as V
-from ui.common import export_buttons, plot, show_error
+from ui.common import export_buttons, md_escape, plot, show_error, t_text
 from ui.i18n import t
 from ui.links import presenter_mode
 
@@ -62,7 +62,7 @@ def _side_by_side(fig, formula: str, note: str, key: str, data: pd.DataFrame | N
         plot(fig, key=f"{key}_fig")
     with right:
         st.latex(formula)
-        st.markdown(note)
+        st.markdown(md_escape(note))
     _exports(key, fig, data, meta)
 
 
@@ -83,7 +83,7 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
         show_error(err)
         return
     for note in pe.notes:
-        st.warning(note)
+        st.warning(md_escape(note))
     meta = {"d_model": d_model, "max_len": max_len, "base": base}
 
     st.subheader(t("positional.waves_header"))
@@ -134,7 +134,7 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
                   r"\begin{pmatrix}\sin\omega_i p\\ \cos\omega_i p\end{pmatrix}",
                   t("positional.shift_note"), "shift", V.matrix_frame(sm.matrix, "row", "col"), {**meta, "k": int(k)})
     if sm.note:
-        st.info(sm.note)
+        st.info(md_escape(sm.note))
     if np.isfinite(sm.max_error):
         _check(sm.max_error <= SHIFT_TOL, t("positional.shift_check", err=sm.max_error, n=sm.n_positions,
                                              k=int(k), tol=SHIFT_TOL))
@@ -146,10 +146,10 @@ def learned_section(loaded) -> None:
         with st.spinner(t("positional.working")):
             an = _learned(loaded, loaded.spec)
     except UnsupportedModelError as err:
-        st.info(str(err), icon=":material/info:")
+        st.info(md_escape(err), icon=":material/info:")
         return
     n, h = an.positions.matrix.shape
-    st.markdown(t("positional.learned_intro", model=an.positions.model_id, n=n, h=h, module=an.positions.module))
+    st.markdown(t_text("positional.learned_intro", model=an.positions.model_id, n=n, h=h, module=an.positions.module))
     meta = {"model": loaded.spec, "module": an.positions.module}
     _side_by_side(V.heatmap(an.similarity, f"Cosine similarity of the {n} learned position vectors",
                             "position q", "position p"),
@@ -185,7 +185,7 @@ def rope_section(loaded) -> None:
         cfg = PM.rope_config(loaded)
     except UnsupportedModelError as err:
         cfg = None
-        st.info(str(err), icon=":material/info:")
+        st.info(md_escape(err), icon=":material/info:")
     c = st.columns(3)
     head_dim = c[0].number_input(t("positional.head_dim"), 2, 512, cfg.head_dim if cfg else 64, step=2,
                                  key="pos_head_dim", disabled=cfg is not None, help=t("positional.head_dim_help"))
@@ -201,7 +201,7 @@ def rope_section(loaded) -> None:
     positions = np.arange(int(n_pos))
     meta = {"model": loaded.spec, "head_dim": int(head_dim), "theta": float(theta)}
     if cfg is not None:
-        st.markdown(t("positional.rope_from_model", model=cfg.model_id, module=cfg.module, hd=cfg.head_dim,
+        st.markdown(t_text("positional.rope_from_model", model=cfg.model_id, module=cfg.module, hd=cfg.head_dim,
                       theta=cfg.theta, kind=cfg.rope_type))
         freq_err = float(np.abs(inv_freq - cfg.model_inv_freq).max())
         if cfg.rope_type != "default" or freq_err > 1e-6:  # scaled variants (llama3, yarn...) change the formula
@@ -284,7 +284,7 @@ def ablation_section(loaded) -> None:
             else:
                 res = _encoder_ablation(loaded, loaded.spec, text, seed, mode)
     except UnsupportedModelError as err:
-        st.info(str(err), icon=":material/info:")
+        st.info(md_escape(err), icon=":material/info:")
         return
     except LlmvizError as err:
         show_error(err)

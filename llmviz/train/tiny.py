@@ -151,8 +151,10 @@ def zip_folder(folder: str | Path) -> bytes:
 
 
 def register_trained(model, tokenizer, name: str, title: str, root: str | Path | None = None,
-                     meta: dict | None = None) -> str:
+                     meta: dict | None = None, owner: str | None = None) -> str:
     """Save under ``root`` (default: llmviz cache ``trained/``) and add to the model registry.
+
+    ``owner``: the session the model belongs to (None: every session lists it).
 
     The registry id carries a hash of the weights, so a re-trained model never collides with a
     cached copy of an earlier one. Returns the registry id.
@@ -169,5 +171,5 @@ def register_trained(model, tokenizer, name: str, title: str, root: str | Path |
     save_trained(model, tokenizer, folder / model_id, meta)
     kind = CAUSAL_LM if model.config.architectures[0].endswith("LMHeadModel") else MASKED_LM
     register_model(model_id, folder / model_id, title, f"trained in the training lab ({title})",
-                   kind_hint=kind, replace=True)
+                   kind_hint=kind, replace=True, owner=owner)
     return model_id

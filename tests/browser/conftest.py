@@ -79,7 +79,9 @@ def browser():
 def page(browser):
     """A fresh page whose every request URL is recorded in ``page.requests_seen``."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script(_RUN_COUNTER_JS)
     pg = context.new_page()
+    pg.runs_waited = 0
     pg.requests_seen = []
     pg.on("request", lambda req: pg.requests_seen.append(req.url))
     pg.console_errors = []
@@ -104,16 +106,43 @@ def assert_offline(page) -> None:
     assert not ext, f"requests left localhost: {ext[:10]}"
 
 
-def wait_idle(page, timeout: float = 120_000) -> None:
-    """Wait until the app has finished running its script (no 'Running…' status widget)."""
+# Counts the script runs the page has seen: every time stApp's data-test-script-state becomes "running".
+_RUN_COUNTER_JS = """
+(() => {
+  window.__llmvizRuns = 0;
+  let last = null;
+  const look = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const state = app ? app.getAttribute('data-test-script-state') : null;
+    if (state === 'running' && last !== 'running') window.__llmvizRuns += 1;
+    last = state;
+  };
+  new MutationObserver(look).observe(document, {attributes: true, subtree: true, childList: true,
+                                               attributeFilter: ['data-test-script-state']});
+})();
+"""
+IDLE_JS = '() => !!document.querySelector(\'[data-testid="stApp"][data-test-script-state="notRunning"]\')'
+
+
+def wait_idle(page, timeout: float = 120_000, start_timeout: float = 5_000) -> None:
+    """Wait until a script run has started (since the last wait) and then finished.
+
+    A run counts as finished when ``[data-testid="stApp"]`` has ``data-test-script-state="notRunning"``.
+    If no new run starts within ``start_timeout`` ms (the action did not rerun the script), only the
+    finished state is awaited."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_timeout(500)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
-    page.wait_for_timeout(300)
+    seen = getattr(page, "runs_waited", 0)
+    try:
+        page.wait_for_function(f"() => (window.__llmvizRuns || 0) > {seen}", timeout=start_timeout)
+    except Exception:  # noqa: BLE001 - playwright TimeoutError: no rerun happened
+        pass
+    page.wait_for_function(IDLE_JS, timeout=timeout)
+    page.runs_waited = page.evaluate("() => window.__llmvizRuns || 0")
+    page.wait_for_timeout(150)  # let the last deltas paint
 
 
 def open_app(page, app_url: str, path: str = "", query: str = "") -> None:
+    page.runs_waited = 0  # a new document starts its run counter at 0
     page.goto(f"{app_url}/{path}{('?' + query) if query else ''}")
     wait_idle(page)
 
