@@ -1,0 +1,65 @@
+"""AppTest of the Bias page's StereoSet and Runs sections (English and 中文)."""
+import pytest
+
+from llmviz.bias import stereoset as SS
+from llmviz.runs import store as RS
+from tests.apptest_util import assert_ok, open_page, texts
+
+PAGE = "pages/bias.py"
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMVIZ_HOME", str(tmp_path))
+    monkeypatch.delenv("LLMVIZ_DB_URL", raising=False)
+    RS.reset_engines()
+    yield tmp_path
+    RS.reset_engines()
+
+
+def test_stereoset_section_scores_the_illustrative_set(store, tiny_llama, tiny_llama_dir):
+    at = open_page(PAGE, str(tiny_llama_dir), query={"section": "stereoset"})
+    assert_ok(at)
+    assert "not StereoSet data" in texts(at)
+    at.button(key="bias_ss_run").click().run()
+    assert_ok(at)
+    ref = SS.run_stereoset(tiny_llama, SS.illustrative_set(), n_boot=200)
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["SS (50 = no preference)"]) == pytest.approx(ref.results["overall"]["SS Score"], abs=0.06)
+    assert float(metrics["ICAT (100 = ideal)"]) == pytest.approx(ref.results["overall"]["ICAT Score"], abs=0.06)
+    table = at.dataframe[0].value
+    assert {"LM Score CI low", "SS Score CI high"} <= set(table.columns) and table.iloc[-1]["split"] == "overall"
+    drill = at.dataframe[1].value
+    assert list(drill["gold_label"]) == ["stereotype", "anti-stereotype", "unrelated"]
+    first = SS.illustrative_set().intrasentence[0]
+    assert list(drill["score"]) == pytest.approx([ref.scores[s.id] for s in first.sentences], rel=1e-5)
+    assert "run #1" in texts(at)
+    # a second run on the same data, then the Runs section compares them
+    at.button(key="bias_ss_run").click().run()
+    runs = open_page(PAGE, str(tiny_llama_dir), query={"section": "runs"})
+    assert_ok(runs)
+    assert len(runs.dataframe[0].value) == 2
+    groups = runs.dataframe[2].value
+    assert set(groups["group"]) >= {"intrasentence/gender", "intersentence/religion", "overall"}
+    assert groups["mean_diff"].abs().max() == pytest.approx(0.0)  # same model, same data
+
+
+def test_sections_in_chinese_and_encoder_message(store, tiny_encoder_dir):
+    at = open_page(PAGE, str(tiny_encoder_dir), query={"section": "stereoset", "lang": "zh"})
+    assert_ok(at)
+    assert "编码器" in texts(at)
+    runs = open_page(PAGE, str(tiny_encoder_dir), query={"section": "runs", "lang": "zh"})
+    assert_ok(runs)
+    assert "还没有运行记录" in texts(runs)
+
+
+def test_corrupt_store_warns_and_the_audit_still_shows(store, tiny_llama_dir):
+    (store / "runs.sqlite").write_bytes(b"garbage" * 500)
+    at = open_page(PAGE, str(tiny_llama_dir), query={"section": "stereoset"})
+    at.button(key="bias_ss_run").click().run()
+    assert_ok(at)
+    assert any("corrupt" in w.value for w in at.warning)
+    assert len(at.metric) == 3
+    runs = open_page(PAGE, str(tiny_llama_dir), query={"section": "runs"})
+    assert_ok(runs)
+    assert any("corrupt" in e.value for e in runs.error)
