@@ -3,6 +3,7 @@ settings, model picker, guided-tour controls)."""
 import streamlit as st
 
 from ui.common import model_picker
+from ui.jobs import cancel_stale
 from ui.i18n import LANG_KEY, LANG_SWITCH, LANGS, lang, set_lang, t
 from ui.learn import tour_sidebar
 from ui.links import CONTRAST_KEY, PRESENTER_KEY, accept_flag_from_query, apply_presenter_style
@@ -40,5 +41,6 @@ with sb.expander(t("app.classroom"), expanded=bool(st.session_state.get(PRESENTE
     st.toggle(t("app.contrast"), key=CONTRAST_KEY, help=t("app.contrast_help"), bind="query-params")
 apply_presenter_style()
 
+cancel_stale()  # a new run of this session (click, rerun, other page) stops its older queued/running job
 model_picker()
 nav.run()

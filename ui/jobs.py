@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Callable
@@ -25,6 +26,7 @@ from ui.i18n import t
 
 _DONE: OrderedDict[str, None] = OrderedDict()  # keys of cached calls already computed (skip the queue)
 _DONE_MAX = 512
+_local = threading.local()  # the job the current script thread holds
 
 
 def owner() -> str:
@@ -67,13 +69,23 @@ def heavy(kind: str):
         finally:
             if shown[0] is not None:
                 box.empty()
+        _local.job = job
         yield job
     except JobTimeout as err:
         raise JobTimeout(err.budget_s, t("jobs.timeout", s=f"{err.budget_s:.0f}")) from None
     except JobCancelled:
         raise JobCancelled(t("jobs.cancelled")) from None
     finally:
+        _local.job = None
         q.release(job)
+
+
+def check() -> None:
+    """Check the job this script run holds (no-op outside ``heavy``): for progress callbacks that
+    are built before the job exists."""
+    job = getattr(_local, "job", None)
+    if job is not None:
+        job.check()
 
 
 def _call_key(fn: Callable, args: tuple, kwargs: dict) -> str | None:
