@@ -6,6 +6,10 @@ mlm_reference_pairs_per_s: the straightforward metric.py algorithm (one sentence
 time) on the same model and pairs; mlm_batched_speedup = their ratio (target >= 5); mlm_max_abs_diff:
 largest score difference between the two (should be < 1e-5). smollm2_1000_pairs_s: wall time to score
 1,000 pairs with smollm2 (sentence log-likelihood, batched with padding).
+stereoset_examples_per_s: StereoSet examples (3 candidate sentences each, generative scoring) per second with
+smollm2 on the illustrative set repeated; seat_items_per_s: SEAT items embedded and tested per second with
+minilm (all layers, mean pooling) on a synthetic 4 x 200-sentence test. load_avg: /proc/loadavg at the end
+(the machine is shared; read every figure next to it).
 """
 import json
 import os
@@ -55,7 +59,37 @@ def main() -> dict:
     t0 = time.perf_counter()
     score_pairs(smol, big)
     out["smollm2_1000_pairs_s"] = time.perf_counter() - t0
-    return {k: round(v, 3) if k != "mlm_max_abs_diff" else v for k, v in out.items()}
+    out.update(benchmark_speeds(smol))
+    try:
+        out["load_avg"] = open("/proc/loadavg").read().split()[:3]
+    except OSError:
+        out["load_avg"] = None
+    return {k: round(v, 3) if isinstance(v, float) and k != "mlm_max_abs_diff" else v for k, v in out.items()}
+
+
+def benchmark_speeds(smol) -> dict:
+    """stereoset_examples_per_s (smollm2) and seat_items_per_s (minilm)."""
+    from llmviz.bias import seat as SEAT
+    from llmviz.bias import stereoset as SS
+    from llmviz.models import load_model
+
+    out = {}
+    ill = SS.illustrative_set()
+    data = SS.StereoSetData("bench", ill.intrasentence * 4, ill.intersentence * 4)  # 56 examples
+    items = [it for _, it in data.sentence_items()]
+    SS.score_items(smol, items[:6])  # warm-up
+    t0 = time.perf_counter()
+    SS.score_items(smol, items)
+    out["stereoset_examples_per_s"] = len(data.examples()) / (time.perf_counter() - t0)
+    minilm = load_model("minilm")
+    words = ["career", "family", "science", "art"]
+    test = SEAT.SeatTest("bench", {k: (k, [f"This sentence number {i} is about {w}, and nothing else." for i in range(200)])
+                                   for k, w in zip(SEAT.SET_KEYS, words)})
+    SEAT.run_test(minilm, SEAT.SeatTest("warm", {k: (k, v[1][:4]) for k, v in test.sets.items()}))
+    t0 = time.perf_counter()
+    SEAT.run_test(minilm, test, "mean", "all")
+    out["seat_items_per_s"] = sum(test.sizes) / (time.perf_counter() - t0)
+    return out
 
 
 if __name__ == "__main__":
