@@ -22,9 +22,8 @@ from llmviz.errors import InputError, UnsupportedModelError
 from llmviz.generate import cut_words
 from llmviz.models import CAUSAL_LM, MASKED_LM, LoadedModel
 
-MAX_FILL_WORDS = 300  # longer text is cut with a notice
+from llmviz.limits import MAX_CANDIDATE_CHARS, MAX_CANDIDATES, MAX_FILL_WORDS  # noqa: E402 - longer text is cut
 MAX_MASKS = 8
-MAX_CANDIDATES = 20
 MAX_TOP_K = 50
 MASK_ALIASES = re.compile(r"\[mask\]|<mask>", re.IGNORECASE)
 CLASSIC_EXAMPLE = "This is a [MASK] sentence."
@@ -194,10 +193,13 @@ def parse_candidates(raw: str | list[str] | None) -> list[str]:
     """Comma/newline separated words -> unique, stripped list (at most MAX_CANDIDATES)."""
     if raw is None:
         return []
-    items = raw if isinstance(raw, list) else re.split(r"[,\n;]", raw)
+    items = raw if isinstance(raw, list) else re.split(r"[,\n;]", raw[: (MAX_CANDIDATE_CHARS + 2) * (MAX_CANDIDATES + 1)])
     out: list[str] = []
     for item in items:
         w = item.strip()
+        if len(w) > MAX_CANDIDATE_CHARS:
+            raise InputError(f"A candidate is longer than {MAX_CANDIDATE_CHARS} characters; each must be a word or a "
+                             "short phrase. Separate candidates with commas.")
         if w and w not in out:
             out.append(w)
     if len(out) > MAX_CANDIDATES:

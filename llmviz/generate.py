@@ -31,7 +31,7 @@ from llmviz.errors import InputError, UnsupportedModelError
 from llmviz.models import CAUSAL_LM, LoadedModel
 
 MAX_NEW_TOKENS_LIMIT = 256  # the slider's upper bound; longer runs are refused
-MAX_PROMPT_WORDS = 1000  # longer prompts are cut with a notice
+from llmviz.limits import MAX_PROMPT_WORDS, MAX_SYSTEM_PROMPT_WORDS  # noqa: E402 - longer text is cut with a notice
 MAX_ALTERNATIVES = 20
 SEED_STRIDE = 100_003
 STOP_REASONS = ("eos", "max_new_tokens", "stopped", "context")
@@ -216,7 +216,9 @@ def build_prompt(loaded: LoadedModel, user: str, system: str = "", use_chat_temp
     user, n_words = cut_words(user, MAX_PROMPT_WORDS)
     if n_words > MAX_PROMPT_WORDS:
         notices.append(f"The prompt had {n_words:,} words; only the first {MAX_PROMPT_WORDS:,} are used.")
-    system = (system or "").strip()
+    system, n_sys = cut_words((system or "").strip(), MAX_SYSTEM_PROMPT_WORDS)
+    if n_sys > MAX_SYSTEM_PROMPT_WORDS:
+        notices.append(f"The system prompt had {n_sys:,} words; only the first {MAX_SYSTEM_PROMPT_WORDS:,} are used.")
     tok = loaded.tokenizer
     chat = bool(use_chat_template and getattr(tok, "chat_template", None))
     if chat:

@@ -21,14 +21,13 @@ EXPLAIN_PARAM_BUDGET = 64 * 25_000_000  # tokens x parameters; smollm2 (135M) ge
 MIN_EXPLAIN_TOKENS = 16
 
 # Bias: WEAT/SEAT word lists (issue #14 may raise this with batched scoring; keep it the one knob)
-MAX_WEAT_WORDS = 60  # per target/attribute set
+MAX_WEAT_WORDS = 2000  # per target/attribute set (SEAT sentence sets hold up to ~350), scored in batches
 # Minimal-pair CSV (page upload or an allowed path); the CLI streams larger files
 MAX_CSV_BYTES = 50 * 1024 * 1024
 MAX_CSV_ROWS = 500  # pairs scored in the page
 
-# Training lab: user-typed corpus text
-MAX_CORPUS_CHARS = 200_000
-MAX_CORPUS_LINES = 5_000
+# Training lab: the corpus is generated from a grammar; its size is the number of stories
+MAX_TRAIN_STORIES = 5000
 
 
 def explain_token_limit(n_params: int) -> int:

@@ -12,7 +12,7 @@ from llmviz.explain.attribution import (IG_GAP_WARN, MAX_IG_STEPS, MAX_OCCLUSION
                                         disagreement_notes, spearman_matrix, to_rows)
 from llmviz.explain.logit_lens import logit_lens
 from llmviz.explain.targets import (BASELINES, KIND_FOR_MODEL, MASKED_TOKEN, MAX_TOKENS, NEXT_TOKEN, SIMILARITY,
-                                    Target, build_problem, top_predictions)
+                                    Target, build_problem, token_limit, top_predictions)
 from llmviz.models import CAUSAL_LM
 from llmviz.viz import explain as viz
 from ui.common import current_model, export_buttons, md_escape, plot, show_error, t_text
@@ -68,7 +68,7 @@ kind = kinds[0] if len(kinds) == 1 else st.radio(
 st.caption(t(f"explain.kind_help_{kind}"))
 
 text = st.text_area(t("explain.text"), value=qp("text", DEFAULT_TEXT[kind]), key=f"ex_text_{kind}",
-                    help=t("explain.text_help", n=MAX_TOKENS), height=80)
+                    help=t("explain.text_help", n=token_limit(loaded)), height=80)
 text_b = token = contrast = None
 score = "logit"
 if kind == SIMILARITY:
@@ -91,7 +91,7 @@ except LlmvizError as err:
     show_error(err)
     st.stop()
 if truncated:
-    st.warning(t("explain.truncated", n=n_original, max=MAX_TOKENS))
+    st.warning(t("explain.truncated", n=n_original, max=token_limit(loaded)))
 st.markdown(f"**{t('explain.explaining')}:** {md_escape(label)}")
 if preds:
     with st.expander(t("explain.top_predictions"), expanded=False):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from llmviz.limits import MAX_SYSTEM_PROMPT_WORDS
 from llmviz import fill_mask as FM
 from llmviz.errors import LlmvizError
 from llmviz.generate import MAX_NEW_TOKENS_LIMIT, MAX_PROMPT_WORDS, GenerationStream, SamplingParams, branch, \
@@ -165,7 +166,7 @@ def generation_section(loaded, mode: str) -> None:
     text_qp = qp("text", None) if qp("preset", DEFAULT_MODE) == mode else None
     chat = bool(loaded.facts.has_chat_template)
     system = st.text_area(t("playground.system"), value=preset.system, key=f"pg_system_{mode}", height=68,
-                          help=t("playground.system_help"))
+                          help=t("playground.system_help", n=MAX_SYSTEM_PROMPT_WORDS))
     user = st.text_area(t("playground.user"), value=text_qp or preset.user, key=f"pg_user_{mode}", height=100,
                         help=t("playground.user_help", n=MAX_PROMPT_WORDS))
     st.caption(t("playground.chat_on") if chat else t("playground.chat_off"))
@@ -213,7 +214,8 @@ def fill_mask_section(loaded) -> None:
     if causal:
         candidates = c[1].text_input(t("playground.fill_candidates"), key="pg_fill_cands",
                                      placeholder="good, simple, short, test",
-                                     help=t("playground.fill_candidates_help", n=FM.MAX_CANDIDATES))
+                                     help=t("playground.fill_candidates_help", n=FM.MAX_CANDIDATES,
+                                            chars=FM.MAX_CANDIDATE_CHARS))
     copy_link("playground", {"preset": FILL_MASK, "text": text}, key="pg_fill")
     try:
         with st.spinner("…"):

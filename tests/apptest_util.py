@@ -37,4 +37,11 @@ def texts(at: AppTest) -> str:
     parts = []
     for kind in ("markdown", "info", "error", "warning", "success", "caption", "title", "header", "subheader"):
         parts += [str(e.value) for e in getattr(at, kind)]
-    return "\n".join(parts)
+    return unescape("\n".join(parts))
+
+
+def unescape(text: str) -> str:
+    """Text as the user reads it: markdown backslash escapes (ui.common.md_escape) removed."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", text)

@@ -2,7 +2,7 @@
 itself when the model cannot run it."""
 import pytest
 
-from tests.apptest_util import assert_ok, open_page, texts
+from tests.apptest_util import assert_ok, open_page, texts, unescape
 
 PAGE = "pages/bias.py"
 
@@ -22,7 +22,7 @@ def test_templates_on_tiny_mlm_and_encoder_message(tiny_mlm_dir):
     assert_ok(at)
     assert set(at.dataframe[0].value["target"]) == {"nurse", "cardiologist"}
     at.text_input(key="bias_tpl").set_value("No slots here").run()
-    assert any("exactly one {group}" in e.value for e in at.error)
+    assert any("exactly one {group}" in unescape(e.value) for e in at.error)
     enc = _section("minilm", "templates")
     assert "encoder without" in texts(enc) and "smollm2" in texts(enc)
 
@@ -46,7 +46,7 @@ def test_pairs_upload_errors(tiny_mlm_dir, tmp_path):
     at.radio(key="bias_pairs_src").set_value("path").run()
     at.text_input(key="bias_pairs_path").set_value(str(bad)).run()
     assert_ok(at)
-    assert any("lacks the column(s)" in e.value for e in at.error)
+    assert any("lacks the column(s)" in unescape(e.value) for e in at.error)
 
 
 def test_counterfactual_on_tiny_llama(tiny_llama_dir, tiny_mlm_dir):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from llmviz.models import load_model
-from tests.apptest_util import assert_ok, open_page, texts
+from tests.apptest_util import assert_ok, open_page, texts, unescape
 
 PAGE = "pages/explain.py"
 
@@ -43,7 +43,7 @@ def test_masked_token_attribution(tiny_mlm_dir):
     assert f"logit('{loaded.tokenizer.convert_ids_to_tokens(top)}') at position 6 (top prediction)" in texts(at)
     at.text_area(key="ex_text_masked_token").input("no mask in this text").run()
     assert_ok(at)
-    assert any("exactly one [MASK]" in e.value for e in at.error)
+    assert any("exactly one [MASK]" in unescape(e.value) for e in at.error)
 
 
 def test_similarity_attribution_on_minilm(minilm):
@@ -78,5 +78,5 @@ def test_hostile_and_empty_input(tiny_llama_dir):
     assert any("cut to the first 64" in w.value for w in at.warning)
     at.text_area(key="ex_text_next_token").input("   ").run()
     assert_ok(at)
-    assert any("empty" in e.value for e in at.error)
+    assert any("empty" in unescape(e.value) for e in at.error)
     assert at.text_area(key="ex_text_next_token").value == "   "  # what the user typed is kept

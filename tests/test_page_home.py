@@ -8,7 +8,7 @@ from google.protobuf import text_format
 from streamlit.testing.v1 import AppTest
 
 from llmviz.learn import CARDS, SECTIONS, TOUR
-from tests.apptest_util import assert_ok, open_page, texts
+from tests.apptest_util import assert_ok, open_page, texts, unescape
 from ui.common import MODEL_KEY
 from ui.i18n import MISSING, catalogue
 from ui.links import PRESENTER_FONT_PX, parse_link
@@ -187,5 +187,5 @@ def test_bad_params_fall_back(tiny_encoder_dir, tmp_path):
     assert "Guided tour" in all_text(at)  # English
     # A link naming a model that does not load: the Learn content is all there, the facts card
     # says what went wrong instead of a traceback.
-    assert at.error and "no_such_model" in " ".join(e.value for e in at.error)
+    assert at.error and "no_such_model" in " ".join(unescape(e.value) for e in at.error)
     assert not at.metric

@@ -6,7 +6,7 @@ import pytest
 
 from llmviz.generate import GenerationStream, SamplingParams, build_prompt
 from llmviz.presets import PRESETS
-from tests.apptest_util import assert_ok, open_page, texts
+from tests.apptest_util import assert_ok, open_page, texts, unescape
 
 PAGE = "pages/playground.py"
 
@@ -86,7 +86,7 @@ def test_generation_needs_a_causal_model_and_empty_prompt_message(tiny_mlm_dir, 
     at.text_area(key="pg_user_code").input("   ").run()
     at.button(key="pg_generate").click().run()
     assert_ok(at)
-    assert "prompt is empty" in " ".join(e.value for e in at.error)
+    assert "prompt is empty" in " ".join(unescape(e.value) for e in at.error)
 
 
 def test_fill_mask_masked_lm_page(tiny_mlm_dir):
@@ -98,7 +98,7 @@ def test_fill_mask_masked_lm_page(tiny_mlm_dir):
     assert len(at.get("plotly_chart")) == 2
     at.text_area(key="pg_fill_text").input("no gap here").run()
     assert_ok(at)
-    assert "No mask" in " ".join(e.value for e in at.error)
+    assert "No mask" in " ".join(unescape(e.value) for e in at.error)
     assert at.text_area(key="pg_fill_text").value == "no gap here"  # what the user typed is kept
 
 

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from tests.apptest_util import assert_ok, open_page, texts
+from tests.apptest_util import assert_ok, open_page, texts, unescape
 
 PAGE = "pages/positional.py"
 
@@ -66,7 +66,7 @@ def test_learned_and_ablation_with_minilm():
     assert "bag of words" in ok and "< 0.99" in ok
     at.text_input(key="pos_abl_text").set_value("hello").run()
     assert_ok(at)
-    assert "at least 2 words" in "\n".join(e.value for e in at.error)
+    assert "at least 2 words" in "\n".join(unescape(e.value) for e in at.error)
     assert at.text_input(key="pos_abl_text").value == "hello"  # what the user typed is kept
 
 

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from llmviz.models import REGISTRY, load_model
-from tests.apptest_util import assert_ok, open_page, texts
+from tests.apptest_util import assert_ok, open_page, texts, unescape
 
 PAGE = "pages/training.py"
 
@@ -35,7 +35,7 @@ def test_live_section_trains_and_shows_curves_metrics_and_lesson():
     assert metrics["Step"] == "3 / 3"
     assert float(metrics["Gap (val − train)"]) == pytest.approx(
         float(metrics["Validation loss"]) - float(metrics["Training loss"]), abs=2e-3)
-    verdict = " ".join(e.value for e in at.error) + " ".join(e.value for e in at.success)
+    verdict = " ".join(unescape(e.value) for e in at.error) + " ".join(e.value for e in at.success)
     assert "overfitting" in verdict.lower()  # the lesson box, one way or the other
     assert at.get("plotly_chart")
     # share: saved, registered, re-loadable; the sidebar picker can make it the active model
@@ -54,7 +54,7 @@ def test_bad_settings_show_a_message_not_a_traceback():
     at.number_input(key="trn_n_heads").set_value(5)
     at.run()
     assert_ok(at)
-    assert "divisible" in " ".join(e.value for e in at.error)
+    assert "divisible" in " ".join(unescape(e.value) for e in at.error)
 
 
 def test_stop_without_a_run_says_stopped():
@@ -94,7 +94,7 @@ def test_memorization_section_small_and_bad_input():
     at = open_page(PAGE, query={"preset": "memorization"})
     at.text_input(key="trn_m_repeats").input("0, two").run()
     assert_ok(at)
-    assert "whole numbers" in " ".join(e.value for e in at.error)
+    assert "whole numbers" in " ".join(unescape(e.value) for e in at.error)
     at.text_input(key="trn_m_repeats").input("0, 8").run()
     at.number_input(key="trn_m_stories").set_value(50)
     at.number_input(key="trn_m_epochs").set_value(1)

@@ -9,6 +9,7 @@ from llmviz import positional as P
 from llmviz import positional_ablation as PA
 from llmviz import positional_model as PM
 from llmviz.errors import LlmvizError, UnsupportedModelError
+from llmviz.report import frame_csv
 from llmviz.viz import positional as V
 from ui.common import export_buttons, md_escape, plot, show_error, t_text
 from ui.i18n import t
@@ -50,7 +51,7 @@ def _exports(key: str, fig=None, data: pd.DataFrame | None = None, meta=None) ->
     if data is not None and data.size > LAZY_CELLS:
         export_buttons(key, fig=fig, stem=f"positional_{key}", meta=meta)
         st.download_button(t("positional.big_csv", rows=data.shape[0], cols=data.shape[1] - 1),
-                           lambda: data.to_csv(index=False), f"positional_{key}.csv", "text/csv", key=f"{key}_bigcsv")
+                           lambda: frame_csv(data), f"positional_{key}.csv", "text/csv", key=f"{key}_bigcsv")
     else:
         export_buttons(key, fig=fig, data=data, stem=f"positional_{key}", meta=meta)
 
@@ -62,7 +63,7 @@ def _side_by_side(fig, formula: str, note: str, key: str, data: pd.DataFrame | N
         plot(fig, key=f"{key}_fig")
     with right:
         st.latex(formula)
-        st.markdown(md_escape(note))
+        st.markdown(note)  # a catalogue text (markdown on purpose), no user input
     _exports(key, fig, data, meta)
 
 
@@ -180,9 +181,42 @@ def learned_section(loaded) -> None:
 
 
 # ------------------------------------------------------------------ RoPE
+REL_PAIRS, REL_SHIFTS = [(5, 2), (40, 10), (100, 99), (7, 30)], [0, 1, 50, 1000]
+
+
+def _rope_bases(loaded, types) -> None:
+    """Models with one RoPE base per layer type (Gemma 3): both bases side by side, each with its relative check."""
+    st.subheader(t("positional.bases_header"))
+    q, k = PM.real_qk_pair(loaded)
+    rows = []
+    for lt in types:
+        cfg = PM.rope_config(loaded, lt)
+        check = P.rope_relative_check(q, k, cfg.inv_freq, REL_PAIRS, REL_SHIFTS)
+        window = loaded.facts.sliding_window if lt == "sliding_attention" else None
+        rows.append({t("positional.col_layer_type"): t(f"positional.lt_{lt}"),
+                     t("positional.col_layers"): ", ".join(map(str, cfg.layers)),
+                     t("positional.col_base"): f"{cfg.theta:g}",
+                     t("positional.col_window"): str(window) if window else t("positional.window_all"),
+                     t("positional.col_longest"): f"{2 * np.pi * cfg.theta:,.0f}",
+                     t("positional.col_relative"): f"{check.max_error:.2e}",
+                     "ok": check.max_error <= RELATIVE_TOL})
+    table = pd.DataFrame(rows)
+    st.dataframe(table.drop(columns="ok"), hide_index=True)
+    st.markdown(t("positional.bases_note"))
+    _check(bool(table["ok"].all()), t("positional.bases_check", tol=RELATIVE_TOL))
+    export_buttons("rope_bases", data=table.drop(columns="ok"), stem="positional_rope_bases",
+                   meta={"model": loaded.spec})
+
+
 def rope_section(loaded) -> None:
+    layer_type = None
+    types = PM.rope_layer_types(loaded)
+    if len(types) > 1:
+        _rope_bases(loaded, types)
+        layer_type = st.radio(t("positional.rope_layer_type"), types, horizontal=True, key="pos_rope_lt",
+                              format_func=lambda lt: t(f"positional.lt_{lt}"))
     try:
-        cfg = PM.rope_config(loaded)
+        cfg = PM.rope_config(loaded, layer_type)
     except UnsupportedModelError as err:
         cfg = None
         st.info(md_escape(err), icon=":material/info:")
@@ -190,7 +224,7 @@ def rope_section(loaded) -> None:
     head_dim = c[0].number_input(t("positional.head_dim"), 2, 512, cfg.head_dim if cfg else 64, step=2,
                                  key="pos_head_dim", disabled=cfg is not None, help=t("positional.head_dim_help"))
     theta = c[1].number_input(t("positional.theta"), 1.0, 1e8, cfg.theta if cfg else 10000.0, format="%g",
-                              key="pos_theta", disabled=cfg is not None)
+                              key=f"pos_theta_{layer_type}", disabled=cfg is not None)
     n_pos = c[2].number_input(t("positional.rope_positions"), 2, P.MAX_ROPE_POSITIONS, 256, key="pos_rope_n",
                               help=t("positional.rope_positions_help"))
     try:
@@ -207,7 +241,7 @@ def rope_section(loaded) -> None:
         if cfg.rope_type != "default" or freq_err > 1e-6:  # scaled variants (llama3, yarn...) change the formula
             st.info(t("positional.rope_scaled", kind=cfg.rope_type, freq=freq_err))
             inv_freq = cfg.model_inv_freq
-        cos_m, sin_m = PM.model_rope_cos_sin(loaded, positions)
+        cos_m, sin_m = PM.model_rope_cos_sin(loaded, positions, cfg.layer_type)
         scale = cfg.attention_scaling
         cos_e, sin_e = P.rope_cos_sin(positions, inv_freq)
         cos_32, sin_32 = P.rope_cos_sin(positions, cfg.model_inv_freq, float32=True)
@@ -246,7 +280,7 @@ def rope_section(loaded) -> None:
 
     st.subheader(t("positional.relative_header"))
     st.latex(r"(R_m q)^\top (R_n k) = q^\top R_{n-m}\, k")
-    check = P.rope_relative_check(q, k, inv_freq, [(5, 2), (40, 10), (100, 99), (7, 30)], [0, 1, 50, 1000])
+    check = P.rope_relative_check(q, k, inv_freq, REL_PAIRS, REL_SHIFTS)
     rel = pd.DataFrame(check.scores, columns=[f"(m={m}, n={n})" for m, n in check.pairs])
     rel.insert(0, "shift s", check.shifts)
     st.dataframe(rel, hide_index=True)

@@ -21,13 +21,14 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from llmviz.limits import MAX_CSV_ROWS
 from llmviz.bias import scoring, stats
 from llmviz.bias.pairs_data import COLUMNS
 from llmviz.errors import InputError
 from llmviz.models import CAUSAL_LM, MASKED_LM, LoadedModel
 
 PAIRS_PER_CHUNK = 32  # pairs scored per group of forward passes (bounds memory on large files)
-MAX_PAIRS_UI = 500
+MAX_PAIRS_UI = MAX_CSV_ROWS
 
 
 @dataclass

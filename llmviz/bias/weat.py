@@ -24,13 +24,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from llmviz.limits import MAX_WEAT_WORDS
 from llmviz.errors import InputError
 from llmviz.models import LoadedModel
 
 EXACT_LIMIT = 50_000
 N_SAMPLES = 10_000
 POOLINGS = ("mean", "first", "last")
-MAX_WORDS_PER_SET = 2000  # items per set (SEAT sentence sets hold up to ~350); = seat.MAX_ITEMS_PER_SET
+MAX_WORDS_PER_SET = MAX_WEAT_WORDS  # items per set (SEAT sentence sets hold up to ~350); = seat.MAX_ITEMS_PER_SET
 WORD_SETS_FILE = Path(__file__).resolve().parent / "data" / "weat_sets.json"
 EMBED_BATCH = 64
 

@@ -163,11 +163,11 @@ def occlusion(problem: Problem, window: int = 1, baseline: str = "pad", batch_si
 # ---------------------------------------------------------------- attention
 def _attention(problem: Problem):
     from llmviz.attention import extract_attention
-    from llmviz.explain.targets import MAX_TOKENS
+    from llmviz.explain.targets import token_limit
 
     if problem.loaded is None:
         raise UnsupportedModelError("Attention methods need a transformer model, not a hand-built problem.")
-    res = extract_attention(problem.loaded, problem.text, None, max_tokens=MAX_TOKENS)
+    res = extract_attention(problem.loaded, problem.text, None, max_tokens=token_limit(problem.loaded))
     if res.token_ids != problem.token_ids:
         raise UnsupportedModelError(f"The attention run saw {res.n_tokens} tokens, the explanation "
                                     f"{problem.n_tokens}; they must match.")

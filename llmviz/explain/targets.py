@@ -13,11 +13,18 @@ from typing import Any, Callable
 
 import numpy as np
 
+from llmviz.limits import MAX_EXPLAIN_TOKENS, explain_token_limit
 from llmviz.attention import display_token, encode, forward_inputs
 from llmviz.errors import InputError, UnsupportedModelError
 from llmviz.models import CAUSAL_LM, ENCODER, MASKED_LM, LoadedModel
 
-MAX_TOKENS = 64  # explanation inputs are cut to this many tokens (special tokens included), with a notice
+MAX_TOKENS = MAX_EXPLAIN_TOKENS  # explanation inputs are cut to at most this many tokens (special tokens included)
+
+
+def token_limit(loaded) -> int:
+    """Tokens an explanation input is cut to for ``loaded`` (fewer for larger models: llmviz.limits)."""
+    facts = getattr(loaded, "facts", None)
+    return explain_token_limit(int(getattr(facts, "n_params", 0) or 0)) if facts is not None else MAX_TOKENS
 
 NEXT_TOKEN, MASKED_TOKEN, SIMILARITY = "next_token", "masked_token", "similarity"
 TARGET_KINDS: dict[str, str] = {
@@ -93,7 +100,8 @@ class Problem:
 
     def params(self) -> dict[str, Any]:
         return {"text": self.text, "target": self.target.as_dict(), "target_label": self.label,
-                "n_tokens": self.n_tokens, "truncated": self.truncated, "max_tokens": MAX_TOKENS}
+                "n_tokens": self.n_tokens, "truncated": self.truncated,
+                "max_tokens": token_limit(self.loaded) if self.loaded is not None else MAX_TOKENS}
 
 
 # ---------------------------------------------------------------- tokens
@@ -163,9 +171,11 @@ def _token_score(logits, target_id: int, contrast_id: int | None, score: str):
     return logits[:, target_id]
 
 
-def build_problem(loaded: LoadedModel, text: str, target: Target, max_tokens: int = MAX_TOKENS) -> Problem:
-    """Tokenise ``text`` (cut to ``max_tokens``) and define the score for ``target``."""
+def build_problem(loaded: LoadedModel, text: str, target: Target, max_tokens: int | None = None) -> Problem:
+    """Tokenise ``text`` (cut to ``max_tokens``, default :func:`token_limit`) and define the score for ``target``."""
     import torch
+
+    max_tokens = token_limit(loaded) if max_tokens is None else max_tokens
 
     if target.kind not in TARGET_KINDS:
         raise InputError(f"Unknown target '{target.kind}'. Choose one of {', '.join(TARGET_KINDS)}.")
@@ -251,7 +261,7 @@ def _similarity_score(loaded: LoadedModel, target: Target, attn_mask):
     if not target.text_b or not str(target.text_b).strip():
         raise InputError("Sentence similarity needs a second sentence (B). Type one.")
     base = loaded.model.base_model
-    enc_b, _, _, _, _ = encode(loaded, target.text_b, None, MAX_TOKENS)
+    enc_b, _, _, _, _ = encode(loaded, target.text_b, None, token_limit(loaded))
     inputs_b = forward_inputs(loaded, enc_b)
     with torch.no_grad():
         pooled_b = mean_pool(base(**inputs_b).last_hidden_state, inputs_b["attention_mask"]).float()  # [1, D]

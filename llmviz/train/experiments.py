@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from llmviz.limits import MAX_TRAIN_STORIES
 from llmviz.errors import InputError
 from llmviz.models import MASKED_LM, LoadedModel, model_facts
 from llmviz.train import corpus as C
@@ -22,7 +23,7 @@ from llmviz.train.tiny import CAUSAL, MLM, TinyConfig, build_model, count_params
 from llmviz.train.tokenizer import build_vocab, make_tokenizer
 
 Progress = Callable[[float, str], "bool | None"]  # (fraction done, message) -> cancel?
-MAX_STORIES = 5000
+MAX_STORIES = MAX_TRAIN_STORIES
 
 
 def tokenizer_for(objective: str):
