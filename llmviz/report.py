@@ -36,3 +36,46 @@ def provenance(params: dict[str, Any] | None = None, facts=None) -> dict[str, An
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- CSV safety
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) leaks data,
+# +cmd|... runs a program via DDE). OWASP "CSV Injection": prefix such text cells with a quote.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: Any) -> Any:
+    """``'`` + a text cell that a spreadsheet would read as a formula; other values unchanged.
+    Only CSV gets this; JSON exports keep the raw value."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def safe_frame(frame):
+    """A copy of a DataFrame with every text cell (and column name) neutralised for CSV."""
+    from pandas.api.types import is_numeric_dtype
+
+    out = frame.copy()
+    for col in out.columns:
+        if not is_numeric_dtype(out[col].dtype):  # object, str, category: any may hold text
+            out[col] = out[col].astype(object).map(neutralise_cell)
+    out.columns = [neutralise_cell(c) for c in out.columns]
+    return out
+
+
+def frame_csv(frame, path=None, index: bool = False):
+    """``DataFrame.to_csv`` with formula cells neutralised: the text when ``path`` is None."""
+    # CRLF rows (RFC 4180): the csv writer then quotes cells holding a lone CR, which pandas' "\n" does not
+    return safe_frame(frame).to_csv(path, index=index, lineterminator="\r\n")
+
+
+def safe_row(row: dict) -> dict:
+    return {neutralise_cell(k): neutralise_cell(v) for k, v in row.items()}
+
+
+def safe_comment(text: str) -> str:
+    """A ``# key: value`` provenance line is split at commas by a spreadsheet: neutralise each piece."""
+    pieces = text.replace("\r", " ").replace("\n", " ").split(",")
+    return ",".join([pieces[0]] + [("'" + p) if p.lstrip(" ").startswith(FORMULA_STARTS) else p
+                                   for p in pieces[1:]])

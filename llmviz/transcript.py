@@ -7,7 +7,7 @@ import json
 from typing import Sequence
 
 from llmviz.generate import Generation
-from llmviz.report import provenance
+from llmviz.report import provenance, safe_comment, safe_row
 
 PROBABILITY_NOTE = ("prob: probability of the token in the distribution it was drawn from (repetition penalty, "
                     "temperature, top-k, top-p applied in that order; greedy: repetition penalty only). "
@@ -58,11 +58,12 @@ def rows_csv(rows: list[dict], meta: dict) -> str:
     buf = io.StringIO()
     for key, value in meta.items():
         text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else value
-        buf.write(f"# {key}: {text.replace(chr(10), ' ')}\n")
+        buf.write(safe_comment(f"# {key}: {text}") + "\n")  # no formula cell after a comma
     if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        safe = [safe_row(r) for r in rows]  # text cells starting with = + - @ get a ' (CSV injection)
+        writer = csv.DictWriter(buf, fieldnames=list(safe[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(safe)
     return buf.getvalue()
 
 

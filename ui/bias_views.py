@@ -13,6 +13,7 @@ from llmviz.bias import seat as SEAT
 from llmviz.bias import stereoset as SS
 from llmviz.errors import LlmvizError
 from llmviz.models import CAUSAL_LM, MASKED_LM
+from llmviz.report import frame_csv
 from llmviz.runs import record as REC
 from llmviz.runs import store as RS
 from llmviz.viz import benchmarks as VB
@@ -122,7 +123,7 @@ def section_stereoset(loaded) -> None:
                    {"model": loaded.spec, "data": run.data.source, "sha256": run.data.sha256, "method": run.method,
                     "results": run.results, "ci95": run.cis, "run_id": rid})
     c1, c2 = st.columns(2)
-    c1.download_button(t("benchmarks.ss_export_examples"), lambda: examples.to_csv(index=False),
+    c1.download_button(t("benchmarks.ss_export_examples"), lambda: frame_csv(examples),
                        "stereoset_examples.csv", "text/csv", key="bias_ss_exp_ex")
     c2.download_button(t("benchmarks.ss_export_predictions"),
                        lambda: json.dumps(SS.predictions_doc(run.data, run.scores), indent=1),
@@ -144,7 +145,7 @@ def section_stereoset(loaded) -> None:
 
 # ---------------------------------------------------------------- SEAT files (inside the WEAT section)
 def seat_files_block(loaded) -> None:
-    with st.expander(t("benchmarks.seat_title")):
+    with st.expander(t("benchmarks.seat_title"), expanded=bool(st.session_state.get("bias_seat_upload"))):
         st.markdown(t("benchmarks.seat_intro", n=SEAT.MAX_ITEMS_PER_SET))
         ups = st.file_uploader(t("benchmarks.seat_upload"), type=["jsonl", "json"], accept_multiple_files=True,
                                key="bias_seat_upload")

@@ -25,9 +25,13 @@ SOURCE_KEY = "llmviz_model_source"  # "auto" | "path" (sidebar folder box: never
 OWNER_KEY = "llmviz_session_owner"  # random id: the models this session trained or added belong to it
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _load_shared(spec: str, device: str, source: str, owner: str | None) -> LoadedModel:
-    return load_model(spec, device=device, source=source, owner=owner)
+# At most this many models stay loaded in the server (three float32 models are ~1.7 GB): LLMVIZ_MAX_MODELS.
+MAX_CACHED_MODELS = max(1, int(os.environ.get("LLMVIZ_MAX_MODELS", "2") or 2))
+
+
+@st.cache_resource(show_spinner=False, max_entries=MAX_CACHED_MODELS)
+def _load_shared(spec: str, device: str, source: str, owner: str | None, _progress=None) -> LoadedModel:
+    return load_model(spec, device=device, source=source, owner=owner, progress=_progress)
 
 
 def session_owner() -> str:
@@ -44,7 +48,7 @@ def session_models() -> dict:
     return available_models(session_owner())
 
 
-def load_cached(spec: str, device: str = "cpu", source: str | None = None) -> LoadedModel:
+def load_cached(spec: str, device: str = "cpu", source: str | None = None, progress=None) -> LoadedModel:
     """One shared copy per (spec, device) for all sessions; a session's own models are keyed by its
     owner id, so no other session can load them from the cache."""
     from llmviz.models import REGISTRY
@@ -53,7 +57,7 @@ def load_cached(spec: str, device: str = "cpu", source: str | None = None) -> Lo
     owner = session_owner() if entry is not None and entry.owner is not None else None
     if source is None:
         source = st.session_state.get(SOURCE_KEY, "auto") if spec == st.session_state.get(MODEL_KEY) else "auto"
-    return _load_shared(spec, device, source, owner)
+    return _load_shared(spec, device, source, owner, progress)
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:=^&\"'])")
@@ -88,15 +92,18 @@ def show_info(text: Any, where=None, **kwargs) -> None:
 
 def _load_with_status(spec: str, device: str) -> LoadedModel | None:
     try:
-        from llmviz.gguf_cache import is_cached
-        entry = session_models().get(spec)
-        slow = entry is not None and entry.locate().suffix == ".gguf" and not is_cached(entry.locate())
+        from llmviz.models import slow_first_load
+        slow = spec in session_models() and slow_first_load(spec)
     except LlmvizError:
         slow = False
     label = t_text("app.loading", spec=spec) + (t("app.loading_slow") if slow else "")
-    with st.sidebar.status(label, expanded=False) as status:
+    with st.sidebar.status(label, expanded=slow) as status:
+        def progress(stage: str) -> None:  # cold GGUF load: concatenate, verify, dequantise, tokenizer...
+            status.update(label=t_text("app.loading", spec=spec) + " " + t(f"app.stage_{stage}"))
+            status.write(t(f"app.stage_{stage}"))
+
         try:
-            loaded = load_cached(spec, device)
+            loaded = load_cached(spec, device, progress=progress)
         except LlmvizError as err:
             status.update(label=t_text("app.load_failed", spec=spec), state="error")
             show_error(err, st.sidebar)
@@ -105,30 +112,67 @@ def _load_with_status(spec: str, device: str) -> LoadedModel | None:
     return loaded
 
 
+PICKER_MODE = "llmviz_picker_mode"  # LOCAL_FOLDER / HUB_ID while the user types a path or hub id
+PREV_MODEL_KEY = "llmviz_prev_model"  # the model a "switch to a model that can" button replaced
+SOURCE_TO_OPTION = {"path": LOCAL_FOLDER, "hub": HUB_ID}
+
+
+def _model_from_url(models) -> None:
+    """One rule for the model: ``?model=`` in the URL wins over the session (a link or a reload asks
+    for it); a URL without it (sidebar navigation) keeps the session's model and gets it back, so
+    the URL always names the loaded bundled model and a reload keeps it."""
+    qp_model = st.query_params.get("model")
+    if qp_model and qp_model != st.session_state.get(MODEL_KEY):
+        st.session_state[MODEL_KEY] = qp_model
+        st.session_state[SOURCE_KEY] = "auto"
+        st.session_state.pop(PICKER_MODE, None)
+    if MODEL_KEY not in st.session_state:
+        st.session_state[MODEL_KEY] = DEFAULT_MODEL
+        st.session_state[SOURCE_KEY] = "auto"
+    current = st.session_state[MODEL_KEY]
+    if current in models and qp_model != current:
+        st.query_params["model"] = current
+
+
+def switch_model(spec: str, remember: bool = True) -> None:
+    """Callback: load the bundled model ``spec`` (URL and picker follow); ``remember`` keeps the
+    previous one for the sidebar's way back."""
+    old = st.session_state.get(MODEL_KEY)
+    st.session_state[MODEL_KEY] = spec
+    st.session_state[SOURCE_KEY] = "auto"
+    st.session_state.pop(PICKER_MODE, None)
+    st.query_params["model"] = spec
+    if remember and old and old != spec:
+        st.session_state[PREV_MODEL_KEY] = old
+    else:
+        st.session_state.pop(PREV_MODEL_KEY, None)
+
+
+def _on_pick() -> None:
+    choice = st.session_state.get("picker_choice")
+    if choice in session_models():
+        switch_model(choice, remember=False)
+    else:
+        st.session_state[PICKER_MODE] = choice
+
+
 def model_picker() -> None:
     """Sidebar picker shared by every page; the choice lives in session state."""
     from llmviz import serving
 
     serving.set_server_address(st.get_option("server.address"))  # shared mode on a non-loopback address
     models = session_models()
-    qp_model = st.query_params.get("model")
-    if MODEL_KEY not in st.session_state:
-        st.session_state[MODEL_KEY] = qp_model if qp_model else DEFAULT_MODEL
-        st.session_state[SOURCE_KEY] = "auto"
-    elif qp_model and qp_model != st.session_state.get(QP_MODEL_SEEN):
-        # A link opened inside the session (Learn card, tour step) asks for another model.
-        st.session_state[MODEL_KEY] = qp_model
-        st.session_state[SOURCE_KEY] = "auto"
-        st.session_state.pop("picker_choice", None)  # the selectbox re-reads its index below
-    if qp_model:
-        st.session_state[QP_MODEL_SEEN] = qp_model
+    _model_from_url(models)
     options = list(models) + ([LOCAL_FOLDER] if serving.paths_allowed("model") else []) + [HUB_ID]
     current = st.session_state[MODEL_KEY]
-    index = options.index(current) if current in options else len(models)  # the first free-text option
+    # The picker always shows the loaded model (set before the widget is drawn, every run).
+    shown = st.session_state.get(PICKER_MODE) or (current if current in models else
+                                                  (SOURCE_TO_OPTION.get(st.session_state.get(SOURCE_KEY)) or HUB_ID))
+    st.session_state["picker_choice"] = shown if shown in options else HUB_ID
     sb = st.sidebar
     sb.markdown(f"### {t('app.model_heading')}")
     option_names = {LOCAL_FOLDER: t("app.opt_local"), HUB_ID: t("app.opt_hub")}
-    choice = sb.selectbox(t("app.model_label"), options, index=index, key="picker_choice",
+    choice = sb.selectbox(t("app.model_label"), options, key="picker_choice", on_change=_on_pick,
                           format_func=lambda k: f"{k} — {models[k].title}" if k in models
                           else option_names.get(k, k),
                           help=t("app.model_help"))
@@ -144,6 +188,8 @@ def model_picker() -> None:
         if sb.button(t("app.load"), key="picker_load"):
             st.session_state[MODEL_KEY] = typed.strip()
             st.session_state[SOURCE_KEY] = "path" if choice == LOCAL_FOLDER else "hub"
+            if "model" in st.query_params:  # a folder or hub id is not put in shared links
+                del st.query_params["model"]
     spec = st.session_state[MODEL_KEY]
     if spec not in models and choice in models:
         spec = choice
@@ -152,8 +198,35 @@ def model_picker() -> None:
         st.session_state["llmviz_loaded_ok"] = loaded is not None
         if loaded is not None:
             f = loaded.facts
-            sb.caption(t_text("app.model_caption", model=f.model_id, kind=f.kind.replace("_", " "), layers=f.n_layers,
+            sb.caption(t_text("app.model_caption", model=f.model_id, kind=t(f"home.kind_{f.kind}"), layers=f.n_layers,
                          heads=f.n_heads, positional=f.positional, params=f"{f.n_params / 1e6:.0f}"))
+
+
+    prev = st.session_state.get(PREV_MODEL_KEY)
+    if prev and prev != spec:
+        sb.button(t("app.switch_back", model=prev), key="picker_back", icon=":material/undo:",
+                  on_click=switch_model, args=(prev, False))
+
+
+def capable_model(probe: str) -> str | None:
+    """The first bundled model that can do ``probe`` (None when none can)."""
+    from llmviz.models import PROBES_BY_KIND
+
+    for mid, entry in session_models().items():
+        if entry.source == "registry" and probe in PROBES_BY_KIND.get(entry.kind_hint, ()):
+            return mid
+    return None
+
+
+def offer_switch(probe: str, where=None) -> bool:
+    """No dead ends: a one-click button that loads a bundled model able to do ``probe`` (the
+    sidebar then offers the way back). False when no bundled model can."""
+    alt = capable_model(probe)
+    if alt is None or alt == st.session_state.get(MODEL_KEY):
+        return False
+    (where or st).button(t("app.switch_to", model=alt), key=f"switch_{probe}", type="primary",
+                         icon=":material/swap_horiz:", on_click=switch_model, args=(alt,))
+    return True
 
 
 def current_model() -> LoadedModel:
@@ -173,6 +246,7 @@ def require_probe(loaded: LoadedModel, probe: str, what: str) -> None:
     if not loaded.facts.supports(probe):
         st.info(t_text("app.needs_other_model", what=what, model=loaded.facts.model_id,
                   kind=t(f"home.kind_{loaded.facts.kind}"), notes=t(f"home.probes_{loaded.facts.kind}")))
+        offer_switch(probe)
         st.stop()
 
 
@@ -181,7 +255,7 @@ def export_buttons(key: str, fig=None, data: pd.DataFrame | dict | list | None =
     """Download buttons: figure as standalone offline HTML (PNG via the chart's camera icon),
     data as CSV and/or JSON with provenance. Files are built only when a button is clicked
     (the HTML inlines ~3.5 MB of plotly.js, too much to rebuild on every rerun)."""
-    from llmviz.report import provenance
+    from llmviz.report import frame_csv, provenance
 
     cols = st.columns(3)
     if fig is not None:
@@ -190,7 +264,7 @@ def export_buttons(key: str, fig=None, data: pd.DataFrame | dict | list | None =
     if data is None:
         return
     if isinstance(data, pd.DataFrame):
-        cols[1].download_button(t("app.export_csv"), lambda: data.to_csv(index=False), f"{stem}.csv", "text/csv",
+        cols[1].download_button(t("app.export_csv"), lambda: frame_csv(data), f"{stem}.csv", "text/csv",
                                 key=f"{key}_csv")
 
     def json_doc() -> str:
