@@ -9,6 +9,10 @@ the page) can show that the formula *is* the model. Supported families:
   the layer input; the block output is ``LayerNorm(X + Concat·W^O + b)``);
 - ``llama`` (Llama, Mistral, Qwen2, SmolLM...: ``q_proj/k_proj/v_proj/o_proj``; X is the layer input after
   ``input_layernorm``; RoPE rotates Q and K; GQA: query head ``h`` reads kv head ``h // (H / H_kv)``);
+- ``gemma3`` (Gemma 3: Llama-style projections plus RMSNorm on every query and key head vector before RoPE,
+  ``x / sqrt(mean(x^2) + eps) * (1 + w)``; scores scaled by ``query_pre_attn_scalar^-1/2``; sliding-window layers
+  let query i see keys j with ``0 <= i - j < window``; each layer type has its own RoPE base, and the cos/sin
+  tables are rebuilt here from that base, not taken from the model; MQA: one KV head for all query heads);
 - ``gpt2`` (GPT-2 and the training lab's causal models: one fused ``c_attn`` = [W_Q | W_K | W_V], ``c_proj`` =
   W^O; X is the layer input after ``ln_1``; the scaling may include GPT-2's 1/(layer+1) option).
 """
@@ -31,7 +35,7 @@ MAX_STEP_TOKENS = 128  # the step-by-step view draws T x T and T x d matrices; k
 class AttentionSite:
     """Where one layer's attention lives inside a transformers model."""
 
-    family: str  # "bert" | "llama"
+    family: str  # "bert" | "llama" | "gemma3" | "gpt2"
     self_attn: Any  # module computing Q, K, V (and for llama, W^O)
     q: Any
     k: Any
@@ -42,6 +46,9 @@ class AttentionSite:
     n_heads: int
     n_kv_heads: int
     head_dim: int
+    sliding_window: int | None = None  # this layer's window (None: global / full attention)
+    q_norm: Any = None  # per-head RMSNorm modules (Gemma 3, Qwen 3), or None
+    k_norm: Any = None
 
 
 @dataclass
@@ -92,6 +99,13 @@ class FormulaSteps:
     model_projected: np.ndarray
     model_block_output: np.ndarray
     truncated: bool = False
+    # Gemma 3 details: q_lin/k_lin [T, d_k] before the per-head RMSNorm (q_raw/k_raw are then after it)
+    q_lin: np.ndarray | None = None
+    k_lin: np.ndarray | None = None
+    qk_norm_eps: float | None = None
+    sliding_window: int | None = None
+    rope_theta: float | None = None
+    rope_table_max_diff: float | None = None  # |our cos/sin from rope_theta - the model's tables|
 
     @property
     def attention_max_abs_diff(self) -> float:
@@ -131,8 +145,11 @@ def attention_sites(model) -> list[AttentionSite]:
     for name, mod in modules.items():
         if all(hasattr(mod, a) for a in ("q_proj", "k_proj", "v_proj", "o_proj")):
             head_dim = int(getattr(mod, "head_dim", None) or mod.q_proj.out_features // n_heads)
-            sites.append(AttentionSite("llama", mod, mod.q_proj, mod.k_proj, mod.v_proj, mod.o_proj, mod,
-                                       float(getattr(mod, "scaling", head_dim ** -0.5)), n_heads, n_kv, head_dim))
+            qn, kn = getattr(mod, "q_norm", None), getattr(mod, "k_norm", None)
+            gemma = qn is not None and kn is not None and "Gemma" in type(qn).__name__
+            sites.append(AttentionSite("gemma3" if gemma else "llama", mod, mod.q_proj, mod.k_proj, mod.v_proj,
+                                       mod.o_proj, mod, float(getattr(mod, "scaling", head_dim ** -0.5)), n_heads,
+                                       n_kv, head_dim, getattr(mod, "sliding_window", None) or None, qn, kn))
         elif hasattr(mod, "c_attn") and hasattr(mod, "c_proj") and not getattr(mod, "is_cross_attention", False):
             head_dim = int(getattr(mod, "head_dim", mod.c_proj.weight.shape[0] // n_heads))
             sites.append(AttentionSite("gpt2", mod, mod.c_attn, mod.c_attn, mod.c_attn, mod.c_proj, mod,
@@ -162,7 +179,7 @@ def _captured(site: AttentionSite):
         store["pos"] = kwargs.get("position_embeddings")
         store["weights"] = output[1].detach() if isinstance(output, tuple) and len(output) > 1 \
             and output[1] is not None else None
-        if site.family in ("llama", "gpt2"):
+        if site.family in ("llama", "gemma3", "gpt2"):
             store["block"] = output[0].detach()
 
     def on_o(_mod, args, output):
@@ -198,6 +215,20 @@ def _linear(lin, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | No
 def _rotate_half(x: np.ndarray) -> np.ndarray:
     half = x.shape[-1] // 2
     return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+
+
+def gemma_rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
+    """Gemma's RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * (1 + w)."""
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * (1.0 + weight)
+
+
+def causal_mask(t: int, window: int | None = None) -> np.ndarray:
+    """[T, T] additive mask: 0 where query i may see key j (j <= i, and i - j < window when windowed), -inf else."""
+    i, j = np.arange(t)[:, None], np.arange(t)[None, :]
+    allowed = j <= i
+    if window is not None:
+        allowed &= (i - j) < int(window)
+    return np.where(allowed, 0.0, -np.inf)
 
 
 def softmax_rows(z: np.ndarray) -> np.ndarray:
@@ -244,8 +275,26 @@ def formula_steps(loaded: LoadedModel, text: str, layer: int, head: int, text_b:
     k_raw = k_all.reshape(t, n_kv, d_k).transpose(1, 0, 2)  # [H_kv, T, d_k]
     v = v_all.reshape(t, n_kv, d_k).transpose(1, 0, 2)
     cos = sin = None
+    q_lin = k_lin = None
+    eps = theta = table_diff = None
+    if site.family == "gemma3":
+        q_lin, k_lin = q_raw, k_raw
+        eps = float(site.q_norm.eps)
+        q_raw = gemma_rms_norm(q_lin, _np(site.q_norm.weight), float(site.q_norm.eps))
+        k_raw = gemma_rms_norm(k_lin, _np(site.k_norm.weight), float(site.k_norm.eps))
     q, k = q_raw, k_raw
-    if site.family == "llama" and store.get("pos") is not None:
+    if site.family == "gemma3":
+        from llmviz.positional import rope_cos_sin, rope_inv_freq
+
+        theta = loaded.facts.layer_rope_theta(int(layer))
+        positions = np.arange(t)
+        cos, sin = rope_cos_sin(positions, rope_inv_freq(d_k, theta))  # from the layer's own base
+        if store.get("pos") is not None:
+            table_diff = float(max(np.abs(cos - _np(store["pos"][0][0])).max(),
+                                   np.abs(sin - _np(store["pos"][1][0])).max()))
+        q = q_raw * cos + _rotate_half(q_raw) * sin
+        k = k_raw * cos + _rotate_half(k_raw) * sin
+    elif site.family == "llama" and store.get("pos") is not None:
         cos, sin = (_np(p[0]) for p in store["pos"])  # [T, d_k] each, the model's rotary tables
         q = q_raw * cos + _rotate_half(q_raw) * sin
         k = k_raw * cos + _rotate_half(k_raw) * sin
@@ -255,7 +304,7 @@ def formula_steps(loaded: LoadedModel, text: str, layer: int, head: int, text_b:
     scaled = scores * site.scaling
     mask = np.zeros((t, t))
     if loaded.facts.kind == CAUSAL_LM:
-        mask[np.triu_indices(t, 1)] = -np.inf
+        mask = causal_mask(t, site.sliding_window)
     weights = softmax_rows(scaled + mask)  # [H, T, T]
     head_out = weights @ v[kv_of]  # [H, T, d_k]
     concat = head_out.transpose(1, 0, 2).reshape(t, n_h * d_k)  # [T, H*d_k]
@@ -279,7 +328,9 @@ def formula_steps(loaded: LoadedModel, text: str, layer: int, head: int, text_b:
         scores=scores[h], scaled=scaled[h], mask=mask, weights=weights[h], head_out=head_out[h],
         all_weights=weights, concat=concat, w_o=wo, b_o=bo, projected=projected, block_output=block,
         model_weights=_np(store["weights"][0]), model_projected=_np(store["projected"][0]),
-        model_block_output=_np(store["block"][0]), truncated=truncated)
+        model_block_output=_np(store["block"][0]), truncated=truncated,
+        q_lin=None if q_lin is None else q_lin[h], k_lin=None if k_lin is None else k_lin[kv], qk_norm_eps=eps,
+        sliding_window=site.sliding_window, rope_theta=theta, rope_table_max_diff=table_diff)
 
 
 def neuron_view(steps: FormulaSteps, query_index: int) -> NeuronView:

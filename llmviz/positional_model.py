@@ -145,18 +145,34 @@ class RopeConfig:
     inv_freq: np.ndarray
     model_inv_freq: np.ndarray
     max_positions: int
+    layer_type: str | None = None  # which layers use it, for models with one RoPE per layer type (Gemma 3)
+    layers: tuple[int, ...] = ()
+
+
+ROPE_LAYER_TYPES = ("full_attention", "sliding_attention")
 
 
 def find_rotary_module(model):
-    """(name, module) of the rotary embedding (``model.model.rotary_emb`` for Llama-like models), or None."""
+    """(name, module) of the rotary embedding (``model.model.rotary_emb`` for Llama-like models), or None.
+    Gemma 3's module holds one table per layer type (``full_attention_inv_freq``, ``sliding_attention_inv_freq``)."""
     for name, mod in model.named_modules():
-        if name.split(".")[-1] == "rotary_emb" and hasattr(mod, "inv_freq"):
+        if name.split(".")[-1] == "rotary_emb" and (
+                hasattr(mod, "inv_freq") or any(hasattr(mod, f"{lt}_inv_freq") for lt in ROPE_LAYER_TYPES)):
             return name, mod
     return None
 
 
-def rope_config(loaded: LoadedModel) -> RopeConfig:
-    """The rotary settings of the loaded model. Raises UnsupportedModelError when it has no rotary module."""
+def rope_layer_types(loaded: LoadedModel) -> tuple[str | None, ...]:
+    """The layer types with their own RoPE base, global first (``(None,)`` for a model with one base)."""
+    found = find_rotary_module(loaded.model)
+    if found is None or hasattr(found[1], "inv_freq"):
+        return (None,)
+    return tuple(lt for lt in ROPE_LAYER_TYPES if hasattr(found[1], f"{lt}_inv_freq"))
+
+
+def rope_config(loaded: LoadedModel, layer_type: str | None = None) -> RopeConfig:
+    """The rotary settings of the loaded model (of ``layer_type``'s layers when each type has its own base;
+    default: the global layers). Raises UnsupportedModelError when it has no rotary module."""
     found = find_rotary_module(loaded.model)
     f = loaded.facts
     if found is None or f.rope_theta is None:
@@ -165,14 +181,28 @@ def rope_config(loaded: LoadedModel) -> RopeConfig:
             "vectors added to the input (see the Learned section). The RoPE formulas below use the settings "
             "you choose; load a rotary model such as smollm2 to compare them with a real model.")
     name, mod = found
+    if not hasattr(mod, "inv_freq"):  # one table per layer type
+        lt = layer_type or "full_attention"
+        if not hasattr(mod, f"{lt}_inv_freq"):
+            raise UnsupportedModelError(f"{f.model_id} has no '{lt}' layers.")
+        theta = f.rope_theta_local if lt == "sliding_attention" and f.rope_theta_local else f.rope_theta
+        layers = tuple(i for i, t in enumerate(f.layer_types) if t == lt) if f.layer_types \
+            else tuple(range(f.n_layers))
+        return RopeConfig(f.model_id, name, f.head_dim, float(theta), str(getattr(mod, "rope_type", {}).get(lt, "default")),
+                          float(getattr(mod, f"{lt}_attention_scaling", 1.0)), rope_inv_freq(f.head_dim, theta),
+                          getattr(mod, f"{lt}_inv_freq").detach().float().cpu().numpy().astype(np.float64),
+                          f.max_positions, lt, layers)
     rope_type = getattr(mod, "rope_type", "default")
     return RopeConfig(f.model_id, name, f.head_dim, float(f.rope_theta), str(rope_type),
                       float(getattr(mod, "attention_scaling", 1.0)), rope_inv_freq(f.head_dim, f.rope_theta),
-                      mod.inv_freq.detach().float().cpu().numpy().astype(np.float64), f.max_positions)
+                      mod.inv_freq.detach().float().cpu().numpy().astype(np.float64), f.max_positions,
+                      None, tuple(range(f.n_layers)))
 
 
-def model_rope_cos_sin(loaded: LoadedModel, positions) -> tuple[np.ndarray, np.ndarray]:
-    """The model's own rotary module called on ``positions``: cos, sin each [P, head_dim] (float32 values)."""
+def model_rope_cos_sin(loaded: LoadedModel, positions,
+                       layer_type: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The model's own rotary module called on ``positions`` (for ``layer_type``'s layers where each type has
+    its own table; default the global ones): cos, sin each [P, head_dim] (float32 values)."""
     import torch
 
     name, mod = find_rotary_module(loaded.model) or (None, None)
@@ -181,7 +211,10 @@ def model_rope_cos_sin(loaded: LoadedModel, positions) -> tuple[np.ndarray, np.n
     pos = torch.as_tensor(np.asarray(positions), dtype=torch.long, device=loaded.device)[None]  # [1, P]
     dummy = torch.zeros(1, dtype=torch.float32, device=loaded.device)
     with torch.inference_mode():
-        cos, sin = mod(dummy, pos)
+        if hasattr(mod, "inv_freq"):
+            cos, sin = mod(dummy, pos)
+        else:
+            cos, sin = mod(dummy, pos, layer_type or "full_attention")
     return cos[0].cpu().numpy().astype(np.float64), sin[0].cpu().numpy().astype(np.float64)
 
 
@@ -201,4 +234,6 @@ def real_qk_pair(loaded: LoadedModel, text: str = "The cat sat on the mat.",
         h = core.layers[0].input_layernorm(core.embed_tokens(ids))  # [1, T, hidden]
         q = attn.q_proj(h)[0, -1, head * hd:(head + 1) * hd]
         k = attn.k_proj(h)[0, 0, kv_head * hd:(kv_head + 1) * hd]
+        if getattr(attn, "q_norm", None) is not None:  # QK-norm (Gemma 3): RoPE rotates the normalised vectors
+            q, k = attn.q_norm(q), attn.k_norm(k)
     return q.cpu().numpy().astype(np.float64), k.cpu().numpy().astype(np.float64)

@@ -12,10 +12,11 @@ from llmviz.attention_steps import MAX_STEP_TOKENS, formula_steps, neuron_view
 from llmviz.errors import LlmvizError
 from llmviz.models import CAUSAL_LM
 from llmviz.viz import attention as V
+from llmviz.viz import sliding as SW
 from llmviz.viz.bertviz_offline import MAX_VIEW_TOKENS, standalone_html, view_fragment
 from ui.common import current_model, export_buttons, plot, require_probe, show_error, show_notice
 from ui.i18n import t
-from ui.links import copy_link, presenter_mode, qp
+from ui.links import copy_link, presenter_mode, qp, to_url, url_state
 
 VIEWS = ("stats", "head", "layer", "rollout", "bertviz", "formula", "neuron")
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
@@ -81,11 +82,15 @@ loaded = current_model()
 require_probe(loaded, "attention", t("attention.title"))
 facts = loaded.facts
 
-text = st.text_area(t("attention.text"), value=qp("text", DEFAULT_TEXT), key="att_text", height=80,
+# The URL is the view's state on every navigation (tour step, card, copied link): ui.links.url_state.
+url_state("attention", {"att_text": qp("text", DEFAULT_TEXT), "att_text_b": qp("text_b", ""),
+                        "att_view": qp("view", "stats", choices=VIEWS), "att_layer": qp("layer", 0, int),
+                        "att_head": qp("head", 0, int)})
+text = st.text_area(t("attention.text"), key="att_text", height=80,
                     help=t("attention.text_help", n=A.MAX_TOKENS))
 text_b = None
 if facts.kind != CAUSAL_LM:
-    text_b = st.text_input(t("attention.text_b"), value=qp("text_b", ""), key="att_text_b",
+    text_b = st.text_input(t("attention.text_b"), key="att_text_b",
                            help=t("attention.text_b_help")) or None
 hide = st.toggle(t("attention.hide_special"), key="att_hide", help=t("attention.hide_special_help"))
 st.caption(t("attention.limit", n=A.MAX_TOKENS))
@@ -103,9 +108,8 @@ if result.truncated:
     st.warning(t("attention.truncated", n=result.n_tokens, orig=result.n_tokens_original))
 
 n_layers, n_heads = result.n_layers, result.n_heads
-view = st.segmented_control(t("attention.view"), VIEWS, default=qp("view", "stats") if qp("view", "stats") in VIEWS
-                            else "stats", format_func=lambda v: t(f"attention.view_{v}"), key="att_view",
-                            required=True) or "stats"
+view = st.segmented_control(t("attention.view"), VIEWS, format_func=lambda v: t(f"attention.view_{v}"),
+                            key="att_view", required=True, on_change=to_url("att_view", "view", "attention")) or "stats"
 if "att_pending" in st.session_state:
     st.session_state["att_layer"], st.session_state["att_head"] = st.session_state.pop("att_pending")
 if "att_layer" not in st.session_state:
@@ -115,8 +119,14 @@ if "att_layer" not in st.session_state:
 st.session_state["att_layer"] = _clamp(st.session_state["att_layer"], n_layers - 1)
 st.session_state["att_head"] = _clamp(st.session_state["att_head"], n_heads - 1)
 c1, c2, _ = st.columns([1, 1, 3])
-layer = c1.number_input(t("attention.layer"), 0, n_layers - 1, key="att_layer", help=t("attention.layer_help"))
-head = c2.number_input(t("attention.head"), 0, n_heads - 1, key="att_head", help=t("attention.head_help"))
+layer = c1.number_input(t("attention.layer"), 0, n_layers - 1, key="att_layer", help=t("attention.layer_help"),
+                        on_change=to_url("att_layer", "layer", "attention"))
+head = c2.number_input(t("attention.head"), 0, n_heads - 1, key="att_head", help=t("attention.head_help"),
+                       on_change=to_url("att_head", "head", "attention"))
+if facts.layer_types:  # Gemma 3: sliding-window (local) and global layers
+    w = facts.layer_window(int(layer))
+    st.caption(t("attention.sliding_layer", layer=int(layer), w=w, n=result.n_tokens) if w
+               else t("attention.global_layer", layer=int(layer), w=facts.sliding_window))
 if facts.n_kv_heads < facts.n_heads:
     st.caption(t("attention.gqa", h=facts.n_heads, kv=facts.n_kv_heads, g=facts.n_heads // facts.n_kv_heads,
                  kvh=int(head) // (facts.n_heads // facts.n_kv_heads)))
@@ -130,15 +140,16 @@ def show_stats() -> None:
     name = st.radio(t("attention.statistic"), list(A.STATISTICS), horizontal=True, key="att_stat",
                     format_func=lambda s: V.STAT_TITLES[s])
     st.caption(A.STATISTICS[name])
-    fig = V.statistic_heatmap(stats[name], name, selected=(int(layer), int(head)))
+    fig = SW.mark_sliding_layers(V.statistic_heatmap(stats[name], name, selected=(int(layer), int(head))),
+                                 facts.layer_types, facts.sliding_window)
     _open_clicked_head(plot(fig, key="att_stat_chart", on_select="rerun", selection_mode="points"))
     st.caption(t("attention.click_to_open"))
     st.info(t("attention.stats_caveat"))
     if not presenter_mode():
         top = A.top_heads(stats, name, k=5, largest=name != "entropy")
         st.dataframe(pd.DataFrame(top, columns=["layer", "head", name]), hide_index=True)
-    plot(V.attention_heatmap(shown.tokens, shown.attention[layer, head], f"Layer {layer}, head {head}"),
-         key="att_stat_head")
+    plot(SW.mark_window(V.attention_heatmap(shown.tokens, shown.attention[layer, head], f"Layer {layer}, head {head}"),
+                        len(shown.tokens), facts.layer_window(int(layer))), key="att_stat_head")
     def raw_downloads() -> None:
         c = st.columns(2)
         c[0].download_button("Attention + statistics (NPZ)", lambda: to_npz(shown, stats, meta), f"{stem}.npz",
@@ -151,6 +162,7 @@ def show_stats() -> None:
 
 def show_head() -> None:
     fig = V.attention_heatmap(shown.tokens, shown.attention[layer, head], f"Layer {layer}, head {head}")
+    SW.mark_window(fig, len(shown.tokens), facts.layer_window(int(layer)))
     plot(fig, key="att_head_chart")
     st.caption(t("attention.head_caption"))
     _exports("att_head_x", fig, lambda: long_frame(shown, [int(layer)], [int(head)]), "")
@@ -214,7 +226,7 @@ def show_formula() -> None:
                                          b=s.block_max_abs_diff))
     toks, dk = s.tokens, s.q.shape[1]
     dims = [str(i) for i in range(dk)]
-    x_label = {"llama": "X = RMSNorm(h)", "gpt2": "X = LayerNorm(h)"}.get(s.family, "X = h (layer input)")
+    x_label = {"llama": "X = RMSNorm(h)", "gemma3": "X = RMSNorm(h)", "gpt2": "X = LayerNorm(h)"}.get(s.family, "X = h (layer input)")
     steps = [
         (r"X \in \mathbb{R}^{T\times d}", s.x, x_label, toks, None),
         (r"W_Q^{(h)}", s.w_q, f"W_Q slice for head {s.head}", None, dims),
@@ -223,6 +235,14 @@ def show_formula() -> None:
         (r"Q = X W_Q" + (r" + b_Q" if s.b_q is not None else ""), s.q_raw, "Q", toks, dims),
         (r"K = X W_K", s.k_raw, "K", toks, dims),
     ]
+    if s.q_lin is not None:  # Gemma 3: Q and K head vectors are RMS-normalised before RoPE
+        steps[-2:] = [(r"Q = X W_Q", s.q_lin, "Q", toks, dims), (r"K = X W_K", s.k_lin, "K", toks, dims),
+                      (r"\hat Q = rac{Q}{\sqrt{\mathrm{mean}(Q^2)+\epsilon}}\odot(1+w_q)", s.q_raw,
+                       "Q after RMSNorm (QK-norm)", toks, dims),
+                      (r"\hat K = rac{K}{\sqrt{\mathrm{mean}(K^2)+\epsilon}}\odot(1+w_k)", s.k_raw,
+                       "K after RMSNorm (QK-norm)", toks, dims)]
+    if s.rope_theta is not None:
+        st.caption(t("attention.formula_rope_base", theta=s.rope_theta, layer=s.layer))
     if s.cos is not None:
         steps += [(r"\tilde Q = Q\odot\cos + \mathrm{rot}(Q)\odot\sin", s.q, "Q after RoPE", toks, dims),
                   (r"\tilde K = K\odot\cos + \mathrm{rot}(K)\odot\sin", s.k, "K after RoPE", toks, dims)]
@@ -230,8 +250,12 @@ def show_formula() -> None:
         (r"V = X W_V", s.v, "V", toks, dims),
         (r"S = Q K^\top", s.scores, "scores QKᵀ", toks, toks),
         (rf"S \cdot s \quad (s = {s.scaling:.4g}" + (rf" = 1/\sqrt{{{dk}}})" if abs(s.scaling * dk ** 0.5 - 1) < 1e-6
-                                                      else ")"), s.scaled, "scaled scores", toks, toks),
-        (r"S/\sqrt{d_k} + M \quad (M_{ij}=-\infty,\ j>i)" if facts.kind == CAUSAL_LM else r"M = 0 \text{ (no mask)}",
+                                                      else rf" = 1/\sqrt{{{facts.query_pre_attn_scalar:g}}})"
+                                                      if facts.query_pre_attn_scalar else ")"),
+         s.scaled, "scaled scores", toks, toks),
+        (rf"S \cdot s + M \quad (M_{{ij}}=-\infty \text{{ if }} j>i \text{{ or }} i-j \ge {s.sliding_window})"
+         if s.sliding_window else
+         r"S/\sqrt{d_k} + M \quad (M_{ij}=-\infty,\ j>i)" if facts.kind == CAUSAL_LM else r"M = 0 \text{ (no mask)}",
          s.scaled + s.mask, "masked scores (blank = −∞)", toks, toks),
         (r"A = \mathrm{softmax}(S/\sqrt{d_k} + M)", s.weights, "attention weights", toks, toks),
         (r"\mathrm{head}_h = A V", s.head_out, "head output", toks, dims),
@@ -247,7 +271,10 @@ def show_formula() -> None:
         left.markdown(f"**{i + 1}. {label}**")
         left.latex(formula)
         with right:
-            plot(V.matrix_heatmap(matrix, label, rows, cols), key=f"att_step_{i}")
+            fig = V.matrix_heatmap(matrix, label, rows, cols)
+            if rows is toks and cols is toks:
+                SW.mark_window(fig, len(toks), s.sliding_window)
+            plot(fig, key=f"att_step_{i}")
 
 
 def show_neuron() -> None:

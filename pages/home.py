@@ -3,6 +3,7 @@ of the loaded model."""
 import streamlit as st
 
 from ui.common import current_model, t_text
+from ui.home_views import architecture_details
 from ui.i18n import t
 from ui.learn import home_section, render_cards, render_tour
 from ui.links import copy_link, presenter_mode
@@ -35,6 +36,7 @@ c[0].metric(t("home.positions"), f.positional + (f" (θ={f.rope_theta:g})" if f.
 c[1].metric(t("home.max_positions"), f.max_positions)
 c[2].metric(t("home.hidden_head_dim"), f"{f.hidden_size} / {f.head_dim}")
 c[3].metric(t("home.vocab"), f"{f.vocab_size:,}")
+architecture_details(f)
 st.info(t(f"home.probes_{f.kind}"))
 if not presenter_mode():
     with st.expander(t("home.all_facts")):

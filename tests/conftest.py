@@ -62,3 +62,20 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma3_dir(tmp_path_factory):
+    from tests.tiny_gemma import build_tiny_gemma3
+
+    return build_tiny_gemma3(tmp_path_factory.mktemp("tiny_gemma3"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma3(tiny_gemma3_dir):
+    return load_model(str(tiny_gemma3_dir))
+
+
+@pytest.fixture(scope="session")
+def gemma3():
+    return load_model("gemma3")

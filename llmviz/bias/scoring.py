@@ -26,6 +26,9 @@ from llmviz.models import CAUSAL_LM, MASKED_LM, LoadedModel
 DEFAULT_BATCH = 32
 # Bound on padded tokens in one forward pass (rows x longest row); keeps memory flat on long inputs.
 MAX_TOKENS_PER_BATCH = 4096
+# Bound on logits in one causal pass (tokens x vocabulary): smollm2 (49k vocab) keeps 4096 tokens, gemma3's
+# 262k vocabulary gets 768, so its float32 logits and log-softmax stay under ~1.6 GB together.
+MAX_LOGIT_ELEMENTS = 4096 * 49152
 MAX_SENTENCE_TOKENS = 256
 
 
@@ -57,14 +60,15 @@ def mask_id(loaded: LoadedModel) -> int:
     return int(tok.mask_token_id)
 
 
-def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+def _batches(lengths: Sequence[int], batch_size: int,
+             max_tokens: int = MAX_TOKENS_PER_BATCH) -> list[list[int]]:
     """Group row indices (sorted by length, to waste little padding) into bounded batches."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     out: list[list[int]] = []
     cur: list[int] = []
     for i in order:
         longest = max([lengths[j] for j in cur] + [lengths[i]])
-        if cur and (len(cur) >= batch_size or longest * (len(cur) + 1) > MAX_TOKENS_PER_BATCH):
+        if cur and (len(cur) >= batch_size or longest * (len(cur) + 1) > max_tokens):
             out.append(cur)
             cur = []
         cur.append(i)
@@ -177,7 +181,8 @@ def causal_token_logprobs(loaded: LoadedModel, rows: Sequence[Sequence[int]], ba
     out: list[np.ndarray] = [np.zeros(0)] * len(rows)
     pad = pad_id(loaded.tokenizer)
     device = loaded.device
-    for batch in _batches([len(r) for r in rows], batch_size):
+    budget = max(1, min(MAX_TOKENS_PER_BATCH, MAX_LOGIT_ELEMENTS // max(1, loaded.facts.vocab_size)))
+    for batch in _batches([len(r) for r in rows], batch_size, budget):
         ids, att = pad_batch([rows[i] for i in batch], pad)
         with torch.inference_mode():
             logits = loaded.model(input_ids=ids.to(device), attention_mask=att.to(device)).logits.float()
