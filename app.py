@@ -20,6 +20,7 @@ PAGES = [
     ("pages/bias.py", "Bias", ":material/balance:", "bias"),
     ("pages/explain.py", "Explain", ":material/lightbulb:", "explain"),
     ("pages/training.py", "Training lab", ":material/model_training:", "training"),
+    ("pages/intervene.py", "Intervene", ":material/tune:", "intervene"),
 ]
 
 nav = st.navigation([st.Page(f, title=t(f"app.page_{u}"), icon=i, url_path=u, default=(u == "home"))

@@ -24,12 +24,14 @@ PAGE_FILES: dict[str, str] = {
     "bias": "pages/bias.py",
     "explain": "pages/explain.py",
     "training": "pages/training.py",
+    "intervene": "pages/intervene.py",
 }
 
 ATTENTION_VIEWS = ("stats", "head", "layer", "rollout", "bertviz", "formula", "neuron")
 POSITIONAL_SECTIONS = ("sinusoidal", "learned", "rope", "ablation")
 BIAS_SECTIONS = ("templates", "pairs", "counterfactual", "weat", "mitigation")
 EXPLAIN_SECTIONS = ("attribution", "logit_lens", "ablation")
+INTERVENE_SECTIONS = ("patching", "dla", "steering")
 PLAYGROUND_PRESETS = ("translation", "summarization", "qa", "code", "creative", "fill_mask")
 TRAINING_PRESETS = ("overfit", "more_data", "dropout", "weight_decay", "early_stopping", "transfer",
                     "bias", "memorization")
@@ -45,7 +47,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "pretraining": ("mlm", "nsp", "next_token", "fine_tuning"),
     "formulas": ("self_attention", "multi_head", "positional_encoding", "next_token", "mlm"),
     "applications": ("app_translation", "app_summarization", "app_qa", "app_code", "app_creative"),
-    "trends": ("trend_scale", "trend_multimodality", "trend_interpretability", "trend_control",
+    "trends": ("trend_scale", "trend_multimodality", "trend_interpretability", "trend_control", "interventions",
                "trend_ethics"),
     "faq": ("faq_overfitting", "faq_dropout", "faq_weight_decay", "faq_early_stopping",
             "faq_data_bias", "faq_measure_bias", "faq_counterfactual", "faq_embeddings",
@@ -64,13 +66,14 @@ DEEP_LINKS: dict[str, dict[str, Any]] = {
     "explain": {"text": str, "section": EXPLAIN_SECTIONS, "target": str},
     "playground": {"preset": PLAYGROUND_PRESETS, "text": str},
     "training": {"preset": TRAINING_PRESETS},
+    "intervene": {"section": INTERVENE_SECTIONS, "text": str},
 }
 _FLAG = ("0", "1", "false", "true")
 GLOBAL_PARAMS: dict[str, Any] = {"model": str, "lang": ("en", "zh"), "presenter": _FLAG, "contrast": _FLAG}
 # The parameter that picks the part of a page (section / view / preset).
 SELECTOR: dict[str, str] = {"home": "section", "attention": "view", "positional": "section",
                             "bias": "section", "explain": "section", "playground": "preset",
-                            "training": "preset"}
+                            "training": "preset", "intervene": "section"}
 
 SENTENCE_IT = "The animal didn't cross the street because it was too tired."
 SENTENCE_CHEF = "The chef who cooked the meal was praised by the guests."
@@ -186,6 +189,7 @@ CARDS: dict[str, Card] = {c.id: c for c in (
     _card("trend_interpretability", "explain", section="attribution", text="The movie was not good at all.",
           **_SMOL),
     _card("trend_control", "explain", section="ablation", text="The Eiffel Tower is in the city of", **_SMOL),
+    _card("interventions", "intervene", section="patching", text="The Eiffel Tower is in the city of", **_SMOL),
     _card("trend_ethics", "bias", section="mitigation"),
     # FAQ.
     _card("faq_overfitting", "training", preset="overfit"),
@@ -216,6 +220,8 @@ TOUR: tuple[TourStep, ...] = (
     TourStep("cures", Link("training", {"preset": "early_stopping"})),
     TourStep("explain", Link("explain", {"section": "attribution", "text": "The movie was not good at all.",
                                          **_SMOL})),
+    TourStep("intervene", Link("intervene", {"section": "patching", "text": "The Eiffel Tower is in the city of",
+                                             **_SMOL})),
     TourStep("bias_in_out", Link("training", {"preset": "bias"})),
     TourStep("is_model_biased", Link("bias", {"section": "templates"})),
     TourStep("privacy", Link("training", {"preset": "memorization"})),

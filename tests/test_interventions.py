@@ -363,13 +363,11 @@ def test_parse_prompts_and_layer_bounds(llama, vec):
 def test_smollm2_patching_and_dla(smollm2):
     torch.set_num_threads(max(1, torch.get_num_threads()))
     s = P.prepare(smollm2, "The Eiffel Tower is in the city of", "The Colosseum is in the city of")
-    assert s.n_tokens == P.prepare(smollm2, "The Colosseum is in the city of",
-                                   "The Eiffel Tower is in the city of").n_tokens
     L = len(s.modules.layers)
-    sites = [Site(RESID, layer, p) for layer in (0, L // 2, L - 1) for p in range(s.n_tokens)]
+    sites = [Site(RESID, layer, p) for layer in (L // 2, L - 1) for p in range(s.n_tokens)]
     batched, _ = P.run_sites(s, sites, 32)
-    single, _ = P.run_sites(s, sites[:: max(1, len(sites) // 6)], 1)
-    assert np.max(np.abs(s.normalise(batched[:: max(1, len(sites) // 6)]) - s.normalise(single))) < 1e-4
+    single, _ = P.run_sites(s, sites[::5], 1)
+    assert np.max(np.abs(s.normalise(batched[::5]) - s.normalise(single))) < 1e-4
     raw, _ = P.run_sites(s, [Site(RESID, 0, None)], 1)
     assert abs(float(s.normalise(raw[0])) - 1) < 1e-4
     d = dla_mod.direct_logit_attribution(s)

@@ -352,3 +352,19 @@ def patched_predictions(setup: PatchSetup, site: Site, k: int = 10) -> tuple[flo
     p, i = probs.topk(k)
     tok = setup.loaded.tokenizer
     return float(setup.normalise(raw[0])), [(display_token(tok, int(t)), float(v)) for v, t in zip(p, i)]
+
+
+def pair_tokens(loaded: LoadedModel, clean: str, corrupt: str, kind: str | None = None,
+                max_tokens: int = MAX_PATCH_TOKENS) -> tuple[list[str], list[str]]:
+    """The two tokenizations (as the model sees them), without running the model, for the side-by-side view."""
+    from llmviz.attention import encode
+    from llmviz.explain.targets import _mask_text
+
+    out = []
+    for text in (clean, corrupt):
+        if text is None or not str(text).strip():
+            raise InputError("Both prompts are needed: type the clean and the corrupted prompt.")
+        text = _mask_text(loaded, str(text)) if kind == MASKED_TOKEN else str(text)
+        enc = encode(loaded, text, None, max_tokens)[0]
+        out.append([display_token(loaded.tokenizer, int(i)) for i in enc["input_ids"][0].tolist()])
+    return out[0], out[1]
