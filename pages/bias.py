@@ -19,7 +19,7 @@ from ui.common import current_model, export_buttons, plot, show_error, show_noti
 from ui import bias_views as BV
 from ui.i18n import t
 from ui.jobs import cached, heavy
-from ui.links import copy_link, presenter_mode, qp
+from ui.links import copy_link, presenter_mode, qp, to_url, url_state
 
 SECTIONS = ("templates", "pairs", "counterfactual", "weat", "mitigation", "stereoset", "runs")
 
@@ -109,7 +109,10 @@ def section_templates(loaded) -> None:
 
 
 def _pair_source() -> PairSet | None:
-    src = st.radio(t("bias.pairs_source"), ["starter", "upload", "path"], horizontal=True, key="bias_pairs_src",
+    from llmviz import serving
+
+    sources = ["starter", "upload"] + (["path"] if serving.paths_allowed("data") else [])  # shared server: uploads
+    src = st.radio(t("bias.pairs_source"), sources, horizontal=True, key="bias_pairs_src",
                    format_func=lambda s: t(f"bias.pairs_source_{s}"))
     if src == "starter":
         st.caption(t("bias.starter_note"))
@@ -346,10 +349,11 @@ loaded = current_model()
 kind = loaded.facts.kind
 st.caption(t_text("bias.model_kind", model=loaded.facts.model_id, kind=kind.replace("_", " "),
              probes=t(f"bias.works_{kind if kind in (ENCODER, MASKED_LM, CAUSAL_LM) else 'encoder'}")))
-start = qp("section", "templates")
-section = st.segmented_control(t("bias.section"), SECTIONS, default=start if start in SECTIONS else "templates",
-                               format_func=lambda s: t(f"bias.section_{s}"), key="bias_section",
-                               required=True) or "templates"
+# The URL is the page's state on every navigation (tour step, card, copied link): ui.links.url_state.
+url_state("bias", {"bias_section": qp("section", "templates", choices=SECTIONS)})
+section = st.segmented_control(t("bias.section"), SECTIONS, format_func=lambda s: t(f"bias.section_{s}"),
+                               key="bias_section", required=True,
+                               on_change=to_url("bias_section", "section", "bias")) or "templates"
 copy_link("bias", {"section": section}, key="bias")
 {"templates": section_templates, "pairs": section_pairs, "counterfactual": section_counterfactual,
  "weat": section_weat, "mitigation": section_mitigation, "stereoset": BV.section_stereoset,

@@ -162,3 +162,27 @@ def test_mistyped_folder_makes_no_connection(tmp_path, monkeypatch, localhost):
     with pytest.raises(LlmvizError):
         load_model("models/typo", source="path")  # the sidebar's folder box: always a path
     assert calls == []
+
+
+def test_streamlit_config_makes_no_external_lookup_and_bounds_uploads():
+    """Named server address + browser.serverAddress: Streamlit 1.67's bootstrap skips get_external_ip."""
+    import tomllib
+    from pathlib import Path
+
+    from llmviz.limits import MAX_CSV_BYTES
+
+    cfg = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert serving.is_loopback(cfg["server"]["address"])
+    assert cfg["browser"]["serverAddress"]
+    assert cfg["server"]["maxUploadSize"] * 1024 * 1024 == MAX_CSV_BYTES
+
+
+def test_bias_page_offers_no_path_box_on_a_shared_server(monkeypatch, tiny_llama_dir):
+    from tests.apptest_util import open_page
+
+    monkeypatch.setenv(serving.SHARED_ENV, "1")
+    monkeypatch.delenv(serving.DATA_DIRS_ENV, raising=False)
+    monkeypatch.setenv(serving.MODEL_DIRS_ENV, str(tiny_llama_dir.parent))
+    at = open_page("pages/bias.py", str(tiny_llama_dir), query={"section": "pairs"})
+    assert not at.exception
+    assert "path" not in at.radio(key="bias_pairs_src").options
