@@ -48,7 +48,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "formulas": ("self_attention", "multi_head", "positional_encoding", "next_token", "mlm"),
     "applications": ("app_translation", "app_summarization", "app_qa", "app_code", "app_creative"),
     "trends": ("trend_scale", "trend_multimodality", "trend_interpretability", "trend_control", "interventions",
-               "trend_ethics"),
+               "steering_vectors", "trend_ethics"),
     "faq": ("faq_overfitting", "faq_dropout", "faq_weight_decay", "faq_early_stopping",
             "faq_data_bias", "faq_measure_bias", "faq_counterfactual", "faq_embeddings",
             "faq_interpretability"),
@@ -189,7 +189,8 @@ CARDS: dict[str, Card] = {c.id: c for c in (
     _card("trend_interpretability", "explain", section="attribution", text="The movie was not good at all.",
           **_SMOL),
     _card("trend_control", "explain", section="ablation", text="The Eiffel Tower is in the city of", **_SMOL),
-    _card("interventions", "intervene", section="patching", text="The Eiffel Tower is in the city of", **_SMOL),
+    _card("interventions", "intervene", section="dla", text="The Eiffel Tower is in the city of", **_SMOL),
+    _card("steering_vectors", "intervene", section="steering", **_SMOL),
     _card("trend_ethics", "bias", section="mitigation"),
     # FAQ.
     _card("faq_overfitting", "training", preset="overfit"),
