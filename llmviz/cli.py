@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m llmviz", description="llmviz batch tools.")
+    p = argparse.ArgumentParser(prog="llmviz", description="llmviz batch tools (also: python -m llmviz).")
     sub = p.add_subparsers(dest="command", required=True)
     a = sub.add_parser("bias-audit", help="Score a CrowS-Pairs-format CSV and write a report.",
                        description="Score every minimal pair (sent_more, sent_less, stereo_antistereo, bias_type) "
@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     from llmviz import cli_bench  # StereoSet, SEAT and run-store commands (llmviz/cli_bench.py)
 
     cli_bench.register(sub, a)
+    from llmviz import cli_scale  # --engine flags on the batch commands, audit-matrix, app (llmviz/cli_scale.py)
+
+    cli_scale.register(sub)
     return p
 
 
@@ -61,21 +64,63 @@ def _count_rows(path: Path) -> int:
         return sum(1 for r in rows if any(c.strip() for c in r))
 
 
+class AuditInterrupted(Exception):
+    """Ctrl-C during bias-audit; ``n`` pairs are kept in the partial file for --resume."""
+
+    def __init__(self, n: int):
+        super().__init__(n)
+        self.n = n
+
+
+def _is_header(rec: dict) -> bool:
+    return "sha256" in rec and "score_more" not in rec
+
+
 def _load_partial(path: Path, sha: str, model: str) -> list[dict[str, Any]]:
+    """Scored rows of an earlier run. The first line is the header (input file SHA-256 and model);
+    a repeated header (left by older builds) is skipped, and a last line cut by an interrupt mid-write
+    is dropped from the file, so that appending continues on a clean line."""
     done: list[dict[str, Any]] = []
     if not path.is_file():
         return done
-    with open(path, encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            if not line.strip():
-                continue
-            rec = json.loads(line)
-            if i == 0:
-                if rec.get("sha256") != sha or rec.get("model") != model:
-                    raise LlmvizError(f"'{path}' belongs to another data file or model; delete it or drop --resume.")
-                continue
-            done.append(rec)
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    header, keep = None, 0  # keep: bytes of whole, valid lines
+    for i, line in enumerate(lines):
+        if line.strip():
+            try:
+                rec = json.loads(line)
+                if not isinstance(rec, dict):
+                    raise ValueError(line)
+            except ValueError:
+                if i == len(lines) - 1:  # torn last line: drop it
+                    break
+                raise LlmvizError(f"'{path}' is damaged (line {i + 1}); delete it or drop --resume.") from None
+            if _is_header(rec):
+                if header is None:
+                    header = rec
+                    if rec.get("sha256") != sha or rec.get("model") != model:
+                        raise LlmvizError(f"'{path}' was made from another data file or model (the file's SHA-256 "
+                                          "changed since); delete it or drop --resume.")
+            elif header is None or not all(isinstance(rec.get(k), (int, float)) for k in ("score_more",
+                                                                                          "score_less")):
+                raise LlmvizError(f"'{path}' is damaged (line {i + 1}); delete it or drop --resume.")
+            else:
+                done.append(rec)
+        keep += len(line) + 1
+    if keep < len(raw):
+        with open(path, "r+b") as fh:
+            fh.truncate(keep)
     return done
+
+
+def _partial_rows(path: Path) -> int:
+    """Scored rows in a partial file (0 when missing or unreadable)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return sum(1 for line in fh if line.strip() and '"score_more"' in line)
+    except OSError:
+        return 0
 
 
 def write_html(report: dict[str, Any], path: Path) -> None:
@@ -112,11 +157,10 @@ def bias_audit(args: argparse.Namespace) -> int:
     import pandas as pd
     from tqdm import tqdm
 
-    from llmviz.bias import pairs as P
     from llmviz.bias.pairs_data import COLUMNS, file_sha256, iter_pairs_file
     from llmviz.bias.stats import summary_by_type
     from llmviz.models import load_model
-    from llmviz.report import package_versions, provenance
+    from llmviz.report import frame_csv, package_versions, provenance
 
     if getattr(args, "benchmark", "crows-pairs") == "stereoset":
         from llmviz.cli_bench import stereoset_audit
@@ -130,6 +174,8 @@ def bias_audit(args: argparse.Namespace) -> int:
         raise LlmvizError(f"Unknown report format for {', '.join(bad)}; use {', '.join(OUT_FORMATS)}.")
     if args.batch_size < 1 or args.chunk_rows < 1:
         raise LlmvizError("--batch-size and --chunk-rows must be at least 1.")
+    if args.limit is not None and args.limit < 1:
+        raise LlmvizError(f"--limit must be at least 1 (the number of pairs to score; got {args.limit}).")
     data = Path(args.pairs).expanduser()
     if not data.is_file():
         raise LlmvizError(f"No CSV file at '{data}'. Check --pairs.")
@@ -137,7 +183,12 @@ def bias_audit(args: argparse.Namespace) -> int:
     total = _count_rows(data)
     if args.limit is not None:
         total = min(total, args.limit)
+    from llmviz import engine as E
+    from llmviz.bias.sharded import CROWS_SHARD, CrowsScorer
+
+    engine = E.from_args(args)
     loaded = load_model(args.model, device=args.device)
+    scorer = CrowsScorer(args.model, args.device, args.batch_size)
     partial = outs[0].with_name(outs[0].name + ".partial.jsonl")
     done = _load_partial(partial, sha, args.model) if args.resume else []
     if not args.resume and partial.exists():
@@ -147,26 +198,37 @@ def bias_audit(args: argparse.Namespace) -> int:
     method = None
     bar = tqdm(total=total, initial=len(done), unit="pair", desc="bias-audit", disable=args.quiet, file=sys.stderr)
     seen = 0
-    with open(partial, "a", encoding="utf-8") as sink:
-        if not done:
-            sink.write(json.dumps({"sha256": sha, "model": args.model}) + "\n")
-        for chunk in iter_pairs_file(data, args.chunk_rows, notices):
-            if args.limit is not None:
-                chunk = chunk.head(max(0, args.limit - seen))
-            start, seen = seen, seen + len(chunk)
-            skip = max(0, len(done) - start)  # rows already scored in an earlier run
-            todo = chunk.iloc[skip:]
-            if len(todo):
-                res = P.score_pairs(loaded, todo, batch_size=args.batch_size, progress=bar.update)
-                method = res.method
-                for rec in res.records():
-                    records.append(rec)
-                    sink.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                sink.flush()
-            if args.limit is not None and seen >= args.limit:
-                break
+    try:
+        with open(partial, "a", encoding="utf-8") as sink:
+            if sink.tell() == 0:  # header once, at the top of a new file (a resumed file has it)
+                sink.write(json.dumps({"sha256": sha, "model": args.model}) + "\n")
+            for chunk in iter_pairs_file(data, args.chunk_rows, notices):
+                if args.limit is not None:
+                    chunk = chunk.head(max(0, args.limit - seen))
+                start, seen = seen, seen + len(chunk)
+                skip = max(0, len(done) - start)  # rows already scored in an earlier run
+                todo = chunk.iloc[skip:]
+                if len(todo):
+                    # --engine local|ray (llmviz/engine.py): same 32-pair shards either way, results in order
+                    scored = E.map_items(scorer, todo[list(COLUMNS)].to_dict("records"), engine,
+                                         shard_size=CROWS_SHARD, progress=bar.update, local_fn=scorer.bind(loaded))
+                    for rec in scored:
+                        records.append(rec)
+                        sink.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                    sink.flush()
+                if args.limit is not None and seen >= args.limit:
+                    break
+    except BaseException as err:  # failed or interrupted: keep the partial file only if it holds scored rows
+        bar.close()
+        n = _partial_rows(partial)
+        if n == 0:
+            partial.unlink(missing_ok=True)
+        if isinstance(err, KeyboardInterrupt):
+            raise AuditInterrupted(n) from None
+        raise
     bar.close()
     if not records:
+        partial.unlink(missing_ok=True)
         raise LlmvizError(f"'{data}' has no pairs to score.")
     frame = pd.DataFrame(records)
     params = {"pairs": str(data), "batch_size": args.batch_size, "chunk_rows": args.chunk_rows, "limit": args.limit,
@@ -193,7 +255,7 @@ def bias_audit(args: argparse.Namespace) -> int:
         elif suffix == ".csv":
             table = frame[list(COLUMNS) + ["score_more", "score_less"]].copy()
             table["difference"] = table["score_more"] - table["score_less"]
-            table.to_csv(out, index=False)
+            frame_csv(table, out)  # formula-like text cells neutralised; the JSON keeps raw values
         else:
             write_html(report, out)
     partial.unlink(missing_ok=True)
@@ -212,7 +274,17 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.command in cli_bench.COMMANDS:
             return cli_bench.dispatch(args)
+        from llmviz import cli_scale
+
+        if args.command in cli_scale.COMMANDS:
+            return cli_scale.dispatch(args)
     except LlmvizError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except AuditInterrupted as err:
+        print(f"interrupted after {err.n} pairs; continue with --resume", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     return 1

@@ -156,7 +156,11 @@ def stereoset_audit(args: argparse.Namespace) -> int:
     loaded = load_model(args.model, device=args.device)
     n_sent = sum(len(ex.sentences) for ex in data.examples())
     bar = tqdm(total=n_sent, unit="sentence", desc="stereoset", disable=args.quiet, file=sys.stderr)
-    run = SS.run_stereoset(loaded, data, args.batch_size, args.n_boot, args.seed, progress=bar.update)
+    from llmviz.bias.sharded import run_stereoset_on  # --engine local|ray (llmviz/engine.py)
+    from llmviz.engine import from_args
+
+    run = run_stereoset_on(from_args(args), loaded, args.model, args.device, data, args.batch_size, args.n_boot,
+                           args.seed, progress=bar.update)
     bar.close()
     params = {"benchmark": "stereoset", "data": str(args.data), "model": args.model, "batch_size": args.batch_size,
               "limit": args.limit, "n_boot": args.n_boot, "seed": args.seed, "device": args.device}
@@ -186,10 +190,13 @@ def seat(args: argparse.Namespace) -> int:
     loaded = load_model(args.model, device=args.device)
     total = sum(sum(t.sizes) for t in tests)
     bar = tqdm(total=total, unit="item", desc="seat", disable=args.quiet, file=sys.stderr)
+    from llmviz.bias.sharded import run_seat_on  # --engine local|ray (llmviz/engine.py)
+    from llmviz.engine import from_args
+
     entries, s_values = [], []
-    for t in tests:  # SEAT.run_suite does the same; here the last-layer s(w, A, B) are kept for the run store
-        entry, sv = SEAT.run_test_full(loaded, t, args.pooling, args.layers, args.n_samples, args.seed,
-                                       progress=bar.update)
+    for entry, sv in run_seat_on(from_args(args), loaded, args.model, args.device, tests, args.pooling, args.layers,
+                                 args.n_samples, args.seed, progress=bar.update):
+        # as SEAT.run_suite; here the last-layer s(w, A, B) are kept for the run store
         entries.append(entry)
         s_values.append(sv)
     bar.close()

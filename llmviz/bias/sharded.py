@@ -1,0 +1,115 @@
+"""Picklable scorer factories for :func:`llmviz.engine.map_items` (one per batch benchmark).
+
+Each factory is a frozen dataclass naming the model and the scoring settings. Calling it loads the model
+(once per Ray actor) and returns ``fn(shard) -> list`` with one result per item; ``.bind(loaded)`` returns
+the same scorer over a model already loaded in this process (the local engine). The shard sizes below
+match the chunks the scoring functions already use, so sharding never changes which sentences share a
+forward pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from llmviz.bias.pairs import PAIRS_PER_CHUNK
+from llmviz.bias.stereoset import ITEMS_PER_CHUNK
+
+CROWS_SHARD = PAIRS_PER_CHUNK  # pairs per shard
+STEREOSET_SHARD = ITEMS_PER_CHUNK  # sentences per shard
+SEAT_SHARD = 1  # SEAT tests per shard
+
+
+@dataclass(frozen=True)
+class _ModelScorer:
+    model: str
+    device: str = "cpu"
+
+    def __call__(self) -> Callable[[list], list]:
+        from llmviz.models import load_model
+
+        return self.bind(load_model(self.model, device=self.device))
+
+    def bind(self, loaded) -> Callable[[list], list]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class CrowsScorer(_ModelScorer):
+    """Items: CrowS-Pairs rows as dicts (the four columns). Results: ``PairScores.records()`` rows."""
+
+    batch_size: int = 32
+
+    def bind(self, loaded):
+        import pandas as pd
+
+        from llmviz.bias.pairs import score_pairs
+
+        def fn(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return score_pairs(loaded, pd.DataFrame(rows), batch_size=self.batch_size).records()
+
+        return fn
+
+
+@dataclass(frozen=True)
+class StereoSetScorer(_ModelScorer):
+    """Items: ``stereoset.SentenceItem``. Results: one float score per sentence."""
+
+    batch_size: int = 32
+
+    def bind(self, loaded):
+        from llmviz.bias.stereoset import score_items
+
+        return lambda items: score_items(loaded, items, self.batch_size)
+
+
+@dataclass(frozen=True)
+class SeatScorer(_ModelScorer):
+    """Items: ``seat.SeatTest``. Results: ``seat.run_test_full`` tuples (report entry, last-layer s values)."""
+
+    pooling: str = "mean"
+    layers: str = "all"
+    n_samples: int = 10_000
+    seed: int = 0
+
+    def bind(self, loaded):
+        from llmviz.bias.seat import run_test_full
+
+        return lambda tests: [run_test_full(loaded, t, self.pooling, self.layers, self.n_samples, self.seed)
+                              for t in tests]
+
+
+def run_stereoset_on(engine, loaded, spec: str, device: str, data, batch_size: int, n_boot: int, seed: int,
+                     progress: Callable[[int], None] | None = None):
+    """``stereoset.run_stereoset`` with the sentence scoring sent through ``engine`` (same numbers)."""
+    from llmviz.bias import stereoset as SS
+    from llmviz.engine import map_items
+
+    pairs = data.sentence_items()
+    scorer = StereoSetScorer(spec, device, batch_size)
+    vals = map_items(scorer, [it for _, it in pairs], engine, shard_size=STEREOSET_SHARD, progress=progress,
+                     local_fn=scorer.bind(loaded))
+    scores = {sid: s for (sid, _), s in zip(pairs, vals, strict=True)}
+    return SS.StereoSetRun(data, scores, SS.method_name(loaded), SS.evaluate(data, scores),
+                           SS.bootstrap_cis(data, scores, n_boot, seed),
+                           {"model_id": loaded.facts.model_id, "kind": loaded.facts.kind, "n_boot": n_boot,
+                            "seed": seed})
+
+
+def run_seat_on(engine, loaded, spec: str, device: str, tests: list, pooling: str, layers: str, n_samples: int,
+                seed: int, progress: Callable[[int], None] | None = None) -> list[tuple]:
+    """``seat.run_test_full`` per test, tests spread over ``engine``; ``progress(n)`` hears items (words) done."""
+    from llmviz.bias.seat import run_test_full
+    from llmviz.engine import map_items
+
+    scorer = SeatScorer(spec, device, pooling, layers, n_samples, seed)
+    if engine.kind == "local":  # per-item progress inside each test, as before
+        return [run_test_full(loaded, t, pooling, layers, n_samples, seed, progress=progress) for t in tests]
+    done = [0]
+
+    def per_test(n: int) -> None:  # shards are single tests, finished in order
+        for t in tests[done[0]:done[0] + n]:
+            if progress:
+                progress(sum(t.sizes))
+        done[0] += n
+
+    return map_items(scorer, tests, engine, shard_size=SEAT_SHARD, progress=per_test)
