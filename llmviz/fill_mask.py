@@ -190,10 +190,10 @@ def propose_words(loaded: LoadedModel, left: str, n: int) -> list[str]:
 
 
 def parse_candidates(raw: str | list[str] | None) -> list[str]:
-    """Comma/newline separated words -> unique, stripped list (at most MAX_CANDIDATES)."""
+    """Comma/newline separated words (Chinese ，、； too) -> unique, stripped list (at most MAX_CANDIDATES)."""
     if raw is None:
         return []
-    items = raw if isinstance(raw, list) else re.split(r"[,\n;]", raw[: (MAX_CANDIDATE_CHARS + 2) * (MAX_CANDIDATES + 1)])
+    items = raw if isinstance(raw, list) else re.split(r"[,\n;，、；]", raw[: (MAX_CANDIDATE_CHARS + 2) * (MAX_CANDIDATES + 1)])
     out: list[str] = []
     for item in items:
         w = item.strip()

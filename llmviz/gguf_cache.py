@@ -193,9 +193,8 @@ def assemble_chunks(src: ChunkedGGUF, progress: Progress | None = None) -> Path:
     return target
 
 
-def load_chunked_gguf(src: ChunkedGGUF, device: str, model_id: str,
-                      progress: Progress | None = None) -> LoadedModel:
-    """Load a chunked GGUF through the safetensors cache; a cold load assembles, verifies and dequantises once."""
+def ensure_chunked_cache(src: ChunkedGGUF, progress: Progress | None = None) -> Path:
+    """Build the safetensors cache of a chunked GGUF if it is missing (assemble, verify, dequantise); its folder."""
     progress = progress or _noop
     folder = src.cache_folder
     if not (folder / "model.safetensors").is_file():
@@ -204,5 +203,23 @@ def load_chunked_gguf(src: ChunkedGGUF, device: str, model_id: str,
             _dequantise(gguf, folder, progress)
         finally:
             gguf.unlink(missing_ok=True)  # the safetensors cache replaces it; saves ~250 MB
+    return folder
+
+
+def ensure_gguf_cache(gguf: Path, progress: Progress | None = None) -> Path:
+    """Build the safetensors cache of a GGUF file if it is missing; its folder."""
+    if not gguf.is_file():
+        raise ModelNotFoundError(f"GGUF file '{gguf.name}' not found.")
+    folder = gguf_cache_folder(gguf)
+    if not (folder / "model.safetensors").is_file():
+        _dequantise(gguf, folder, progress or _noop)
+    return folder
+
+
+def load_chunked_gguf(src: ChunkedGGUF, device: str, model_id: str,
+                      progress: Progress | None = None) -> LoadedModel:
+    """Load a chunked GGUF through the safetensors cache; a cold load assembles, verifies and dequantises once."""
+    progress = progress or _noop
+    folder = ensure_chunked_cache(src, progress)
     progress("load")
     return _load_cache_folder(folder, src.name, device, model_id)

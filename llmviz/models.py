@@ -232,6 +232,20 @@ def visible_to(entry: ModelSpec, owner: str | None) -> bool:
     return entry.owner is None or entry.owner == owner
 
 
+def prepare_cache(spec: str, progress: Callable[[str], None] | None = None) -> None:
+    """Build the on-disk cache of a bundled GGUF model (no model is returned), so a UI can show each stage of
+    a cold load outside its own model cache; a no-op for other specs or when the cache exists."""
+    entry = REGISTRY.get(spec)
+    if entry is None:
+        return
+    from llmviz.gguf_cache import ensure_chunked_cache, ensure_gguf_cache
+
+    if entry.gguf_chunks is not None:
+        ensure_chunked_cache(entry.gguf_chunks(), progress)
+    elif entry.locate().suffix == ".gguf":
+        ensure_gguf_cache(entry.locate(), progress)
+
+
 def available_models(owner: str | None = None) -> dict[str, ModelSpec]:
     """The models session ``owner`` may list: bundled, shared, and its own."""
     return {k: v for k, v in REGISTRY.items() if visible_to(v, owner)}

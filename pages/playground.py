@@ -11,13 +11,13 @@ from llmviz.errors import LlmvizError
 from llmviz.generate import MAX_NEW_TOKENS_LIMIT, MAX_PROMPT_WORDS, GenerationStream, SamplingParams, branch, \
     build_prompt
 from llmviz.models import CAUSAL_LM, ENCODER
-from llmviz.presets import DEFAULT_MODE, FILL_MASK, MODES, PRESETS
+from llmviz.presets import DEFAULT_MODE, FILL_MASK, MODES, PRESETS, fill_example, presets_for
 from llmviz.transcript import fill_mask_csv, fill_mask_json, transcript_csv, transcript_json
 from llmviz.viz import generate as V
-from ui.common import current_model, export_buttons, md_escape, plot, show_error, show_notice, t_text
-from ui.i18n import t
+from ui.common import current_model, export_buttons, md_escape, offer_switch, plot, show_error, show_notice, t_text
+from ui.i18n import lang, t
 from ui.jobs import cached, heavy
-from ui.links import copy_link, presenter_mode, qp
+from ui.links import copy_link, presenter_mode, qp, to_url, url_state
 
 BRANCHES, STREAM, STEP, BRANCH, PENDING = "pg_branches", "pg_stream", "pg_step", "pg_branch", "pg_pending"
 
@@ -159,17 +159,23 @@ def _show_results(loaded) -> None:
 
 def generation_section(loaded, mode: str) -> None:
     if not loaded.facts.supports("generate"):
-        st.info(t("playground.need_causal", kind=loaded.facts.kind.replace("_", " ")))
+        st.info(t("playground.need_causal", kind=t(f"home.kind_{loaded.facts.kind}")))
+        offer_switch("generate")
         st.stop()
-    preset = PRESETS[mode]
+    chat = bool(loaded.facts.has_chat_template)
+    style = "" if chat else f"_completion_{lang()}"  # a base model gets completion presets in the UI language
+    preset = presets_for(chat, lang())[mode]
     st.caption(preset.note)
     text_qp = qp("text", None) if qp("preset", DEFAULT_MODE) == mode else None
-    chat = bool(loaded.facts.has_chat_template)
-    system = st.text_area(t("playground.system"), value=preset.system, key=f"pg_system_{mode}", height=68,
-                          help=t("playground.system_help", n=MAX_SYSTEM_PROMPT_WORDS))
-    user = st.text_area(t("playground.user"), value=text_qp or preset.user, key=f"pg_user_{mode}", height=100,
-                        help=t("playground.user_help", n=MAX_PROMPT_WORDS))
-    st.caption(t("playground.chat_on") if chat else t("playground.chat_off"))
+    system = ""
+    if chat:
+        system = st.text_area(t("playground.system"), value=preset.system, key=f"pg_system_{mode}", height=68,
+                              help=t("playground.system_help", n=MAX_SYSTEM_PROMPT_WORDS))
+    else:
+        st.info(t("playground.base_model", model=loaded.facts.model_id), icon=":material/notes:")
+    user = st.text_area(t("playground.user"), value=text_qp or preset.user, key=f"pg_user_{mode}{style}",
+                        height=100 if chat else 140, help=t("playground.user_help", n=MAX_PROMPT_WORDS))
+    st.caption(t("playground.chat_on") if chat else t("playground.chat_off_as_is"))
     params = _sampling_controls(mode)
     copy_link("playground", {"preset": mode, "text": user}, key="pg")
     c = st.columns([1, 1, 1, 5])
@@ -202,17 +208,21 @@ def fill_mask_section(loaded) -> None:
     st.markdown(t("playground.fill_intro"))
     if facts.kind == ENCODER:
         st.info(t_text("playground.fill_encoder", model=facts.model_id))
+        offer_switch("fill_mask_scoring")
         st.stop()
     causal = facts.kind == CAUSAL_LM
     st.info(t("playground.fill_causal_note") if causal else t("playground.fill_mlm_note"))
     text_qp = qp("text", None) if qp("preset", DEFAULT_MODE) == FILL_MASK else None
-    text = st.text_area(t("playground.fill_text"), value=text_qp or FM.CLASSIC_EXAMPLE, key="pg_fill_text",
+    example, example_cands = fill_example(causal, lang())
+    suffix = f"_{lang()}" if causal and lang() != "en" else ""  # the Chinese example has its own boxes
+    text = st.text_area(t("playground.fill_text"), value=text_qp or example, key=f"pg_fill_text{suffix}",
                         height=80, help=t("playground.fill_text_help", n=FM.MAX_FILL_WORDS, m=FM.MAX_MASKS))
     c = st.columns([1, 3])
     top_k = c[0].slider(t("playground.fill_k"), 1, FM.MAX_TOP_K, 10, key="pg_fill_k")
     candidates = ""
     if causal:
-        candidates = c[1].text_input(t("playground.fill_candidates"), key="pg_fill_cands",
+        candidates = c[1].text_input(t("playground.fill_candidates"), value=example_cands,
+                                     key=f"pg_fill_cands{suffix}",
                                      placeholder="good, simple, short, test",
                                      help=t("playground.fill_candidates_help", n=FM.MAX_CANDIDATES,
                                             chars=FM.MAX_CANDIDATE_CHARS))
@@ -248,11 +258,21 @@ def fill_mask_section(loaded) -> None:
 st.title(t("playground.title"))
 st.markdown(t("playground.intro"))
 loaded = current_model()
-initial = qp("preset", DEFAULT_MODE)
-mode = st.segmented_control(t("playground.mode"), MODES, default=initial if initial in MODES else DEFAULT_MODE,
-                            format_func=lambda m: t(f"playground.mode_{m}"), key="pg_mode",
-                            required=True) or DEFAULT_MODE
-st.info(t("playground.honesty"), icon=":material/info:")
+initial = qp("preset", DEFAULT_MODE, choices=MODES)
+# The URL is the page's state on every navigation (tour step, card, copied link): ui.links.url_state.
+_linked_text = qp("text", None)
+_fields = {"pg_mode": initial}
+if initial == FILL_MASK:
+    _fields["pg_fill_text"] = _linked_text or FM.CLASSIC_EXAMPLE
+else:
+    _fields.update({f"pg_user_{initial}": _linked_text or PRESETS[initial].user,
+                    f"pg_system_{initial}": PRESETS[initial].system})
+url_state("playground", _fields)
+mode = st.segmented_control(t("playground.mode"), MODES, format_func=lambda m: t(f"playground.mode_{m}"),
+                            key="pg_mode", required=True,
+                            on_change=to_url("pg_mode", "preset", "playground")) or DEFAULT_MODE
+if loaded.spec == "smollm2":  # the note is about SmolLM2-135M only
+    st.info(t("playground.honesty"), icon=":material/info:")
 if mode == FILL_MASK:
     fill_mask_section(loaded)
 else:

@@ -232,3 +232,33 @@ def test_gemma3_logit_lens_and_chinese(gemma3):
     assert not prompt.chat_template and prompt.ids[0] == gemma3.tokenizer.bos_token_id  # a base model: fed as is
     out = generate(gemma3, prompt, SamplingParams(greedy=True, max_new_tokens=12)).text
     assert sum("\u4e00" <= ch <= "\u9fff" for ch in out) >= 3, out
+
+
+# ------------------------------------------------------------------ Playground with a base model
+def test_presets_for_base_and_chat_models():
+    from llmviz.presets import COMPLETION_PRESETS, PRESETS, fill_example, presets_for
+
+    assert presets_for(True, "zh") is PRESETS
+    assert presets_for(False, "zh") is COMPLETION_PRESETS["zh"] and presets_for(False, "fr") is COMPLETION_PRESETS["en"]
+    for lang in ("en", "zh"):
+        assert set(COMPLETION_PRESETS[lang]) == set(PRESETS)
+        assert all(p.system == "" for p in COMPLETION_PRESETS[lang].values())  # fed as is: no system prompt
+    assert [COMPLETION_PRESETS["zh"][k].title for k in ("translation", "summarization", "qa", "code", "creative")] \
+        == ["翻译", "摘要", "问答", "写代码", "创作"]
+    assert fill_example(True, "zh")[0] == "中国的首都是[MASK]。" and fill_example(False, "zh")[0].endswith("sentence.")
+
+
+def test_playground_chinese_presets_and_fill_in(tiny_gemma3_dir):
+    from llmviz.presets import COMPLETION_PRESETS
+    from tests.apptest_util import assert_ok, open_page
+
+    page = "pages/playground.py"
+    at = open_page(page, str(tiny_gemma3_dir), query={"preset": "qa", "lang": "zh"})
+    assert_ok(at)
+    assert at.text_area(key="pg_user_qa_completion_zh").value == COMPLETION_PRESETS["zh"]["qa"].user
+    at = open_page(page, str(tiny_gemma3_dir), query={"preset": "fill_mask", "lang": "zh"})
+    assert_ok(at)
+    assert at.text_area(key="pg_fill_text_zh").value == "中国的首都是[MASK]。"
+    assert at.text_input(key="pg_fill_cands_zh").value == "北京，上海，广州，东京"
+    df = at.dataframe[0].value
+    assert sorted(df["candidate"]) == sorted(["北京", "上海", "广州", "东京"])  # scored as candidates

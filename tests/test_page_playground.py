@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmviz.generate import GenerationStream, SamplingParams, build_prompt
-from llmviz.presets import PRESETS
+from llmviz.presets import COMPLETION_PRESETS, PRESETS
 from tests.apptest_util import assert_ok, open_page, texts, unescape
 
 PAGE = "pages/playground.py"
@@ -20,11 +20,13 @@ def _generate(at, mode: str, n: int):
 
 @pytest.mark.parametrize("mode", list(PRESETS))
 def test_each_preset_generates_with_probabilities(mode, tiny_llama_dir, tiny_llama):
+    """The tiny Llama has no chat template: a base model gets the completion presets, fed as is (no system box)."""
     at = open_page(PAGE, str(tiny_llama_dir), query={"preset": mode})
     assert_ok(at)
-    preset = PRESETS[mode]
-    assert at.text_area(key=f"pg_user_{mode}").value == preset.user
-    assert at.text_area(key=f"pg_system_{mode}").value == preset.system
+    preset = COMPLETION_PRESETS["en"][mode]
+    assert at.text_area(key=f"pg_user_{mode}_completion_en").value == preset.user
+    assert not [a for a in at.text_area if a.key == f"pg_system_{mode}"]
+    assert "fed to the model exactly as written" in texts(at)
     assert at.toggle(key=f"pg_greedy_{mode}").value == preset.params.greedy
     gen, = _generate(at, mode, 3)
     assert len(gen.steps) == 3 and gen.prompt.user == preset.user
@@ -40,7 +42,7 @@ def test_each_preset_generates_with_probabilities(mode, tiny_llama_dir, tiny_lla
 
 def test_branching_keeps_the_earlier_branch(tiny_llama_dir):
     at = open_page(PAGE, str(tiny_llama_dir), query={"preset": "creative", "text": "Once upon a time"})
-    assert at.text_area(key="pg_user_creative").value == "Once upon a time"
+    assert at.text_area(key="pg_user_creative_completion_en").value == "Once upon a time"
     first, = _generate(at, "creative", 4)
     at.select_slider(key="pg_step").set_value(1).run()
     forced = at.selectbox(key="pg_force_pick").value
@@ -83,7 +85,7 @@ def test_generation_needs_a_causal_model_and_empty_prompt_message(tiny_mlm_dir, 
     assert_ok(at)
     assert "needs a causal language model" in texts(at)
     at = open_page(PAGE, str(tiny_llama_dir), query={"preset": "code"})
-    at.text_area(key="pg_user_code").input("   ").run()
+    at.text_area(key="pg_user_code_completion_en").input("   ").run()
     at.button(key="pg_generate").click().run()
     assert_ok(at)
     assert "prompt is empty" in " ".join(unescape(e.value) for e in at.error)

@@ -30,8 +30,8 @@ MAX_CACHED_MODELS = max(1, int(os.environ.get("LLMVIZ_MAX_MODELS", "2") or 2))
 
 
 @st.cache_resource(show_spinner=False, max_entries=MAX_CACHED_MODELS)
-def _load_shared(spec: str, device: str, source: str, owner: str | None, _progress=None) -> LoadedModel:
-    return load_model(spec, device=device, source=source, owner=owner, progress=_progress)
+def _load_shared(spec: str, device: str, source: str, owner: str | None) -> LoadedModel:
+    return load_model(spec, device=device, source=source, owner=owner)
 
 
 def session_owner() -> str:
@@ -48,7 +48,7 @@ def session_models() -> dict:
     return available_models(session_owner())
 
 
-def load_cached(spec: str, device: str = "cpu", source: str | None = None, progress=None) -> LoadedModel:
+def load_cached(spec: str, device: str = "cpu", source: str | None = None) -> LoadedModel:
     """One shared copy per (spec, device) for all sessions; a session's own models are keyed by its
     owner id, so no other session can load them from the cache."""
     from llmviz.models import REGISTRY
@@ -57,7 +57,7 @@ def load_cached(spec: str, device: str = "cpu", source: str | None = None, progr
     owner = session_owner() if entry is not None and entry.owner is not None else None
     if source is None:
         source = st.session_state.get(SOURCE_KEY, "auto") if spec == st.session_state.get(MODEL_KEY) else "auto"
-    return _load_shared(spec, device, source, owner, progress)
+    return _load_shared(spec, device, source, owner)
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:=^&\"'])")
@@ -103,7 +103,11 @@ def _load_with_status(spec: str, device: str) -> LoadedModel | None:
             status.write(t(f"app.stage_{stage}"))
 
         try:
-            loaded = load_cached(spec, device, progress=progress)
+            if slow:  # the slow stages run outside the cached loader, so each can be shown as it starts
+                from llmviz.models import prepare_cache
+                prepare_cache(spec, progress)
+                progress("load")
+            loaded = load_cached(spec, device)
         except LlmvizError as err:
             status.update(label=t_text("app.load_failed", spec=spec), state="error")
             show_error(err, st.sidebar)
@@ -167,7 +171,7 @@ def model_picker() -> None:
     current = st.session_state[MODEL_KEY]
     # The picker always shows the loaded model (set before the widget is drawn, every run).
     shown = st.session_state.get(PICKER_MODE) or (current if current in models else
-                                                  (SOURCE_TO_OPTION.get(st.session_state.get(SOURCE_KEY)) or HUB_ID))
+                                                  SOURCE_TO_OPTION.get(st.session_state.get(SOURCE_KEY), LOCAL_FOLDER))
     st.session_state["picker_choice"] = shown if shown in options else HUB_ID
     sb = st.sidebar
     sb.markdown(f"### {t('app.model_heading')}")
