@@ -17,7 +17,7 @@ from llmviz.report import frame_csv
 from llmviz.runs import record as REC
 from llmviz.runs import store as RS
 from llmviz.viz import benchmarks as VB
-from ui.common import export_buttons, plot, show_error
+from ui.common import export_buttons, plot, show_error, show_notice, t_text
 from ui.i18n import t
 
 
@@ -38,7 +38,7 @@ def _heavy(kind: str):
 
 def _stored_warning(msg: str | None) -> None:
     if msg:
-        st.warning(msg)
+        show_notice(msg)
 
 
 def _go(what: str) -> None:
@@ -60,7 +60,7 @@ def _stereoset_source() -> SS.StereoSetData | None:
 def section_stereoset(loaded) -> None:
     st.markdown(t("benchmarks.ss_intro"))
     if loaded.facts.kind not in (MASKED_LM, CAUSAL_LM):
-        st.info(t("benchmarks.ss_needs_lm", model=loaded.facts.model_id))
+        st.info(t_text("benchmarks.ss_needs_lm", model=loaded.facts.model_id))
         return
     try:
         data = _stereoset_source()
@@ -71,7 +71,7 @@ def section_stereoset(loaded) -> None:
         st.info(t("benchmarks.ss_need_data"))
         return
     for n in data.notices:
-        st.warning(n)
+        show_notice(n)
     if max(len(data.intrasentence), len(data.intersentence)) > SS.MAX_EXAMPLES_UI:
         st.warning(t("benchmarks.ss_cut", n=SS.MAX_EXAMPLES_UI))
         data = data.head(SS.MAX_EXAMPLES_UI)
@@ -234,7 +234,7 @@ def section_runs(loaded) -> None:
                      format_func=lambda i: _run_label(by_id[i]))
     same = [r["id"] for r in runs if r["kind"] == by_id[a]["kind"] and r["id"] != a]
     if not same:
-        st.info(t("benchmarks.runs_no_partner", kind=by_id[a]["kind"]))
+        st.info(t_text("benchmarks.runs_no_partner", kind=by_id[a]["kind"]))
         return
     b = c2.selectbox(t("benchmarks.run_b"), same, key="bias_runs_b", format_func=lambda i: _run_label(by_id[i]))
     try:
@@ -243,7 +243,7 @@ def section_runs(loaded) -> None:
         show_error(err)
         return
     for n in cmp["notes"]:
-        st.warning(n)
+        show_notice(n)
     side = pd.DataFrame([{"": t("benchmarks.run_a"), **{k: cmp["a"][k] for k in ("id", "model", "date")},
                           "model_hash": (cmp["a"]["model_hash"] or "")[:12]},
                          {"": t("benchmarks.run_b"), **{k: cmp["b"][k] for k in ("id", "model", "date")},
