@@ -188,12 +188,13 @@ def _alphas(alphas: Sequence[float]) -> list[float]:
 
 
 def steered_generate(loaded: LoadedModel, prompt, params, vector: np.ndarray, layer: int, alpha: float,
-                     from_pos: int = 0, stop: Callable[[], bool] | None = None):
-    """One generation with the steering hook active for the whole run (prefill and every new token)."""
+                     from_pos: int = 0, stop: Callable[[], bool] | None = None, **kwargs):
+    """One generation with the steering hook active for the whole run (prefill and every new token);
+    ``kwargs`` go to :class:`~llmviz.generate.GenerationStream`."""
     from llmviz.generate import generate
 
     with steering(loaded, vector, layer, alpha, from_pos, incremental=True):
-        return generate(loaded, prompt, params, stop=stop)
+        return generate(loaded, prompt, params, stop=stop, **kwargs)
 
 
 def generations_by_alpha(loaded: LoadedModel, text: str, vec: SteeringVector, alphas: Sequence[float], params,
