@@ -262,3 +262,31 @@ def test_playground_chinese_presets_and_fill_in(tiny_gemma3_dir):
     assert at.text_input(key="pg_fill_cands_zh").value == "北京，上海，广州，东京"
     df = at.dataframe[0].value
     assert sorted(df["candidate"]) == sorted(["北京", "上海", "广州", "东京"])  # scored as candidates
+
+
+# ------------------------------------------------------------------ pages with a Gemma 3
+def test_pages_with_tiny_gemma3(tiny_gemma3_dir):
+    from tests.apptest_util import assert_ok, open_page, texts
+
+    at = open_page("pages/home.py", str(tiny_gemma3_dir))
+    assert_ok(at)
+    body = texts(at)
+    assert "L L G" in body  # the layer map: local, local, global
+    at = open_page("pages/attention.py", str(tiny_gemma3_dir),
+                   query={"text": LONG, "view": "formula", "layer": "0", "head": "1"})
+    assert_ok(at)
+    body = texts(at)
+    assert "local** (sliding-window) layer" in body and "base θ = 10" in body
+    assert "Recomputed with the model's weights" in body
+    at = open_page("pages/attention.py", str(tiny_gemma3_dir), query={"text": LONG, "view": "head", "layer": "0"})
+    assert_ok(at)
+    fig = at.get("plotly_chart")[0].proto.spec
+    assert '"path"' in fig and "window = 4" in fig  # the window boundary is drawn
+    at = open_page("pages/positional.py", str(tiny_gemma3_dir), query={"section": "rope"})
+    assert_ok(at)
+    ok = "\n".join(str(e.value) for e in at.success)
+    assert "holds for both bases" in ok
+    assert at.number_input(key="pos_theta_full_attention").value == GLOBAL_THETA
+    at.radio(key="pos_rope_lt").set_value("sliding_attention").run()
+    assert_ok(at)
+    assert at.number_input(key="pos_theta_sliding_attention").value == LOCAL_THETA

@@ -224,7 +224,8 @@ def rope_section(loaded) -> None:
     head_dim = c[0].number_input(t("positional.head_dim"), 2, 512, cfg.head_dim if cfg else 64, step=2,
                                  key="pos_head_dim", disabled=cfg is not None, help=t("positional.head_dim_help"))
     theta = c[1].number_input(t("positional.theta"), 1.0, 1e8, cfg.theta if cfg else 10000.0, format="%g",
-                              key=f"pos_theta_{layer_type}", disabled=cfg is not None)
+                              key="pos_theta" if layer_type is None else f"pos_theta_{layer_type}",
+                              disabled=cfg is not None)
     n_pos = c[2].number_input(t("positional.rope_positions"), 2, P.MAX_ROPE_POSITIONS, 256, key="pos_rope_n",
                               help=t("positional.rope_positions_help"))
     try:
