@@ -45,9 +45,9 @@ def register(sub) -> None:
 
     a = sub.add_parser("app", help="Start the Streamlit app of this checkout.",
                        description="Runs `streamlit run app.py` from the checkout that holds this llmviz package; "
-                                   "extra arguments go to streamlit (e.g. llmviz app --server.port 8502).")
+                                   "arguments after -- go to streamlit (e.g. llmviz app -- --server.port 8502).")
     a.add_argument("--print-command", action="store_true", help="print the command instead of running it")
-    a.add_argument("streamlit_args", nargs=argparse.REMAINDER, help="passed to streamlit run")
+    a.add_argument("streamlit_args", nargs=argparse.REMAINDER, help="after --: passed to streamlit run")
 
 
 def app_command(args: argparse.Namespace) -> int:
@@ -56,7 +56,10 @@ def app_command(args: argparse.Namespace) -> int:
     if not app.is_file():
         raise LlmvizError("`llmviz app` starts the app from a checkout (app.py beside the llmviz package); this "
                           "llmviz is installed without one. Clone the repository and run `make run` there.")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), *args.streamlit_args]
+    extra = list(args.streamlit_args)
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), *extra]
     if args.print_command:
         print(" ".join(cmd))
         return 0
