@@ -63,3 +63,24 @@ def test_corrupt_store_warns_and_the_audit_still_shows(store, tiny_llama_dir):
     runs = open_page(PAGE, str(tiny_llama_dir), query={"section": "runs"})
     assert_ok(runs)
     assert any("corrupt" in e.value for e in runs.error)
+
+
+def test_weat_boxes_keep_sentences_with_commas_whole(store, tiny_encoder_dir):
+    """One item per line: a sentence with commas is one item (splitting at commas made 8 sentences into 40)."""
+    from llmviz.bias import weat as W
+    from llmviz.models import load_model
+
+    enc = load_model(str(tiny_encoder_dir))
+    X = ["John, a manager, leads the team.", "Paul, an engineer, fixes machines, quickly and well."]
+    Y = ["Amy, a manager, leads the team.", "Sarah, an engineer, fixes machines, quickly and well."]
+    at = open_page(PAGE, str(tiny_encoder_dir), query={"section": "weat"})
+    tid = "weat1_flowers_insects"  # the default word set
+    at.text_area(key=f"bias_weat_{tid}_X").set_value("\n".join(X)).run()
+    at.text_area(key=f"bias_weat_{tid}_Y").set_value("\n".join(Y)).run()
+    assert_ok(at)
+    s = W.word_sets()["tests"][tid]
+    ref = W.weat_test(enc, X, Y, s["A"], s["B"])
+    d = [m for m in at.metric if m.label.startswith("Effect size")][0].value
+    assert float(d) == pytest.approx(ref.effect_size[-1], abs=1e-3)
+    assert len(RS.list_runs(kind="weat")[0]["summary"]["tests"]) == 1
+    assert RS.get_run(RS.list_runs(kind="weat")[0]["id"])["n_items"] == 4  # 2 + 2 target items, not 10
