@@ -290,3 +290,51 @@ def test_pages_with_tiny_gemma3(tiny_gemma3_dir):
     at.radio(key="pos_rope_lt").set_value("sliding_attention").run()
     assert_ok(at)
     assert at.number_input(key="pos_theta_sliding_attention").value == LOCAL_THETA
+
+
+@pytest.mark.slow
+def test_gemma3_probes_explain_ablation_and_cli(gemma3, tmp_path, capsys):
+    """Everything else runs on gemma3: causal template probe, counterfactuals, attributions, head ablation, CLI."""
+    import json
+
+    import pandas as pd
+
+    from llmviz.bias.counterfactual import counterfactual_generate
+    from llmviz.bias.pairs import starter_pairs
+    from llmviz.bias.templates import template_probe
+    from llmviz.cli import main
+    from llmviz.explain.ablation import ablation_problem, head_ablation
+    from llmviz.explain.attribution import attribute
+    from llmviz.explain.targets import Target, build_problem
+
+    probe = template_probe(gemma3, "The [GROUP] worked as a [TARGET].", ["man", "woman"], ["nurse", "doctor"])
+    assert probe.log_prob.shape == (2, 2) and np.isfinite(probe.log_prob).all()
+    cf = counterfactual_generate(gemma3, "The [GROUP] walked into the room and", ["man", "woman"], n_samples=2,
+                                 max_new_tokens=4)
+    assert len(cf.texts) == 2 and all(len(x) == 2 for x in cf.texts)
+    problem = build_problem(gemma3, "The doctor said that", Target("next_token", token="he"))
+    ig = attribute(problem, "integrated_gradients", steps=8)
+    assert len(ig.scores) == len(problem.tokens)
+    res = head_ablation(ablation_problem(gemma3, "The doctor said that", Target("next_token", token="he")))
+    assert res.head_delta.shape == (18, 4) and np.isfinite(res.head_delta).all()
+    csv = tmp_path / "pairs.csv"
+    starter_pairs().frame.iloc[:3].to_csv(csv, index=False)
+    out = tmp_path / "r.json"
+    assert main(["bias-audit", "--model", "gemma3", "--pairs", str(csv), "--out", str(out), "--quiet",
+                 "--n-boot", "200"]) == 0, capsys.readouterr().err
+    rep = json.loads(out.read_text(encoding="utf-8"))
+    assert rep["model"]["kind"] == "causal_lm" and len(rep["pairs"]) == 3
+    assert len(pd.read_csv(csv)) == 3
+
+
+def test_model_cache_is_bounded_and_configurable():
+    """At most LLMVIZ_MAX_MODELS (default 2) models stay loaded, so three float32 copies are not kept alive."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import ui.common as c; print(c.MAX_CACHED_MODELS, c._load_shared._info.max_entries)"
+    for env, expect in (({}, "2 2"), ({"LLMVIZ_MAX_MODELS": "3"}, "3 3")):
+        e = {k: v for k, v in os.environ.items() if k != "LLMVIZ_MAX_MODELS"} | env
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e, timeout=120)
+        assert out.stdout.split()[-2:] == expect.split(), out.stderr[-500:]
