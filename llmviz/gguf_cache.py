@@ -84,7 +84,8 @@ def _dequantise(gguf: Path, folder: Path, progress: Progress) -> None:
         progress("convert_tokenizer")
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     except Exception as err:  # noqa: BLE001 - gguf reader raises many types
-        raise CorruptModelError(f"Cannot read the GGUF file '{gguf.name}': {err}") from err
+        log.warning("GGUF %s: %s", gguf.name, err)  # library text may hold server paths: log only
+        raise CorruptModelError(f"Cannot read the GGUF file '{gguf.name}' ({type(err).__name__}).") from err
     progress("write_cache")
     _write_cache(model, tokenizer, folder)
 

@@ -124,21 +124,32 @@ _RUN_COUNTER_JS = """
 IDLE_JS = '() => !!document.querySelector(\'[data-testid="stApp"][data-test-script-state="notRunning"]\')'
 
 
+QUIET_MS = 400  # a page may rerun itself right after a run (query params, st.rerun); wait until it stays idle
+
+
 def wait_idle(page, timeout: float = 120_000, start_timeout: float = 5_000) -> None:
     """Wait until a script run has started (since the last wait) and then finished.
 
     A run counts as finished when ``[data-testid="stApp"]`` has ``data-test-script-state="notRunning"``.
     If no new run starts within ``start_timeout`` ms (the action did not rerun the script), only the
-    finished state is awaited."""
+    finished state is awaited. A run that the page starts by itself right after (query params,
+    ``st.rerun``) is waited for too: the state must stay "notRunning" for ``QUIET_MS``."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
     seen = getattr(page, "runs_waited", 0)
     try:
         page.wait_for_function(f"() => (window.__llmvizRuns || 0) > {seen}", timeout=start_timeout)
     except Exception:  # noqa: BLE001 - playwright TimeoutError: no rerun happened
         pass
-    page.wait_for_function(IDLE_JS, timeout=timeout)
-    page.runs_waited = page.evaluate("() => window.__llmvizRuns || 0")
-    page.wait_for_timeout(150)  # let the last deltas paint
+    deadline = time.time() + timeout / 1000
+    while True:  # settled: not running, and no further run starts within a short quiet period
+        page.wait_for_function(IDLE_JS, timeout=max(1_000, (deadline - time.time()) * 1000))
+        runs = page.evaluate("() => window.__llmvizRuns || 0")
+        page.wait_for_timeout(QUIET_MS)
+        if page.evaluate("() => window.__llmvizRuns || 0") == runs and page.evaluate(IDLE_JS):
+            break
+        if time.time() > deadline:
+            raise TimeoutError("the app kept rerunning")
+    page.runs_waited = runs
 
 
 def open_app(page, app_url: str, path: str = "", query: str = "") -> None:
