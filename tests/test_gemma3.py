@@ -338,3 +338,29 @@ def test_model_cache_is_bounded_and_configurable():
         e = {k: v for k, v in os.environ.items() if k != "LLMVIZ_MAX_MODELS"} | env
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e, timeout=120)
         assert out.stdout.split()[-2:] == expect.split(), out.stderr[-500:]
+
+
+def test_cold_load_stages_and_joined_file_removed(tmp_path, monkeypatch):
+    """A cold load reports concatenate, verify, then the dequantise stages; the joined GGUF is deleted after."""
+    from llmviz import gguf_cache
+
+    monkeypatch.setenv("LLMVIZ_CACHE", str(tmp_path / "cache"))
+    paths, sha = _chunks(tmp_path)
+    src = ChunkedGGUF("m.gguf", tuple(paths), sha)
+    seen = []
+
+    def fake_dequantise(gguf, folder, progress):
+        assert gguf.read_bytes() == b"GGUF-part-one|part-two|three"
+        for stage in ("dequantise", "convert_tokenizer", "write_cache"):
+            progress(stage)
+        folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"x")
+
+    monkeypatch.setattr(gguf_cache, "_dequantise", fake_dequantise)
+    folder = gguf_cache.ensure_chunked_cache(src, seen.append)
+    assert seen == ["concatenate", "verify", "dequantise", "convert_tokenizer", "write_cache"]
+    assert folder == src.cache_folder and gguf_cache.chunked_is_cached(src)
+    assert not src.assembled_path.exists()
+    seen.clear()
+    gguf_cache.ensure_chunked_cache(src, seen.append)  # warm: nothing to do
+    assert seen == []
