@@ -23,6 +23,15 @@ PAGES = [
     ("pages/intervene.py", "Intervene", ":material/tune:", "intervene"),
 ]
 
+# One rule for the language: ?lang= in the URL (a link, a reload) wins over the session; a URL
+# without it (sidebar navigation) keeps the session's language and gets it back.
+_url_lang = st.query_params.get(LANG_KEY)
+if _url_lang in LANGS and _url_lang != st.session_state.get(LANG_KEY):
+    st.session_state[LANG_KEY] = _url_lang
+    st.session_state[LANG_SWITCH] = _url_lang
+elif st.session_state.get(LANG_KEY, "en") != "en" and _url_lang != st.session_state[LANG_KEY]:
+    st.query_params[LANG_KEY] = st.session_state[LANG_KEY]
+
 nav = st.navigation([st.Page(f, title=t(f"app.page_{u}"), icon=i, url_path=u, default=(u == "home"))
                      for f, _, i, u in PAGES])
 

@@ -347,7 +347,7 @@ st.title(t("bias.title"))
 st.markdown(t("bias.intro"))
 loaded = current_model()
 kind = loaded.facts.kind
-st.caption(t_text("bias.model_kind", model=loaded.facts.model_id, kind=kind.replace("_", " "),
+st.caption(t_text("bias.model_kind", model=loaded.facts.model_id, kind=t(f"home.kind_a_{kind}"),
              probes=t(f"bias.works_{kind if kind in (ENCODER, MASKED_LM, CAUSAL_LM) else 'encoder'}")))
 # The URL is the page's state on every navigation (tour step, card, copied link): ui.links.url_state.
 url_state("bias", {"bias_section": qp("section", "templates", choices=SECTIONS)})

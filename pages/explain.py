@@ -18,7 +18,9 @@ from llmviz.viz import explain as viz
 from ui.common import current_model, export_buttons, md_escape, plot, show_error, t_text
 from ui.i18n import t
 from ui.jobs import cached
-from ui.links import copy_link, presenter_mode, qp
+from llmviz.estimate import estimate_seconds
+from ui.on_click import start_on_click
+from ui.links import copy_link, presenter_mode, qp, to_url, url_state
 
 SECTIONS = ("attribution", "logit_lens", "ablation")
 DEFAULT_TEXT = {NEXT_TOKEN: "The doctor told the nurse that", MASKED_TOKEN: "The capital of France is [MASK].",
@@ -59,9 +61,11 @@ st.caption(t("explain.intro"))
 loaded = current_model()
 facts = loaded.facts
 kinds = KIND_FOR_MODEL[facts.kind]
-section_default = qp("section", "attribution")
-section = st.segmented_control(t("explain.section"), SECTIONS, key="ex_section",
-                               default=section_default if section_default in SECTIONS else "attribution",
+# The URL is the page's state on every navigation (tour step, card, copied link): ui.links.url_state.
+url_state("explain", {"ex_section": qp("section", "attribution", choices=SECTIONS), "ex_target": qp("target", ""),
+                      **{f"ex_text_{k}": qp("text", DEFAULT_TEXT[k]) for k in kinds}})
+section = st.segmented_control(t("explain.section"), SECTIONS, key="ex_section", required=True,
+                               on_change=to_url("ex_section", "section", "explain"),
                                format_func=lambda s: t(f"explain.section_{s}")) or "attribution"
 kind = kinds[0] if len(kinds) == 1 else st.radio(
     t("explain.target_kind"), kinds, key="ex_kind", horizontal=True, format_func=lambda k: t(f"explain.kind_{k}"))
@@ -81,6 +85,7 @@ else:
                              help=t("explain.contrast_help")).strip() or None
     if not presenter_mode():
         score = st.radio(t("explain.score"), ("logit", "log_prob"), key="ex_score", horizontal=True,
+                         format_func=lambda s: t(f"explain.score_{s}"),
                          help=t("explain.score_help"))
 target = Target(kind=kind, token=token, contrast=contrast, text_b=text_b, score=score)
 copy_link("explain", {"text": text, "section": section, "target": token}, key="ex")
@@ -106,18 +111,26 @@ if section == "attribution":
     steps = c1.slider(t("explain.ig_steps"), 4, MAX_IG_STEPS, 32, step=4, key="ex_steps",
                       help=t("explain.ig_steps_help", max=MAX_IG_STEPS))
     baselines = [b for b in BASELINES if b != "mask" or loaded.tokenizer.mask_token_id is not None]
-    baseline = c2.selectbox(t("explain.baseline"), baselines, key="ex_baseline", help=t("explain.baseline_help"))
+    baseline = c2.selectbox(t("explain.baseline"), baselines, key="ex_baseline", help=t("explain.baseline_help"),
+                            format_func=lambda b: t(f"explain.baseline_{b}"))
     window = c3.slider(t("explain.window"), 1, MAX_OCCLUSION_WINDOW, 1, key="ex_window", help=t("explain.window_help"))
     rule = "gauss_legendre"
     if not presenter_mode():
         with st.expander(t("explain.advanced")):
             rule = st.radio(t("explain.rule"), ("gauss_legendre", "riemann_midpoint"), key="ex_rule",
+                            format_func=lambda r: t(f"explain.rule_{r}"),
                             help=t("explain.rule_help"))
     if not chosen:
         st.info(t("explain.pick_method"))
         st.stop()
     params = {"integrated_gradients": {"steps": steps, "baseline": baseline, "rule": rule},
               "occlusion": {"window": window, "baseline": baseline}}
+    n_tok = len(tokens)
+    est = estimate_seconds(facts.n_params, n_tok, forward_passes=n_tok / window + 4,
+                           backward_passes=(steps if "integrated_gradients" in chosen else 0) + 3)
+    if not start_on_click("ex_attr", [loaded.spec, text, _target_dict(target), chosen, params],
+                          t("explain.run_attr"), est):
+        st.stop()
     with st.spinner(t("explain.computing")):
         try:
             problem_params, results = cached("explain", _attributions, loaded, loaded.spec, text,
@@ -133,7 +146,13 @@ if section == "attribution":
             c[2].metric("f(baseline)", f"{res.f_baseline:.4f}")
             c[3].metric("Σ attributions", f"{res.scores.sum():.4f}")
             if res.completeness_gap > IG_GAP_WARN:
-                st.warning(t("explain.gap_high", gap=f"{res.completeness_gap:.1%}", steps=steps))
+                # Advice names only what to change, never what is already chosen.
+                advice = ([t("explain.advice_steps", n=min(MAX_IG_STEPS, steps * 2))] if steps < MAX_IG_STEPS else []) \
+                    + ([t("explain.advice_rule", rule=t("explain.rule_gauss_legendre"))] if rule != "gauss_legendre" else []) \
+                    + [t("explain.advice_baseline", baseline=t(f"explain.baseline_{b}")) for b in baselines if b != baseline]
+                st.warning(t("explain.gap_high_lead", gap=f"{res.completeness_gap:.1%}", steps=steps,
+                             rule=t(f"explain.rule_{rule}"), baseline=t(f"explain.baseline_{baseline}"))
+                           + "\n" + "\n".join(f"- {a}" for a in advice) + "\n\n" + t("explain.gap_high_tail"))
             else:
                 st.success(t("explain.gap_ok", gap=f"{res.completeness_gap:.2%}"))
             if res.note:
@@ -191,6 +210,9 @@ else:
         with st.expander(t("explain.advanced")):
             batch = st.slider(t("explain.batch"), 1, 64, 32, key="ex_batch", help=t("explain.batch_help"))
     st.caption(t("explain.ablation_help", runs=n_runs + (facts.n_layers if whole else 0)))
+    est = estimate_seconds(facts.n_params, len(tokens), forward_passes=n_runs + (facts.n_layers if whole else 0) + 1)
+    if not start_on_click("ex_abl", [loaded.spec, text, _target_dict(target), whole], t("explain.run_ablation"), est):
+        st.stop()
     bar = st.progress(0.0, text=t("explain.ablating"))
     try:
         abl = cached("explain", _ablation, loaded, loaded.spec, text, _target_dict(target), whole, batch,

@@ -24,10 +24,10 @@ st.divider()
 loaded = current_model()
 f = loaded.facts
 st.subheader(t_text("home.model_heading", model=f.model_id))
-st.markdown(t("home.model_summary", kind=t(f"home.kind_{f.kind}"), layers=f.n_layers, heads=f.n_heads,
+st.markdown(t("home.model_summary", kind=t(f"home.kind_a_{f.kind}"), layers=f.n_layers, heads=f.n_heads,
               params=f"{f.n_params / 1e6:.1f}"))
 c = st.columns(4)
-c[0].metric(t("home.kind"), f.kind.replace("_", " "))
+c[0].metric(t("home.kind"), t(f"home.kind_{f.kind}"))
 c[1].metric(t("home.layers_heads"), f"{f.n_layers} × {f.n_heads}")
 c[2].metric(t("home.kv_heads"), f.n_kv_heads, help=t("home.kv_heads_help"))
 c[3].metric(t("home.params"), f"{f.n_params / 1e6:.1f} M")

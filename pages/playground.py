@@ -150,16 +150,16 @@ def _show_results(loaded) -> None:
             st.rerun()
     st.markdown(f"**{t('playground.export')}**")
     c = st.columns(2)
-    c[0].download_button("Transcript (JSON)", transcript_json(branches, loaded.facts), "llmviz-transcript.json",
+    c[0].download_button(t("playground.dl_transcript_json"), transcript_json(branches, loaded.facts), "llmviz-transcript.json",
                          "application/json", key="pg_dl_json")
-    c[1].download_button("Transcript (CSV)", transcript_csv(branches, loaded.facts), "llmviz-transcript.csv",
+    c[1].download_button(t("playground.dl_transcript_csv"), transcript_csv(branches, loaded.facts), "llmviz-transcript.csv",
                          "text/csv", key="pg_dl_csv")
     export_buttons("pg_fig", fig=fig, stem="llmviz-probabilities")
 
 
 def generation_section(loaded, mode: str) -> None:
     if not loaded.facts.supports("generate"):
-        st.info(t("playground.need_causal", kind=t(f"home.kind_{loaded.facts.kind}")))
+        st.info(t("playground.need_causal", kind=t(f"home.kind_a_{loaded.facts.kind}")))
         offer_switch("generate")
         st.stop()
     chat = bool(loaded.facts.has_chat_template)
@@ -249,9 +249,9 @@ def fill_mask_section(loaded) -> None:
     st.dataframe(df, hide_index=True)
     st.markdown(f"**{t('playground.fill_export')}**")
     c = st.columns(3)
-    c[0].download_button("Predictions (JSON)", fill_mask_json(result, facts), "llmviz-fill-mask.json",
+    c[0].download_button(t("playground.dl_predictions_json"), fill_mask_json(result, facts), "llmviz-fill-mask.json",
                          "application/json", key="pg_fill_json")
-    c[1].download_button("Predictions (CSV)", fill_mask_csv(result, facts), "llmviz-fill-mask.csv", "text/csv",
+    c[1].download_button(t("playground.dl_predictions_csv"), fill_mask_csv(result, facts), "llmviz-fill-mask.csv", "text/csv",
                          key="pg_fill_csv")
 
 

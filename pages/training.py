@@ -11,11 +11,12 @@ from llmviz.train import loop, privacy, tiny
 from llmviz.train.corpus import MAX_SENTENCES, cooccurrence, grammar_corpus
 from llmviz.viz import train as V
 from llmviz import serving
-from ui.common import MODEL_KEY, export_buttons, load_cached, plot, session_models, session_owner, show_error, t_text
+from ui.common import (export_buttons, load_cached, plot, session_models, session_owner, show_error, switch_model,
+                       t_text)
 from ui.i18n import t
 from ui.jobs import check as check_job
 from ui.jobs import heavy
-from ui.links import copy_link, presenter_mode, qp
+from ui.links import copy_link, presenter_mode, qp, to_url, url_state
 
 SECTIONS = ("live", "transfer", "bias", "memorization")
 LIVE = tuple(X.PRESETS)
@@ -27,9 +28,19 @@ st.markdown(t("training.intro"))
 
 linked = qp("preset", "overfit")
 linked = linked if linked in LIVE + SECTIONS[1:] else "overfit"
+# The URL is the page's state on every navigation (tour step, card, copied link): ui.links.url_state.
+_fresh = url_state("training", {"trn_section": "live" if linked in LIVE else linked,
+                                "trn_preset": linked if linked in LIVE else "overfit"})
+
+
+def _section_to_url() -> None:
+    s = st.session_state.get("trn_section") or "live"
+    st.session_state["_trn_url_preset"] = s if s != "live" else st.session_state.get("trn_preset", "overfit")
+    to_url("_trn_url_preset", "preset", "training")()
+
+
 section = st.segmented_control(t("training.section"), SECTIONS, key="trn_section", required=True,
-                               default="live" if linked in LIVE else linked,
-                               format_func=lambda s: t(f"training.sec_{s}")) or "live"
+                               on_change=_section_to_url, format_func=lambda s: t(f"training.sec_{s}")) or "live"
 
 
 def apply_preset() -> None:
@@ -39,10 +50,12 @@ def apply_preset() -> None:
         st.session_state[f"trn_{name}"] = getattr(p, name)
 
 
+if _fresh:
+    apply_preset()
+
+
 def activate(model_id: str) -> None:
-    st.session_state[MODEL_KEY] = model_id
-    st.session_state["picker_choice"] = model_id
-    st.session_state["llmviz_model_source"] = "auto"
+    switch_model(model_id, remember=False)  # the picker and ?model= follow
 
 
 def model_share(kind: str, model, tokenizer, meta: dict) -> None:
@@ -85,7 +98,11 @@ def live_section() -> None:
     if "trn_preset" not in st.session_state:
         st.session_state["trn_preset"] = linked if linked in LIVE else "overfit"
         apply_preset()
-    preset = st.selectbox(t("training.preset"), LIVE, key="trn_preset", on_change=apply_preset,
+    def _on_preset() -> None:
+        apply_preset()
+        _section_to_url()
+
+    preset = st.selectbox(t("training.preset"), LIVE, key="trn_preset", on_change=_on_preset,
                           format_func=lambda p: t(f"training.preset_{p}"), help=t("training.preset_help"))
     st.caption(t(f"training.preset_{preset}_note"))
     copy_link("training", {"preset": preset}, key="trn")

@@ -46,4 +46,4 @@ def test_picker_loads_a_local_folder(tiny_mlm_dir):
     at.button(key="picker_load").click().run()
     assert_ok(at)
     assert f"active model: {tiny_mlm_dir}" in texts(at)
-    assert "masked lm" in " ".join(c.value for c in at.caption)
+    assert "masked language model" in " ".join(c.value for c in at.caption)

@@ -17,6 +17,8 @@ def _metric(at, label):
 def test_next_token_attribution_with_deep_link(tiny_llama_dir):
     at = open_page(PAGE, str(tiny_llama_dir), query={"text": "the doctor said that", "target": "he"})
     assert_ok(at)
+    assert "Completeness holds" not in texts(at)  # heavy work starts on a click (issue 13)
+    at.button(key="ex_attr_start").click().run()
     body = texts(at)
     assert "logit('he') at position" in body
     assert "Completeness holds" in body  # IG gap at the default 32 steps is small on the tiny model
@@ -48,6 +50,7 @@ def test_masked_token_attribution(tiny_mlm_dir):
 
 def test_similarity_attribution_on_minilm(minilm):
     at = open_page(PAGE, "minilm", query={"text": "A man plays a guitar.", "section": "attribution"})
+    at.button(key="ex_attr_start").click().run()
     assert_ok(at)
     assert "cos(mean-pooled A, mean-pooled B)" in texts(at)
     tok = minilm.tokenizer
@@ -67,6 +70,8 @@ def test_logit_lens_and_ablation_sections(tiny_llama_dir):
     assert "reproduces the model's own output distribution (max difference 0.0e+00)" in texts(at)
     at.segmented_control(key="ex_section").set_value("ablation").run()
     assert_ok(at)
+    assert "Heads that matter most" not in texts(at)  # ~50 s on smollm2: starts on a click
+    at.button(key="ex_abl_start").click().run()
     body = texts(at)
     assert "Heads that matter most: L" in body and "changes by 0.0e+00" in body
 

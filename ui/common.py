@@ -249,7 +249,7 @@ def require_probe(loaded: LoadedModel, probe: str, what: str) -> None:
     """Stop the page with an explanation when the model cannot do ``probe``."""
     if not loaded.facts.supports(probe):
         st.info(t_text("app.needs_other_model", what=what, model=loaded.facts.model_id,
-                  kind=t(f"home.kind_{loaded.facts.kind}"), notes=t(f"home.probes_{loaded.facts.kind}")))
+                  kind=t(f"home.kind_a_{loaded.facts.kind}"), notes=t(f"home.probes_{loaded.facts.kind}")))
         offer_switch(probe)
         st.stop()
 

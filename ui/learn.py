@@ -20,7 +20,7 @@ from llmviz.learn import (
     clamp_step,
 )
 from ui.i18n import LANG_KEY, lang, t
-from ui.links import copy_link, link_for, presenter_mode, qp
+from ui.links import copy_link, link_for, presenter_mode, qp, url_state
 
 TOUR_STEP_KEY = "tour_step"  # 1-based step, kept for the whole session
 TOUR_ACTIVE_KEY = "tour_active"  # True once the teacher opened a tour step's live view
@@ -155,7 +155,13 @@ def home_section() -> str:
             del st.query_params["step"]
 
     default = qp("section", DEFAULT_HOME_SECTION, choices=HOME_SECTIONS)
-    section = st.segmented_control(t("learn.section_label"), HOME_SECTIONS, default=default, key=SECTION_KEY,
+    # The URL is the page's state on every navigation (ui.links.url_state); the tour keeps its
+    # step when a link (the sidebar) does not name one.
+    fields = {SECTION_KEY: default}
+    if "step" in st.query_params:
+        fields[TOUR_STEP_KEY] = clamp_step(qp("step", 1))
+    url_state("home", fields)
+    section = st.segmented_control(t("learn.section_label"), HOME_SECTIONS, key=SECTION_KEY,
                                    required=True, format_func=lambda s: t(f"learn.section_{s}"),
                                    on_change=_sync, label_visibility="collapsed")
     return section or default

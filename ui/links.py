@@ -49,6 +49,44 @@ def qp(name: str, default: Any, cast: Callable[[str], Any] = str, choices: Itera
     return value
 
 
+NAV_SEEN = "llmviz_nav_seen"  # (page, URL signature) whose parameters this session last applied
+# Kept in the URL by app.py / the model picker on every run, so they are not part of a page's view.
+SELF_KEPT = ("model", "lang", "presenter", "contrast")
+
+
+def _signature(page: str) -> str:
+    query = {k: v for k, v in st.query_params.to_dict().items() if k not in SELF_KEPT}
+    return json.dumps([page, sorted(query.items())], ensure_ascii=False)
+
+
+def url_state(page: str, fields: dict[str, Any]) -> bool:
+    """One rule for a page's state: the URL. ``fields`` maps widget keys to their value read from
+    the URL (the default when the parameter is absent). On the first run after a navigation that
+    changed the page's URL (tour step, card, copied link, sidebar) every field is set from the URL,
+    replacing what the widgets held; on other runs (the user moving a widget) only missing keys are
+    filled. Call before the widgets are drawn; returns True when the URL was applied."""
+    sig = _signature(page)
+    fresh = st.session_state.get(NAV_SEEN) != sig
+    for key, value in fields.items():
+        if fresh or key not in st.session_state:
+            st.session_state[key] = value
+    st.session_state[NAV_SEEN] = sig
+    return fresh
+
+
+def to_url(key: str, param: str, page: str) -> Callable[[], None]:
+    """``on_change`` callback for a URL-bound widget: writes its value to ``?param=`` so a reload,
+    a copied URL and a later link to the old view all behave (the page's signature follows)."""
+    def _write() -> None:
+        value = st.session_state.get(key)
+        if value is None:
+            st.query_params.pop(param, None)
+        else:
+            st.query_params[param] = _as_param(value)
+        st.session_state[NAV_SEEN] = _signature(page)
+    return _write
+
+
 def _as_param(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
@@ -223,6 +261,6 @@ def accept_flag_from_query(key: str) -> None:
         st.session_state[key] = True
 
 
-__all__ = ["qp", "link_for", "parse_link", "copy_link", "presenter_mode", "high_contrast", "colorscale",
+__all__ = ["qp", "url_state", "to_url", "link_for", "parse_link", "copy_link", "presenter_mode", "high_contrast", "colorscale",
            "palette", "apply_presentation", "presenter_css", "apply_presenter_style", "accept_flag_from_query",
            "view_state", "LANG_KEY"]

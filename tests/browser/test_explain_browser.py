@@ -20,6 +20,7 @@ def test_explain_token_colours_and_xss_inert(page, app_url):
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     open_app(page, app_url, "explain", f"text={quote(XSS)}&section=attribution")
+    page.locator(".st-key-ex_attr_start button").first.click()  # heavy work starts on a click
     page.get_by_text("Completeness holds").first.wait_for(timeout=120_000)
     wait_idle(page)
     frame = None
