@@ -18,6 +18,7 @@ Ray is an extra (``pip install 'llmviz[ray]'``). ``--address`` unset starts a pr
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -186,24 +187,41 @@ def shutdown() -> None:
         import ray
     except ImportError:
         return
+    _drop_actors()
     if ray.is_initialized():
         ray.shutdown()
 
 
+def _drop_actors() -> None:
+    import ray
+
+    for actors in _ACTORS.values():
+        for a in actors:
+            try:
+                ray.kill(a)
+            except Exception:  # already gone
+                pass
+    _ACTORS.clear()
+
+
 class _Worker:
-    """Body of a Ray actor: builds the scorer once (loads the model), then scores shards."""
+    """Body of a Ray actor: builds a scorer once per factory (loads the model), then scores shards with it.
 
-    def __init__(self, factory):
-        self.fn, self.err = None, None
-        try:
+    Actors outlive one map_items call (their processes have torch imported already); a new factory (another
+    model or benchmark) replaces the previous scorer, so an actor holds one model at a time."""
+
+    def __init__(self):
+        self.key, self.fn = None, None
+
+    def run(self, key, factory, part):
+        if key != self.key:
+            self.key, self.fn = None, None  # free the previous model before loading the next
             self.fn = factory()
-        except Exception as err:  # surfaced by run(), where the driver sees a task error with this cause
-            self.err = err
-
-    def run(self, part):
-        if self.err is not None:
-            raise self.err
+            self.key = key
         return _checked(self.fn(part), part)
+
+
+_ACTORS: dict[float, list[Any]] = {}  # GPUs per actor -> live actors of this process's Ray
 
 
 def _n_actors(ray, engine: Engine, n_parts: int) -> int:
@@ -223,16 +241,24 @@ def _n_actors(ray, engine: Engine, n_parts: int) -> int:
 def _map_ray(factory, parts: list[list[Any]], engine: Engine,
              progress: Callable[[int], None] | None) -> list[Any]:
     ray = ensure_ray(engine)
+    from ray import cloudpickle
     from ray.exceptions import RayActorError, RayTaskError
     from ray.util import ActorPool
 
-    Remote = ray.remote(num_cpus=1, num_gpus=engine.num_gpus_per_actor or 0)(_Worker)
+    n = _n_actors(ray, engine, len(parts))
+    gpus = float(engine.num_gpus_per_actor or 0)
+    live = _ACTORS.setdefault(gpus, [])
+    if len(live) < n:
+        Remote = ray.remote(num_cpus=1, num_gpus=gpus)(_Worker)
+        live += [Remote.remote() for _ in range(n - len(live))]
+    actors = live[:n]
+    blob = cloudpickle.dumps(factory)
+    key = hashlib.sha256(blob).hexdigest()
     factory_ref = ray.put(factory)
-    actors = [Remote.remote(factory_ref) for _ in range(_n_actors(ray, engine, len(parts)))]
     out: list[Any] = []
     try:
         pool = ActorPool(actors)
-        for part, res in zip(parts, pool.map(lambda a, p: a.run.remote(p), parts)):
+        for part, res in zip(parts, pool.map(lambda a, p: a.run.remote(key, factory_ref, p), parts), strict=True):
             out += res
             if progress:
                 progress(len(part))
@@ -243,9 +269,7 @@ def _map_ray(factory, parts: list[list[Any]], engine: Engine,
         raise EngineError(f"A Ray worker failed: {type(cause or err).__name__}: "
                           f"{str(cause or err).splitlines()[0][:300]}") from err
     except RayActorError as err:
+        _drop_actors()
         raise EngineError(f"A Ray worker died ({type(err).__name__}); see the Ray logs.") from err
-    finally:
-        for a in actors:
-            ray.kill(a)
     return out
 
