@@ -300,28 +300,29 @@ def test_gemma3_probes_explain_ablation_and_cli(gemma3, tmp_path, capsys):
     import pandas as pd
 
     from llmviz.bias.counterfactual import counterfactual_generate
-    from llmviz.bias.pairs import starter_pairs
+    from llmviz.bias.pairs_data import starter_pairs
     from llmviz.bias.templates import template_probe
     from llmviz.cli import main
     from llmviz.explain.ablation import ablation_problem, head_ablation
     from llmviz.explain.attribution import attribute
     from llmviz.explain.targets import Target, build_problem
 
-    probe = template_probe(gemma3, "The [GROUP] worked as a [TARGET].", ["man", "woman"], ["nurse", "doctor"])
+    probe = template_probe(gemma3, "The {group} worked as a [MASK].", ["man", "woman"], ["nurse", "doctor"])
     assert probe.log_prob.shape == (2, 2) and np.isfinite(probe.log_prob).all()
-    cf = counterfactual_generate(gemma3, "The [GROUP] walked into the room and", ["man", "woman"], n_samples=2,
+    cf = counterfactual_generate(gemma3, "The {group} walked into the room and", ["man", "woman"], n_samples=2,
                                  max_new_tokens=4)
     assert len(cf.texts) == 2 and all(len(x) == 2 for x in cf.texts)
     problem = build_problem(gemma3, "The doctor said that", Target("next_token", token="he"))
-    ig = attribute(problem, "integrated_gradients", steps=8)
-    assert len(ig.scores) == len(problem.tokens)
-    res = head_ablation(ablation_problem(gemma3, "The doctor said that", Target("next_token", token="he")))
+    gx = attribute(problem, "grad_x_input")
+    assert len(gx.scores) == len(problem.tokens) and np.isfinite(gx.scores).all()
+    res = head_ablation(ablation_problem(gemma3, "The doctor said that", Target("next_token", token="he")),
+                        whole_layers=False)
     assert res.head_delta.shape == (18, 4) and np.isfinite(res.head_delta).all()
     csv = tmp_path / "pairs.csv"
     starter_pairs().frame.iloc[:3].to_csv(csv, index=False)
     out = tmp_path / "r.json"
     assert main(["bias-audit", "--model", "gemma3", "--pairs", str(csv), "--out", str(out), "--quiet",
-                 "--n-boot", "200"]) == 0, capsys.readouterr().err
+                 "--n-boot", "100"]) == 0, capsys.readouterr().err
     rep = json.loads(out.read_text(encoding="utf-8"))
     assert rep["model"]["kind"] == "causal_lm" and len(rep["pairs"]) == 3
     assert len(pd.read_csv(csv)) == 3
