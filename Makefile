@@ -30,6 +30,7 @@ run: install
 chromium:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
 	  { apt-get update && apt-get install -y chromium chromium-driver; }
+	@fc-list 2>/dev/null | grep -qi "noto sans cjk" || apt-get install -y fonts-noto-cjk  # 中文 in screenshots
 
 lint: install
 	$(VENV)/bin/ruff check .

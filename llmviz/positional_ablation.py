@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llmviz.attention import display_token
 from llmviz.errors import InputError, UnsupportedModelError
 from llmviz.models import LoadedModel
 from llmviz.positional_model import find_position_module, find_rotary_module
@@ -147,7 +148,7 @@ def shuffle_words(loaded: LoadedModel, text: str, seed: int = 0, keep_last: bool
     order = np.arange(len(ids))
     order[flat_old] = flat_new  # slot that held old token flat_old[i] now holds token flat_new[i]
     ids_b = [ids[o] for o in order]
-    return WordShuffle(text, list(ids), ids_b, tok.convert_ids_to_tokens(ids), tok.convert_ids_to_tokens(ids_b),
+    return WordShuffle(text, list(ids), ids_b, [display_token(tok, i) for i in ids], [display_token(tok, i) for i in ids_b],
                        " ".join(words[p] for p in perm), order, len(groups), truncated, int(seed))
 
 

@@ -138,8 +138,8 @@ stem = f"attention_{facts.model_id.replace('/', '_')}_L{layer}H{head}"
 def show_stats() -> None:
     stats = _stats(shown, loaded.spec, text, text_b, hide)
     name = st.radio(t("attention.statistic"), list(A.STATISTICS), horizontal=True, key="att_stat",
-                    format_func=lambda s: V.STAT_TITLES[s])
-    st.caption(A.STATISTICS[name])
+                    format_func=lambda s: t(f"attention.stat_{s}"))
+    st.caption(t(f"attention.stat_{name}_desc"))
     fig = SW.mark_sliding_layers(V.statistic_heatmap(stats[name], name, selected=(int(layer), int(head))),
                                  facts.layer_types, facts.sliding_window)
     _open_clicked_head(plot(fig, key="att_stat_chart", on_select="rerun", selection_mode="points"))

@@ -106,7 +106,7 @@ if preds:
 if section == "attribution":
     names = list(METHODS)
     chosen = st.multiselect(t("explain.methods"), names, default=names, key="ex_methods",
-                            format_func=lambda m: METHODS[m].title, help=t("explain.methods_help"))
+                            format_func=lambda m: t(f"explain.method_{m}"), help=t("explain.methods_help"))
     c1, c2, c3 = st.columns(3)
     steps = c1.slider(t("explain.ig_steps"), 4, MAX_IG_STEPS, 32, step=4, key="ex_steps",
                       help=t("explain.ig_steps_help", max=MAX_IG_STEPS))
@@ -172,7 +172,7 @@ if section == "attribution":
     st.caption(t("explain.disagree_note"))
     with st.expander(t("explain.method_notes")):
         for m in chosen:
-            st.markdown(f"**{METHODS[m].title}** — {METHODS[m].description}")
+            st.markdown(f"**{t(f'explain.method_{m}')}** — {t(f'explain.method_{m}_desc')}")
     rows = pd.DataFrame(to_rows(results))
     export_buttons("ex_attr", fig=fig, data=rows, stem="llmviz-attributions",
                    meta={**problem_params, "methods": {r.method: r.params for r in results}, "model": facts.model_id})

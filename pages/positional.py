@@ -29,7 +29,7 @@ st.title(t("positional.title"))
 st.markdown(t("positional.intro"))
 loaded = current_model()
 facts = loaded.facts
-st.caption(t_text("positional.model_scheme", model=facts.model_id, scheme=facts.positional,
+st.caption(t_text("positional.model_scheme", model=facts.model_id, scheme=t(f"app.pos_{facts.positional}"),
              theta=f" (θ = {facts.rope_theta:g})" if facts.rope_theta else "", max_pos=facts.max_positions))
 
 # The URL is the page's state on every navigation (tour step, card, copied link): ui.links.url_state.

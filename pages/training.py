@@ -120,6 +120,7 @@ def live_section() -> None:
         objective = a[0].radio(t("training.objective"), list(tiny.OBJECTIVES), key="trn_objective",
                                format_func=lambda o: t(f"training.obj_{o}"))
         positional = a[0].radio(t("training.positional"), tiny.POSITIONALS, key="trn_positional",
+                                format_func=lambda x: t(f"app.pos_{x}"),
                                 help=t("training.positional_help"))
         n_layers = a[1].number_input(t("training.n_layers"), *tiny.LIMITS["n_layers"], key="trn_n_layers")
         d_model = a[1].number_input(t("training.d_model"), *tiny.LIMITS["d_model"], step=16, key="trn_d_model")
@@ -188,7 +189,7 @@ def live_section() -> None:
         plot(fig, key="trn_live_final")
     best = min(range(len(h.val_loss)), key=h.val_loss.__getitem__)
     if loop.is_overfitting(h):
-        st.error(t("training.lesson_overfit", best_step=h.step[best], best=h.val_loss[best], last=h.val_loss[-1],
+        st.warning(t("training.lesson_overfit", best_step=h.step[best], best=h.val_loss[best], last=h.val_loss[-1],
                    train_best=h.train_loss[best], train_last=h.train_loss[-1]))
     else:
         st.success(t("training.lesson_ok", gap=h.gap, best=h.val_loss[best], last=h.val_loss[-1]))

@@ -203,7 +203,7 @@ def model_picker() -> None:
         if loaded is not None:
             f = loaded.facts
             sb.caption(t_text("app.model_caption", model=f.model_id, kind=t(f"home.kind_{f.kind}"), layers=f.n_layers,
-                         heads=f.n_heads, positional=f.positional, params=f"{f.n_params / 1e6:.0f}"))
+                         heads=f.n_heads, positional=t(f"app.pos_{f.positional}"), params=f"{f.n_params / 1e6:.0f}"))
 
 
     prev = st.session_state.get(PREV_MODEL_KEY)
@@ -262,6 +262,9 @@ def export_buttons(key: str, fig=None, data: pd.DataFrame | dict | list | None =
     from llmviz.report import frame_csv, provenance
 
     cols = st.columns(3)
+    from ui.links import fit_figure
+
+    fig = fit_figure(localize_figure(fig))
     if fig is not None:
         cols[0].download_button(t("app.export_html"), lambda: fig.to_html(include_plotlyjs=True, full_html=True),
                                 f"{stem}.html", "text/html", key=f"{key}_html", help=t("app.export_html_help"))
@@ -286,8 +289,21 @@ def plot(fig, key: str | None = None, **kwargs):
     the high-contrast option colour scales become colour-blind safe (ui.links.apply_presentation)."""
     from ui.links import apply_presentation, high_contrast, presenter_mode
 
-    fig = apply_presentation(fig, presenter=presenter_mode(), contrast=high_contrast())
+    from ui.links import fit_figure
+
+    fig = fit_figure(apply_presentation(localize_figure(fig), presenter=presenter_mode(), contrast=high_contrast()))
     return st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, **kwargs)
+
+
+def localize_figure(fig):
+    """The figure's labels in the active language (i18n/<lang>/figures.json, llmviz.viz.labels)."""
+    from ui.i18n import catalogue, lang
+
+    if fig is None or lang() == "en":
+        return fig
+    from llmviz.viz.labels import translate_figure
+
+    return translate_figure(fig, catalogue(lang(), "figures"))
 
 
 def running_under_test() -> bool:

@@ -213,7 +213,10 @@ def apply_presentation(fig, presenter: bool, contrast: bool):
     fig = go.Figure(fig)
     if presenter:
         size = max(FIGURE_FONT_PRESENTER, (fig.layout.font.size or 12) + 6)
+        grow = size / (fig.layout.font.size or 12)
         fig.update_layout(font_size=size)
+        if fig.layout.height:  # larger text needs a taller plot, or the data area shrinks to a strip
+            fig.update_layout(height=int(fig.layout.height * min(grow, 1.5)))
     if contrast:
         diverging = _diverging_scales()
         fig.update_layout(colorway=list(OKABE_ITO))
@@ -230,6 +233,18 @@ def apply_presentation(fig, presenter: bool, contrast: bool):
             current = tuple(c for _, c in holder.colorscale) if holder.colorscale else None
             is_div = getattr(holder, mid, None) is not None or current in diverging
             holder.colorscale = colorscale(diverging=is_div, contrast=True)
+    return fig
+
+
+def fit_figure(fig):
+    """Never clip: axis titles, tick labels and the title get the margin they need (plotly's
+    automargin), in the browser and in exported HTML/PNG. Mutates and returns ``fig``."""
+    if fig is None or not hasattr(fig, "update_xaxes"):
+        return fig
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+    if fig.layout.title is not None and fig.layout.title.text:
+        fig.update_layout(title_automargin=True)
     return fig
 
 

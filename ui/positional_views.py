@@ -113,7 +113,7 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
         st.info(t("positional.need_two"))
     else:
         metric = st.radio(t("positional.metric"), P.METRICS, horizontal=True, key="pos_metric",
-                          help=t("positional.metric_help"))
+                          format_func=lambda m: t(f"positional.metric_{m}"), help=t("positional.metric_help"))
         ds = _distance(max_len, d_model, base, metric)
         refs = sorted({0, max_len // 4, max_len // 2})
         _side_by_side(V.distance_curves(ds, refs),

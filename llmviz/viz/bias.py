@@ -140,12 +140,22 @@ def weat_layers(res) -> go.Figure:
 
 
 def mitigation_bars(res) -> go.Figure:
-    """WEAT/SEAT effect size and bias recoverability before and after the projection."""
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=["effect size d", "recoverability (k-NN acc.)"], y=[res.effect_before, res.recover_before],
-                         name="before", marker_color="#7f8c8d"))
-    fig.add_trace(go.Bar(x=["effect size d", "recoverability (k-NN acc.)"], y=[res.effect_after, res.recover_after],
-                         name="after projection", marker_color="#27ae60"))
-    fig.update_layout(barmode="group", title=f"Before / after removing the bias direction (layer {res.layer})",
-                      height=340, margin={"t": 60})
+    """WEAT/SEAT effect size d and bias recoverability (k-NN accuracy, 0–1) before and after the
+    projection, side by side on their own axes: d is unbounded and signed, accuracy is a share."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("effect size d", "recoverability (k-NN acc.)"),
+                        horizontal_spacing=0.18)
+    for name, colour, d, acc in (("before", "#7f8c8d", res.effect_before, res.recover_before),
+                                 ("after projection", "#27ae60", res.effect_after, res.recover_after)):
+        fig.add_trace(go.Bar(x=[name], y=[d], name=name, marker_color=colour, legendgroup=name,
+                             hovertemplate="d = %{y:.3f}<extra></extra>"), row=1, col=1)
+        fig.add_trace(go.Bar(x=[name], y=[acc], name=name, marker_color=colour, legendgroup=name, showlegend=False,
+                             hovertemplate="%{y:.3f}<extra></extra>"), row=1, col=2)
+    fig.update_yaxes(title_text="d", row=1, col=1, automargin=True)
+    fig.update_yaxes(title_text="accuracy", range=[0, 1.05], row=1, col=2, automargin=True)
+    fig.add_hline(y=0.5, line_dash="dot", line_color="#999", row=1, col=2, annotation_text="chance",
+                  annotation_position="bottom right")
+    fig.update_layout(title=f"Before / after removing the bias direction (layer {res.layer})",
+                      height=360, margin={"t": 80})
     return fig

@@ -1,0 +1,56 @@
+"""Presenter mode at 1280×720, English and 中文 (issue 13): every page of app.PAGES is screenshotted
+(PNG kept in tests/browser/artifacts/, gitignored, for CI to upload) and no figure or iframe
+container overflows its box (scrollWidth > clientWidth). A page that draws nothing heavy by
+itself is checked as it opens; heavy work starts on a click and is not started here."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import no_exception, open_app, wait_idle
+from tests.test_zh_complete import _page_files
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+PAGES = [url for _, url in _page_files()]
+
+OVERFLOW_JS = """() => {
+  const sel = ['[data-testid="stPlotlyChart"]', '[data-testid="stIFrame"]', '[data-testid="stCustomComponentV1"]',
+               '.stPlotlyChart', '[data-testid="stElementContainer"] iframe', '[data-testid="stDataFrame"]',
+               '[data-testid="stMarkdownContainer"] .katex-display'];
+  const out = [];
+  for (const s of sel) for (const el of document.querySelectorAll('[data-testid="stMain"] ' + s)) {
+    const box = el.parentElement || el;
+    if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== 'auto'
+        && getComputedStyle(el).overflowX !== 'scroll')
+      out.push({sel: s, scroll: el.scrollWidth, client: el.clientWidth});
+    else if (el.getBoundingClientRect().right > box.getBoundingClientRect().right + 1)
+      out.push({sel: s, right: el.getBoundingClientRect().right, box: box.getBoundingClientRect().right});
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_page_fits_in_presenter_mode(browser, app_url, lang):
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    page.runs_waited = 0
+    found = {}
+    for url in PAGES:
+        path = "" if url == "home" else url
+        query = "presenter=1" + ("&lang=zh" if lang == "zh" else "")
+        open_app(page, app_url, path, query)
+        page.locator(".st-key-picker_choice").wait_for(timeout=120_000)
+        wait_idle(page)
+        page.wait_for_timeout(800)  # plotly lays out after the run
+        no_exception(page)
+        page.screenshot(path=str(ARTIFACTS / f"presenter_{lang}_{url}.png"), full_page=True)
+        over = page.evaluate(OVERFLOW_JS)
+        if over:
+            found[url] = over
+    context.close()
+    print(json.dumps({"lang": lang, "overflowing_containers": sum(len(v) for v in found.values()), "pages": len(PAGES)}))
+    assert not found, json.dumps(found, indent=1)
