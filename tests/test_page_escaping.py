@@ -94,7 +94,8 @@ def test_fill_mask_payload_shown_as_text(tiny_llama_dir):
 
 
 @pytest.mark.parametrize("page", ["pages/attention.py", "pages/explain.py", "pages/positional.py",
-                                  "pages/bias.py", "pages/training.py", "pages/playground.py"])
+                                  "pages/bias.py", "pages/training.py", "pages/playground.py",
+                                  "pages/intervene.py"])
 def test_deep_link_parameters_shown_as_text(page, tiny_llama_dir):
     query = {k: PAYLOAD for k in ("text", "target", "text_b", "preset", "section", "view", "layer", "head",
                                    "step", "d_model", "max_len", "base")}

@@ -20,7 +20,7 @@ from llmviz.interventions import steering as S
 from llmviz.interventions.sites import ATTN, HEAD, MLP, RESID, SITE_KINDS, Site
 from llmviz.models import CAUSAL_LM, MASKED_LM, LoadedModel
 from llmviz.viz import interventions as viz
-from ui.common import export_buttons, plot, show_error
+from ui.common import export_buttons, md_escape, plot, show_error, t_text
 from ui.i18n import t
 from ui.links import presenter_mode
 
@@ -28,6 +28,7 @@ DEFAULT_PAIR = {NEXT_TOKEN: ("The Eiffel Tower is in the city of", "The Colosseu
                 MASKED_TOKEN: ("The capital of France is [MASK].", "The capital of Italy is [MASK]."),
                 SIMILARITY: ("A man is playing a guitar on stage.", "A man is playing a football on stage.")}
 DEFAULT_TEXT_B = "Someone performs music for an audience."
+DEFAULT_SET = "he_she"
 RESULTS = "iv_results"  # session_state: {input key: result}
 
 
@@ -81,7 +82,7 @@ def prompt_pair(loaded: LoadedModel, clean_default: str | None = None) -> dict |
         r2.text_input(t("intervene.replace_y"), key="iv_word_y")
         r3.button(t("intervene.replace_button"), key="iv_replace", on_click=_replace, args=(kind,))
         if st.session_state.get("iv_replace_error"):
-            st.error(st.session_state["iv_replace_error"], icon=":material/error:")
+            st.error(md_escape(st.session_state["iv_replace_error"]), icon=":material/error:")
     text_b = correct = wrong = None
     if kind == SIMILARITY:
         text_b = st.text_input(t("intervene.text_b"), value=DEFAULT_TEXT_B, key="iv_text_b")
@@ -108,7 +109,7 @@ def prompt_pair(loaded: LoadedModel, clean_default: str | None = None) -> dict |
         st.warning(t("intervene.length_mismatch", a=len(tc), b=len(tx)))
         return None
     diff = [i for i in range(n) if tc[i] != tx[i]]
-    st.caption(t("intervene.differs_at", positions=", ".join(f"{i} ({tc[i]} → {tx[i]})" for i in diff) or "—"))
+    st.caption(t_text("intervene.differs_at", positions=", ".join(f"{i} ({tc[i]} → {tx[i]})" for i in diff) or "—"))
     return {"clean": clean, "corrupt": corrupt, "kind": kind, "correct": correct, "wrong": wrong, "text_b": text_b}
 
 
@@ -122,7 +123,7 @@ def _setup(loaded: LoadedModel, pair: dict):
 
 
 def _metric_line(setup) -> None:
-    st.markdown(t("intervene.metric_line", metric=setup.label, clean=f"{setup.m_clean:.4f}",
+    st.markdown(t_text("intervene.metric_line", metric=setup.label, clean=f"{setup.m_clean:.4f}",
                   corrupt=f"{setup.m_corrupt:.4f}"))
 
 
@@ -167,17 +168,18 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
     st.success(t("intervene.patch_check", full=f"{np.max(np.abs(res.full_resid - 1)):.1e}", null=f"{abs(res.null):.1e}",
                  s=f"{res.seconds:.1f}", sites=res.n_sites))
     tabs = st.tabs([t(f"intervene.site_{k}") for k in res.scores])
+    figs = {}
     for tab, kind in zip(tabs, res.scores):
         with tab:
-            fig = viz.patch_heatmap(res.scores[kind], kind, res.tokens_clean, res.tokens_corrupt,
-                                    t(f"intervene.fig_patch_{kind}"),
-                                    t("intervene.axis_head") if kind == HEAD else t("intervene.axis_position"),
-                                    t("intervene.axis_layer"), t("intervene.colour_restored"))
-            event = plot(fig, key=f"iv_patch_fig_{kind}", on_select="rerun", selection_mode="points")
+            figs[kind] = viz.patch_heatmap(res.scores[kind], kind, res.tokens_clean, res.tokens_corrupt,
+                                           t(f"intervene.fig_patch_{kind}"),
+                                           t("intervene.axis_head") if kind == HEAD else t("intervene.axis_position"),
+                                           t("intervene.axis_layer"), t("intervene.colour_restored"))
+            event = plot(figs[kind], key=f"iv_patch_fig_{kind}", on_select="rerun", selection_mode="points")
             _cell_predictions(setup, res, kind, event)
+            export_buttons(f"iv_patch_exp_{kind}", fig=figs[kind], stem=f"llmviz-activation-patching-{kind}")
     st.caption(t("intervene.patch_caveat"))
-    fig = viz.patch_heatmap(res.scores[next(iter(res.scores))], next(iter(res.scores)), res.tokens_clean,
-                            res.tokens_corrupt, "", "")
+    fig = next(iter(figs.values()))
     export_buttons("iv_patch_exp", fig=fig, data=pd.DataFrame(res.rows()), stem="llmviz-activation-patching",
                    meta={**res.params(), "model": loaded.facts.model_id})
 
@@ -198,7 +200,12 @@ def _cell_predictions(setup, res, kind: str, event) -> None:
     layer = c1.number_input(t("intervene.axis_layer"), 0, L - 1, layer, key=f"iv_cell_layer_{kind}")
     index = c2.number_input(t("intervene.axis_head") if kind == HEAD else t("intervene.axis_position"), 0, n - 1,
                             index, key=f"iv_cell_index_{kind}")
-    value, preds = P.patched_predictions(setup, Site(kind, int(layer), int(index)), k=10)
+    site = Site(kind, int(layer), int(index))
+    ckey = _key("cell", id(setup), site.kind, site.layer, site.index)
+    store = _store()
+    if ckey not in store:  # one patched forward pass per newly chosen cell
+        store[ckey] = P.patched_predictions(setup, site, k=10)
+    value, preds = store[ckey]
     st.markdown(t("intervene.cell_value", site=Site(kind, int(layer), int(index)).label(), value=f"{value:.3f}"))
     if preds:
         st.dataframe(pd.DataFrame(preds, columns=[t("intervene.col_token"), t("intervene.col_prob")]),
@@ -209,7 +216,7 @@ def _cell_predictions(setup, res, kind: str, event) -> None:
 def dla_section(loaded: LoadedModel, pair: dict) -> None:
     st.caption(t("intervene.dla_help"))
     if loaded.facts.kind != CAUSAL_LM:
-        st.info(t("intervene.dla_needs_causal", model=loaded.facts.model_id))
+        st.info(t_text("intervene.dla_needs_causal", model=loaded.facts.model_id))
         return
     try:
         setup = _setup(loaded, pair)
@@ -269,7 +276,7 @@ def _word_set_prompts(choice: str) -> tuple[list[str], list[str]]:
 
 
 def _set_prompts() -> None:
-    choice = st.session_state.get("iv_set_choice", "sentiment")
+    choice = st.session_state.get("iv_set_choice") or DEFAULT_SET
     a, b = S.DEFAULT_SETS[choice] if choice in S.DEFAULT_SETS else _word_set_prompts(choice)
     st.session_state["iv_set_a"], st.session_state["iv_set_b"] = "\n".join(a), "\n".join(b)
 
@@ -288,7 +295,7 @@ def steering_section(loaded: LoadedModel) -> None:
     st.caption(t("intervene.steer_help"))
     st.info(t("intervene.steer_caveat"))
     if loaded.facts.kind not in (CAUSAL_LM, MASKED_LM):
-        st.info(t("intervene.steer_needs_lm", model=loaded.facts.model_id))
+        st.info(t_text("intervene.steer_needs_lm", model=loaded.facts.model_id))
         return
     from llmviz.bias.weat import word_sets
 
@@ -302,10 +309,9 @@ def steering_section(loaded: LoadedModel) -> None:
         x, y = (tests[k]["X_name"], tests[k]["Y_name"]) if p == "XY" else (tests[k]["A_name"], tests[k]["B_name"])
         return t("intervene.set_words", x=x, y=y, test=tests[k]["title"])
     if "iv_set_a" not in st.session_state:
-        st.session_state["iv_set_choice"] = "he_she"
         _set_prompts()
-    st.selectbox(t("intervene.set_choice"), options, key="iv_set_choice", format_func=name, on_change=_set_prompts,
-                 help=t("intervene.set_choice_help"))
+    st.selectbox(t("intervene.set_choice"), options, index=options.index(DEFAULT_SET), key="iv_set_choice",
+                 format_func=name, on_change=_set_prompts, help=t("intervene.set_choice_help"))
     c1, c2 = st.columns(2)
     text_a = c1.text_area(t("intervene.set_a"), key="iv_set_a", height=150, help=t("intervene.set_help"))
     text_b = c2.text_area(t("intervene.set_b"), key="iv_set_b", height=150, help=t("intervene.set_help"))
@@ -318,11 +324,14 @@ def steering_section(loaded: LoadedModel) -> None:
         prompts_a, prompts_b = S.parse_prompts(text_a, "prompts A"), S.parse_prompts(text_b, "prompts B")
         store = _store()
         vkey = _key("vec", loaded.spec, prompts_a, prompts_b, layer)
-        if vkey not in store:
-            store[vkey] = S.steering_vector(loaded, prompts_a, prompts_b, layer)
-        vec = store[vkey]
+        if vkey not in store and st.button(t("intervene.run_vec"), key="iv_run_vec", type="primary"):
+            store[vkey] = run_heavy(S.steering_vector, loaded, prompts_a, prompts_b, layer)
     except LlmvizError as err:
         show_error(err)
+        return
+    vec = store.get(vkey)
+    if vec is None:
+        st.info(t("intervene.vec_click", n=len(prompts_a) + len(prompts_b)))
         return
     st.caption(t("intervene.vec_line", norm=f"{vec.norm:.2f}", resid=f"{vec.mean_norm:.2f}", layer=layer))
     default_alphas = "-8, -4, 0, 4, 8" if vec.norm < 1e-9 else ", ".join(
