@@ -73,6 +73,9 @@ def test_steering_generations_curve_and_probe(llama_dir):
     at = open_page(PAGE, str(llama_dir), query={"section": "steering"})
     assert_ok(at)
     assert "a steered model is a debiased one" in texts(at)
+    assert "Click the button to compute v" in texts(at)  # nothing computed before the click
+    _button(at, "iv_run_vec").click().run()
+    assert_ok(at)
     at.text_input(key="iv_alphas").input("-5, 0, 5").run()
     at.slider(key="iv_max_new").set_value(4).run()
     _button(at, "iv_run_gen").click().run()
@@ -92,6 +95,8 @@ def test_encoder_patching_similarity_and_dla_refusal(tiny_encoder_dir):
 
 
 def test_chinese(llama_dir):
+    # (no rerun here: AppTest re-formats select options in the test thread, i.e. in English)
     at = open_page(PAGE, str(llama_dir), query={"section": "steering", "lang": "zh"})
     assert_ok(at)
+    assert "点击按钮，由两个提示集计算 v" in texts(at)
     assert "干预" in texts(at) and "转向" in texts(at)

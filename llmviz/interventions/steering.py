@@ -50,7 +50,7 @@ class SteeringVector:
     prompts_a: list[str]
     prompts_b: list[str]
     model_id: str
-    mean_norm: float  # mean |resid| over the prompts' tokens, for choosing a sensible α scale
+    mean_norm: float  # typical |resid| (median over prompts and tokens), for choosing a sensible α scale
 
     @property
     def norm(self) -> float:
@@ -95,7 +95,7 @@ def _forward_ids(loaded: LoadedModel, ids: list[int]):
 
 
 def residual_means(loaded: LoadedModel, prompts: Sequence[str], layer: int) -> tuple[np.ndarray, float]:
-    """``[N, D]`` mean over tokens of the residual stream entering ``layer`` for each prompt, and the mean
+    """``[N, D]`` mean over tokens of the residual stream entering ``layer`` for each prompt, and a typical
     token norm."""
     import torch
 
@@ -113,8 +113,10 @@ def residual_means(loaded: LoadedModel, prompts: Sequence[str], layer: int) -> t
             got.clear()
             _forward_ids(loaded, _ids(loaded, text))
             rows.append(got[0].mean(0).cpu().numpy())
-            norms.append(float(got[0].norm(dim=-1).mean()))
-    return np.stack(rows), float(np.mean(norms))
+            # median over tokens after the first: the first token is often an attention sink with a huge norm
+            tail = got[0][1:] if got[0].shape[0] > 1 else got[0]
+            norms.append(float(tail.norm(dim=-1).median()))
+    return np.stack(rows), float(np.median(norms))
 
 
 def steering_vector(loaded: LoadedModel, prompts_a: Sequence[str], prompts_b: Sequence[str],
