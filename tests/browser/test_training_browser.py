@@ -21,8 +21,8 @@ def test_loss_chart_updates_during_training_and_stop_keeps_curves(page, app_url)
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30_000)
     count = """() => { const t = document.querySelector('.js-plotly-plot .scatterlayer .trace');
                        return t ? t.querySelectorAll('path.point').length : 0; }"""
+    page.wait_for_function(f"() => ({count})() >= 1", timeout=60_000)  # the chart element can come before its points
     before = page.evaluate(count)
-    assert before >= 1
     # a later evaluation is drawn while training continues: the training-loss curve gains points
     page.wait_for_function(f"() => ({count})() > {before}", timeout=60_000)
     assert _step(page) > first
