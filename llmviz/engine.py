@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -213,7 +214,12 @@ class _Worker:
     def __init__(self):
         self.key, self.fn = None, None
 
-    def run(self, key, factory, part):
+    def run(self, key, factory, part, threads=None):
+        if threads:  # same torch thread count as the driver: CPU reductions (and so the scores) then match bit for bit
+            import torch
+
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
         if key != self.key:
             self.key, self.fn = None, None  # free the previous model before loading the next
             self.fn = factory()
@@ -255,10 +261,12 @@ def _map_ray(factory, parts: list[list[Any]], engine: Engine,
     blob = cloudpickle.dumps(factory)
     key = hashlib.sha256(blob).hexdigest()
     factory_ref = ray.put(factory)
+    torch = sys.modules.get("torch")  # the driver's torch thread count, when it has torch loaded
+    threads = torch.get_num_threads() if torch is not None else None
     out: list[Any] = []
     try:
         pool = ActorPool(actors)
-        for part, res in zip(parts, pool.map(lambda a, p: a.run.remote(key, factory_ref, p), parts), strict=True):
+        for part, res in zip(parts, pool.map(lambda a, p: a.run.remote(key, factory_ref, p, threads), parts), strict=True):
             out += res
             if progress:
                 progress(len(part))
