@@ -157,7 +157,7 @@ class Session:
         sentence = f"The {word} number {rnd}{k} stays with this student."
         s = await self.goto(f"attention?model=minilm&view=stats&text={quote(sentence)}")
         self.out["times"]["attention"].append(s)
-        box = await self.page.locator("textarea").first.input_value()
+        box = await self.page.locator('textarea[aria-label="Text"]').first.input_value()  # attention.text
         html = await self.page.content()
         if word not in box:  # not its own sentence: another's is cross-talk, anything else an error
             if not any(w in box for w in WORDS):
@@ -246,7 +246,9 @@ async def _main() -> dict:
     times = out.pop("times")
     res = {kind: {"n": len(v), "p50_s": _pct(v, 0.5), "p95_s": _pct(v, 0.95),
                   "max_s": round(max(v), 2) if v else None} for kind, v in times.items()}
-    res.update(errors=len(out["errors"]), error_details=out["errors"][:20], cross_talk=len(out["cross_talk"]),
+    by_kind = {k: [e for e in out["errors"] if e.startswith(k)] for k in times}
+    res.update(errors=len(out["errors"]), errors_by_kind={k: len(v) for k, v in by_kind.items()},
+               error_details=[e for v in by_kind.values() for e in v[:4]], cross_talk=len(out["cross_talk"]),
                cross_talk_details=out["cross_talk"][:20], rss_idle_mb=round(rss_idle, 1),
                rss_after_round_mb=rss_rounds, rss_after_round1_mb=rss_rounds[0] if rss_rounds else None,
                rss_after_mb=round(rss_after, 1), peak_rss_mb=round(peak, 1), rounds=ROUNDS,
