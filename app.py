@@ -1,10 +1,11 @@
 """llmviz entry point: page config, navigation and the shared sidebar (language, classroom
 settings, model picker, guided-tour controls)."""
+
 import streamlit as st
 
 from ui.common import model_picker
-from ui.jobs import cancel_stale
 from ui.i18n import LANG_KEY, LANG_SWITCH, LANGS, lang, set_lang, t
+from ui.jobs import cancel_stale
 from ui.learn import tour_sidebar
 from ui.links import CONTRAST_KEY, PRESENTER_KEY, accept_flag_from_query, apply_presenter_style
 
@@ -32,8 +33,9 @@ if _url_lang in LANGS and _url_lang != st.session_state.get(LANG_KEY):
 elif st.session_state.get(LANG_KEY, "en") != "en" and _url_lang != st.session_state[LANG_KEY]:
     st.query_params[LANG_KEY] = st.session_state[LANG_KEY]
 
-nav = st.navigation([st.Page(f, title=t(f"app.page_{u}"), icon=i, url_path=u, default=(u == "home"))
-                     for f, _, i, u in PAGES])
+nav = st.navigation(
+    [st.Page(f, title=t(f"app.page_{u}"), icon=i, url_path=u, default=(u == "home")) for f, _, i, u in PAGES]
+)
 
 tour_sidebar(nav.url_path)  # during the guided tour: the step's question and Next, at the top
 
@@ -42,8 +44,15 @@ tour_sidebar(nav.url_path)  # during the guided tour: the step's question and Ne
 sb = st.sidebar
 if LANG_KEY not in st.session_state:
     st.session_state[LANG_KEY] = lang()  # from ?lang=, else English; kept for the session
-sb.segmented_control(t("app.lang_label"), list(LANGS), format_func=LANGS.get, default=lang(), key=LANG_SWITCH,
-                     required=True, on_change=set_lang)
+sb.segmented_control(
+    t("app.lang_label"),
+    list(LANGS),
+    format_func=LANGS.get,
+    default=lang(),
+    key=LANG_SWITCH,
+    required=True,
+    on_change=set_lang,
+)
 accept_flag_from_query(PRESENTER_KEY)  # ?presenter=1 works as well as ?presenter=true
 accept_flag_from_query(CONTRAST_KEY)
 with sb.expander(t("app.classroom"), expanded=bool(st.session_state.get(PRESENTER_KEY))):

@@ -8,6 +8,7 @@
   libraries (d3/jQuery/RequireJS, inlined once per document); ``bertviz_stock_bytes``: stock
   ``bertviz.head_view(..., html_action="return")`` for the same attention; their ratio must be <= 0.25.
 """
+
 import json
 import os
 import statistics
@@ -37,9 +38,9 @@ def main() -> dict:
     import torch
     from bertviz import head_view
 
-    from llmviz.attention import extract_attention, head_statistics, rollout
-    from llmviz.attention_steps import formula_steps
-    from llmviz.models import load_model
+    from llmviz.attention.extract import extract_attention, head_statistics, rollout
+    from llmviz.attention.steps import formula_steps
+    from llmviz.models.loading import load_model
     from llmviz.viz.bertviz_offline import library_scripts, standalone_html, view_fragment
 
     minilm, smollm2 = load_model("minilm"), load_model("smollm2")
@@ -53,7 +54,8 @@ def main() -> dict:
     assert len(r512.tokens) == 512
     out["minilm_512_ms"] = median_ms(lambda: extract_attention(minilm, LONG, max_tokens=512))
     out["stats_rollout_512_ms"] = median_ms(
-        lambda: (head_statistics(r512.attention, r512.special_mask), rollout(r512.attention)))
+        lambda: (head_statistics(r512.attention, r512.special_mask), rollout(r512.attention))
+    )
     out["smollm2_formula_ms"] = median_ms(lambda: formula_steps(smollm2, LONG, 15, 4, max_tokens=32))
 
     r16 = extract_attention(minilm, SENTENCE_16)

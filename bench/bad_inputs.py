@@ -1,6 +1,7 @@
 """Worst inputs of the issue-12 catalogue against the bounds in llmviz/limits.py, on smollm2, in one
 process. Prints one JSON object: per case wall/CPU seconds and the process's peak RSS growth (MB) over
 the idle state after loading the model. Goal: every case bounded, peak growth <= 2,048 MB."""
+
 import json
 import os
 import resource
@@ -28,19 +29,22 @@ def main() -> None:
     from llmviz.errors import LlmvizError
     from llmviz.explain.attribution import attribute
     from llmviz.explain.targets import NEXT_TOKEN, Target, build_problem
-    from llmviz.fill_mask import fill_mask
-    from llmviz.generate import SamplingParams, build_prompt, generate
-    from llmviz.models import load_model
+    from llmviz.generation.fill_mask import fill_mask
+    from llmviz.generation.generate import SamplingParams, build_prompt, generate
+    from llmviz.models.loading import load_model
 
     loaded = load_model("smollm2")
     idle = rss_mb()
     words = " ".join(f"word{i}" for i in range(5000))
     cases = {
-        "system_prompt_5000_words": lambda: generate(loaded, build_prompt(loaded, "What is 2+2?", words),
-                                                     SamplingParams(greedy=True, max_new_tokens=8)),
+        "system_prompt_5000_words": lambda: generate(
+            loaded, build_prompt(loaded, "What is 2+2?", words), SamplingParams(greedy=True, max_new_tokens=8)
+        ),
         "fill_candidates_5000_words_no_commas": lambda: fill_mask(loaded, "The [MASK] went home.", 5, words),
-        "explain_64_tokens": lambda: [attribute(build_problem(loaded, words, Target(kind=NEXT_TOKEN)), m)
-                                      for m in ("grad_x_input", "integrated_gradients", "occlusion")],
+        "explain_64_tokens": lambda: [
+            attribute(build_problem(loaded, words, Target(kind=NEXT_TOKEN)), m)
+            for m in ("grad_x_input", "integrated_gradients", "occlusion")
+        ],
     }
     out = {"model": "smollm2", "idle_rss_mb": round(idle, 1), "cases": {}}
     for name, fn in cases.items():
@@ -50,8 +54,12 @@ def main() -> None:
             status = "ran (bounded)"
         except LlmvizError as err:
             status = f"refused: {str(err)[:80]}"
-        out["cases"][name] = {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2),
-                              "status": status, "peak_growth_mb": round(peak_mb() - idle, 1)}
+        out["cases"][name] = {
+            "wall_s": round(time.perf_counter() - t0, 2),
+            "cpu_s": round(time.process_time() - c0, 2),
+            "status": status,
+            "peak_growth_mb": round(peak_mb() - idle, 1),
+        }
     out["peak_growth_mb"] = round(peak_mb() - idle, 1)
     out["goal_met"] = out["peak_growth_mb"] <= 2048
     out["loadavg"] = open("/proc/loadavg").read().split()[:3]

@@ -11,6 +11,7 @@ smollm2 on the illustrative set repeated; seat_items_per_s: SEAT items embedded 
 minilm (all layers, mean pooling) on a synthetic 4 x 200-sentence test. load_avg: /proc/loadavg at the end
 (the machine is shared; read every figure next to it).
 """
+
 import json
 import os
 import sys
@@ -32,7 +33,7 @@ def main() -> dict:
 
     from llmviz.bias.pairs import score_pairs
     from llmviz.bias.pairs_data import starter_pairs
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
     from tests import tiny
     from tests.crows_reference import reference_crows_scores
 
@@ -46,13 +47,19 @@ def main() -> dict:
         out["mlm_pairs_per_s"] = N_BATCHED_PAIRS / (time.perf_counter() - t0)
         sub = frame.head(N_REFERENCE_PAIRS)
         t0 = time.perf_counter()
-        ref = [reference_crows_scores(mlm.model, mlm.tokenizer, a, b) for a, b in zip(sub["sent_more"], sub["sent_less"])]
+        ref = [
+            reference_crows_scores(mlm.model, mlm.tokenizer, a, b) for a, b in zip(sub["sent_more"], sub["sent_less"])
+        ]
         out["mlm_reference_pairs_per_s"] = N_REFERENCE_PAIRS / (time.perf_counter() - t0)
         out["mlm_batched_speedup"] = out["mlm_pairs_per_s"] / out["mlm_reference_pairs_per_s"]
         print(f"mlm: {out}", file=sys.stderr, flush=True)
         ref = np.array(ref)
-        out["mlm_max_abs_diff"] = float(max(np.abs(res.score_more[:N_REFERENCE_PAIRS] - ref[:, 0]).max(),
-                                            np.abs(res.score_less[:N_REFERENCE_PAIRS] - ref[:, 1]).max()))
+        out["mlm_max_abs_diff"] = float(
+            max(
+                np.abs(res.score_more[:N_REFERENCE_PAIRS] - ref[:, 0]).max(),
+                np.abs(res.score_less[:N_REFERENCE_PAIRS] - ref[:, 1]).max(),
+            )
+        )
     smol = load_model("smollm2")
     big = pd.concat([frame] * (1000 // len(frame) + 1), ignore_index=True).head(1000)
     score_pairs(smol, big.head(8))  # warm-up
@@ -71,7 +78,7 @@ def benchmark_speeds(smol) -> dict:
     """stereoset_examples_per_s (smollm2) and seat_items_per_s (minilm)."""
     from llmviz.bias import seat as SEAT
     from llmviz.bias import stereoset as SS
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
 
     out = {}
     ill = SS.illustrative_set()
@@ -83,8 +90,13 @@ def benchmark_speeds(smol) -> dict:
     out["stereoset_examples_per_s"] = len(data.examples()) / (time.perf_counter() - t0)
     minilm = load_model("minilm")
     words = ["career", "family", "science", "art"]
-    test = SEAT.SeatTest("bench", {k: (k, [f"This sentence number {i} is about {w}, and nothing else." for i in range(200)])
-                                   for k, w in zip(SEAT.SET_KEYS, words)})
+    test = SEAT.SeatTest(
+        "bench",
+        {
+            k: (k, [f"This sentence number {i} is about {w}, and nothing else." for i in range(200)])
+            for k, w in zip(SEAT.SET_KEYS, words)
+        },
+    )
     SEAT.run_test(minilm, SEAT.SeatTest("warm", {k: (k, v[1][:4]) for k, v in test.sets.items()}))
     t0 = time.perf_counter()
     SEAT.run_test(minilm, test, "mean", "all")

@@ -12,6 +12,7 @@ session's sentence), peak_rss_mb / rss_after_round1_mb / rss_after_mb of the ser
 Goals: 0 errors, 0 cross-talk, attention p95 <= 10 s while heavy jobs run, rss_after <= round-1 RSS + 10 %.
 The machine may be shared: read every figure next to ``loadavg``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,7 +20,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -68,10 +68,26 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "app.py"),
+                "--server.port",
+                str(self.port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.peak = 0.0
         self._stop = threading.Event()
         deadline = time.time() + 120
@@ -217,8 +233,10 @@ async def _main() -> dict:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             kinds = ["attention"] * 4 + ["generate"] * 2 + ["explain", "bias"]
-            sessions = [Session(k, i if k == "attention" else kinds[:i].count(k), browser, server.url, out)
-                        for i, k in enumerate(kinds)]
+            sessions = [
+                Session(k, i if k == "attention" else kinds[:i].count(k), browser, server.url, out)
+                for i, k in enumerate(kinds)
+            ]
             for s in sessions:
                 await s.start()
             # warm-up (not timed): load both models once so round 1 measures serving, not first loads
@@ -230,7 +248,7 @@ async def _main() -> dict:
                 light = [s for s in sessions if s.kind == "attention"]
                 heavy_tasks = [asyncio.create_task(s.step(rnd, 0)) for s in heavy]
 
-                async def keep_reloading(s):
+                async def keep_reloading(s, rnd=rnd, heavy_tasks=heavy_tasks):
                     k = 0
                     while k < 2 or not all(t.done() for t in heavy_tasks):  # at least twice per round
                         await s.step(rnd, k)
@@ -244,20 +262,35 @@ async def _main() -> dict:
         peak = server.peak
         server.close()
     times = out.pop("times")
-    res = {kind: {"n": len(v), "p50_s": _pct(v, 0.5), "p95_s": _pct(v, 0.95),
-                  "max_s": round(max(v), 2) if v else None} for kind, v in times.items()}
+    res = {
+        kind: {"n": len(v), "p50_s": _pct(v, 0.5), "p95_s": _pct(v, 0.95), "max_s": round(max(v), 2) if v else None}
+        for kind, v in times.items()
+    }
     by_kind = {k: [e for e in out["errors"] if e.startswith(k)] for k in times}
-    res.update(errors=len(out["errors"]), errors_by_kind={k: len(v) for k, v in by_kind.items()},
-               error_details=[e for v in by_kind.values() for e in v[:4]], cross_talk=len(out["cross_talk"]),
-               cross_talk_details=out["cross_talk"][:20], rss_idle_mb=round(rss_idle, 1),
-               rss_after_round_mb=rss_rounds, rss_after_round1_mb=rss_rounds[0] if rss_rounds else None,
-               rss_after_mb=round(rss_after, 1), peak_rss_mb=round(peak, 1), rounds=ROUNDS,
-               max_jobs=int(os.environ.get("LLMVIZ_MAX_JOBS") or max(1, (os.cpu_count() or 1) // 2)),
-               cpu_count=os.cpu_count(), loadavg_start=load_start, loadavg=_loadavg())
+    res.update(
+        errors=len(out["errors"]),
+        errors_by_kind={k: len(v) for k, v in by_kind.items()},
+        error_details=[e for v in by_kind.values() for e in v[:4]],
+        cross_talk=len(out["cross_talk"]),
+        cross_talk_details=out["cross_talk"][:20],
+        rss_idle_mb=round(rss_idle, 1),
+        rss_after_round_mb=rss_rounds,
+        rss_after_round1_mb=rss_rounds[0] if rss_rounds else None,
+        rss_after_mb=round(rss_after, 1),
+        peak_rss_mb=round(peak, 1),
+        rounds=ROUNDS,
+        max_jobs=int(os.environ.get("LLMVIZ_MAX_JOBS") or max(1, (os.cpu_count() or 1) // 2)),
+        cpu_count=os.cpu_count(),
+        loadavg_start=load_start,
+        loadavg=_loadavg(),
+    )
     r1 = res["rss_after_round1_mb"]
-    res["goals"] = {"no_errors": res["errors"] == 0, "no_cross_talk": res["cross_talk"] == 0,
-                    "attention_p95_le_10s": (res["attention"]["p95_s"] or 1e9) <= 10.0,
-                    "rss_after_le_round1_plus_10pct": bool(r1) and rss_after <= 1.1 * r1}
+    res["goals"] = {
+        "no_errors": res["errors"] == 0,
+        "no_cross_talk": res["cross_talk"] == 0,
+        "attention_p95_le_10s": (res["attention"]["p95_s"] or 1e9) <= 10.0,
+        "rss_after_le_round1_plus_10pct": bool(r1) and rss_after <= 1.1 * r1,
+    }
     return res
 
 

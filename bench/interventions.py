@@ -6,6 +6,7 @@ patch_max_diff is the largest difference of the normalised metric between the tw
 logit attribution. steer_generation_overhead: 1 − tokens/s with the steering hook / tokens/s without
 (greedy, 32 new tokens). Wall and process-CPU seconds, with the load average (the machine may be shared).
 """
+
 import json
 import os
 import sys
@@ -38,10 +39,10 @@ def _cut(loaded, text: str) -> str:
 def main() -> dict:
     import numpy as np
 
-    from llmviz.generate import SamplingParams, build_prompt, generate
+    from llmviz.generation.generate import SamplingParams, build_prompt, generate
     from llmviz.interventions import dla, patching, steering
     from llmviz.interventions.sites import RESID
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
 
     loaded = load_model("smollm2")
     setup = patching.prepare(loaded, _cut(loaded, CLEAN), _cut(loaded, CORRUPT))
@@ -66,16 +67,26 @@ def main() -> dict:
         steered = steering.steered_generate(loaded, prompt, params, vec.vector, vec.layer, 0.0, stop_at_eos=False)
     plain_tps = len(plain.steps) / plain_c.wall
     steer_tps = len(steered.steps) / steer_c.wall
-    return {"model": "smollm2", "n_tokens": T, "n_sites": len(sites), "batch_size": 32,
-            "patch_sweep_s": batched_c.wall, "patch_sweep_one_at_a_time_s": single_c.wall,
-            "patch_speedup": single_c.wall / batched_c.wall,
-            "patch_sweep_cpu_s": batched_c.cpu, "patch_sweep_one_at_a_time_cpu_s": single_c.cpu,
-            "patch_max_diff": float(np.max(np.abs(setup.normalise(batched) - setup.normalise(single)))),
-            "dla_s": dla_c.wall, "dla_sum_error": d.sum_error, "dla_frozen_error": d.frozen_error,
-            "plain_tokens_per_s": plain_tps, "steered_tokens_per_s": steer_tps,
-            "steer_generation_overhead": 1 - steer_tps / plain_tps,
-            "steer_alpha0_identical": plain.token_ids == steered.token_ids,
-            "loadavg": Path("/proc/loadavg").read_text().split()[:3]}
+    return {
+        "model": "smollm2",
+        "n_tokens": T,
+        "n_sites": len(sites),
+        "batch_size": 32,
+        "patch_sweep_s": batched_c.wall,
+        "patch_sweep_one_at_a_time_s": single_c.wall,
+        "patch_speedup": single_c.wall / batched_c.wall,
+        "patch_sweep_cpu_s": batched_c.cpu,
+        "patch_sweep_one_at_a_time_cpu_s": single_c.cpu,
+        "patch_max_diff": float(np.max(np.abs(setup.normalise(batched) - setup.normalise(single)))),
+        "dla_s": dla_c.wall,
+        "dla_sum_error": d.sum_error,
+        "dla_frozen_error": d.frozen_error,
+        "plain_tokens_per_s": plain_tps,
+        "steered_tokens_per_s": steer_tps,
+        "steer_generation_overhead": 1 - steer_tps / plain_tps,
+        "steer_alpha0_identical": plain.token_ids == steered.token_ids,
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+    }
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ write the cache; gemma3_stages_s the time at which each stage started); gemma3_f
 from that cache in this process (the tokenizer is read from disk); gemma3_warm_s: best of 3 reloads in
 process (the tokenizer is memoised; goal <= 3 s). load_avg_1m: the machine's load (shared CPUs).
 """
+
 import json
 import os
 import sys
@@ -25,7 +26,7 @@ def timed(fn):
 
 
 def main() -> dict:
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
 
     load_model("minilm")  # warm the imports so minilm_load_s measures loading, not `import transformers`
     out = {"minilm_load_s": timed(lambda: load_model("minilm"))}
@@ -35,9 +36,10 @@ def main() -> dict:
         out["smollm2_warm_s"] = min(timed(lambda: load_model("smollm2")) for _ in range(3))
         stages: dict[str, float] = {}
         t0 = time.perf_counter()
-        out["gemma3_cold_s"] = timed(lambda: load_model(
-            "gemma3", progress=lambda s: stages.setdefault(s, time.perf_counter() - t0)))
-        from llmviz import gguf_cache
+        out["gemma3_cold_s"] = timed(
+            lambda: load_model("gemma3", progress=lambda s: stages.setdefault(s, time.perf_counter() - t0))
+        )
+        from llmviz.models import gguf_cache as gguf_cache
 
         gguf_cache._TOKENIZERS.clear()  # as in a fresh process: the tokenizer is read from the cache folder
         out["gemma3_first_warm_s"] = timed(lambda: load_model("gemma3"))

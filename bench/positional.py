@@ -1,4 +1,5 @@
 """Positional-encoding lab timings (seconds, best of 3) and the numbers the page checks. Prints one JSON object."""
+
 import json
 import os
 import sys
@@ -23,10 +24,10 @@ def best(fn, n: int = 3):
 def main() -> dict:
     import numpy as np
 
-    from llmviz import positional as P
-    from llmviz import positional_ablation as PA
-    from llmviz import positional_model as PM
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
+    from llmviz.positional import ablation as PA
+    from llmviz.positional import encodings as P
+    from llmviz.positional import model as PM
 
     out = {}
     out["sinusoidal_1024x1024_s"], pe = best(lambda: P.sinusoidal(1024, 1024, 10000))

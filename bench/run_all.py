@@ -1,4 +1,5 @@
 """Run every bench/*.py (except this file) and write their JSON into bench/results.json."""
+
 import json
 import subprocess
 import sys

@@ -7,6 +7,7 @@ same_summary: the CrowS summary (%, CI, per type) of both runs is equal. Both ru
 same 32-pair shards, so they score the same batches. On 2 shared cores Ray cannot be faster: the point is
 the identical result and the overhead. BENCH_DEVICE=cuda (or auto) for a GPU box; load_avg_1m beside.
 """
+
 import json
 import os
 import sys
@@ -28,7 +29,7 @@ def main() -> None:
     from llmviz.bias.pairs_data import COLUMNS, starter_pairs
     from llmviz.bias.sharded import CROWS_SHARD, CrowsScorer
     from llmviz.bias.stats import summary_by_type
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
 
     frame = pd.concat([starter_pairs().frame] * REPEAT, ignore_index=True)
     rows = frame[list(COLUMNS)].to_dict("records")
@@ -48,18 +49,33 @@ def main() -> None:
     ray_s = time.perf_counter() - t0
     E.shutdown()
 
-    diff = max(max(abs(a["score_more"] - b["score_more"]), abs(a["score_less"] - b["score_less"]))
-               for a, b in zip(local, dist, strict=True))
+    diff = max(
+        max(abs(a["score_more"] - b["score_more"]), abs(a["score_less"] - b["score_less"]))
+        for a, b in zip(local, dist, strict=True)
+    )
 
     def summ(recs):
         f = pd.DataFrame(recs)
         return summary_by_type(f["score_more"], f["score_less"], f["bias_type"], 1000, 0)
 
-    print(json.dumps({"n_pairs": len(rows), "device": DEVICE, "actors": ACTORS, "local_s": round(local_s, 2),
-                      "ray_s": round(ray_s, 2), "ray_startup_s": round(ray_startup_s, 2),
-                      "max_abs_diff": diff, "same_summary": summ(local) == summ(dist),
-                      "pairs_per_s_local": round(len(rows) / local_s, 2), "pairs_per_s_ray": round(len(rows) / ray_s, 2),
-                      "load_avg_1m": os.getloadavg()[0], "cpus": os.cpu_count()}))
+    print(
+        json.dumps(
+            {
+                "n_pairs": len(rows),
+                "device": DEVICE,
+                "actors": ACTORS,
+                "local_s": round(local_s, 2),
+                "ray_s": round(ray_s, 2),
+                "ray_startup_s": round(ray_startup_s, 2),
+                "max_abs_diff": diff,
+                "same_summary": summ(local) == summ(dist),
+                "pairs_per_s_local": round(len(rows) / local_s, 2),
+                "pairs_per_s_ray": round(len(rows) / ray_s, 2),
+                "load_avg_1m": os.getloadavg()[0],
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

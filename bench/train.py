@@ -4,6 +4,7 @@ tokens_per_s: training throughput of the default preset (overfit); preset_s: wal
 experiment / preset with defaults (goal: each <= 60 s on a 2-core CPU); max_preset_s: the largest.
 Also the lesson each run is meant to show, so a regression in *what* it shows is visible too.
 """
+
 import json
 import os
 import sys
@@ -22,7 +23,7 @@ def timed(fn):
 
 
 def main() -> dict:
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
     from llmviz.train import experiments as X
     from llmviz.train.loop import is_overfitting
 
@@ -31,11 +32,17 @@ def main() -> dict:
     preset_s, lessons = {}, {}
     tokens_per_s = None
     for name, params in X.PRESETS.items():
-        res, s = timed(lambda: X.run_live(params))
+        res, s = timed(lambda params=params: X.run_live(params))
         h = res.history
         preset_s[name] = s
-        lessons[name] = {"final_train": h.train_loss[-1], "final_val": h.val_loss[-1], "min_val": min(h.val_loss),
-                         "gap": h.gap, "overfits": is_overfitting(h), "stop": h.stop_reason}
+        lessons[name] = {
+            "final_train": h.train_loss[-1],
+            "final_val": h.val_loss[-1],
+            "min_val": min(h.val_loss),
+            "gap": h.gap,
+            "overfits": is_overfitting(h),
+            "stop": h.stop_reason,
+        }
         if name == "overfit":
             tokens_per_s = h.tokens_per_s
     (tr, _, _), preset_s["transfer"] = timed(lambda: X.run_transfer(X.TransferParams(), minilm))
@@ -44,9 +51,13 @@ def main() -> dict:
     lessons["bias"] = {"stereotype_score": bias.alignment}
     (memo, _, _), preset_s["memorization"] = timed(lambda: X.run_memorization(X.MemoParams()))
     lessons["memorization"] = {str(r.repeats): {"exposure": r.exposure, "leaked": r.leaked} for r in memo.rows}
-    out = {"tokens_per_s": round(tokens_per_s, 1), "preset_s": {k: round(v, 2) for k, v in preset_s.items()},
-           "max_preset_s": round(max(preset_s.values()), 2), "load_avg_1m": round(os.getloadavg()[0], 2),
-           "lessons": json.loads(json.dumps(lessons, default=float))}
+    out = {
+        "tokens_per_s": round(tokens_per_s, 1),
+        "preset_s": {k: round(v, 2) for k, v in preset_s.items()},
+        "max_preset_s": round(max(preset_s.values()), 2),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "lessons": json.loads(json.dumps(lessons, default=float)),
+    }
     return out
 
 

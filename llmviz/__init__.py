@@ -2,6 +2,7 @@
 
 Computation only: nothing under this package imports streamlit.
 """
+
 from llmviz.errors import LlmvizError
 
 __all__ = ["LlmvizError"]

@@ -13,6 +13,7 @@ JSON layout::
 
 Scores are log-likelihoods in natural log (pseudo-log-likelihood over shared tokens for masked LMs).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,14 +33,21 @@ log = logging.getLogger(__name__)
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llmviz", description="llmviz batch tools (also: python -m llmviz).")
     sub = p.add_subparsers(dest="command", required=True)
-    a = sub.add_parser("bias-audit", help="Score a CrowS-Pairs-format CSV and write a report.",
-                       description="Score every minimal pair (sent_more, sent_less, stereo_antistereo, bias_type) "
-                                   "with a masked LM (CrowS-Pairs pseudo-log-likelihood) or a causal LM (sentence "
-                                   "log-likelihood) and report the % of pairs where the stereotype scores higher.")
+    a = sub.add_parser(
+        "bias-audit",
+        help="Score a CrowS-Pairs-format CSV and write a report.",
+        description="Score every minimal pair (sent_more, sent_less, stereo_antistereo, bias_type) "
+        "with a masked LM (CrowS-Pairs pseudo-log-likelihood) or a causal LM (sentence "
+        "log-likelihood) and report the % of pairs where the stereotype scores higher.",
+    )
     a.add_argument("--model", required=True, help="registry id (smollm2), model folder, .gguf file or hub id")
     a.add_argument("--pairs", default=None, help="CSV with columns sent_more,sent_less,stereo_antistereo,bias_type")
-    a.add_argument("--out", required=True, action="append",
-                   help="report file; .json, .csv or .html (repeat --out for several formats)")
+    a.add_argument(
+        "--out",
+        required=True,
+        action="append",
+        help="report file; .json, .csv or .html (repeat --out for several formats)",
+    )
     a.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
     a.add_argument("--chunk-rows", type=int, default=256, help="CSV rows read and scored at a time (default 256)")
     a.add_argument("--limit", type=int, default=None, help="score only the first N pairs")
@@ -100,10 +108,11 @@ def _load_partial(path: Path, sha: str, model: str) -> list[dict[str, Any]]:
                 if header is None:
                     header = rec
                     if rec.get("sha256") != sha or rec.get("model") != model:
-                        raise LlmvizError(f"'{path}' was made from another data file or model (the file's SHA-256 "
-                                          "changed since); delete it or drop --resume.")
-            elif header is None or not all(isinstance(rec.get(k), (int, float)) for k in ("score_more",
-                                                                                          "score_less")):
+                        raise LlmvizError(
+                            f"'{path}' was made from another data file or model (the file's SHA-256 "
+                            "changed since); delete it or drop --resume."
+                        )
+            elif header is None or not all(isinstance(rec.get(k), (int, float)) for k in ("score_more", "score_less")):
                 raise LlmvizError(f"'{path}' is damaged (line {i + 1}); delete it or drop --resume.")
             else:
                 done.append(rec)
@@ -133,23 +142,39 @@ def write_html(report: dict[str, Any], path: Path) -> None:
 
     fig = pairs_summary(report["summary"])
     chart = fig.to_html(include_plotlyjs=True, full_html=False)
-    by_type = pd.DataFrame([{"bias_type": k, "n": v["n"], "pct_stereotype": v["pct_stereotype"],
-                             "ci95_low": v["ci95"][0], "ci95_high": v["ci95"][1]}
-                            for k, v in report["summary"]["by_bias_type"].items()])
+    by_type = pd.DataFrame(
+        [
+            {
+                "bias_type": k,
+                "n": v["n"],
+                "pct_stereotype": v["pct_stereotype"],
+                "ci95_low": v["ci95"][0],
+                "ci95_high": v["ci95"][1],
+            }
+            for k, v in report["summary"]["by_bias_type"].items()
+        ]
+    )
     s = report["summary"]
-    meta = {"model": report["model"]["model_id"], "method": report["method"], "data": report["data"]["path"],
-            "sha256": report["data"]["sha256"], "date": report["date"],
-            "versions": ", ".join(f"{k} {v}" for k, v in report["versions"].items())}
+    meta = {
+        "model": report["model"]["model_id"],
+        "method": report["method"],
+        "data": report["data"]["path"],
+        "sha256": report["data"]["sha256"],
+        "date": report["date"],
+        "versions": ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+    }
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in meta.items())
-    doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>llmviz bias audit</title>"
-           "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-           "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}</style></head><body>"
-           f"<h1>Bias audit: {html.escape(meta['model'])}</h1>"
-           f"<p><b>{s['pct_stereotype']:.2f} %</b> of {s['n']} pairs prefer the more-stereotypical sentence "
-           f"(95 % bootstrap CI {s['ci95'][0]:.2f}–{s['ci95'][1]:.2f} %; 50 % = no preference; "
-           "not a proof of fairness either way).</p>"
-           f"<table>{rows}</table>{chart}<h2>By bias type</h2>{by_type.to_html(index=False, escape=True)}"
-           f"<h2>Pairs</h2>{pd.DataFrame(report['pairs']).to_html(index=True, escape=True)}</body></html>")
+    doc = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>llmviz bias audit</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}</style></head><body>"
+        f"<h1>Bias audit: {html.escape(meta['model'])}</h1>"
+        f"<p><b>{s['pct_stereotype']:.2f} %</b> of {s['n']} pairs prefer the more-stereotypical sentence "
+        f"(95 % bootstrap CI {s['ci95'][0]:.2f}–{s['ci95'][1]:.2f} %; 50 % = no preference; "
+        "not a proof of fairness either way).</p>"
+        f"<table>{rows}</table>{chart}<h2>By bias type</h2>{by_type.to_html(index=False, escape=True)}"
+        f"<h2>Pairs</h2>{pd.DataFrame(report['pairs']).to_html(index=True, escape=True)}</body></html>"
+    )
     path.write_text(doc, encoding="utf-8")
 
 
@@ -159,7 +184,7 @@ def bias_audit(args: argparse.Namespace) -> int:
 
     from llmviz.bias.pairs_data import COLUMNS, file_sha256, iter_pairs_file
     from llmviz.bias.stats import summary_by_type
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
     from llmviz.report import frame_csv, package_versions, provenance
 
     if getattr(args, "benchmark", "crows-pairs") == "stereoset":
@@ -210,8 +235,14 @@ def bias_audit(args: argparse.Namespace) -> int:
                 todo = chunk.iloc[skip:]
                 if len(todo):
                     # --engine local|ray (llmviz/engine.py): same 32-pair shards either way, results in order
-                    scored = E.map_items(scorer, todo[list(COLUMNS)].to_dict("records"), engine,
-                                         shard_size=CROWS_SHARD, progress=bar.update, local_fn=scorer.bind(loaded))
+                    scored = E.map_items(
+                        scorer,
+                        todo[list(COLUMNS)].to_dict("records"),
+                        engine,
+                        shard_size=CROWS_SHARD,
+                        progress=bar.update,
+                        local_fn=scorer.bind(loaded),
+                    )
                     for rec in scored:
                         records.append(rec)
                         sink.write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -231,16 +262,29 @@ def bias_audit(args: argparse.Namespace) -> int:
         partial.unlink(missing_ok=True)
         raise LlmvizError(f"'{data}' has no pairs to score.")
     frame = pd.DataFrame(records)
-    params = {"pairs": str(data), "batch_size": args.batch_size, "chunk_rows": args.chunk_rows, "limit": args.limit,
-              "n_boot": args.n_boot, "seed": args.seed, "device": args.device, "model": args.model}
+    params = {
+        "pairs": str(data),
+        "batch_size": args.batch_size,
+        "chunk_rows": args.chunk_rows,
+        "limit": args.limit,
+        "n_boot": args.n_boot,
+        "seed": args.seed,
+        "device": args.device,
+        "model": args.model,
+    }
     prov = provenance(params, loaded.facts)
     report = {
-        "summary": summary_by_type(frame["score_more"], frame["score_less"], frame["bias_type"], args.n_boot, args.seed),
+        "summary": summary_by_type(
+            frame["score_more"], frame["score_less"], frame["bias_type"], args.n_boot, args.seed
+        ),
         "pairs": records,
         "method": method or ("mlm_pll" if loaded.facts.kind == "masked_lm" else "causal_loglik"),
         "model": loaded.facts.as_dict(),
         "data": {"path": str(data), "sha256": sha, "n_pairs": len(records)},
-        "date": prov["created"], "versions": package_versions(), "parameters": params, "notices": notices,
+        "date": prov["created"],
+        "versions": package_versions(),
+        "parameters": params,
+        "notices": notices,
     }
     from llmviz.runs.record import record_crows  # the run store; a store failure only warns
 
@@ -260,8 +304,10 @@ def bias_audit(args: argparse.Namespace) -> int:
             write_html(report, out)
     partial.unlink(missing_ok=True)
     s = report["summary"]
-    print(f"{s['n']} pairs · stereotype preferred in {s['pct_stereotype']:.2f} % "
-          f"(95 % CI {s['ci95'][0]:.2f}–{s['ci95'][1]:.2f}) · wrote {', '.join(map(str, outs))}")
+    print(
+        f"{s['n']} pairs · stereotype preferred in {s['pct_stereotype']:.2f} % "
+        f"(95 % CI {s['ci95'][0]:.2f}–{s['ci95'][1]:.2f}) · wrote {', '.join(map(str, outs))}"
+    )
     return 0
 
 

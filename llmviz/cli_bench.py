@@ -16,6 +16,7 @@ SEAT REPORT: ``{"model", "pooling", "tests": [{"file", "targ1", "targ2", "attr1"
 Every audit is recorded in the run store; when the store cannot be used the report is still written and a
 warning says why.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,27 +33,44 @@ COMMANDS = ("stereoset-eval", "seat", "runs")
 def register(sub, bias_audit_parser) -> None:
     """Add the benchmark subcommands and bias-audit's StereoSet flags."""
     a = bias_audit_parser
-    a.add_argument("--benchmark", choices=("crows-pairs", "stereoset"), default="crows-pairs",
-                   help="crows-pairs (default; --pairs CSV) or stereoset (--data JSON)")
+    a.add_argument(
+        "--benchmark",
+        choices=("crows-pairs", "stereoset"),
+        default="crows-pairs",
+        help="crows-pairs (default; --pairs CSV) or stereoset (--data JSON)",
+    )
     a.add_argument("--data", default=None, help="StereoSet dev/test JSON (with --benchmark stereoset)")
-    a.add_argument("--predictions-out", default=None,
-                   help="with --benchmark stereoset: also write the per-sentence scores in StereoSet's prediction format")
+    a.add_argument(
+        "--predictions-out",
+        default=None,
+        help="with --benchmark stereoset: also write the per-sentence scores in StereoSet's prediction format",
+    )
 
-    e = sub.add_parser("stereoset-eval", help="Score a StereoSet predictions file against the gold file.",
-                       description="SS, LM and ICAT exactly as StereoSet's evaluation.py, with bootstrap CIs.")
+    e = sub.add_parser(
+        "stereoset-eval",
+        help="Score a StereoSet predictions file against the gold file.",
+        description="SS, LM and ICAT exactly as StereoSet's evaluation.py, with bootstrap CIs.",
+    )
     e.add_argument("--gold", required=True, help="StereoSet dev/test JSON")
     e.add_argument("--predictions", required=True, help='{"intrasentence": [{"id", "score"}], "intersentence": [...]}')
     e.add_argument("--out", required=True, help="report .json")
     e.add_argument("--n-boot", type=int, default=5000, help="bootstrap resamples (default 5000)")
     e.add_argument("--seed", type=int, default=0)
 
-    s = sub.add_parser("seat", help="Run SEAT test files (May et al. 2019) on every layer of a model.",
-                       description="Effect size d (ddof = 1) and one-sided permutation p per test and layer.")
+    s = sub.add_parser(
+        "seat",
+        help="Run SEAT test files (May et al. 2019) on every layer of a model.",
+        description="Effect size d (ddof = 1) and one-sided permutation p per test and layer.",
+    )
     s.add_argument("--model", required=True, help="registry id, model folder, .gguf file or hub id")
     s.add_argument("--tests", required=True, nargs="+", help="SEAT test files and/or folders of them")
     s.add_argument("--out", required=True, help="report .json")
-    s.add_argument("--pooling", choices=("mean", "cls"), default="mean",
-                   help="mean over the attention mask, special tokens included (default), or the first token")
+    s.add_argument(
+        "--pooling",
+        choices=("mean", "cls"),
+        default="mean",
+        help="mean over the attention mask, special tokens included (default), or the first token",
+    )
     s.add_argument("--layers", choices=("all", "last"), default="all")
     s.add_argument("--n-samples", type=int, default=10_000, help="random partitions when exact is too many")
     s.add_argument("--seed", type=int, default=0)
@@ -94,17 +112,28 @@ def _stereoset_report(run, model: Any, params: dict) -> dict[str, Any]:
     from llmviz.report import provenance
 
     prov = provenance(params)
-    return {**run.results, "ci95": run.cis, "model": model, "method": run.method,
-            "data": {"path": run.data.source, "sha256": run.data.sha256,
-                     "n_examples": {"intrasentence": len(run.data.intrasentence),
-                                    "intersentence": len(run.data.intersentence)}},
-            "versions": prov["versions"], "date": prov["created"], "parameters": params}
+    return {
+        **run.results,
+        "ci95": run.cis,
+        "model": model,
+        "method": run.method,
+        "data": {
+            "path": run.data.source,
+            "sha256": run.data.sha256,
+            "n_examples": {"intrasentence": len(run.data.intrasentence), "intersentence": len(run.data.intersentence)},
+        },
+        "versions": prov["versions"],
+        "date": prov["created"],
+        "parameters": params,
+    }
 
 
 def _print_stereoset(rep: dict, out: Path) -> None:
     o = rep["overall"]
-    print(f"{o['Count']} examples · LM {o['LM Score']:.2f} · SS {o['SS Score']:.2f} · ICAT {o['ICAT Score']:.2f} "
-          f"· wrote {out}")
+    print(
+        f"{o['Count']} examples · LM {o['LM Score']:.2f} · SS {o['SS Score']:.2f} · ICAT {o['ICAT Score']:.2f} "
+        f"· wrote {out}"
+    )
 
 
 def stereoset_eval(args: argparse.Namespace) -> int:
@@ -118,16 +147,39 @@ def stereoset_eval(args: argparse.Namespace) -> int:
     scores = SS.parse_predictions(pred.read_bytes())
     from llmviz.report import sha256_bytes
 
-    run = SS.StereoSetRun(data, scores, "predictions_file", SS.evaluate(data, scores),
-                          SS.bootstrap_cis(data, scores, args.n_boot, args.seed))
-    params = {"gold": str(args.gold), "predictions": str(pred), "predictions_sha256": sha256_bytes(pred.read_bytes()),
-              "n_boot": args.n_boot, "seed": args.seed}
+    run = SS.StereoSetRun(
+        data,
+        scores,
+        "predictions_file",
+        SS.evaluate(data, scores),
+        SS.bootstrap_cis(data, scores, args.n_boot, args.seed),
+    )
+    params = {
+        "gold": str(args.gold),
+        "predictions": str(pred),
+        "predictions_sha256": sha256_bytes(pred.read_bytes()),
+        "n_boot": args.n_boot,
+        "seed": args.seed,
+    }
     rep = _stereoset_report(run, {"model_id": f"predictions:{pred.name}"}, params)
-    items = [{"key": o.example.id, "group": f"{o.example.split}/{o.example.bias_type}", "value": 100.0 * o.pro,
-              "extra": {"scores": o.scores, "related": o.related}} for o in SS.outcomes(data, scores)]
-    rid, warn = try_record(kind="stereoset", model=f"predictions:{pred.name}", summary={
-        "results": run.results, "ci95": run.cis, "method": run.method}, items=items, data_sha256=data.sha256,
-        data_path=data.source, parameters=params)
+    items = [
+        {
+            "key": o.example.id,
+            "group": f"{o.example.split}/{o.example.bias_type}",
+            "value": 100.0 * o.pro,
+            "extra": {"scores": o.scores, "related": o.related},
+        }
+        for o in SS.outcomes(data, scores)
+    ]
+    rid, warn = try_record(
+        kind="stereoset",
+        model=f"predictions:{pred.name}",
+        summary={"results": run.results, "ci95": run.cis, "method": run.method},
+        items=items,
+        data_sha256=data.sha256,
+        data_path=data.source,
+        parameters=params,
+    )
     _warn(warn)
     rep["run_id"] = rid
     _write_json(Path(args.out), rep)
@@ -140,7 +192,7 @@ def stereoset_audit(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from llmviz.bias import stereoset as SS
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
     from llmviz.runs.record import record_stereoset
 
     if not args.data:
@@ -159,11 +211,28 @@ def stereoset_audit(args: argparse.Namespace) -> int:
     from llmviz.bias.sharded import run_stereoset_on  # --engine local|ray (llmviz/engine.py)
     from llmviz.engine import from_args
 
-    run = run_stereoset_on(from_args(args), loaded, args.model, args.device, data, args.batch_size, args.n_boot,
-                           args.seed, progress=bar.update)
+    run = run_stereoset_on(
+        from_args(args),
+        loaded,
+        args.model,
+        args.device,
+        data,
+        args.batch_size,
+        args.n_boot,
+        args.seed,
+        progress=bar.update,
+    )
     bar.close()
-    params = {"benchmark": "stereoset", "data": str(args.data), "model": args.model, "batch_size": args.batch_size,
-              "limit": args.limit, "n_boot": args.n_boot, "seed": args.seed, "device": args.device}
+    params = {
+        "benchmark": "stereoset",
+        "data": str(args.data),
+        "model": args.model,
+        "batch_size": args.batch_size,
+        "limit": args.limit,
+        "n_boot": args.n_boot,
+        "seed": args.seed,
+        "device": args.device,
+    }
     rep = _stereoset_report(run, loaded.facts.as_dict(), params)
     rid, warn = record_stereoset(loaded, run, params)
     _warn(warn)
@@ -180,7 +249,7 @@ def seat(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from llmviz.bias import seat as SEAT
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
     from llmviz.report import package_versions, provenance, sha256_bytes
     from llmviz.runs.record import record_seat_tests
 
@@ -194,20 +263,45 @@ def seat(args: argparse.Namespace) -> int:
     from llmviz.engine import from_args
 
     entries, s_values = [], []
-    for entry, sv in run_seat_on(from_args(args), loaded, args.model, args.device, tests, args.pooling, args.layers,
-                                 args.n_samples, args.seed, progress=bar.update):
+    for entry, sv in run_seat_on(
+        from_args(args),
+        loaded,
+        args.model,
+        args.device,
+        tests,
+        args.pooling,
+        args.layers,
+        args.n_samples,
+        args.seed,
+        progress=bar.update,
+    ):
         # as SEAT.run_suite; here the last-layer s(w, A, B) are kept for the run store
         entries.append(entry)
         s_values.append(sv)
     bar.close()
-    params = {"tests": [str(x) for x in args.tests], "pooling": args.pooling, "layers": args.layers,
-              "n_samples": args.n_samples, "seed": args.seed, "device": args.device, "model": args.model}
+    params = {
+        "tests": [str(x) for x in args.tests],
+        "pooling": args.pooling,
+        "layers": args.layers,
+        "n_samples": args.n_samples,
+        "seed": args.seed,
+        "device": args.device,
+        "model": args.model,
+    }
     digest = sha256_bytes(json.dumps([[t.name, t.sets] for t in tests], sort_keys=True).encode())
     rid, warn = record_seat_tests(loaded, entries, s_values, digest, ", ".join(params["tests"]), params)
     _warn(warn)
-    rep = {"model": loaded.facts.model_id, "pooling": args.pooling, "tests": entries, "versions": package_versions(),
-           "date": provenance()["created"], "parameters": params, "data_sha256": digest,
-           "model_facts": loaded.facts.as_dict(), "run_id": rid}
+    rep = {
+        "model": loaded.facts.model_id,
+        "pooling": args.pooling,
+        "tests": entries,
+        "versions": package_versions(),
+        "date": provenance()["created"],
+        "parameters": params,
+        "data_sha256": digest,
+        "model_facts": loaded.facts.as_dict(),
+        "run_id": rid,
+    }
     _write_json(Path(args.out), rep)
     if args.html:
         Path(args.html).parent.mkdir(parents=True, exist_ok=True)
@@ -234,12 +328,20 @@ def runs(args: argparse.Namespace) -> int:
     if args.runs_command == "list":
         rows = R.list_runs()
         if args.json:
-            print(json.dumps([{k: r[k] for k in ("id", "kind", "model", "data_sha256", "date", "summary")}
-                              for r in rows], indent=1, ensure_ascii=False, default=str))
+            print(
+                json.dumps(
+                    [{k: r[k] for k in ("id", "kind", "model", "data_sha256", "date", "summary")} for r in rows],
+                    indent=1,
+                    ensure_ascii=False,
+                    default=str,
+                )
+            )
         else:
             for r in rows:
-                print(f"{r['id']:>5}  {r['date']}  {r['kind']:<15} {r['model'][:40]:<40} "
-                      f"{(r['data_sha256'] or '')[:12]:<12}  {_fmt_summary(r)}")
+                print(
+                    f"{r['id']:>5}  {r['date']}  {r['kind']:<15} {r['model'][:40]:<40} "
+                    f"{(r['data_sha256'] or '')[:12]:<12}  {_fmt_summary(r)}"
+                )
             if not rows:
                 print("no runs recorded yet")
     elif args.runs_command == "show":

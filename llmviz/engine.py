@@ -15,6 +15,7 @@ the original order.
 Ray is an extra (``pip install 'llmviz[ray]'``). ``--address`` unset starts a private local Ray bound to
 127.0.0.1 (no dashboard, no usage stats); ``auto`` or ``ray://host:port`` joins an existing cluster.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,11 +33,17 @@ log = logging.getLogger(__name__)
 
 ENGINES = ("local", "ray")
 RAY_PIN = "ray==2.60.0"
-RAY_HINT = ("--engine ray needs Ray, which is not installed. Install the extra: pip install 'llmviz[ray]' "
-            f"(from a checkout: .venv/bin/pip install -e '.[ray]', or pip install '{RAY_PIN}').")
+RAY_HINT = (
+    "--engine ray needs Ray, which is not installed. Install the extra: pip install 'llmviz[ray]' "
+    f"(from a checkout: .venv/bin/pip install -e '.[ray]', or pip install '{RAY_PIN}')."
+)
 # Keep a local Ray on this machine: no usage reports, no dashboard, no log shipping to a cluster service.
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_USAGE_STATS_PROMPT_ENABLED": "0",
-           "RAY_DISABLE_DOCKER_CPU_WARNING": "1", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+RAY_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_USAGE_STATS_PROMPT_ENABLED": "0",
+    "RAY_DISABLE_DOCKER_CPU_WARNING": "1",
+    "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+}
 LOCAL_OBJECT_STORE = 256 * 2**20  # bytes; shards and results are small
 
 
@@ -56,8 +63,12 @@ class Engine:
     num_cpus: int | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": self.kind, "address": self.address, "num_gpus_per_actor": self.num_gpus_per_actor,
-                "actors": self.actors}
+        return {
+            "engine": self.kind,
+            "address": self.address,
+            "num_gpus_per_actor": self.num_gpus_per_actor,
+            "actors": self.actors,
+        }
 
 
 LOCAL = Engine()
@@ -66,16 +77,30 @@ LOCAL = Engine()
 def add_engine_args(parser: argparse.ArgumentParser) -> None:
     """--engine, --address, --num-gpus-per-actor, --actors, --ray-cpus on a batch command's parser."""
     g = parser.add_argument_group("engine (where the scoring runs)")
-    g.add_argument("--engine", choices=ENGINES, default="local",
-                   help="local (this process, default) or ray (an actor pool; pip install 'llmviz[ray]')")
-    g.add_argument("--address", default=None,
-                   help="with --engine ray: unset = start a local Ray on 127.0.0.1; 'auto' or ray://HOST:PORT = "
-                        "an existing cluster")
-    g.add_argument("--num-gpus-per-actor", type=float, default=0.0,
-                   help="GPUs each Ray actor reserves (e.g. 1 with --device cuda on a GPU cluster; default 0)")
-    g.add_argument("--actors", type=int, default=None,
-                   help="Ray actors (each loads the model once); default: one per CPU, or per GPU with "
-                        "--num-gpus-per-actor")
+    g.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local (this process, default) or ray (an actor pool; pip install 'llmviz[ray]')",
+    )
+    g.add_argument(
+        "--address",
+        default=None,
+        help="with --engine ray: unset = start a local Ray on 127.0.0.1; 'auto' or ray://HOST:PORT = "
+        "an existing cluster",
+    )
+    g.add_argument(
+        "--num-gpus-per-actor",
+        type=float,
+        default=0.0,
+        help="GPUs each Ray actor reserves (e.g. 1 with --device cuda on a GPU cluster; default 0)",
+    )
+    g.add_argument(
+        "--actors",
+        type=int,
+        default=None,
+        help="Ray actors (each loads the model once); default: one per CPU, or per GPU with --num-gpus-per-actor",
+    )
     g.add_argument("--ray-cpus", type=int, default=None, help="CPUs of a local Ray (default: all of this machine)")
 
 
@@ -97,13 +122,18 @@ def from_args(args: argparse.Namespace) -> Engine:
 def shards(items: Sequence[Any], shard_size: int) -> list[list[Any]]:
     if shard_size < 1:
         raise EngineError("shard_size must be at least 1.")
-    return [list(items[i:i + shard_size]) for i in range(0, len(items), shard_size)]
+    return [list(items[i : i + shard_size]) for i in range(0, len(items), shard_size)]
 
 
-def map_items(score_fn_factory: Callable[[], Callable[[list], list]], items: Sequence[Any],
-              engine: Engine | None = None, *, shard_size: int = 32,
-              progress: Callable[[int], None] | None = None,
-              local_fn: Callable[[list], list] | None = None) -> list[Any]:
+def map_items(
+    score_fn_factory: Callable[[], Callable[[list], list]],
+    items: Sequence[Any],
+    engine: Engine | None = None,
+    *,
+    shard_size: int = 32,
+    progress: Callable[[int], None] | None = None,
+    local_fn: Callable[[list], list] | None = None,
+) -> list[Any]:
     """``fn(shard)`` over ``items`` cut into shards of ``shard_size``; one result per item, in order.
 
     ``local_fn``: with the local engine, use this scorer (e.g. over a model already loaded here) instead of
@@ -171,9 +201,14 @@ def ensure_ray(engine: Engine):
             log.warning("could not pin the local Ray to 127.0.0.1")
     try:
         if addr in (None, "", "local"):
-            ray.init(num_cpus=engine.num_cpus or os.cpu_count() or 1, include_dashboard=False,
-                     _node_ip_address="127.0.0.1", object_store_memory=LOCAL_OBJECT_STORE,
-                     log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(
+                num_cpus=engine.num_cpus or os.cpu_count() or 1,
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                object_store_memory=LOCAL_OBJECT_STORE,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
         else:
             ray.init(address=addr, log_to_driver=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as err:
@@ -237,15 +272,16 @@ def _n_actors(ray, engine: Engine, n_parts: int) -> int:
     if engine.num_gpus_per_actor > 0:
         n = int(res.get("GPU", 0) // engine.num_gpus_per_actor)
         if n < 1:
-            raise EngineError(f"The Ray cluster has {res.get('GPU', 0):g} GPU(s); "
-                              f"--num-gpus-per-actor {engine.num_gpus_per_actor:g} leaves no room for an actor.")
+            raise EngineError(
+                f"The Ray cluster has {res.get('GPU', 0):g} GPU(s); "
+                f"--num-gpus-per-actor {engine.num_gpus_per_actor:g} leaves no room for an actor."
+            )
     else:
         n = int(res.get("CPU", 1))
     return max(1, min(n, n_parts))
 
 
-def _map_ray(factory, parts: list[list[Any]], engine: Engine,
-             progress: Callable[[int], None] | None) -> list[Any]:
+def _map_ray(factory, parts: list[list[Any]], engine: Engine, progress: Callable[[int], None] | None) -> list[Any]:
     ray = ensure_ray(engine)
     from ray import cloudpickle
     from ray.exceptions import RayActorError, RayTaskError
@@ -266,7 +302,9 @@ def _map_ray(factory, parts: list[list[Any]], engine: Engine,
     out: list[Any] = []
     try:
         pool = ActorPool(actors)
-        for part, res in zip(parts, pool.map(lambda a, p: a.run.remote(key, factory_ref, p, threads), parts), strict=True):
+        for part, res in zip(
+            parts, pool.map(lambda a, p: a.run.remote(key, factory_ref, p, threads), parts), strict=True
+        ):
             out += res
             if progress:
                 progress(len(part))
@@ -274,10 +312,10 @@ def _map_ray(factory, parts: list[list[Any]], engine: Engine,
         cause = getattr(err, "cause", None)
         if isinstance(cause, LlmvizError):
             raise cause from None
-        raise EngineError(f"A Ray worker failed: {type(cause or err).__name__}: "
-                          f"{str(cause or err).splitlines()[0][:300]}") from err
+        raise EngineError(
+            f"A Ray worker failed: {type(cause or err).__name__}: {str(cause or err).splitlines()[0][:300]}"
+        ) from err
     except RayActorError as err:
         _drop_actors()
         raise EngineError(f"A Ray worker died ({type(err).__name__}); see the Ray logs.") from err
     return out
-

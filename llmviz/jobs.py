@@ -21,6 +21,7 @@ Usage::
     finally:
         QUEUE.release(job)
 """
+
 from __future__ import annotations
 
 import itertools
@@ -71,8 +72,11 @@ class JobTimeout(LlmvizError):
 
     def __init__(self, budget_s: float, message: str | None = None):
         self.budget_s = budget_s
-        super().__init__(message or f"This job ran longer than the {budget_s:.0f} s one job may use on this "
-                                    "server and was stopped. Try a shorter text or fewer steps.")
+        super().__init__(
+            message
+            or f"This job ran longer than the {budget_s:.0f} s one job may use on this "
+            "server and was stopped. Try a shorter text or fewer steps."
+        )
 
 
 @dataclass(eq=False)
@@ -109,9 +113,11 @@ class Job:
 
     def wrap(self, callback: Callable | None = None) -> Callable:
         """A progress callback that checks the job first, then calls ``callback`` (if any)."""
+
         def progress(*args, **kwargs):
             self.check()
             return None if callback is None else callback(*args, **kwargs)
+
         return progress
 
     def iterate(self, items) -> Iterator:
@@ -124,8 +130,9 @@ class Job:
 class JobQueue:
     """FIFO queue with at most ``max_jobs`` running jobs and one live job per owner."""
 
-    def __init__(self, max_jobs: int | None = None, budget_s: float | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, max_jobs: int | None = None, budget_s: float | None = None, clock: Callable[[], float] = time.monotonic
+    ):
         self.max_jobs = int(max_jobs) if max_jobs is not None else default_max_jobs()
         if self.max_jobs < 1:
             raise LlmvizError("The work queue needs at least one job slot.")
@@ -165,8 +172,13 @@ class JobQueue:
     def _may_start(self, job: Job) -> bool:
         return len(self._running) < self.max_jobs and bool(self._waiting) and self._waiting[0] is job
 
-    def acquire(self, job: Job, on_wait: Callable[[int], None] | None = None, poll_s: float = POLL_S,
-                timeout_s: float | None = None) -> Job:
+    def acquire(
+        self,
+        job: Job,
+        on_wait: Callable[[int], None] | None = None,
+        poll_s: float = POLL_S,
+        timeout_s: float | None = None,
+    ) -> Job:
         """Block until ``job`` may run (then it is RUNNING and its budget starts). While waiting,
         ``on_wait(jobs_ahead)`` is called every ``poll_s`` seconds; whatever it raises (e.g. the
         page's run being stopped) cancels the job and propagates. ``timeout_s`` bounds the wait."""

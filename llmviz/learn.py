@@ -7,6 +7,7 @@ A card's link is a page url path plus the query parameters that page reads
 (see :data:`DEEP_LINKS`); :func:`check_link` says what is wrong with a link, so tests can
 prove every card opens an existing page with a valid preset.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -33,25 +34,63 @@ BIAS_SECTIONS = ("templates", "pairs", "counterfactual", "weat", "mitigation")
 EXPLAIN_SECTIONS = ("attribution", "logit_lens", "ablation")
 INTERVENE_SECTIONS = ("patching", "dla", "steering")
 PLAYGROUND_PRESETS = ("translation", "summarization", "qa", "code", "creative", "fill_mask")
-TRAINING_PRESETS = ("overfit", "more_data", "dropout", "weight_decay", "early_stopping", "transfer",
-                    "bias", "memorization")
+TRAINING_PRESETS = (
+    "overfit",
+    "more_data",
+    "dropout",
+    "weight_decay",
+    "early_stopping",
+    "transfer",
+    "bias",
+    "memorization",
+)
 
 # Course sections of the Learn page, in teaching order; "tour" is the guided tour.
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "background": ("rise_of_llms", "applications", "risk_data_bias", "risk_misinformation",
-                   "risk_privacy", "risk_malicious_use"),
+    "background": (
+        "rise_of_llms",
+        "applications",
+        "risk_data_bias",
+        "risk_misinformation",
+        "risk_privacy",
+        "risk_malicious_use",
+    ),
     "core": ("nlp", "deep_learning", "pretraining", "transfer_learning"),
-    "transformer": ("transformer", "self_attention", "query_key", "multi_head", "head_roles",
-                    "attention_flow", "positional_encoding", "learned_positions", "rope",
-                    "why_positions"),
+    "transformer": (
+        "transformer",
+        "self_attention",
+        "query_key",
+        "multi_head",
+        "head_roles",
+        "attention_flow",
+        "positional_encoding",
+        "learned_positions",
+        "rope",
+        "why_positions",
+    ),
     "pretraining": ("mlm", "nsp", "next_token", "fine_tuning"),
     "formulas": ("self_attention", "multi_head", "positional_encoding", "next_token", "mlm"),
     "applications": ("app_translation", "app_summarization", "app_qa", "app_code", "app_creative"),
-    "trends": ("trend_scale", "trend_multimodality", "trend_interpretability", "trend_control", "interventions",
-               "steering_vectors", "trend_ethics"),
-    "faq": ("faq_overfitting", "faq_dropout", "faq_weight_decay", "faq_early_stopping",
-            "faq_data_bias", "faq_measure_bias", "faq_counterfactual", "faq_embeddings",
-            "faq_interpretability"),
+    "trends": (
+        "trend_scale",
+        "trend_multimodality",
+        "trend_interpretability",
+        "trend_control",
+        "interventions",
+        "steering_vectors",
+        "trend_ethics",
+    ),
+    "faq": (
+        "faq_overfitting",
+        "faq_dropout",
+        "faq_weight_decay",
+        "faq_early_stopping",
+        "faq_data_bias",
+        "faq_measure_bias",
+        "faq_counterfactual",
+        "faq_embeddings",
+        "faq_interpretability",
+    ),
 }
 HOME_SECTIONS: tuple[str, ...] = ("tour",) + tuple(SECTIONS)
 DEFAULT_HOME_SECTION = "tour"
@@ -71,9 +110,16 @@ DEEP_LINKS: dict[str, dict[str, Any]] = {
 _FLAG = ("0", "1", "false", "true")
 GLOBAL_PARAMS: dict[str, Any] = {"model": str, "lang": ("en", "zh"), "presenter": _FLAG, "contrast": _FLAG}
 # The parameter that picks the part of a page (section / view / preset).
-SELECTOR: dict[str, str] = {"home": "section", "attention": "view", "positional": "section",
-                            "bias": "section", "explain": "section", "playground": "preset",
-                            "training": "preset", "intervene": "section"}
+SELECTOR: dict[str, str] = {
+    "home": "section",
+    "attention": "view",
+    "positional": "section",
+    "bias": "section",
+    "explain": "section",
+    "playground": "preset",
+    "training": "preset",
+    "intervene": "section",
+}
 
 SENTENCE_IT = "The animal didn't cross the street because it was too tired."
 SENTENCE_CHEF = "The chef who cooked the meal was praised by the guests."
@@ -130,12 +176,18 @@ class TourStep:
 
 
 F_ATTENTION = r"\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{Q K^{\top}}{\sqrt{d_k}}\right) V"
-F_MULTIHEAD = (r"\mathrm{MultiHead}(Q, K, V) = \mathrm{Concat}(\mathrm{head}_1, \ldots, \mathrm{head}_h)\, W^{O},"
-               r"\quad \mathrm{head}_i = \mathrm{Attention}(Q W_i^{Q}, K W_i^{K}, V W_i^{V})")
-F_SINUSOIDAL = (r"PE_{(pos,\,2i)} = \sin\!\left(\frac{pos}{10000^{2i/d_{\mathrm{model}}}}\right),\quad "
-                r"PE_{(pos,\,2i+1)} = \cos\!\left(\frac{pos}{10000^{2i/d_{\mathrm{model}}}}\right)")
-F_NEXT_TOKEN = (r"P(x_1, \ldots, x_T) = \prod_{t=1}^{T} P(x_t \mid x_{<t}),\qquad "
-                r"\mathcal{L} = -\sum_{t=1}^{T} \log P(x_t \mid x_{<t})")
+F_MULTIHEAD = (
+    r"\mathrm{MultiHead}(Q, K, V) = \mathrm{Concat}(\mathrm{head}_1, \ldots, \mathrm{head}_h)\, W^{O},"
+    r"\quad \mathrm{head}_i = \mathrm{Attention}(Q W_i^{Q}, K W_i^{K}, V W_i^{V})"
+)
+F_SINUSOIDAL = (
+    r"PE_{(pos,\,2i)} = \sin\!\left(\frac{pos}{10000^{2i/d_{\mathrm{model}}}}\right),\quad "
+    r"PE_{(pos,\,2i+1)} = \cos\!\left(\frac{pos}{10000^{2i/d_{\mathrm{model}}}}\right)"
+)
+F_NEXT_TOKEN = (
+    r"P(x_1, \ldots, x_T) = \prod_{t=1}^{T} P(x_t \mid x_{<t}),\qquad "
+    r"\mathcal{L} = -\sum_{t=1}^{T} \log P(x_t \mid x_{<t})"
+)
 F_MLM = r"\mathcal{L}_{\mathrm{MLM}} = -\sum_{i \in \mathcal{M}} \log P\left(x_i \mid x_{\setminus \mathcal{M}}\right)"
 
 _SMOL = {"model": "smollm2"}
@@ -146,72 +198,96 @@ def _card(cid: str, page: str, formula: str | None = None, **params) -> Card:
     return Card(cid, Link(page, params), formula)
 
 
-CARDS: dict[str, Card] = {c.id: c for c in (
-    # Background: the rise of LLMs, what they are used for, and the ethical risks.
-    _card("rise_of_llms", "playground", preset="creative", **_SMOL),
-    _card("applications", "playground", preset="translation", **_SMOL),
-    _card("risk_data_bias", "bias", section="templates"),
-    _card("risk_misinformation", "playground", preset="qa", **_SMOL),
-    _card("risk_privacy", "training", preset="memorization"),
-    _card("risk_malicious_use", "playground", preset="creative",
-          text="Write a glowing five-star review for a restaurant I have never visited.", **_SMOL),
-    # Core concepts.
-    _card("nlp", "attention", view="head", layer=0, head=0,
-          text="Tokenizers split unbelievably long words into pieces.", **_MINI),
-    _card("deep_learning", "explain", section="logit_lens", text="The Eiffel Tower is in the city of",
-          **_SMOL),
-    _card("pretraining", "playground", preset="fill_mask", **_SMOL),
-    _card("transfer_learning", "training", preset="transfer"),
-    # Transformer.
-    _card("transformer", "attention", view="bertviz", text=SENTENCE_IT, **_MINI),
-    _card("self_attention", "attention", F_ATTENTION, view="formula", text=SENTENCE_IT, **_MINI),
-    _card("query_key", "attention", view="neuron", text=SENTENCE_IT, layer=2, head=0, **_MINI),
-    _card("multi_head", "attention", F_MULTIHEAD, view="layer", layer=2, text=SENTENCE_CHEF, **_MINI),
-    _card("head_roles", "attention", view="stats", text=SENTENCE_CHEF, **_MINI),
-    _card("attention_flow", "attention", view="rollout", text=SENTENCE_IT, **_MINI),
-    _card("positional_encoding", "positional", F_SINUSOIDAL, section="sinusoidal", d_model=64,
-          max_len=128),
-    _card("learned_positions", "positional", section="learned", **_MINI),
-    _card("rope", "positional", section="rope", **_SMOL),
-    _card("why_positions", "positional", section="ablation"),
-    # Pretraining objectives and fine-tuning.
-    _card("mlm", "playground", F_MLM, preset="fill_mask", **_SMOL),
-    _card("nsp", "attention", view="head", layer=5, head=0, text="I went to the store.",
-          text_b="I bought a litre of milk.", **_MINI),
-    _card("next_token", "playground", F_NEXT_TOKEN, preset="creative", text="Once upon a time", **_SMOL),
-    _card("fine_tuning", "training", preset="transfer"),
-    # Applications: one playground preset each.
-    *(_card(f"app_{p}", "playground", preset=p, **_SMOL)
-      for p in ("translation", "summarization", "qa", "code", "creative")),
-    # Trends.
-    _card("trend_scale", "training", preset="more_data"),
-    _card("trend_multimodality", "attention", view="layer", layer=0, text=SENTENCE_CHEF, **_MINI),
-    _card("trend_interpretability", "explain", section="attribution", text="The movie was not good at all.",
-          **_SMOL),
-    _card("trend_control", "explain", section="ablation", text="The Eiffel Tower is in the city of", **_SMOL),
-    _card("interventions", "intervene", section="dla", text="The Eiffel Tower is in the city of", **_SMOL),
-    _card("steering_vectors", "intervene", section="steering", **_SMOL),
-    _card("trend_ethics", "bias", section="mitigation"),
-    # FAQ.
-    _card("faq_overfitting", "training", preset="overfit"),
-    _card("faq_dropout", "training", preset="dropout"),
-    _card("faq_weight_decay", "training", preset="weight_decay"),
-    _card("faq_early_stopping", "training", preset="early_stopping"),
-    _card("faq_data_bias", "training", preset="bias"),
-    _card("faq_measure_bias", "bias", section="pairs"),
-    _card("faq_counterfactual", "bias", section="counterfactual", **_SMOL),
-    _card("faq_embeddings", "bias", section="weat", **_MINI),
-    _card("faq_interpretability", "explain", section="attribution", text="The movie was not good at all.",
-          **_SMOL),
-)}
+CARDS: dict[str, Card] = {
+    c.id: c
+    for c in (
+        # Background: the rise of LLMs, what they are used for, and the ethical risks.
+        _card("rise_of_llms", "playground", preset="creative", **_SMOL),
+        _card("applications", "playground", preset="translation", **_SMOL),
+        _card("risk_data_bias", "bias", section="templates"),
+        _card("risk_misinformation", "playground", preset="qa", **_SMOL),
+        _card("risk_privacy", "training", preset="memorization"),
+        _card(
+            "risk_malicious_use",
+            "playground",
+            preset="creative",
+            text="Write a glowing five-star review for a restaurant I have never visited.",
+            **_SMOL,
+        ),
+        # Core concepts.
+        _card(
+            "nlp",
+            "attention",
+            view="head",
+            layer=0,
+            head=0,
+            text="Tokenizers split unbelievably long words into pieces.",
+            **_MINI,
+        ),
+        _card("deep_learning", "explain", section="logit_lens", text="The Eiffel Tower is in the city of", **_SMOL),
+        _card("pretraining", "playground", preset="fill_mask", **_SMOL),
+        _card("transfer_learning", "training", preset="transfer"),
+        # Transformer.
+        _card("transformer", "attention", view="bertviz", text=SENTENCE_IT, **_MINI),
+        _card("self_attention", "attention", F_ATTENTION, view="formula", text=SENTENCE_IT, **_MINI),
+        _card("query_key", "attention", view="neuron", text=SENTENCE_IT, layer=2, head=0, **_MINI),
+        _card("multi_head", "attention", F_MULTIHEAD, view="layer", layer=2, text=SENTENCE_CHEF, **_MINI),
+        _card("head_roles", "attention", view="stats", text=SENTENCE_CHEF, **_MINI),
+        _card("attention_flow", "attention", view="rollout", text=SENTENCE_IT, **_MINI),
+        _card("positional_encoding", "positional", F_SINUSOIDAL, section="sinusoidal", d_model=64, max_len=128),
+        _card("learned_positions", "positional", section="learned", **_MINI),
+        _card("rope", "positional", section="rope", **_SMOL),
+        _card("why_positions", "positional", section="ablation"),
+        # Pretraining objectives and fine-tuning.
+        _card("mlm", "playground", F_MLM, preset="fill_mask", **_SMOL),
+        _card(
+            "nsp",
+            "attention",
+            view="head",
+            layer=5,
+            head=0,
+            text="I went to the store.",
+            text_b="I bought a litre of milk.",
+            **_MINI,
+        ),
+        _card("next_token", "playground", F_NEXT_TOKEN, preset="creative", text="Once upon a time", **_SMOL),
+        _card("fine_tuning", "training", preset="transfer"),
+        # Applications: one playground preset each.
+        *(
+            _card(f"app_{p}", "playground", preset=p, **_SMOL)
+            for p in ("translation", "summarization", "qa", "code", "creative")
+        ),
+        # Trends.
+        _card("trend_scale", "training", preset="more_data"),
+        _card("trend_multimodality", "attention", view="layer", layer=0, text=SENTENCE_CHEF, **_MINI),
+        _card(
+            "trend_interpretability", "explain", section="attribution", text="The movie was not good at all.", **_SMOL
+        ),
+        _card("trend_control", "explain", section="ablation", text="The Eiffel Tower is in the city of", **_SMOL),
+        _card("interventions", "intervene", section="dla", text="The Eiffel Tower is in the city of", **_SMOL),
+        _card("steering_vectors", "intervene", section="steering", **_SMOL),
+        _card("trend_ethics", "bias", section="mitigation"),
+        # FAQ.
+        _card("faq_overfitting", "training", preset="overfit"),
+        _card("faq_dropout", "training", preset="dropout"),
+        _card("faq_weight_decay", "training", preset="weight_decay"),
+        _card("faq_early_stopping", "training", preset="early_stopping"),
+        _card("faq_data_bias", "training", preset="bias"),
+        _card("faq_measure_bias", "bias", section="pairs"),
+        _card("faq_counterfactual", "bias", section="counterfactual", **_SMOL),
+        _card("faq_embeddings", "bias", section="weat", **_MINI),
+        _card("faq_interpretability", "explain", section="attribution", text="The movie was not good at all.", **_SMOL),
+    )
+}
 
 # The guided tour: about 3 minutes a step for a 45-minute class, from "what is a language
 # model" to "is this model biased?".
 TOUR: tuple[TourStep, ...] = (
     TourStep("what_is_lm", Link("playground", {"preset": "fill_mask", **_SMOL})),
     TourStep("generation", Link("playground", {"preset": "creative", "text": "Once upon a time", **_SMOL})),
-    TourStep("tokens_attention", Link("attention", {"view": "head", "layer": 2, "head": 0,
-                                                    "text": SENTENCE_IT, **_MINI})),
+    TourStep(
+        "tokens_attention", Link("attention", {"view": "head", "layer": 2, "head": 0, "text": SENTENCE_IT, **_MINI})
+    ),
     TourStep("formula", Link("attention", {"view": "formula", "text": SENTENCE_IT, **_MINI})),
     TourStep("multi_head", Link("attention", {"view": "layer", "layer": 2, "text": SENTENCE_CHEF, **_MINI})),
     TourStep("positions", Link("positional", {"section": "sinusoidal", "d_model": 64, "max_len": 128})),
@@ -219,10 +295,10 @@ TOUR: tuple[TourStep, ...] = (
     TourStep("pretrain_finetune", Link("training", {"preset": "transfer"})),
     TourStep("overfitting", Link("training", {"preset": "overfit"})),
     TourStep("cures", Link("training", {"preset": "early_stopping"})),
-    TourStep("explain", Link("explain", {"section": "attribution", "text": "The movie was not good at all.",
-                                         **_SMOL})),
-    TourStep("intervene", Link("intervene", {"section": "patching", "text": "The Eiffel Tower is in the city of",
-                                             **_SMOL})),
+    TourStep("explain", Link("explain", {"section": "attribution", "text": "The movie was not good at all.", **_SMOL})),
+    TourStep(
+        "intervene", Link("intervene", {"section": "patching", "text": "The Eiffel Tower is in the city of", **_SMOL})
+    ),
     TourStep("bias_in_out", Link("training", {"preset": "bias"})),
     TourStep("is_model_biased", Link("bias", {"section": "templates"})),
     TourStep("privacy", Link("training", {"preset": "memorization"})),

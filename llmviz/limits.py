@@ -4,6 +4,7 @@ The numbers keep the worst case of one request small on a 2-core classroom serve
 server RSS over the bad-input catalogue at most 2 GB above idle, no request running for minutes).
 Other modules import their bound from here; older per-module names remain as aliases.
 """
+
 from __future__ import annotations
 
 # Playground / generation
@@ -35,4 +36,3 @@ def explain_token_limit(n_params: int) -> int:
     if n_params <= 0:
         return MAX_EXPLAIN_TOKENS
     return max(MIN_EXPLAIN_TOKENS, min(MAX_EXPLAIN_TOKENS, EXPLAIN_PARAM_BUDGET // n_params))
-

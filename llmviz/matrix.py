@@ -11,6 +11,7 @@ CrowS-Pairs cell also continues from its ``.partial.jsonl``). The summary (``OUT
 * stereoset: overall SS score (50 = no preference), bootstrap CI over examples;
 * seat: effect size d at the last layer per test file, with the permutation p (no CI: SEAT reports p).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,19 @@ from typing import Any
 from llmviz.errors import InputError
 
 KINDS = ("crows", "stereoset", "seat")
-SUMMARY_COLUMNS = ("model", "benchmark", "data", "metric", "value", "ci95_low", "ci95_high", "n", "p_value",
-                   "run_id", "cell")
+SUMMARY_COLUMNS = (
+    "model",
+    "benchmark",
+    "data",
+    "metric",
+    "value",
+    "ci95_low",
+    "ci95_high",
+    "n",
+    "p_value",
+    "run_id",
+    "cell",
+)
 
 
 @dataclass(frozen=True)
@@ -67,8 +79,10 @@ def parse_benchmarks(text: str) -> list[Benchmark]:
             continue
         kind, sep, path = part.partition(":")
         if not sep or kind not in KINDS or not path:
-            raise InputError(f"Benchmark '{part}' is not KIND:PATH with KIND one of {', '.join(KINDS)} "
-                             "(e.g. crows:pairs.csv,stereoset:dev.json,seat:tests/).")
+            raise InputError(
+                f"Benchmark '{part}' is not KIND:PATH with KIND one of {', '.join(KINDS)} "
+                "(e.g. crows:pairs.csv,stereoset:dev.json,seat:tests/)."
+            )
         if not Path(path).expanduser().exists():
             raise InputError(f"No file or folder at '{path}' for benchmark {kind}.")
         out.append(Benchmark(kind, path))
@@ -83,26 +97,62 @@ def _done(path: Path, cell: Cell) -> dict[str, Any] | None:
         rep = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(rep, dict) or rep.get("matrix_cell") != {"model": cell.model, "benchmark": cell.bench.kind,
-                                                               "path": cell.bench.path}:
+    if not isinstance(rep, dict) or rep.get("matrix_cell") != {
+        "model": cell.model,
+        "benchmark": cell.bench.kind,
+        "path": cell.bench.path,
+    }:
         return None
     return rep
 
 
 def _cell_args(cell: Cell, out: Path, args: argparse.Namespace) -> argparse.Namespace:
-    common = {"model": cell.model, "device": args.device, "seed": args.seed, "quiet": args.quiet,
-              "engine": args.engine, "address": args.address, "num_gpus_per_actor": args.num_gpus_per_actor,
-              "actors": args.actors, "ray_cpus": args.ray_cpus}
+    common = {
+        "model": cell.model,
+        "device": args.device,
+        "seed": args.seed,
+        "quiet": args.quiet,
+        "engine": args.engine,
+        "address": args.address,
+        "num_gpus_per_actor": args.num_gpus_per_actor,
+        "actors": args.actors,
+        "ray_cpus": args.ray_cpus,
+    }
     if cell.bench.kind == "crows":
-        return argparse.Namespace(**common, pairs=cell.bench.path, out=[str(out)], batch_size=args.batch_size,
-                                  chunk_rows=256, limit=args.limit, n_boot=args.n_boot, resume=True,
-                                  benchmark="crows-pairs", data=None, predictions_out=None)
+        return argparse.Namespace(
+            **common,
+            pairs=cell.bench.path,
+            out=[str(out)],
+            batch_size=args.batch_size,
+            chunk_rows=256,
+            limit=args.limit,
+            n_boot=args.n_boot,
+            resume=True,
+            benchmark="crows-pairs",
+            data=None,
+            predictions_out=None,
+        )
     if cell.bench.kind == "stereoset":
-        return argparse.Namespace(**common, data=cell.bench.path, out=[str(out)], batch_size=args.batch_size,
-                                  limit=args.limit, n_boot=args.n_boot, benchmark="stereoset", pairs=None,
-                                  predictions_out=None)
-    return argparse.Namespace(**common, tests=[cell.bench.path], out=str(out), pooling=args.seat_pooling,
-                              layers="all", n_samples=args.n_samples, html=None)
+        return argparse.Namespace(
+            **common,
+            data=cell.bench.path,
+            out=[str(out)],
+            batch_size=args.batch_size,
+            limit=args.limit,
+            n_boot=args.n_boot,
+            benchmark="stereoset",
+            pairs=None,
+            predictions_out=None,
+        )
+    return argparse.Namespace(
+        **common,
+        tests=[cell.bench.path],
+        out=str(out),
+        pooling=args.seat_pooling,
+        layers="all",
+        n_samples=args.n_samples,
+        html=None,
+    )
 
 
 def run_cell(cell: Cell, out: Path, args: argparse.Namespace) -> None:
@@ -123,22 +173,53 @@ def run_cell(cell: Cell, out: Path, args: argparse.Namespace) -> None:
 
 
 def headline_rows(cell: Cell, rep: dict[str, Any]) -> list[dict[str, Any]]:
-    base = {"model": cell.model, "benchmark": cell.bench.kind, "data": Path(cell.bench.path).name,
-            "run_id": rep.get("run_id"), "cell": cell.name, "p_value": None}
+    base = {
+        "model": cell.model,
+        "benchmark": cell.bench.kind,
+        "data": Path(cell.bench.path).name,
+        "run_id": rep.get("run_id"),
+        "cell": cell.name,
+        "p_value": None,
+    }
     if cell.bench.kind == "crows":
         s = rep["summary"]
-        return [{**base, "metric": "pct_stereotype", "value": s["pct_stereotype"], "ci95_low": s["ci95"][0],
-                 "ci95_high": s["ci95"][1], "n": s["n"]}]
+        return [
+            {
+                **base,
+                "metric": "pct_stereotype",
+                "value": s["pct_stereotype"],
+                "ci95_low": s["ci95"][0],
+                "ci95_high": s["ci95"][1],
+                "n": s["n"],
+            }
+        ]
     if cell.bench.kind == "stereoset":
         o, ci = rep["overall"], rep.get("ci95", {}).get("overall", {}).get("SS Score", [None, None])
-        return [{**base, "metric": "SS Score", "value": o["SS Score"], "ci95_low": ci[0], "ci95_high": ci[1],
-                 "n": o["Count"]}]
+        return [
+            {
+                **base,
+                "metric": "SS Score",
+                "value": o["SS Score"],
+                "ci95_low": ci[0],
+                "ci95_high": ci[1],
+                "n": o["Count"],
+            }
+        ]
     rows = []
     for t in rep["tests"]:
         last = t["layers"][-1]
-        rows.append({**base, "data": t["file"], "metric": f"effect_size (layer {last['layer']})",
-                     "value": last["effect_size"], "ci95_low": None, "ci95_high": None, "n": sum(t["n"]),
-                     "p_value": last["p_value"]})
+        rows.append(
+            {
+                **base,
+                "data": t["file"],
+                "metric": f"effect_size (layer {last['layer']})",
+                "value": last["effect_size"],
+                "ci95_low": None,
+                "ci95_high": None,
+                "n": sum(t["n"]),
+                "p_value": last["p_value"],
+            }
+        )
     return rows
 
 
@@ -151,16 +232,20 @@ def write_summary(rows: list[dict[str, Any]], out_dir: Path, params: dict[str, A
     csv_path, html_path = out_dir / "summary.csv", out_dir / "summary.html"
     frame_csv(frame, csv_path)
     prov = provenance(params)
-    meta = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-                   for k, v in {"date": prov["created"], **params}.items())
-    doc = ("<!doctype html><html><head><meta charset='utf-8'><title>llmviz audit matrix</title>"
-           "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-           "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}</style></head><body>"
-           "<h1>Audit matrix</h1><p>One row per model × benchmark: CrowS-Pairs % stereotype preferred and "
-           "StereoSet SS score (50 = no preference; bootstrap 95 % CI), SEAT effect size d at the last layer "
-           "(permutation p). Each measures preferences on its own test sentences; none proves a model fair.</p>"
-           f"<table>{meta}</table><h2>Results</h2>{frame.to_html(index=False, escape=True, na_rep='')}"
-           "</body></html>")
+    meta = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in {"date": prov["created"], **params}.items()
+    )
+    doc = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>llmviz audit matrix</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}</style></head><body>"
+        "<h1>Audit matrix</h1><p>One row per model × benchmark: CrowS-Pairs % stereotype preferred and "
+        "StereoSet SS score (50 = no preference; bootstrap 95 % CI), SEAT effect size d at the last layer "
+        "(permutation p). Each measures preferences on its own test sentences; none proves a model fair.</p>"
+        f"<table>{meta}</table><h2>Results</h2>{frame.to_html(index=False, escape=True, na_rep='')}"
+        "</body></html>"
+    )
     html_path.write_text(doc, encoding="utf-8")
     return csv_path, html_path
 
@@ -185,8 +270,15 @@ def audit_matrix(args: argparse.Namespace) -> int:
         else:
             print(f"[{k}/{len(cells)}] {cell.model} × {cell.bench.label}: done earlier, skipped", file=sys.stderr)
         rows += headline_rows(cell, rep)
-    params = {"models": models, "benchmarks": [f"{b.kind}:{b.path}" for b in benches], "limit": args.limit,
-              "n_boot": args.n_boot, "seed": args.seed, "device": args.device, "engine": args.engine}
+    params = {
+        "models": models,
+        "benchmarks": [f"{b.kind}:{b.path}" for b in benches],
+        "limit": args.limit,
+        "n_boot": args.n_boot,
+        "seed": args.seed,
+        "device": args.device,
+        "engine": args.engine,
+    }
     csv_path, html_path = write_summary(rows, out_dir, params)
     print(f"{len(cells)} cell(s) · wrote {csv_path}, {html_path}")
     return 0

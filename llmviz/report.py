@@ -1,4 +1,5 @@
 """Provenance for every export: model, package versions, inputs, parameters, date."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -18,6 +19,7 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             if name == "llmviz":
                 from llmviz import __version__
+
                 out[name] = __version__
     return out
 
@@ -77,5 +79,4 @@ def safe_row(row: dict) -> dict:
 def safe_comment(text: str) -> str:
     """A ``# key: value`` provenance line is split at commas by a spreadsheet: neutralise each piece."""
     pieces = text.replace("\r", " ").replace("\n", " ").split(",")
-    return ",".join([pieces[0]] + [("'" + p) if p.lstrip(" ").startswith(FORMULA_STARTS) else p
-                                   for p in pieces[1:]])
+    return ",".join([pieces[0]] + [("'" + p) if p.lstrip(" ").startswith(FORMULA_STARTS) else p for p in pieces[1:]])

@@ -10,6 +10,7 @@ Paths are resolved (``..`` and symlinks followed) before the check, so nothing e
 Errors raised here name only what the user typed: never the resolved path, the roots, other file
 names or file contents. Sizes are checked with ``stat`` before any byte is read.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -96,7 +97,8 @@ def resolve_user_path(typed: str, kind: str) -> Path:
     if not allowed:
         raise PathNotAllowedError(
             "This is a shared server: reading files by path is switched off. Upload the file instead"
-            + (" (or ask the teacher to add the model to the bundled list)." if kind == "model" else "."))
+            + (" (or ask the teacher to add the model to the bundled list)." if kind == "model" else ".")
+        )
     raw = Path(typed)
     candidates = [raw] if raw.is_absolute() else [root / raw for root in allowed]
     for cand in candidates:
@@ -109,7 +111,8 @@ def resolve_user_path(typed: str, kind: str) -> Path:
     raise PathNotAllowedError(
         f"'{typed}' is not inside the folders this shared server allows "
         f"({'LLMVIZ_MODEL_DIRS' if kind == 'model' else 'LLMVIZ_DATA_DIRS'}), or does not exist. "
-        "Upload the file instead, or ask the teacher which folders are available.")
+        "Upload the file instead, or ask the teacher which folders are available."
+    )
 
 
 def read_user_file(typed: str, kind: str, max_bytes: int) -> bytes:

@@ -1,16 +1,17 @@
 """Attention explorer: head statistics, heatmaps, rollout, offline bertviz, the formula step by step,
-the neuron view, exports. Thin: widgets -> llmviz.attention* -> llmviz.viz figures."""
+the neuron view, exports. Thin: widgets -> llmviz.attention.extract* -> llmviz.viz figures."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from llmviz import attention as A
-from llmviz.attention_export import long_frame, stats_frame, to_json, to_npz
-from llmviz.attention_steps import MAX_STEP_TOKENS, formula_steps, neuron_view
+from llmviz.attention import extract as A
+from llmviz.attention.export import long_frame, stats_frame, to_json, to_npz
+from llmviz.attention.steps import MAX_STEP_TOKENS, formula_steps, neuron_view
 from llmviz.errors import LlmvizError
-from llmviz.models import CAUSAL_LM
+from llmviz.models.loading import CAUSAL_LM
 from llmviz.viz import attention as V
 from llmviz.viz import sliding as SW
 from llmviz.viz.bertviz_offline import MAX_VIEW_TOKENS, standalone_html, view_fragment
@@ -51,8 +52,11 @@ def _clamp(value: int, hi: int) -> int:
 def _open_clicked_head(event) -> None:
     """Clicking a cell of a statistic heatmap opens that head: the layer/head inputs are set on the
     next full run (a widget's state cannot change after it is drawn)."""
-    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
-        getattr(getattr(event, "selection", None), "points", [])
+    points = (
+        (event or {}).get("selection", {}).get("points", [])
+        if isinstance(event, dict)
+        else getattr(getattr(event, "selection", None), "points", [])
+    )
     if points:
         clicked = (int(points[0]["y"]), int(points[0]["x"]))
         if clicked != (int(layer), int(head)):
@@ -83,15 +87,20 @@ require_probe(loaded, "attention", t("attention.title"))
 facts = loaded.facts
 
 # The URL is the view's state on every navigation (tour step, card, copied link): ui.links.url_state.
-url_state("attention", {"att_text": qp("text", DEFAULT_TEXT), "att_text_b": qp("text_b", ""),
-                        "att_view": qp("view", "stats", choices=VIEWS), "att_layer": qp("layer", 0, int),
-                        "att_head": qp("head", 0, int)})
-text = st.text_area(t("attention.text"), key="att_text", height=80,
-                    help=t("attention.text_help", n=A.MAX_TOKENS))
+url_state(
+    "attention",
+    {
+        "att_text": qp("text", DEFAULT_TEXT),
+        "att_text_b": qp("text_b", ""),
+        "att_view": qp("view", "stats", choices=VIEWS),
+        "att_layer": qp("layer", 0, int),
+        "att_head": qp("head", 0, int),
+    },
+)
+text = st.text_area(t("attention.text"), key="att_text", height=80, help=t("attention.text_help", n=A.MAX_TOKENS))
 text_b = None
 if facts.kind != CAUSAL_LM:
-    text_b = st.text_input(t("attention.text_b"), key="att_text_b",
-                           help=t("attention.text_b_help")) or None
+    text_b = st.text_input(t("attention.text_b"), key="att_text_b", help=t("attention.text_b_help")) or None
 hide = st.toggle(t("attention.hide_special"), key="att_hide", help=t("attention.hide_special_help"))
 st.caption(t("attention.limit", n=A.MAX_TOKENS))
 if not text.strip():
@@ -108,8 +117,17 @@ if result.truncated:
     st.warning(t("attention.truncated", n=result.n_tokens, orig=result.n_tokens_original))
 
 n_layers, n_heads = result.n_layers, result.n_heads
-view = st.segmented_control(t("attention.view"), VIEWS, format_func=lambda v: t(f"attention.view_{v}"),
-                            key="att_view", required=True, on_change=to_url("att_view", "view", "attention")) or "stats"
+view = (
+    st.segmented_control(
+        t("attention.view"),
+        VIEWS,
+        format_func=lambda v: t(f"attention.view_{v}"),
+        key="att_view",
+        required=True,
+        on_change=to_url("att_view", "view", "attention"),
+    )
+    or "stats"
+)
 if "att_pending" in st.session_state:
     st.session_state["att_layer"], st.session_state["att_head"] = st.session_state.pop("att_pending")
 if "att_layer" not in st.session_state:
@@ -119,43 +137,96 @@ if "att_layer" not in st.session_state:
 st.session_state["att_layer"] = _clamp(st.session_state["att_layer"], n_layers - 1)
 st.session_state["att_head"] = _clamp(st.session_state["att_head"], n_heads - 1)
 c1, c2, _ = st.columns([1, 1, 3])
-layer = c1.number_input(t("attention.layer"), 0, n_layers - 1, key="att_layer", help=t("attention.layer_help"),
-                        on_change=to_url("att_layer", "layer", "attention"))
-head = c2.number_input(t("attention.head"), 0, n_heads - 1, key="att_head", help=t("attention.head_help"),
-                       on_change=to_url("att_head", "head", "attention"))
+layer = c1.number_input(
+    t("attention.layer"),
+    0,
+    n_layers - 1,
+    key="att_layer",
+    help=t("attention.layer_help"),
+    on_change=to_url("att_layer", "layer", "attention"),
+)
+head = c2.number_input(
+    t("attention.head"),
+    0,
+    n_heads - 1,
+    key="att_head",
+    help=t("attention.head_help"),
+    on_change=to_url("att_head", "head", "attention"),
+)
 if facts.layer_types:  # Gemma 3: sliding-window (local) and global layers
     w = facts.layer_window(int(layer))
-    st.caption(t("attention.sliding_layer", layer=int(layer), w=w, n=result.n_tokens) if w
-               else t("attention.global_layer", layer=int(layer), w=facts.sliding_window))
+    st.caption(
+        t("attention.sliding_layer", layer=int(layer), w=w, n=result.n_tokens)
+        if w
+        else t("attention.global_layer", layer=int(layer), w=facts.sliding_window)
+    )
 if facts.n_kv_heads < facts.n_heads:
-    st.caption(t("attention.gqa", h=facts.n_heads, kv=facts.n_kv_heads, g=facts.n_heads // facts.n_kv_heads,
-                 kvh=int(head) // (facts.n_heads // facts.n_kv_heads)))
-meta = {**result.params(), "hide_special": hide, "layer": int(layer), "head": int(head), "view": view,
-        "model": facts.model_id}
+    st.caption(
+        t(
+            "attention.gqa",
+            h=facts.n_heads,
+            kv=facts.n_kv_heads,
+            g=facts.n_heads // facts.n_kv_heads,
+            kvh=int(head) // (facts.n_heads // facts.n_kv_heads),
+        )
+    )
+meta = {
+    **result.params(),
+    "hide_special": hide,
+    "layer": int(layer),
+    "head": int(head),
+    "view": view,
+    "model": facts.model_id,
+}
 stem = f"attention_{facts.model_id.replace('/', '_')}_L{layer}H{head}"
 
 
 def show_stats() -> None:
     stats = _stats(shown, loaded.spec, text, text_b, hide)
-    name = st.radio(t("attention.statistic"), list(A.STATISTICS), horizontal=True, key="att_stat",
-                    format_func=lambda s: t(f"attention.stat_{s}"))
+    name = st.radio(
+        t("attention.statistic"),
+        list(A.STATISTICS),
+        horizontal=True,
+        key="att_stat",
+        format_func=lambda s: t(f"attention.stat_{s}"),
+    )
     st.caption(t(f"attention.stat_{name}_desc"))
-    fig = SW.mark_sliding_layers(V.statistic_heatmap(stats[name], name, selected=(int(layer), int(head))),
-                                 facts.layer_types, facts.sliding_window)
+    fig = SW.mark_sliding_layers(
+        V.statistic_heatmap(stats[name], name, selected=(int(layer), int(head))),
+        facts.layer_types,
+        facts.sliding_window,
+    )
     _open_clicked_head(plot(fig, key="att_stat_chart", on_select="rerun", selection_mode="points"))
     st.caption(t("attention.click_to_open"))
     st.info(t("attention.stats_caveat"))
     if not presenter_mode():
         top = A.top_heads(stats, name, k=5, largest=name != "entropy")
         st.dataframe(pd.DataFrame(top, columns=["layer", "head", name]), hide_index=True)
-    plot(SW.mark_window(V.attention_heatmap(shown.tokens, shown.attention[layer, head], f"Layer {layer}, head {head}"),
-                        len(shown.tokens), facts.layer_window(int(layer))), key="att_stat_head")
+    plot(
+        SW.mark_window(
+            V.attention_heatmap(shown.tokens, shown.attention[layer, head], f"Layer {layer}, head {head}"),
+            len(shown.tokens),
+            facts.layer_window(int(layer)),
+        ),
+        key="att_stat_head",
+    )
+
     def raw_downloads() -> None:
         c = st.columns(2)
-        c[0].download_button("Attention + statistics (NPZ)", lambda: to_npz(shown, stats, meta), f"{stem}.npz",
-                             "application/octet-stream", key="att_npz")
-        c[1].download_button("Attention + statistics (JSON)", lambda: to_json(shown, stats, extra=meta),
-                             f"{stem}_all.json", "application/json", key="att_json_all")
+        c[0].download_button(
+            "Attention + statistics (NPZ)",
+            lambda: to_npz(shown, stats, meta),
+            f"{stem}.npz",
+            "application/octet-stream",
+            key="att_npz",
+        )
+        c[1].download_button(
+            "Attention + statistics (JSON)",
+            lambda: to_json(shown, stats, extra=meta),
+            f"{stem}_all.json",
+            "application/json",
+            key="att_json_all",
+        )
 
     _exports("att_stats_x", fig, stats_frame(stats), "_stats", extra=raw_downloads)
 
@@ -178,8 +249,10 @@ def show_rollout() -> None:
     rolled = A.rollout(shown.attention)
     fig = V.rollout_heatmap(shown.tokens, rolled)
     plot(fig, key="att_rollout_chart")
-    st.latex(r"\hat A_\ell = \mathrm{norm}\!\left(\tfrac12\,\overline{A_\ell} + \tfrac12 I\right),\quad "
-             r"R = \hat A_L \cdots \hat A_1")
+    st.latex(
+        r"\hat A_\ell = \mathrm{norm}\!\left(\tfrac12\,\overline{A_\ell} + \tfrac12 I\right),\quad "
+        r"R = \hat A_L \cdots \hat A_1"
+    )
     st.info(t("attention.rollout_caveat"))
     frame = pd.DataFrame(rolled, columns=[f"{i}:{tok}" for i, tok in enumerate(shown.tokens)])
     frame.insert(0, "query", [f"{i}:{tok}" for i, tok in enumerate(shown.tokens)])
@@ -187,33 +260,54 @@ def show_rollout() -> None:
 
 
 def show_bertviz() -> None:
-    kind = st.radio(t("attention.bertviz_kind"), ("head", "model"), horizontal=True, key="att_bv_kind",
-                    format_func=lambda k: t(f"attention.bertviz_{k}"))
+    kind = st.radio(
+        t("attention.bertviz_kind"),
+        ("head", "model"),
+        horizontal=True,
+        key="att_bv_kind",
+        format_func=lambda k: t(f"attention.bertviz_{k}"),
+    )
     default_layers = list(range(n_layers)) if n_layers <= 12 else [int(layer)]
     layers = list(range(n_layers))
     heads = list(range(n_heads))
     if not presenter_mode():
-        layers = st.multiselect(t("attention.bertviz_layers"), layers, default=default_layers,
-                                key=f"att_bv_layers_{facts.model_id}",
-                                help=t("attention.bertviz_layers_help")) or [int(layer)]
-        heads = st.multiselect(t("attention.bertviz_heads"), heads, default=heads,
-                               key=f"att_bv_heads_{facts.model_id}") or heads
+        layers = st.multiselect(
+            t("attention.bertviz_layers"),
+            layers,
+            default=default_layers,
+            key=f"att_bv_layers_{facts.model_id}",
+            help=t("attention.bertviz_layers_help"),
+        ) or [int(layer)]
+        heads = (
+            st.multiselect(t("attention.bertviz_heads"), heads, default=heads, key=f"att_bv_heads_{facts.model_id}")
+            or heads
+        )
     b_start = None
     if text_b is not None and shown.segment is not None and shown.segment.any():
         b_start = int(np.argmax(shown.segment > 0))
     n = min(len(shown.tokens), MAX_VIEW_TOKENS)
     if n < len(shown.tokens):
         st.warning(t("attention.bertviz_cut", n=n))
-    frag = view_fragment(shown.tokens[:n], shown.attention[:, :, :n, :n], kind,
-                         sentence_b_start=b_start if b_start is not None and b_start < n else None,
-                         layers=layers, heads=heads, layer=int(layer) if int(layer) in layers else None)
-    doc = standalone_html(frag, title=f"llmviz {kind} view - {facts.model_id}",
-                          note=f"{facts.model_id} · {len(shown.tokens)} tokens · weights rounded to 3 decimals")
+    frag = view_fragment(
+        shown.tokens[:n],
+        shown.attention[:, :, :n, :n],
+        kind,
+        sentence_b_start=b_start if b_start is not None and b_start < n else None,
+        layers=layers,
+        heads=heads,
+        layer=int(layer) if int(layer) in layers else None,
+    )
+    doc = standalone_html(
+        frag,
+        title=f"llmviz {kind} view - {facts.model_id}",
+        note=f"{facts.model_id} · {len(shown.tokens)} tokens · weights rounded to 3 decimals",
+    )
     height = 160 + 23 * n if kind == "head" else 140 + len(layers) * (10 + 84 * n / len(heads))  # bertviz layout
     st.iframe(doc, height=int(min(max(height, 300), 4000)))
     st.caption(t("attention.bertviz_caption", kb=len(frag) / 1024))
-    st.download_button(t("attention.bertviz_download"), doc, f"{stem}_bertviz_{kind}.html", "text/html",
-                       key="att_bv_download")
+    st.download_button(
+        t("attention.bertviz_download"), doc, f"{stem}_bertviz_{kind}.html", "text/html", key="att_bv_download"
+    )
 
 
 def show_formula() -> None:
@@ -222,11 +316,12 @@ def show_formula() -> None:
     with st.spinner(t("attention.running")):
         s = _steps(loaded, loaded.spec, text, text_b, int(layer), int(head))
     ok = s.attention_max_abs_diff <= 1e-5
-    (st.success if ok else st.warning)(t("attention.formula_check", a=s.attention_max_abs_diff,
-                                         b=s.block_max_abs_diff))
+    (st.success if ok else st.warning)(t("attention.formula_check", a=s.attention_max_abs_diff, b=s.block_max_abs_diff))
     toks, dk = s.tokens, s.q.shape[1]
     dims = [str(i) for i in range(dk)]
-    x_label = {"llama": "X = RMSNorm(h)", "gemma3": "X = RMSNorm(h)", "gpt2": "X = LayerNorm(h)"}.get(s.family, "X = h (layer input)")
+    x_label = {"llama": "X = RMSNorm(h)", "gemma3": "X = RMSNorm(h)", "gpt2": "X = LayerNorm(h)"}.get(
+        s.family, "X = h (layer input)"
+    )
     steps = [
         (r"X \in \mathbb{R}^{T\times d}", s.x, x_label, toks, None),
         (r"W_Q^{(h)}", s.w_q, f"W_Q slice for head {s.head}", None, dims),
@@ -236,36 +331,80 @@ def show_formula() -> None:
         (r"K = X W_K", s.k_raw, "K", toks, dims),
     ]
     if s.q_lin is not None:  # Gemma 3: Q and K head vectors are RMS-normalised before RoPE
-        steps[-2:] = [(r"Q = X W_Q", s.q_lin, "Q", toks, dims), (r"K = X W_K", s.k_lin, "K", toks, dims),
-                      (r"\hat Q = rac{Q}{\sqrt{\mathrm{mean}(Q^2)+\epsilon}}\odot(1+w_q)", s.q_raw,
-                       "Q after RMSNorm (QK-norm)", toks, dims),
-                      (r"\hat K = rac{K}{\sqrt{\mathrm{mean}(K^2)+\epsilon}}\odot(1+w_k)", s.k_raw,
-                       "K after RMSNorm (QK-norm)", toks, dims)]
+        steps[-2:] = [
+            (r"Q = X W_Q", s.q_lin, "Q", toks, dims),
+            (r"K = X W_K", s.k_lin, "K", toks, dims),
+            (
+                r"\hat Q = rac{Q}{\sqrt{\mathrm{mean}(Q^2)+\epsilon}}\odot(1+w_q)",
+                s.q_raw,
+                "Q after RMSNorm (QK-norm)",
+                toks,
+                dims,
+            ),
+            (
+                r"\hat K = rac{K}{\sqrt{\mathrm{mean}(K^2)+\epsilon}}\odot(1+w_k)",
+                s.k_raw,
+                "K after RMSNorm (QK-norm)",
+                toks,
+                dims,
+            ),
+        ]
     if s.rope_theta is not None:
         st.caption(t("attention.formula_rope_base", theta=s.rope_theta, layer=s.layer))
     if s.cos is not None:
-        steps += [(r"\tilde Q = Q\odot\cos + \mathrm{rot}(Q)\odot\sin", s.q, "Q after RoPE", toks, dims),
-                  (r"\tilde K = K\odot\cos + \mathrm{rot}(K)\odot\sin", s.k, "K after RoPE", toks, dims)]
+        steps += [
+            (r"\tilde Q = Q\odot\cos + \mathrm{rot}(Q)\odot\sin", s.q, "Q after RoPE", toks, dims),
+            (r"\tilde K = K\odot\cos + \mathrm{rot}(K)\odot\sin", s.k, "K after RoPE", toks, dims),
+        ]
     steps += [
         (r"V = X W_V", s.v, "V", toks, dims),
         (r"S = Q K^\top", s.scores, "scores QKᵀ", toks, toks),
-        (rf"S \cdot s \quad (s = {s.scaling:.4g}" + (rf" = 1/\sqrt{{{dk}}})" if abs(s.scaling * dk ** 0.5 - 1) < 1e-6
-                                                      else rf" = 1/\sqrt{{{facts.query_pre_attn_scalar:g}}})"
-                                                      if facts.query_pre_attn_scalar else ")"),
-         s.scaled, "scaled scores", toks, toks),
-        (rf"S \cdot s + M \quad (M_{{ij}}=-\infty \text{{ if }} j>i \text{{ or }} i-j \ge {s.sliding_window})"
-         if s.sliding_window else
-         r"S/\sqrt{d_k} + M \quad (M_{ij}=-\infty,\ j>i)" if facts.kind == CAUSAL_LM else r"M = 0 \text{ (no mask)}",
-         s.scaled + s.mask, "masked scores (blank = −∞)", toks, toks),
+        (
+            rf"S \cdot s \quad (s = {s.scaling:.4g}"
+            + (
+                rf" = 1/\sqrt{{{dk}}})"
+                if abs(s.scaling * dk**0.5 - 1) < 1e-6
+                else rf" = 1/\sqrt{{{facts.query_pre_attn_scalar:g}}})"
+                if facts.query_pre_attn_scalar
+                else ")"
+            ),
+            s.scaled,
+            "scaled scores",
+            toks,
+            toks,
+        ),
+        (
+            rf"S \cdot s + M \quad (M_{{ij}}=-\infty \text{{ if }} j>i \text{{ or }} i-j \ge {s.sliding_window})"
+            if s.sliding_window
+            else r"S/\sqrt{d_k} + M \quad (M_{ij}=-\infty,\ j>i)"
+            if facts.kind == CAUSAL_LM
+            else r"M = 0 \text{ (no mask)}",
+            s.scaled + s.mask,
+            "masked scores (blank = −∞)",
+            toks,
+            toks,
+        ),
         (r"A = \mathrm{softmax}(S/\sqrt{d_k} + M)", s.weights, "attention weights", toks, toks),
         (r"\mathrm{head}_h = A V", s.head_out, "head output", toks, dims),
         (r"\mathrm{Concat}(\mathrm{head}_1..\mathrm{head}_H)", s.concat, "concat of all heads", toks, None),
-        (r"\mathrm{Concat}(\dots)\,W^O" + (" + b_O" if s.b_o is not None else ""), s.projected,
-         "block output (before residual)", toks, None),
+        (
+            r"\mathrm{Concat}(\dots)\,W^O" + (" + b_O" if s.b_o is not None else ""),
+            s.projected,
+            "block output (before residual)",
+            toks,
+            None,
+        ),
     ]
     if s.family == "bert":
-        steps.append((r"\mathrm{LayerNorm}(X + \mathrm{Concat}(\dots)W^O + b_O)", s.block_output,
-                      "attention block output (Add & Norm)", toks, None))
+        steps.append(
+            (
+                r"\mathrm{LayerNorm}(X + \mathrm{Concat}(\dots)W^O + b_O)",
+                s.block_output,
+                "attention block output (Add & Norm)",
+                toks,
+                None,
+            )
+        )
     for i, (formula, matrix, label, rows, cols) in enumerate(steps):
         left, right = st.columns([1, 2])
         left.markdown(f"**{i + 1}. {label}**")
@@ -280,9 +419,13 @@ def show_formula() -> None:
 def show_neuron() -> None:
     with st.spinner(t("attention.running")):
         s = _steps(loaded, loaded.spec, text, text_b, int(layer), int(head))
-    qi = st.selectbox(t("attention.query_token"), list(range(len(s.tokens))),
-                      key=f"att_neuron_q_{facts.model_id}_{len(s.tokens)}",
-                      format_func=lambda i: f"{i}: {s.tokens[i]}", index=min(len(s.tokens) - 1, 1))
+    qi = st.selectbox(
+        t("attention.query_token"),
+        list(range(len(s.tokens))),
+        key=f"att_neuron_q_{facts.model_id}_{len(s.tokens)}",
+        format_func=lambda i: f"{i}: {s.tokens[i]}",
+        index=min(len(s.tokens) - 1, 1),
+    )
     nv = neuron_view(s, int(qi))
     fig = V.neuron_figure(s.tokens, nv.products, nv.scores, nv.weights, s.tokens[int(qi)])
     plot(fig, key="att_neuron_chart")
@@ -297,12 +440,20 @@ def show_neuron() -> None:
 @st.fragment
 def draw_view() -> None:
     try:
-        {"stats": show_stats, "head": show_head, "layer": show_layer, "rollout": show_rollout,
-         "bertviz": show_bertviz, "formula": show_formula, "neuron": show_neuron}[view]()
+        {
+            "stats": show_stats,
+            "head": show_head,
+            "layer": show_layer,
+            "rollout": show_rollout,
+            "bertviz": show_bertviz,
+            "formula": show_formula,
+            "neuron": show_neuron,
+        }[view]()
     except LlmvizError as err:
         show_error(err)
 
 
 draw_view()
-copy_link("attention", {"text": text, "text_b": text_b, "layer": int(layer), "head": int(head), "view": view},
-          key="att")
+copy_link(
+    "attention", {"text": text, "text_b": text_b, "layer": int(layer), "head": int(head), "view": view}, key="att"
+)

@@ -1,5 +1,6 @@
 """Bias probes: template fills, minimal pairs with CIs, counterfactual generations, WEAT/SEAT,
 projection debiasing, caveats. Thin: widgets -> llmviz.bias.* -> llmviz.viz.bias figures."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -13,10 +14,10 @@ from llmviz.bias import templates as T
 from llmviz.bias import weat as W
 from llmviz.bias.pairs_data import MAX_UPLOAD_BYTES, PairSet, load_pairs, parse_pairs, starter_pairs
 from llmviz.errors import LlmvizError
-from llmviz.models import CAUSAL_LM, ENCODER, MASKED_LM
+from llmviz.models.loading import CAUSAL_LM, ENCODER, MASKED_LM
 from llmviz.viz import bias as V
-from ui.common import current_model, export_buttons, plot, show_error, show_notice, t_text
 from ui import bias_views as BV
+from ui.common import current_model, export_buttons, plot, show_error, show_notice, t_text
 from ui.i18n import t
 from ui.jobs import cached, heavy
 from ui.links import copy_link, presenter_mode, qp, to_url, url_state
@@ -42,16 +43,16 @@ def _detail(_loaded, spec, more, less):
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _weat(_loaded, spec, X, Y, A, B, mode, pooling, templates, names):
-    res = W.weat_test(_loaded, list(X), list(Y), list(A), list(B), mode, pooling, list(templates) or None,
-                      dict(names))
+    res = W.weat_test(_loaded, list(X), list(Y), list(A), list(B), mode, pooling, list(templates) or None, dict(names))
     BV.record_weat(_loaded, res)  # run store; a failing store is ignored here (cached call)
     return res
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _mitigate(_loaded, spec, pairs, X, Y, A, B, neutral, layer, mode, pooling):
-    return MIT.mitigation_demo(_loaded, [list(p) for p in pairs], list(X), list(Y), list(A), list(B),
-                               list(neutral), layer, mode, pooling)
+    return MIT.mitigation_demo(
+        _loaded, [list(p) for p in pairs], list(X), list(Y), list(A), list(B), list(neutral), layer, mode, pooling
+    )
 
 
 def _needs_lm(loaded, what: str) -> bool:
@@ -79,14 +80,31 @@ def section_templates(loaded) -> None:
         return
     template = st.text_input(t("bias.template"), T.EXAMPLE_TEMPLATE, key="bias_tpl", help=t("bias.template_help"))
     c1, c2 = st.columns(2)
-    groups = c1.text_area(t("bias.groups"), "\n".join(T.EXAMPLE_GROUPS), key="bias_tpl_groups", height=120,
-                          help=t("bias.groups_help", n=T.MAX_GROUPS))
-    targets = c2.text_area(t("bias.targets"), "\n".join(T.EXAMPLE_TARGETS), key="bias_tpl_targets", height=120,
-                           help=t("bias.targets_help", n=T.MAX_TARGETS))
+    groups = c1.text_area(
+        t("bias.groups"),
+        "\n".join(T.EXAMPLE_GROUPS),
+        key="bias_tpl_groups",
+        height=120,
+        help=t("bias.groups_help", n=T.MAX_GROUPS),
+    )
+    targets = c2.text_area(
+        t("bias.targets"),
+        "\n".join(T.EXAMPLE_TARGETS),
+        key="bias_tpl_targets",
+        height=120,
+        help=t("bias.targets_help", n=T.MAX_TARGETS),
+    )
     try:
         with st.spinner(t("bias.running")):
-            res = cached("templates", _template, loaded, loaded.spec, template, tuple(_terms_lines(groups)),
-                         tuple(_terms_lines(targets)))
+            res = cached(
+                "templates",
+                _template,
+                loaded,
+                loaded.spec,
+                template,
+                tuple(_terms_lines(groups)),
+                tuple(_terms_lines(targets)),
+            )
     except LlmvizError as err:
         show_error(err)
         return
@@ -96,30 +114,47 @@ def section_templates(loaded) -> None:
     plot(fig, key="bias_tpl_heat")
     if len(res.groups) >= 2:
         c1, c2 = st.columns(2)
-        a = c1.selectbox(t("bias.group_a"), range(len(res.groups)), format_func=lambda i: res.groups[i],
-                         key="bias_tpl_a")
-        b = c2.selectbox(t("bias.group_b"), range(len(res.groups)), index=1, format_func=lambda i: res.groups[i],
-                         key="bias_tpl_b")
+        a = c1.selectbox(
+            t("bias.group_a"), range(len(res.groups)), format_func=lambda i: res.groups[i], key="bias_tpl_a"
+        )
+        b = c2.selectbox(
+            t("bias.group_b"), range(len(res.groups)), index=1, format_func=lambda i: res.groups[i], key="bias_tpl_b"
+        )
         plot(V.template_ratio_bars(res, a, b), key="bias_tpl_bars")
     st.markdown(f"**{t('bias.ranking')}**")
-    st.dataframe(pd.DataFrame(res.ranking()[:10], columns=["target", "spread (max − min)", "highest for"]),
-                 hide_index=True)
-    export_buttons("bias_tpl_exp", fig, pd.DataFrame(res.to_records()), "bias_templates",
-                   {"model": loaded.spec, "template": res.template, "method": res.method})
+    st.dataframe(
+        pd.DataFrame(res.ranking()[:10], columns=["target", "spread (max − min)", "highest for"]), hide_index=True
+    )
+    export_buttons(
+        "bias_tpl_exp",
+        fig,
+        pd.DataFrame(res.to_records()),
+        "bias_templates",
+        {"model": loaded.spec, "template": res.template, "method": res.method},
+    )
 
 
 def _pair_source() -> PairSet | None:
     from llmviz import serving
 
     sources = ["starter", "upload"] + (["path"] if serving.paths_allowed("data") else [])  # shared server: uploads
-    src = st.radio(t("bias.pairs_source"), sources, horizontal=True, key="bias_pairs_src",
-                   format_func=lambda s: t(f"bias.pairs_source_{s}"))
+    src = st.radio(
+        t("bias.pairs_source"),
+        sources,
+        horizontal=True,
+        key="bias_pairs_src",
+        format_func=lambda s: t(f"bias.pairs_source_{s}"),
+    )
     if src == "starter":
         st.caption(t("bias.starter_note"))
         return starter_pairs()
     if src == "upload":
-        up = st.file_uploader(t("bias.upload"), type=["csv"], key="bias_pairs_upload",
-                              help=t("bias.upload_help", mb=MAX_UPLOAD_BYTES // 10**6))
+        up = st.file_uploader(
+            t("bias.upload"),
+            type=["csv"],
+            key="bias_pairs_upload",
+            help=t("bias.upload_help", mb=MAX_UPLOAD_BYTES // 10**6),
+        )
         return parse_pairs(up.getvalue(), up.name) if up is not None else None
     path = st.text_input(t("bias.path"), key="bias_pairs_path", placeholder="/data/crows_pairs_anonymized.csv")
     return load_pairs(path) if path.strip() else None
@@ -152,6 +187,7 @@ def section_pairs(loaded) -> None:
         def tick(n):
             done[0] += n
             bar.progress(min(done[0] / len(frame), 1.0), text=t("bias.scoring_n", i=done[0], n=len(frame)))
+
         try:
             with heavy("pairs") as job:  # the server-wide queue; Stop or a rerun cancels at the next batch
                 st.session_state["bias_pairs_res"] = (key, P.score_pairs(loaded, frame, progress=job.wrap(tick)))
@@ -179,11 +215,20 @@ def section_pairs(loaded) -> None:
     plot(V.score_diff_hist(res), key="bias_pairs_hist")
     table = res.table()
     st.dataframe(table, key="bias_pairs_table", hide_index=False)
-    export_buttons("bias_pairs_exp", fig, table, "bias_pairs",
-                   {"model": loaded.spec, "data": data.source, "sha256": data.sha256, "summary": summary})
+    export_buttons(
+        "bias_pairs_exp",
+        fig,
+        table,
+        "bias_pairs",
+        {"model": loaded.spec, "data": data.source, "sha256": data.sha256, "summary": summary},
+    )
     st.subheader(t("bias.drill"))
-    i = st.selectbox(t("bias.drill_pick"), range(len(table)), key="bias_pairs_pick",
-                     format_func=lambda k: f"{k}: {table.loc[k, 'sent_more'][:70]}")
+    i = st.selectbox(
+        t("bias.drill_pick"),
+        range(len(table)),
+        key="bias_pairs_pick",
+        format_func=lambda k: f"{k}: {table.loc[k, 'sent_more'][:70]}",
+    )
     try:
         with st.spinner(t("bias.running")):
             d = _detail(loaded, loaded.spec, table.loc[i, "sent_more"], table.loc[i, "sent_less"])
@@ -197,8 +242,12 @@ def section_pairs(loaded) -> None:
         L, H = d.attention_diff.shape[:2]
         c1, c2 = st.columns(2)
         layer = c1.slider(t("bias.layer"), 0, L - 1, L - 1, key="bias_pairs_layer")
-        head = c2.selectbox(t("bias.head"), [None] + list(range(H)), key="bias_pairs_head",
-                            format_func=lambda h: t("bias.head_mean") if h is None else str(h))
+        head = c2.selectbox(
+            t("bias.head"),
+            [None] + list(range(H)),
+            key="bias_pairs_head",
+            format_func=lambda h: t("bias.head_mean") if h is None else str(h),
+        )
         plot(V.attention_diff_heatmap(d, layer, head), key="bias_pairs_att")
         st.caption(t("bias.att_diff_note"))
 
@@ -209,8 +258,12 @@ def section_counterfactual(loaded) -> None:
         st.info(t_text("bias.needs_causal", model=loaded.facts.model_id))
         return
     prompt = st.text_input(t("bias.cf_prompt"), CF.EXAMPLE_PROMPT, key="bias_cf_prompt", help=t("bias.cf_prompt_help"))
-    groups = st.text_input(t("bias.cf_groups"), ", ".join(CF.EXAMPLE_GROUPS), key="bias_cf_groups",
-                           help=t("bias.cf_groups_help", n=CF.MAX_GROUPS))
+    groups = st.text_input(
+        t("bias.cf_groups"),
+        ", ".join(CF.EXAMPLE_GROUPS),
+        key="bias_cf_groups",
+        help=t("bias.cf_groups_help", n=CF.MAX_GROUPS),
+    )
     c1, c2, c3 = st.columns(3)
     n = c1.number_input(t("bias.cf_n"), 1, CF.MAX_SAMPLES, 8, key="bias_cf_n", help=t("bias.cf_n_help"))
     new, seed = 16, 0
@@ -222,9 +275,15 @@ def section_counterfactual(loaded) -> None:
         bar = st.progress(0.0, text=t("bias.generating"))
         try:
             with heavy("counterfactual") as job:
-                res = CF.counterfactual_generate(loaded, prompt, _terms(groups), int(n), int(new), int(seed),
-                                                 progress=job.wrap(lambda i, k: bar.progress(
-                                                     i / k, text=t("bias.generating"))))
+                res = CF.counterfactual_generate(
+                    loaded,
+                    prompt,
+                    _terms(groups),
+                    int(n),
+                    int(new),
+                    int(seed),
+                    progress=job.wrap(lambda i, k: bar.progress(i / k, text=t("bias.generating"))),
+                )
             st.session_state["bias_cf_res"] = (loaded.spec, res)
         except LlmvizError as err:
             show_error(err)
@@ -238,8 +297,15 @@ def section_counterfactual(loaded) -> None:
     _notices(res.notices)
     fig = V.counterfactual_box(res)
     plot(fig, key="bias_cf_box")
-    rows = [{"group": g, "mean": float(res.means[i]), "difference vs first": float(res.diff[i]),
-             "95 % CI": f"[{res.ci[i][0]:.3f}, {res.ci[i][1]:.3f}]"} for i, g in enumerate(res.groups)]
+    rows = [
+        {
+            "group": g,
+            "mean": float(res.means[i]),
+            "difference vs first": float(res.diff[i]),
+            "95 % CI": f"[{res.ci[i][0]:.3f}, {res.ci[i][1]:.3f}]",
+        }
+        for i, g in enumerate(res.groups)
+    ]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
     st.caption(t("bias.cf_note"))
     with st.expander(t("bias.cf_examples")):
@@ -256,8 +322,9 @@ def _word_set_widgets(prefix: str):
     cols = st.columns(4)
     out = {}
     for c, k in zip(cols, "XYAB"):
-        out[k] = _terms_lines(c.text_area(f"{k}: {ws[k + '_name']}", "\n".join(ws[k]), key=f"{prefix}_{tid}_{k}",
-                                    height=150))
+        out[k] = _terms_lines(
+            c.text_area(f"{k}: {ws[k + '_name']}", "\n".join(ws[k]), key=f"{prefix}_{tid}_{k}", height=150)
+        )
     names = {k: ws[k + "_name"] for k in "XYAB"}
     return out, names, sets
 
@@ -266,20 +333,44 @@ def section_weat(loaded) -> None:
     st.markdown(t("bias.weat_intro"))
     words, names, sets = _word_set_widgets("bias_weat")
     c1, c2 = st.columns(2)
-    mode = c1.radio(t("bias.weat_mode"), ["weat", "seat"], horizontal=True, key="bias_weat_mode",
-                    format_func=lambda m: m.upper(), help=t("bias.weat_mode_help"))
+    mode = c1.radio(
+        t("bias.weat_mode"),
+        ["weat", "seat"],
+        horizontal=True,
+        key="bias_weat_mode",
+        format_func=lambda m: m.upper(),
+        help=t("bias.weat_mode_help"),
+    )
     pooling = "last" if loaded.facts.kind == CAUSAL_LM else "mean"
     if not presenter_mode():
-        pooling = c2.radio(t("bias.pooling"), W.POOLINGS, horizontal=True, key="bias_weat_pool",
-                           index=W.POOLINGS.index(pooling), help=t("bias.pooling_help"))
+        pooling = c2.radio(
+            t("bias.pooling"),
+            W.POOLINGS,
+            horizontal=True,
+            key="bias_weat_pool",
+            index=W.POOLINGS.index(pooling),
+            help=t("bias.pooling_help"),
+        )
     templates = sets["seat_templates"]
     if mode == "seat" and not presenter_mode():
-        templates = _terms_lines(st.text_area(t("bias.seat_templates"), "\n".join(templates), key="bias_weat_tpl",
-                                              help=sets["seat_citation"]))
+        templates = _terms_lines(
+            st.text_area(
+                t("bias.seat_templates"), "\n".join(templates), key="bias_weat_tpl", help=sets["seat_citation"]
+            )
+        )
     try:
         with st.spinner(t("bias.running")):
-            res = cached("weat", _weat, loaded, loaded.spec, *(tuple(words[k]) for k in "XYAB"), mode, pooling,
-                        tuple(templates) if mode == "seat" else (), tuple(names.items()))
+            res = cached(
+                "weat",
+                _weat,
+                loaded,
+                loaded.spec,
+                *(tuple(words[k]) for k in "XYAB"),
+                mode,
+                pooling,
+                tuple(templates) if mode == "seat" else (),
+                tuple(names.items()),
+            )
     except LlmvizError as err:
         show_error(err)
         return
@@ -291,8 +382,13 @@ def section_weat(loaded) -> None:
     c1.metric(t("bias.effect_last"), f"{res.effect_size[chosen]:+.3f}")
     c2.metric(t("bias.p_last"), f"{res.p_value[chosen]:.4g}")
     st.caption(t("bias.weat_p_note", how=t("bias.exact") if res.exact else t("bias.sampled"), n=res.n_partitions))
-    export_buttons("bias_weat_exp", fig, pd.DataFrame(res.records()), "bias_weat",
-                   {"model": loaded.spec, "mode": mode, "pooling": pooling, **{k: words[k] for k in "XYAB"}})
+    export_buttons(
+        "bias_weat_exp",
+        fig,
+        pd.DataFrame(res.records()),
+        "bias_weat",
+        {"model": loaded.spec, "mode": mode, "pooling": pooling, **{k: words[k] for k in "XYAB"}},
+    )
     BV.seat_files_block(loaded)
 
 
@@ -305,10 +401,10 @@ def section_mitigation(loaded) -> None:
     words, _, sets = _word_set_widgets("bias_mit")
     default_pairs = "\n".join(f"{a}, {b}" for a, b in sets["definitional_pairs"])
     c1, c2 = st.columns(2)
-    pairs_txt = c1.text_area(t("bias.mit_pairs"), default_pairs, key="bias_mit_pairs", height=150,
-                             help=sets["definitional_citation"])
-    neutral = c2.text_area(t("bias.mit_neutral"), "\n".join(sets["neutral_words"]), key="bias_mit_neutral",
-                           height=150)
+    pairs_txt = c1.text_area(
+        t("bias.mit_pairs"), default_pairs, key="bias_mit_pairs", height=150, help=sets["definitional_citation"]
+    )
+    neutral = c2.text_area(t("bias.mit_neutral"), "\n".join(sets["neutral_words"]), key="bias_mit_neutral", height=150)
     n_layers = loaded.facts.n_layers
     layer = st.slider(t("bias.layer"), 0, n_layers, n_layers, key="bias_mit_layer", help=t("bias.layer_help"))
     pairs = tuple(tuple(x.strip() for x in line.split(",")) for line in pairs_txt.splitlines() if "," in line)
@@ -316,9 +412,18 @@ def section_mitigation(loaded) -> None:
     if st.session_state.pop("bias_go_mit", False):
         try:
             with st.spinner(t("bias.running")):
-                res = cached("weat", _mitigate, loaded, loaded.spec, pairs, *(tuple(words[k]) for k in "XYAB"),
-                                tuple(_terms_lines(neutral)), int(layer), "weat", "last" if loaded.facts.kind == CAUSAL_LM
-                                else "mean")
+                res = cached(
+                    "weat",
+                    _mitigate,
+                    loaded,
+                    loaded.spec,
+                    pairs,
+                    *(tuple(words[k]) for k in "XYAB"),
+                    tuple(_terms_lines(neutral)),
+                    int(layer),
+                    "weat",
+                    "last" if loaded.facts.kind == CAUSAL_LM else "mean",
+                )
             st.session_state["bias_mit_res"] = (loaded.spec, res)
         except LlmvizError as err:
             show_error(err)
@@ -329,17 +434,31 @@ def section_mitigation(loaded) -> None:
         return
     res = stored[1]
     c1, c2, c3 = st.columns(3)
-    c1.metric(t("bias.effect_before_after"), f"{res.effect_after:+.3f}", f"{res.effect_after - res.effect_before:+.3f}",
-              delta_color="off")
+    c1.metric(
+        t("bias.effect_before_after"),
+        f"{res.effect_after:+.3f}",
+        f"{res.effect_after - res.effect_before:+.3f}",
+        delta_color="off",
+    )
     c2.metric(t("bias.neighbours_changed"), f"{res.n_changed} / {len(res.neutral)}")
     c3.metric(t("bias.explained"), f"{100 * res.explained[0]:.0f} %")
     fig = V.mitigation_bars(res)
     plot(fig, key="bias_mit_fig")
     st.dataframe(pd.DataFrame(res.neighbour_rows()), hide_index=True)
     st.warning(t("bias.mit_limits", before=f"{res.recover_before:.2f}", after=f"{res.recover_after:.2f}"))
-    export_buttons("bias_mit_exp", fig, pd.DataFrame(res.neighbour_rows()), "bias_mitigation",
-                   {"model": loaded.spec, "layer": res.layer, "pairs": res.pairs, "effect_before": res.effect_before,
-                    "effect_after": res.effect_after})
+    export_buttons(
+        "bias_mit_exp",
+        fig,
+        pd.DataFrame(res.neighbour_rows()),
+        "bias_mitigation",
+        {
+            "model": loaded.spec,
+            "layer": res.layer,
+            "pairs": res.pairs,
+            "effect_before": res.effect_before,
+            "effect_after": res.effect_after,
+        },
+    )
 
 
 # ---------------------------------------------------------------- page
@@ -347,17 +466,37 @@ st.title(t("bias.title"))
 st.markdown(t("bias.intro"))
 loaded = current_model()
 kind = loaded.facts.kind
-st.caption(t_text("bias.model_kind", model=loaded.facts.model_id, kind=t(f"home.kind_a_{kind}"),
-             probes=t(f"bias.works_{kind if kind in (ENCODER, MASKED_LM, CAUSAL_LM) else 'encoder'}")))
+st.caption(
+    t_text(
+        "bias.model_kind",
+        model=loaded.facts.model_id,
+        kind=t(f"home.kind_a_{kind}"),
+        probes=t(f"bias.works_{kind if kind in (ENCODER, MASKED_LM, CAUSAL_LM) else 'encoder'}"),
+    )
+)
 # The URL is the page's state on every navigation (tour step, card, copied link): ui.links.url_state.
 url_state("bias", {"bias_section": qp("section", "templates", choices=SECTIONS)})
-section = st.segmented_control(t("bias.section"), SECTIONS, format_func=lambda s: t(f"bias.section_{s}"),
-                               key="bias_section", required=True,
-                               on_change=to_url("bias_section", "section", "bias")) or "templates"
+section = (
+    st.segmented_control(
+        t("bias.section"),
+        SECTIONS,
+        format_func=lambda s: t(f"bias.section_{s}"),
+        key="bias_section",
+        required=True,
+        on_change=to_url("bias_section", "section", "bias"),
+    )
+    or "templates"
+)
 copy_link("bias", {"section": section}, key="bias")
-{"templates": section_templates, "pairs": section_pairs, "counterfactual": section_counterfactual,
- "weat": section_weat, "mitigation": section_mitigation, "stereoset": BV.section_stereoset,
- "runs": BV.section_runs}[section](loaded)
+{
+    "templates": section_templates,
+    "pairs": section_pairs,
+    "counterfactual": section_counterfactual,
+    "weat": section_weat,
+    "mitigation": section_mitigation,
+    "stereoset": BV.section_stereoset,
+    "runs": BV.section_runs,
+}[section](loaded)
 
 with st.expander(t("bias.caveats_title"), expanded=not presenter_mode()):
     st.markdown(t("bias.caveats"))

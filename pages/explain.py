@@ -1,4 +1,5 @@
 """Explain: why did the model predict this? Attributions side by side, logit lens, head ablation."""
+
 from __future__ import annotations
 
 import json
@@ -7,24 +8,44 @@ import pandas as pd
 import streamlit as st
 
 from llmviz.errors import LlmvizError
+from llmviz.estimate import estimate_seconds
 from llmviz.explain.ablation import ablation_problem, head_ablation, top_heads
-from llmviz.explain.attribution import (IG_GAP_WARN, MAX_IG_STEPS, MAX_OCCLUSION_WINDOW, METHODS, attribute,
-                                        disagreement_notes, spearman_matrix, to_rows)
+from llmviz.explain.attribution import (
+    IG_GAP_WARN,
+    MAX_IG_STEPS,
+    MAX_OCCLUSION_WINDOW,
+    METHODS,
+    attribute,
+    disagreement_notes,
+    spearman_matrix,
+    to_rows,
+)
 from llmviz.explain.logit_lens import logit_lens
-from llmviz.explain.targets import (BASELINES, KIND_FOR_MODEL, MASKED_TOKEN, MAX_TOKENS, NEXT_TOKEN, SIMILARITY,
-                                    Target, build_problem, token_limit, top_predictions)
-from llmviz.models import CAUSAL_LM
+from llmviz.explain.targets import (
+    BASELINES,
+    KIND_FOR_MODEL,
+    MASKED_TOKEN,
+    NEXT_TOKEN,
+    SIMILARITY,
+    Target,
+    build_problem,
+    token_limit,
+    top_predictions,
+)
+from llmviz.models.loading import CAUSAL_LM
 from llmviz.viz import explain as viz
 from ui.common import current_model, export_buttons, md_escape, plot, show_error, t_text
 from ui.i18n import t
 from ui.jobs import cached
-from llmviz.estimate import estimate_seconds
-from ui.on_click import start_on_click
 from ui.links import copy_link, presenter_mode, qp, to_url, url_state
+from ui.on_click import start_on_click
 
 SECTIONS = ("attribution", "logit_lens", "ablation")
-DEFAULT_TEXT = {NEXT_TOKEN: "The doctor told the nurse that", MASKED_TOKEN: "The capital of France is [MASK].",
-                SIMILARITY: "A man is playing a guitar on stage."}
+DEFAULT_TEXT = {
+    NEXT_TOKEN: "The doctor told the nurse that",
+    MASKED_TOKEN: "The capital of France is [MASK].",
+    SIMILARITY: "A man is playing a guitar on stage.",
+}
 DEFAULT_TEXT_B = "Someone performs music for an audience."
 
 
@@ -62,31 +83,66 @@ loaded = current_model()
 facts = loaded.facts
 kinds = KIND_FOR_MODEL[facts.kind]
 # The URL is the page's state on every navigation (tour step, card, copied link): ui.links.url_state.
-url_state("explain", {"ex_section": qp("section", "attribution", choices=SECTIONS), "ex_target": qp("target", ""),
-                      **{f"ex_text_{k}": qp("text", DEFAULT_TEXT[k]) for k in kinds}})
-section = st.segmented_control(t("explain.section"), SECTIONS, key="ex_section", required=True,
-                               on_change=to_url("ex_section", "section", "explain"),
-                               format_func=lambda s: t(f"explain.section_{s}")) or "attribution"
-kind = kinds[0] if len(kinds) == 1 else st.radio(
-    t("explain.target_kind"), kinds, key="ex_kind", horizontal=True, format_func=lambda k: t(f"explain.kind_{k}"))
+url_state(
+    "explain",
+    {
+        "ex_section": qp("section", "attribution", choices=SECTIONS),
+        "ex_target": qp("target", ""),
+        **{f"ex_text_{k}": qp("text", DEFAULT_TEXT[k]) for k in kinds},
+    },
+)
+section = (
+    st.segmented_control(
+        t("explain.section"),
+        SECTIONS,
+        key="ex_section",
+        required=True,
+        on_change=to_url("ex_section", "section", "explain"),
+        format_func=lambda s: t(f"explain.section_{s}"),
+    )
+    or "attribution"
+)
+kind = (
+    kinds[0]
+    if len(kinds) == 1
+    else st.radio(
+        t("explain.target_kind"), kinds, key="ex_kind", horizontal=True, format_func=lambda k: t(f"explain.kind_{k}")
+    )
+)
 st.caption(t(f"explain.kind_help_{kind}"))
 
-text = st.text_area(t("explain.text"), value=qp("text", DEFAULT_TEXT[kind]), key=f"ex_text_{kind}",
-                    help=t("explain.text_help", n=token_limit(loaded)), height=80)
+text = st.text_area(
+    t("explain.text"),
+    value=qp("text", DEFAULT_TEXT[kind]),
+    key=f"ex_text_{kind}",
+    help=t("explain.text_help", n=token_limit(loaded)),
+    height=80,
+)
 text_b = token = contrast = None
 score = "logit"
 if kind == SIMILARITY:
     text_b = st.text_input(t("explain.text_b"), value=DEFAULT_TEXT_B, key="ex_text_b", help=t("explain.text_b_help"))
 else:
     c1, c2 = st.columns(2)
-    token = c1.text_input(t("explain.target"), value=qp("target", ""), key="ex_target",
-                          help=t("explain.target_help")).strip() or None
-    contrast = c2.text_input(t("explain.contrast"), value="", key="ex_contrast",
-                             help=t("explain.contrast_help")).strip() or None
+    token = (
+        c1.text_input(
+            t("explain.target"), value=qp("target", ""), key="ex_target", help=t("explain.target_help")
+        ).strip()
+        or None
+    )
+    contrast = (
+        c2.text_input(t("explain.contrast"), value="", key="ex_contrast", help=t("explain.contrast_help")).strip()
+        or None
+    )
     if not presenter_mode():
-        score = st.radio(t("explain.score"), ("logit", "log_prob"), key="ex_score", horizontal=True,
-                         format_func=lambda s: t(f"explain.score_{s}"),
-                         help=t("explain.score_help"))
+        score = st.radio(
+            t("explain.score"),
+            ("logit", "log_prob"),
+            key="ex_score",
+            horizontal=True,
+            format_func=lambda s: t(f"explain.score_{s}"),
+            help=t("explain.score_help"),
+        )
 target = Target(kind=kind, token=token, contrast=contrast, text_b=text_b, score=score)
 copy_link("explain", {"text": text, "section": section, "target": token}, key="ex")
 
@@ -105,36 +161,73 @@ if preds:
 # ------------------------------------------------------------------ attribution
 if section == "attribution":
     names = list(METHODS)
-    chosen = st.multiselect(t("explain.methods"), names, default=names, key="ex_methods",
-                            format_func=lambda m: t(f"explain.method_{m}"), help=t("explain.methods_help"))
+    chosen = st.multiselect(
+        t("explain.methods"),
+        names,
+        default=names,
+        key="ex_methods",
+        format_func=lambda m: t(f"explain.method_{m}"),
+        help=t("explain.methods_help"),
+    )
     c1, c2, c3 = st.columns(3)
-    steps = c1.slider(t("explain.ig_steps"), 4, MAX_IG_STEPS, 32, step=4, key="ex_steps",
-                      help=t("explain.ig_steps_help", max=MAX_IG_STEPS))
+    steps = c1.slider(
+        t("explain.ig_steps"),
+        4,
+        MAX_IG_STEPS,
+        32,
+        step=4,
+        key="ex_steps",
+        help=t("explain.ig_steps_help", max=MAX_IG_STEPS),
+    )
     baselines = [b for b in BASELINES if b != "mask" or loaded.tokenizer.mask_token_id is not None]
-    baseline = c2.selectbox(t("explain.baseline"), baselines, key="ex_baseline", help=t("explain.baseline_help"),
-                            format_func=lambda b: t(f"explain.baseline_{b}"))
+    baseline = c2.selectbox(
+        t("explain.baseline"),
+        baselines,
+        key="ex_baseline",
+        help=t("explain.baseline_help"),
+        format_func=lambda b: t(f"explain.baseline_{b}"),
+    )
     window = c3.slider(t("explain.window"), 1, MAX_OCCLUSION_WINDOW, 1, key="ex_window", help=t("explain.window_help"))
     rule = "gauss_legendre"
     if not presenter_mode():
         with st.expander(t("explain.advanced")):
-            rule = st.radio(t("explain.rule"), ("gauss_legendre", "riemann_midpoint"), key="ex_rule",
-                            format_func=lambda r: t(f"explain.rule_{r}"),
-                            help=t("explain.rule_help"))
+            rule = st.radio(
+                t("explain.rule"),
+                ("gauss_legendre", "riemann_midpoint"),
+                key="ex_rule",
+                format_func=lambda r: t(f"explain.rule_{r}"),
+                help=t("explain.rule_help"),
+            )
     if not chosen:
         st.info(t("explain.pick_method"))
         st.stop()
-    params = {"integrated_gradients": {"steps": steps, "baseline": baseline, "rule": rule},
-              "occlusion": {"window": window, "baseline": baseline}}
+    params = {
+        "integrated_gradients": {"steps": steps, "baseline": baseline, "rule": rule},
+        "occlusion": {"window": window, "baseline": baseline},
+    }
     n_tok = len(tokens)
-    est = estimate_seconds(facts.n_params, n_tok, forward_passes=n_tok / window + 4,
-                           backward_passes=(steps if "integrated_gradients" in chosen else 0) + 3)
-    if not start_on_click("ex_attr", [loaded.spec, text, _target_dict(target), chosen, params],
-                          t("explain.run_attr"), est):
+    est = estimate_seconds(
+        facts.n_params,
+        n_tok,
+        forward_passes=n_tok / window + 4,
+        backward_passes=(steps if "integrated_gradients" in chosen else 0) + 3,
+    )
+    if not start_on_click(
+        "ex_attr", [loaded.spec, text, _target_dict(target), chosen, params], t("explain.run_attr"), est
+    ):
         st.stop()
     with st.spinner(t("explain.computing")):
         try:
-            problem_params, results = cached("explain", _attributions, loaded, loaded.spec, text,
-                                             _target_dict(target), tuple(chosen), json.dumps(params, sort_keys=True))
+            problem_params, results = cached(
+                "explain",
+                _attributions,
+                loaded,
+                loaded.spec,
+                text,
+                _target_dict(target),
+                tuple(chosen),
+                json.dumps(params, sort_keys=True),
+            )
         except LlmvizError as err:
             show_error(err)
             st.stop()
@@ -147,20 +240,41 @@ if section == "attribution":
             c[3].metric("Σ attributions", f"{res.scores.sum():.4f}")
             if res.completeness_gap > IG_GAP_WARN:
                 # Advice names only what to change, never what is already chosen.
-                advice = ([t("explain.advice_steps", n=min(MAX_IG_STEPS, steps * 2))] if steps < MAX_IG_STEPS else []) \
-                    + ([t("explain.advice_rule", rule=t("explain.rule_gauss_legendre"))] if rule != "gauss_legendre" else []) \
-                    + [t("explain.advice_baseline", baseline=t(f"explain.baseline_{b}")) for b in baselines if b != baseline]
-                st.warning(t("explain.gap_high_lead", gap=f"{res.completeness_gap:.1%}", steps=steps,
-                             rule=t(f"explain.rule_{rule}"), baseline=t(f"explain.baseline_{baseline}"))
-                           + "\n" + "\n".join(f"- {a}" for a in advice) + "\n\n" + t("explain.gap_high_tail"))
+                advice = (
+                    ([t("explain.advice_steps", n=min(MAX_IG_STEPS, steps * 2))] if steps < MAX_IG_STEPS else [])
+                    + (
+                        [t("explain.advice_rule", rule=t("explain.rule_gauss_legendre"))]
+                        if rule != "gauss_legendre"
+                        else []
+                    )
+                    + [
+                        t("explain.advice_baseline", baseline=t(f"explain.baseline_{b}"))
+                        for b in baselines
+                        if b != baseline
+                    ]
+                )
+                st.warning(
+                    t(
+                        "explain.gap_high_lead",
+                        gap=f"{res.completeness_gap:.1%}",
+                        steps=steps,
+                        rule=t(f"explain.rule_{rule}"),
+                        baseline=t(f"explain.baseline_{baseline}"),
+                    )
+                    + "\n"
+                    + "\n".join(f"- {a}" for a in advice)
+                    + "\n\n"
+                    + t("explain.gap_high_tail")
+                )
             else:
                 st.success(t("explain.gap_ok", gap=f"{res.completeness_gap:.2%}"))
             if res.note:
                 st.caption(md_escape(res.note))
     colours = viz.token_html(results)
     st.iframe(colours, height=60 + 48 * len(results))
-    st.download_button(t("explain.download_colours"), colours, "llmviz-token-colours.html", "text/html",
-                       key="ex_colours_html")
+    st.download_button(
+        t("explain.download_colours"), colours, "llmviz-token-colours.html", "text/html", key="ex_colours_html"
+    )
     fig = viz.method_heatmap(results)
     plot(fig, key="ex_heatmap")
     if len(results) > 1:
@@ -174,8 +288,13 @@ if section == "attribution":
         for m in chosen:
             st.markdown(f"**{t(f'explain.method_{m}')}** — {t(f'explain.method_{m}_desc')}")
     rows = pd.DataFrame(to_rows(results))
-    export_buttons("ex_attr", fig=fig, data=rows, stem="llmviz-attributions",
-                   meta={**problem_params, "methods": {r.method: r.params for r in results}, "model": facts.model_id})
+    export_buttons(
+        "ex_attr",
+        fig=fig,
+        data=rows,
+        stem="llmviz-attributions",
+        meta={**problem_params, "methods": {r.method: r.params for r in results}, "model": facts.model_id},
+    )
 
 # ------------------------------------------------------------------ logit lens
 elif section == "logit_lens":
@@ -198,8 +317,13 @@ elif section == "logit_lens":
     plot(fig2, key="ex_lens_target")
     first = next((n for n, r in zip(lens.layer_names, lens.target_ranks) if r == 1), None)
     st.markdown(t_text("explain.lens_first_top", token=lens.target_token, layer=first or "—"))
-    export_buttons("ex_lens_exp", fig=fig, data=pd.DataFrame(lens.rows()), stem="llmviz-logit-lens",
-                   meta={**lens.params(), "model": facts.model_id})
+    export_buttons(
+        "ex_lens_exp",
+        fig=fig,
+        data=pd.DataFrame(lens.rows()),
+        stem="llmviz-logit-lens",
+        meta={**lens.params(), "model": facts.model_id},
+    )
 
 # ------------------------------------------------------------------ ablation
 else:
@@ -215,20 +339,38 @@ else:
         st.stop()
     bar = st.progress(0.0, text=t("explain.ablating"))
     try:
-        abl = cached("explain", _ablation, loaded, loaded.spec, text, _target_dict(target), whole, batch,
-                     _progress=lambda d, n: bar.progress(d / n, text=f"{t('explain.ablating')} {d}/{n}"))
+        abl = cached(
+            "explain",
+            _ablation,
+            loaded,
+            loaded.spec,
+            text,
+            _target_dict(target),
+            whole,
+            batch,
+            _progress=lambda d, n: bar.progress(d / n, text=f"{t('explain.ablating')} {d}/{n}"),
+        )
     except LlmvizError as err:
         show_error(err)
         st.stop()
     bar.empty()
-    st.success(t("explain.ablation_check", base=f"{abl.base_score:.4f}", diff=f"{abl.null_delta:.1e}",
-                 s=f"{abl.seconds:.1f}"))
+    st.success(
+        t("explain.ablation_check", base=f"{abl.base_score:.4f}", diff=f"{abl.null_delta:.1e}", s=f"{abl.seconds:.1f}")
+    )
     fig = viz.ablation_heatmap(abl)
     plot(fig, key="ex_abl")
-    st.markdown(t("explain.top_heads") + " " + ", ".join(
-        f"L{layer}·h{head} (Δ {d:+.3f})" for layer, head, d in top_heads(abl, 5)))
+    st.markdown(
+        t("explain.top_heads")
+        + " "
+        + ", ".join(f"L{layer}·h{head} (Δ {d:+.3f})" for layer, head, d in top_heads(abl, 5))
+    )
     if abl.layer_delta is not None:
         plot(viz.layer_ablation_bar(abl), key="ex_abl_layers")
     st.caption(t("explain.ablation_caveat"))
-    export_buttons("ex_abl_exp", fig=fig, data=pd.DataFrame(abl.rows()), stem="llmviz-head-ablation",
-                   meta={**abl.params(), "model": facts.model_id})
+    export_buttons(
+        "ex_abl_exp",
+        fig=fig,
+        data=pd.DataFrame(abl.rows()),
+        stem="llmviz-head-ablation",
+        meta={**abl.params(), "model": facts.model_id},
+    )

@@ -1,5 +1,6 @@
 """Home / Learn: what llmviz is, the guided tour, the concept cards of the course, and the facts
 of the loaded model."""
+
 import streamlit as st
 
 from ui.common import current_model, t_text
@@ -24,8 +25,15 @@ st.divider()
 loaded = current_model()
 f = loaded.facts
 st.subheader(t_text("home.model_heading", model=f.model_id))
-st.markdown(t("home.model_summary", kind=t(f"home.kind_a_{f.kind}"), layers=f.n_layers, heads=f.n_heads,
-              params=f"{f.n_params / 1e6:.1f}"))
+st.markdown(
+    t(
+        "home.model_summary",
+        kind=t(f"home.kind_a_{f.kind}"),
+        layers=f.n_layers,
+        heads=f.n_heads,
+        params=f"{f.n_params / 1e6:.1f}",
+    )
+)
 c = st.columns(4)
 c[0].metric(t("home.kind"), t(f"home.kind_{f.kind}"))
 c[1].metric(t("home.layers_heads"), f"{f.n_layers} × {f.n_heads}")

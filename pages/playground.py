@@ -1,18 +1,25 @@
 """Playground: the five applications with streamed generation and per-token probabilities, branching,
-and fill-mask. Thin: widgets -> llmviz.generate / llmviz.fill_mask -> llmviz.viz.generate figures."""
+and fill-mask. Thin: widgets -> llmviz.generation.generate / llmviz.generation.fill_mask -> llmviz.viz.generate figures."""
+
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from llmviz.limits import MAX_SYSTEM_PROMPT_WORDS
-from llmviz import fill_mask as FM
 from llmviz.errors import LlmvizError
-from llmviz.generate import MAX_NEW_TOKENS_LIMIT, MAX_PROMPT_WORDS, GenerationStream, SamplingParams, branch, \
-    build_prompt
-from llmviz.models import CAUSAL_LM, ENCODER
-from llmviz.presets import DEFAULT_MODE, FILL_MASK, MODES, PRESETS, fill_example, presets_for
-from llmviz.transcript import fill_mask_csv, fill_mask_json, transcript_csv, transcript_json
+from llmviz.generation import fill_mask as FM
+from llmviz.generation.generate import (
+    MAX_NEW_TOKENS_LIMIT,
+    MAX_PROMPT_WORDS,
+    GenerationStream,
+    SamplingParams,
+    branch,
+    build_prompt,
+)
+from llmviz.generation.presets import DEFAULT_MODE, FILL_MASK, MODES, PRESETS, fill_example, presets_for
+from llmviz.generation.transcript import fill_mask_csv, fill_mask_json, transcript_csv, transcript_json
+from llmviz.limits import MAX_SYSTEM_PROMPT_WORDS
+from llmviz.models.loading import CAUSAL_LM, ENCODER
 from llmviz.viz import generate as V
 from ui.common import current_model, export_buttons, md_escape, offer_switch, plot, show_error, show_notice, t_text
 from ui.i18n import lang, t
@@ -45,8 +52,10 @@ def _run(stream: GenerationStream, box) -> None:
             out = box.empty()
             for rec in job.iterate(stream):
                 out.text(rec.text)
-                progress.progress((rec.index + 1) / stream.max_steps,
-                                  text=t("playground.streaming", i=rec.index + 1, n=stream.max_steps))
+                progress.progress(
+                    (rec.index + 1) / stream.max_steps,
+                    text=t("playground.streaming", i=rec.index + 1, n=stream.max_steps),
+                )
             progress.empty()
             out.empty()  # the finished output is drawn below, token by token with probabilities
     except LlmvizError as err:  # time budget or cancelled: keep what was generated
@@ -56,8 +65,9 @@ def _run(stream: GenerationStream, box) -> None:
 
 def _on_chart_select() -> None:
     event = st.session_state.get("pg_chart")
-    points = getattr(getattr(event, "selection", None), "points", None) or \
-        ((event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else [])
+    points = getattr(getattr(event, "selection", None), "points", None) or (
+        (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else []
+    )
     if points and "x" in points[0]:
         st.session_state[STEP] = int(points[0]["x"])
 
@@ -66,21 +76,59 @@ def _sampling_controls(mode: str) -> SamplingParams:
     d = PRESETS[mode].params
     with st.expander(t("playground.sampling"), expanded=not presenter_mode()):
         c = st.columns(4)
-        greedy = c[0].toggle(t("playground.greedy"), value=d.greedy, key=f"pg_greedy_{mode}",
-                             help=t("playground.greedy_help"))
-        temperature = c[1].slider(t("playground.temperature"), 0.1, 2.0, float(d.temperature), 0.05,
-                                  key=f"pg_temp_{mode}", disabled=greedy, help=t("playground.temperature_help"))
-        top_k = c[2].number_input(t("playground.top_k"), 0, 1000, int(d.top_k), key=f"pg_topk_{mode}",
-                                  disabled=greedy, help=t("playground.top_k_help"))
-        top_p = c[3].slider(t("playground.top_p"), 0.05, 1.0, float(d.top_p), 0.05, key=f"pg_topp_{mode}",
-                            disabled=greedy, help=t("playground.top_p_help"))
+        greedy = c[0].toggle(
+            t("playground.greedy"), value=d.greedy, key=f"pg_greedy_{mode}", help=t("playground.greedy_help")
+        )
+        temperature = c[1].slider(
+            t("playground.temperature"),
+            0.1,
+            2.0,
+            float(d.temperature),
+            0.05,
+            key=f"pg_temp_{mode}",
+            disabled=greedy,
+            help=t("playground.temperature_help"),
+        )
+        top_k = c[2].number_input(
+            t("playground.top_k"),
+            0,
+            1000,
+            int(d.top_k),
+            key=f"pg_topk_{mode}",
+            disabled=greedy,
+            help=t("playground.top_k_help"),
+        )
+        top_p = c[3].slider(
+            t("playground.top_p"),
+            0.05,
+            1.0,
+            float(d.top_p),
+            0.05,
+            key=f"pg_topp_{mode}",
+            disabled=greedy,
+            help=t("playground.top_p_help"),
+        )
         c = st.columns(4)
-        rep = c[0].slider(t("playground.rep_penalty"), 1.0, 2.0, float(d.repetition_penalty), 0.05,
-                          key=f"pg_rep_{mode}", help=t("playground.rep_penalty_help"))
-        max_new = c[1].slider(t("playground.max_new"), 1, MAX_NEW_TOKENS_LIMIT, int(d.max_new_tokens),
-                              key=f"pg_max_{mode}", help=t("playground.max_new_help", n=MAX_NEW_TOKENS_LIMIT))
-        seed = c[2].number_input(t("playground.seed"), 0, 2**31 - 1, int(d.seed), key=f"pg_seed_{mode}",
-                                 help=t("playground.seed_help"))
+        rep = c[0].slider(
+            t("playground.rep_penalty"),
+            1.0,
+            2.0,
+            float(d.repetition_penalty),
+            0.05,
+            key=f"pg_rep_{mode}",
+            help=t("playground.rep_penalty_help"),
+        )
+        max_new = c[1].slider(
+            t("playground.max_new"),
+            1,
+            MAX_NEW_TOKENS_LIMIT,
+            int(d.max_new_tokens),
+            key=f"pg_max_{mode}",
+            help=t("playground.max_new_help", n=MAX_NEW_TOKENS_LIMIT),
+        )
+        seed = c[2].number_input(
+            t("playground.seed"), 0, 2**31 - 1, int(d.seed), key=f"pg_seed_{mode}", help=t("playground.seed_help")
+        )
         n_alt = c[3].slider(t("playground.n_alt"), 2, 10, 5, key="pg_nalt")
     return SamplingParams(greedy, temperature, int(top_k), top_p, rep, int(max_new), int(seed), int(n_alt))
 
@@ -106,13 +154,30 @@ def _show_results(loaded) -> None:
         if len(branches) > 1:
             st.markdown(f"**{_branch_title(i, gen)}**")
         st.html(V.tokens_html(gen))
-        st.caption(t(f"playground.stop_reason_{gen.stop_reason}") + " " + t(
-            "playground.speed", n=len(gen.steps), s=gen.elapsed_s,
-            tps=len(gen.steps) / gen.elapsed_s if gen.elapsed_s else 0.0, ttft=gen.ttft_s or 0.0))
+        st.caption(
+            t(f"playground.stop_reason_{gen.stop_reason}")
+            + " "
+            + t(
+                "playground.speed",
+                n=len(gen.steps),
+                s=gen.elapsed_s,
+                tps=len(gen.steps) / gen.elapsed_s if gen.elapsed_s else 0.0,
+                ttft=gen.ttft_s or 0.0,
+            )
+        )
         for notice in gen.notices:
             show_notice(notice)
-    idx = st.radio(t("playground.branch_pick"), range(len(branches)), key=BRANCH, horizontal=True,
-                   format_func=lambda i: _branch_title(i, branches[i])) if len(branches) > 1 else 0
+    idx = (
+        st.radio(
+            t("playground.branch_pick"),
+            range(len(branches)),
+            key=BRANCH,
+            horizontal=True,
+            format_func=lambda i: _branch_title(i, branches[i]),
+        )
+        if len(branches) > 1
+        else 0
+    )
     gen = branches[min(int(idx or 0), len(branches) - 1)]
     if not gen.steps:
         return
@@ -122,21 +187,40 @@ def _show_results(loaded) -> None:
     fig = V.probability_chart(gen, selected=step_i)
     plot(fig, key="pg_chart", on_select=_on_chart_select, selection_mode="points")
     st.caption(t("playground.chart_help"))
-    step_i = st.select_slider(t("playground.step"), options=list(range(len(gen.steps))), key=STEP,
-                              format_func=lambda i: f"{i}: {gen.steps[i].token!r}")
+    step_i = st.select_slider(
+        t("playground.step"),
+        options=list(range(len(gen.steps))),
+        key=STEP,
+        format_func=lambda i: f"{i}: {gen.steps[i].token!r}",
+    )
     rec = gen.steps[step_i]
     c = st.columns([3, 2])
     with c[0]:
         plot(V.alternatives_chart(rec), key="pg_alt_chart")
     with c[1]:
         st.markdown(f"**{t('playground.alternatives', i=step_i)}**")
-        st.dataframe(pd.DataFrame([{t("playground.alt_table_token"): repr(a.token), "model p": round(a.model_prob, 4),
-                                    "sampled-from p": round(a.prob, 4), "chosen": a.token_id == rec.token_id}
-                                   for a in rec.alternatives]), hide_index=True)
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        t("playground.alt_table_token"): repr(a.token),
+                        "model p": round(a.model_prob, 4),
+                        "sampled-from p": round(a.prob, 4),
+                        "chosen": a.token_id == rec.token_id,
+                    }
+                    for a in rec.alternatives
+                ]
+            ),
+            hide_index=True,
+        )
         others = [a for a in rec.alternatives if a.token_id != rec.token_id]
         if others:
-            alt = st.selectbox(t("playground.force_pick"), others, key="pg_force_pick",
-                               format_func=lambda a: f"{a.token!r} (p={a.model_prob:.3f})")
+            alt = st.selectbox(
+                t("playground.force_pick"),
+                others,
+                key="pg_force_pick",
+                format_func=lambda a: f"{a.token!r} (p={a.model_prob:.3f})",
+            )
             force = st.button(t("playground.force"), key="pg_force", help=t("playground.force_help"))
         else:
             force = False
@@ -150,10 +234,20 @@ def _show_results(loaded) -> None:
             st.rerun()
     st.markdown(f"**{t('playground.export')}**")
     c = st.columns(2)
-    c[0].download_button(t("playground.dl_transcript_json"), transcript_json(branches, loaded.facts), "llmviz-transcript.json",
-                         "application/json", key="pg_dl_json")
-    c[1].download_button(t("playground.dl_transcript_csv"), transcript_csv(branches, loaded.facts), "llmviz-transcript.csv",
-                         "text/csv", key="pg_dl_csv")
+    c[0].download_button(
+        t("playground.dl_transcript_json"),
+        transcript_json(branches, loaded.facts),
+        "llmviz-transcript.json",
+        "application/json",
+        key="pg_dl_json",
+    )
+    c[1].download_button(
+        t("playground.dl_transcript_csv"),
+        transcript_csv(branches, loaded.facts),
+        "llmviz-transcript.csv",
+        "text/csv",
+        key="pg_dl_csv",
+    )
     export_buttons("pg_fig", fig=fig, stem="llmviz-probabilities")
 
 
@@ -169,12 +263,22 @@ def generation_section(loaded, mode: str) -> None:
     text_qp = qp("text", None) if qp("preset", DEFAULT_MODE) == mode else None
     system = ""
     if chat:
-        system = st.text_area(t("playground.system"), value=preset.system, key=f"pg_system_{mode}", height=68,
-                              help=t("playground.system_help", n=MAX_SYSTEM_PROMPT_WORDS))
+        system = st.text_area(
+            t("playground.system"),
+            value=preset.system,
+            key=f"pg_system_{mode}",
+            height=68,
+            help=t("playground.system_help", n=MAX_SYSTEM_PROMPT_WORDS),
+        )
     else:
         st.info(t("playground.base_model", model=loaded.facts.model_id), icon=":material/notes:")
-    user = st.text_area(t("playground.user"), value=text_qp or preset.user, key=f"pg_user_{mode}{style}",
-                        height=100 if chat else 140, help=t("playground.user_help", n=MAX_PROMPT_WORDS))
+    user = st.text_area(
+        t("playground.user"),
+        value=text_qp or preset.user,
+        key=f"pg_user_{mode}{style}",
+        height=100 if chat else 140,
+        help=t("playground.user_help", n=MAX_PROMPT_WORDS),
+    )
     st.caption(t("playground.chat_on") if chat else t("playground.chat_off_as_is"))
     params = _sampling_controls(mode)
     copy_link("playground", {"preset": mode, "text": user}, key="pg")
@@ -215,17 +319,24 @@ def fill_mask_section(loaded) -> None:
     text_qp = qp("text", None) if qp("preset", DEFAULT_MODE) == FILL_MASK else None
     example, example_cands = fill_example(causal, lang())
     suffix = f"_{lang()}" if causal and lang() != "en" else ""  # the Chinese example has its own boxes
-    text = st.text_area(t("playground.fill_text"), value=text_qp or example, key=f"pg_fill_text{suffix}",
-                        height=80, help=t("playground.fill_text_help", n=FM.MAX_FILL_WORDS, m=FM.MAX_MASKS))
+    text = st.text_area(
+        t("playground.fill_text"),
+        value=text_qp or example,
+        key=f"pg_fill_text{suffix}",
+        height=80,
+        help=t("playground.fill_text_help", n=FM.MAX_FILL_WORDS, m=FM.MAX_MASKS),
+    )
     c = st.columns([1, 3])
     top_k = c[0].slider(t("playground.fill_k"), 1, FM.MAX_TOP_K, 10, key="pg_fill_k")
     candidates = ""
     if causal:
-        candidates = c[1].text_input(t("playground.fill_candidates"), value=example_cands,
-                                     key=f"pg_fill_cands{suffix}",
-                                     placeholder="good, simple, short, test",
-                                     help=t("playground.fill_candidates_help", n=FM.MAX_CANDIDATES,
-                                            chars=FM.MAX_CANDIDATE_CHARS))
+        candidates = c[1].text_input(
+            t("playground.fill_candidates"),
+            value=example_cands,
+            key=f"pg_fill_cands{suffix}",
+            placeholder="good, simple, short, test",
+            help=t("playground.fill_candidates_help", n=FM.MAX_CANDIDATES, chars=FM.MAX_CANDIDATE_CHARS),
+        )
     copy_link("playground", {"preset": FILL_MASK, "text": text}, key="pg_fill")
     try:
         with st.spinner("…"):
@@ -249,10 +360,20 @@ def fill_mask_section(loaded) -> None:
     st.dataframe(df, hide_index=True)
     st.markdown(f"**{t('playground.fill_export')}**")
     c = st.columns(3)
-    c[0].download_button(t("playground.dl_predictions_json"), fill_mask_json(result, facts), "llmviz-fill-mask.json",
-                         "application/json", key="pg_fill_json")
-    c[1].download_button(t("playground.dl_predictions_csv"), fill_mask_csv(result, facts), "llmviz-fill-mask.csv", "text/csv",
-                         key="pg_fill_csv")
+    c[0].download_button(
+        t("playground.dl_predictions_json"),
+        fill_mask_json(result, facts),
+        "llmviz-fill-mask.json",
+        "application/json",
+        key="pg_fill_json",
+    )
+    c[1].download_button(
+        t("playground.dl_predictions_csv"),
+        fill_mask_csv(result, facts),
+        "llmviz-fill-mask.csv",
+        "text/csv",
+        key="pg_fill_csv",
+    )
 
 
 st.title(t("playground.title"))
@@ -265,12 +386,21 @@ _fields = {"pg_mode": initial}
 if initial == FILL_MASK:
     _fields["pg_fill_text"] = _linked_text or FM.CLASSIC_EXAMPLE
 else:
-    _fields.update({f"pg_user_{initial}": _linked_text or PRESETS[initial].user,
-                    f"pg_system_{initial}": PRESETS[initial].system})
+    _fields.update(
+        {f"pg_user_{initial}": _linked_text or PRESETS[initial].user, f"pg_system_{initial}": PRESETS[initial].system}
+    )
 url_state("playground", _fields)
-mode = st.segmented_control(t("playground.mode"), MODES, format_func=lambda m: t(f"playground.mode_{m}"),
-                            key="pg_mode", required=True,
-                            on_change=to_url("pg_mode", "preset", "playground")) or DEFAULT_MODE
+mode = (
+    st.segmented_control(
+        t("playground.mode"),
+        MODES,
+        format_func=lambda m: t(f"playground.mode_{m}"),
+        key="pg_mode",
+        required=True,
+        on_change=to_url("pg_mode", "preset", "playground"),
+    )
+    or DEFAULT_MODE
+)
 if loaded.spec == "smollm2":  # the note is about SmolLM2-135M only
     st.info(t("playground.honesty"), icon=":material/info:")
 if mode == FILL_MASK:

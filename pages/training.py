@@ -1,18 +1,18 @@
 """Training lab: train a tiny transformer live (overfitting and its cures), transfer learning,
 data bias -> model bias, memorized secrets. Thin: widgets -> llmviz.train.experiments -> llmviz.viz.train."""
+
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
+from llmviz import serving
 from llmviz.errors import LlmvizError
 from llmviz.train import experiments as X
 from llmviz.train import loop, privacy, tiny
 from llmviz.train.corpus import MAX_SENTENCES, cooccurrence, grammar_corpus
 from llmviz.viz import train as V
-from llmviz import serving
-from ui.common import (export_buttons, load_cached, plot, session_models, session_owner, show_error, switch_model,
-                       t_text)
+from ui.common import export_buttons, load_cached, plot, session_models, session_owner, show_error, switch_model, t_text
 from ui.i18n import t
 from ui.jobs import check as check_job
 from ui.jobs import heavy
@@ -20,8 +20,23 @@ from ui.links import copy_link, presenter_mode, qp, to_url, url_state
 
 SECTIONS = ("live", "transfer", "bias", "memorization")
 LIVE = tuple(X.PRESETS)
-CONTROLS = ("objective", "positional", "n_layers", "d_model", "n_heads", "d_ff", "dropout", "stories", "epochs",
-            "lr", "weight_decay", "early_stopping", "patience", "seed", "max_seconds")
+CONTROLS = (
+    "objective",
+    "positional",
+    "n_layers",
+    "d_model",
+    "n_heads",
+    "d_ff",
+    "dropout",
+    "stories",
+    "epochs",
+    "lr",
+    "weight_decay",
+    "early_stopping",
+    "patience",
+    "seed",
+    "max_seconds",
+)
 
 st.title(t("training.title"))
 st.markdown(t("training.intro"))
@@ -29,8 +44,10 @@ st.markdown(t("training.intro"))
 linked = qp("preset", "overfit")
 linked = linked if linked in LIVE + SECTIONS[1:] else "overfit"
 # The URL is the page's state on every navigation (tour step, card, copied link): ui.links.url_state.
-_fresh = url_state("training", {"trn_section": "live" if linked in LIVE else linked,
-                                "trn_preset": linked if linked in LIVE else "overfit"})
+_fresh = url_state(
+    "training",
+    {"trn_section": "live" if linked in LIVE else linked, "trn_preset": linked if linked in LIVE else "overfit"},
+)
 
 
 def _section_to_url() -> None:
@@ -39,8 +56,17 @@ def _section_to_url() -> None:
     to_url("_trn_url_preset", "preset", "training")()
 
 
-section = st.segmented_control(t("training.section"), SECTIONS, key="trn_section", required=True,
-                               on_change=_section_to_url, format_func=lambda s: t(f"training.sec_{s}")) or "live"
+section = (
+    st.segmented_control(
+        t("training.section"),
+        SECTIONS,
+        key="trn_section",
+        required=True,
+        on_change=_section_to_url,
+        format_func=lambda s: t(f"training.sec_{s}"),
+    )
+    or "live"
+)
 
 
 def apply_preset() -> None:
@@ -68,8 +94,14 @@ def model_share(kind: str, model, tokenizer, meta: dict) -> None:
             public = st.checkbox(t("training.share_public"), key=f"{key}_public", help=t("training.share_public_help"))
         if st.button(t("training.share_button"), key=key, help=t("training.share_help")):
             try:
-                mid = tiny.register_trained(model, tokenizer, f"lab-{kind}", t(f"training.share_title_{kind}"),
-                                            meta=meta, owner=None if public else session_owner())
+                mid = tiny.register_trained(
+                    model,
+                    tokenizer,
+                    f"lab-{kind}",
+                    t(f"training.share_title_{kind}"),
+                    meta=meta,
+                    owner=None if public else session_owner(),
+                )
             except (LlmvizError, OSError) as err:
                 show_error(err)
             else:
@@ -80,8 +112,9 @@ def model_share(kind: str, model, tokenizer, meta: dict) -> None:
             st.success(t_text("training.shared", model=mid))  # the name only, never the server folder
             c = st.columns(2)
             c[0].button(t("training.activate"), key=f"{key}_act", on_click=activate, args=(mid,))
-            c[1].download_button(t("training.download"), tiny.zip_folder(folder), f"{mid}.zip", "application/zip",
-                                 key=f"{key}_zip")
+            c[1].download_button(
+                t("training.download"), tiny.zip_folder(folder), f"{mid}.zip", "application/zip", key=f"{key}_zip"
+            )
 
 
 def stop_row(key: str) -> bool:
@@ -98,30 +131,48 @@ def live_section() -> None:
     if "trn_preset" not in st.session_state:
         st.session_state["trn_preset"] = linked if linked in LIVE else "overfit"
         apply_preset()
+
     def _on_preset() -> None:
         apply_preset()
         _section_to_url()
 
-    preset = st.selectbox(t("training.preset"), LIVE, key="trn_preset", on_change=_on_preset,
-                          format_func=lambda p: t(f"training.preset_{p}"), help=t("training.preset_help"))
+    preset = st.selectbox(
+        t("training.preset"),
+        LIVE,
+        key="trn_preset",
+        on_change=_on_preset,
+        format_func=lambda p: t(f"training.preset_{p}"),
+        help=t("training.preset_help"),
+    )
     st.caption(t(f"training.preset_{preset}_note"))
     copy_link("training", {"preset": preset}, key="trn")
     c = st.columns(5)
-    stories = c[0].number_input(t("training.stories"), 4, X.MAX_STORIES, key="trn_stories",
-                                help=t("training.stories_help"))
+    stories = c[0].number_input(
+        t("training.stories"), 4, X.MAX_STORIES, key="trn_stories", help=t("training.stories_help")
+    )
     epochs = c[1].number_input(t("training.epochs"), 1, loop.MAX_EPOCHS, key="trn_epochs")
-    dropout = c[2].slider(t("training.dropout"), 0.0, tiny.MAX_DROPOUT, step=0.05, key="trn_dropout",
-                          help=t("training.dropout_help"))
-    wd = c[3].number_input(t("training.weight_decay"), 0.0, 10.0, step=0.5, key="trn_weight_decay",
-                           help=t("training.weight_decay_help"))
+    dropout = c[2].slider(
+        t("training.dropout"), 0.0, tiny.MAX_DROPOUT, step=0.05, key="trn_dropout", help=t("training.dropout_help")
+    )
+    wd = c[3].number_input(
+        t("training.weight_decay"), 0.0, 10.0, step=0.5, key="trn_weight_decay", help=t("training.weight_decay_help")
+    )
     early = c[4].checkbox(t("training.early_stopping"), key="trn_early_stopping", help=t("training.early_help"))
     with st.expander(t("training.advanced"), expanded=False):
         a = st.columns(4)
-        objective = a[0].radio(t("training.objective"), list(tiny.OBJECTIVES), key="trn_objective",
-                               format_func=lambda o: t(f"training.obj_{o}"))
-        positional = a[0].radio(t("training.positional"), tiny.POSITIONALS, key="trn_positional",
-                                format_func=lambda x: t(f"app.pos_{x}"),
-                                help=t("training.positional_help"))
+        objective = a[0].radio(
+            t("training.objective"),
+            list(tiny.OBJECTIVES),
+            key="trn_objective",
+            format_func=lambda o: t(f"training.obj_{o}"),
+        )
+        positional = a[0].radio(
+            t("training.positional"),
+            tiny.POSITIONALS,
+            key="trn_positional",
+            format_func=lambda x: t(f"app.pos_{x}"),
+            help=t("training.positional_help"),
+        )
         n_layers = a[1].number_input(t("training.n_layers"), *tiny.LIMITS["n_layers"], key="trn_n_layers")
         d_model = a[1].number_input(t("training.d_model"), *tiny.LIMITS["d_model"], step=16, key="trn_d_model")
         n_heads = a[2].number_input(t("training.n_heads"), *tiny.LIMITS["n_heads"], key="trn_n_heads")
@@ -129,12 +180,30 @@ def live_section() -> None:
         lr = a[3].number_input(t("training.lr"), 1e-5, 0.1, step=1e-3, format="%.4f", key="trn_lr")
         patience = a[3].number_input(t("training.patience"), 1, 50, key="trn_patience")
         seed = a[1].number_input(t("training.seed"), 0, 10_000, key="trn_seed")
-        max_s = a[2].number_input(t("training.max_seconds"), 1.0, loop.MAX_SECONDS, key="trn_max_seconds",
-                                  help=t("training.max_seconds_help"))
+        max_s = a[2].number_input(
+            t("training.max_seconds"), 1.0, loop.MAX_SECONDS, key="trn_max_seconds", help=t("training.max_seconds_help")
+        )
     try:
-        params = X.LiveParams(objective, positional, int(n_layers), int(d_model), int(n_heads), int(d_ff),
-                              float(dropout), int(stories), 100, 8, int(epochs), 16, float(lr), float(wd), bool(early),
-                              int(patience), float(max_s), int(seed))
+        params = X.LiveParams(
+            objective,
+            positional,
+            int(n_layers),
+            int(d_model),
+            int(n_heads),
+            int(d_ff),
+            float(dropout),
+            int(stories),
+            100,
+            8,
+            int(epochs),
+            16,
+            float(lr),
+            float(wd),
+            bool(early),
+            int(patience),
+            float(max_s),
+            int(seed),
+        )
         params.tiny()  # validates (raises InputError with a message)
         params.settings()
     except LlmvizError as err:
@@ -175,8 +244,12 @@ def live_section() -> None:
         runs = st.session_state.setdefault("trn_runs", {})
         h = res.history
         label = t(f"training.preset_{preset}") + ("" if params == X.PRESETS[preset] else " *")  # * = changed
-        runs[label] = {"preset": label, "train_loss": h.train_loss[-1], "val_loss": h.val_loss[-1],
-                       "best_val": min(h.val_loss)}
+        runs[label] = {
+            "preset": label,
+            "train_loss": h.train_loss[-1],
+            "val_loss": h.val_loss[-1],
+            "best_val": min(h.val_loss),
+        }
     res = st.session_state.get("trn_live_result")
     if res is None:
         st.info(t("training.press_train"))
@@ -189,8 +262,16 @@ def live_section() -> None:
         plot(fig, key="trn_live_final")
     best = min(range(len(h.val_loss)), key=h.val_loss.__getitem__)
     if loop.is_overfitting(h):
-        st.warning(t("training.lesson_overfit", best_step=h.step[best], best=h.val_loss[best], last=h.val_loss[-1],
-                   train_best=h.train_loss[best], train_last=h.train_loss[-1]))
+        st.warning(
+            t(
+                "training.lesson_overfit",
+                best_step=h.step[best],
+                best=h.val_loss[best],
+                last=h.val_loss[-1],
+                train_best=h.train_loss[best],
+                train_last=h.train_loss[-1],
+            )
+        )
     else:
         st.success(t("training.lesson_ok", gap=h.gap, best=h.val_loss[best], last=h.val_loss[-1]))
     st.caption(t("training.metric_note", params=res.n_params))
@@ -216,6 +297,7 @@ def progress_cb(bar):
         check_job()  # Stop, a newer run of this session or the time budget ends the run here
         bar.progress(min(max(frac, 0.0), 1.0), text=msg)
         return False
+
     return cb
 
 
@@ -244,10 +326,18 @@ def transfer_section() -> None:
     copy_link("training", {"preset": "transfer"}, key="trn")
     d = X.TransferParams()
     c = st.columns(4)
-    sizes = c[0].multiselect(t("training.sizes"), [8, 16, 32, 64, 128, 256, 512], default=list(d.sizes),
-                             key="trn_tr_sizes")
-    stories = c[1].number_input(t("training.pretrain_stories"), 50, X.MAX_STORIES, d.pretrain_stories, step=100,
-                                key="trn_tr_stories", help=t("training.pretrain_help"))
+    sizes = c[0].multiselect(
+        t("training.sizes"), [8, 16, 32, 64, 128, 256, 512], default=list(d.sizes), key="trn_tr_sizes"
+    )
+    stories = c[1].number_input(
+        t("training.pretrain_stories"),
+        50,
+        X.MAX_STORIES,
+        d.pretrain_stories,
+        step=100,
+        key="trn_tr_stories",
+        help=t("training.pretrain_help"),
+    )
     epochs = c[2].number_input(t("training.pretrain_epochs"), 1, 50, d.pretrain_epochs, key="trn_tr_epochs")
     steps = c[3].number_input(t("training.ft_steps"), 5, 500, d.steps, key="trn_tr_steps")
     c = st.columns(4)
@@ -262,8 +352,15 @@ def transfer_section() -> None:
         return
 
     def compute():
-        params = X.TransferParams(tuple(sorted(sizes)), int(stories), int(epochs), steps=int(steps),
-                                  n_test=int(n_test), use_minilm=use_minilm, seed=int(seed))
+        params = X.TransferParams(
+            tuple(sorted(sizes)),
+            int(stories),
+            int(epochs),
+            steps=int(steps),
+            n_test=int(n_test),
+            use_minilm=use_minilm,
+            seed=int(seed),
+        )
         minilm = load_cached("minilm") if use_minilm else None
         return (*X.run_transfer(params, minilm, progress_cb(bar)), params)
 
@@ -298,8 +395,10 @@ def bias_section() -> None:
     preview = grammar_corpus(min(int(stories), MAX_SENTENCES), d.words, float(skew), int(seed))
     with st.expander(t("training.corpus_preview"), expanded=False):
         st.code("\n".join(preview.texts[:8]), language=None)
-        plot(V.counts_figure(cooccurrence(preview.texts, preview.occupations), t("training.counts_title")),
-             key="trn_b_counts")
+        plot(
+            V.counts_figure(cooccurrence(preview.texts, preview.occupations), t("training.counts_title")),
+            key="trn_b_counts",
+        )
     run = st.button(t("training.run_bias"), key="trn_b_run", type="primary")
     stop_row("trn_b")
     bar = st.progress(0.0)
@@ -330,8 +429,12 @@ def memorization_section() -> None:
     copy_link("training", {"preset": "memorization"}, key="trn")
     d = X.MemoParams()
     c = st.columns(4)
-    raw = c[0].text_input(t("training.repeats"), ", ".join(map(str, d.repeats)), key="trn_m_repeats",
-                          help=t("training.repeats_help", n=len(privacy.NAMES)))
+    raw = c[0].text_input(
+        t("training.repeats"),
+        ", ".join(map(str, d.repeats)),
+        key="trn_m_repeats",
+        help=t("training.repeats_help", n=len(privacy.NAMES)),
+    )
     stories = c[1].number_input(t("training.stories"), 50, X.MAX_STORIES, d.stories, step=100, key="trn_m_stories")
     epochs = c[2].number_input(t("training.epochs"), 1, 50, d.epochs, key="trn_m_epochs")
     digits = c[3].number_input(t("training.digits"), 1, privacy.MAX_DIGITS, d.n_digits, key="trn_m_digits")
@@ -362,14 +465,20 @@ def memorization_section() -> None:
     df = pd.DataFrame(res.records())
     st.dataframe(df, hide_index=True)
     st.markdown(t("training.memo_lesson", n=res.n_candidates))
-    prefix = st.text_input(t("training.try_prefix"), f"the pin of {res.rows[-1].name} is", key="trn_m_prefix",
-                           max_chars=200, help=t("training.try_prefix_help"))
+    prefix = st.text_input(
+        t("training.try_prefix"),
+        f"the pin of {res.rows[-1].name} is",
+        key="trn_m_prefix",
+        max_chars=200,
+        help=t("training.try_prefix_help"),
+    )
     if prefix.strip():
         unknown = [w for w in tok.tokenize(prefix) if w == tok.unk_token]
         if unknown:
             st.warning(t("training.unknown_words"))
-        st.code(f"{prefix.strip()} → {privacy.complete(model, tok, prefix.strip(), int(params.n_digits))}",
-                language=None)
+        st.code(
+            f"{prefix.strip()} → {privacy.complete(model, tok, prefix.strip(), int(params.n_digits))}", language=None
+        )
     export_buttons("trn_m_export", fig, df, "training-memorization", meta=params.__dict__)
     model_share("memorized", model, tok, {"experiment": "memorization", **params.__dict__})
 
@@ -384,5 +493,13 @@ else:
     memorization_section()
 if not presenter_mode():
     with st.expander(t("training.limits_header")):
-        st.markdown(t("training.limits", stories=X.MAX_STORIES, epochs=loop.MAX_EPOCHS, secs=loop.MAX_SECONDS,
-                      layers=tiny.LIMITS["n_layers"][1], d=tiny.LIMITS["d_model"][1]))
+        st.markdown(
+            t(
+                "training.limits",
+                stories=X.MAX_STORIES,
+                epochs=loop.MAX_EPOCHS,
+                secs=loop.MAX_SECONDS,
+                layers=tiny.LIMITS["n_layers"][1],
+                d=tiny.LIMITS["d_model"][1],
+            )
+        )

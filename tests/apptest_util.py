@@ -1,4 +1,5 @@
 """Helpers to run app pages under streamlit.testing.v1.AppTest."""
+
 from __future__ import annotations
 
 from pathlib import Path

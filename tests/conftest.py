@@ -1,4 +1,5 @@
 """Shared fixtures: bundled models (loaded once per session) and tiny models built from configs."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,7 @@ if "LLMVIZ_HOME" not in os.environ:  # the run store of tests lives in a tempora
 
 import pytest  # noqa: E402
 
-from llmviz.models import load_model  # noqa: E402
+from llmviz.models.loading import load_model  # noqa: E402
 from tests import tiny  # noqa: E402
 
 

@@ -1,6 +1,7 @@
 """Independent, straightforward CrowS-Pairs scorer: a transcription of metric.py's ``mask_unigram``
 (one sentence, one mask, one forward pass at a time). Used by the tests and by bench/bias.py as the
 reference the batched scorer must equal."""
+
 from __future__ import annotations
 
 import difflib

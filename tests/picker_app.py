@@ -4,6 +4,7 @@ AppTest 1.67 drops the entrypoint's sidebar elements on reruns when st.navigatio
 pages (the real app in a browser keeps them; tests/browser checks that), so the picker's
 logic is tested here without navigation.
 """
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """AppTest: app.py and every page run without exceptions; the sidebar picker handles bad input."""
+
 from pathlib import Path
 
 import pytest

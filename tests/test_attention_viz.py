@@ -1,4 +1,5 @@
 """Offline bertviz payload/escaping, plotly figure builders and the exports."""
+
 from __future__ import annotations
 
 import io
@@ -8,17 +9,26 @@ import re
 import numpy as np
 import pytest
 
-from llmviz import attention as A
-from llmviz.attention_export import long_frame, stats_frame, to_json, to_npz
+from llmviz.attention import extract as A
+from llmviz.attention.export import long_frame, stats_frame, to_json, to_npz
 from llmviz.errors import InputError
 from llmviz.viz import attention as V
 from llmviz.viz import bertviz_offline as B
 
-HOSTILE = ["[CLS]", "</script><script>window.__xss=1</script>", "<img src=x onerror=window.__xss=2>",
-           "\"quoted\"", "back\\slash", "<!--", "שלום", "🙂", "[SEP]"]
+HOSTILE = [
+    "[CLS]",
+    "</script><script>window.__xss=1</script>",
+    "<img src=x onerror=window.__xss=2>",
+    '"quoted"',
+    "back\\slash",
+    "<!--",
+    "שלום",
+    "🙂",
+    "[SEP]",
+]
 
 
-def _random_attention(layers=2, heads=3, t=len(HOSTILE), seed=0):
+def _random_attention(layers=2, heads=3, t=len(HOSTILE), seed=0):  # noqa: B008 (a constant, computed once)
     rng = np.random.default_rng(seed)
     a = rng.random((layers, heads, t, t)).astype(np.float32)
     return a / a.sum(-1, keepdims=True)
@@ -65,8 +75,9 @@ def test_vendored_files_are_pinned_and_inlined_once():
     assert manifest["d3/d3.min.js"]["version"] == "5.7.0"
     for entry in manifest.values():
         assert (B.STATIC / entry["license_file"]).is_file()
-    doc = B.standalone_html([B.view_fragment(HOSTILE, _random_attention(), "head"),
-                             B.view_fragment(HOSTILE, _random_attention(), "model")])
+    doc = B.standalone_html(
+        [B.view_fragment(HOSTILE, _random_attention(), "head"), B.view_fragment(HOSTILE, _random_attention(), "model")]
+    )
     assert doc.count("d3/d3.min.js (vendored") == 1
     assert not re.search(r"""src\s*=\s*["']?https?:""", doc)
     assert "default-src 'none'" in doc  # CSP: the document may not fetch anything
@@ -96,8 +107,9 @@ def test_plotly_labels_are_escaped_and_unique_positions():
     assert len(sfig.data[1].x) == att.shape[0] * att.shape[1]  # one clickable marker per head
     m = V.matrix_heatmap(np.array([[0.0, -np.inf], [1.0, 2.0]]), "masked")
     assert np.isnan(m.data[0].z[0][1])
-    nf = V.neuron_figure(HOSTILE, np.ones((len(HOSTILE), 4)), np.zeros(len(HOSTILE)),
-                         np.full(len(HOSTILE), 1 / len(HOSTILE)), HOSTILE[1])
+    nf = V.neuron_figure(
+        HOSTILE, np.ones((len(HOSTILE), 4)), np.zeros(len(HOSTILE)), np.full(len(HOSTILE), 1 / len(HOSTILE)), HOSTILE[1]
+    )
     assert "<script>" not in nf.layout.title.text
 
 
@@ -124,4 +136,6 @@ def test_exports_round_trip(tiny_mlm):
     np.testing.assert_allclose(one["weight"].to_numpy().reshape(t, t), r.attention[0, 3], atol=1e-7)
     sf = stats_frame(stats)
     assert len(sf) == r.n_layers * r.n_heads
-    assert sf.loc[(sf["layer"] == 1) & (sf["head"] == 3), "entropy"].item() == pytest.approx(float(stats["entropy"][1, 3]))
+    assert sf.loc[(sf["layer"] == 1) & (sf["head"] == 3), "entropy"].item() == pytest.approx(
+        float(stats["entropy"][1, 3])
+    )

@@ -1,4 +1,5 @@
 """Counterfactual generation: reproducible with a seed, VADER scores, difference of means and its CI."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """CSV validation for minimal pairs: clear errors for wrong columns, empty rows, non-UTF-8, bad values."""
+
 import pytest
 
 from llmviz.bias.pairs_data import COLUMNS, iter_pairs_file, parse_pairs, starter_pairs
@@ -14,22 +15,27 @@ def test_starter_set_is_large_and_diverse():
 
 
 def test_original_crows_layout_with_extra_columns_is_accepted():
-    data = (",sent_more,sent_less,stereo_antistereo,bias_type,annotations,anon_writer\n"
-            '0,"He couldn\'t, sadly.",She couldn\'t.,stereo,gender,"[[\'gender\']]",a0\n').encode()
+    data = (
+        ",sent_more,sent_less,stereo_antistereo,bias_type,annotations,anon_writer\n"
+        "0,\"He couldn't, sadly.\",She couldn't.,stereo,gender,\"[['gender']]\",a0\n"
+    ).encode()
     ps = parse_pairs(data, "crows.csv")
     assert list(ps.frame.columns) == list(COLUMNS) and ps.frame.loc[0, "sent_more"] == "He couldn't, sadly."
 
 
-@pytest.mark.parametrize("data,match", [
-    (b"", "is empty"),
-    (b"sentence,label\na,b\n", "lacks the column"),
-    (HEAD.encode(), "no pairs|no rows"),
-    ((HEAD + "A x.,,stereo,age\n").encode(), "sent_less is empty in row"),
-    ((HEAD + "A x.,B x.,maybe,age\n").encode(), "must be 'stereo' or 'antistereo'"),
-    ((HEAD + "A x.,A x.,stereo,age\n").encode(), "identical"),
-    ((HEAD + "Caf\xe9 x,Caf\xe9 y,stereo,age\n").encode("latin-1"), "not UTF-8"),
-    ((HEAD + ",,,\n,,,\n").encode(), "no pairs"),
-])
+@pytest.mark.parametrize(
+    "data,match",
+    [
+        (b"", "is empty"),
+        (b"sentence,label\na,b\n", "lacks the column"),
+        (HEAD.encode(), "no pairs|no rows"),
+        ((HEAD + "A x.,,stereo,age\n").encode(), "sent_less is empty in row"),
+        ((HEAD + "A x.,B x.,maybe,age\n").encode(), "must be 'stereo' or 'antistereo'"),
+        ((HEAD + "A x.,A x.,stereo,age\n").encode(), "identical"),
+        ((HEAD + "Caf\xe9 x,Caf\xe9 y,stereo,age\n").encode("latin-1"), "not UTF-8"),
+        ((HEAD + ",,,\n,,,\n").encode(), "no pairs"),
+    ],
+)
 def test_bad_csv_gives_clear_error(data, match):
     with pytest.raises(InputError, match=match):
         parse_pairs(data, "x.csv")

@@ -1,5 +1,6 @@
 """Minimal pairs: batched CrowS-Pairs PLL equals the straightforward reference; causal log-likelihood
 equals a manual sum of token log-probs; drill-down and summaries are consistent."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -58,8 +59,14 @@ def test_summary_matches_counts_and_ci_contains_point(tiny_mlm):
         sel = res.frame["bias_type"] == t
         assert v["pct_stereotype"] == pytest.approx(100 * np.mean(res.diff[sel] > 0))
     table = res.table()
-    assert list(table.columns[:6]) == ["sent_more", "sent_less", "stereo_antistereo", "bias_type",
-                                       "score_more", "score_less"]
+    assert list(table.columns[:6]) == [
+        "sent_more",
+        "sent_less",
+        "stereo_antistereo",
+        "bias_type",
+        "score_more",
+        "score_less",
+    ]
 
 
 def test_get_span_matches_difflib_blocks():
@@ -77,11 +84,13 @@ def test_pair_detail_mlm_token_diffs_sum_to_score_difference(tiny_mlm):
     A = len(d.attention_tokens)
     assert d.attention_diff.shape == (L, H, A, A)
     # the aligned attention difference is exactly the two extracted maps restricted to shared tokens
-    from llmviz.attention import extract_attention
+    from llmviz.attention.extract import extract_attention
+
     r1, r2 = extract_attention(tiny_mlm, more), extract_attention(tiny_mlm, less)
     s1, s2 = pairs.get_span(r1.token_ids, r2.token_ids)
-    np.testing.assert_allclose(d.attention_diff[1, 2, 0, 1], r1.attention[1, 2, s1[0], s1[1]] -
-                               r2.attention[1, 2, s2[0], s2[1]], atol=1e-6)
+    np.testing.assert_allclose(
+        d.attention_diff[1, 2, 0, 1], r1.attention[1, 2, s1[0], s1[1]] - r2.attention[1, 2, s2[0], s2[1]], atol=1e-6
+    )
 
 
 def test_pair_detail_causal(tiny_llama):

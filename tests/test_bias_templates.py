@@ -1,4 +1,5 @@
 """Template probe: Kurita score and causal target log-prob against manual, unbatched computations."""
+
 import numpy as np
 import pytest
 import torch
@@ -31,8 +32,9 @@ def test_kurita_matches_manual_computation_with_multi_token_terms(tiny_mlm):
             k, kg = len(t_ids), len(tok(group, add_special_tokens=False)["input_ids"])
             pos, lp = _manual_mlm_logprob(tiny_mlm, f"The {group} worked as a {' '.join([m] * k)}.", t_ids)
             want = sum(lp[p, t].item() for p, t in zip(pos, t_ids))
-            pos2, lp2 = _manual_mlm_logprob(tiny_mlm, f"The {' '.join([m] * kg)} worked as a {' '.join([m] * k)}.",
-                                            t_ids)
+            pos2, lp2 = _manual_mlm_logprob(
+                tiny_mlm, f"The {' '.join([m] * kg)} worked as a {' '.join([m] * k)}.", t_ids
+            )
             prior = sum(lp2[p, t].item() for p, t in zip(pos2[kg:], t_ids))
             assert res.log_prob[g, n] == pytest.approx(want, abs=1e-5)
             assert res.prior[g, n] == pytest.approx(prior, abs=1e-5)
@@ -42,8 +44,9 @@ def test_kurita_matches_manual_computation_with_multi_token_terms(tiny_mlm):
 
 def test_causal_target_logprob_is_manual_sum(tiny_llama):
     tok = tiny_llama.tokenizer
-    res = template_probe(tiny_llama, "The {group} worked as a {target} here.", ["man", "woman"],
-                         ["nurse", "cardiologist"])
+    res = template_probe(
+        tiny_llama, "The {group} worked as a {target} here.", ["man", "woman"], ["nurse", "cardiologist"]
+    )
     assert res.method == "causal_loglik"
     prefix = tok.cls_token_id  # tiny llama reuses the BERT tokenizer: no bos/eos, so [CLS] starts the row
     for g, group in enumerate(["man", "woman"]):
@@ -56,7 +59,7 @@ def test_causal_target_logprob_is_manual_sum(tiny_llama):
                 lp = torch.log_softmax(tiny_llama.model(input_ids=ids).logits[0].double(), -1)
             per_tok = [lp[i - 1, ids[0, i]].item() for i in range(1, ids.shape[1])]
             start = 1 + len(head)
-            want_t = sum(per_tok[start - 1:start - 1 + len(tgt)])
+            want_t = sum(per_tok[start - 1 : start - 1 + len(tgt)])
             assert res.log_prob[g, n] == pytest.approx(want_t, abs=1e-5)
             assert res.kurita[g, n] == pytest.approx(sum(per_tok), abs=1e-5)
 
@@ -70,8 +73,16 @@ def test_skew_ranking_and_ratio_are_consistent(tiny_mlm):
     assert len(res.to_records()) == 9
 
 
-@pytest.mark.parametrize("template", ["", "No slots here.", "The {group} and {group} [MASK].",
-                                      "The {group} is [MASK] and [MASK].", "The {group} {other} [MASK]."])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "",
+        "No slots here.",
+        "The {group} and {group} [MASK].",
+        "The {group} is [MASK] and [MASK].",
+        "The {group} {other} [MASK].",
+    ],
+)
 def test_bad_templates_are_refused(template):
     with pytest.raises(InputError):
         normalise_template(template)

@@ -1,4 +1,5 @@
 """WEAT/SEAT and the projection-debiasing demo against hand computations on small vectors."""
+
 import itertools
 import math
 import statistics
@@ -31,8 +32,10 @@ def test_effect_size_and_exact_p_by_hand():
     # exact test over the 6 partitions of 4 words into 2 + 2: the observed split is the most extreme
     allw = sx + sy
     obs = sum(sx) - sum(sy)
-    parts = [sum(allw[i] for i in c) - sum(allw[i] for i in range(4) if i not in c)
-             for c in itertools.combinations(range(4), 2)]
+    parts = [
+        sum(allw[i] for i in c) - sum(allw[i] for i in range(4) if i not in c)
+        for c in itertools.combinations(range(4), 2)
+    ]
     p_hand = sum(p >= obs - 1e-12 for p in parts) / len(parts)
     p, exact, n = weat.permutation_p(np.array(sx), np.array(sy))
     assert exact and n == 6 and p == pytest.approx(p_hand) == pytest.approx(1 / 6)
@@ -120,9 +123,17 @@ def test_bias_direction_projection_and_recoverability():
 def test_mitigation_demo_on_a_model(tiny_mlm):
     sets = weat.word_sets()
     t = sets["tests"]["weat7_math_arts"]
-    res = mitigation.mitigation_demo(tiny_mlm, sets["definitional_pairs"][:4], t["X"][:4], t["Y"][:4],
-                                     t["A"][:4], t["B"][:4], sets["neutral_words"][:8], layer=-1,
-                                     n_samples=1000)
+    res = mitigation.mitigation_demo(
+        tiny_mlm,
+        sets["definitional_pairs"][:4],
+        t["X"][:4],
+        t["Y"][:4],
+        t["A"][:4],
+        t["B"][:4],
+        sets["neutral_words"][:8],
+        layer=-1,
+        n_samples=1000,
+    )
     assert res.layer == tiny_mlm.facts.n_layers
     assert len(res.neighbours_before) == 8 and 0 <= res.n_changed <= 8
     assert res.direction.shape == (tiny_mlm.facts.hidden_size,)

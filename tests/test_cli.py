@@ -1,4 +1,5 @@
 """`python -m llmviz bias-audit`: report layout, scores equal the library's, resume, input errors."""
+
 import json
 import subprocess
 import sys
@@ -20,9 +21,28 @@ def small_csv(tmp_path_factory):
 
 def test_audit_writes_complete_report(tiny_mlm, tiny_mlm_dir, small_csv, tmp_path, capsys):
     out = tmp_path / "report.json"
-    rc = main(["bias-audit", "--model", str(tiny_mlm_dir), "--pairs", str(small_csv), "--out", str(out),
-               "--out", str(tmp_path / "r.csv"), "--out", str(tmp_path / "r.html"), "--chunk-rows", "4",
-               "--batch-size", "8", "--n-boot", "500", "--quiet"])
+    rc = main(
+        [
+            "bias-audit",
+            "--model",
+            str(tiny_mlm_dir),
+            "--pairs",
+            str(small_csv),
+            "--out",
+            str(out),
+            "--out",
+            str(tmp_path / "r.csv"),
+            "--out",
+            str(tmp_path / "r.html"),
+            "--chunk-rows",
+            "4",
+            "--batch-size",
+            "8",
+            "--n-boot",
+            "500",
+            "--quiet",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     rep = json.loads(out.read_text(encoding="utf-8"))
     assert set(rep) >= {"summary", "pairs", "model", "versions", "data", "date", "parameters", "method"}
@@ -45,16 +65,51 @@ def test_audit_writes_complete_report(tiny_mlm, tiny_mlm_dir, small_csv, tmp_pat
 
 def test_resume_reuses_finished_rows(tiny_mlm_dir, small_csv, tmp_path):
     first = tmp_path / "a.json"
-    assert main(["bias-audit", "--model", str(tiny_mlm_dir), "--pairs", str(small_csv), "--out", str(first),
-                 "--n-boot", "200", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "bias-audit",
+                "--model",
+                str(tiny_mlm_dir),
+                "--pairs",
+                str(small_csv),
+                "--out",
+                str(first),
+                "--n-boot",
+                "200",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     full = json.loads(first.read_text())["pairs"]
     out = tmp_path / "b.json"
     partial = tmp_path / "b.json.partial.jsonl"
     planted = [dict(r, score_more=999.0) for r in full[:5]]  # as if an earlier run had scored 5 rows
-    partial.write_text("\n".join(json.dumps(x) for x in
-                                 [{"sha256": file_sha256(small_csv), "model": str(tiny_mlm_dir)}] + planted) + "\n")
-    assert main(["bias-audit", "--model", str(tiny_mlm_dir), "--pairs", str(small_csv), "--out", str(out),
-                 "--chunk-rows", "3", "--resume", "--n-boot", "200", "--quiet"]) == 0
+    partial.write_text(
+        "\n".join(json.dumps(x) for x in [{"sha256": file_sha256(small_csv), "model": str(tiny_mlm_dir)}] + planted)
+        + "\n"
+    )
+    assert (
+        main(
+            [
+                "bias-audit",
+                "--model",
+                str(tiny_mlm_dir),
+                "--pairs",
+                str(small_csv),
+                "--out",
+                str(out),
+                "--chunk-rows",
+                "3",
+                "--resume",
+                "--n-boot",
+                "200",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     got = json.loads(out.read_text())["pairs"]
     assert [r["score_more"] for r in got[:5]] == [999.0] * 5
     assert [r["score_more"] for r in got[5:]] == pytest.approx([r["score_more"] for r in full[5:]], abs=1e-6)
@@ -64,8 +119,9 @@ def test_cli_input_errors(tiny_mlm_dir, tmp_path, capsys):
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("sentence,label\na,b\n", encoding="utf-8")
     latin = tmp_path / "latin.csv"
-    latin.write_bytes("sent_more,sent_less,stereo_antistereo,bias_type\nCaf\xe9 x,Caf\xe9 y,stereo,age\n"
-                      .encode("latin-1"))
+    latin.write_bytes(
+        "sent_more,sent_less,stereo_antistereo,bias_type\nCaf\xe9 x,Caf\xe9 y,stereo,age\n".encode("latin-1")
+    )
     base = ["bias-audit", "--model", str(tiny_mlm_dir), "--quiet"]
     assert main(base + ["--pairs", str(wrong), "--out", str(tmp_path / "r.json")]) == 2
     assert "lacks the column(s) sent_more" in capsys.readouterr().err
@@ -76,6 +132,7 @@ def test_cli_input_errors(tiny_mlm_dir, tmp_path, capsys):
 
 
 def test_module_entry_point_help():
-    out = subprocess.run([sys.executable, "-m", "llmviz", "bias-audit", "--help"], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "llmviz", "bias-audit", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0 and "--pairs" in out.stdout

@@ -1,4 +1,5 @@
 """CLI: stereoset-eval, bias-audit --benchmark stereoset, seat, runs — exact flags and report layouts."""
+
 import json
 
 import pytest
@@ -32,11 +33,23 @@ def _files(tmp_path):
 def test_stereoset_eval_layout_and_numbers(store, tmp_path, capsys):
     gold, pred = _files(tmp_path)
     out = tmp_path / "report.json"
-    assert main(["stereoset-eval", "--gold", str(gold), "--predictions", str(pred), "--out", str(out),
-                 "--n-boot", "300"]) == 0, capsys.readouterr().err
+    assert (
+        main(["stereoset-eval", "--gold", str(gold), "--predictions", str(pred), "--out", str(out), "--n-boot", "300"])
+        == 0
+    ), capsys.readouterr().err
     rep = json.loads(out.read_text())
-    assert set(rep) >= {"intrasentence", "intersentence", "overall", "ci95", "model", "data", "versions", "date",
-                        "parameters", "run_id"}
+    assert set(rep) >= {
+        "intrasentence",
+        "intersentence",
+        "overall",
+        "ci95",
+        "model",
+        "data",
+        "versions",
+        "date",
+        "parameters",
+        "run_id",
+    }
     assert set(rep["intrasentence"]) == {"gender", "race", "overall"} and set(rep["overall"]) == METRICS
     n, lm, ss, icat = FX.EXPECTED["overall"]
     assert rep["overall"]["ICAT Score"] == pytest.approx(icat) and rep["overall"]["Count"] == n
@@ -48,9 +61,29 @@ def test_stereoset_eval_layout_and_numbers(store, tmp_path, capsys):
 
 def test_bias_audit_stereoset_scores_and_predictions(store, tiny_llama, tiny_llama_dir, tmp_path, capsys):
     out, pred = tmp_path / "r.json", tmp_path / "p.json"
-    assert main(["bias-audit", "--benchmark", "stereoset", "--model", str(tiny_llama_dir), "--data", ILLUSTRATIVE,
-                 "--out", str(out), "--predictions-out", str(pred), "--limit", "3", "--n-boot", "200",
-                 "--quiet"]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "bias-audit",
+                "--benchmark",
+                "stereoset",
+                "--model",
+                str(tiny_llama_dir),
+                "--data",
+                ILLUSTRATIVE,
+                "--out",
+                str(out),
+                "--predictions-out",
+                str(pred),
+                "--limit",
+                "3",
+                "--n-boot",
+                "200",
+                "--quiet",
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     rep, preds = json.loads(out.read_text()), json.loads(pred.read_text())
     data = SS.illustrative_set().head(3)
     ref = SS.score_dataset(tiny_llama, data)
@@ -69,8 +102,10 @@ def test_bias_audit_stereoset_scores_and_predictions(store, tiny_llama, tiny_lla
     raw["data"] = {k: v[:3] for k, v in raw["data"].items()}
     gold.write_text(json.dumps(raw))
     out2 = tmp_path / "r2.json"
-    assert main(["stereoset-eval", "--gold", str(gold), "--predictions", str(pred), "--out", str(out2),
-                 "--n-boot", "200"]) == 0
+    assert (
+        main(["stereoset-eval", "--gold", str(gold), "--predictions", str(pred), "--out", str(out2), "--n-boot", "200"])
+        == 0
+    )
     assert json.loads(out2.read_text())["overall"] == pytest.approx(rep["overall"])
 
 
@@ -79,8 +114,10 @@ def test_corrupt_store_still_writes_the_report(store, tmp_path, capsys):
     (store / "runs.sqlite").write_bytes(b"garbage" * 500)
     gold, pred = _files(tmp_path)
     out = tmp_path / "r.json"
-    assert main(["stereoset-eval", "--gold", str(gold), "--predictions", str(pred), "--out", str(out),
-                 "--n-boot", "100"]) == 0
+    assert (
+        main(["stereoset-eval", "--gold", str(gold), "--predictions", str(pred), "--out", str(out), "--n-boot", "100"])
+        == 0
+    )
     assert "corrupt" in capsys.readouterr().err
     assert json.loads(out.read_text())["run_id"] is None
 
@@ -92,9 +129,29 @@ def test_seat_cli_layout_and_runs_commands(store, tiny_encoder_dir, tmp_path, ca
     _write(folder / "weat-b.jsonl", _sets())
     out, html = tmp_path / "seat.json", tmp_path / "seat.html"
     for _ in range(2):
-        assert main(["seat", "--model", str(tiny_encoder_dir), "--tests", str(folder), "--out", str(out),
-                     "--pooling", "mean", "--layers", "all", "--n-samples", "500", "--html", str(html),
-                     "--quiet"]) == 0, capsys.readouterr().err
+        assert (
+            main(
+                [
+                    "seat",
+                    "--model",
+                    str(tiny_encoder_dir),
+                    "--tests",
+                    str(folder),
+                    "--out",
+                    str(out),
+                    "--pooling",
+                    "mean",
+                    "--layers",
+                    "all",
+                    "--n-samples",
+                    "500",
+                    "--html",
+                    str(html),
+                    "--quiet",
+                ]
+            )
+            == 0
+        ), capsys.readouterr().err
     rep = json.loads(out.read_text())
     assert set(rep) >= {"model", "pooling", "tests", "versions", "date"}
     assert [t["file"] for t in rep["tests"]] == ["sent-a", "weat-b"]
@@ -125,5 +182,7 @@ def test_benchmark_input_errors(store, tmp_path, capsys):
     assert "--pairs" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text('{"data": {}}')
-    assert main(["stereoset-eval", "--gold", str(bad), "--predictions", str(bad), "--out", str(tmp_path / "o.json")]) == 2
+    assert (
+        main(["stereoset-eval", "--gold", str(bad), "--predictions", str(bad), "--out", str(tmp_path / "o.json")]) == 2
+    )
     assert "not a StereoSet file" in capsys.readouterr().err

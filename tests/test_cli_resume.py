@@ -1,9 +1,9 @@
 """`bias-audit --resume` after any number of Ctrl-C (real SIGINT to a subprocess), a changed input file
 refused, Ctrl-C's message and exit status 130, --limit < 1, failed runs leave no header-only partial."""
+
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -36,8 +36,13 @@ def _lines(path: Path) -> list[str]:
 
 def _run_until(args: list[str], partial: Path, min_lines: int | None, timeout: float = 240):
     """Start the CLI; once ``partial`` has at least ``min_lines`` lines send SIGINT (None: run to the end)."""
-    proc = subprocess.Popen([sys.executable, "-m", "llmviz", "bias-audit", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmviz", "bias-audit", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     start = time.monotonic()
     if min_lines is not None:
         while proc.poll() is None and time.monotonic() - start < timeout:
@@ -50,8 +55,22 @@ def _run_until(args: list[str], partial: Path, min_lines: int | None, timeout: f
 
 
 def _args(model, pairs, out, *extra):
-    return ["--model", str(model), "--pairs", str(pairs), "--out", str(out), "--chunk-rows", "5",
-            "--batch-size", "8", "--n-boot", "100", "--quiet", *extra]
+    return [
+        "--model",
+        str(model),
+        "--pairs",
+        str(pairs),
+        "--out",
+        str(out),
+        "--chunk-rows",
+        "5",
+        "--batch-size",
+        "8",
+        "--n-boot",
+        "100",
+        "--quiet",
+        *extra,
+    ]
 
 
 @pytest.mark.slow
@@ -62,7 +81,7 @@ def test_resume_after_repeated_interrupts_equals_one_run(tiny_mlm_dir, csv200, t
     out = tmp_path / "r.json"
     partial = tmp_path / "r.json.partial.jsonl"
     seen = []
-    for k, extra in enumerate([(), ("--resume",), ("--resume",)]):
+    for extra in [(), ("--resume",), ("--resume",)]:
         # interrupt each run a few chunks after it has started writing
         rc, _, err = _run_until(_args(tiny_mlm_dir, csv200, out, *extra), partial, len(_lines(partial)) + 11)
         assert rc == 130, err
@@ -97,8 +116,9 @@ def test_resume_survives_a_duplicate_header_and_a_torn_last_line(tiny_mlm_dir, c
     out = tmp_path / "r.json"
     partial = tmp_path / "r.json.partial.jsonl"
     head = json.dumps({"sha256": file_sha256(small), "model": str(tiny_mlm_dir)})
-    partial.write_text("\n".join([head, head] + [json.dumps(r) for r in ref[:4]]) + "\n" + '{"sent_more": "cut',
-                       encoding="utf-8")
+    partial.write_text(
+        "\n".join([head, head] + [json.dumps(r) for r in ref[:4]]) + "\n" + '{"sent_more": "cut', encoding="utf-8"
+    )
     assert main(["bias-audit", *_args(tiny_mlm_dir, small, out, "--resume")]) == 0
     got = json.loads(out.read_text())["pairs"]
     assert [g["sent_more"] for g in got] == [r["sent_more"] for r in ref]
@@ -110,8 +130,14 @@ def test_resume_refuses_a_changed_input_file(tiny_mlm_dir, csv200, tmp_path, cap
     pd.read_csv(csv200).head(6).to_csv(data, index=False)
     out = tmp_path / "r.json"
     partial = tmp_path / "r.json.partial.jsonl"
-    rec = {"sent_more": "a", "sent_less": "b", "stereo_antistereo": "stereo", "bias_type": "age",
-           "score_more": -1.0, "score_less": -2.0}
+    rec = {
+        "sent_more": "a",
+        "sent_less": "b",
+        "stereo_antistereo": "stereo",
+        "bias_type": "age",
+        "score_more": -1.0,
+        "score_less": -2.0,
+    }
     partial.write_text(_partial_with(file_sha256(data), str(tiny_mlm_dir), [rec]), encoding="utf-8")
     data.write_text(data.read_text(encoding="utf-8").replace("(1)", "(one)"), encoding="utf-8")  # edited
     assert main(["bias-audit", *_args(tiny_mlm_dir, data, out, "--resume")]) == 2
@@ -132,8 +158,7 @@ def test_failed_run_removes_a_partial_without_scored_rows(tiny_mlm_dir, tmp_path
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("sentence,label\na,b\n", encoding="utf-8")
     out = tmp_path / "r.json"
-    assert main(["bias-audit", "--model", str(tiny_mlm_dir), "--pairs", str(wrong), "--out", str(out),
-                 "--quiet"]) == 2
+    assert main(["bias-audit", "--model", str(tiny_mlm_dir), "--pairs", str(wrong), "--out", str(out), "--quiet"]) == 2
     assert "lacks the column(s)" in capsys.readouterr().err
     assert not (tmp_path / "r.json.partial.jsonl").exists()
 

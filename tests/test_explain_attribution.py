@@ -1,5 +1,6 @@
 """Attribution methods checked against independent computations: analytic answers on a linear model,
 completeness of IG, manual leave-one-out, linearity of contrastive targets, attention from the model."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,10 +22,16 @@ def linear_problem(seed: int = 0, t: int = 5, d: int = 7) -> tuple[Problem, torc
     special[0] = True
     pad = torch.randn(d, generator=g)
     keep = torch.as_tensor(special)[:, None]
-    problem = Problem(tokens=[f"t{i}" for i in range(t)], embeds=x, score=lambda e: (e * w).sum((-1, -2)) + c,
-                      special_mask=special, label="linear", position=t - 1, target=Target("next_token"),
-                      baselines={"zero": torch.where(keep, x, torch.zeros_like(x)),
-                                 "pad": torch.where(keep, x, pad.expand_as(x))})
+    problem = Problem(
+        tokens=[f"t{i}" for i in range(t)],
+        embeds=x,
+        score=lambda e: (e * w).sum((-1, -2)) + c,
+        special_mask=special,
+        label="linear",
+        position=t - 1,
+        target=Target("next_token"),
+        baselines={"zero": torch.where(keep, x, torch.zeros_like(x)), "pad": torch.where(keep, x, pad.expand_as(x))},
+    )
     return problem, x, w, c
 
 
@@ -52,8 +59,10 @@ def test_ig_completeness_on_a_tiny_transformer(tiny_llama):
     assert gaps[-1] < 0.01, gaps  # default rule (Gauss–Legendre) at 64 steps
     assert gaps[0] > gaps[1] > gaps[2], gaps
     # the midpoint Riemann sum converges more slowly, but also shrinks the gap as steps grow
-    mid = [attribute(problem, "integrated_gradients", steps=s, rule="riemann_midpoint").completeness_gap
-           for s in (8, 32, 128)]
+    mid = [
+        attribute(problem, "integrated_gradients", steps=s, rule="riemann_midpoint").completeness_gap
+        for s in (8, 32, 128)
+    ]
     assert mid[0] > mid[1] > mid[2], mid
     res = attribute(problem, "integrated_gradients", steps=64)
     # the gap is computed from independent forward passes at the input and at the baseline
@@ -119,7 +128,7 @@ def test_sliding_window_occlusion_equals_manual_average(tiny_llama):
     drops = {}
     for s in range(len(free) - 1):
         cut = list(ids)
-        for i in free[s:s + 2]:
+        for i in free[s : s + 2]:
             cut[i] = pad
         drops[(free[s], free[s + 1])] = full - _manual_score(tiny_llama, cut, pos, tid)
     for t in free:
@@ -127,8 +136,9 @@ def test_sliding_window_occlusion_equals_manual_average(tiny_llama):
         assert res.scores[t] == pytest.approx(np.mean(covering), abs=1e-5)
 
 
-@pytest.mark.parametrize("method,params", [("grad_x_input", {}), ("integrated_gradients", {"steps": 16}),
-                                           ("occlusion", {"window": 2})])
+@pytest.mark.parametrize(
+    "method,params", [("grad_x_input", {}), ("integrated_gradients", {"steps": 16}), ("occlusion", {"window": 2})]
+)
 def test_contrastive_equals_difference_for_linear_methods(tiny_llama, method, params):
     assert METHODS[method].linear
     a = attribute(build_problem(tiny_llama, TEXT, Target("next_token", token="he")), method, **params)
@@ -139,7 +149,7 @@ def test_contrastive_equals_difference_for_linear_methods(tiny_llama, method, pa
 
 
 def test_last_layer_attention_and_rollout_come_from_the_model(tiny_llama):
-    from llmviz.attention import rollout
+    from llmviz.attention.extract import rollout
 
     problem = build_problem(tiny_llama, TEXT, Target("next_token"))
     with torch.no_grad():

@@ -1,4 +1,5 @@
 """Logit lens against the model's own outputs; head ablation against hand-written hooks and weight surgery."""
+
 from __future__ import annotations
 
 import copy
@@ -53,7 +54,7 @@ def _manual_head_ablation(loaded, ids, layer, heads, target_id, proj_path):
         x = args[0].clone()
         hd = x.shape[-1] // n_heads
         for h in heads:
-            x[..., h * hd:(h + 1) * hd] = 0
+            x[..., h * hd : (h + 1) * hd] = 0
         return (x,)
 
     handle = proj.register_forward_pre_hook(hook)
@@ -70,16 +71,30 @@ def test_head_ablation_matches_manual_hooks_with_gqa(tiny_llama):
     problem = ablation_problem(tiny_llama, TEXT, Target("next_token", token="he"))
     res = head_ablation(problem, whole_layers=True, batch_size=3)
     ids, tid = problem.token_ids, problem.target_id
-    base = torch.log_softmax(_manual_head_ablation(tiny_llama, ids, 0, [], tid,
-                                                   lambda m, i: m.model.layers[i].self_attn.o_proj)[-1], -1)[tid]
+    base = torch.log_softmax(
+        _manual_head_ablation(tiny_llama, ids, 0, [], tid, lambda m, i: m.model.layers[i].self_attn.o_proj)[-1], -1
+    )[tid]
     assert res.base_score == pytest.approx(float(base), abs=1e-5)
     for layer in range(tiny_llama.facts.n_layers):
         for head in range(tiny_llama.facts.n_heads):
-            lp = torch.log_softmax(_manual_head_ablation(
-                tiny_llama, ids, layer, [head], tid, lambda m, i: m.model.layers[i].self_attn.o_proj)[-1], -1)[tid]
+            lp = torch.log_softmax(
+                _manual_head_ablation(
+                    tiny_llama, ids, layer, [head], tid, lambda m, i: m.model.layers[i].self_attn.o_proj
+                )[-1],
+                -1,
+            )[tid]
             assert res.head_delta[layer, head] == pytest.approx(float(lp - base), abs=1e-5)
-        lp = torch.log_softmax(_manual_head_ablation(tiny_llama, ids, layer, range(tiny_llama.facts.n_heads), tid,
-                                                     lambda m, i: m.model.layers[i].self_attn.o_proj)[-1], -1)[tid]
+        lp = torch.log_softmax(
+            _manual_head_ablation(
+                tiny_llama,
+                ids,
+                layer,
+                range(tiny_llama.facts.n_heads),
+                tid,
+                lambda m, i: m.model.layers[i].self_attn.o_proj,
+            )[-1],
+            -1,
+        )[tid]
         assert res.layer_delta[layer] == pytest.approx(float(lp - base), abs=1e-5)
     assert np.abs(res.head_delta).max() > 1e-4  # the check is not vacuous
     l0, h0, d0 = top_heads(res, 1)[0]
@@ -93,15 +108,17 @@ def test_head_ablation_equals_zeroing_output_projection_columns(tiny_llama):
     hd = tiny_llama.facts.hidden_size // tiny_llama.facts.n_heads
     surgery = copy.deepcopy(tiny_llama.model)
     with torch.no_grad():
-        surgery.model.layers[layer].self_attn.o_proj.weight[:, head * hd:(head + 1) * hd] = 0
+        surgery.model.layers[layer].self_attn.o_proj.weight[:, head * hd : (head + 1) * hd] = 0
         logits = surgery(input_ids=torch.tensor([problem.token_ids])).logits[0, -1]
     diff = float(logits[problem.target_id] - logits[problem.contrast_id])
     assert res.base_score + res.head_delta[layer, head] == pytest.approx(diff, abs=1e-5)
 
 
 def test_ablating_nothing_changes_nothing(tiny_llama, tiny_mlm):
-    for loaded, text, target in ((tiny_llama, TEXT, Target("next_token")),
-                                 (tiny_mlm, "the capital is [MASK] .", Target("masked_token"))):
+    for loaded, text, target in (
+        (tiny_llama, TEXT, Target("next_token")),
+        (tiny_mlm, "the capital is [MASK] .", Target("masked_token")),
+    ):
         problem = ablation_problem(loaded, text, target)
         base = head_ablation(problem, whole_layers=False).base_score
         scores = ablate(problem, [(0, ()), (1, ())], loaded.facts.n_heads)
@@ -113,8 +130,9 @@ def test_head_ablation_on_bert_matches_manual_hook(tiny_mlm):
     problem = ablation_problem(tiny_mlm, "the capital is [MASK] .", Target("masked_token"))
     res = head_ablation(problem, whole_layers=False, batch_size=5)
     layer, head, tid, pos = 1, 3, problem.target_id, problem.position
-    logits = _manual_head_ablation(tiny_mlm, problem.token_ids, layer, [head], tid,
-                                   lambda m, i: m.bert.encoder.layer[i].attention.output.dense)
+    logits = _manual_head_ablation(
+        tiny_mlm, problem.token_ids, layer, [head], tid, lambda m, i: m.bert.encoder.layer[i].attention.output.dense
+    )
     lp = float(torch.log_softmax(logits[pos], -1)[tid])
     assert res.base_score + res.head_delta[layer, head] == pytest.approx(lp, abs=1e-5)
 

@@ -1,4 +1,5 @@
 """ui.common.export_buttons: files are built on click and carry provenance."""
+
 import json
 
 import pandas as pd

@@ -1,6 +1,7 @@
 """Catalogues: every i18n/<lang>/*.json file has the same keys in every language, no empty text,
 the same {placeholders}; every literal t("page.key") in the code exists; t() falls back and marks
 missing keys."""
+
 import ast
 import json
 import re
@@ -12,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import PAGES
 from llmviz.learn import HOME_SECTIONS
-from llmviz.models import KINDS
+from llmviz.models.loading import KINDS
 from ui.i18n import LANGS, MISSING
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,8 +50,9 @@ def test_catalogue_complete_in_every_language(name):
     assert isinstance(en, dict) and en
     for lang in LANGS:
         cat = _load(lang, name)
-        assert set(cat) == set(en), f"{lang}/{name}: missing {sorted(set(en) - set(cat))}, " \
-                                    f"extra {sorted(set(cat) - set(en))}"
+        assert set(cat) == set(en), (
+            f"{lang}/{name}: missing {sorted(set(en) - set(cat))}, extra {sorted(set(cat) - set(en))}"
+        )
         for key, text in cat.items():
             assert isinstance(text, str) and text.strip(), f"{lang}/{name}: empty {key!r}"
             assert MISSING[0] not in text, f"{lang}/{name}: {key!r} contains the missing-key marker"
@@ -72,8 +74,13 @@ def _literal_keys():
     out = []
     for path in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ui").glob("*.py"))]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "t" \
-                    and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", None)) == "t"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
                 out.append((path.relative_to(ROOT).as_posix(), node.args[0].value))
     return out
 
@@ -92,14 +99,18 @@ def test_every_literal_key_in_the_code_exists():
 
 def test_every_computed_key_exists():
     """Keys the code builds at run time: navigation titles, Learn sections, per-kind notes."""
-    computed = [f"app.page_{u}" for *_, u in PAGES] + [f"learn.section_{s}" for s in HOME_SECTIONS] \
-        + [f"learn.section_{s}_intro" for s in HOME_SECTIONS[1:]] + [f"home.probes_{k}" for k in KINDS] \
+    computed = (
+        [f"app.page_{u}" for *_, u in PAGES]
+        + [f"learn.section_{s}" for s in HOME_SECTIONS]
+        + [f"learn.section_{s}_intro" for s in HOME_SECTIONS[1:]]
+        + [f"home.probes_{k}" for k in KINDS]
         + [f"home.kind_{k}" for k in KINDS]
+    )
     assert [k for k in computed if not _exists(k)] == []
 
 
 def test_english_model_notes_match_the_model_layer():
-    from llmviz.models import PROBE_NOTES
+    from llmviz.models.loading import PROBE_NOTES
 
     en = _load("en", "home.json")
     assert {k: en[f"probes_{k}"] for k in KINDS} == PROBE_NOTES
@@ -121,8 +132,13 @@ def _t_app():
 def test_t_translates_falls_back_and_marks_missing_keys():
     at = AppTest.from_function(_t_app)
     at.run()
-    assert [m.value for m in at.markdown] == ["Attention", "Loaded model: m1", "⟦nosuchpage.title⟧",
-                                             "Loaded model: {model}", "⟦home.model_heading⟧"]
+    assert [m.value for m in at.markdown] == [
+        "Attention",
+        "Loaded model: m1",
+        "⟦nosuchpage.title⟧",
+        "Loaded model: {model}",
+        "⟦home.model_heading⟧",
+    ]
     at.session_state["lang"] = "zh"
     at.run()
     assert [m.value for m in at.markdown][:3] == ["注意力", "已加载模型：m1", "⟦nosuchpage.title⟧"]

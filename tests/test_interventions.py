@@ -1,5 +1,6 @@
 """Interventions: activation patching, direct logit attribution, steering — checked on tiny models
 against independent reference computations (and on SmolLM2 in a slow test)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,12 +9,12 @@ import torch
 
 from llmviz.errors import InputError, UnsupportedModelError
 from llmviz.explain.hooks import attention_out_proj, transformer_layers
-from llmviz.generate import SamplingParams, build_prompt, generate
+from llmviz.generation.generate import SamplingParams, build_prompt, generate
 from llmviz.interventions import dla as dla_mod
 from llmviz.interventions import patching as P
 from llmviz.interventions import steering as S
 from llmviz.interventions.sites import ATTN, HEAD, MLP, RESID, Site
-from llmviz.models import load_model
+from llmviz.models.loading import load_model
 from tests import tiny
 
 CLEAN, CORRUPT = "the cat sat on the mat", "the dog sat on the mat"
@@ -25,10 +26,20 @@ def _tiny_llama_big(folder):
 
     torch.manual_seed(0)
     tok = tiny.minilm_tokenizer()
-    cfg = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-                      num_key_value_heads=2, intermediate_size=64, max_position_embeddings=128,
-                      initializer_range=0.3, pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id,
-                      eos_token_id=tok.sep_token_id, architectures=["LlamaForCausalLM"])
+    cfg = LlamaConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        initializer_range=0.3,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.cls_token_id,
+        eos_token_id=tok.sep_token_id,
+        architectures=["LlamaForCausalLM"],
+    )
     return tiny._save(LlamaForCausalLM(cfg).eval(), tok, folder)
 
 
@@ -38,9 +49,17 @@ def _tiny_gpt2(folder):
 
     torch.manual_seed(1)
     tok = tiny.minilm_tokenizer()
-    cfg = GPT2Config(vocab_size=tok.vocab_size, n_embd=32, n_layer=2, n_head=4, n_positions=64,
-                     initializer_range=0.3, bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id,
-                     architectures=["GPT2LMHeadModel"])
+    cfg = GPT2Config(
+        vocab_size=tok.vocab_size,
+        n_embd=32,
+        n_layer=2,
+        n_head=4,
+        n_positions=64,
+        initializer_range=0.3,
+        bos_token_id=tok.cls_token_id,
+        eos_token_id=tok.sep_token_id,
+        architectures=["GPT2LMHeadModel"],
+    )
     model = GPT2LMHeadModel(cfg).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -71,10 +90,18 @@ def encoder(tiny_encoder_dir):
 
 @pytest.fixture(scope="module")
 def setups(llama, gpt2, mlm, encoder):
-    return {"llama": P.prepare(llama, CLEAN, CORRUPT), "gpt2": P.prepare(gpt2, CLEAN, CORRUPT),
-            "mlm": P.prepare(mlm, "the cat sat on the [MASK] .", "the dog sat on the [MASK] ."),
-            "similarity": P.prepare(encoder, "the cat sat on the mat .", "the dog sat on the mat .",
-                                    kind="similarity", text_b="a cat is sitting on a rug")}
+    return {
+        "llama": P.prepare(llama, CLEAN, CORRUPT),
+        "gpt2": P.prepare(gpt2, CLEAN, CORRUPT),
+        "mlm": P.prepare(mlm, "the cat sat on the [MASK] .", "the dog sat on the [MASK] ."),
+        "similarity": P.prepare(
+            encoder,
+            "the cat sat on the mat .",
+            "the dog sat on the mat .",
+            kind="similarity",
+            text_b="a cat is sitting on a rug",
+        ),
+    }
 
 
 # ---------------------------------------------------------------- patching
@@ -132,7 +159,7 @@ def _reference_patch(s, site):
         x = x.clone()
         if site.kind == HEAD:
             hd = x.shape[-1] // s.modules.n_heads
-            x[0, :, site.index * hd:(site.index + 1) * hd] = clean[:, site.index * hd:(site.index + 1) * hd]
+            x[0, :, site.index * hd : (site.index + 1) * hd] = clean[:, site.index * hd : (site.index + 1) * hd]
         else:
             x[0, site.index] = clean[site.index]
         return x
@@ -140,8 +167,9 @@ def _reference_patch(s, site):
     if pre:
         h = mod.register_forward_pre_hook(lambda _m, args: (patch(args[0]), *args[1:]))
     else:
-        h = mod.register_forward_hook(lambda _m, _a, out: (patch(out[0]), *out[1:]) if isinstance(out, tuple)
-                                      else patch(out))
+        h = mod.register_forward_hook(
+            lambda _m, _a, out: (patch(out[0]), *out[1:]) if isinstance(out, tuple) else patch(out)
+        )
     try:
         with torch.no_grad():
             m, _ = s.forward(s.corrupt.embeds[None])
@@ -155,8 +183,16 @@ def test_sweep_matches_an_independent_reference(setups, name):
     s = setups[name]
     res = P.patching_sweep(s, batch_size=32)
     L, T = res.scores[RESID].shape
-    for site in (Site(RESID, L - 1, T - 1), Site(RESID, 1, 2), Site(ATTN, 0, 2), Site(ATTN, L - 1, T - 1),
-                 Site(MLP, 1, 3), Site(MLP, 0, 2), Site(HEAD, 1, 0), Site(HEAD, L - 1, 3)):
+    for site in (
+        Site(RESID, L - 1, T - 1),
+        Site(RESID, 1, 2),
+        Site(ATTN, 0, 2),
+        Site(ATTN, L - 1, T - 1),
+        Site(MLP, 1, 3),
+        Site(MLP, 0, 2),
+        Site(HEAD, 1, 0),
+        Site(HEAD, L - 1, 3),
+    ):
         ref = _reference_patch(s, site)
         assert abs(res.scores[site.kind][site.layer, site.index] - ref) < 1e-5, site
 
@@ -176,8 +212,9 @@ def test_patching_is_symmetric_at_full_residual_sites(llama, setups):
 def test_stop_leaves_nan_and_progress_counts(setups):
     s = setups["llama"]
     calls = []
-    res = P.patching_sweep(s, kinds=(RESID,), batch_size=4, progress=lambda d, n: calls.append((d, n)),
-                           stop=lambda: len(calls) >= 2)
+    res = P.patching_sweep(
+        s, kinds=(RESID,), batch_size=4, progress=lambda d, n: calls.append((d, n)), stop=lambda: len(calls) >= 2
+    )
     assert res.stopped and np.isnan(res.scores[RESID]).any() and not np.isnan(res.scores[RESID].flat[0])
     assert calls[0][1] == s.n_tokens * len(s.modules.layers)
 
@@ -237,7 +274,7 @@ def test_dla_rmsnorm_frozen_by_hand(setups):
         logits = model(inputs_embeds=s.clean.embeds[None], use_cache=False).logits[0, -1]
     h.remove()
     x = seen["x"]
-    y = norm.weight.double() * x / torch.sqrt((x ** 2).mean() + norm.variance_epsilon)
+    y = norm.weight.double() * x / torch.sqrt((x**2).mean() + norm.variance_epsilon)
     u = (model.lm_head.weight[s.correct_id] - model.lm_head.weight[s.wrong_id]).double()
     assert abs(float(y @ u) - d.frozen_logit_diff) < 1e-4
     assert abs(float(logits[s.correct_id] - logits[s.wrong_id]) - d.real) < 1e-5
@@ -338,14 +375,22 @@ def test_logprob_curve_batched_rows_and_alpha_zero(llama, mlm, vec):
 def test_steered_probes_at_alpha_zero_equal_the_plain_probe(llama, vec):
     import pandas as pd
 
-    r = S.steered_template_probe(llama, "The {group} worked as a {target}.", ["man", "woman"],
-                                 ["nurse", "doctor", "pilot"], vec, 0.0)
+    r = S.steered_template_probe(
+        llama, "The {group} worked as a {target}.", ["man", "woman"], ["nurse", "doctor", "pilot"], vec, 0.0
+    )
     assert r.before == r.after
-    r = S.steered_template_probe(llama, "The {group} worked as a {target}.", ["man", "woman"],
-                                 ["nurse", "doctor", "pilot"], vec, 8.0)
+    r = S.steered_template_probe(
+        llama, "The {group} worked as a {target}.", ["man", "woman"], ["nurse", "doctor", "pilot"], vec, 8.0
+    )
     assert r.before["value"] != r.after["value"] and len(r.before["ci95"]) == 2
-    frame = pd.DataFrame({"sent_more": ["He is strong.", "She cooks."], "sent_less": ["She is strong.", "He cooks."],
-                          "stereo_antistereo": ["stereo", "stereo"], "bias_type": ["gender", "gender"]})
+    frame = pd.DataFrame(
+        {
+            "sent_more": ["He is strong.", "She cooks."],
+            "sent_less": ["She is strong.", "He cooks."],
+            "stereo_antistereo": ["stereo", "stereo"],
+            "bias_type": ["gender", "gender"],
+        }
+    )
     r = S.steered_pairs_probe(llama, frame, vec, 0.0)
     assert r.before == r.after and r.before["n"] == 2
 

@@ -1,5 +1,6 @@
 """The server-wide work queue: FIFO order, one job per owner, bounded concurrency, cancellation of
 queued and running jobs, time budget, position reporting, configuration from the environment."""
+
 import threading
 import time
 
@@ -19,6 +20,7 @@ class Clock:
 
 def _start_in_thread(q, job, log, name, hold: threading.Event | None = None):
     """Acquire ``job`` in a thread, log ``name`` when it runs, keep the slot until ``hold`` is set."""
+
     def body():
         try:
             q.acquire(job, poll_s=0.01)
@@ -29,6 +31,7 @@ def _start_in_thread(q, job, log, name, hold: threading.Event | None = None):
         if hold is not None:
             hold.wait(5)
         q.release(job)
+
     th = threading.Thread(target=body, daemon=True)
     th.start()
     return th

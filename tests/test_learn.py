@@ -1,5 +1,6 @@
 """Learn content as data: every card and tour step links to an existing page with parameters
 that follow the deep-link contract, texts exist in both languages, and links round-trip."""
+
 import json
 import re
 from pathlib import Path
@@ -40,15 +41,26 @@ def test_check_link_finds_bad_links():
 def test_every_section_value_of_every_page_is_reachable_from_learn():
     """Each section/view/preset named by the contract is demonstrated by some card or tour step."""
     used = {(link.page, str(link.params.get(L.SELECTOR[link.page]))) for _, link in L.all_links()}
-    missing = [(page, value) for page, spec in L.DEEP_LINKS.items() if page != "home"
-               for value in spec[L.SELECTOR[page]] if (page, value) not in used]
+    missing = [
+        (page, value)
+        for page, spec in L.DEEP_LINKS.items()
+        if page != "home"
+        for value in spec[L.SELECTOR[page]]
+        if (page, value) not in used
+    ]
     assert not missing, missing
 
 
 def test_course_topics_are_all_there():
     required = {
-        "background": {"rise_of_llms", "applications", "risk_data_bias", "risk_misinformation", "risk_privacy",
-                       "risk_malicious_use"},
+        "background": {
+            "rise_of_llms",
+            "applications",
+            "risk_data_bias",
+            "risk_misinformation",
+            "risk_privacy",
+            "risk_malicious_use",
+        },
         "core": {"nlp", "deep_learning", "pretraining", "transfer_learning"},
         "transformer": {"self_attention", "multi_head", "positional_encoding"},
         "pretraining": {"mlm", "nsp", "next_token", "fine_tuning"},
@@ -58,8 +70,9 @@ def test_course_topics_are_all_there():
     }
     for section, ids in required.items():
         assert ids <= set(L.SECTIONS[section]), (section, ids - set(L.SECTIONS[section]))
-    assert {f"app_{p}" for p in ("translation", "summarization", "qa", "code", "creative")} \
-        <= set(L.SECTIONS["applications"])
+    assert {f"app_{p}" for p in ("translation", "summarization", "qa", "code", "creative")} <= set(
+        L.SECTIONS["applications"]
+    )
     in_sections = {cid for ids in L.SECTIONS.values() for cid in ids}
     assert in_sections == set(L.CARDS)  # no orphan card, no dangling id
     assert L.HOME_SECTIONS[0] == "tour" and set(L.HOME_SECTIONS[1:]) == set(L.SECTIONS)
@@ -105,9 +118,11 @@ def test_card_texts(lang):
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_symbols_explained_cover_the_formula(lang):
     cat = _cat(lang, "learn")
-    for cid, needed in {"self_attention": ("$Q$", "$K$", "$V$", "d_k", "softmax"),
-                        "multi_head": ("$h$", "W_i^{Q}", "W^{O}", "Concat", "head"),
-                        "positional_encoding": ("$pos$", "$i$", "d_{\\mathrm{model}}", "10000")}.items():
+    for cid, needed in {
+        "self_attention": ("$Q$", "$K$", "$V$", "d_k", "softmax"),
+        "multi_head": ("$h$", "W_i^{Q}", "W^{O}", "Concat", "head"),
+        "positional_encoding": ("$pos$", "$i$", "d_{\\mathrm{model}}", "10000"),
+    }.items():
         text = cat[f"card_{cid}_symbols"]
         assert all(s in text for s in needed), (cid, [s for s in needed if s not in text])
 
@@ -131,8 +146,14 @@ def test_clamp_step():
     assert [L.clamp_step(v) for v in (1, "3", 0, -5, n + 4, "x", None, str(n))] == [1, 3, 1, 1, n, 1, 1, n]
 
 
-TRICKY = ["The animal didn't cross the street because it was too tired.", "a & b = c #1 100% + more",
-          "它太累了 😀 مرحبا بالعالم", "</script><b>x</b>", "  spaces  ", "?view=head&layer=9"]
+TRICKY = [
+    "The animal didn't cross the street because it was too tired.",
+    "a & b = c #1 100% + more",
+    "它太累了 😀 مرحبا بالعالم",
+    "</script><b>x</b>",
+    "  spaces  ",
+    "?view=head&layer=9",
+]
 
 
 @pytest.mark.parametrize("text", TRICKY)
@@ -165,11 +186,18 @@ def test_high_contrast_and_presenter_restyle_figures():
 
     from ui.links import OKABE_ITO, apply_presentation, colorscale, palette
 
-    fig = go.Figure([go.Heatmap(z=[[0, 1], [1, 0]]), go.Heatmap(z=[[-1, 1]], zmid=0, colorscale="RdBu"),
-                     go.Heatmap(z=[[-1, 1]], colorscale="PiYG"), go.Scatter(y=[1, 2], marker={"color": [1, 2]})])
+    fig = go.Figure(
+        [
+            go.Heatmap(z=[[0, 1], [1, 0]]),
+            go.Heatmap(z=[[-1, 1]], zmid=0, colorscale="RdBu"),
+            go.Heatmap(z=[[-1, 1]], colorscale="PiYG"),
+            go.Scatter(y=[1, 2], marker={"color": [1, 2]}),
+        ]
+    )
     before = fig.to_json()
     out = apply_presentation(fig, presenter=True, contrast=True)
     assert fig.to_json() == before  # the caller's figure is untouched
+
     def colours(scale):
         return [c for _, c in scale]
 
@@ -190,12 +218,15 @@ def test_high_contrast_and_presenter_restyle_figures():
     assert (colorscale(contrast=True), colorscale(True, contrast=True)) == ("Cividis", "PuOr")
     assert colorscale(contrast=False) != "Cividis" and palette(contrast=False) is None
     # Okabe–Ito: the eight colours stay distinct in lightness enough to tell apart in grey.
-    grey = sorted(round(0.299 * int(c[1:3], 16) + 0.587 * int(c[3:5], 16) + 0.114 * int(c[5:7], 16))
-                  for c in palette(contrast=True))
+    grey = sorted(
+        round(0.299 * int(c[1:3], 16) + 0.587 * int(c[3:5], 16) + 0.114 * int(c[5:7], 16))
+        for c in palette(contrast=True)
+    )
     assert len(set(grey)) == 8
 
 
 # --- Every link opens its page (AppTest), shows what it names, and shows no missing-key marker.
+
 
 def _unique_links():
     seen = {}
@@ -205,8 +236,18 @@ def _unique_links():
 
 
 UNIQUE = _unique_links()
-WIDGETS = ("text_area", "text_input", "number_input", "selectbox", "radio", "select_slider", "slider",
-           "multiselect", "toggle", "checkbox")
+WIDGETS = (
+    "text_area",
+    "text_input",
+    "number_input",
+    "selectbox",
+    "radio",
+    "select_slider",
+    "slider",
+    "multiselect",
+    "toggle",
+    "checkbox",
+)
 
 
 def _widget_values(at):
@@ -273,5 +314,6 @@ def test_link_opens_its_page_with_its_preset(name, link, tiny_llama_dir):
 
 def _picker_values(at) -> list:
     """Values of the page's choice widgets (segmented controls, radios, select boxes)."""
-    return [w.value for kind in ("radio", "selectbox") for w in getattr(at, kind)] + \
-        [w.value for w in at.get("button_group")]
+    return [w.value for kind in ("radio", "selectbox") for w in getattr(at, kind)] + [
+        w.value for w in at.get("button_group")
+    ]

@@ -1,4 +1,5 @@
 """Issue 12, finding 4: every input is bounded by a constant in llmviz.limits, with a notice."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,7 +12,7 @@ from llmviz.errors import InputError
 
 
 def test_system_prompt_is_cut_with_notice(tiny_llama):
-    from llmviz.generate import build_prompt
+    from llmviz.generation.generate import build_prompt
 
     system = " ".join(f"w{i}" for i in range(5000))
     p = build_prompt(tiny_llama, "Hello there", system)
@@ -21,7 +22,7 @@ def test_system_prompt_is_cut_with_notice(tiny_llama):
 
 
 def test_candidates_bounded_in_count_and_length():
-    from llmviz.fill_mask import parse_candidates
+    from llmviz.generation.fill_mask import parse_candidates
 
     t0 = time.perf_counter()
     with pytest.raises(InputError) as err:

@@ -2,6 +2,7 @@
 state as the same URL opened in a fresh session: selected segmented controls, selectboxes, title,
 loaded model and URL query. (The 15 tour steps are walked in a real browser:
 tests/browser/test_tour_state_browser.py.)"""
+
 from __future__ import annotations
 
 import pytest
@@ -19,9 +20,13 @@ def _query(at: AppTest) -> dict:
 
 
 def _state(at: AppTest) -> dict:
-    return {"segments": [w.value for w in at.segmented_control if w.key != "lang_switch"],
-            "selects": [(w.key, w.value) for w in at.selectbox if w.key not in ("picker_choice", "llmviz_device")],
-            "title": [e.value for e in at.title], "model": at.session_state[MODEL_KEY], "query": _query(at)}
+    return {
+        "segments": [w.value for w in at.segmented_control if w.key != "lang_switch"],
+        "selects": [(w.key, w.value) for w in at.selectbox if w.key not in ("picker_choice", "llmviz_device")],
+        "title": [e.value for e in at.title],
+        "model": at.session_state[MODEL_KEY],
+        "query": _query(at),
+    }
 
 
 def _go(at: AppTest, page: str, query: dict) -> None:

@@ -2,6 +2,7 @@
 the first visit; the user's own widget changes stand until a link changes the URL; the model is in
 the URL and the picker shows the loaded model. Without ui.links.url_state these fail: a page that
 is already open keeps the previous link's view (6 of 15 tour steps landed wrong)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from llmviz import models as M
+from llmviz.models import loading as M
 from tests.apptest_util import assert_ok, open_page
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,5 +1,6 @@
 """The installable package: wheel contents and pins, the `llmviz` console script, `python -m llmviz`,
 `llmviz app`, and the engine's local path (shards, order) and its message when Ray is missing."""
+
 import subprocess
 import sys
 import zipfile
@@ -20,15 +21,37 @@ def _pins(path: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_wheel_holds_data_files_pins_and_console_script(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=300, cwd=tmp_path)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     (whl,) = tmp_path.glob("llmviz-*.whl")
     z = zipfile.ZipFile(whl)
     names = set(z.namelist())
-    for f in ("llmviz/viz/static/VENDORED.json", "llmviz/viz/static/d3/d3.min.js",
-              "llmviz/viz/static/bertviz/head_view.js", "llmviz/viz/static/requirejs/require.js",
-              "llmviz/bias/data/starter_pairs.csv", "llmviz/bias/data/weat_sets.json",
-              "llmviz/engine.py", "llmviz/bias/sharded.py"):
+    for f in (
+        "llmviz/viz/static/VENDORED.json",
+        "llmviz/viz/static/d3/d3.min.js",
+        "llmviz/viz/static/bertviz/head_view.js",
+        "llmviz/viz/static/requirejs/require.js",
+        "llmviz/bias/data/starter_pairs.csv",
+        "llmviz/bias/data/weat_sets.json",
+        "llmviz/engine.py",
+        "llmviz/bias/sharded.py",
+    ):
         assert f in names, f
     assert not any(n.startswith(("tests/", "pages/", "ui/")) for n in names)
     meta = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
@@ -54,7 +77,9 @@ def test_console_script_and_module_list_the_commands():
 def test_app_command_runs_streamlit_on_the_checkout(capsys):
     assert main(["app", "--print-command", "--", "--server.port", "8599"]) == 0
     out = capsys.readouterr().out
-    assert "-m streamlit run" in out and str(ROOT / "app.py") in out and out.strip().endswith("app.py --server.port 8599")
+    assert (
+        "-m streamlit run" in out and str(ROOT / "app.py") in out and out.strip().endswith("app.py --server.port 8599")
+    )
 
 
 class _Doubler:  # a factory: picklable, returns the scorer
@@ -68,7 +93,7 @@ def test_map_items_local_keeps_order_and_shards():
     assert got == [2 * x for x in range(10)] and seen == [4, 4, 2]
     assert E.map_items(_Doubler(), [], shard_size=3) == []
     with pytest.raises(E.EngineError, match="2 results for 3 items"):
-        E.map_items(lambda: (lambda p: p[:2]), [1, 2, 3], shard_size=3)
+        E.map_items(lambda: lambda p: p[:2], [1, 2, 3], shard_size=3)
 
 
 def test_engine_flags_and_missing_ray_message(monkeypatch, tiny_llama_dir, tmp_path, capsys):
@@ -81,7 +106,21 @@ def test_engine_flags_and_missing_ray_message(monkeypatch, tiny_llama_dir, tmp_p
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     csv = tmp_path / "p.csv"
     csv.write_text("sent_more,sent_less,stereo_antistereo,bias_type\nA man.,A woman.,stereo,gender\n")
-    rc = main(["bias-audit", "--model", str(tiny_llama_dir), "--pairs", str(csv), "--out", str(tmp_path / "r.json"),
-               "--engine", "ray", "--quiet", "--n-boot", "10"])
+    rc = main(
+        [
+            "bias-audit",
+            "--model",
+            str(tiny_llama_dir),
+            "--pairs",
+            str(csv),
+            "--out",
+            str(tmp_path / "r.json"),
+            "--engine",
+            "ray",
+            "--quiet",
+            "--n-boot",
+            "10",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "pip install 'llmviz[ray]'" in err and "Traceback" not in err

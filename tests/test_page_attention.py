@@ -1,4 +1,5 @@
 """AppTest: the attention page with both bundled models, a pair, empty and very long text, deep links."""
+
 from __future__ import annotations
 
 import json

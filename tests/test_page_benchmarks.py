@@ -1,4 +1,5 @@
 """AppTest of the Bias page's StereoSet and Runs sections (English and 中文)."""
+
 import pytest
 
 from llmviz.bias import stereoset as SS
@@ -68,7 +69,7 @@ def test_corrupt_store_warns_and_the_audit_still_shows(store, tiny_llama_dir):
 def test_weat_boxes_keep_sentences_with_commas_whole(store, tiny_encoder_dir):
     """One item per line: a sentence with commas is one item (splitting at commas made 8 sentences into 40)."""
     from llmviz.bias import weat as W
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
 
     enc = load_model(str(tiny_encoder_dir))
     X = ["John, a manager, leads the team.", "Paul, an engineer, fixes machines, quickly and well."]

@@ -1,5 +1,6 @@
 """AppTest of the bias page: each probe section runs with a model that supports it, and explains
 itself when the model cannot run it."""
+
 import pytest
 
 from tests.apptest_util import assert_ok, open_page, texts, unescape

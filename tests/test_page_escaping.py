@@ -2,6 +2,7 @@
 
 Every element body that Streamlit renders as markdown (markdown, caption, error/info/warning/success,
 status and expander labels, widget help) must not carry an image or HTML tag from user input."""
+
 from __future__ import annotations
 
 import re
@@ -13,8 +14,22 @@ from tests.apptest_util import open_page
 IMG = "![p](http://127.0.0.1:9/probe.png)"
 TAG = "<img src=http://127.0.0.1:9/x>"
 PAYLOAD = f"{IMG} {TAG}"
-MARKDOWN_TYPES = {"markdown", "caption", "error", "info", "warning", "success", "title", "header", "subheader",
-                  "toast", "latex", "alert", "expandable", "tab"}
+MARKDOWN_TYPES = {
+    "markdown",
+    "caption",
+    "error",
+    "info",
+    "warning",
+    "success",
+    "title",
+    "header",
+    "subheader",
+    "toast",
+    "latex",
+    "alert",
+    "expandable",
+    "tab",
+}
 LIVE = re.compile(r"(?<!\\)!\[[^\]]*(?<!\\)\]\(|(?<!\\)<img", re.I)  # an unescaped markdown image or a raw <img
 
 
@@ -93,12 +108,36 @@ def test_fill_mask_payload_shown_as_text(tiny_llama_dir):
     assert_no_live_markup(at)
 
 
-@pytest.mark.parametrize("page", ["pages/attention.py", "pages/explain.py", "pages/positional.py",
-                                  "pages/bias.py", "pages/training.py", "pages/playground.py",
-                                  "pages/intervene.py"])
+@pytest.mark.parametrize(
+    "page",
+    [
+        "pages/attention.py",
+        "pages/explain.py",
+        "pages/positional.py",
+        "pages/bias.py",
+        "pages/training.py",
+        "pages/playground.py",
+        "pages/intervene.py",
+    ],
+)
 def test_deep_link_parameters_shown_as_text(page, tiny_llama_dir):
-    query = {k: PAYLOAD for k in ("text", "target", "text_b", "preset", "section", "view", "layer", "head",
-                                   "step", "d_model", "max_len", "base")}
+    query = {
+        k: PAYLOAD
+        for k in (
+            "text",
+            "target",
+            "text_b",
+            "preset",
+            "section",
+            "view",
+            "layer",
+            "head",
+            "step",
+            "d_model",
+            "max_len",
+            "base",
+        )
+    }
     at = open_page(page, str(tiny_llama_dir), query=query)
     assert not at.exception, [e.value for e in at.exception]
     assert_no_live_markup(at)

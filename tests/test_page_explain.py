@@ -1,10 +1,11 @@
 """Explain page under AppTest: one run per target kind, the logit-lens and ablation sections via deep links,
 a contrastive target, hostile input and errors shown without tracebacks."""
+
 from __future__ import annotations
 
 import torch
 
-from llmviz.models import load_model
+from llmviz.models.loading import load_model
 from tests.apptest_util import assert_ok, open_page, texts, unescape
 
 PAGE = "pages/explain.py"
@@ -55,8 +56,10 @@ def test_similarity_attribution_on_minilm(minilm):
     assert "cos(mean-pooled A, mean-pooled B)" in texts(at)
     tok = minilm.tokenizer
     with torch.no_grad():
-        a, b = (minilm.model(**tok(s, return_tensors="pt")).last_hidden_state[0].mean(0)
-                for s in ("A man plays a guitar.", "Someone performs music for an audience."))
+        a, b = (
+            minilm.model(**tok(s, return_tensors="pt")).last_hidden_state[0].mean(0)
+            for s in ("A man plays a guitar.", "Someone performs music for an audience.")
+        )
     assert float(_metric(at, "f(x)")) == round(float(torch.cosine_similarity(a, b, dim=0)), 4)
     # the logit lens is for causal LMs only: a clear note, no crash
     at.segmented_control(key="ex_section").set_value("logit_lens").run()

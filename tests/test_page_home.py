@@ -1,6 +1,7 @@
 """AppTest: the Home / Learn page — cards per section with links to the right page and preset,
 the guided tour (progress, next/previous, opening a step's live view, the sidebar controls),
 English/中文, presenter mode, and the state → link → state round trip."""
+
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,10 @@ def all_text(at) -> str:
 
 
 def page_links(at):
-    return [(pl.proto.page, pl.proto.label, dict(parse_link("/x?" + pl.proto.query_string)[1]))
-            for pl in at.get("page_link")]
+    return [
+        (pl.proto.page, pl.proto.label, dict(parse_link("/x?" + pl.proto.query_string)[1]))
+        for pl in at.get("page_link")
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +55,9 @@ def test_home_walks_every_section_and_every_card_links_its_live_view(home):
         assert_ok(at)
         assert at.query_params["section"] == section  # the URL follows the choice
         links = sorted(page_links(at), key=str)  # two columns: AppTest lists one column, then the other
-        expected = sorted(((CARDS[cid].link.page, en[f"card_{cid}_link"], CARDS[cid].link.query()) for cid in ids),
-                          key=str)
+        expected = sorted(
+            ((CARDS[cid].link.page, en[f"card_{cid}_link"], CARDS[cid].link.query()) for cid in ids), key=str
+        )
         assert links == expected
         assert len(at.latex) == sum(1 for cid in ids if CARDS[cid].formula)
         shown = texts(at)
@@ -179,8 +183,11 @@ def test_state_link_state_round_trip(tiny_encoder_dir):
 
 
 def test_bad_params_fall_back(tiny_encoder_dir, tmp_path):
-    at = open_page(HOME, str(tiny_encoder_dir), query={"section": "nonsense", "step": "99", "lang": "xx",
-                                                       "model": str(tmp_path / "no_such_model")})
+    at = open_page(
+        HOME,
+        str(tiny_encoder_dir),
+        query={"section": "nonsense", "step": "99", "lang": "xx", "model": str(tmp_path / "no_such_model")},
+    )
     assert_ok(at)
     assert at.button_group(key="home_section").value == "tour"
     assert f"Step {len(TOUR)} of {len(TOUR)}" in all_text(at)  # clamped to the last step

@@ -1,12 +1,13 @@
 """Intervene page under AppTest: patching (run on click, checks shown, a cell's predictions), DLA with
 its checks against the library, steering (generations per α, the curve, a probe), an encoder, 中文."""
+
 from __future__ import annotations
 
 import pytest
 
 from llmviz.interventions import dla as D
 from llmviz.interventions import patching as P
-from llmviz.models import load_model
+from llmviz.models.loading import load_model
 from tests.apptest_util import assert_ok, open_page, texts
 
 PAGE = "pages/intervene.py"

@@ -1,6 +1,7 @@
 """The work queue seen from the pages: a waiting session is told how many jobs are ahead, a job past its
 time budget stops with a message (and keeps what it made), a new run of the same session cancels its
 stale job but not other sessions' jobs, and heavy call sites go through the queue."""
+
 from __future__ import annotations
 
 import threading
@@ -86,7 +87,7 @@ def test_generation_past_the_time_budget_stops_with_a_message(queue, tiny_llama_
     at.button(key="pg_generate").click().run()
     assert_ok(at)
     assert any("ran longer than the 0 s" in e.value for e in at.error)
-    gen, = at.session_state["pg_branches"]  # the stream is kept as a (stopped) branch
+    (gen,) = at.session_state["pg_branches"]  # the stream is kept as a (stopped) branch
     assert len(gen.steps) < 5
     assert queue.counts()["running"] == 0
 

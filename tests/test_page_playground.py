@@ -1,11 +1,12 @@
 """AppTest: every preset generates, branching keeps the earlier branch, an interrupted (stopped) run is
 kept, fill-mask for masked and causal models, messages for bad input and the wrong model kind."""
+
 from __future__ import annotations
 
 import pytest
 
-from llmviz.generate import GenerationStream, SamplingParams, build_prompt
-from llmviz.presets import COMPLETION_PRESETS, PRESETS
+from llmviz.generation.generate import GenerationStream, SamplingParams, build_prompt
+from llmviz.generation.presets import COMPLETION_PRESETS, PRESETS
 from tests.apptest_util import assert_ok, open_page, texts, unescape
 
 PAGE = "pages/playground.py"
@@ -28,7 +29,7 @@ def test_each_preset_generates_with_probabilities(mode, tiny_llama_dir, tiny_lla
     assert not [a for a in at.text_area if a.key == f"pg_system_{mode}"]
     assert "fed to the model exactly as written" in texts(at)
     assert at.toggle(key=f"pg_greedy_{mode}").value == preset.params.greedy
-    gen, = _generate(at, mode, 3)
+    (gen,) = _generate(at, mode, 3)
     assert len(gen.steps) == 3 and gen.prompt.user == preset.user
     # the page ran the same computation as llmviz does directly (seeded => identical)
     params = SamplingParams(**{**preset.params.as_dict(), "max_new_tokens": 3})
@@ -37,13 +38,13 @@ def test_each_preset_generates_with_probabilities(mode, tiny_llama_dir, tiny_lla
     assert len(at.get("plotly_chart")) >= 2  # probabilities along the output + alternatives
     assert "reached the max new tokens" in texts(at)
     html = " ".join(h.proto.body for h in at.get("html"))
-    assert html.count("<span title=\"step") == 3
+    assert html.count('<span title="step') == 3
 
 
 def test_branching_keeps_the_earlier_branch(tiny_llama_dir):
     at = open_page(PAGE, str(tiny_llama_dir), query={"preset": "creative", "text": "Once upon a time"})
     assert at.text_area(key="pg_user_creative_completion_en").value == "Once upon a time"
-    first, = _generate(at, "creative", 4)
+    (first,) = _generate(at, "creative", 4)
     at.select_slider(key="pg_step").set_value(1).run()
     forced = at.selectbox(key="pg_force_pick").value
     at.button(key="pg_force").click().run()
@@ -67,7 +68,7 @@ def test_interrupted_run_is_kept_as_stopped(tiny_llama_dir, tiny_llama):
     at.session_state["pg_stream"] = stream
     at.run()
     assert_ok(at)
-    gen, = at.session_state["pg_branches"]
+    (gen,) = at.session_state["pg_branches"]
     assert gen.stop_reason == "stopped" and len(gen.steps) == 2
     assert "Stopped by you" in texts(at)
 
@@ -75,7 +76,7 @@ def test_interrupted_run_is_kept_as_stopped(tiny_llama_dir, tiny_llama):
 def test_smollm2_translation_uses_chat_template(smollm2):
     at = open_page(PAGE, "smollm2", query={"preset": "translation"})
     assert "Chat template applied" in texts(at)
-    gen, = _generate(at, "translation", 2)
+    (gen,) = _generate(at, "translation", 2)
     assert gen.prompt.chat_template and gen.prompt.text.endswith("<|im_start|>assistant\n")
     assert gen.prompt.text.strip() in [c.value.strip() for c in at.get("code")]  # rendered prompt shown
 

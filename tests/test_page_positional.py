@@ -1,4 +1,5 @@
 """AppTest of the positional-encoding page: every section with both models, deep links, extreme values."""
+
 import math
 
 import pytest
@@ -30,13 +31,16 @@ def test_sinusoidal_default_and_deep_link():
     assert any("positional?" in c.value and "d_model=16" in c.value for c in at.code)  # copy-link box
 
 
-@pytest.mark.parametrize("query, expect", [
-    ({"d_model": "3"}, "odd"),
-    ({"d_model": "2", "max_len": "1"}, "no distance to compare"),
-    ({"base": "1"}, "same frequency"),
-    ({"d_model": "0"}, "outside the accepted range"),
-    ({"max_len": "99999"}, "outside the accepted range"),
-])
+@pytest.mark.parametrize(
+    "query, expect",
+    [
+        ({"d_model": "3"}, "odd"),
+        ({"d_model": "2", "max_len": "1"}, "no distance to compare"),
+        ({"base": "1"}, "same frequency"),
+        ({"d_model": "0"}, "outside the accepted range"),
+        ({"max_len": "99999"}, "outside the accepted range"),
+    ],
+)
 def test_extreme_values_give_messages_not_exceptions(query, expect):
     at = open_page(PAGE, "minilm", query={"section": "sinusoidal", **query})
     assert_ok(at)
@@ -103,11 +107,25 @@ def test_scaled_rope_variant_uses_the_models_frequencies(tmp_path):
     from tests.tiny import minilm_tokenizer
 
     tok = minilm_tokenizer()
-    rope = {"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0, "low_freq_factor": 1.0,
-            "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
-    cfg = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
-                      num_key_value_heads=2, intermediate_size=64, max_position_embeddings=256,
-                      rope_parameters=rope, architectures=["LlamaForCausalLM"])
+    rope = {
+        "rope_type": "llama3",
+        "rope_theta": 10000.0,
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 64,
+    }
+    cfg = LlamaConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=256,
+        rope_parameters=rope,
+        architectures=["LlamaForCausalLM"],
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(cfg).save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)

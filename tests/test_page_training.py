@@ -1,11 +1,12 @@
 """AppTest: each Training-lab section runs with small settings; deep links; sharing a trained model."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from llmviz.models import REGISTRY, load_model
+from llmviz.models.loading import REGISTRY, load_model
 from tests.apptest_util import assert_ok, open_page, texts, unescape
 
 PAGE = "pages/training.py"
@@ -34,7 +35,8 @@ def test_live_section_trains_and_shows_curves_metrics_and_lesson():
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Step"] == "3 / 3"
     assert float(metrics["Gap (val − train)"]) == pytest.approx(
-        float(metrics["Validation loss"]) - float(metrics["Training loss"]), abs=2e-3)
+        float(metrics["Validation loss"]) - float(metrics["Training loss"]), abs=2e-3
+    )
     verdict = " ".join(unescape(e.value) for e in at.error) + " ".join(e.value for e in at.success)
     assert "overfitting" in verdict.lower()  # the lesson box, one way or the other
     assert at.get("plotly_chart")
@@ -138,6 +140,9 @@ def test_page_has_no_streamlit_magic_expressions():
     from pathlib import Path
 
     tree = ast.parse((Path(__file__).resolve().parents[1] / PAGE).read_text(encoding="utf-8"))
-    bare = [n.lineno for n in ast.walk(tree)
-            if isinstance(n, ast.Expr) and not isinstance(n.value, (ast.Call, ast.Constant))]
+    bare = [
+        n.lineno
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Expr) and not isinstance(n.value, (ast.Call, ast.Constant))
+    ]
     assert not bare, f"magic expressions at lines {bare}"

@@ -1,5 +1,5 @@
 """Run store: round trip, newest-first listing, paired comparison vs hand numbers, migrations, bad stores."""
-import json
+
 import sqlite3
 
 import numpy as np
@@ -23,8 +23,16 @@ def _items(values, groups):
 
 
 def test_round_trip_and_listing(store):
-    a = RS.record_run("crows_pairs", "model-a", {"pct": 50.0}, _items([100, 0, 100], "xxy"), model_hash="h1",
-                      data_sha256="d" * 64, data_path="pairs.csv", parameters={"seed": 0})
+    a = RS.record_run(
+        "crows_pairs",
+        "model-a",
+        {"pct": 50.0},
+        _items([100, 0, 100], "xxy"),
+        model_hash="h1",
+        data_sha256="d" * 64,
+        data_path="pairs.csv",
+        parameters={"seed": 0},
+    )
     b = RS.record_run("stereoset", "model-b", {"x": np.float64(1.5)}, [], data_sha256="e" * 64)
     assert (store / "runs.sqlite").is_file()
     runs = RS.list_runs()
@@ -32,8 +40,11 @@ def test_round_trip_and_listing(store):
     got = RS.get_run(a)
     assert got["kind"] == "crows_pairs" and got["model"] == "model-a" and got["model_hash"] == "h1"
     assert got["summary"] == {"pct": 50.0} and got["parameters"] == {"seed": 0} and "torch" in got["versions"]
-    assert [(i["key"], i["group"], i["value"], i["extra"]) for i in got["items"]] == \
-        [("k0", "x", 100.0, {"i": 0}), ("k1", "x", 0.0, {"i": 1}), ("k2", "y", 100.0, {"i": 2})]
+    assert [(i["key"], i["group"], i["value"], i["extra"]) for i in got["items"]] == [
+        ("k0", "x", 100.0, {"i": 0}),
+        ("k1", "x", 0.0, {"i": 1}),
+        ("k2", "y", 100.0, {"i": 2}),
+    ]
     assert RS.get_run(b)["summary"] == {"x": 1.5}
     with pytest.raises(RS.RunStoreError, match="No run with id 999"):
         RS.get_run(999)

@@ -1,4 +1,5 @@
 """SEAT suite: the loader on files in the SEAT release format, the 2,000-item bound, results vs weat_test."""
+
 import json
 
 import numpy as np
@@ -8,10 +9,16 @@ from llmviz.bias import seat as SEAT
 from llmviz.bias import weat as W
 from llmviz.errors import InputError
 
-SENTS_X = ["John is the assistant vice president of sales at an aircraft company, and is in charge of training.",
-           "Paul, a lawyer, works late.", "Mark is an engineer, and he builds bridges."]
-SENTS_Y = ["Amy is the assistant vice president of sales at an aircraft company, and is in charge of training.",
-           "Sarah, a lawyer, works late.", "Diana is an engineer, and she builds bridges."]
+SENTS_X = [
+    "John is the assistant vice president of sales at an aircraft company, and is in charge of training.",
+    "Paul, a lawyer, works late.",
+    "Mark is an engineer, and he builds bridges.",
+]
+SENTS_Y = [
+    "Amy is the assistant vice president of sales at an aircraft company, and is in charge of training.",
+    "Sarah, a lawyer, works late.",
+    "Diana is an engineer, and she builds bridges.",
+]
 
 
 def _write(path, sets, pretty=True):
@@ -21,8 +28,12 @@ def _write(path, sets, pretty=True):
 
 
 def _sets():
-    return {"targ1": ("MaleNames", SENTS_X), "targ2": ("FemaleNames", SENTS_Y),
-            "attr1": ("Career", ["executive", "salary", "office"]), "attr2": ("Family", ["home", "children", "wedding"])}
+    return {
+        "targ1": ("MaleNames", SENTS_X),
+        "targ2": ("FemaleNames", SENTS_Y),
+        "attr1": ("Career", ["executive", "salary", "office"]),
+        "attr2": ("Family", ["home", "children", "wedding"]),
+    }
 
 
 def test_loader_reads_pretty_printed_files_and_folders(tmp_path):
@@ -49,14 +60,16 @@ def test_loader_errors(tmp_path):
     big = {k: {"category": k, "examples": [f"w{i}" for i in range(SEAT.MAX_ITEMS_PER_SET + 1)]} for k in SEAT.SET_KEYS}
     with pytest.raises(InputError, match="limit is 2000"):
         SEAT.parse_seat(json.dumps(big).encode(), "big.jsonl")
-    ok = {k: {"category": k, "examples": [f"This is sentence {i}, with a comma." for i in range(350)]}
-          for k in SEAT.SET_KEYS}
+    ok = {
+        k: {"category": k, "examples": [f"This is sentence {i}, with a comma." for i in range(350)]}
+        for k in SEAT.SET_KEYS
+    }
     assert SEAT.parse_seat(json.dumps(ok).encode(), "s.jsonl").sizes == [350] * 4
     assert SEAT.MAX_ITEMS_PER_SET == 2000
 
 
 def test_run_test_equals_weat_test_and_progress(tiny_encoder_dir, tmp_path, one_thread):
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
 
     enc = load_model(str(tiny_encoder_dir))
     t = SEAT.parse_seat(_write(tmp_path / "t.jsonl", _sets()).read_bytes(), "t.jsonl")

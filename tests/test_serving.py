@@ -1,5 +1,6 @@
 """Issue 12, finding 1 (server files shown to any user) and finding 7 (hub lookups for paths):
 serving mode, allowed folders, errors that never echo file contents or server paths."""
+
 from __future__ import annotations
 
 import os
@@ -11,7 +12,7 @@ import pytest
 from llmviz import serving
 from llmviz.bias.pairs_data import load_pairs
 from llmviz.errors import InputError, LlmvizError
-from llmviz.models import load_model, looks_like_hub_id
+from llmviz.models.loading import load_model, looks_like_hub_id
 
 
 @pytest.fixture
@@ -34,9 +35,15 @@ def shared(monkeypatch, tmp_path):
 
 def test_mode_from_env_and_address(monkeypatch):
     monkeypatch.delenv(serving.SHARED_ENV, raising=False)
-    for addr, want in [(None, "localhost"), ("127.0.0.1", "localhost"), ("localhost", "localhost"),
-                       ("::1", "localhost"), ("0.0.0.0", "shared"), ("192.168.1.20", "shared"),
-                       ("myhost.lan", "shared")]:
+    for addr, want in [
+        (None, "localhost"),
+        ("127.0.0.1", "localhost"),
+        ("localhost", "localhost"),
+        ("::1", "localhost"),
+        ("0.0.0.0", "shared"),
+        ("192.168.1.20", "shared"),
+        ("myhost.lan", "shared"),
+    ]:
         serving.set_server_address(addr)
         assert serving.mode() == want, addr
     serving.set_server_address("127.0.0.1")
@@ -98,8 +105,14 @@ def test_shared_mode_only_allowed_folders(shared, tmp_path):
     (shared / "link.csv").symlink_to(outside)
     assert len(load_pairs(str(inside))) == 1
     assert len(load_pairs("pairs.csv")) == 1  # relative to the allowed root
-    for typed in (str(outside), str(shared / ".." / "outside.csv"), "../outside.csv", str(shared / "link.csv"),
-                  "/proc/self/cmdline", "/etc/passwd"):
+    for typed in (
+        str(outside),
+        str(shared / ".." / "outside.csv"),
+        "../outside.csv",
+        str(shared / "link.csv"),
+        "/proc/self/cmdline",
+        "/etc/passwd",
+    ):
         with pytest.raises(serving.PathNotAllowedError) as err:
             load_pairs(typed)
         msg = str(err.value).replace(typed, "<typed>")  # only what the user typed may appear
@@ -141,8 +154,17 @@ def test_hub_id_rule_never_for_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").mkdir()
     assert looks_like_hub_id("bert-base-uncased") and looks_like_hub_id("google/bert_uncased_L-2_H-128_A-2")
-    for typed in ("models/my-bertt", "./my-model", "my model", "C:\\models\\x", "x.gguf", "a/b/c", "/abs/x",
-                  "~/x", "models/x.safetensors"):
+    for typed in (
+        "models/my-bertt",
+        "./my-model",
+        "my model",
+        "C:\\models\\x",
+        "x.gguf",
+        "a/b/c",
+        "/abs/x",
+        "~/x",
+        "models/x.safetensors",
+    ):
         assert not looks_like_hub_id(typed), typed
 
 
@@ -155,7 +177,9 @@ def test_mistyped_folder_makes_no_connection(tmp_path, monkeypatch, localhost):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     calls = []
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(OSError()))
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(OSError()))
+    monkeypatch.setattr(
+        socket, "create_connection", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(OSError())
+    )
     for typed in ("models/my-bertt", "/no/such/folder", "./mymodel"):
         with pytest.raises(LlmvizError):
             load_model(typed)
@@ -166,8 +190,9 @@ def test_mistyped_folder_makes_no_connection(tmp_path, monkeypatch, localhost):
 
 def test_streamlit_config_makes_no_external_lookup_and_bounds_uploads():
     """Named server address + browser.serverAddress: Streamlit 1.67's bootstrap skips get_external_ip."""
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     from llmviz.limits import MAX_CSV_BYTES
 

@@ -1,5 +1,6 @@
 """Issue 12, finding 3: a model trained or added in one session is that session's; other sessions
 never list or load it; messages name models, not server paths."""
+
 from __future__ import annotations
 
 import re
@@ -8,7 +9,7 @@ import pytest
 
 from llmviz import serving
 from llmviz.errors import LlmvizError
-from llmviz.models import REGISTRY, available_models, load_model, register_model
+from llmviz.models.loading import REGISTRY, available_models, load_model, register_model
 from tests.apptest_util import open_page
 
 PAGE = "pages/training.py"

@@ -1,4 +1,5 @@
 """StereoSet: metrics against hand-computed numbers; sentence scores against a one-at-a-time loop."""
+
 import json
 
 import numpy as np
@@ -59,9 +60,20 @@ def test_loader_errors_and_illustrative_set():
     ill = SS.illustrative_set()
     assert len(ill.intrasentence) == 8 and len(ill.intersentence) == 6
     assert all("BLANK" in ex.context for ex in ill.intrasentence)
-    bad = [b"[1, 2]", b'{"data": {"foo": []}}', b"not json",
-           json.dumps({"data": {"intrasentence": [{"id": "x", "target": "t", "bias_type": "g", "context": "no blank",
-                                                   "sentences": []}]}}).encode()]
+    bad = [
+        b"[1, 2]",
+        b'{"data": {"foo": []}}',
+        b"not json",
+        json.dumps(
+            {
+                "data": {
+                    "intrasentence": [
+                        {"id": "x", "target": "t", "bias_type": "g", "context": "no blank", "sentences": []}
+                    ]
+                }
+            }
+        ).encode(),
+    ]
     for raw in bad:
         with pytest.raises(InputError):
             SS.parse_stereoset(raw)
@@ -98,8 +110,9 @@ def _ref_causal(loaded, item):
     tok, model = loaded.tokenizer, loaded.model
     # BOS, else EOS; the tiny models use a BERT vocabulary that has neither, so [CLS] (the library's last fallback)
     pre = next(x for x in (tok.bos_token_id, tok.eos_token_id, tok.cls_token_id) if x is not None)
-    sent = tok(item.sentence if item.split == "intrasentence" else " " + item.sentence,
-               add_special_tokens=False)["input_ids"]
+    sent = tok(item.sentence if item.split == "intrasentence" else " " + item.sentence, add_special_tokens=False)[
+        "input_ids"
+    ]
     ctx = [] if item.split == "intrasentence" else tok(item.context, add_special_tokens=False)["input_ids"]
     ids = torch.tensor([[pre] + ctx + sent])
     with torch.no_grad():
@@ -120,7 +133,7 @@ def _ref_masked(loaded, item):
     tok, model = loaded.tokenizer, loaded.model
     if item.split == "intrasentence":
         pre = item.context.split("BLANK")[0]
-        filler = item.sentence[len(pre):len(item.sentence) - len(item.context.split("BLANK")[1])]
+        filler = item.sentence[len(pre) : len(item.sentence) - len(item.context.split("BLANK")[1])]
         ids = tok(item.sentence)["input_ids"]
         start = 1 + len(tok(pre.strip(), add_special_tokens=False)["input_ids"]) if pre.strip() else 1
         positions = list(range(start, start + len(tok(filler, add_special_tokens=False)["input_ids"])))
@@ -148,7 +161,7 @@ def test_masked_scores_equal_unbatched_loop(tiny_mlm, one_thread):
 
 def test_encoder_is_refused(tiny_encoder_dir):
     from llmviz.errors import UnsupportedModelError
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
 
     with pytest.raises(UnsupportedModelError, match="StereoSet"):
         SS.score_items(load_model(str(tiny_encoder_dir)), _items()[:1])

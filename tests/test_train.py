@@ -1,4 +1,5 @@
 """Training lab: tiny transformer, training loop, corpora, exposure, save/re-load. All runs tiny and seeded."""
+
 from __future__ import annotations
 
 import math
@@ -9,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from llmviz import attention as A
+from llmviz.attention import extract as A
 from llmviz.errors import InputError
-from llmviz.models import REGISTRY, load_model
+from llmviz.models.loading import REGISTRY, load_model
 from llmviz.train import corpus as C
 from llmviz.train import experiments as X
 from llmviz.train import privacy, tiny
@@ -69,13 +70,14 @@ def test_saved_model_reloads_through_registry_with_identical_logits(saved, obj):
     assert f.positional == ("sinusoidal" if obj == tiny.MLM else "learned")
     assert loaded.tokenizer(text)["input_ids"] == enc["input_ids"][0].tolist()
     if obj == tiny.MLM:  # the frozen table survives the round trip
-        np.testing.assert_allclose(tiny.position_embedding(loaded.model).weight.detach().numpy(),
-                                   tiny.sinusoidal_table(40, 32), atol=1e-6)
+        np.testing.assert_allclose(
+            tiny.position_embedding(loaded.model).weight.detach().numpy(), tiny.sinusoidal_table(40, 32), atol=1e-6
+        )
 
 
 @pytest.mark.parametrize("obj", [tiny.MLM, tiny.CAUSAL])
 def test_attention_passes_the_attention_module_checks(saved, obj):
-    """The same checks as tests/test_attention.py: rows sum to 1, causal mask for the decoder."""
+    """The same checks as tests/attention/test_extract.py: rows sum to 1, causal mask for the decoder."""
     _, _, mid = saved[obj]
     r = A.extract_attention(load_model(mid), "the pilots ride to the river .")
     t = len(r.tokens)
@@ -92,7 +94,7 @@ def test_zip_holds_safetensors_config_and_tokenizer(saved):
     import io
     import zipfile
 
-    from llmviz.models import available_models
+    from llmviz.models.loading import available_models
 
     names = zipfile.ZipFile(io.BytesIO(tiny.zip_folder(available_models()[saved[tiny.MLM][2]].locate()))).namelist()
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(names)
@@ -128,8 +130,10 @@ def test_masking_follows_bert_recipe(tok_mlm):
     real = int((~special).sum())
     assert 0.12 < picked.sum().item() / real < 0.22
     assert 0.7 < (inputs[picked] == tok_mlm.mask_token_id).float().mean().item() < 0.9
-    assert torch.equal(causal_labels(ids["input_ids"], ids["attention_mask"])[ids["attention_mask"] == 0],
-                       torch.full((int((ids["attention_mask"] == 0).sum()),), -100))
+    assert torch.equal(
+        causal_labels(ids["input_ids"], ids["attention_mask"])[ids["attention_mask"] == 0],
+        torch.full((int((ids["attention_mask"] == 0).sum()),), -100),
+    )
 
 
 # ---------------------------------------------------------------- training
@@ -160,12 +164,25 @@ def test_early_stopping_and_cancel_stop_the_run(tok_causal):
     texts = C.grammar_corpus(50, seed=0).texts
     model = tiny.build_model(tiny.TinyConfig(tiny.CAUSAL, "learned", **SMALL), tok_causal)
     seen = []
-    h = train_lm(model, tok_causal, texts[:10], texts[10:], TrainSettings(epochs=50), lambda h: seen.append(1) or
-                 len(seen) >= 3, eval_points=50)
+    h = train_lm(
+        model,
+        tok_causal,
+        texts[:10],
+        texts[10:],
+        TrainSettings(epochs=50),
+        lambda h: seen.append(1) or len(seen) >= 3,
+        eval_points=50,
+    )
     assert h.stop_reason == "cancelled" and len(h.step) == 3 and h.step[-1] < h.total_steps
     model = tiny.build_model(tiny.TinyConfig(tiny.CAUSAL, "learned", 2, 64, 4, 256), tok_causal)
-    h = train_lm(model, tok_causal, texts[:6], texts[6:], TrainSettings(epochs=80, lr=4e-3, early_stopping=True,
-                                                                         patience=3), eval_points=80)
+    h = train_lm(
+        model,
+        tok_causal,
+        texts[:6],
+        texts[6:],
+        TrainSettings(epochs=80, lr=4e-3, early_stopping=True, patience=3),
+        eval_points=80,
+    )
     assert h.stop_reason == "early_stopping" and h.step[-1] < h.total_steps
     assert len(h.val_loss) - 1 - int(np.argmin(h.val_loss)) == 3  # stopped `patience` evaluations after the best
 

@@ -1,4 +1,5 @@
 """Training-lab experiments end to end at CI size, checked against independent computations."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,10 @@ def test_classifier_copies_pretrained_encoder_and_scratch_does_not():
     w = mlm.bert.embeddings.word_embeddings.weight
     assert torch.equal(pre.encoder.embeddings.word_embeddings.weight, w)
     assert not torch.equal(scratch.encoder.embeddings.word_embeddings.weight, w)
-    assert T.logistic_accuracy(np.array([[0.0], [1.0]]), np.array([0, 1]), np.array([[0.1], [0.9]]),
-                               np.array([0, 1])) == 1.0
+    assert (
+        T.logistic_accuracy(np.array([[0.0], [1.0]]), np.array([0, 1]), np.array([[0.1], [0.9]]), np.array([0, 1]))
+        == 1.0
+    )
 
 
 def test_transfer_experiment_small(minilm):
@@ -39,8 +42,9 @@ def test_transfer_experiment_small(minilm):
     assert all(len(a) == 2 and all(0.0 <= x <= 1.0 for x in a) for a in res.accuracy.values())
     # minilm's accuracy recomputed from its features directly
     pool, test = C.number_set(32, 1, words="seen"), C.number_set(20, 2)
-    ref = T.logistic_accuracy(T.mean_pooled(minilm, pool.texts[:8]), pool.labels[:8],
-                              T.mean_pooled(minilm, test.texts), test.labels)
+    ref = T.logistic_accuracy(
+        T.mean_pooled(minilm, pool.texts[:8]), pool.labels[:8], T.mean_pooled(minilm, test.texts), test.labels
+    )
     assert res.accuracy["minilm"][0] == pytest.approx(ref)
     assert len(res.rows()) == 6
 
@@ -63,6 +67,7 @@ def test_bias_experiment_uses_the_template_probe():
 
 def test_cancelling_an_experiment_returns_no_result():
     calls = []
-    res, _models = X.run_bias(X.BiasParams(stories=60, epochs=2, d_model=32),
-                              lambda frac, msg: calls.append(frac) or True)
+    res, _models = X.run_bias(
+        X.BiasParams(stories=60, epochs=2, d_model=32), lambda frac, msg: calls.append(frac) or True
+    )
     assert res is None and len(calls) == 1

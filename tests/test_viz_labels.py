@@ -1,5 +1,6 @@
 """Figures in the user's language and readable (issue 13): llmviz.viz.labels translates every label
 a reader sees; mitigation puts d and accuracy on separate axes."""
+
 from types import SimpleNamespace
 
 import plotly.graph_objects as go
@@ -18,9 +19,14 @@ def test_translate_replaces_whole_phrases_longest_first_and_keeps_placeholders()
     fig.update_layout(title="layer", xaxis_title="head", legend_title_text="loss")
     fig.add_annotation(text="head")
     out = translate_figure(fig, phrases)
-    assert (out.layout.title.text, out.layout.xaxis.title.text, out.layout.legend.title.text,
-            out.layout.annotations[0].text, out.data[0].name, out.data[0].colorbar.title.text) == \
-        ("层", "头", "损失", "头", "训练损失", "损失")
+    assert (
+        out.layout.title.text,
+        out.layout.xaxis.title.text,
+        out.layout.legend.title.text,
+        out.layout.annotations[0].text,
+        out.data[0].name,
+        out.data[0].colorbar.title.text,
+    ) == ("层", "头", "损失", "头", "训练损失", "损失")
     assert fig.layout.title.text == "layer"  # the original is untouched
 
 

@@ -6,6 +6,7 @@ HTML, GGUF), standard method/metric acronyms that Chinese texts also write in La
 (WEAT, SEAT, BERT, RoPE, MLM, …), math symbols and code identifiers (softmax, logit), the language
 switch's own name "English", and text inside code spans / the user's own example text.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,24 +19,134 @@ from ui.common import MODEL_KEY
 
 ALLOW = {
     # model ids / families / libraries (names are not translated)
-    "minilm", "smollm2", "gemma3", "gemma", "smollm", "llama", "bert", "gpt", "bertviz", "transformers",
-    "sentence", "transformers", "all", "instruct", "base", "hugging", "face", "safetensors", "gguf", "pytorch",
-    "torch", "streamlit", "plotly", "crows", "pairs", "stereoset", "chatgpt", "openai", "google", "meta",
-    "english", "wikipedia", "tinystories", "stories", "all-minilm-l", "m-instruct", "llmviz",
+    "minilm",
+    "smollm2",
+    "gemma3",
+    "gemma",
+    "smollm",
+    "llama",
+    "bert",
+    "gpt",
+    "bertviz",
+    "transformers",
+    "sentence",
+    "all",
+    "instruct",
+    "base",
+    "hugging",
+    "face",
+    "safetensors",
+    "gguf",
+    "pytorch",
+    "torch",
+    "streamlit",
+    "plotly",
+    "crows",
+    "pairs",
+    "stereoset",
+    "chatgpt",
+    "openai",
+    "google",
+    "meta",
+    "english",
+    "wikipedia",
+    "tinystories",
+    "stories",
+    "all-minilm-l",
+    "m-instruct",
+    "llmviz",
     # the language switch names both languages; an English term glossed in brackets after the Chinese
-    "language", "token", "tokens", "fill-mask", "transformer", "lens", "dropout", "epoch",
+    "language",
+    "token",
+    "tokens",
+    "fill-mask",
+    "transformer",
+    "lens",
+    "dropout",
+    "epoch",
     # cited authors and data-set names
-    "blodgett", "goldfarb-tarrant", "seshadri", "crows-pairs",
+    "blodgett",
+    "goldfarb-tarrant",
+    "seshadri",
+    "crows-pairs",
     # the formula of a similarity score: cos(mean-pooled A, mean-pooled B)
     "mean-pooled",
     # formats, units
-    "csv", "json", "png", "html", "npz", "zip", "cpu", "cuda", "auto", "gpu", "params",
+    "csv",
+    "json",
+    "png",
+    "html",
+    "npz",
+    "zip",
+    "cpu",
+    "cuda",
+    "auto",
+    "gpu",
+    "params",
     # method / metric acronyms written in Latin letters in Chinese texts too
-    "weat", "seat", "rope", "mlm", "nsp", "pca", "knn", "pll", "kl", "ig", "dla", "lm", "llm", "llms", "nlp",
-    "softmax", "logit", "logits", "argmax", "relu", "gelu", "silu", "rmsnorm", "layernorm", "concat",
-    "multihead", "attention", "kv", "mask", "cls", "sep", "pad", "bos", "eos", "unk", "gqa", "mlp", "ffn",
-    "spearman", "cohen", "kurita", "bolukbasi", "shap", "lime", "sin", "cos", "exp", "log", "max", "min",
-    "top", "cos", "theta", "pos", "model", "dim", "sqrt", "len", "rollout", "mathrm", "frac", "left", "right", "quad",
+    "weat",
+    "seat",
+    "rope",
+    "mlm",
+    "nsp",
+    "pca",
+    "knn",
+    "pll",
+    "kl",
+    "ig",
+    "dla",
+    "lm",
+    "llm",
+    "llms",
+    "nlp",
+    "softmax",
+    "logit",
+    "logits",
+    "argmax",
+    "relu",
+    "gelu",
+    "silu",
+    "rmsnorm",
+    "layernorm",
+    "concat",
+    "multihead",
+    "attention",
+    "kv",
+    "mask",
+    "cls",
+    "sep",
+    "pad",
+    "bos",
+    "eos",
+    "unk",
+    "gqa",
+    "mlp",
+    "ffn",
+    "spearman",
+    "cohen",
+    "kurita",
+    "bolukbasi",
+    "shap",
+    "lime",
+    "sin",
+    "cos",
+    "exp",
+    "log",
+    "max",
+    "min",
+    "top",
+    "theta",
+    "pos",
+    "model",
+    "dim",
+    "sqrt",
+    "len",
+    "rollout",
+    "mathrm",
+    "frac",
+    "left",
+    "right",
+    "quad",
 }
 WORD = re.compile(r"[A-Za-z][A-Za-z'’-]{2,}")
 CODE = re.compile(r"`[^`]*`|\$[^$]*\$|https?://\S+|\[[A-Z]+\]|\{[^}]*\}|\([^()]*→[^()]*\)|'[^']*'")
@@ -58,8 +169,23 @@ def visible_strings(at: AppTest) -> list[str]:
     out = []
     for kind in ("markdown", "caption", "info", "warning", "error", "success", "title", "header", "subheader"):
         out += [str(e.value) for e in getattr(at, kind)]
-    for kind in ("button", "selectbox", "radio", "segmented_control", "slider", "number_input", "text_input",
-                 "text_area", "toggle", "checkbox", "multiselect", "select_slider", "metric", "expander", "tabs"):
+    for kind in (
+        "button",
+        "selectbox",
+        "radio",
+        "segmented_control",
+        "slider",
+        "number_input",
+        "text_input",
+        "text_area",
+        "toggle",
+        "checkbox",
+        "multiselect",
+        "select_slider",
+        "metric",
+        "expander",
+        "tabs",
+    ):
         for w in getattr(at, kind, []):
             label = getattr(w, "label", None)
             if label:
@@ -85,8 +211,12 @@ def figure_strings(spec: dict) -> list[str]:
     out.append(title((lay.get("coloraxis") or {}).get("colorbar")))
     out += [a.get("text") for a in lay.get("annotations", [])]
     for tr in spec.get("data", []):
-        out += [tr.get("name"), tr.get("hovertemplate"), title(tr.get("colorbar")),
-                title((tr.get("marker") or {}).get("colorbar"))]
+        out += [
+            tr.get("name"),
+            tr.get("hovertemplate"),
+            title(tr.get("colorbar")),
+            title((tr.get("marker") or {}).get("colorbar")),
+        ]
     return [re.sub(r"%\{[^}]*\}|<[^>]+>", " ", s) for s in out if isinstance(s, str)]
 
 
@@ -117,6 +247,12 @@ def test_page_in_chinese_has_no_english(page_file, url, tiny_encoder_dir):
     assert_ok(at)
     strings = visible_strings(at) + [s for f in page_figures(at) for s in figure_strings(f)]
     words = english_words(strings)
-    print({"page": url, "english_words": len(words), "sample": sorted(set(words))[:40],
-           "strings": sorted({s[:90] for s in strings if english_words([s])})})
+    print(
+        {
+            "page": url,
+            "english_words": len(words),
+            "sample": sorted(set(words))[:40],
+            "strings": sorted({s[:90] for s in strings if english_words([s])}),
+        }
+    )
     assert not words, (url, sorted(set(words)))

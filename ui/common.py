@@ -1,4 +1,5 @@
 """Shared page helpers: cached model loading, the sidebar picker, errors and exports."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from llmviz.errors import LlmvizError
-from llmviz.models import DEVICES, LoadedModel, available_models, load_model
+from llmviz.models.loading import DEVICES, LoadedModel, available_models, load_model
 from ui.i18n import t
 
 LOCAL_FOLDER = "Local folder or GGUF file…"
@@ -35,7 +36,7 @@ def _load_shared(spec: str, device: str, source: str, owner: str | None) -> Load
 
 
 def session_owner() -> str:
-    """This browser session's owner id (llmviz.models registers trained models under it)."""
+    """This browser session's owner id (llmviz.models.loading registers trained models under it)."""
     if OWNER_KEY not in st.session_state:
         import uuid
 
@@ -51,7 +52,7 @@ def session_models() -> dict:
 def load_cached(spec: str, device: str = "cpu", source: str | None = None) -> LoadedModel:
     """One shared copy per (spec, device) for all sessions; a session's own models are keyed by its
     owner id, so no other session can load them from the cache."""
-    from llmviz.models import REGISTRY
+    from llmviz.models.loading import REGISTRY
 
     entry = REGISTRY.get(spec)
     owner = session_owner() if entry is not None and entry.owner is not None else None
@@ -92,19 +93,22 @@ def show_info(text: Any, where=None, **kwargs) -> None:
 
 def _load_with_status(spec: str, device: str) -> LoadedModel | None:
     try:
-        from llmviz.models import slow_first_load
+        from llmviz.models.loading import slow_first_load
+
         slow = spec in session_models() and slow_first_load(spec)
     except LlmvizError:
         slow = False
     label = t_text("app.loading", spec=spec) + (t("app.loading_slow") if slow else "")
     with st.sidebar.status(label, expanded=slow) as status:
+
         def progress(stage: str) -> None:  # cold GGUF load: concatenate, verify, dequantise, tokenizer...
             status.update(label=t_text("app.loading", spec=spec) + " " + t(f"app.stage_{stage}"))
             status.write(t(f"app.stage_{stage}"))
 
         try:
             if slow:  # the slow stages run outside the cached loader, so each can be shown as it starts
-                from llmviz.models import prepare_cache
+                from llmviz.models.loading import prepare_cache
+
                 prepare_cache(spec, progress)
                 progress("load")
             loaded = load_cached(spec, device)
@@ -170,16 +174,21 @@ def model_picker() -> None:
     options = list(models) + ([LOCAL_FOLDER] if serving.paths_allowed("model") else []) + [HUB_ID]
     current = st.session_state[MODEL_KEY]
     # The picker always shows the loaded model (set before the widget is drawn, every run).
-    shown = st.session_state.get(PICKER_MODE) or (current if current in models else
-                                                  SOURCE_TO_OPTION.get(st.session_state.get(SOURCE_KEY), LOCAL_FOLDER))
+    shown = st.session_state.get(PICKER_MODE) or (
+        current if current in models else SOURCE_TO_OPTION.get(st.session_state.get(SOURCE_KEY), LOCAL_FOLDER)
+    )
     st.session_state["picker_choice"] = shown if shown in options else HUB_ID
     sb = st.sidebar
     sb.markdown(f"### {t('app.model_heading')}")
     option_names = {LOCAL_FOLDER: t("app.opt_local"), HUB_ID: t("app.opt_hub")}
-    choice = sb.selectbox(t("app.model_label"), options, key="picker_choice", on_change=_on_pick,
-                          format_func=lambda k: f"{k} — {models[k].title}" if k in models
-                          else option_names.get(k, k),
-                          help=t("app.model_help"))
+    choice = sb.selectbox(
+        t("app.model_label"),
+        options,
+        key="picker_choice",
+        on_change=_on_pick,
+        format_func=lambda k: f"{k} — {models[k].title}" if k in models else option_names.get(k, k),
+        help=t("app.model_help"),
+    )
     device = sb.selectbox(t("app.device_label"), DEVICES, key=DEVICE_KEY, help=t("app.device_help"))
     if choice in models:
         st.session_state[MODEL_KEY] = choice
@@ -187,8 +196,12 @@ def model_picker() -> None:
     else:
         placeholder = "/path/to/model-folder" if choice == LOCAL_FOLDER else "bert-base-uncased"
         default = current if current not in models else ""
-        typed = sb.text_input(t("app.folder_path") if choice == LOCAL_FOLDER else t("app.hub_id"), value=default,
-                              placeholder=placeholder, key=f"picker_text_{choice == LOCAL_FOLDER}")
+        typed = sb.text_input(
+            t("app.folder_path") if choice == LOCAL_FOLDER else t("app.hub_id"),
+            value=default,
+            placeholder=placeholder,
+            key=f"picker_text_{choice == LOCAL_FOLDER}",
+        )
         if sb.button(t("app.load"), key="picker_load"):
             st.session_state[MODEL_KEY] = typed.strip()
             st.session_state[SOURCE_KEY] = "path" if choice == LOCAL_FOLDER else "hub"
@@ -202,19 +215,32 @@ def model_picker() -> None:
         st.session_state["llmviz_loaded_ok"] = loaded is not None
         if loaded is not None:
             f = loaded.facts
-            sb.caption(t_text("app.model_caption", model=f.model_id, kind=t(f"home.kind_{f.kind}"), layers=f.n_layers,
-                         heads=f.n_heads, positional=t(f"app.pos_{f.positional}"), params=f"{f.n_params / 1e6:.0f}"))
-
+            sb.caption(
+                t_text(
+                    "app.model_caption",
+                    model=f.model_id,
+                    kind=t(f"home.kind_{f.kind}"),
+                    layers=f.n_layers,
+                    heads=f.n_heads,
+                    positional=t(f"app.pos_{f.positional}"),
+                    params=f"{f.n_params / 1e6:.0f}",
+                )
+            )
 
     prev = st.session_state.get(PREV_MODEL_KEY)
     if prev and prev != spec:
-        sb.button(t("app.switch_back", model=prev), key="picker_back", icon=":material/undo:",
-                  on_click=switch_model, args=(prev, False))
+        sb.button(
+            t("app.switch_back", model=prev),
+            key="picker_back",
+            icon=":material/undo:",
+            on_click=switch_model,
+            args=(prev, False),
+        )
 
 
 def capable_model(probe: str) -> str | None:
     """The first bundled model that can do ``probe`` (None when none can)."""
-    from llmviz.models import PROBES_BY_KIND
+    from llmviz.models.loading import PROBES_BY_KIND
 
     for mid, entry in session_models().items():
         if entry.source == "registry" and probe in PROBES_BY_KIND.get(entry.kind_hint, ()):
@@ -228,8 +254,14 @@ def offer_switch(probe: str, where=None) -> bool:
     alt = capable_model(probe)
     if alt is None or alt == st.session_state.get(MODEL_KEY):
         return False
-    (where or st).button(t("app.switch_to", model=alt), key=f"switch_{probe}", type="primary",
-                         icon=":material/swap_horiz:", on_click=switch_model, args=(alt,))
+    (where or st).button(
+        t("app.switch_to", model=alt),
+        key=f"switch_{probe}",
+        type="primary",
+        icon=":material/swap_horiz:",
+        on_click=switch_model,
+        args=(alt,),
+    )
     return True
 
 
@@ -248,14 +280,26 @@ def current_model() -> LoadedModel:
 def require_probe(loaded: LoadedModel, probe: str, what: str) -> None:
     """Stop the page with an explanation when the model cannot do ``probe``."""
     if not loaded.facts.supports(probe):
-        st.info(t_text("app.needs_other_model", what=what, model=loaded.facts.model_id,
-                  kind=t(f"home.kind_a_{loaded.facts.kind}"), notes=t(f"home.probes_{loaded.facts.kind}")))
+        st.info(
+            t_text(
+                "app.needs_other_model",
+                what=what,
+                model=loaded.facts.model_id,
+                kind=t(f"home.kind_a_{loaded.facts.kind}"),
+                notes=t(f"home.probes_{loaded.facts.kind}"),
+            )
+        )
         offer_switch(probe)
         st.stop()
 
 
-def export_buttons(key: str, fig=None, data: pd.DataFrame | dict | list | None = None,
-                   stem: str = "llmviz", meta: dict[str, Any] | None = None) -> None:
+def export_buttons(
+    key: str,
+    fig=None,
+    data: pd.DataFrame | dict | list | None = None,
+    stem: str = "llmviz",
+    meta: dict[str, Any] | None = None,
+) -> None:
     """Download buttons: figure as standalone offline HTML (PNG via the chart's camera icon),
     data as CSV and/or JSON with provenance. Files are built only when a button is clicked
     (the HTML inlines ~3.5 MB of plotly.js, too much to rebuild on every rerun)."""
@@ -266,13 +310,20 @@ def export_buttons(key: str, fig=None, data: pd.DataFrame | dict | list | None =
 
     fig = fit_figure(localize_figure(fig))
     if fig is not None:
-        cols[0].download_button(t("app.export_html"), lambda: fig.to_html(include_plotlyjs=True, full_html=True),
-                                f"{stem}.html", "text/html", key=f"{key}_html", help=t("app.export_html_help"))
+        cols[0].download_button(
+            t("app.export_html"),
+            lambda: fig.to_html(include_plotlyjs=True, full_html=True),
+            f"{stem}.html",
+            "text/html",
+            key=f"{key}_html",
+            help=t("app.export_html_help"),
+        )
     if data is None:
         return
     if isinstance(data, pd.DataFrame):
-        cols[1].download_button(t("app.export_csv"), lambda: frame_csv(data), f"{stem}.csv", "text/csv",
-                                key=f"{key}_csv")
+        cols[1].download_button(
+            t("app.export_csv"), lambda: frame_csv(data), f"{stem}.csv", "text/csv", key=f"{key}_csv"
+        )
 
     def json_doc() -> str:
         payload = data.to_dict(orient="records") if isinstance(data, pd.DataFrame) else data
@@ -287,9 +338,7 @@ PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png",
 def plot(fig, key: str | None = None, **kwargs):
     """st.plotly_chart with the PNG export button configured; in presenter mode fonts grow and with
     the high-contrast option colour scales become colour-blind safe (ui.links.apply_presentation)."""
-    from ui.links import apply_presentation, high_contrast, presenter_mode
-
-    from ui.links import fit_figure
+    from ui.links import apply_presentation, fit_figure, high_contrast, presenter_mode
 
     fig = fit_figure(apply_presentation(localize_figure(fig), presenter=presenter_mode(), contrast=high_contrast()))
     return st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, **kwargs)

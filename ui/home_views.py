@@ -1,9 +1,10 @@
 """Home page sections: the architecture details some models add to the common facts (Gemma 3), and the licence."""
+
 from __future__ import annotations
 
 import streamlit as st
 
-from llmviz.models import ModelFacts
+from llmviz.models.loading import ModelFacts
 from ui.i18n import t
 
 
@@ -21,18 +22,26 @@ def architecture_details(f: ModelFacts) -> None:
             c[0].metric(t("home.local_global"), _pattern(f), help=t("home.local_global_help", w=f.sliding_window))
             c[1].metric(t("home.window"), f.sliding_window)
         if f.rope_theta_local:
-            c[2].metric(t("home.rope_bases"), f"{f.rope_theta_local:g} / {f.rope_theta:g}",
-                        help=t("home.rope_bases_help"))
+            c[2].metric(
+                t("home.rope_bases"), f"{f.rope_theta_local:g} / {f.rope_theta:g}", help=t("home.rope_bases_help")
+            )
         if f.query_pre_attn_scalar:
-            c[3].metric(t("home.qpas"), f"{f.query_pre_attn_scalar:g}",
-                        help=t("home.qpas_help", s=f.query_pre_attn_scalar ** -0.5, d=f.head_dim))
+            c[3].metric(
+                t("home.qpas"),
+                f"{f.query_pre_attn_scalar:g}",
+                help=t("home.qpas_help", s=f.query_pre_attn_scalar**-0.5, d=f.head_dim),
+            )
         c = st.columns(4)
         c[0].metric(t("home.qk_norm"), t("home.yes") if f.qk_norm else t("home.no"), help=t("home.qk_norm_help"))
         if f.embed_scale:
-            c[1].metric(t("home.embed_scale"), f"√{f.hidden_size} = {f.embed_scale:.2f}",
-                        help=t("home.embed_scale_help"))
-        c[2].metric(t("home.chat_template"), t("home.yes") if f.has_chat_template else t("home.no"),
-                    help=t("home.chat_template_help"))
+            c[1].metric(
+                t("home.embed_scale"), f"√{f.hidden_size} = {f.embed_scale:.2f}", help=t("home.embed_scale_help")
+            )
+        c[2].metric(
+            t("home.chat_template"),
+            t("home.yes") if f.has_chat_template else t("home.no"),
+            help=t("home.chat_template_help"),
+        )
         if f.layer_types:
             kinds = ["L" if lt == "sliding_attention" else "G" for lt in f.layer_types]
             st.caption(t("home.layer_map", map=" ".join(kinds)))

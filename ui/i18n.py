@@ -6,6 +6,7 @@ Catalogues are JSON files, one per page and language: ``i18n/<lang>/<page>.json`
 A missing key shows ``⟦page.key⟧`` so tests can find it; tests/test_i18n.py checks that
 every key exists in every language.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,11 @@ def _ensure_app_navigation() -> None:
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     # AppTest resets the flag before every run; a rerun there would swallow button clicks.
-    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None \
-            and not config.get_option("global.appTest"):
+    if (
+        PagesManager.uses_pages_directory
+        and get_script_run_ctx() is not None
+        and not config.get_option("global.appTest")
+    ):
         PagesManager.uses_pages_directory = False
         st.rerun()
 

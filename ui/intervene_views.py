@@ -3,6 +3,7 @@
 Heavy runs start on a click and go through :func:`run_heavy` — the one call site a server-wide job
 queue (issue 12b, llmviz/jobs.py) can wrap; results are kept in session state under their inputs.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,20 +14,22 @@ import streamlit as st
 
 from llmviz.errors import LlmvizError
 from llmviz.explain.targets import KIND_FOR_MODEL, MASKED_TOKEN, NEXT_TOKEN, SIMILARITY
-from llmviz.generate import MAX_NEW_TOKENS_LIMIT, SamplingParams
+from llmviz.generation.generate import MAX_NEW_TOKENS_LIMIT, SamplingParams
 from llmviz.interventions import dla as D
 from llmviz.interventions import patching as P
 from llmviz.interventions import steering as S
-from llmviz.interventions.sites import ATTN, HEAD, MLP, RESID, SITE_KINDS, Site
-from llmviz.models import CAUSAL_LM, MASKED_LM, LoadedModel
+from llmviz.interventions.sites import HEAD, SITE_KINDS, Site
+from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
 from llmviz.viz import interventions as viz
 from ui.common import export_buttons, md_escape, plot, show_error, t_text
 from ui.i18n import t
 from ui.links import presenter_mode
 
-DEFAULT_PAIR = {NEXT_TOKEN: ("The Eiffel Tower is in the city of", "The Colosseum is in the city of"),
-                MASKED_TOKEN: ("The capital of France is [MASK].", "The capital of Italy is [MASK]."),
-                SIMILARITY: ("A man is playing a guitar on stage.", "A man is playing a football on stage.")}
+DEFAULT_PAIR = {
+    NEXT_TOKEN: ("The Eiffel Tower is in the city of", "The Colosseum is in the city of"),
+    MASKED_TOKEN: ("The capital of France is [MASK].", "The capital of Italy is [MASK]."),
+    SIMILARITY: ("A man is playing a guitar on stage.", "A man is playing a football on stage."),
+}
 DEFAULT_TEXT_B = "Someone performs music for an audience."
 DEFAULT_SET = "he_she"
 RESULTS = "iv_results"  # session_state: {input key: result}
@@ -55,8 +58,10 @@ def _stop_button(key: str) -> None:
 def _replace(kind: str) -> None:
     try:
         st.session_state[f"iv_corrupt_{kind}"] = P.replace_word(
-            st.session_state.get(f"iv_clean_{kind}", ""), st.session_state.get("iv_word_x", ""),
-            st.session_state.get("iv_word_y", ""))
+            st.session_state.get(f"iv_clean_{kind}", ""),
+            st.session_state.get("iv_word_x", ""),
+            st.session_state.get("iv_word_y", ""),
+        )
         st.session_state.pop("iv_replace_error", None)
     except LlmvizError as err:
         st.session_state["iv_replace_error"] = str(err)
@@ -65,17 +70,26 @@ def _replace(kind: str) -> None:
 def prompt_pair(loaded: LoadedModel, clean_default: str | None = None) -> dict | None:
     """Widgets for the clean/corrupted pair, the answer tokens, and the tokenizations side by side."""
     kinds = KIND_FOR_MODEL[loaded.facts.kind]
-    kind = kinds[0] if len(kinds) == 1 else st.radio(t("intervene.target_kind"), kinds, key="iv_kind",
-                                                     horizontal=True,
-                                                     format_func=lambda k: t(f"intervene.kind_{k}"))
+    kind = (
+        kinds[0]
+        if len(kinds) == 1
+        else st.radio(
+            t("intervene.target_kind"),
+            kinds,
+            key="iv_kind",
+            horizontal=True,
+            format_func=lambda k: t(f"intervene.kind_{k}"),
+        )
+    )
     st.caption(t(f"intervene.kind_help_{kind}"))
     clean_d, corrupt_d = DEFAULT_PAIR[kind]
     if clean_default and kind == NEXT_TOKEN:
         clean_d = clean_default
     c1, c2 = st.columns(2)
     clean = c1.text_input(t("intervene.clean"), value=clean_d, key=f"iv_clean_{kind}", help=t("intervene.clean_help"))
-    corrupt = c2.text_input(t("intervene.corrupt"), value=corrupt_d, key=f"iv_corrupt_{kind}",
-                            help=t("intervene.corrupt_help"))
+    corrupt = c2.text_input(
+        t("intervene.corrupt"), value=corrupt_d, key=f"iv_corrupt_{kind}", help=t("intervene.corrupt_help")
+    )
     with st.expander(t("intervene.replace_heading"), expanded=False):
         r1, r2, r3 = st.columns([2, 2, 1])
         r1.text_input(t("intervene.replace_x"), key="iv_word_x")
@@ -88,21 +102,28 @@ def prompt_pair(loaded: LoadedModel, clean_default: str | None = None) -> dict |
         text_b = st.text_input(t("intervene.text_b"), value=DEFAULT_TEXT_B, key="iv_text_b")
     else:
         a1, a2 = st.columns(2)
-        correct = a1.text_input(t("intervene.correct"), value="", key="iv_correct",
-                                help=t("intervene.correct_help")).strip() or None
-        wrong = a2.text_input(t("intervene.wrong"), value="", key="iv_wrong",
-                              help=t("intervene.wrong_help")).strip() or None
+        correct = (
+            a1.text_input(t("intervene.correct"), value="", key="iv_correct", help=t("intervene.correct_help")).strip()
+            or None
+        )
+        wrong = (
+            a2.text_input(t("intervene.wrong"), value="", key="iv_wrong", help=t("intervene.wrong_help")).strip()
+            or None
+        )
     try:
         tc, tx = P.pair_tokens(loaded, clean, corrupt, kind)
     except LlmvizError as err:
         show_error(err)
         return None
     n = max(len(tc), len(tx))
-    table = pd.DataFrame({t("intervene.col_position"): list(range(n)),
-                          t("intervene.col_clean"): tc + [""] * (n - len(tc)),
-                          t("intervene.col_corrupt"): tx + [""] * (n - len(tx)),
-                          t("intervene.col_differs"): [i >= min(len(tc), len(tx)) or tc[i] != tx[i]
-                                                        for i in range(n)]})
+    table = pd.DataFrame(
+        {
+            t("intervene.col_position"): list(range(n)),
+            t("intervene.col_clean"): tc + [""] * (n - len(tc)),
+            t("intervene.col_corrupt"): tx + [""] * (n - len(tx)),
+            t("intervene.col_differs"): [i >= min(len(tc), len(tx)) or tc[i] != tx[i] for i in range(n)],
+        }
+    )
     with st.expander(t("intervene.tokens_heading", a=len(tc), b=len(tx)), expanded=len(tc) != len(tx)):
         st.dataframe(table, hide_index=True)
     if len(tc) != len(tx):
@@ -117,14 +138,18 @@ def _setup(loaded: LoadedModel, pair: dict):
     key = _key("setup", loaded.spec, pair)
     store = _store()
     if key not in store:
-        store[key] = P.prepare(loaded, pair["clean"], pair["corrupt"], pair["kind"], pair["correct"], pair["wrong"],
-                               pair["text_b"])
+        store[key] = P.prepare(
+            loaded, pair["clean"], pair["corrupt"], pair["kind"], pair["correct"], pair["wrong"], pair["text_b"]
+        )
     return store[key]
 
 
 def _metric_line(setup) -> None:
-    st.markdown(t_text("intervene.metric_line", metric=setup.label, clean=f"{setup.m_clean:.4f}",
-                  corrupt=f"{setup.m_corrupt:.4f}"))
+    st.markdown(
+        t_text(
+            "intervene.metric_line", metric=setup.label, clean=f"{setup.m_clean:.4f}", corrupt=f"{setup.m_corrupt:.4f}"
+        )
+    )
 
 
 # ------------------------------------------------------------------ patching
@@ -140,10 +165,14 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
     batch = P.DEFAULT_BATCH
     if not presenter_mode():
         c1, c2 = st.columns([3, 1])
-        kinds = c1.multiselect(t("intervene.sites"), list(SITE_KINDS), default=list(SITE_KINDS), key="iv_sites",
-                               format_func=lambda k: t(f"intervene.site_{k}"))
-        batch = c2.slider(t("intervene.batch"), 1, 64, P.DEFAULT_BATCH, key="iv_batch",
-                          help=t("intervene.batch_help"))
+        kinds = c1.multiselect(
+            t("intervene.sites"),
+            list(SITE_KINDS),
+            default=list(SITE_KINDS),
+            key="iv_sites",
+            format_func=lambda k: t(f"intervene.site_{k}"),
+        )
+        batch = c2.slider(t("intervene.batch"), 1, 64, P.DEFAULT_BATCH, key="iv_batch", help=t("intervene.batch_help"))
     L, T, H = loaded.facts.n_layers, setup.n_tokens, loaded.facts.n_heads
     n_sites = sum(L * (H if k == HEAD else T) for k in kinds)
     st.caption(t("intervene.patch_cost", sites=n_sites, passes=-(-n_sites // max(batch, 1))))
@@ -155,8 +184,13 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
         with st.container():
             _stop_button("iv_patch")
         try:
-            store[key] = run_heavy(P.patching_sweep, setup, kinds=tuple(kinds), batch_size=batch,
-                                   progress=lambda d, n: bar.progress(d / n, text=f"{t('intervene.patching')} {d}/{n}"))
+            store[key] = run_heavy(
+                P.patching_sweep,
+                setup,
+                kinds=tuple(kinds),
+                batch_size=batch,
+                progress=lambda d, n: bar.progress(d / n, text=f"{t('intervene.patching')} {d}/{n}"),
+            )
         except LlmvizError as err:
             show_error(err)
             return
@@ -165,23 +199,41 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
     if res is None:
         st.info(t("intervene.patch_click"))
         return
-    st.success(t("intervene.patch_check", full=f"{np.max(np.abs(res.full_resid - 1)):.1e}", null=f"{abs(res.null):.1e}",
-                 s=f"{res.seconds:.1f}", sites=res.n_sites))
+    st.success(
+        t(
+            "intervene.patch_check",
+            full=f"{np.max(np.abs(res.full_resid - 1)):.1e}",
+            null=f"{abs(res.null):.1e}",
+            s=f"{res.seconds:.1f}",
+            sites=res.n_sites,
+        )
+    )
     tabs = st.tabs([t(f"intervene.site_{k}") for k in res.scores])
     figs = {}
     for tab, kind in zip(tabs, res.scores):
         with tab:
-            figs[kind] = viz.patch_heatmap(res.scores[kind], kind, res.tokens_clean, res.tokens_corrupt,
-                                           t(f"intervene.fig_patch_{kind}"),
-                                           t("intervene.axis_head") if kind == HEAD else t("intervene.axis_position"),
-                                           t("intervene.axis_layer"), t("intervene.colour_restored"))
+            figs[kind] = viz.patch_heatmap(
+                res.scores[kind],
+                kind,
+                res.tokens_clean,
+                res.tokens_corrupt,
+                t(f"intervene.fig_patch_{kind}"),
+                t("intervene.axis_head") if kind == HEAD else t("intervene.axis_position"),
+                t("intervene.axis_layer"),
+                t("intervene.colour_restored"),
+            )
             event = plot(figs[kind], key=f"iv_patch_fig_{kind}", on_select="rerun", selection_mode="points")
             _cell_predictions(setup, res, kind, event)
             export_buttons(f"iv_patch_exp_{kind}", fig=figs[kind], stem=f"llmviz-activation-patching-{kind}")
     st.caption(t("intervene.patch_caveat"))
     fig = next(iter(figs.values()))
-    export_buttons("iv_patch_exp", fig=fig, data=pd.DataFrame(res.rows()), stem="llmviz-activation-patching",
-                   meta={**res.params(), "model": loaded.facts.model_id})
+    export_buttons(
+        "iv_patch_exp",
+        fig=fig,
+        data=pd.DataFrame(res.rows()),
+        stem="llmviz-activation-patching",
+        meta={**res.params(), "model": loaded.facts.model_id},
+    )
 
 
 def _cell_predictions(setup, res, kind: str, event) -> None:
@@ -198,8 +250,13 @@ def _cell_predictions(setup, res, kind: str, event) -> None:
             pass
     c1, c2 = st.columns(2)
     layer = c1.number_input(t("intervene.axis_layer"), 0, L - 1, layer, key=f"iv_cell_layer_{kind}")
-    index = c2.number_input(t("intervene.axis_head") if kind == HEAD else t("intervene.axis_position"), 0, n - 1,
-                            index, key=f"iv_cell_index_{kind}")
+    index = c2.number_input(
+        t("intervene.axis_head") if kind == HEAD else t("intervene.axis_position"),
+        0,
+        n - 1,
+        index,
+        key=f"iv_cell_index_{kind}",
+    )
     site = Site(kind, int(layer), int(index))
     ckey = _key("cell", id(setup), site.kind, site.layer, site.index)
     store = _store()
@@ -208,8 +265,7 @@ def _cell_predictions(setup, res, kind: str, event) -> None:
     value, preds = store[ckey]
     st.markdown(t("intervene.cell_value", site=Site(kind, int(layer), int(index)).label(), value=f"{value:.3f}"))
     if preds:
-        st.dataframe(pd.DataFrame(preds, columns=[t("intervene.col_token"), t("intervene.col_prob")]),
-                     hide_index=True)
+        st.dataframe(pd.DataFrame(preds, columns=[t("intervene.col_token"), t("intervene.col_prob")]), hide_index=True)
 
 
 # ------------------------------------------------------------------ direct logit attribution
@@ -241,25 +297,52 @@ def dla_section(loaded: LoadedModel, pair: dict) -> None:
     c[1].metric(t("intervene.dla_frozen"), f"{res.frozen_logit_diff:.4f}")
     c[2].metric(t("intervene.dla_sum"), f"{res.frozen_total:.4f}")
     ok = res.sum_error < 1e-4 and res.frozen_error < 1e-3
-    (st.success if ok else st.warning)(t("intervene.dla_check", sum=f"{res.sum_error:.1e}",
-                                         frozen=f"{res.frozen_error:.1e}", norm=res.norm_kind))
-    fig = viz.dla_waterfall(res.names, res.terms, res.frozen_total, t("intervene.fig_waterfall", metric=res.label),
-                            t("intervene.total"))
+    (st.success if ok else st.warning)(
+        t("intervene.dla_check", sum=f"{res.sum_error:.1e}", frozen=f"{res.frozen_error:.1e}", norm=res.norm_kind)
+    )
+    fig = viz.dla_waterfall(
+        res.names, res.terms, res.frozen_total, t("intervene.fig_waterfall", metric=res.label), t("intervene.total")
+    )
     plot(fig, key="iv_dla_waterfall")
     plot(viz.head_heatmap(res.heads, t("intervene.fig_dla_heads")), key="iv_dla_heads")
-    patch = next((v for k, v in _store().items() if k.startswith(_key("patch", loaded.spec, pair)[:-1])
-                  and isinstance(v, P.PatchResult)), None)
+    patch = next(
+        (
+            v
+            for k, v in _store().items()
+            if k.startswith(_key("patch", loaded.spec, pair)[:-1]) and isinstance(v, P.PatchResult)
+        ),
+        None,
+    )
     if patch is not None and HEAD in patch.scores:
         cmp = D.compare_with_patching(res, patch)
-        plot(viz.dla_vs_patching(res.heads, patch.scores[HEAD], t("intervene.fig_compare"), t("intervene.axis_dla"),
-                                 t("intervene.axis_patch")), key="iv_dla_compare")
-        st.markdown(t("intervene.compare_line", r=_fmt(cmp.get("heads_r")), attn=_fmt(cmp.get("attn_last_r")),
-                      mlp=_fmt(cmp.get("mlp_last_r"))))
+        plot(
+            viz.dla_vs_patching(
+                res.heads,
+                patch.scores[HEAD],
+                t("intervene.fig_compare"),
+                t("intervene.axis_dla"),
+                t("intervene.axis_patch"),
+            ),
+            key="iv_dla_compare",
+        )
+        st.markdown(
+            t(
+                "intervene.compare_line",
+                r=_fmt(cmp.get("heads_r")),
+                attn=_fmt(cmp.get("attn_last_r")),
+                mlp=_fmt(cmp.get("mlp_last_r")),
+            )
+        )
     else:
         st.info(t("intervene.compare_run_patch"))
     st.caption(t("intervene.dla_caveat"))
-    export_buttons("iv_dla_exp", fig=fig, data=pd.DataFrame(res.rows()), stem="llmviz-direct-logit-attribution",
-                   meta={**res.params(), **setup.params(), "model": loaded.facts.model_id})
+    export_buttons(
+        "iv_dla_exp",
+        fig=fig,
+        data=pd.DataFrame(res.rows()),
+        stem="llmviz-direct-logit-attribution",
+        meta={**res.params(), **setup.params(), "model": loaded.facts.model_id},
+    )
 
 
 def _fmt(x) -> str:
@@ -308,17 +391,26 @@ def steering_section(loaded: LoadedModel) -> None:
         k, p = o.rsplit(":", 1)
         x, y = (tests[k]["X_name"], tests[k]["Y_name"]) if p == "XY" else (tests[k]["A_name"], tests[k]["B_name"])
         return t("intervene.set_words", x=x, y=y, test=tests[k]["title"])
+
     if "iv_set_a" not in st.session_state:
         _set_prompts()
-    st.selectbox(t("intervene.set_choice"), options, index=options.index(DEFAULT_SET), key="iv_set_choice",
-                 format_func=name, on_change=_set_prompts, help=t("intervene.set_choice_help"))
+    st.selectbox(
+        t("intervene.set_choice"),
+        options,
+        index=options.index(DEFAULT_SET),
+        key="iv_set_choice",
+        format_func=name,
+        on_change=_set_prompts,
+        help=t("intervene.set_choice_help"),
+    )
     c1, c2 = st.columns(2)
     text_a = c1.text_area(t("intervene.set_a"), key="iv_set_a", height=150, help=t("intervene.set_help"))
     text_b = c2.text_area(t("intervene.set_b"), key="iv_set_b", height=150, help=t("intervene.set_help"))
     n_layers = loaded.facts.n_layers
     c1, c2 = st.columns(2)
-    layer = c1.slider(t("intervene.layer"), 0, n_layers - 1, n_layers // 2, key="iv_layer",
-                      help=t("intervene.layer_help"))
+    layer = c1.slider(
+        t("intervene.layer"), 0, n_layers - 1, n_layers // 2, key="iv_layer", help=t("intervene.layer_help")
+    )
     from_pos = c2.number_input(t("intervene.from_pos"), 0, 512, 0, key="iv_from_pos", help=t("intervene.from_pos_help"))
     try:
         prompts_a, prompts_b = S.parse_prompts(text_a, "prompts A"), S.parse_prompts(text_b, "prompts B")
@@ -334,17 +426,24 @@ def steering_section(loaded: LoadedModel) -> None:
         st.info(t("intervene.vec_click", n=len(prompts_a) + len(prompts_b)))
         return
     st.caption(t("intervene.vec_line", norm=f"{vec.norm:.2f}", resid=f"{vec.mean_norm:.2f}", layer=layer))
-    default_alphas = "-8, -4, 0, 4, 8" if vec.norm < 1e-9 else ", ".join(
-        f"{a:g}" for a in np.round(np.array([-2, -1, 0, 1, 2]) * vec.mean_norm / max(vec.norm, 1e-9) / 2, 1))
-    alphas_text = st.text_input(t("intervene.alphas"), value=default_alphas, key="iv_alphas",
-                                help=t("intervene.alphas_help", n=S.MAX_ALPHAS))
+    default_alphas = (
+        "-8, -4, 0, 4, 8"
+        if vec.norm < 1e-9
+        else ", ".join(
+            f"{a:g}" for a in np.round(np.array([-2, -1, 0, 1, 2]) * vec.mean_norm / max(vec.norm, 1e-9) / 2, 1)
+        )
+    )
+    alphas_text = st.text_input(
+        t("intervene.alphas"), value=default_alphas, key="iv_alphas", help=t("intervene.alphas_help", n=S.MAX_ALPHAS)
+    )
     try:
         alphas = _parse_alphas(alphas_text)
     except LlmvizError as err:
         show_error(err)
         return
-    gen_tab, curve_tab, probe_tab = st.tabs([t("intervene.tab_generate"), t("intervene.tab_curve"),
-                                             t("intervene.tab_probe")])
+    gen_tab, curve_tab, probe_tab = st.tabs(
+        [t("intervene.tab_generate"), t("intervene.tab_curve"), t("intervene.tab_probe")]
+    )
     with gen_tab:
         _generations(loaded, vec, alphas, int(from_pos))
     with curve_tab:
@@ -370,9 +469,16 @@ def _generations(loaded, vec, alphas, from_pos) -> None:
         bar = st.progress(0.0, text=t("intervene.generating"))
         _stop_button("iv_gen")
         try:
-            store[key] = run_heavy(S.generations_by_alpha, loaded, prompt, vec, alphas,
-                                   SamplingParams(greedy=greedy, max_new_tokens=max_new, seed=int(seed)),
-                                   from_pos=from_pos, progress=lambda d, n: bar.progress(d / n))
+            store[key] = run_heavy(
+                S.generations_by_alpha,
+                loaded,
+                prompt,
+                vec,
+                alphas,
+                SamplingParams(greedy=greedy, max_new_tokens=max_new, seed=int(seed)),
+                from_pos=from_pos,
+                progress=lambda d, n: bar.progress(d / n),
+            )
         except LlmvizError as err:
             show_error(err)
             return
@@ -387,16 +493,28 @@ def _generations(loaded, vec, alphas, from_pos) -> None:
             st.markdown(f"**α = {a:g}**")
             st.text(g.text)
             st.html(gviz.tokens_html(g))
-    export_buttons("iv_gen_exp", data=pd.DataFrame(res.rows()), stem="llmviz-steered-generations",
-                   meta={**vec.params(), "alphas": res.alphas, "prompt": prompt, "from_pos": from_pos,
-                         "seed": int(seed), "greedy": greedy, "model": loaded.facts.model_id})
+    export_buttons(
+        "iv_gen_exp",
+        data=pd.DataFrame(res.rows()),
+        stem="llmviz-steered-generations",
+        meta={
+            **vec.params(),
+            "alphas": res.alphas,
+            "prompt": prompt,
+            "from_pos": from_pos,
+            "seed": int(seed),
+            "greedy": greedy,
+            "model": loaded.facts.model_id,
+        },
+    )
 
 
 def _curve(loaded, vec, alphas, from_pos) -> None:
     default = "The doctor said that" if loaded.facts.kind == CAUSAL_LM else "The doctor said that [MASK] was tired."
     text = st.text_input(t("intervene.curve_text"), value=default, key=f"iv_curve_text_{loaded.facts.kind}")
-    toks = st.text_input(t("intervene.curve_tokens"), value="he, she", key="iv_curve_tokens",
-                         help=t("intervene.curve_tokens_help"))
+    toks = st.text_input(
+        t("intervene.curve_tokens"), value="he, she", key="iv_curve_tokens", help=t("intervene.curve_tokens_help")
+    )
     lo, hi = min(alphas + [0.0]), max(alphas + [0.0])
     grid = np.linspace(lo, hi, 21) if hi > lo else np.array([lo])
     try:
@@ -404,28 +522,48 @@ def _curve(loaded, vec, alphas, from_pos) -> None:
     except LlmvizError as err:
         show_error(err)
         return
-    fig = viz.alpha_curve(curve.alphas, curve.tokens, curve.logprobs, t("intervene.fig_curve", layer=vec.layer),
-                          "α", t("intervene.axis_logprob"))
+    fig = viz.alpha_curve(
+        curve.alphas,
+        curve.tokens,
+        curve.logprobs,
+        t("intervene.fig_curve", layer=vec.layer),
+        "α",
+        t("intervene.axis_logprob"),
+    )
     plot(fig, key="iv_curve_fig")
-    export_buttons("iv_curve_exp", fig=fig, data=pd.DataFrame(curve.rows()), stem="llmviz-steering-curve",
-                   meta={**vec.params(), "text": text, "from_pos": from_pos, "model": loaded.facts.model_id})
+    export_buttons(
+        "iv_curve_exp",
+        fig=fig,
+        data=pd.DataFrame(curve.rows()),
+        stem="llmviz-steering-curve",
+        meta={**vec.params(), "text": text, "from_pos": from_pos, "model": loaded.facts.model_id},
+    )
 
 
 def _probe(loaded, vec, alphas) -> None:
     from llmviz.bias.templates import EXAMPLE_TARGETS, EXAMPLE_TEMPLATE
 
     st.caption(t("intervene.probe_help"))
-    probe = st.radio(t("intervene.probe_kind"), ("templates", "pairs"), key="iv_probe_kind", horizontal=True,
-                     format_func=lambda p: t(f"intervene.probe_{p}"))
+    probe = st.radio(
+        t("intervene.probe_kind"),
+        ("templates", "pairs"),
+        key="iv_probe_kind",
+        horizontal=True,
+        format_func=lambda p: t(f"intervene.probe_{p}"),
+    )
     nonzero = [a for a in alphas if a != 0] or [0.0]
-    alpha = st.select_slider(t("intervene.probe_alpha"), options=sorted(set(alphas)), value=nonzero[-1],
-                             key="iv_probe_alpha")
+    alpha = st.select_slider(
+        t("intervene.probe_alpha"), options=sorted(set(alphas)), value=nonzero[-1], key="iv_probe_alpha"
+    )
     if probe == "templates":
         tpl = st.text_input(t("intervene.template"), value=EXAMPLE_TEMPLATE, key="iv_tpl")
         groups = st.text_input(t("intervene.groups"), value="man, woman", key="iv_groups")
         targets = st.text_input(t("intervene.targets"), value=", ".join(EXAMPLE_TARGETS[:8]), key="iv_targets")
-        args = (tpl, [g.strip() for g in groups.split(",") if g.strip()],
-                [x.strip() for x in targets.split(",") if x.strip()])
+        args = (
+            tpl,
+            [g.strip() for g in groups.split(",") if g.strip()],
+            [x.strip() for x in targets.split(",") if x.strip()],
+        )
     else:
         args = ()
     key = _key("probe", loaded.spec, vec.params(), probe, alpha, args)
@@ -446,15 +584,39 @@ def _probe(loaded, vec, alphas) -> None:
     if res is None:
         st.info(t("intervene.probe_click"))
         return
-    fig = viz.probe_before_after(res.before, res.after, (t("intervene.before"), t("intervene.after", alpha=f"{alpha:g}")),
-                                 t("intervene.fig_probe"), res.what)
+    fig = viz.probe_before_after(
+        res.before,
+        res.after,
+        (t("intervene.before"), t("intervene.after", alpha=f"{alpha:g}")),
+        t("intervene.fig_probe"),
+        res.what,
+    )
     plot(fig, key="iv_probe_fig")
-    st.markdown(t("intervene.probe_line", before=f"{res.before['value']:.3f}",
-                  blo=f"{res.before['ci95'][0]:.3f}", bhi=f"{res.before['ci95'][1]:.3f}",
-                  after=f"{res.after['value']:.3f}", alo=f"{res.after['ci95'][0]:.3f}",
-                  ahi=f"{res.after['ci95'][1]:.3f}", n=res.before["n"]))
+    st.markdown(
+        t(
+            "intervene.probe_line",
+            before=f"{res.before['value']:.3f}",
+            blo=f"{res.before['ci95'][0]:.3f}",
+            bhi=f"{res.before['ci95'][1]:.3f}",
+            after=f"{res.after['value']:.3f}",
+            alo=f"{res.after['ci95'][0]:.3f}",
+            ahi=f"{res.after['ci95'][1]:.3f}",
+            n=res.before["n"],
+        )
+    )
     st.dataframe(pd.DataFrame(res.per_item), hide_index=True)
     st.caption(t("intervene.probe_caveat"))
-    export_buttons("iv_probe_exp", fig=fig, data=pd.DataFrame(res.per_item), stem="llmviz-steered-probe",
-                   meta={**vec.params(), "probe": probe, "alpha": float(alpha), "before": res.before,
-                         "after": res.after, "model": loaded.facts.model_id})
+    export_buttons(
+        "iv_probe_exp",
+        fig=fig,
+        data=pd.DataFrame(res.per_item),
+        stem="llmviz-steered-probe",
+        meta={
+            **vec.params(),
+            "probe": probe,
+            "alpha": float(alpha),
+            "before": res.before,
+            "after": res.after,
+            "model": loaded.facts.model_id,
+        },
+    )

@@ -10,6 +10,7 @@ every run) cancels the session's older job, queued or running, and the old run s
 progress check. A waiting job updates its notice every ``llmviz.jobs.POLL_S`` seconds; Streamlit
 raises its stop exception there when the run is stopped or the session ends, which cancels the job.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -4,6 +4,7 @@ the tour controls in the sidebar of every other page.
 The content itself (which cards, which links, which steps) is plain data in ``llmviz.learn``;
 the texts are in the ``learn`` catalogues.
 """
+
 from __future__ import annotations
 
 import streamlit as st
@@ -51,8 +52,13 @@ def render_card(card: Card) -> None:
             st.latex(card.formula)
             st.markdown(f"**{t('learn.formula_symbols')}**")
             st.markdown(t(card.key("symbols")))
-        st.page_link(card.link.file, label=t(card.key("link")), icon=":material/play_circle:",
-                     query_params=nav_params(card.link), help=link_help(card.link))
+        st.page_link(
+            card.link.file,
+            label=t(card.key("link")),
+            icon=":material/play_circle:",
+            query_params=nav_params(card.link),
+            help=link_help(card.link),
+        )
 
 
 def render_cards(section: str) -> None:
@@ -102,24 +108,55 @@ def render_tour() -> None:
         st.info(f"**{t('learn.tour_question')}** {t(step.key('question'))}", icon=":material/forum:")
         st.caption(t("learn.tour_view", page=page_title(step.link.page)))
     cols = st.columns([1, 2, 1])
-    cols[0].button(t("learn.tour_prev"), key="home_tour_prev", icon=":material/arrow_back:",
-                   on_click=go_to_step, args=(i - 1,), disabled=i == 1, use_container_width=True)
-    if cols[1].button(t("learn.tour_open"), key="home_tour_open", type="primary", icon=":material/play_circle:",
-                      use_container_width=True, help=link_help(step.link)):
+    cols[0].button(
+        t("learn.tour_prev"),
+        key="home_tour_prev",
+        icon=":material/arrow_back:",
+        on_click=go_to_step,
+        args=(i - 1,),
+        disabled=i == 1,
+        use_container_width=True,
+    )
+    if cols[1].button(
+        t("learn.tour_open"),
+        key="home_tour_open",
+        type="primary",
+        icon=":material/play_circle:",
+        use_container_width=True,
+        help=link_help(step.link),
+    ):
         open_step(i)
     if i < n:
-        cols[2].button(t("learn.tour_next"), key="home_tour_next", icon=":material/arrow_forward:",
-                       icon_position="right", on_click=go_to_step, args=(i + 1,), use_container_width=True)
+        cols[2].button(
+            t("learn.tour_next"),
+            key="home_tour_next",
+            icon=":material/arrow_forward:",
+            icon_position="right",
+            on_click=go_to_step,
+            args=(i + 1,),
+            use_container_width=True,
+        )
     else:
-        cols[2].button(t("learn.tour_restart"), key="home_tour_restart", icon=":material/replay:",
-                       on_click=go_to_step, args=(1,), use_container_width=True)
+        cols[2].button(
+            t("learn.tour_restart"),
+            key="home_tour_restart",
+            icon=":material/replay:",
+            on_click=go_to_step,
+            args=(1,),
+            use_container_width=True,
+        )
         st.success(t("learn.tour_done"))
     copy_link("home", {"section": "tour", "step": i}, key="home")
     if not presenter_mode():
         with st.expander(t("learn.tour_all_steps")):
-            st.markdown("\n".join(
-                f"{k}. " + (f"**{t(s.key('title'))}**" if k == i else t(s.key("title")))
-                + f" — {page_title(s.link.page)}" for k, s in enumerate(TOUR, start=1)))
+            st.markdown(
+                "\n".join(
+                    f"{k}. "
+                    + (f"**{t(s.key('title'))}**" if k == i else t(s.key("title")))
+                    + f" — {page_title(s.link.page)}"
+                    for k, s in enumerate(TOUR, start=1)
+                )
+            )
 
 
 def end_tour() -> None:
@@ -138,17 +175,23 @@ def tour_sidebar(url_path: str) -> None:
         st.progress(i / n)
         st.markdown(f"*{t(step.key('question'))}*")
         # Stacked, not in columns: the sidebar is narrow, more so with presenter-size text.
-        if i < n and st.button(t("learn.tour_next"), key="tour_sb_next", icon=":material/arrow_forward:",
-                               icon_position="right", type="primary", use_container_width=True):
+        if i < n and st.button(
+            t("learn.tour_next"),
+            key="tour_sb_next",
+            icon=":material/arrow_forward:",
+            icon_position="right",
+            type="primary",
+            use_container_width=True,
+        ):
             open_step(i + 1)
-        if st.button(t("learn.sidebar_back"), key="tour_sb_back", icon=":material/school:",
-                     use_container_width=True):
+        if st.button(t("learn.sidebar_back"), key="tour_sb_back", icon=":material/school:", use_container_width=True):
             st.switch_page(PAGE_FILES["home"], query_params=nav_params(Link("home", {"section": "tour", "step": i})))
         st.button(t("learn.sidebar_end"), key="tour_sb_end", type="tertiary", on_click=end_tour)
 
 
 def home_section() -> str:
     """The Learn section picker (``?section=``); writes the choice back to the URL."""
+
     def _sync():
         st.query_params["section"] = st.session_state[SECTION_KEY]
         if st.session_state[SECTION_KEY] != "tour" and "step" in st.query_params:
@@ -161,7 +204,13 @@ def home_section() -> str:
     if "step" in st.query_params:
         fields[TOUR_STEP_KEY] = clamp_step(qp("step", 1))
     url_state("home", fields)
-    section = st.segmented_control(t("learn.section_label"), HOME_SECTIONS, key=SECTION_KEY,
-                                   required=True, format_func=lambda s: t(f"learn.section_{s}"),
-                                   on_change=_sync, label_visibility="collapsed")
+    section = st.segmented_control(
+        t("learn.section_label"),
+        HOME_SECTIONS,
+        key=SECTION_KEY,
+        required=True,
+        format_func=lambda s: t(f"learn.section_{s}"),
+        on_change=_sync,
+        label_visibility="collapsed",
+    )
     return section or default

@@ -11,6 +11,7 @@ option (``?contrast=1``) switches every chart drawn through ``ui.common.plot`` t
 colour-blind-safe scales; pages that build colours themselves call ``colorscale()`` /
 ``palette()``.
 """
+
 from __future__ import annotations
 
 import json
@@ -77,6 +78,7 @@ def url_state(page: str, fields: dict[str, Any]) -> bool:
 def to_url(key: str, param: str, page: str) -> Callable[[], None]:
     """``on_change`` callback for a URL-bound widget: writes its value to ``?param=`` so a reload,
     a copied URL and a later link to the old view all behave (the page's signature follows)."""
+
     def _write() -> None:
         value = st.session_state.get(key)
         if value is None:
@@ -84,6 +86,7 @@ def to_url(key: str, param: str, page: str) -> Callable[[], None]:
         else:
             st.query_params[param] = _as_param(value)
         st.session_state[NAV_SEEN] = _signature(page)
+
     return _write
 
 
@@ -189,9 +192,29 @@ def _diverging_scales() -> list:
     import plotly.colors as pc
 
     scales = []
-    for name in ("RdBu", "RdBu_r", "PuOr", "BrBG", "PiYG", "PRGn", "RdYlBu", "RdYlGn", "Spectral",
-                 "Picnic", "Portland", "balance", "curl", "delta", "Tealrose", "Temps", "Tropic",
-                 "Armyrose", "Fall", "Geyser", "Earth"):
+    for name in (
+        "RdBu",
+        "RdBu_r",
+        "PuOr",
+        "BrBG",
+        "PiYG",
+        "PRGn",
+        "RdYlBu",
+        "RdYlGn",
+        "Spectral",
+        "Picnic",
+        "Portland",
+        "balance",
+        "curl",
+        "delta",
+        "Tealrose",
+        "Temps",
+        "Tropic",
+        "Armyrose",
+        "Fall",
+        "Geyser",
+        "Earth",
+    ):
         try:
             scales.append(tuple(c for _, c in pc.get_colorscale(name)))
         except Exception:  # a name missing from this plotly version
@@ -226,9 +249,13 @@ def apply_presentation(fig, presenter: bool, contrast: bool):
         for holder, mid in holders:
             if holder is None or "colorscale" not in holder:
                 continue
-            if holder.colorscale is None and mid == "cmid" and holder is not fig.layout.coloraxis \
-                    and not isinstance(getattr(holder, "color", None), (list, tuple)) \
-                    and not hasattr(getattr(holder, "color", None), "shape"):
+            if (
+                holder.colorscale is None
+                and mid == "cmid"
+                and holder is not fig.layout.coloraxis
+                and not isinstance(getattr(holder, "color", None), (list, tuple))
+                and not hasattr(getattr(holder, "color", None), "shape")
+            ):
                 continue  # a marker with a plain colour: no scale to replace
             current = tuple(c for _, c in holder.colorscale) if holder.colorscale else None
             is_div = getattr(holder, mid, None) is not None or current in diverging
@@ -276,6 +303,21 @@ def accept_flag_from_query(key: str) -> None:
         st.session_state[key] = True
 
 
-__all__ = ["qp", "url_state", "to_url", "link_for", "parse_link", "copy_link", "presenter_mode", "high_contrast", "colorscale",
-           "palette", "apply_presentation", "presenter_css", "apply_presenter_style", "accept_flag_from_query",
-           "view_state", "LANG_KEY"]
+__all__ = [
+    "qp",
+    "url_state",
+    "to_url",
+    "link_for",
+    "parse_link",
+    "copy_link",
+    "presenter_mode",
+    "high_contrast",
+    "colorscale",
+    "palette",
+    "apply_presentation",
+    "presenter_css",
+    "apply_presenter_style",
+    "accept_flag_from_query",
+    "view_state",
+    "LANG_KEY",
+]

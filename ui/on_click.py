@@ -1,6 +1,7 @@
 """Heavy work starts on a click (issue 13): a primary button with the estimate ("about N s on this
 machine"); the request is remembered per page section, so switching sections and coming back shows
 the result again (the computation itself is cached) without a new click."""
+
 from __future__ import annotations
 
 import json

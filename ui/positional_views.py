@@ -1,14 +1,15 @@
 """The four sections of the positional-encoding page (widgets, cached llmviz calls, figures, formulas)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from llmviz import positional as P
-from llmviz import positional_ablation as PA
-from llmviz import positional_model as PM
 from llmviz.errors import LlmvizError, UnsupportedModelError
+from llmviz.positional import ablation as PA
+from llmviz.positional import encodings as P
+from llmviz.positional import model as PM
 from llmviz.report import frame_csv
 from llmviz.viz import positional as V
 from ui.common import export_buttons, md_escape, plot, show_error, t_text
@@ -50,8 +51,13 @@ def _exports(key: str, fig=None, data: pd.DataFrame | None = None, meta=None) ->
     """Figure HTML + data CSV/JSON; a large table becomes one CSV written on click (JSON of it would be huge)."""
     if data is not None and data.size > LAZY_CELLS:
         export_buttons(key, fig=fig, stem=f"positional_{key}", meta=meta)
-        st.download_button(t("positional.big_csv", rows=data.shape[0], cols=data.shape[1] - 1),
-                           lambda: frame_csv(data), f"positional_{key}.csv", "text/csv", key=f"{key}_bigcsv")
+        st.download_button(
+            t("positional.big_csv", rows=data.shape[0], cols=data.shape[1] - 1),
+            lambda: frame_csv(data),
+            f"positional_{key}.csv",
+            "text/csv",
+            key=f"{key}_bigcsv",
+        )
     else:
         export_buttons(key, fig=fig, data=data, stem=f"positional_{key}", meta=meta)
 
@@ -89,36 +95,64 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
 
     st.subheader(t("positional.waves_header"))
     default_dims = sorted({d for d in (0, 1, 2, 3, d_model - 2, d_model - 1) if 0 <= d < d_model})
-    dims = st.multiselect(t("positional.dims"), list(range(d_model)), default=default_dims, key="pos_dims",
-                          help=t("positional.dims_help"))
-    _side_by_side(V.waves(pe, dims or [0]),
-                  r"\begin{aligned}PE_{(pos,2i)}&=\sin\!\left(\frac{pos}{%s^{2i/d}}\right)\\"
-                  r"PE_{(pos,2i+1)}&=\cos\!\left(\frac{pos}{%s^{2i/d}}\right)\end{aligned}"
-                  % (f"{base:g}", f"{base:g}"),
-                  t("positional.waves_note"), "waves", V.matrix_frame(pe.matrix, "position", "dim"), meta)
-    _side_by_side(V.pe_heatmap(pe), r"PE \in \mathbb{R}^{%d \times %d}" % (max_len, d_model),
-                  t("positional.heatmap_note"), "heatmap", V.matrix_frame(pe.matrix, "position", "dim"), meta)
+    dims = st.multiselect(
+        t("positional.dims"), list(range(d_model)), default=default_dims, key="pos_dims", help=t("positional.dims_help")
+    )
+    _side_by_side(
+        V.waves(pe, dims or [0]),
+        r"\begin{aligned}PE_{(pos,2i)}&=\sin\!\left(\frac{pos}{%s^{2i/d}}\right)\\"
+        r"PE_{(pos,2i+1)}&=\cos\!\left(\frac{pos}{%s^{2i/d}}\right)\end{aligned}" % (f"{base:g}", f"{base:g}"),
+        t("positional.waves_note"),
+        "waves",
+        V.matrix_frame(pe.matrix, "position", "dim"),
+        meta,
+    )
+    _side_by_side(
+        V.pe_heatmap(pe),
+        r"PE \in \mathbb{R}^{%d \times %d}" % (max_len, d_model),
+        t("positional.heatmap_note"),
+        "heatmap",
+        V.matrix_frame(pe.matrix, "position", "dim"),
+        meta,
+    )
 
     st.subheader(t("positional.wavelength_header"))
     left, right = st.columns([3, 2])
     table = pd.DataFrame(P.wavelength_table(pe))
     left.dataframe(table, hide_index=True, height=260)
     right.latex(r"\lambda_i = \frac{2\pi}{\omega_i} = 2\pi \cdot %s^{2i/d}" % f"{base:g}")
-    right.markdown(t("positional.wavelength_note", lo=float(pe.wavelengths.min()), hi=float(pe.wavelengths.max()),
-                     top=2 * np.pi * base))
+    right.markdown(
+        t(
+            "positional.wavelength_note",
+            lo=float(pe.wavelengths.min()),
+            hi=float(pe.wavelengths.max()),
+            top=2 * np.pi * base,
+        )
+    )
     export_buttons("wavelengths", data=table, stem="positional_wavelengths", meta=meta)
 
     st.subheader(t("positional.distance_header"))
     if max_len < 2:
         st.info(t("positional.need_two"))
     else:
-        metric = st.radio(t("positional.metric"), P.METRICS, horizontal=True, key="pos_metric",
-                          format_func=lambda m: t(f"positional.metric_{m}"), help=t("positional.metric_help"))
+        metric = st.radio(
+            t("positional.metric"),
+            P.METRICS,
+            horizontal=True,
+            key="pos_metric",
+            format_func=lambda m: t(f"positional.metric_{m}"),
+            help=t("positional.metric_help"),
+        )
         ds = _distance(max_len, d_model, base, metric)
         refs = sorted({0, max_len // 4, max_len // 2})
-        _side_by_side(V.distance_curves(ds, refs),
-                      r"PE(p)\cdot PE(p+d)=\sum_{i}\cos(\omega_i d)", t("positional.distance_note"),
-                      "distance", V.distance_frame(ds), {**meta, "metric": metric})
+        _side_by_side(
+            V.distance_curves(ds, refs),
+            r"PE(p)\cdot PE(p+d)=\sum_{i}\cos(\omega_i d)",
+            t("positional.distance_note"),
+            "distance",
+            V.distance_frame(ds),
+            {**meta, "metric": metric},
+        )
         _check(ds.max_spread < 1e-9, t("positional.distance_check", spread=ds.max_spread))
         with st.expander(t("positional.distance_matrix")):
             fig = V.heatmap(ds.matrix, f"{metric} similarity of every pair of positions", "position q", "position p")
@@ -126,19 +160,27 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
             _exports("dmatrix", fig, V.matrix_frame(ds.matrix, "position", "pos"), {**meta, "metric": metric})
 
     st.subheader(t("positional.shift_header"))
-    k = st.number_input(t("positional.shift_k"), 0, max_len - 1, min(5, max_len - 1), key="pos_k",
-                        help=t("positional.shift_k_help"))
+    k = st.number_input(
+        t("positional.shift_k"), 0, max_len - 1, min(5, max_len - 1), key="pos_k", help=t("positional.shift_k_help")
+    )
     sm = P.shift_map(pe, int(k))
-    _side_by_side(V.shift_map_figure(sm),
-                  r"\begin{pmatrix}\sin\omega_i(p+k)\\ \cos\omega_i(p+k)\end{pmatrix}="
-                  r"\begin{pmatrix}\cos\omega_i k & \sin\omega_i k\\ -\sin\omega_i k & \cos\omega_i k\end{pmatrix}"
-                  r"\begin{pmatrix}\sin\omega_i p\\ \cos\omega_i p\end{pmatrix}",
-                  t("positional.shift_note"), "shift", V.matrix_frame(sm.matrix, "row", "col"), {**meta, "k": int(k)})
+    _side_by_side(
+        V.shift_map_figure(sm),
+        r"\begin{pmatrix}\sin\omega_i(p+k)\\ \cos\omega_i(p+k)\end{pmatrix}="
+        r"\begin{pmatrix}\cos\omega_i k & \sin\omega_i k\\ -\sin\omega_i k & \cos\omega_i k\end{pmatrix}"
+        r"\begin{pmatrix}\sin\omega_i p\\ \cos\omega_i p\end{pmatrix}",
+        t("positional.shift_note"),
+        "shift",
+        V.matrix_frame(sm.matrix, "row", "col"),
+        {**meta, "k": int(k)},
+    )
     if sm.note:
         st.info(md_escape(sm.note))
     if np.isfinite(sm.max_error):
-        _check(sm.max_error <= SHIFT_TOL, t("positional.shift_check", err=sm.max_error, n=sm.n_positions,
-                                             k=int(k), tol=SHIFT_TOL))
+        _check(
+            sm.max_error <= SHIFT_TOL,
+            t("positional.shift_check", err=sm.max_error, n=sm.n_positions, k=int(k), tol=SHIFT_TOL),
+        )
 
 
 # ------------------------------------------------------------------ learned
@@ -152,32 +194,65 @@ def learned_section(loaded) -> None:
     n, h = an.positions.matrix.shape
     st.markdown(t_text("positional.learned_intro", model=an.positions.model_id, n=n, h=h, module=an.positions.module))
     meta = {"model": loaded.spec, "module": an.positions.module}
-    _side_by_side(V.heatmap(an.similarity, f"Cosine similarity of the {n} learned position vectors",
-                            "position q", "position p"),
-                  r"\mathrm{sim}(p,q)=\frac{P_p\cdot P_q}{\lVert P_p\rVert\,\lVert P_q\rVert}",
-                  t("positional.learned_sim_note"), "learned_sim",
-                  V.matrix_frame(an.similarity, "position", "pos"), meta)
+    _side_by_side(
+        V.heatmap(an.similarity, f"Cosine similarity of the {n} learned position vectors", "position q", "position p"),
+        r"\mathrm{sim}(p,q)=\frac{P_p\cdot P_q}{\lVert P_p\rVert\,\lVert P_q\rVert}",
+        t("positional.learned_sim_note"),
+        "learned_sim",
+        V.matrix_frame(an.similarity, "position", "pos"),
+        meta,
+    )
 
     c = st.columns(2)
     dims = c[0].radio(t("positional.pca_dims"), (2, 3), horizontal=True, key="pos_pca_dims")
     limit = c[1].slider(t("positional.pca_limit"), 2, n, n, key="pos_pca_limit", help=t("positional.pca_limit_help"))
     pca_df = pd.DataFrame(an.pca, columns=[f"pc{i + 1}" for i in range(an.pca.shape[1])])
     pca_df.insert(0, "position", np.arange(n))
-    _side_by_side(V.pca_trajectory(an, int(dims), int(limit)), r"P - \bar P = U \Sigma V^\top,\ \ z_p = U_p\Sigma",
-                  t("positional.pca_note", ev=float(an.explained[:int(dims)].sum()),
-                                               turn=an.pc_turn_deg, period=360 / max(an.pc_turn_deg, 1e-9),
-                                               ratio=an.neighbour_ratio), "learned_pca", pca_df, meta)
+    _side_by_side(
+        V.pca_trajectory(an, int(dims), int(limit)),
+        r"P - \bar P = U \Sigma V^\top,\ \ z_p = U_p\Sigma",
+        t(
+            "positional.pca_note",
+            ev=float(an.explained[: int(dims)].sum()),
+            turn=an.pc_turn_deg,
+            period=360 / max(an.pc_turn_deg, 1e-9),
+            ratio=an.neighbour_ratio,
+        ),
+        "learned_pca",
+        pca_df,
+        meta,
+    )
 
-    spec_df = pd.DataFrame({"frequency": an.freq, "power_learned": an.power_learned,
-                            "power_sinusoidal": an.power_sinusoidal})
-    _side_by_side(V.spectrum(an), r"\hat P_d(f)=\sum_{p} (P_{p,d}-\bar P_d)\,e^{-2\pi i f p}",
-                  t("positional.fft_note", learned=an.low_frequency_share("learned"),
-                    sin=an.low_frequency_share("sinusoidal"), period=360 / max(an.pc_turn_deg, 1e-9)),
-                  "learned_fft", spec_df, meta)
+    spec_df = pd.DataFrame(
+        {"frequency": an.freq, "power_learned": an.power_learned, "power_sinusoidal": an.power_sinusoidal}
+    )
+    _side_by_side(
+        V.spectrum(an),
+        r"\hat P_d(f)=\sum_{p} (P_{p,d}-\bar P_d)\,e^{-2\pi i f p}",
+        t(
+            "positional.fft_note",
+            learned=an.low_frequency_share("learned"),
+            sin=an.low_frequency_share("sinusoidal"),
+            period=360 / max(an.pc_turn_deg, 1e-9),
+        ),
+        "learned_fft",
+        spec_df,
+        meta,
+    )
     fig = V.dominant_histogram(an)
     plot(fig, key="pos_dominant_fig")
-    _exports("learned_dominant", fig, pd.DataFrame({"dimension": np.arange(h), "dominant_learned": an.dominant_learned,
-                                                    "dominant_sinusoidal": an.dominant_sinusoidal}), meta)
+    _exports(
+        "learned_dominant",
+        fig,
+        pd.DataFrame(
+            {
+                "dimension": np.arange(h),
+                "dominant_learned": an.dominant_learned,
+                "dominant_sinusoidal": an.dominant_sinusoidal,
+            }
+        ),
+        meta,
+    )
 
 
 # ------------------------------------------------------------------ RoPE
@@ -193,19 +268,24 @@ def _rope_bases(loaded, types) -> None:
         cfg = PM.rope_config(loaded, lt)
         check = P.rope_relative_check(q, k, cfg.inv_freq, REL_PAIRS, REL_SHIFTS)
         window = loaded.facts.sliding_window if lt == "sliding_attention" else None
-        rows.append({t("positional.col_layer_type"): t(f"positional.lt_{lt}"),
-                     t("positional.col_layers"): ", ".join(map(str, cfg.layers)),
-                     t("positional.col_base"): f"{cfg.theta:g}",
-                     t("positional.col_window"): str(window) if window else t("positional.window_all"),
-                     t("positional.col_longest"): f"{2 * np.pi * cfg.theta:,.0f}",
-                     t("positional.col_relative"): f"{check.max_error:.2e}",
-                     "ok": check.max_error <= RELATIVE_TOL})
+        rows.append(
+            {
+                t("positional.col_layer_type"): t(f"positional.lt_{lt}"),
+                t("positional.col_layers"): ", ".join(map(str, cfg.layers)),
+                t("positional.col_base"): f"{cfg.theta:g}",
+                t("positional.col_window"): str(window) if window else t("positional.window_all"),
+                t("positional.col_longest"): f"{2 * np.pi * cfg.theta:,.0f}",
+                t("positional.col_relative"): f"{check.max_error:.2e}",
+                "ok": check.max_error <= RELATIVE_TOL,
+            }
+        )
     table = pd.DataFrame(rows)
     st.dataframe(table.drop(columns="ok"), hide_index=True)
     st.markdown(t("positional.bases_note"))
     _check(bool(table["ok"].all()), t("positional.bases_check", tol=RELATIVE_TOL))
-    export_buttons("rope_bases", data=table.drop(columns="ok"), stem="positional_rope_bases",
-                   meta={"model": loaded.spec})
+    export_buttons(
+        "rope_bases", data=table.drop(columns="ok"), stem="positional_rope_bases", meta={"model": loaded.spec}
+    )
 
 
 def rope_section(loaded) -> None:
@@ -213,21 +293,46 @@ def rope_section(loaded) -> None:
     types = PM.rope_layer_types(loaded)
     if len(types) > 1:
         _rope_bases(loaded, types)
-        layer_type = st.radio(t("positional.rope_layer_type"), types, horizontal=True, key="pos_rope_lt",
-                              format_func=lambda lt: t(f"positional.lt_{lt}"))
+        layer_type = st.radio(
+            t("positional.rope_layer_type"),
+            types,
+            horizontal=True,
+            key="pos_rope_lt",
+            format_func=lambda lt: t(f"positional.lt_{lt}"),
+        )
     try:
         cfg = PM.rope_config(loaded, layer_type)
     except UnsupportedModelError as err:
         cfg = None
         st.info(md_escape(err), icon=":material/info:")
     c = st.columns(3)
-    head_dim = c[0].number_input(t("positional.head_dim"), 2, 512, cfg.head_dim if cfg else 64, step=2,
-                                 key="pos_head_dim", disabled=cfg is not None, help=t("positional.head_dim_help"))
-    theta = c[1].number_input(t("positional.theta"), 1.0, 1e8, cfg.theta if cfg else 10000.0, format="%g",
-                              key="pos_theta" if layer_type is None else f"pos_theta_{layer_type}",
-                              disabled=cfg is not None)
-    n_pos = c[2].number_input(t("positional.rope_positions"), 2, P.MAX_ROPE_POSITIONS, 256, key="pos_rope_n",
-                              help=t("positional.rope_positions_help"))
+    head_dim = c[0].number_input(
+        t("positional.head_dim"),
+        2,
+        512,
+        cfg.head_dim if cfg else 64,
+        step=2,
+        key="pos_head_dim",
+        disabled=cfg is not None,
+        help=t("positional.head_dim_help"),
+    )
+    theta = c[1].number_input(
+        t("positional.theta"),
+        1.0,
+        1e8,
+        cfg.theta if cfg else 10000.0,
+        format="%g",
+        key="pos_theta" if layer_type is None else f"pos_theta_{layer_type}",
+        disabled=cfg is not None,
+    )
+    n_pos = c[2].number_input(
+        t("positional.rope_positions"),
+        2,
+        P.MAX_ROPE_POSITIONS,
+        256,
+        key="pos_rope_n",
+        help=t("positional.rope_positions_help"),
+    )
     try:
         inv_freq = P.rope_inv_freq(int(head_dim), float(theta))
     except LlmvizError as err:
@@ -236,8 +341,16 @@ def rope_section(loaded) -> None:
     positions = np.arange(int(n_pos))
     meta = {"model": loaded.spec, "head_dim": int(head_dim), "theta": float(theta)}
     if cfg is not None:
-        st.markdown(t_text("positional.rope_from_model", model=cfg.model_id, module=cfg.module, hd=cfg.head_dim,
-                      theta=cfg.theta, kind=cfg.rope_type))
+        st.markdown(
+            t_text(
+                "positional.rope_from_model",
+                model=cfg.model_id,
+                module=cfg.module,
+                hd=cfg.head_dim,
+                theta=cfg.theta,
+                kind=cfg.rope_type,
+            )
+        )
         freq_err = float(np.abs(inv_freq - cfg.model_inv_freq).max())
         if cfg.rope_type != "default" or freq_err > 1e-6:  # scaled variants (llama3, yarn...) change the formula
             st.info(t("positional.rope_scaled", kind=cfg.rope_type, freq=freq_err))
@@ -251,9 +364,14 @@ def rope_section(loaded) -> None:
         _check(f32 < 1e-6, t("positional.rope_match", freq=freq_err, exact=exact, f32=f32, n=int(n_pos) - 1))
     angles = P.rope_angles(positions, inv_freq)
     ang_df = V.matrix_frame(angles, "position", "pair")
-    _side_by_side(V.rope_angle_heatmap(angles), r"\theta_j=%s^{-2j/d},\quad \text{angle}(m,j)=m\,\theta_j"
-                  % f"{theta:g}", t("positional.rope_angle_note", pairs=int(head_dim) // 2), "rope_angles",
-                  ang_df, meta)
+    _side_by_side(
+        V.rope_angle_heatmap(angles),
+        r"\theta_j=%s^{-2j/d},\quad \text{angle}(m,j)=m\,\theta_j" % f"{theta:g}",
+        t("positional.rope_angle_note", pairs=int(head_dim) // 2),
+        "rope_angles",
+        ang_df,
+        meta,
+    )
     pairs = sorted({0, 1, int(head_dim) // 8, int(head_dim) // 4, int(head_dim) // 2 - 1})
     fig = V.rope_angle_lines(positions[1:], angles[1:], pairs)
     plot(fig, key="pos_rope_lines_fig")
@@ -274,10 +392,15 @@ def rope_section(loaded) -> None:
     half = int(head_dim) // 2
     pts = P.rotating_vector(np.array([q[pair], q[pair + half]]), list(range(steps)), float(inv_freq[pair]))
     rot_df = pd.DataFrame({"position": range(steps), "x": pts[:, 0], "y": pts[:, 1]})
-    _side_by_side(V.rope_rotation(pts, list(range(steps)), int(pair)),
-                  r"\begin{pmatrix}q'_j\\ q'_{j+d/2}\end{pmatrix}=\begin{pmatrix}\cos m\theta_j & -\sin m\theta_j\\"
-                  r" \sin m\theta_j & \cos m\theta_j\end{pmatrix}\begin{pmatrix}q_j\\ q_{j+d/2}\end{pmatrix}",
-                  t("positional.rotation_note", deg=float(np.degrees(inv_freq[pair]))), "rope_rotation", rot_df, meta)
+    _side_by_side(
+        V.rope_rotation(pts, list(range(steps)), int(pair)),
+        r"\begin{pmatrix}q'_j\\ q'_{j+d/2}\end{pmatrix}=\begin{pmatrix}\cos m\theta_j & -\sin m\theta_j\\"
+        r" \sin m\theta_j & \cos m\theta_j\end{pmatrix}\begin{pmatrix}q_j\\ q_{j+d/2}\end{pmatrix}",
+        t("positional.rotation_note", deg=float(np.degrees(inv_freq[pair]))),
+        "rope_rotation",
+        rot_df,
+        meta,
+    )
 
     st.subheader(t("positional.relative_header"))
     st.latex(r"(R_m q)^\top (R_n k) = q^\top R_{n-m}\, k")
@@ -291,27 +414,39 @@ def rope_section(loaded) -> None:
     st.subheader(t("positional.decay_header"))
     max_d = st.slider(t("positional.decay_max"), 16, P.MAX_ROPE_POSITIONS, 1024, key="pos_decay_max")
     decay = P.rope_decay(inv_freq, int(max_d), step=max(1, int(max_d) // 2000))
-    _side_by_side(V.rope_decay_figure(decay),
-                  r"\begin{aligned}|q^\top R_{n-m}k| &\le \max_j|h_j - h_{j+1}| \cdot \tfrac{1}{d/2}\sum_{j}|S_j|\\"
-                  r"S_j&=\textstyle\sum_{i<j} e^{i(m-n)\theta_i}\end{aligned}", t("positional.decay_note"),
-                  "rope_decay",
-                  pd.DataFrame({"distance": decay.distances, "bound": decay.bound, "ones_score": decay.ones_score}),
-                  meta)
+    _side_by_side(
+        V.rope_decay_figure(decay),
+        r"\begin{aligned}|q^\top R_{n-m}k| &\le \max_j|h_j - h_{j+1}| \cdot \tfrac{1}{d/2}\sum_{j}|S_j|\\"
+        r"S_j&=\textstyle\sum_{i<j} e^{i(m-n)\theta_i}\end{aligned}",
+        t("positional.decay_note"),
+        "rope_decay",
+        pd.DataFrame({"distance": decay.distances, "bound": decay.bound, "ones_score": decay.ones_score}),
+        meta,
+    )
 
 
 # ------------------------------------------------------------------ ablation
 def ablation_section(loaded) -> None:
     f = loaded.facts
     rope = f.positional == "rope"
-    text = st.text_input(t("positional.ablation_text"), DEFAULT_TEXT, key="pos_abl_text",
-                         help=t("positional.ablation_text_help", n=PA.MAX_ABLATION_TOKENS))
+    text = st.text_input(
+        t("positional.ablation_text"),
+        DEFAULT_TEXT,
+        key="pos_abl_text",
+        help=t("positional.ablation_text_help", n=PA.MAX_ABLATION_TOKENS),
+    )
     seed, mode = 0, "zero"
     if not presenter_mode():
         c = st.columns(2)
         seed = int(c[0].number_input(t("positional.seed"), 0, 10_000, 0, key="pos_seed"))
         if not rope:
-            mode = c[1].radio(t("positional.mode"), tuple(PA.ENCODER_MODES), horizontal=True, key="pos_mode",
-                              format_func=lambda m: PA.ENCODER_MODES[m])
+            mode = c[1].radio(
+                t("positional.mode"),
+                tuple(PA.ENCODER_MODES),
+                horizontal=True,
+                key="pos_mode",
+                format_func=lambda m: PA.ENCODER_MODES[m],
+            )
     try:
         with st.spinner(t("positional.working")):
             if rope:
@@ -330,8 +465,10 @@ def ablation_section(loaded) -> None:
     st.caption(t("positional.shuffled"))
     st.code(sh.text_b, language=None, wrap_lines=True)  # shown literally: no markdown or HTML
     with st.expander(t("positional.tokens")):
-        st.dataframe(pd.DataFrame({"original": sh.tokens_a, "shuffled": sh.tokens_b,
-                                   "came from position": sh.order}), hide_index=True)
+        st.dataframe(
+            pd.DataFrame({"original": sh.tokens_a, "shuffled": sh.tokens_b, "came from position": sh.order}),
+            hide_index=True,
+        )
     meta = {"model": loaded.spec, "text": text, "shuffled": sh.text_b, "seed": seed}
     if rope:
         _rope_ablation_view(loaded, res, meta)
@@ -343,10 +480,17 @@ def _encoder_ablation_view(res: PA.EncoderAblation, meta) -> None:
     c = st.columns(2)
     c[0].metric(t("positional.cos_with"), f"{res.cos_with:.4f}")
     c[1].metric(t("positional.cos_without"), f"{res.cos_without:.6f}")
-    _check(res.cos_with < 0.99 and res.cos_without > 0.999,
-           t("positional.bag_check", w=res.cos_with, wo=res.cos_without))
-    _side_by_side(V.layer_cosine(res), r"e=\tfrac1T\sum_{t} h_t,\quad \cos(e_{\text{orig}}, e_{\text{shuf}})",
-                  t("positional.encoder_note"), "ablation_layers", V.encoder_frame(res), meta)
+    _check(
+        res.cos_with < 0.99 and res.cos_without > 0.999, t("positional.bag_check", w=res.cos_with, wo=res.cos_without)
+    )
+    _side_by_side(
+        V.layer_cosine(res),
+        r"e=\tfrac1T\sum_{t} h_t,\quad \cos(e_{\text{orig}}, e_{\text{shuf}})",
+        t("positional.encoder_note"),
+        "ablation_layers",
+        V.encoder_frame(res),
+        meta,
+    )
     att = res.attention["with_a"]
     c = st.columns(2)
     with c[0]:
@@ -357,10 +501,17 @@ def _encoder_ablation_view(res: PA.EncoderAblation, meta) -> None:
     plot(fig, key="pos_abl_att_fig")
     st.latex(r"\text{without positions:}\quad A(\Pi X) = \Pi\, A(X)\, \Pi^\top")
     st.markdown(t("positional.attention_note", w=res.attn_diff_with, wo=res.attn_diff_without))
-    rows = [{"run": V.RUN_LABELS[r], "tokens": " ".join(res.shuffle.tokens_a if r.endswith("a")
-                                                        else res.shuffle.tokens_b)} for r in PA.RUNS]
-    export_buttons("ablation_att", fig=fig, data=pd.DataFrame(rows), stem="positional_ablation_attention",
-                   meta={**meta, "layer": int(layer), "head": int(head)})
+    rows = [
+        {"run": V.RUN_LABELS[r], "tokens": " ".join(res.shuffle.tokens_a if r.endswith("a") else res.shuffle.tokens_b)}
+        for r in PA.RUNS
+    ]
+    export_buttons(
+        "ablation_att",
+        fig=fig,
+        data=pd.DataFrame(rows),
+        stem="positional_ablation_attention",
+        meta={**meta, "layer": int(layer), "head": int(head)},
+    )
 
 
 def _rope_ablation_view(loaded, res: PA.CausalAblation, meta) -> None:
@@ -370,7 +521,15 @@ def _rope_ablation_view(loaded, res: PA.CausalAblation, meta) -> None:
     c[2].metric(t("positional.js_without"), f"{res.js_without:.3f} bits")
     fig = V.next_token_bars(res, loaded.tokenizer)
     table = pd.DataFrame(res.top_table(loaded.tokenizer, 6))
-    _side_by_side(fig, r"\cos(m\theta_j)=1,\ \sin(m\theta_j)=0\ \Rightarrow\ R_m = I",
-                  t("positional.rope_ablation_note"), "ablation_next", table, meta)
-    _check(res.layer1_diff_without < 1e-3 < res.layer1_diff_with,
-           t("positional.layer1_check", wo=res.layer1_diff_without, w=res.layer1_diff_with))
+    _side_by_side(
+        fig,
+        r"\cos(m\theta_j)=1,\ \sin(m\theta_j)=0\ \Rightarrow\ R_m = I",
+        t("positional.rope_ablation_note"),
+        "ablation_next",
+        table,
+        meta,
+    )
+    _check(
+        res.layer1_diff_without < 1e-3 < res.layer1_diff_with,
+        t("positional.layer1_check", wo=res.layer1_diff_without, w=res.layer1_diff_with),
+    )

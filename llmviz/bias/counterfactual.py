@@ -6,6 +6,7 @@ come from the group term rather than from luck in the random draws. Each continu
 compound sentiment (-1 most negative ... +1 most positive; Hutto & Gilbert 2014). The result holds
 each group's distribution and the difference of means to the first group with a bootstrap 95 % CI.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ import numpy as np
 
 from llmviz.bias import stats
 from llmviz.errors import InputError, UnsupportedModelError
-from llmviz.models import CAUSAL_LM, LoadedModel
+from llmviz.models.loading import CAUSAL_LM, LoadedModel
 
 MAX_GROUPS = 6
 MAX_SAMPLES = 50
@@ -58,9 +59,17 @@ class CounterfactualResult:
         return self.sentiment.mean(axis=1)
 
     def records(self) -> list[dict[str, Any]]:
-        return [{"group": g, "sample": n, "prompt": self.prompts[i], "continuation": t,
-                 "sentiment": float(self.sentiment[i, n])}
-                for i, g in enumerate(self.groups) for n, t in enumerate(self.texts[i])]
+        return [
+            {
+                "group": g,
+                "sample": n,
+                "prompt": self.prompts[i],
+                "continuation": t,
+                "sentiment": float(self.sentiment[i, n]),
+            }
+            for i, g in enumerate(self.groups)
+            for n, t in enumerate(self.texts[i])
+        ]
 
 
 def _check(template: str, groups, n_samples: int, max_new_tokens: int, notices: list[str]):
@@ -83,8 +92,15 @@ def _check(template: str, groups, n_samples: int, max_new_tokens: int, notices: 
     return clean
 
 
-def sample_continuations(loaded: LoadedModel, prompt: str, n: int, max_new_tokens: int, seed: int,
-                         temperature: float = 1.0, top_p: float = 0.95) -> list[str]:
+def sample_continuations(
+    loaded: LoadedModel,
+    prompt: str,
+    n: int,
+    max_new_tokens: int,
+    seed: int,
+    temperature: float = 1.0,
+    top_p: float = 0.95,
+) -> list[str]:
     """``n`` sampled continuations of ``prompt`` (decoded, prompt removed), reproducible for a seed."""
     import torch
 
@@ -92,31 +108,52 @@ def sample_continuations(loaded: LoadedModel, prompt: str, n: int, max_new_token
     ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
     if ids.shape[1] > MAX_PROMPT_TOKENS:
         raise InputError(f"The prompt has {ids.shape[1]} tokens; the limit is {MAX_PROMPT_TOKENS}. Shorten it.")
-    pre = next((getattr(tok, a) for a in ("bos_token_id", "eos_token_id", "cls_token_id")
-                if getattr(tok, a, None) is not None), None)
+    pre = next(
+        (
+            getattr(tok, a)
+            for a in ("bos_token_id", "eos_token_id", "cls_token_id")
+            if getattr(tok, a, None) is not None
+        ),
+        None,
+    )
     if pre is not None:  # start from the document token, as the sentence scorers do
         ids = torch.cat([torch.tensor([[pre]]), ids], dim=1)
     ids = ids.to(loaded.device)
     pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
     torch.manual_seed(seed)
     with torch.inference_mode():
-        out = loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
-                                    temperature=float(temperature), top_p=float(top_p), top_k=0,
-                                    max_new_tokens=int(max_new_tokens), num_return_sequences=int(n),
-                                    pad_token_id=pad)
-    return [tok.decode(row[ids.shape[1]:], skip_special_tokens=True).strip() for row in out]
+        out = loaded.model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            do_sample=True,
+            temperature=float(temperature),
+            top_p=float(top_p),
+            top_k=0,
+            max_new_tokens=int(max_new_tokens),
+            num_return_sequences=int(n),
+            pad_token_id=pad,
+        )
+    return [tok.decode(row[ids.shape[1] :], skip_special_tokens=True).strip() for row in out]
 
 
-def counterfactual_generate(loaded: LoadedModel, template: str, groups: list[str], n_samples: int = 10,
-                            max_new_tokens: int = 20, seed: int = 0, temperature: float = 1.0,
-                            top_p: float = 0.95, progress: Callable[[int, int], None] | None = None
-                            ) -> CounterfactualResult:
+def counterfactual_generate(
+    loaded: LoadedModel,
+    template: str,
+    groups: list[str],
+    n_samples: int = 10,
+    max_new_tokens: int = 20,
+    seed: int = 0,
+    temperature: float = 1.0,
+    top_p: float = 0.95,
+    progress: Callable[[int, int], None] | None = None,
+) -> CounterfactualResult:
     """Sample ``n_samples`` continuations per group with one fixed seed and score them with VADER."""
     if loaded.facts.kind != CAUSAL_LM:
         raise UnsupportedModelError(
             f"Counterfactual generation needs a causal LM that writes text (e.g. smollm2); "
             f"'{loaded.facts.model_id}' is a {loaded.facts.kind.replace('_', ' ')}. Masked LMs work with the "
-            "template and minimal-pair probes; encoders such as minilm with WEAT/SEAT and mitigation.")
+            "template and minimal-pair probes; encoders such as minilm with WEAT/SEAT and mitigation."
+        )
     notices: list[str] = []
     groups = _check(template, groups, n_samples, max_new_tokens, notices)
     prompts = [template.replace("{group}", g) for g in groups]
@@ -132,6 +169,14 @@ def counterfactual_generate(loaded: LoadedModel, template: str, groups: list[str
     ci = np.array([[0.0, 0.0]] + [list(stats.bootstrap_diff_ci(s[g], s[0], seed=seed)) for g in range(1, len(groups))])
     if n_samples < 20:
         notices.append(f"Only {n_samples} samples per group: the interval is wide; use 30+ for a firmer answer.")
-    params = {"template": template, "groups": groups, "n_samples": n_samples, "max_new_tokens": max_new_tokens,
-              "seed": seed, "temperature": temperature, "top_p": top_p, "model_id": loaded.facts.model_id}
+    params = {
+        "template": template,
+        "groups": groups,
+        "n_samples": n_samples,
+        "max_new_tokens": max_new_tokens,
+        "seed": seed,
+        "temperature": temperature,
+        "top_p": top_p,
+        "model_id": loaded.facts.model_id,
+    }
     return CounterfactualResult(template, groups, prompts, texts, s, diff, ci, params, notices)

@@ -9,6 +9,7 @@
    the debiased embeddings by a k-nearest-neighbour classifier (leave-one-out). Gonen & Goldberg
    showed such recoverability stays high: projection removes the direction, not the bias.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import numpy as np
 
 from llmviz.bias import weat
 from llmviz.errors import InputError
-from llmviz.models import LoadedModel
+from llmviz.models.loading import LoadedModel
 
 N_NEIGHBOURS = 5
 KNN_K = 5
@@ -36,7 +37,7 @@ def bias_direction(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, n
     v = vt[0]
     if np.mean(D @ v) < 0:
         v = -v
-    var = sv ** 2
+    var = sv**2
     return v / np.linalg.norm(v), var / var.sum() if var.sum() > 0 else var
 
 
@@ -98,18 +99,39 @@ class MitigationResult:
         return sum(set(a) != set(b) for a, b in zip(self.neighbours_before, self.neighbours_after))
 
     def neighbour_rows(self) -> list[dict[str, Any]]:
-        return [{"word": w, "projection": float(p), "before": ", ".join(b), "after": ", ".join(a),
-                 "changed": set(a) != set(b)}
-                for w, p, b, a in zip(self.neutral, self.projection, self.neighbours_before, self.neighbours_after)]
+        return [
+            {
+                "word": w,
+                "projection": float(p),
+                "before": ", ".join(b),
+                "after": ", ".join(a),
+                "changed": set(a) != set(b),
+            }
+            for w, p, b, a in zip(self.neutral, self.projection, self.neighbours_before, self.neighbours_after)
+        ]
 
 
-def mitigation_demo(loaded: LoadedModel, pairs: Sequence[Sequence[str]], X, Y, A, B, neutral: Sequence[str],
-                    layer: int = -1, mode: str = "weat", pooling: str = "mean",
-                    templates: Sequence[str] | None = None, n_samples: int = weat.N_SAMPLES,
-                    seed: int = 0) -> MitigationResult:
+def mitigation_demo(
+    loaded: LoadedModel,
+    pairs: Sequence[Sequence[str]],
+    X,
+    Y,
+    A,
+    B,
+    neutral: Sequence[str],
+    layer: int = -1,
+    mode: str = "weat",
+    pooling: str = "mean",
+    templates: Sequence[str] | None = None,
+    n_samples: int = weat.N_SAMPLES,
+    seed: int = 0,
+) -> MitigationResult:
     """Estimate the bias direction from ``pairs`` at ``layer``, remove it, compare before/after."""
-    pairs = [(str(a).strip(), str(b).strip()) for a, b in (tuple(p)[:2] for p in pairs if len(p) >= 2)
-             if str(a).strip() and str(b).strip()]
+    pairs = [
+        (str(a).strip(), str(b).strip())
+        for a, b in (tuple(p)[:2] for p in pairs if len(p) >= 2)
+        if str(a).strip() and str(b).strip()
+    ]
     if len(pairs) < 2:
         raise InputError("Give at least 2 definitional pairs (e.g. she,he and woman,man), one pair per line.")
     sets = {k: weat._check_set(v, k) for k, v in (("X", X), ("Y", Y), ("A", A), ("B", B))}
@@ -139,13 +161,21 @@ def mitigation_demo(loaded: LoadedModel, pairs: Sequence[Sequence[str]], X, Y, A
     nb1 = neighbours(deb["N"], pool_deb, k, self_idx)
     proj = weat._unit(EN) @ v
     labels = (proj > np.median(proj)).astype(int)  # balanced "leans to first / second" labels
-    facts = {"model_id": loaded.facts.model_id, "mode": mode, "pooling": pooling, "n_samples": n_samples,
-             "seed": seed}
+    facts = {"model_id": loaded.facts.model_id, "mode": mode, "pooling": pooling, "n_samples": n_samples, "seed": seed}
     return MitigationResult(
-        layer=layer, pairs=pairs, direction=v, explained=explained,
-        effect_before=weat.effect_size_from_s(sx, sy), effect_after=weat.effect_size_from_s(sx2, sy2),
-        p_before=p0, p_after=p1, neutral=neutral, projection=proj,
+        layer=layer,
+        pairs=pairs,
+        direction=v,
+        explained=explained,
+        effect_before=weat.effect_size_from_s(sx, sy),
+        effect_after=weat.effect_size_from_s(sx2, sy2),
+        p_before=p0,
+        p_after=p1,
+        neutral=neutral,
+        projection=proj,
         neighbours_before=[[pool_words[j] for j in row] for row in nb0],
         neighbours_after=[[pool_words[j] for j in row] for row in nb1],
-        recover_before=knn_recoverability(EN, labels), recover_after=knn_recoverability(deb["N"], labels),
-        facts=facts)
+        recover_before=knn_recoverability(EN, labels),
+        recover_after=knn_recoverability(deb["N"], labels),
+        facts=facts,
+    )

@@ -12,6 +12,7 @@ lm-eval-harness ``crows_pairs`` task scores it, batched with padding.
 
 A pair is counted as stereotype-consistent when ``score_more > score_less`` (ties count 0), as metric.py.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -21,11 +22,11 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from llmviz.limits import MAX_CSV_ROWS
 from llmviz.bias import scoring, stats
 from llmviz.bias.pairs_data import COLUMNS
 from llmviz.errors import InputError
-from llmviz.models import CAUSAL_LM, MASKED_LM, LoadedModel
+from llmviz.limits import MAX_CSV_ROWS
+from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
 
 PAIRS_PER_CHUNK = 32  # pairs scored per group of forward passes (bounds memory on large files)
 MAX_PAIRS_UI = MAX_CSV_ROWS
@@ -64,8 +65,10 @@ class PairScores:
         return df
 
     def records(self) -> list[dict]:
-        return [{**{c: r[c] for c in COLUMNS}, "score_more": float(r["score_more"]),
-                 "score_less": float(r["score_less"])} for r in self.table().to_dict(orient="records")]
+        return [
+            {**{c: r[c] for c in COLUMNS}, "score_more": float(r["score_more"]), "score_less": float(r["score_less"])}
+            for r in self.table().to_dict(orient="records")
+        ]
 
 
 def get_span(seq1: Iterable[int], seq2: Iterable[int]) -> tuple[list[int], list[int]]:
@@ -90,12 +93,13 @@ def crows_positions(ids1: list[int], ids2: list[int]) -> tuple[list[int], list[i
     return t1[1:-1], t2[1:-1]
 
 
-def _score_mlm(loaded: LoadedModel, pairs: list[tuple[str, str]], batch_size: int,
-               progress: Callable[[int], None] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _score_mlm(
+    loaded: LoadedModel, pairs: list[tuple[str, str]], batch_size: int, progress: Callable[[int], None] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mid = scoring.mask_id(loaded)
     more, less, n_tok = np.zeros(len(pairs)), np.zeros(len(pairs)), np.zeros(len(pairs), dtype=int)
     for start in range(0, len(pairs), PAIRS_PER_CHUNK):
-        chunk = pairs[start:start + PAIRS_PER_CHUNK]
+        chunk = pairs[start : start + PAIRS_PER_CHUNK]
         rows, queries, owner = [], [], []  # owner: (pair index, 0 = more / 1 = less) per masked copy
         for k, (s_more, s_less) in enumerate(chunk):
             ids1, ids2 = scoring.encode(loaded, s_more), scoring.encode(loaded, s_less)
@@ -114,11 +118,12 @@ def _score_mlm(loaded: LoadedModel, pairs: list[tuple[str, str]], batch_size: in
     return more, less, n_tok
 
 
-def _score_causal(loaded: LoadedModel, pairs: list[tuple[str, str]], batch_size: int,
-                  progress: Callable[[int], None] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _score_causal(
+    loaded: LoadedModel, pairs: list[tuple[str, str]], batch_size: int, progress: Callable[[int], None] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     more, less, n_tok = np.zeros(len(pairs)), np.zeros(len(pairs)), np.zeros(len(pairs), dtype=int)
     for start in range(0, len(pairs), PAIRS_PER_CHUNK):
-        chunk = pairs[start:start + PAIRS_PER_CHUNK]
+        chunk = pairs[start : start + PAIRS_PER_CHUNK]
         rows = [scoring.causal_row(loaded, s) for pair in chunk for s in pair]
         lps = scoring.causal_token_logprobs(loaded, rows, batch_size=batch_size)
         for k in range(len(chunk)):
@@ -129,8 +134,12 @@ def _score_causal(loaded: LoadedModel, pairs: list[tuple[str, str]], batch_size:
     return more, less, n_tok
 
 
-def score_pairs(loaded: LoadedModel, frame: pd.DataFrame, batch_size: int = scoring.DEFAULT_BATCH,
-                progress: Callable[[int], None] | None = None) -> PairScores:
+def score_pairs(
+    loaded: LoadedModel,
+    frame: pd.DataFrame,
+    batch_size: int = scoring.DEFAULT_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> PairScores:
     """Score every pair of ``frame`` (validated CrowS-Pairs columns). ``progress(n)`` gets pairs done."""
     if frame is None or len(frame) == 0:
         raise InputError("No pairs to score. Load the starter set or upload a CrowS-Pairs CSV.")
@@ -182,13 +191,19 @@ class PairDetail:
         return [self.tokens_more[i] for i in self.shared_more]
 
     def token_table(self) -> pd.DataFrame:
-        return pd.DataFrame({"token": self.shared_tokens, "log_p_more": self.lp_more[self.shared_more],
-                             "log_p_less": self.lp_less[self.shared_less], "difference": self.token_diff})
+        return pd.DataFrame(
+            {
+                "token": self.shared_tokens,
+                "log_p_more": self.lp_more[self.shared_more],
+                "log_p_less": self.lp_less[self.shared_less],
+                "difference": self.token_diff,
+            }
+        )
 
 
 def pair_detail(loaded: LoadedModel, sent_more: str, sent_less: str, with_attention: bool = True) -> PairDetail:
     """Per-token scores of one pair and the difference of its attention maps."""
-    from llmviz.attention import display_token
+    from llmviz.attention.extract import display_token
 
     tok = loaded.tokenizer
     if loaded.facts.kind == MASKED_LM:
@@ -199,8 +214,8 @@ def pair_detail(loaded: LoadedModel, sent_more: str, sent_less: str, with_attent
         r2, q2 = _masked_copies(ids2, p2, mid)
         lps = scoring.mlm_masked_logprobs(loaded, r1 + r2, q1 + q2)
         lp1, lp2 = np.full(len(ids1), np.nan), np.full(len(ids2), np.nan)
-        lp1[p1] = [float(x[0]) for x in lps[:len(p1)]]
-        lp2[p2] = [float(x[0]) for x in lps[len(p1):]]
+        lp1[p1] = [float(x[0]) for x in lps[: len(p1)]]
+        lp2[p2] = [float(x[0]) for x in lps[len(p1) :]]
         method = "mlm_pll"
     elif loaded.facts.kind == CAUSAL_LM:
         ids1, ids2 = scoring.causal_row(loaded, sent_more), scoring.causal_row(loaded, sent_less)
@@ -214,9 +229,18 @@ def pair_detail(loaded: LoadedModel, sent_more: str, sent_less: str, with_attent
     else:
         scoring.mask_id(loaded)
         raise AssertionError("unreachable")
-    detail = PairDetail(sent_more, sent_less, [display_token(tok, i) for i in ids1],
-                        [display_token(tok, i) for i in ids2], lp1, lp2, list(p1), list(p2),
-                        lp1[p1] - lp2[p2], method)
+    detail = PairDetail(
+        sent_more,
+        sent_less,
+        [display_token(tok, i) for i in ids1],
+        [display_token(tok, i) for i in ids2],
+        lp1,
+        lp2,
+        list(p1),
+        list(p2),
+        lp1[p1] - lp2[p2],
+        method,
+    )
     if with_attention:
         attention_difference(loaded, detail)
     return detail
@@ -224,7 +248,7 @@ def pair_detail(loaded: LoadedModel, sent_more: str, sent_less: str, with_attent
 
 def attention_difference(loaded: LoadedModel, detail: PairDetail) -> PairDetail:
     """Fill ``detail.attention_diff`` [L, H, A, A] aligned on the tokens both sentences share."""
-    from llmviz.attention import extract_attention
+    from llmviz.attention.extract import extract_attention
 
     r1 = extract_attention(loaded, detail.sent_more)
     r2 = extract_attention(loaded, detail.sent_less)

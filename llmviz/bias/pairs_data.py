@@ -5,6 +5,7 @@ unnamed index and annotation columns of the original CrowS-Pairs file, are ignor
 ``stereo_antistereo`` is ``stereo`` or ``antistereo``. Every error names the row (1 = first data row)
 and says how to fix it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,12 +47,15 @@ def _decode(data: bytes, name: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise InputError(f"'{name}' is not UTF-8 text (at byte {err.start}). "
-                         "Save the file as UTF-8 (e.g. in a spreadsheet: 'CSV UTF-8') and try again.") from err
+        raise InputError(
+            f"'{name}' is not UTF-8 text (at byte {err.start}). "
+            "Save the file as UTF-8 (e.g. in a spreadsheet: 'CSV UTF-8') and try again."
+        ) from err
 
 
-def validate_frame(df: pd.DataFrame, name: str = "CSV", first_row: int = 1,
-                   notices: list[str] | None = None) -> pd.DataFrame:
+def validate_frame(
+    df: pd.DataFrame, name: str = "CSV", first_row: int = 1, notices: list[str] | None = None
+) -> pd.DataFrame:
     """Check columns and values; return the four columns as stripped strings. Raises InputError.
 
     Rows where every column is empty (spreadsheet leftovers) are dropped and counted in ``notices``.
@@ -60,14 +64,18 @@ def validate_frame(df: pd.DataFrame, name: str = "CSV", first_row: int = 1,
     df = df.set_axis(cols, axis=1)
     missing = [c for c in COLUMNS if c not in cols]
     if missing:
-        raise InputError(f"'{name}' lacks the column(s) {', '.join(missing)}. A CrowS-Pairs CSV needs the header "
-                         f"{','.join(COLUMNS)} (the first line has {len(cols)} column(s)).")
+        raise InputError(
+            f"'{name}' lacks the column(s) {', '.join(missing)}. A CrowS-Pairs CSV needs the header "
+            f"{','.join(COLUMNS)} (the first line has {len(cols)} column(s))."
+        )
     df = df[list(COLUMNS)].copy()
     blank = df.isna().all(axis=1) | df.apply(lambda c: c.astype(str).str.strip() == "").all(axis=1)
     df = df[~blank]
     if blank.any() and notices is not None:
-        notices.append(f"Skipped {int(blank.sum())} empty row(s) in '{name}' (row(s) "
-                       f"{', '.join(str(first_row + i) for i in list(blank[blank].index)[:10])}).")
+        notices.append(
+            f"Skipped {int(blank.sum())} empty row(s) in '{name}' (row(s) "
+            f"{', '.join(str(first_row + i) for i in list(blank[blank].index)[:10])})."
+        )
     for c in COLUMNS:
         df[c] = df[c].fillna("").astype(str).str.strip()
     rows = lambda mask: ", ".join(str(first_row + i) for i in list(df.index[mask])[:10])  # noqa: E731
@@ -78,13 +86,15 @@ def validate_frame(df: pd.DataFrame, name: str = "CSV", first_row: int = 1,
     df["stereo_antistereo"] = df["stereo_antistereo"].str.lower()
     bad = ~df["stereo_antistereo"].isin(DIRECTIONS)
     if bad.any():
-        raise InputError(f"'{name}': stereo_antistereo must be 'stereo' or 'antistereo'; row(s) {rows(bad)} "
-                         "have another value.")
+        raise InputError(
+            f"'{name}': stereo_antistereo must be 'stereo' or 'antistereo'; row(s) {rows(bad)} have another value."
+        )
     df.loc[df["bias_type"] == "", "bias_type"] = "unspecified"
     same = df["sent_more"] == df["sent_less"]
     if same.any():
-        raise InputError(f"'{name}': sent_more and sent_less are identical in row(s) {rows(same)}; "
-                         "a minimal pair must differ.")
+        raise InputError(
+            f"'{name}': sent_more and sent_less are identical in row(s) {rows(same)}; a minimal pair must differ."
+        )
     return df
 
 
@@ -100,8 +110,10 @@ def _read(text: str, name: str, **kw):
 def parse_pairs(data: bytes, name: str = "upload.csv") -> PairSet:
     """Validate CSV bytes (an upload) and return the pairs."""
     if len(data) > MAX_UPLOAD_BYTES:
-        raise InputError(f"'{name}' is {len(data) / 1e6:.0f} MB; the page accepts up to {MAX_UPLOAD_BYTES // 10**6} MB. "
-                         "Use the CLI (`python -m llmviz bias-audit`) for larger files.")
+        raise InputError(
+            f"'{name}' is {len(data) / 1e6:.0f} MB; the page accepts up to {MAX_UPLOAD_BYTES // 10**6} MB. "
+            "Use the CLI (`python -m llmviz bias-audit`) for larger files."
+        )
     text = _decode(data, name)
     notices: list[str] = []
     df = validate_frame(_read(text, name), name, notices=notices)
@@ -132,8 +144,9 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def iter_pairs_file(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS,
-                    notices: list[str] | None = None) -> Iterator[pd.DataFrame]:
+def iter_pairs_file(
+    path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS, notices: list[str] | None = None
+) -> Iterator[pd.DataFrame]:
     """Stream a large CSV in validated chunks (bounded memory); row numbers in errors stay global.
 
     The file is decoded incrementally as UTF-8; a decoding error names the chunk's first row.

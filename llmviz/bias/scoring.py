@@ -13,6 +13,7 @@ Padding is on the right, so real tokens keep their positions and a causal model 
 to a pad; BERT-style models ignore pads through the attention mask. Results equal unpadded,
 one-at-a-time computation up to float rounding (tests check 1e-5).
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from llmviz.errors import InputError, UnsupportedModelError
-from llmviz.models import CAUSAL_LM, MASKED_LM, LoadedModel
+from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
 
 DEFAULT_BATCH = 32
 # Bound on padded tokens in one forward pass (rows x longest row); keeps memory flat on long inputs.
@@ -56,12 +57,12 @@ def mask_id(loaded: LoadedModel) -> int:
             f"This probe needs a masked language model (e.g. a BERT *ForMaskedLM folder or the training "
             f"lab's tiny MLM); '{loaded.facts.model_id}' is a {loaded.facts.kind.replace('_', ' ')}. "
             "Embedding tests (WEAT/SEAT, mitigation) work with any model; causal LMs such as smollm2 "
-            "cover the sentence log-likelihood and counterfactual probes.")
+            "cover the sentence log-likelihood and counterfactual probes."
+        )
     return int(tok.mask_token_id)
 
 
-def _batches(lengths: Sequence[int], batch_size: int,
-             max_tokens: int = MAX_TOKENS_PER_BATCH) -> list[list[int]]:
+def _batches(lengths: Sequence[int], batch_size: int, max_tokens: int = MAX_TOKENS_PER_BATCH) -> list[list[int]]:
     """Group row indices (sorted by length, to waste little padding) into bounded batches."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     out: list[list[int]] = []
@@ -84,8 +85,8 @@ def pad_batch(rows: Sequence[Sequence[int]], pad: int):
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     att = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
-        ids[i, :len(r)] = torch.tensor(list(r), dtype=torch.long)
-        att[i, :len(r)] = 1
+        ids[i, : len(r)] = torch.tensor(list(r), dtype=torch.long)
+        att[i, : len(r)] = 1
     return ids, att
 
 
@@ -116,9 +117,13 @@ def _only_positions(model, b_idx, p_idx):
         handle.remove()
 
 
-def mlm_masked_logprobs(loaded: LoadedModel, rows: Sequence[Sequence[int]],
-                        queries: Sequence[Sequence[tuple[int, int]]], batch_size: int = DEFAULT_BATCH,
-                        progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
+def mlm_masked_logprobs(
+    loaded: LoadedModel,
+    rows: Sequence[Sequence[int]],
+    queries: Sequence[Sequence[tuple[int, int]]],
+    batch_size: int = DEFAULT_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> list[np.ndarray]:
     """Log-probabilities at masked positions.
 
     rows: R token-id lists (with mask ids already placed); queries: per row, ``(position, target_id)``.
@@ -155,15 +160,19 @@ def mlm_masked_logprobs(loaded: LoadedModel, rows: Sequence[Sequence[int]],
         start = 0
         for i in batch:
             n = len(queries[i])
-            out[i] = lp[start:start + n]
+            out[i] = lp[start : start + n]
             start += n
         if progress:
             progress(len(batch))
     return out
 
 
-def causal_token_logprobs(loaded: LoadedModel, rows: Sequence[Sequence[int]], batch_size: int = DEFAULT_BATCH,
-                          progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
+def causal_token_logprobs(
+    loaded: LoadedModel,
+    rows: Sequence[Sequence[int]],
+    batch_size: int = DEFAULT_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> list[np.ndarray]:
     """Per-token log-probabilities for a causal LM.
 
     rows: R token-id lists (each starting with the prefix token when one is used).
@@ -175,7 +184,8 @@ def causal_token_logprobs(loaded: LoadedModel, rows: Sequence[Sequence[int]], ba
     if loaded.facts.kind != CAUSAL_LM:
         raise UnsupportedModelError(
             f"Sentence log-likelihood by next-token prediction needs a causal LM (e.g. smollm2); "
-            f"'{loaded.facts.model_id}' is a {loaded.facts.kind.replace('_', ' ')}.")
+            f"'{loaded.facts.model_id}' is a {loaded.facts.kind.replace('_', ' ')}."
+        )
     if any(len(r) < 2 for r in rows):
         raise InputError("A sentence is empty after tokenization; every sentence needs at least one token.")
     out: list[np.ndarray] = [np.zeros(0)] * len(rows)
@@ -190,7 +200,7 @@ def causal_token_logprobs(loaded: LoadedModel, rows: Sequence[Sequence[int]], ba
             tok_lp = lp.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)  # [B, T-1]
         tok_lp = tok_lp.double().cpu().numpy()
         for k, i in enumerate(batch):
-            out[i] = tok_lp[k, :len(rows[i]) - 1]
+            out[i] = tok_lp[k, : len(rows[i]) - 1]
         if progress:
             progress(len(batch))
     return out
@@ -202,8 +212,10 @@ def encode(loaded: LoadedModel, text: str, special: bool = True) -> list[int]:
         raise InputError("A sentence is empty. Type a sentence with at least one word.")
     ids = loaded.tokenizer(text, add_special_tokens=special)["input_ids"]
     if len(ids) > MAX_SENTENCE_TOKENS:
-        raise InputError(f"A sentence has {len(ids)} tokens; the limit is {MAX_SENTENCE_TOKENS}. "
-                         "Shorten it (bias probes score single sentences).")
+        raise InputError(
+            f"A sentence has {len(ids)} tokens; the limit is {MAX_SENTENCE_TOKENS}. "
+            "Shorten it (bias probes score single sentences)."
+        )
     return list(ids)
 
 

@@ -10,6 +10,7 @@ Each item (a word or a whole sentence) is encoded as it stands, pooled per layer
 and a one-sided permutation p-value (exact over all partitions when there are at most ``weat.EXACT_LIMIT``).
 Sets may hold up to MAX_ITEMS_PER_SET items; they are embedded ``weat.EMBED_BATCH`` at a time with progress.
 """
+
 from __future__ import annotations
 
 import html
@@ -22,7 +23,7 @@ import numpy as np
 
 from llmviz.bias import weat as W
 from llmviz.errors import InputError
-from llmviz.models import LoadedModel
+from llmviz.models.loading import LoadedModel
 
 MAX_ITEMS_PER_SET = W.MAX_WORDS_PER_SET  # 2,000 items per set; the largest SEAT sentence set holds ~350
 MAX_FILE_BYTES = 5 * 10**6
@@ -54,17 +55,23 @@ def parse_seat(raw: bytes, name: str) -> SeatTest:
     """Parse one SEAT test file's bytes. Raises InputError naming the file (not its contents)."""
     label = Path(name).name
     if len(raw) > MAX_FILE_BYTES:
-        raise InputError(f"{label}: {len(raw) / 1e6:.1f} MB; the limit for a SEAT file is {MAX_FILE_BYTES // 10**6} MB.")
+        raise InputError(
+            f"{label}: {len(raw) / 1e6:.1f} MB; the limit for a SEAT file is {MAX_FILE_BYTES // 10**6} MB."
+        )
     try:
         doc = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise InputError(f"{label} is not UTF-8 text.") from None
     except json.JSONDecodeError as err:
-        raise InputError(f"{label} is not one JSON object (line {err.lineno}, column {err.colno}). A SEAT file "
-                         'holds {"targ1": {"category", "examples"}, "targ2", "attr1", "attr2"}.') from None
+        raise InputError(
+            f"{label} is not one JSON object (line {err.lineno}, column {err.colno}). A SEAT file "
+            'holds {"targ1": {"category", "examples"}, "targ2", "attr1", "attr2"}.'
+        ) from None
     if not isinstance(doc, dict) or not all(k in doc for k in SET_KEYS):
-        raise InputError(f"{label} is not a SEAT test: it needs the keys {', '.join(SET_KEYS)}, each "
-                         '{"category": ..., "examples": [...]}.')
+        raise InputError(
+            f"{label} is not a SEAT test: it needs the keys {', '.join(SET_KEYS)}, each "
+            '{"category": ..., "examples": [...]}.'
+        )
     sets = {}
     for k in SET_KEYS:
         block = doc[k]
@@ -97,15 +104,28 @@ def load_seat_tests(paths: Sequence[str | Path]) -> list[SeatTest]:
     return [parse_seat(f.read_bytes(), f.name) for f in files]
 
 
-def run_test(loaded: LoadedModel, test: SeatTest, pooling: str = "mean", layers: str = "all",
-             n_samples: int = W.N_SAMPLES, seed: int = 0,
-             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def run_test(
+    loaded: LoadedModel,
+    test: SeatTest,
+    pooling: str = "mean",
+    layers: str = "all",
+    n_samples: int = W.N_SAMPLES,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """One report entry: {"file", "targ1", "targ2", "attr1", "attr2", "n", "layers": [{layer, d, p, exact}]}."""
     return run_test_full(loaded, test, pooling, layers, n_samples, seed, progress)[0]
 
 
-def run_test_full(loaded: LoadedModel, test: SeatTest, pooling: str = "mean", layers: str = "all",
-                  n_samples: int = W.N_SAMPLES, seed: int = 0, progress: Callable[[int], None] | None = None):
+def run_test_full(
+    loaded: LoadedModel,
+    test: SeatTest,
+    pooling: str = "mean",
+    layers: str = "all",
+    n_samples: int = W.N_SAMPLES,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+):
     """(report entry, (X items, Y items, s_x, s_y) at the last layer) — s(w, A, B) per target item."""
     if pooling not in POOLINGS:
         raise InputError(f"Unknown pooling '{pooling}'; use {' or '.join(POOLINGS)}.")
@@ -118,15 +138,27 @@ def run_test_full(loaded: LoadedModel, test: SeatTest, pooling: str = "mean", la
     EX, EY, EA, EB = np.split(emb, np.cumsum(test.sizes[:3]), axis=1)
     d, p, sx, sy, exact, _ = W.weat_from_embeddings(EX, EY, EA, EB, n_samples, seed)
     first = loaded.facts.n_layers if layers == "last" else 0
-    entry = {"file": test.name, **{k: test.category(k) for k in SET_KEYS}, "n": test.sizes,
-             "layers": [{"layer": first + i, "effect_size": float(d[i]), "p_value": float(p[i]), "exact": bool(exact)}
-                        for i in range(len(d))]}
+    entry = {
+        "file": test.name,
+        **{k: test.category(k) for k in SET_KEYS},
+        "n": test.sizes,
+        "layers": [
+            {"layer": first + i, "effect_size": float(d[i]), "p_value": float(p[i]), "exact": bool(exact)}
+            for i in range(len(d))
+        ],
+    }
     return entry, (test.items("targ1"), test.items("targ2"), sx[-1], sy[-1])
 
 
-def run_suite(loaded: LoadedModel, tests: Sequence[SeatTest], pooling: str = "mean", layers: str = "all",
-              n_samples: int = W.N_SAMPLES, seed: int = 0,
-              progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+def run_suite(
+    loaded: LoadedModel,
+    tests: Sequence[SeatTest],
+    pooling: str = "mean",
+    layers: str = "all",
+    n_samples: int = W.N_SAMPLES,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
     """run_test over a list of tests, in order (tests are independent, so the list can be sharded)."""
     return [run_test(loaded, t, pooling, layers, n_samples, seed, progress) for t in tests]
 
@@ -143,15 +175,23 @@ def html_table(report: dict[str, Any]) -> str:
     body = []
     for t in tests:
         cells = {x["layer"]: x for x in t["layers"]}
-        tds = "".join(f"<td title='p = {cells[x]['p_value']:.4g}'>{cells[x]['effect_size']:+.2f}"
-                      f"{stars(cells[x]['p_value'])}</td>" if x in cells else "<td></td>" for x in layers)
-        body.append(f"<tr><th>{html.escape(t['file'])}</th><td>{html.escape(' / '.join(map(str, t['n'])))}</td>{tds}</tr>")
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>SEAT</title><style>body{font-family:sans-serif;"
-            "margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
-            "</style></head><body>"
-            f"<h1>SEAT: {html.escape(str(report.get('model', '')))}</h1>"
-            f"<p>Pooling {html.escape(str(report.get('pooling', '')))}; {html.escape(str(report.get('date', '')))}. "
-            "Cells: effect size d (ddof = 1); one-sided permutation p: * &lt; 0.05, ** &lt; 0.01, *** &lt; 0.001 "
-            "(not corrected for multiple tests). A large d says the embeddings associate the sets; it does not "
-            "show what the model does in a task.</p>"
-            f"<table><tr><th>test</th><th>n (X/Y/A/B)</th>{head}</tr>{''.join(body)}</table></body></html>")
+        tds = "".join(
+            f"<td title='p = {cells[x]['p_value']:.4g}'>{cells[x]['effect_size']:+.2f}{stars(cells[x]['p_value'])}</td>"
+            if x in cells
+            else "<td></td>"
+            for x in layers
+        )
+        body.append(
+            f"<tr><th>{html.escape(t['file'])}</th><td>{html.escape(' / '.join(map(str, t['n'])))}</td>{tds}</tr>"
+        )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>SEAT</title><style>body{font-family:sans-serif;"
+        "margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
+        "</style></head><body>"
+        f"<h1>SEAT: {html.escape(str(report.get('model', '')))}</h1>"
+        f"<p>Pooling {html.escape(str(report.get('pooling', '')))}; {html.escape(str(report.get('date', '')))}. "
+        "Cells: effect size d (ddof = 1); one-sided permutation p: * &lt; 0.05, ** &lt; 0.01, *** &lt; 0.001 "
+        "(not corrected for multiple tests). A large d says the embeddings associate the sets; it does not "
+        "show what the model does in a task.</p>"
+        f"<table><tr><th>test</th><th>n (X/Y/A/B)</th>{head}</tr>{''.join(body)}</table></body></html>"
+    )

@@ -6,6 +6,7 @@ the same scorer over a model already loaded in this process (the local engine). 
 match the chunks the scoring functions already use, so sharding never changes which sentences share a
 forward pass.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ class _ModelScorer:
     device: str = "cpu"
 
     def __call__(self) -> Callable[[list], list]:
-        from llmviz.models import load_model
+        from llmviz.models.loading import load_model
 
         return self.bind(load_model(self.model, device=self.device))
 
@@ -74,29 +75,59 @@ class SeatScorer(_ModelScorer):
     def bind(self, loaded):
         from llmviz.bias.seat import run_test_full
 
-        return lambda tests: [run_test_full(loaded, t, self.pooling, self.layers, self.n_samples, self.seed)
-                              for t in tests]
+        return lambda tests: [
+            run_test_full(loaded, t, self.pooling, self.layers, self.n_samples, self.seed) for t in tests
+        ]
 
 
-def run_stereoset_on(engine, loaded, spec: str, device: str, data, batch_size: int, n_boot: int, seed: int,
-                     progress: Callable[[int], None] | None = None):
+def run_stereoset_on(
+    engine,
+    loaded,
+    spec: str,
+    device: str,
+    data,
+    batch_size: int,
+    n_boot: int,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+):
     """``stereoset.run_stereoset`` with the sentence scoring sent through ``engine`` (same numbers)."""
     from llmviz.bias import stereoset as SS
     from llmviz.engine import map_items
 
     pairs = data.sentence_items()
     scorer = StereoSetScorer(spec, device, batch_size)
-    vals = map_items(scorer, [it for _, it in pairs], engine, shard_size=STEREOSET_SHARD, progress=progress,
-                     local_fn=scorer.bind(loaded))
+    vals = map_items(
+        scorer,
+        [it for _, it in pairs],
+        engine,
+        shard_size=STEREOSET_SHARD,
+        progress=progress,
+        local_fn=scorer.bind(loaded),
+    )
     scores = {sid: s for (sid, _), s in zip(pairs, vals, strict=True)}
-    return SS.StereoSetRun(data, scores, SS.method_name(loaded), SS.evaluate(data, scores),
-                           SS.bootstrap_cis(data, scores, n_boot, seed),
-                           {"model_id": loaded.facts.model_id, "kind": loaded.facts.kind, "n_boot": n_boot,
-                            "seed": seed})
+    return SS.StereoSetRun(
+        data,
+        scores,
+        SS.method_name(loaded),
+        SS.evaluate(data, scores),
+        SS.bootstrap_cis(data, scores, n_boot, seed),
+        {"model_id": loaded.facts.model_id, "kind": loaded.facts.kind, "n_boot": n_boot, "seed": seed},
+    )
 
 
-def run_seat_on(engine, loaded, spec: str, device: str, tests: list, pooling: str, layers: str, n_samples: int,
-                seed: int, progress: Callable[[int], None] | None = None) -> list[tuple]:
+def run_seat_on(
+    engine,
+    loaded,
+    spec: str,
+    device: str,
+    tests: list,
+    pooling: str,
+    layers: str,
+    n_samples: int,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[tuple]:
     """``seat.run_test_full`` per test, tests spread over ``engine``; ``progress(n)`` hears items (words) done."""
     from llmviz.bias.seat import run_test_full
     from llmviz.engine import map_items
@@ -107,7 +138,7 @@ def run_seat_on(engine, loaded, spec: str, device: str, tests: list, pooling: st
     done = [0]
 
     def per_test(n: int) -> None:  # shards are single tests, finished in order
-        for t in tests[done[0]:done[0] + n]:
+        for t in tests[done[0] : done[0] + n]:
             if progress:
                 progress(sum(t.sizes))
         done[0] += n

@@ -2,6 +2,7 @@
 
 Every function is seeded and pure numpy, so results are reproducible and testable without a model.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -13,8 +14,13 @@ SEED = 0
 _CHUNK = 500  # bootstrap replicates drawn at once (bounds memory: _CHUNK x n indices)
 
 
-def bootstrap_ci(values: Sequence[float], stat: Callable[[np.ndarray], np.ndarray] | None = None,
-                 n_boot: int = N_BOOT, seed: int = SEED, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    values: Sequence[float],
+    stat: Callable[[np.ndarray], np.ndarray] | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    level: float = 0.95,
+) -> tuple[float, float]:
     """Percentile bootstrap CI of ``stat`` (default: mean) over a 1-D sample.
 
     ``stat`` takes an array [B, n] of resamples and returns [B]. Returns (nan, nan) for an empty sample.
@@ -33,8 +39,9 @@ def bootstrap_ci(values: Sequence[float], stat: Callable[[np.ndarray], np.ndarra
     return float(np.quantile(reps_arr, a)), float(np.quantile(reps_arr, 1 - a))
 
 
-def bootstrap_diff_ci(x: Sequence[float], y: Sequence[float], n_boot: int = N_BOOT, seed: int = SEED,
-                      level: float = 0.95) -> tuple[float, float]:
+def bootstrap_diff_ci(
+    x: Sequence[float], y: Sequence[float], n_boot: int = N_BOOT, seed: int = SEED, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap CI of mean(x) - mean(y), resampling each group independently."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.size == 0 or y.size == 0:
@@ -56,8 +63,9 @@ def stereotype_indicator(score_more: Sequence[float], score_less: Sequence[float
     return (np.asarray(score_more, float) > np.asarray(score_less, float)).astype(float)
 
 
-def pct_summary(score_more: Sequence[float], score_less: Sequence[float], n_boot: int = N_BOOT,
-                seed: int = SEED) -> dict:
+def pct_summary(
+    score_more: Sequence[float], score_less: Sequence[float], n_boot: int = N_BOOT, seed: int = SEED
+) -> dict:
     """``{"n", "pct_stereotype", "ci95": [low, high], "n_ties"}`` with percentages in 0-100."""
     ind = stereotype_indicator(score_more, score_less)
     n = int(ind.size)
@@ -65,12 +73,21 @@ def pct_summary(score_more: Sequence[float], score_less: Sequence[float], n_boot
         return {"n": 0, "pct_stereotype": None, "ci95": [None, None], "n_ties": 0}
     lo, hi = bootstrap_ci(ind, n_boot=n_boot, seed=seed)
     ties = int(np.sum(np.asarray(score_more, float) == np.asarray(score_less, float)))
-    return {"n": n, "pct_stereotype": round(100 * float(ind.mean()), 4),
-            "ci95": [round(100 * lo, 4), round(100 * hi, 4)], "n_ties": ties}
+    return {
+        "n": n,
+        "pct_stereotype": round(100 * float(ind.mean()), 4),
+        "ci95": [round(100 * lo, 4), round(100 * hi, 4)],
+        "n_ties": ties,
+    }
 
 
-def summary_by_type(score_more: Sequence[float], score_less: Sequence[float], bias_types: Sequence[str],
-                    n_boot: int = N_BOOT, seed: int = SEED) -> dict:
+def summary_by_type(
+    score_more: Sequence[float],
+    score_less: Sequence[float],
+    bias_types: Sequence[str],
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+) -> dict:
     """Overall summary plus ``by_bias_type`` {type: summary} (types sorted by name)."""
     more, less = np.asarray(score_more, float), np.asarray(score_less, float)
     types = np.asarray(list(bias_types), dtype=object)
@@ -85,6 +102,8 @@ def summary_by_type(score_more: Sequence[float], score_less: Sequence[float], bi
 def ci_width_warning(n: int) -> str | None:
     """A plain-language warning when a sample is too small for a tight interval."""
     if n < 30:
-        return (f"Only {n} pairs: the 95 % interval is wide (about ±{100 * 1.96 * 0.5 / max(n, 1) ** 0.5:.0f} points "
-                "around 50 %). Do not read small differences from 50 % as evidence.")
+        return (
+            f"Only {n} pairs: the 95 % interval is wide (about ±{100 * 1.96 * 0.5 / max(n, 1) ** 0.5:.0f} points "
+            "around 50 %). Do not read small differences from 50 % as evidence."
+        )
     return None

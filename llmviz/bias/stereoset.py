@@ -23,6 +23,7 @@ ICAT = LM · min(SS, 100 − SS) / 50 from those averages. One difference: ``Cou
 examples (evaluation.py counts each example three times within a bias type, once per sentence; that
 inflates only the count, not the scores). Bootstrap CIs resample examples within each group.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,7 @@ import numpy as np
 from llmviz.bias import scoring
 from llmviz.bias.stats import N_BOOT, SEED
 from llmviz.errors import InputError, UnsupportedModelError
-from llmviz.models import CAUSAL_LM, MASKED_LM, LoadedModel
+from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
 
 SPLITS = ("intrasentence", "intersentence")
 LABELS = ("stereotype", "anti-stereotype", "unrelated")
@@ -86,8 +87,9 @@ class StereoSetData:
         """The first ``n`` examples of each split (all when ``n`` is None)."""
         if n is None:
             return self
-        return StereoSetData(self.version, self.intrasentence[:n], self.intersentence[:n], self.source,
-                             self.sha256, list(self.notices))
+        return StereoSetData(
+            self.version, self.intrasentence[:n], self.intersentence[:n], self.source, self.sha256, list(self.notices)
+        )
 
     def sentence_items(self) -> list[tuple[str, "SentenceItem"]]:
         """(sentence id, item) for every sentence, in file order."""
@@ -105,8 +107,10 @@ class SentenceItem:
 
 # ---------------------------------------------------------------- loading
 def _fail(where: str, what: str) -> InputError:
-    return InputError(f"This is not a StereoSet file: {where} {what}. Expected the official dev/test JSON "
-                      '{"version": ..., "data": {"intrasentence": [...], "intersentence": [...]}}.')
+    return InputError(
+        f"This is not a StereoSet file: {where} {what}. Expected the official dev/test JSON "
+        '{"version": ..., "data": {"intrasentence": [...], "intersentence": [...]}}.'
+    )
 
 
 def _example(raw: Any, split: str, k: int, seen: set[str]) -> Example:
@@ -126,8 +130,10 @@ def _example(raw: Any, split: str, k: int, seen: set[str]) -> Example:
         if not isinstance(s, dict) or not {"id", "sentence", "gold_label"} <= set(s):
             raise _fail(f"{where}, sentence {j + 1},", "lacks id, sentence or gold_label")
         if s["gold_label"] not in LABELS:
-            raise _fail(f"{where}, sentence {j + 1},", f"has gold_label '{str(s['gold_label'])[:40]}' "
-                                                        f"(allowed: {', '.join(LABELS)})")
+            raise _fail(
+                f"{where}, sentence {j + 1},",
+                f"has gold_label '{str(s['gold_label'])[:40]}' (allowed: {', '.join(LABELS)})",
+            )
         sid = str(s["id"])
         if sid in seen:
             raise _fail(where, f"repeats the sentence id '{sid[:40]}'")
@@ -169,8 +175,14 @@ def parse_stereoset(raw: bytes, source: str = "upload") -> StereoSetData:
         splits[split] = [_example(x, split, k, seen) for k, x in enumerate(items)]
     if not splits["intrasentence"] and not splits["intersentence"]:
         raise InputError("The file has no examples.")
-    return StereoSetData(str(doc.get("version", "")), splits["intrasentence"], splits["intersentence"], source,
-                         sha256_bytes(raw), notices)
+    return StereoSetData(
+        str(doc.get("version", "")),
+        splits["intrasentence"],
+        splits["intersentence"],
+        source,
+        sha256_bytes(raw),
+        notices,
+    )
 
 
 def load_stereoset(path: str | Path) -> StereoSetData:
@@ -209,8 +221,9 @@ def filler_span(context: str, sentence: str) -> tuple[int, int]:
 
 def _need_fast(tok) -> None:
     if not getattr(tok, "is_fast", False):
-        raise UnsupportedModelError("StereoSet masked scoring needs a fast tokenizer (tokenizer.json) to locate "
-                                    "the filler words.")
+        raise UnsupportedModelError(
+            "StereoSet masked scoring needs a fast tokenizer (tokenizer.json) to locate the filler words."
+        )
 
 
 def _check_len(ids: Sequence[int]) -> None:
@@ -226,8 +239,11 @@ def masked_rows(loaded: LoadedModel, item: SentenceItem) -> tuple[list[int], lis
         start, end = filler_span(item.context, item.sentence)
         enc = tok(item.sentence, return_offsets_mapping=True, return_special_tokens_mask=True)
         ids = list(enc["input_ids"])
-        pos = [j for j, ((a, b), sp) in enumerate(zip(enc["offset_mapping"], enc["special_tokens_mask"]))
-               if not sp and b > a and a < end and b > start]
+        pos = [
+            j
+            for j, ((a, b), sp) in enumerate(zip(enc["offset_mapping"], enc["special_tokens_mask"]))
+            if not sp and b > a and a < end and b > start
+        ]
     else:
         enc = tok(item.context, item.sentence, return_special_tokens_mask=True)
         ids = list(enc["input_ids"])
@@ -256,8 +272,12 @@ def causal_row(loaded: LoadedModel, item: SentenceItem) -> tuple[list[int], int]
     return row, min(len(ids), len(row) - 1)
 
 
-def score_items(loaded: LoadedModel, items: Sequence[SentenceItem], batch_size: int = scoring.DEFAULT_BATCH,
-                progress: Callable[[int], None] | None = None) -> list[float]:
+def score_items(
+    loaded: LoadedModel,
+    items: Sequence[SentenceItem],
+    batch_size: int = scoring.DEFAULT_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> list[float]:
     """One StereoSet score per item, in order (a pure function of the items, so work can be sharded).
 
     ``progress(n)`` is called with the number of items finished after each chunk.
@@ -266,10 +286,11 @@ def score_items(loaded: LoadedModel, items: Sequence[SentenceItem], batch_size: 
     if kind not in (MASKED_LM, CAUSAL_LM):
         raise UnsupportedModelError(
             f"StereoSet needs a masked LM (discriminative scoring) or a causal LM (generative scoring); "
-            f"'{loaded.facts.model_id}' is a {kind.replace('_', ' ')}.")
+            f"'{loaded.facts.model_id}' is a {kind.replace('_', ' ')}."
+        )
     out: list[float] = []
     for start in range(0, len(items), ITEMS_PER_CHUNK):
-        chunk = items[start:start + ITEMS_PER_CHUNK]
+        chunk = items[start : start + ITEMS_PER_CHUNK]
         if kind == CAUSAL_LM:
             built = [causal_row(loaded, it) for it in chunk]
             lps = scoring.causal_token_logprobs(loaded, [r for r, _ in built], batch_size=batch_size)
@@ -299,8 +320,12 @@ def method_name(loaded: LoadedModel) -> str:
     return "generative_causal" if loaded.facts.kind == CAUSAL_LM else "discriminative_mlm"
 
 
-def score_dataset(loaded: LoadedModel, data: StereoSetData, batch_size: int = scoring.DEFAULT_BATCH,
-                  progress: Callable[[int], None] | None = None) -> dict[str, float]:
+def score_dataset(
+    loaded: LoadedModel,
+    data: StereoSetData,
+    batch_size: int = scoring.DEFAULT_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, float]:
     """{sentence id: score} for every sentence of ``data``."""
     pairs = data.sentence_items()
     scores = score_items(loaded, [it for _, it in pairs], batch_size, progress)
@@ -309,8 +334,10 @@ def score_dataset(loaded: LoadedModel, data: StereoSetData, batch_size: int = sc
 
 def predictions_doc(data: StereoSetData, scores: dict[str, float]) -> dict[str, list[dict]]:
     """The prediction-file layout StereoSet's evaluation.py reads."""
-    return {split: [{"id": s.id, "score": float(scores[s.id])} for ex in data.split(split) for s in ex.sentences]
-            for split in SPLITS}
+    return {
+        split: [{"id": s.id, "score": float(scores[s.id])} for ex in data.split(split) for s in ex.sentences]
+        for split in SPLITS
+    }
 
 
 def parse_predictions(raw: bytes) -> dict[str, float]:
@@ -344,8 +371,10 @@ class ExampleOutcome:
 def outcomes(data: StereoSetData, scores: dict[str, float]) -> list[ExampleOutcome]:
     missing = [s.id for ex in data.examples() for s in ex.sentences if s.id not in scores]
     if missing:
-        raise InputError(f"{len(missing)} sentence(s) have no score, e.g. '{missing[0][:60]}'. The predictions "
-                         "do not belong to this data file.")
+        raise InputError(
+            f"{len(missing)} sentence(s) have no score, e.g. '{missing[0][:60]}'. The predictions "
+            "do not belong to this data file."
+        )
     out = []
     for ex in data.examples():
         sc = {lab: scores[ex.by_label(lab).id] for lab in LABELS}
@@ -420,12 +449,15 @@ def _boot_group(group: Sequence[ExampleOutcome], n_boot: int, seed: int, level: 
         reps["LM Score"].append(lm)
         reps["ICAT Score"].append(lm * np.minimum(ss, 100 - ss) / 50)
     a = (1 - level) / 2
-    return {k: [float(np.quantile(np.concatenate(v), a)), float(np.quantile(np.concatenate(v), 1 - a))]
-            for k, v in reps.items()}
+    return {
+        k: [float(np.quantile(np.concatenate(v), a)), float(np.quantile(np.concatenate(v), 1 - a))]
+        for k, v in reps.items()
+    }
 
 
-def bootstrap_cis(data: StereoSetData, scores: dict[str, float], n_boot: int = N_BOOT,
-                  seed: int = SEED) -> dict[str, Any]:
+def bootstrap_cis(
+    data: StereoSetData, scores: dict[str, float], n_boot: int = N_BOOT, seed: int = SEED
+) -> dict[str, Any]:
     """95 % CIs in the results layout: {split: {bias_type: {"LM Score": [lo, hi], ...}}, "overall": {...}}."""
     res: dict[str, Any] = {}
     for key, group in _groups(outcomes(data, scores)).items():
@@ -459,11 +491,19 @@ def result_rows(results: dict[str, Any], cis: dict[str, Any] | None = None) -> l
 
 def example_rows(data: StereoSetData, scores: dict[str, float]) -> list[dict[str, Any]]:
     """One row per example: ids, target, bias type, the three scores and the two outcomes."""
-    return [{"split": o.example.split, "id": o.example.id, "target": o.example.target,
-             "bias_type": o.example.bias_type, "context": o.example.context,
-             **{f"score_{lab}": o.scores[lab] for lab in LABELS},
-             "stereotype_preferred": bool(o.pro), "related_above_unrelated": o.related}
-            for o in outcomes(data, scores)]
+    return [
+        {
+            "split": o.example.split,
+            "id": o.example.id,
+            "target": o.example.target,
+            "bias_type": o.example.bias_type,
+            "context": o.example.context,
+            **{f"score_{lab}": o.scores[lab] for lab in LABELS},
+            "stereotype_preferred": bool(o.pro),
+            "related_above_unrelated": o.related,
+        }
+        for o in outcomes(data, scores)
+    ]
 
 
 @dataclass
@@ -478,10 +518,20 @@ class StereoSetRun:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def run_stereoset(loaded: LoadedModel, data: StereoSetData, batch_size: int = scoring.DEFAULT_BATCH,
-                  n_boot: int = N_BOOT, seed: int = SEED,
-                  progress: Callable[[int], None] | None = None) -> StereoSetRun:
+def run_stereoset(
+    loaded: LoadedModel,
+    data: StereoSetData,
+    batch_size: int = scoring.DEFAULT_BATCH,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    progress: Callable[[int], None] | None = None,
+) -> StereoSetRun:
     scores = score_dataset(loaded, data, batch_size, progress)
-    return StereoSetRun(data, scores, method_name(loaded), evaluate(data, scores),
-                        bootstrap_cis(data, scores, n_boot, seed),
-                        {"model_id": loaded.facts.model_id, "kind": loaded.facts.kind, "n_boot": n_boot, "seed": seed})
+    return StereoSetRun(
+        data,
+        scores,
+        method_name(loaded),
+        evaluate(data, scores),
+        bootstrap_cis(data, scores, n_boot, seed),
+        {"model_id": loaded.facts.model_id, "kind": loaded.facts.kind, "n_boot": n_boot, "seed": seed},
+    )

@@ -14,6 +14,7 @@ mask token) marks the target slot, e.g. ``"The {group} worked as a [MASK]."``.
 Multi-token group terms and targets are located through the tokenizer's character offsets, so
 BPE tokens that carry a leading space are handled like WordPiece pieces.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,7 +25,7 @@ import numpy as np
 
 from llmviz.bias import scoring
 from llmviz.errors import InputError, UnsupportedModelError
-from llmviz.models import CAUSAL_LM, MASKED_LM, LoadedModel
+from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
 
 MAX_GROUPS = 20
 MAX_TARGETS = 60
@@ -33,8 +34,18 @@ TARGET_SLOTS = ("[MASK]", "{target}")
 
 EXAMPLE_TEMPLATE = "The {group} worked as a [MASK]."
 EXAMPLE_GROUPS = ["man", "woman"]
-EXAMPLE_TARGETS = ["nurse", "engineer", "teacher", "doctor", "secretary", "programmer", "librarian",
-                   "mechanic", "receptionist", "carpenter"]
+EXAMPLE_TARGETS = [
+    "nurse",
+    "engineer",
+    "teacher",
+    "doctor",
+    "secretary",
+    "programmer",
+    "librarian",
+    "mechanic",
+    "receptionist",
+    "carpenter",
+]
 
 
 @dataclass
@@ -86,9 +97,13 @@ class TemplateProbeResult:
         rows = []
         for g, group in enumerate(self.groups):
             for n, target in enumerate(self.targets):
-                row = {"group": group, "target": target, "sentence": self.sentences[g][n] if self.sentences else "",
-                       "log_prob": float(self.log_prob[g, n]),
-                       "kurita" if self.method == "mlm_kurita" else "sentence_loglik": float(self.kurita[g, n])}
+                row = {
+                    "group": group,
+                    "target": target,
+                    "sentence": self.sentences[g][n] if self.sentences else "",
+                    "log_prob": float(self.log_prob[g, n]),
+                    "kurita" if self.method == "mlm_kurita" else "sentence_loglik": float(self.kurita[g, n]),
+                }
                 if self.prior is not None:
                     row["prior_log_prob"] = float(self.prior[g, n])
                 rows.append(row)
@@ -117,11 +132,15 @@ def normalise_template(template: str, mask_token: str | None = None) -> str:
     slots = list(TARGET_SLOTS) + ([mask_token] if mask_token and mask_token not in TARGET_SLOTS else [])
     found = sum(template.count(s) for s in slots)
     if template.count(GROUP_SLOT) != 1:
-        raise InputError(f"The template needs exactly one {GROUP_SLOT} slot (found {template.count(GROUP_SLOT)}). "
-                         f"Example: {EXAMPLE_TEMPLATE}")
+        raise InputError(
+            f"The template needs exactly one {GROUP_SLOT} slot (found {template.count(GROUP_SLOT)}). "
+            f"Example: {EXAMPLE_TEMPLATE}"
+        )
     if found != 1:
-        raise InputError(f"The template needs exactly one target slot written [MASK] or {{target}} (found {found}). "
-                         f"Example: {EXAMPLE_TEMPLATE}")
+        raise InputError(
+            f"The template needs exactly one target slot written [MASK] or {{target}} (found {found}). "
+            f"Example: {EXAMPLE_TEMPLATE}"
+        )
     for s in slots:
         template = template.replace(s, "{target}")
     if re.search(r"\{(?!group\}|target\})[^}]*\}", template):
@@ -156,13 +175,16 @@ def _tokenize(loaded: LoadedModel, text: str, special: bool):
         raise UnsupportedModelError("The template probe needs a fast (Rust) tokenizer with character offsets.")
     enc = tok(text, add_special_tokens=special, return_offsets_mapping=True)
     if len(enc["input_ids"]) > scoring.MAX_SENTENCE_TOKENS:
-        raise InputError(f"A filled template has {len(enc['input_ids'])} tokens; the limit is "
-                         f"{scoring.MAX_SENTENCE_TOKENS}. Shorten the template or the terms.")
+        raise InputError(
+            f"A filled template has {len(enc['input_ids'])} tokens; the limit is "
+            f"{scoring.MAX_SENTENCE_TOKENS}. Shorten the template or the terms."
+        )
     return list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
 
 
-def template_probe(loaded: LoadedModel, template: str, groups: list[str], targets: list[str],
-                   batch_size: int = scoring.DEFAULT_BATCH) -> TemplateProbeResult:
+def template_probe(
+    loaded: LoadedModel, template: str, groups: list[str], targets: list[str], batch_size: int = scoring.DEFAULT_BATCH
+) -> TemplateProbeResult:
     """Score every group × target filling of ``template`` (see module docstring for the maths)."""
     kind = loaded.facts.kind
     if kind not in (MASKED_LM, CAUSAL_LM):
@@ -186,8 +208,9 @@ def template_probe(loaded: LoadedModel, template: str, groups: list[str], target
                 t_pos = token_positions(offsets, t_span)
                 g_pos = [p for p in token_positions(offsets, g_span) if p not in t_pos]
                 if not t_pos or not g_pos:
-                    raise InputError(f"Could not find the group or target tokens in '{text}'. "
-                                     "Separate the slots with spaces.")
+                    raise InputError(
+                        f"Could not find the group or target tokens in '{text}'. Separate the slots with spaces."
+                    )
                 n_tgt[n], n_grp[g] = len(t_pos), len(g_pos)
                 q = [(p, ids[p]) for p in t_pos]
                 masked = [mid if i in t_pos else x for i, x in enumerate(ids)]
@@ -197,9 +220,20 @@ def template_probe(loaded: LoadedModel, template: str, groups: list[str], target
         lps = scoring.mlm_masked_logprobs(loaded, rows, queries, batch_size=batch_size)
         sums = np.array([lp.sum() for lp in lps]).reshape(G, N, 2)
         log_prob, prior_lp = sums[..., 0], sums[..., 1]
-        return TemplateProbeResult(tpl, groups, targets, log_prob, log_prob - prior_lp, "mlm_kurita", facts,
-                                   prior=prior_lp, n_target_tokens=n_tgt, n_group_tokens=n_grp,
-                                   sentences=sentences, notices=notices)
+        return TemplateProbeResult(
+            tpl,
+            groups,
+            targets,
+            log_prob,
+            log_prob - prior_lp,
+            "mlm_kurita",
+            facts,
+            prior=prior_lp,
+            n_target_tokens=n_tgt,
+            n_group_tokens=n_grp,
+            sentences=sentences,
+            notices=notices,
+        )
     # causal LM
     pre = scoring.prefix_token_id(loaded.tokenizer)
     rows, t_sel = [], []
@@ -220,5 +254,16 @@ def template_probe(loaded: LoadedModel, template: str, groups: list[str], target
     sent_ll = np.array([lp.sum() for lp in lps]).reshape(G, N)
     if pre is None:
         notices.append("This tokenizer has no start token, so the first token of each sentence is not scored.")
-    return TemplateProbeResult(tpl, groups, targets, log_prob, sent_ll, "causal_loglik", facts,
-                               n_target_tokens=n_tgt, n_group_tokens=n_grp, sentences=sentences, notices=notices)
+    return TemplateProbeResult(
+        tpl,
+        groups,
+        targets,
+        log_prob,
+        sent_ll,
+        "causal_loglik",
+        facts,
+        n_target_tokens=n_tgt,
+        n_group_tokens=n_grp,
+        sentences=sentences,
+        notices=notices,
+    )

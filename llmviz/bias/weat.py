@@ -13,6 +13,7 @@ WEAT embeds each word alone; SEAT places each word in bleached templates (``"Thi
 averages the sentence embeddings. Embeddings come from every layer at once (hidden states), pooled
 by mean over tokens (attention mask), first token or last token.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -24,9 +25,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from llmviz.limits import MAX_WEAT_WORDS
 from llmviz.errors import InputError
-from llmviz.models import LoadedModel
+from llmviz.limits import MAX_WEAT_WORDS
+from llmviz.models.loading import LoadedModel
 
 EXACT_LIMIT = 50_000
 N_SAMPLES = 10_000
@@ -60,12 +61,15 @@ def effect_size_from_s(sx: np.ndarray, sy: np.ndarray) -> float:
 
 def effect_size(X, Y, A, B) -> float:
     """Caliskan's d for embedding matrices X [nx, d], Y [ny, d], A [na, d], B [nb, d]."""
-    return effect_size_from_s(association(np.asarray(X, float), np.asarray(A, float), np.asarray(B, float)),
-                              association(np.asarray(Y, float), np.asarray(A, float), np.asarray(B, float)))
+    return effect_size_from_s(
+        association(np.asarray(X, float), np.asarray(A, float), np.asarray(B, float)),
+        association(np.asarray(Y, float), np.asarray(A, float), np.asarray(B, float)),
+    )
 
 
-def permutation_p(sx: np.ndarray, sy: np.ndarray, n_samples: int = N_SAMPLES, seed: int = 0,
-                  exact_limit: int = EXACT_LIMIT) -> tuple[float, bool, int]:
+def permutation_p(
+    sx: np.ndarray, sy: np.ndarray, n_samples: int = N_SAMPLES, seed: int = 0, exact_limit: int = EXACT_LIMIT
+) -> tuple[float, bool, int]:
     """One-sided permutation p-value of mean(sx) - mean(sy). Returns (p, exact, partitions used)."""
     s = np.concatenate([sx, sy]).astype(float)
     nx, n = len(sx), len(sx) + len(sy)
@@ -101,8 +105,7 @@ def _check_set(words: Sequence[str], name: str) -> list[str]:
     return out
 
 
-def embed_texts(loaded: LoadedModel, texts: Sequence[str], pooling: str = "mean",
-                progress=None) -> np.ndarray:
+def embed_texts(loaded: LoadedModel, texts: Sequence[str], pooling: str = "mean", progress=None) -> np.ndarray:
     """Pooled hidden states of every layer: [L + 1, n, hidden] (index 0 = embedding output).
 
     Texts go through the model EMBED_BATCH at a time; ``progress(n)`` gets the number done after each batch."""
@@ -115,7 +118,7 @@ def embed_texts(loaded: LoadedModel, texts: Sequence[str], pooling: str = "mean"
     tok = loaded.tokenizer
     out = []
     for start in range(0, len(texts), EMBED_BATCH):
-        chunk = list(texts[start:start + EMBED_BATCH])
+        chunk = list(texts[start : start + EMBED_BATCH])
         ids, att = pad_batch([tok(t)["input_ids"] for t in chunk], pad_id(tok))  # right padding, [B, T]
         keep = {"input_ids": ids.to(loaded.device), "attention_mask": att.to(loaded.device)}
         with torch.inference_mode():
@@ -135,8 +138,13 @@ def embed_texts(loaded: LoadedModel, texts: Sequence[str], pooling: str = "mean"
     return np.concatenate(out, axis=1).astype(np.float64)
 
 
-def embed_words(loaded: LoadedModel, words: Sequence[str], mode: str = "weat", pooling: str = "mean",
-                templates: Sequence[str] | None = None) -> np.ndarray:
+def embed_words(
+    loaded: LoadedModel,
+    words: Sequence[str],
+    mode: str = "weat",
+    pooling: str = "mean",
+    templates: Sequence[str] | None = None,
+) -> np.ndarray:
     """[L + 1, n_words, hidden]: each word alone (WEAT) or averaged over its SEAT template sentences."""
     if mode == "weat":
         return embed_texts(loaded, list(words), pooling)
@@ -168,8 +176,10 @@ class WeatResult:
     facts: dict[str, Any] = field(default_factory=dict)
 
     def records(self) -> list[dict[str, Any]]:
-        return [{"layer": i, "effect_size": float(d), "p_value": float(p)}
-                for i, (d, p) in enumerate(zip(self.effect_size, self.p_value))]
+        return [
+            {"layer": i, "effect_size": float(d), "p_value": float(p)}
+            for i, (d, p) in enumerate(zip(self.effect_size, self.p_value))
+        ]
 
 
 def weat_from_embeddings(EX, EY, EA, EB, n_samples: int = N_SAMPLES, seed: int = 0):
@@ -186,9 +196,19 @@ def weat_from_embeddings(EX, EY, EA, EB, n_samples: int = N_SAMPLES, seed: int =
     return d, p, sx_all, sy_all, exact, parts
 
 
-def weat_test(loaded: LoadedModel, X, Y, A, B, mode: str = "weat", pooling: str = "mean",
-              templates: Sequence[str] | None = None, names: dict[str, str] | None = None,
-              n_samples: int = N_SAMPLES, seed: int = 0) -> WeatResult:
+def weat_test(
+    loaded: LoadedModel,
+    X,
+    Y,
+    A,
+    B,
+    mode: str = "weat",
+    pooling: str = "mean",
+    templates: Sequence[str] | None = None,
+    names: dict[str, str] | None = None,
+    n_samples: int = N_SAMPLES,
+    seed: int = 0,
+) -> WeatResult:
     """Run WEAT (``mode="weat"``) or SEAT (``mode="seat"``) on every layer of ``loaded``."""
     if mode not in ("weat", "seat"):
         raise InputError("mode must be 'weat' or 'seat'.")
@@ -198,7 +218,13 @@ def weat_test(loaded: LoadedModel, X, Y, A, B, mode: str = "weat", pooling: str 
     cuts = np.cumsum([len(sets[k]) for k in "XYA"])
     EX, EY, EA, EB = np.split(emb, cuts, axis=1)
     d, p, sx, sy, exact, parts = weat_from_embeddings(EX, EY, EA, EB, n_samples, seed)
-    facts = {"model_id": loaded.facts.model_id, "kind": loaded.facts.kind, "n_samples": n_samples, "seed": seed,
-             "templates": list(templates or word_sets()["seat_templates"]) if mode == "seat" else None}
-    return WeatResult(sets["X"], sets["Y"], sets["A"], sets["B"], dict(names or {}), mode, pooling, d, p, sx, sy,
-                      exact, parts, facts)
+    facts = {
+        "model_id": loaded.facts.model_id,
+        "kind": loaded.facts.kind,
+        "n_samples": n_samples,
+        "seed": seed,
+        "templates": list(templates or word_sets()["seat_templates"]) if mode == "seat" else None,
+    }
+    return WeatResult(
+        sets["X"], sets["Y"], sets["A"], sets["B"], dict(names or {}), mode, pooling, d, p, sx, sy, exact, parts, facts
+    )

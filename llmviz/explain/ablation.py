@@ -6,6 +6,7 @@ contribution to the residual stream. This works unchanged for grouped-query atte
 projection's input still has one slice per *query* head. Many ablations run as one batch: row ``b`` of
 the batch carries its own head mask.
 """
+
 from __future__ import annotations
 
 import time
@@ -16,7 +17,7 @@ import numpy as np
 
 from llmviz.explain.hooks import attention_out_proj, scoped_hooks, transformer_layers
 from llmviz.explain.targets import Problem, Target, build_problem, score_value
-from llmviz.models import LoadedModel
+from llmviz.models.loading import LoadedModel
 
 Unit = tuple[int, Sequence[int]]  # (layer, heads to zero in that layer)
 
@@ -38,12 +39,20 @@ class AblationResult:
     null_delta: float = 0.0  # |score with the hooks in place but no head zeroed − clean score|: should be 0
 
     def params(self) -> dict[str, Any]:
-        return {"text": self.text, "target": self.label, "batch_size": self.batch_size,
-                "base_score": self.base_score, "truncated": self.truncated}
+        return {
+            "text": self.text,
+            "target": self.label,
+            "batch_size": self.batch_size,
+            "base_score": self.base_score,
+            "truncated": self.truncated,
+        }
 
     def rows(self) -> list[dict[str, Any]]:
-        out = [{"layer": layer, "head": head, "delta": float(self.head_delta[layer, head])}
-               for layer in range(self.head_delta.shape[0]) for head in range(self.head_delta.shape[1])]
+        out = [
+            {"layer": layer, "head": head, "delta": float(self.head_delta[layer, head])}
+            for layer in range(self.head_delta.shape[0])
+            for head in range(self.head_delta.shape[1])
+        ]
         if self.layer_delta is not None:
             out += [{"layer": layer, "head": "all", "delta": float(d)} for layer, d in enumerate(self.layer_delta)]
         return out
@@ -55,8 +64,13 @@ def ablation_problem(loaded: LoadedModel, text: str, target: Target) -> Problem:
     return build_problem(loaded, text, target if target.kind == "similarity" else replace(target, score="log_prob"))
 
 
-def ablate(problem: Problem, units: list[Unit], n_heads: int, batch_size: int = 32,
-           progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+def ablate(
+    problem: Problem,
+    units: list[Unit],
+    n_heads: int,
+    batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     """Score of ``problem`` with each unit's heads zeroed: ``[len(units)]``. ``n_heads`` = query heads."""
     import torch
 
@@ -65,18 +79,19 @@ def ablate(problem: Problem, units: list[Unit], n_heads: int, batch_size: int = 
     n_layers = len(projections)
     scores = []
     for start in range(0, len(units), batch_size):
-        chunk = units[start:start + batch_size]
+        chunk = units[start : start + batch_size]
         keep = torch.ones(n_layers, len(chunk), n_heads, dtype=problem.embeds.dtype, device=problem.embeds.device)
         for row, (layer, heads) in enumerate(chunk):
             keep[layer, row, list(heads)] = 0.0
         touched = sorted({layer for layer, _ in chunk})  # every row passes a hook, even an empty one
 
-        def make_hook(layer):
+        def make_hook(layer, keep=keep):
             def hook(_module, args):
                 x = args[0]  # [b, T, n_heads * head_dim], heads concatenated head-major
                 b, t, width = x.shape
                 mask = keep[layer].to(x.dtype)[:, None, :, None]  # [b, 1, H, 1]
                 return (x.view(b, t, n_heads, width // n_heads) * mask).view(b, t, width), *args[1:]
+
             return hook
 
         with scoped_hooks(pre=[(projections[layer], make_hook(layer)) for layer in touched]), torch.inference_mode():
@@ -87,8 +102,12 @@ def ablate(problem: Problem, units: list[Unit], n_heads: int, batch_size: int = 
     return np.concatenate(scores) if scores else np.zeros(0)
 
 
-def head_ablation(problem: Problem, whole_layers: bool = True, batch_size: int = 32,
-                  progress: Callable[[int, int], None] | None = None) -> AblationResult:
+def head_ablation(
+    problem: Problem,
+    whole_layers: bool = True,
+    batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+) -> AblationResult:
     """Zero every head in turn (``L × H`` runs, batched), and optionally every whole layer (``L`` runs)."""
     facts = problem.loaded.facts
     n_layers, n_heads = facts.n_layers, facts.n_heads
@@ -100,16 +119,26 @@ def head_ablation(problem: Problem, whole_layers: bool = True, batch_size: int =
     base = score_value(problem)
     scores = ablate(problem, units, n_heads, batch_size, progress)
     delta, null = scores[:-1] - base, float(abs(scores[-1] - base))
-    head_delta = delta[:n_layers * n_heads].reshape(n_layers, n_heads)
-    layer_delta = delta[n_layers * n_heads:] if whole_layers else None
-    return AblationResult(tokens=list(problem.tokens), label=problem.label, base_score=base,
-                          head_delta=head_delta, layer_delta=layer_delta, seconds=time.perf_counter() - t0,
-                          batch_size=batch_size, text=problem.text, truncated=problem.truncated,
-                          null_delta=null)
+    head_delta = delta[: n_layers * n_heads].reshape(n_layers, n_heads)
+    layer_delta = delta[n_layers * n_heads :] if whole_layers else None
+    return AblationResult(
+        tokens=list(problem.tokens),
+        label=problem.label,
+        base_score=base,
+        head_delta=head_delta,
+        layer_delta=layer_delta,
+        seconds=time.perf_counter() - t0,
+        batch_size=batch_size,
+        text=problem.text,
+        truncated=problem.truncated,
+        null_delta=null,
+    )
 
 
 def top_heads(result: AblationResult, k: int = 5) -> list[tuple[int, int, float]]:
     """The ``k`` heads whose removal changes the score most, as (layer, head, delta), by |delta|."""
     flat = np.argsort(-np.abs(result.head_delta), axis=None)[:k]
-    return [(int(i // result.head_delta.shape[1]), int(i % result.head_delta.shape[1]),
-             float(result.head_delta.flat[i])) for i in flat]
+    return [
+        (int(i // result.head_delta.shape[1]), int(i % result.head_delta.shape[1]), float(result.head_delta.flat[i]))
+        for i in flat
+    ]

@@ -5,6 +5,7 @@ token (``[T]``; special tokens get 0 for the perturbation methods because they a
 :data:`METHODS` maps the name to a :class:`Method` (function, defaults, description); pages build their
 choices from it; :func:`attribute` validates the name and parameters, fills defaults and bounds.
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,11 +49,18 @@ class Attribution:
     note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "params": self.params, "target": self.label,
-                "tokens": self.tokens, "scores": [float(s) for s in self.scores],
-                "special": [bool(s) for s in self.special_mask], "f_x": self.f_x,
-                "f_baseline": self.f_baseline, "completeness_gap": self.completeness_gap,
-                "seconds": self.seconds}
+        return {
+            "method": self.method,
+            "params": self.params,
+            "target": self.label,
+            "tokens": self.tokens,
+            "scores": [float(s) for s in self.scores],
+            "special": [bool(s) for s in self.special_mask],
+            "f_x": self.f_x,
+            "f_baseline": self.f_baseline,
+            "completeness_gap": self.completeness_gap,
+            "seconds": self.seconds,
+        }
 
 
 @dataclass(frozen=True)
@@ -95,8 +103,9 @@ def _nodes(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
     return (np.arange(steps) + 0.5) / steps, np.full(steps, 1.0 / steps)
 
 
-def integrated_gradients(problem: Problem, steps: int = 32, baseline: str = "zero",
-                         rule: str = "gauss_legendre", batch_size: int = 16) -> Attribution:
+def integrated_gradients(
+    problem: Problem, steps: int = 32, baseline: str = "zero", rule: str = "gauss_legendre", batch_size: int = 16
+) -> Attribution:
     """IG (Sundararajan et al. 2017) in embedding space:
     ``a_t = Σ_d (x − x')_td · ∫₀¹ ∂f(x' + α(x − x'))/∂x_td dα``, the integral by quadrature with
     ``steps`` nodes, evaluated ``batch_size`` nodes per forward/backward pass.
@@ -111,8 +120,8 @@ def integrated_gradients(problem: Problem, steps: int = 32, baseline: str = "zer
     alphas, weights = _nodes(steps, rule)
     avg_grad = torch.zeros_like(x, dtype=torch.float64)
     for start in range(0, steps, batch_size):
-        a = torch.tensor(alphas[start:start + batch_size], dtype=x.dtype, device=x.device)[:, None, None]
-        w = torch.tensor(weights[start:start + batch_size], dtype=torch.float64, device=x.device)
+        a = torch.tensor(alphas[start : start + batch_size], dtype=x.dtype, device=x.device)[:, None, None]
+        w = torch.tensor(weights[start : start + batch_size], dtype=torch.float64, device=x.device)
         _, g = _grad(problem, ref[None] + a * delta[None])  # [b, T, D]
         avg_grad += (g.double() * w[:, None, None]).sum(0)
     scores = (delta.double() * avg_grad).sum(-1).cpu().numpy()  # [T]
@@ -122,8 +131,13 @@ def integrated_gradients(problem: Problem, steps: int = 32, baseline: str = "zer
     note = ""
     if abs(diff) < 1e-6:
         note = "f(x) and f(baseline) are almost equal, so the relative completeness gap is not meaningful."
-    res = _result(problem, "integrated_gradients", scores,
-                  {"steps": steps, "baseline": baseline, "rule": rule, "batch_size": batch_size}, note)
+    res = _result(
+        problem,
+        "integrated_gradients",
+        scores,
+        {"steps": steps, "baseline": baseline, "rule": rule, "batch_size": batch_size},
+        note,
+    )
     res.f_x, res.f_baseline, res.completeness_gap = f_x, f_b, float(gap)
     return res
 
@@ -141,12 +155,12 @@ def occlusion(problem: Problem, window: int = 1, baseline: str = "pad", batch_si
     if free.size == 0:
         raise InputError("Every token is a special token; there is nothing to occlude.")
     window = min(window, int(free.size))
-    spans = [free[s:s + window] for s in range(free.size - window + 1)]
+    spans = [free[s : s + window] for s in range(free.size - window + 1)]
     f_x = score_value(problem)
     drops = []
     with torch.inference_mode():
         for start in range(0, len(spans), batch_size):
-            chunk = spans[start:start + batch_size]
+            chunk = spans[start : start + batch_size]
             batch = x[None].repeat(len(chunk), 1, 1)  # [b, T, D]
             for row, span in enumerate(chunk):
                 batch[row, span] = ref[span]
@@ -162,15 +176,16 @@ def occlusion(problem: Problem, window: int = 1, baseline: str = "pad", batch_si
 
 # ---------------------------------------------------------------- attention
 def _attention(problem: Problem):
-    from llmviz.attention import extract_attention
+    from llmviz.attention.extract import extract_attention
     from llmviz.explain.targets import token_limit
 
     if problem.loaded is None:
         raise UnsupportedModelError("Attention methods need a transformer model, not a hand-built problem.")
     res = extract_attention(problem.loaded, problem.text, None, max_tokens=token_limit(problem.loaded))
     if res.token_ids != problem.token_ids:
-        raise UnsupportedModelError(f"The attention run saw {res.n_tokens} tokens, the explanation "
-                                    f"{problem.n_tokens}; they must match.")
+        raise UnsupportedModelError(
+            f"The attention run saw {res.n_tokens} tokens, the explanation {problem.n_tokens}; they must match."
+        )
     return res.attention  # [L, H, T, T]
 
 
@@ -180,25 +195,41 @@ def _read_row(matrix: np.ndarray, problem: Problem) -> np.ndarray:
 
 
 def attention_rollout(problem: Problem) -> Attribution:
-    """Row of the attention rollout (:func:`llmviz.attention.rollout`) at the target position."""
-    from llmviz.attention import rollout
+    """Row of the attention rollout (:func:`llmviz.attention.extract.rollout`) at the target position."""
+    from llmviz.attention.extract import rollout
 
     scores = _read_row(rollout(_attention(problem)).astype(np.float64), problem)
-    return _result(problem, "attention_rollout", scores, {"add_residual": True},
-                   "Attention weights do not depend on the target token (only on the position).")
+    return _result(
+        problem,
+        "attention_rollout",
+        scores,
+        {"add_residual": True},
+        "Attention weights do not depend on the target token (only on the position).",
+    )
 
 
 def last_layer_attention(problem: Problem) -> Attribution:
     """Last layer's attention at the target position, averaged over heads."""
     att = _attention(problem)[-1].mean(axis=0).astype(np.float64)  # [T, T]
-    return _result(problem, "last_layer_attention", _read_row(att, problem), {"layer": -1, "heads": "mean"},
-                   "Attention weights do not depend on the target token (only on the position).")
+    return _result(
+        problem,
+        "last_layer_attention",
+        _read_row(att, problem),
+        {"layer": -1, "heads": "mean"},
+        "Attention weights do not depend on the target token (only on the position).",
+    )
 
 
 def _result(problem: Problem, method: str, scores: np.ndarray, params: dict, note: str = "") -> Attribution:
-    return Attribution(method=method, tokens=list(problem.tokens), scores=np.asarray(scores, dtype=np.float64),
-                       special_mask=np.asarray(problem.special_mask, dtype=bool), label=problem.label,
-                       params=params, note=note)
+    return Attribution(
+        method=method,
+        tokens=list(problem.tokens),
+        scores=np.asarray(scores, dtype=np.float64),
+        special_mask=np.asarray(problem.special_mask, dtype=bool),
+        label=problem.label,
+        params=params,
+        note=note,
+    )
 
 
 # ---------------------------------------------------------------- registry
@@ -211,26 +242,66 @@ def register(method: Method) -> None:
     METHODS[method.name] = method
 
 
-register(Method("grad_x_input", "Gradient × input", gradient_x_input, {},
-                "Gradient of the target times the token's embedding, summed over dimensions. Fast (one "
-                "backward pass) but only a local, first-order view.", linear=True))
-register(Method("integrated_gradients", "Integrated gradients", integrated_gradients,
-                {"steps": 32, "baseline": "zero", "rule": "gauss_legendre", "batch_size": 16},
-                "Gradients averaged along a straight path from a baseline to the input. Satisfies "
-                "completeness: the scores add up to f(input) − f(baseline); the gap shows how well the "
-                "integral was computed.", linear=True,
-                limits={"steps": (1, MAX_IG_STEPS), "batch_size": (1, MAX_IG_STEPS)}))
-register(Method("occlusion", "Occlusion", occlusion, {"window": 1, "baseline": "pad", "batch_size": 32},
-                "How much the target drops when a token (or a window of tokens) is replaced by the "
-                "baseline. Model-agnostic but blind to interactions between distant tokens.", linear=True,
-                limits={"window": (1, MAX_OCCLUSION_WINDOW), "batch_size": (1, 256)}))
-register(Method("attention_rollout", "Attention rollout", attention_rollout, {},
-                "Attention multiplied through the layers (with the residual connection). Shows where "
-                "information flows from, not what the target token depends on.", linear=False,
-                target_aware=False))
-register(Method("last_layer_attention", "Last-layer attention", last_layer_attention, {},
-                "Attention of the target position in the last layer, mean over heads. Cheap and often "
-                "misleading: attention is not explanation.", linear=False, target_aware=False))
+register(
+    Method(
+        "grad_x_input",
+        "Gradient × input",
+        gradient_x_input,
+        {},
+        "Gradient of the target times the token's embedding, summed over dimensions. Fast (one "
+        "backward pass) but only a local, first-order view.",
+        linear=True,
+    )
+)
+register(
+    Method(
+        "integrated_gradients",
+        "Integrated gradients",
+        integrated_gradients,
+        {"steps": 32, "baseline": "zero", "rule": "gauss_legendre", "batch_size": 16},
+        "Gradients averaged along a straight path from a baseline to the input. Satisfies "
+        "completeness: the scores add up to f(input) − f(baseline); the gap shows how well the "
+        "integral was computed.",
+        linear=True,
+        limits={"steps": (1, MAX_IG_STEPS), "batch_size": (1, MAX_IG_STEPS)},
+    )
+)
+register(
+    Method(
+        "occlusion",
+        "Occlusion",
+        occlusion,
+        {"window": 1, "baseline": "pad", "batch_size": 32},
+        "How much the target drops when a token (or a window of tokens) is replaced by the "
+        "baseline. Model-agnostic but blind to interactions between distant tokens.",
+        linear=True,
+        limits={"window": (1, MAX_OCCLUSION_WINDOW), "batch_size": (1, 256)},
+    )
+)
+register(
+    Method(
+        "attention_rollout",
+        "Attention rollout",
+        attention_rollout,
+        {},
+        "Attention multiplied through the layers (with the residual connection). Shows where "
+        "information flows from, not what the target token depends on.",
+        linear=False,
+        target_aware=False,
+    )
+)
+register(
+    Method(
+        "last_layer_attention",
+        "Last-layer attention",
+        last_layer_attention,
+        {},
+        "Attention of the target position in the last layer, mean over heads. Cheap and often "
+        "misleading: attention is not explanation.",
+        linear=False,
+        target_aware=False,
+    )
+)
 
 
 def attribute(problem: Problem, method: str, **params) -> Attribution:
@@ -241,8 +312,10 @@ def attribute(problem: Problem, method: str, **params) -> Attribution:
     spec = METHODS[method]
     unknown = set(params) - set(spec.defaults)
     if unknown:
-        raise InputError(f"{spec.title} has no parameter(s) {', '.join(sorted(unknown))}; it takes "
-                         f"{', '.join(spec.defaults) or 'none'}.")
+        raise InputError(
+            f"{spec.title} has no parameter(s) {', '.join(sorted(unknown))}; it takes "
+            f"{', '.join(spec.defaults) or 'none'}."
+        )
     full = {**spec.defaults, **params}
     for name, (lo, hi) in spec.limits.items():
         value = int(full[name])
@@ -255,8 +328,12 @@ def attribute(problem: Problem, method: str, **params) -> Attribution:
     return res
 
 
-def attribute_all(problem: Problem, methods: list[str], params: dict[str, dict] | None = None,
-                  progress: Callable[[int, int, str], None] | None = None) -> list[Attribution]:
+def attribute_all(
+    problem: Problem,
+    methods: list[str],
+    params: dict[str, dict] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> list[Attribution]:
     """Run several methods on one problem; ``progress(done, total, name)`` after each."""
     out = []
     for i, name in enumerate(methods):
@@ -299,8 +376,10 @@ def disagreement_notes(results: list[Attribution], rho: np.ndarray, low: float =
                 notes.append(f"{a} and {b} rank the tokens differently (ρ = {r:.2f}).")
     for res in results:
         if res.completeness_gap is not None and res.completeness_gap > IG_GAP_WARN:
-            notes.append(f"Integrated gradients' completeness gap is {res.completeness_gap:.1%}: raise the "
-                         "steps until it is below a few percent before trusting it.")
+            notes.append(
+                f"Integrated gradients' completeness gap is {res.completeness_gap:.1%}: raise the "
+                "steps until it is below a few percent before trusting it."
+            )
     return notes
 
 
@@ -309,8 +388,16 @@ def to_rows(results: list[Attribution]) -> list[dict[str, Any]]:
     rows = []
     for res in results:
         for i, (tok, s) in enumerate(zip(res.tokens, res.scores)):
-            rows.append({"method": res.method, "position": i, "token": tok, "score": float(s),
-                         "special": bool(res.special_mask[i]), "target": res.label,
-                         "params": ";".join(f"{k}={v}" for k, v in res.params.items()),
-                         "completeness_gap": res.completeness_gap})
+            rows.append(
+                {
+                    "method": res.method,
+                    "position": i,
+                    "token": tok,
+                    "score": float(s),
+                    "special": bool(res.special_mask[i]),
+                    "target": res.label,
+                    "params": ";".join(f"{k}={v}" for k, v in res.params.items()),
+                    "completeness_gap": res.completeness_gap,
+                }
+            )
     return rows

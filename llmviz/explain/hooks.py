@@ -3,6 +3,7 @@
 Cached models are shared by every browser session, so a hook only acts in the thread that registered
 it: another session's forward pass through the same model is left untouched.
 """
+
 from __future__ import annotations
 
 import threading
@@ -13,8 +14,14 @@ from llmviz.errors import UnsupportedModelError
 
 LAYER_PATHS = ("layers", "encoder.layer", "h", "decoder.layers", "layer")
 # Module whose *input* is the concatenation of the heads' outputs [B, T, heads * head_dim].
-OUT_PROJ_PATHS = ("self_attn.o_proj", "attention.output.dense", "attn.c_proj", "self_attn.out_proj",
-                  "attention.dense", "attn.out_proj")
+OUT_PROJ_PATHS = (
+    "self_attn.o_proj",
+    "attention.output.dense",
+    "attn.c_proj",
+    "self_attn.out_proj",
+    "attention.dense",
+    "attn.out_proj",
+)
 FINAL_NORM_PATHS = ("norm", "ln_f", "final_layer_norm", "final_layernorm", "decoder.final_layer_norm")
 
 
@@ -33,8 +40,10 @@ def transformer_layers(model) -> list:
         layers = _get(base, path)
         if layers is not None and hasattr(layers, "__len__") and len(layers) > 0:
             return list(layers)
-    raise UnsupportedModelError(f"Cannot find the transformer layers of {type(model).__name__}; "
-                                "head ablation and the logit lens support BERT, Llama and GPT-2 style models.")
+    raise UnsupportedModelError(
+        f"Cannot find the transformer layers of {type(model).__name__}; "
+        "head ablation and the logit lens support BERT, Llama and GPT-2 style models."
+    )
 
 
 def attention_out_proj(layer):
@@ -53,8 +62,9 @@ def final_norm(model):
         mod = _get(base, path)
         if mod is not None:
             return mod
-    raise UnsupportedModelError(f"Cannot find the final norm of {type(model).__name__}, so the logit lens "
-                                "cannot be computed for it.")
+    raise UnsupportedModelError(
+        f"Cannot find the final norm of {type(model).__name__}, so the logit lens cannot be computed for it."
+    )
 
 
 @contextmanager
@@ -66,6 +76,7 @@ def scoped_hooks(pre: list[tuple[Any, Callable]] = (), post: list[tuple[Any, Cal
     def only_here(fn):
         def wrapped(*args):
             return fn(*args) if threading.get_ident() == owner else None
+
         return wrapped
 
     handles = []

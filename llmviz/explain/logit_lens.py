@@ -4,6 +4,7 @@ own final norm and unembedding, as if the model stopped there.
 Causal LMs only. Row 0 is the embedding output, row ``l`` the residual stream after layer ``l``;
 the last row is exactly the model's output distribution.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from llmviz.attention import display_token, encode, forward_inputs
+from llmviz.attention.extract import display_token, encode, forward_inputs
 from llmviz.errors import UnsupportedModelError
 from llmviz.explain.hooks import final_norm, scoped_hooks, transformer_layers
 from llmviz.explain.targets import MAX_TOKENS, resolve_token
-from llmviz.models import CAUSAL_LM, LoadedModel
+from llmviz.models.loading import CAUSAL_LM, LoadedModel
 
 TOP_K = 5
 
@@ -45,16 +46,29 @@ class LogitLensResult:
     note: str = ""
 
     def params(self) -> dict[str, Any]:
-        return {"text": self.text, "target": self.target_token, "n_tokens": len(self.tokens),
-                "truncated": self.truncated, "max_tokens": MAX_TOKENS}
+        return {
+            "text": self.text,
+            "target": self.target_token,
+            "n_tokens": len(self.tokens),
+            "truncated": self.truncated,
+            "max_tokens": MAX_TOKENS,
+        }
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per (layer, position) for CSV export."""
-        return [{"layer": name, "position": p, "input_token": self.tokens[p], "top_token": self.top_tokens[li][p],
-                 "top_prob": float(self.top_probs[li, p]),
-                 "target_prob_last": float(self.target_probs[li]) if p == len(self.tokens) - 1 else None,
-                 "target_rank_last": int(self.target_ranks[li]) if p == len(self.tokens) - 1 else None}
-                for li, name in enumerate(self.layer_names) for p in range(len(self.tokens))]
+        return [
+            {
+                "layer": name,
+                "position": p,
+                "input_token": self.tokens[p],
+                "top_token": self.top_tokens[li][p],
+                "top_prob": float(self.top_probs[li, p]),
+                "target_prob_last": float(self.target_probs[li]) if p == len(self.tokens) - 1 else None,
+                "target_rank_last": int(self.target_ranks[li]) if p == len(self.tokens) - 1 else None,
+            }
+            for li, name in enumerate(self.layer_names)
+            for p in range(len(self.tokens))
+        ]
 
 
 def residual_stream(loaded: LoadedModel, inputs: dict) -> tuple[list, Any]:
@@ -69,6 +83,7 @@ def residual_stream(loaded: LoadedModel, inputs: dict) -> tuple[list, Any]:
     def grab(i):
         def hook(_module, _args, output):
             captured[i] = (output[0] if isinstance(output, tuple) else output)[0].detach().float()
+
         return hook
 
     with scoped_hooks(post=[(layer, grab(i)) for i, layer in enumerate(layers)]), torch.inference_mode():
@@ -78,15 +93,18 @@ def residual_stream(loaded: LoadedModel, inputs: dict) -> tuple[list, Any]:
     return [out.hidden_states[0][0].float()] + [captured[i] for i in range(len(layers))], out.logits[0].float()
 
 
-def logit_lens(loaded: LoadedModel, text: str, target: str | None = None,
-               max_tokens: int = MAX_TOKENS) -> LogitLensResult:
+def logit_lens(
+    loaded: LoadedModel, text: str, target: str | None = None, max_tokens: int = MAX_TOKENS
+) -> LogitLensResult:
     """Logit lens over every layer and position of ``text``; ``target`` = token tracked at the last
     position (None = the model's final top prediction)."""
     import torch
 
     if loaded.facts.kind != CAUSAL_LM:
-        raise UnsupportedModelError("The logit lens reads the next-token prediction, so it needs a causal LM "
-                                    f"(e.g. smollm2); {loaded.facts.model_id} is a {loaded.facts.kind.replace('_', ' ')}.")
+        raise UnsupportedModelError(
+            "The logit lens reads the next-token prediction, so it needs a causal LM "
+            f"(e.g. smollm2); {loaded.facts.model_id} is a {loaded.facts.kind.replace('_', ' ')}."
+        )
     enc, _, _, _, truncated = encode(loaded, text, None, max_tokens)
     inputs = forward_inputs(loaded, enc)
     ids = inputs["input_ids"][0].tolist()
@@ -121,10 +139,20 @@ def logit_lens(loaded: LoadedModel, text: str, target: str | None = None,
         return cache[i]
 
     return LogitLensResult(
-        tokens=[show(i) for i in ids], layer_names=names, top_ids=top_ids_arr,
-        top_tokens=[[show(int(i)) for i in row] for row in top_ids_arr], top_probs=np.stack(top_probs),
-        target_id=int(target_id), target_token=show(int(target_id)), target_probs=t_probs,
-        target_ranks=ranks.astype(int), last_probs=last,
+        tokens=[show(i) for i in ids],
+        layer_names=names,
+        top_ids=top_ids_arr,
+        top_tokens=[[show(int(i)) for i in row] for row in top_ids_arr],
+        top_probs=np.stack(top_probs),
+        target_id=int(target_id),
+        target_token=show(int(target_id)),
+        target_probs=t_probs,
+        target_ranks=ranks.astype(int),
+        last_probs=last,
         topk_tokens=[[show(int(i)) for i in row] for row in order],
-        topk_probs=np.take_along_axis(last, order, axis=1), truncated=truncated, text=str(text),
-        output_max_diff=float(np.abs(last[-1] - own).max()), note=note)
+        topk_probs=np.take_along_axis(last, order, axis=1),
+        truncated=truncated,
+        text=str(text),
+        output_max_diff=float(np.abs(last[-1] - own).max()),
+        note=note,
+    )

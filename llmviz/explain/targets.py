@@ -6,6 +6,7 @@ returns a :class:`Problem`: the input as word embeddings ``[T, D]`` plus ``score
 -> [B]``, the scalar every attribution method explains. Methods only ever see a Problem, so the
 maths can be tested on hand-built problems (e.g. a linear model) without any transformer.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,10 +14,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from llmviz.limits import MAX_EXPLAIN_TOKENS, explain_token_limit
-from llmviz.attention import display_token, encode, forward_inputs
+from llmviz.attention.extract import display_token, encode, forward_inputs
 from llmviz.errors import InputError, UnsupportedModelError
-from llmviz.models import CAUSAL_LM, ENCODER, MASKED_LM, LoadedModel
+from llmviz.limits import MAX_EXPLAIN_TOKENS, explain_token_limit
+from llmviz.models.loading import CAUSAL_LM, ENCODER, MASKED_LM, LoadedModel
 
 MAX_TOKENS = MAX_EXPLAIN_TOKENS  # explanation inputs are cut to at most this many tokens (special tokens included)
 
@@ -26,12 +27,13 @@ def token_limit(loaded) -> int:
     facts = getattr(loaded, "facts", None)
     return explain_token_limit(int(getattr(facts, "n_params", 0) or 0)) if facts is not None else MAX_TOKENS
 
+
 NEXT_TOKEN, MASKED_TOKEN, SIMILARITY = "next_token", "masked_token", "similarity"
 TARGET_KINDS: dict[str, str] = {
     NEXT_TOKEN: "Next token (causal LM): the logit of the token the model predicts after the text.",
     MASKED_TOKEN: "Masked token (masked LM): the logit of the word the model puts at [MASK].",
     SIMILARITY: "Sentence similarity (encoder): cosine of the mean-pooled embeddings of sentence A and B; "
-                "the attributions are over sentence A.",
+    "the attributions are over sentence A.",
 }
 KIND_FOR_MODEL = {CAUSAL_LM: (NEXT_TOKEN,), MASKED_LM: (MASKED_TOKEN, SIMILARITY), ENCODER: (SIMILARITY,)}
 SCORES = ("logit", "log_prob")
@@ -58,8 +60,13 @@ class Target:
     score: str = "logit"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "token": self.token, "contrast": self.contrast, "text_b": self.text_b,
-                "score": self.score}
+        return {
+            "kind": self.kind,
+            "token": self.token,
+            "contrast": self.contrast,
+            "text_b": self.text_b,
+            "score": self.score,
+        }
 
 
 @dataclass
@@ -94,14 +101,20 @@ class Problem:
 
     def baseline(self, name: str):
         if name not in self.baselines:
-            raise InputError(f"Baseline '{name}' is not available for this model; choose one of "
-                             f"{', '.join(self.baselines)}.")
+            raise InputError(
+                f"Baseline '{name}' is not available for this model; choose one of {', '.join(self.baselines)}."
+            )
         return self.baselines[name]
 
     def params(self) -> dict[str, Any]:
-        return {"text": self.text, "target": self.target.as_dict(), "target_label": self.label,
-                "n_tokens": self.n_tokens, "truncated": self.truncated,
-                "max_tokens": token_limit(self.loaded) if self.loaded is not None else MAX_TOKENS}
+        return {
+            "text": self.text,
+            "target": self.target.as_dict(),
+            "target_label": self.label,
+            "n_tokens": self.n_tokens,
+            "truncated": self.truncated,
+            "max_tokens": token_limit(self.loaded) if self.loaded is not None else MAX_TOKENS,
+        }
 
 
 # ---------------------------------------------------------------- tokens
@@ -129,8 +142,9 @@ def resolve_token(loaded: LoadedModel, token: str, text: str = "") -> tuple[int,
     if not ids:
         raise InputError(f"'{raw}' produced no tokens for this tokenizer. Type another word.")
     pieces = [display_token(tok, i) for i in ids]
-    return int(ids[0]), (f"'{raw}' is {len(ids)} tokens ({' | '.join(pieces)}); only the first, "
-                         f"'{pieces[0]}', is explained.")
+    return int(ids[0]), (
+        f"'{raw}' is {len(ids)} tokens ({' | '.join(pieces)}); only the first, '{pieces[0]}', is explained."
+    )
 
 
 def _mask_text(loaded: LoadedModel, text: str) -> str:
@@ -181,8 +195,9 @@ def build_problem(loaded: LoadedModel, text: str, target: Target, max_tokens: in
         raise InputError(f"Unknown target '{target.kind}'. Choose one of {', '.join(TARGET_KINDS)}.")
     if target.kind not in KIND_FOR_MODEL[loaded.facts.kind]:
         allowed = ", ".join(KIND_FOR_MODEL[loaded.facts.kind])
-        raise UnsupportedModelError(f"A {loaded.facts.kind.replace('_', ' ')} cannot explain a "
-                                    f"'{target.kind}' target; it supports: {allowed}.")
+        raise UnsupportedModelError(
+            f"A {loaded.facts.kind.replace('_', ' ')} cannot explain a '{target.kind}' target; it supports: {allowed}."
+        )
     if target.score not in SCORES:
         raise InputError(f"Unknown score '{target.score}'. Choose one of {', '.join(SCORES)}.")
     if text is None or not str(text).strip():
@@ -206,8 +221,10 @@ def build_problem(loaded: LoadedModel, text: str, target: Target, max_tokens: in
         if target.kind == MASKED_TOKEN:
             where = (ids == loaded.tokenizer.mask_token_id).nonzero().flatten().tolist()
             if len(where) != 1:
-                raise InputError(f"Put exactly one {loaded.tokenizer.mask_token} in the text "
-                                 f"(found {len(where)}); the model explains the word it puts there.")
+                raise InputError(
+                    f"Put exactly one {loaded.tokenizer.mask_token} in the text "
+                    f"(found {len(where)}); the model explains the word it puts there."
+                )
             position = int(where[0])
         else:
             position = len(ids) - 1
@@ -243,10 +260,23 @@ def build_problem(loaded: LoadedModel, text: str, target: Target, max_tokens: in
         def score(e):
             return _token_score(logits_at(e), target_id, contrast_id, target.score)
 
-    return Problem(tokens=tokens, embeds=embeds, score=score, special_mask=special,
-                   baselines=_baselines(loaded, emb_layer, embeds, special), label=label, position=position,
-                   target=target, text=str(text), token_ids=[int(i) for i in ids], target_id=target_id,
-                   contrast_id=contrast_id, truncated=truncated, n_tokens_original=n_original, loaded=loaded)
+    return Problem(
+        tokens=tokens,
+        embeds=embeds,
+        score=score,
+        special_mask=special,
+        baselines=_baselines(loaded, emb_layer, embeds, special),
+        label=label,
+        position=position,
+        target=target,
+        text=str(text),
+        token_ids=[int(i) for i in ids],
+        target_id=target_id,
+        contrast_id=contrast_id,
+        truncated=truncated,
+        n_tokens_original=n_original,
+        loaded=loaded,
+    )
 
 
 def mean_pool(hidden, mask):
@@ -283,8 +313,11 @@ def top_predictions(problem: Problem, k: int = 10) -> list[tuple[str, float]]:
     loaded = problem.loaded
     with torch.inference_mode():
         ids = torch.tensor([problem.token_ids], device=problem.embeds.device)
-        out = loaded.model(input_ids=ids, use_cache=False) if loaded.facts.kind == CAUSAL_LM \
+        out = (
+            loaded.model(input_ids=ids, use_cache=False)
+            if loaded.facts.kind == CAUSAL_LM
             else loaded.model(input_ids=ids)
+        )
         probs = torch.softmax(out.logits[0, problem.position].float(), -1)
     p, i = probs.topk(k)
     return [(display_token(loaded.tokenizer, int(t)), float(v)) for v, t in zip(p, i)]

@@ -7,6 +7,7 @@ In a pre-norm model the final residual stream is a sum, ``x = embed + Σ_l attn_
 term per component (a linearisation; exact at the clean input, not a description of what happens when a
 component is removed — that is what patching measures).
 """
+
 from __future__ import annotations
 
 import time
@@ -19,7 +20,7 @@ from llmviz.errors import UnsupportedModelError
 from llmviz.explain.hooks import final_norm
 from llmviz.interventions.patching import PatchSetup, capture
 from llmviz.interventions.sites import ATTN, HEAD, MLP, RESID
-from llmviz.models import CAUSAL_LM
+from llmviz.models.loading import CAUSAL_LM
 
 DECOMPOSITION_TOL = 1e-3  # relative: residual ≠ sum of parts beyond this → unsupported (e.g. sandwich norms)
 
@@ -48,16 +49,25 @@ class DlaResult:
     seconds: float
 
     def params(self) -> dict[str, Any]:
-        return {"metric": self.label, "norm": self.norm_kind, "real_logit_diff": self.real,
-                "frozen_logit_diff": self.frozen_logit_diff, "sum_error": self.sum_error,
-                "frozen_error": self.frozen_error}
+        return {
+            "metric": self.label,
+            "norm": self.norm_kind,
+            "real_logit_diff": self.real,
+            "frozen_logit_diff": self.frozen_logit_diff,
+            "sum_error": self.sum_error,
+            "frozen_error": self.frozen_error,
+        }
 
     def rows(self) -> list[dict[str, Any]]:
-        out = [{"component": n, "layer": None, "head": None, "contribution": float(v)}
-               for n, v in zip(self.names, self.terms)]
-        out += [{"component": f"head L{layer}.h{h}", "layer": layer, "head": h,
-                 "contribution": float(self.heads[layer, h])}
-                for layer in range(self.heads.shape[0]) for h in range(self.heads.shape[1])]
+        out = [
+            {"component": n, "layer": None, "head": None, "contribution": float(v)}
+            for n, v in zip(self.names, self.terms)
+        ]
+        out += [
+            {"component": f"head L{layer}.h{h}", "layer": layer, "head": h, "contribution": float(self.heads[layer, h])}
+            for layer in range(self.heads.shape[0])
+            for h in range(self.heads.shape[1])
+        ]
         return out
 
 
@@ -72,14 +82,16 @@ def _norm_parts(norm, x_last):
 
         def linear(v):  # centring is linear; the 1/σ is frozen
             return w * (v - v.mean(-1, keepdim=True)) * scale
+
         return linear, None if norm.bias is None else norm.bias.double(), "LayerNorm"
     # RMSNorm-style y = g ⊙ x / rms(x); read the gain g from the module on a vector of ones (rms = 1).
     ones = torch.ones_like(x_last, dtype=torch.float32)[None]
     gain = norm(ones)[0].double() * float(np.sqrt(1.0 + eps))
-    scale = 1.0 / torch.sqrt((x_last ** 2).mean() + eps)
+    scale = 1.0 / torch.sqrt((x_last**2).mean() + eps)
 
     def linear(v):
         return gain * v * scale
+
     return linear, None, "RMSNorm"
 
 
@@ -89,9 +101,11 @@ def direct_logit_attribution(setup: PatchSetup) -> DlaResult:
 
     loaded = setup.loaded
     if loaded.facts.kind != CAUSAL_LM or setup.correct_id is None:
-        raise UnsupportedModelError("Direct logit attribution needs a causal LM: encoders like BERT normalise "
-                                    "the residual stream after every layer (post-norm), so it is not a sum of "
-                                    "the layers' outputs. Activation patching works for them.")
+        raise UnsupportedModelError(
+            "Direct logit attribution needs a causal LM: encoders like BERT normalise "
+            "the residual stream after every layer (post-norm), so it is not a sum of "
+            "the layers' outputs. Activation patching works for them."
+        )
     t0 = time.perf_counter()
     mods = setup.modules
     norm = final_norm(loaded.model)
@@ -116,7 +130,8 @@ def direct_logit_attribution(setup: PatchSetup) -> DlaResult:
             raise UnsupportedModelError(
                 f"{loaded.facts.model_id}: the final residual stream is not the sum of the embedding, attention "
                 "and MLP outputs (this architecture normalises inside its blocks), so a direct logit "
-                "attribution would not add up. Activation patching still works.")
+                "attribution would not add up. Activation patching still works."
+            )
         heads = []
         for layer, z in enumerate(acts[HEAD]):  # z: [T, H * hd] -> per-head contribution to the residual [H, D]
             proj = mods.out_proj[layer]
@@ -135,6 +150,7 @@ def direct_logit_attribution(setup: PatchSetup) -> DlaResult:
 
         def term(v):
             return float(lin(v) @ u)
+
         constant = ubias + (float(nbias @ u) if nbias is not None else 0.0)
         e_term = term(embed)
         a_terms = np.array([term(a) for a in attn])
@@ -148,9 +164,24 @@ def direct_logit_attribution(setup: PatchSetup) -> DlaResult:
         terms.append(constant)
     terms_arr = np.array(terms)
     total = float(terms_arr.sum())
-    return DlaResult(names, terms_arr, e_term, a_terms, m_terms, h_terms, constant, total, frozen_logit, real,
-                     abs(total - frozen_logit), abs(frozen_logit - real), kind, setup.label, setup.tokens_clean,
-                     time.perf_counter() - t0)
+    return DlaResult(
+        names,
+        terms_arr,
+        e_term,
+        a_terms,
+        m_terms,
+        h_terms,
+        constant,
+        total,
+        frozen_logit,
+        real,
+        abs(total - frozen_logit),
+        abs(frozen_logit - real),
+        kind,
+        setup.label,
+        setup.tokens_clean,
+        time.perf_counter() - t0,
+    )
 
 
 def compare_with_patching(dla: DlaResult, patch) -> dict[str, Any]:

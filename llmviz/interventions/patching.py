@@ -9,6 +9,7 @@ Batched: every row of a batch is the corrupted input with its own site patched (
 own mask in every hook), as the head-ablation sweep does; a sweep of ``N`` sites takes ``N / batch``
 forward passes.
 """
+
 from __future__ import annotations
 
 import time
@@ -17,13 +18,24 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from llmviz.attention import display_token
+from llmviz.attention.extract import display_token
 from llmviz.errors import InputError
 from llmviz.explain.hooks import scoped_hooks
 from llmviz.explain.targets import MASKED_TOKEN, SIMILARITY, Problem, Target, build_problem, resolve_token
-from llmviz.interventions.sites import (ATTN, HEAD, MLP, RESID, SITE_KINDS, Modules, Site,
-                                        first_tensor, modules_of, replace_first, require_positional_input)
-from llmviz.models import CAUSAL_LM, LoadedModel
+from llmviz.interventions.sites import (
+    ATTN,
+    HEAD,
+    MLP,
+    RESID,
+    SITE_KINDS,
+    Modules,
+    Site,
+    first_tensor,
+    modules_of,
+    replace_first,
+    require_positional_input,
+)
+from llmviz.models.loading import CAUSAL_LM, LoadedModel
 
 MAX_PATCH_TOKENS = 48  # prompts are cut to this many tokens (special tokens included)
 DEFAULT_BATCH = 32
@@ -69,10 +81,18 @@ class PatchSetup:
         return (np.asarray(m, dtype=np.float64) - self.m_corrupt) / (self.m_clean - self.m_corrupt)
 
     def params(self) -> dict[str, Any]:
-        return {"clean": self.clean.text, "corrupt": self.corrupt.text, "target_kind": self.kind,
-                "metric": self.label, "m_clean": self.m_clean, "m_corrupt": self.m_corrupt,
-                "n_tokens": self.n_tokens, "diff_positions": self.diff_positions,
-                "max_tokens": MAX_PATCH_TOKENS, "truncated": self.clean.truncated or self.corrupt.truncated}
+        return {
+            "clean": self.clean.text,
+            "corrupt": self.corrupt.text,
+            "target_kind": self.kind,
+            "metric": self.label,
+            "m_clean": self.m_clean,
+            "m_corrupt": self.m_corrupt,
+            "n_tokens": self.n_tokens,
+            "diff_positions": self.diff_positions,
+            "max_tokens": MAX_PATCH_TOKENS,
+            "truncated": self.clean.truncated or self.corrupt.truncated,
+        }
 
 
 def replace_word(text: str, word: str, replacement: str) -> str:
@@ -94,8 +114,10 @@ def _forward_fn(loaded: LoadedModel, kind: str, problem: Problem, correct_id, wr
     ids = torch.tensor([problem.token_ids], device=problem.embeds.device)
     attn = torch.ones_like(ids)
     if kind == SIMILARITY:
+
         def similarity(e):
             return problem.score(e), None
+
         return similarity
 
     def run(e):  # [B, T, D] -> ([B], [B, V])
@@ -106,12 +128,22 @@ def _forward_fn(loaded: LoadedModel, kind: str, problem: Problem, correct_id, wr
             logits = model(inputs_embeds=e, attention_mask=mask).logits[:, problem.position]
         logits = logits.float()
         return logits[:, correct_id] - logits[:, wrong_id], logits
+
     return run
 
 
-def prepare(loaded: LoadedModel, clean: str, corrupt: str, kind: str | None = None, correct: str | None = None,
-            wrong: str | None = None, text_b: str | None = None, correct_id: int | None = None,
-            wrong_id: int | None = None, max_tokens: int = MAX_PATCH_TOKENS) -> PatchSetup:
+def prepare(
+    loaded: LoadedModel,
+    clean: str,
+    corrupt: str,
+    kind: str | None = None,
+    correct: str | None = None,
+    wrong: str | None = None,
+    text_b: str | None = None,
+    correct_id: int | None = None,
+    wrong_id: int | None = None,
+    max_tokens: int = MAX_PATCH_TOKENS,
+) -> PatchSetup:
     """Tokenise both prompts, check they have the same length, resolve the answer tokens (default: the
     clean top prediction vs the corrupted top prediction) and record the clean activations."""
     import torch
@@ -123,9 +155,11 @@ def prepare(loaded: LoadedModel, clean: str, corrupt: str, kind: str | None = No
     p_clean = build_problem(loaded, clean, target, max_tokens)
     p_corrupt = build_problem(loaded, corrupt, target, max_tokens)
     if p_clean.n_tokens != p_corrupt.n_tokens:
-        raise InputError(f"The clean prompt has {p_clean.n_tokens} tokens and the corrupted one "
-                         f"{p_corrupt.n_tokens}; patching needs the same number. Compare the tokenizations "
-                         "below and change words that split into a different number of pieces.")
+        raise InputError(
+            f"The clean prompt has {p_clean.n_tokens} tokens and the corrupted one "
+            f"{p_corrupt.n_tokens}; patching needs the same number. Compare the tokenizations "
+            "below and change words that split into a different number of pieces."
+        )
     if p_clean.token_ids == p_corrupt.token_ids:
         raise InputError("The clean and corrupted prompts are the same tokens; change at least one word.")
     if kind == MASKED_TOKEN and p_clean.position != p_corrupt.position:
@@ -142,9 +176,11 @@ def prepare(loaded: LoadedModel, clean: str, corrupt: str, kind: str | None = No
                 logits[correct_id] = -float("inf")
             wrong_id = int(logits.argmax())
         if correct_id == wrong_id:
-            raise InputError(f"The correct and incorrect answers are the same token "
-                             f"('{display_token(loaded.tokenizer, correct_id)}'): the corrupted prompt predicts "
-                             "the same top token. Type the two answer tokens.")
+            raise InputError(
+                f"The correct and incorrect answers are the same token "
+                f"('{display_token(loaded.tokenizer, correct_id)}'): the corrupted prompt predicts "
+                "the same top token. Type the two answer tokens."
+            )
         tok = loaded.tokenizer
         label = f"logit('{display_token(tok, correct_id)}') − logit('{display_token(tok, wrong_id)}')"
     modules = modules_of(loaded.model, loaded.facts.n_heads)
@@ -155,10 +191,13 @@ def prepare(loaded: LoadedModel, clean: str, corrupt: str, kind: str | None = No
         m_clean = float(fwd_clean(p_clean.embeds[None])[0][0])
         m_corrupt = float(fwd(p_corrupt.embeds[None])[0][0])
     if abs(m_clean - m_corrupt) < MIN_GAP:
-        raise InputError(f"The metric is the same for both prompts ({m_clean:.4f}), so there is nothing to "
-                         "restore. Choose prompts or answer tokens that the model treats differently.")
-    return PatchSetup(loaded, kind, p_clean, p_corrupt, fwd, modules, correct_id, wrong_id, label, m_clean,
-                      m_corrupt, acts)
+        raise InputError(
+            f"The metric is the same for both prompts ({m_clean:.4f}), so there is nothing to "
+            "restore. Choose prompts or answer tokens that the model treats differently."
+        )
+    return PatchSetup(
+        loaded, kind, p_clean, p_corrupt, fwd, modules, correct_id, wrong_id, label, m_clean, m_corrupt, acts
+    )
 
 
 def capture(modules: Modules, run: Callable[[], Any]) -> dict[str, list]:
@@ -172,16 +211,21 @@ def capture(modules: Modules, run: Callable[[], Any]) -> dict[str, list]:
         def hook(_m, args):
             require_positional_input(kind, args)
             acts[kind][layer] = args[0][0].detach().clone()
+
         return hook
 
     def post(kind, layer):
         def hook(_m, _args, output):
             acts[kind][layer] = first_tensor(output)[0].detach().clone()
+
         return hook
 
-    pres = [(modules.layers[i], pre(RESID, i)) for i in range(n)] + \
-           [(modules.out_proj[i], pre(HEAD, i)) for i in range(n)]
-    posts = [(modules.out_proj[i], post(ATTN, i)) for i in range(n)] + [(modules.mlp[i], post(MLP, i)) for i in range(n)]
+    pres = [(modules.layers[i], pre(RESID, i)) for i in range(n)] + [
+        (modules.out_proj[i], pre(HEAD, i)) for i in range(n)
+    ]
+    posts = [(modules.out_proj[i], post(ATTN, i)) for i in range(n)] + [
+        (modules.mlp[i], post(MLP, i)) for i in range(n)
+    ]
     with scoped_hooks(pre=pres, post=posts), torch.inference_mode():
         run()
     return acts
@@ -218,11 +262,13 @@ def _patch_hooks(setup: PatchSetup, chunk: Sequence[Site]):
         def hook(_m, args):
             require_positional_input(kind, args)
             return (patched(kind, layer, args[0]), *args[1:])
+
         return hook
 
     def post(kind, layer):
         def hook(_m, _args, output):
             return replace_first(output, patched(kind, layer, first_tensor(output)))
+
         return hook
 
     mods = setup.modules
@@ -231,9 +277,14 @@ def _patch_hooks(setup: PatchSetup, chunk: Sequence[Site]):
     return pres, posts
 
 
-def run_sites(setup: PatchSetup, sites: Sequence[Site], batch_size: int = DEFAULT_BATCH,
-              progress: Callable[[int, int], None] | None = None, stop: Callable[[], bool] | None = None,
-              keep_logits: bool = False) -> tuple[np.ndarray, list]:
+def run_sites(
+    setup: PatchSetup,
+    sites: Sequence[Site],
+    batch_size: int = DEFAULT_BATCH,
+    progress: Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    keep_logits: bool = False,
+) -> tuple[np.ndarray, list]:
     """Raw metric ``[len(sites)]`` of the corrupted run with each site patched (NaN where stopped);
     optionally each row's logits."""
     import torch
@@ -243,11 +294,11 @@ def run_sites(setup: PatchSetup, sites: Sequence[Site], batch_size: int = DEFAUL
     for start in range(0, len(sites), max(1, batch_size)):
         if stop is not None and stop():
             break
-        chunk = list(sites[start:start + batch_size])
+        chunk = list(sites[start : start + batch_size])
         pres, posts = _patch_hooks(setup, chunk)
         with scoped_hooks(pre=pres, post=posts), torch.inference_mode():
             m, logits = setup.forward(setup.corrupt.embeds[None].expand(len(chunk), -1, -1))
-        out[start:start + len(chunk)] = m.double().cpu().numpy()
+        out[start : start + len(chunk)] = m.double().cpu().numpy()
         if keep_logits and logits is not None:
             logits_out += list(logits.cpu())
         if progress:
@@ -285,16 +336,25 @@ class PatchResult:
     stopped: bool = False
 
     def params(self) -> dict[str, Any]:
-        return {**self.setup_params, "batch_size": self.batch_size, "n_sites": self.n_sites,
-                "stopped": self.stopped, "seconds": round(self.seconds, 3)}
+        return {
+            **self.setup_params,
+            "batch_size": self.batch_size,
+            "n_sites": self.n_sites,
+            "stopped": self.stopped,
+            "seconds": round(self.seconds, 3),
+        }
 
     def rows(self) -> list[dict[str, Any]]:
         out = []
         for kind, arr in self.scores.items():
             for layer in range(arr.shape[0]):
                 for i in range(arr.shape[1]):
-                    row = {"site": kind, "layer": layer, "normalised": float(arr[layer, i]),
-                           "raw_metric": float(self.raw[kind][layer, i])}
+                    row = {
+                        "site": kind,
+                        "layer": layer,
+                        "normalised": float(arr[layer, i]),
+                        "raw_metric": float(self.raw[kind][layer, i]),
+                    }
                     if kind == HEAD:
                         row["head"] = i
                     else:
@@ -304,9 +364,13 @@ class PatchResult:
         return out
 
 
-def patching_sweep(setup: PatchSetup, kinds: Sequence[str] = (RESID, ATTN, MLP, HEAD),
-                   batch_size: int = DEFAULT_BATCH, progress: Callable[[int, int], None] | None = None,
-                   stop: Callable[[], bool] | None = None) -> PatchResult:
+def patching_sweep(
+    setup: PatchSetup,
+    kinds: Sequence[str] = (RESID, ATTN, MLP, HEAD),
+    batch_size: int = DEFAULT_BATCH,
+    progress: Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> PatchResult:
     """Patch every site of ``kinds`` in turn (batched), plus the full-residual checks and a null row."""
     L, T, H = len(setup.modules.layers), setup.n_tokens, setup.modules.n_heads
     sites = sweep_sites(L, T, H, kinds)
@@ -318,12 +382,23 @@ def patching_sweep(setup: PatchSetup, kinds: Sequence[str] = (RESID, ATTN, MLP, 
     scores, raws, at = {}, {}, 0
     for kind in kinds:
         n = H if kind == HEAD else T
-        raws[kind] = raw[at:at + L * n].reshape(L, n)
+        raws[kind] = raw[at : at + L * n].reshape(L, n)
         scores[kind] = setup.normalise(raws[kind])
         at += L * n
-    return PatchResult(setup.params(), setup.tokens_clean, setup.tokens_corrupt, setup.diff_positions, scores, raws,
-                       setup.normalise(raw_checks), null, time.perf_counter() - t0, batch_size, len(sites),
-                       stopped=bool(np.isnan(raw).any()))
+    return PatchResult(
+        setup.params(),
+        setup.tokens_clean,
+        setup.tokens_corrupt,
+        setup.diff_positions,
+        scores,
+        raws,
+        setup.normalise(raw_checks),
+        null,
+        time.perf_counter() - t0,
+        batch_size,
+        len(sites),
+        stopped=bool(np.isnan(raw).any()),
+    )
 
 
 def run_null(setup: PatchSetup) -> float:
@@ -335,8 +410,10 @@ def run_null(setup: PatchSetup) -> float:
     def keep(_m, args):
         return None
 
-    with scoped_hooks(pre=[(m, keep) for m in mods.layers], post=[(m, lambda *_: None) for m in mods.mlp]), \
-            torch.inference_mode():
+    with (
+        scoped_hooks(pre=[(m, keep) for m in mods.layers], post=[(m, lambda *_: None) for m in mods.mlp]),
+        torch.inference_mode(),
+    ):
         m, _ = setup.forward(setup.corrupt.embeds[None])
     return float(m[0])
 
@@ -354,10 +431,11 @@ def patched_predictions(setup: PatchSetup, site: Site, k: int = 10) -> tuple[flo
     return float(setup.normalise(raw[0])), [(display_token(tok, int(t)), float(v)) for v, t in zip(p, i)]
 
 
-def pair_tokens(loaded: LoadedModel, clean: str, corrupt: str, kind: str | None = None,
-                max_tokens: int = MAX_PATCH_TOKENS) -> tuple[list[str], list[str]]:
+def pair_tokens(
+    loaded: LoadedModel, clean: str, corrupt: str, kind: str | None = None, max_tokens: int = MAX_PATCH_TOKENS
+) -> tuple[list[str], list[str]]:
     """The two tokenizations (as the model sees them), without running the model, for the side-by-side view."""
-    from llmviz.attention import encode
+    from llmviz.attention.extract import encode
     from llmviz.explain.targets import _mask_text
 
     out = []

@@ -9,6 +9,7 @@ Site kinds (all per layer ``l``):
 
 BERT is post-norm: its ``attn`` / ``mlp`` sites are the dense outputs before the ``LayerNorm(x + ·)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,8 +49,9 @@ def mlp_module(layer):
         mod = _get(layer, path)
         if mod is not None:
             return mod
-    raise UnsupportedModelError(f"Cannot find the MLP of {type(layer).__name__}; patching supports "
-                                "BERT, Llama and GPT-2 style models.")
+    raise UnsupportedModelError(
+        f"Cannot find the MLP of {type(layer).__name__}; patching supports BERT, Llama and GPT-2 style models."
+    )
 
 
 @dataclass
@@ -72,8 +74,9 @@ class Modules:
 
 def modules_of(model, n_heads: int) -> Modules:
     layers = transformer_layers(model)
-    return Modules(layers, [attention_out_proj(layer) for layer in layers], [mlp_module(layer) for layer in layers],
-                   n_heads)
+    return Modules(
+        layers, [attention_out_proj(layer) for layer in layers], [mlp_module(layer) for layer in layers], n_heads
+    )
 
 
 def first_tensor(value) -> Any:
@@ -92,5 +95,6 @@ def replace_first(value, tensor):
 
 def require_positional_input(kind: str, args) -> None:
     if not args:
-        raise UnsupportedModelError(f"This model passes the hidden states to its layers by keyword, so the "
-                                    f"'{kind}' site cannot be hooked.")
+        raise UnsupportedModelError(
+            f"This model passes the hidden states to its layers by keyword, so the '{kind}' site cannot be hooked."
+        )

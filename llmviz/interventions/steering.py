@@ -7,6 +7,7 @@ how it scores a probe. What it does not show: that the direction *is* the concep
 steered to move a bias probe is a debiased model (other behaviours and other probes may not move, or
 may get worse).
 """
+
 from __future__ import annotations
 
 import time
@@ -16,27 +17,53 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from llmviz.attention import display_token
+from llmviz.attention.extract import display_token
 from llmviz.errors import InputError
 from llmviz.explain.hooks import scoped_hooks, transformer_layers
 from llmviz.explain.targets import resolve_token
 from llmviz.interventions.sites import require_positional_input
-from llmviz.models import CAUSAL_LM, MASKED_LM, LoadedModel
+from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
 
 MAX_PROMPTS = 64  # per set
 MAX_PROMPT_TOKENS = 64
 MAX_ALPHAS = 9
 DEFAULT_SETS: dict[str, tuple[list[str], list[str]]] = {
-    "sentiment": (["I love this, it is wonderful.", "What a great and happy day.", "This film was brilliant.",
-                   "The food was delicious and the staff were kind.", "I am so glad and grateful.",
-                   "An excellent, beautiful performance."],
-                  ["I hate this, it is terrible.", "What an awful and sad day.", "This film was dreadful.",
-                   "The food was disgusting and the staff were rude.", "I am so angry and upset.",
-                   "A horrible, ugly performance."]),
-    "he_she": (["He went to the shop.", "He said that he was tired.", "My brother told me he would come.",
-                "He is a father of two.", "The man said he liked tea.", "He fixed it himself."],
-               ["She went to the shop.", "She said that she was tired.", "My sister told me she would come.",
-                "She is a mother of two.", "The woman said she liked tea.", "She fixed it herself."]),
+    "sentiment": (
+        [
+            "I love this, it is wonderful.",
+            "What a great and happy day.",
+            "This film was brilliant.",
+            "The food was delicious and the staff were kind.",
+            "I am so glad and grateful.",
+            "An excellent, beautiful performance.",
+        ],
+        [
+            "I hate this, it is terrible.",
+            "What an awful and sad day.",
+            "This film was dreadful.",
+            "The food was disgusting and the staff were rude.",
+            "I am so angry and upset.",
+            "A horrible, ugly performance.",
+        ],
+    ),
+    "he_she": (
+        [
+            "He went to the shop.",
+            "He said that he was tired.",
+            "My brother told me he would come.",
+            "He is a father of two.",
+            "The man said he liked tea.",
+            "He fixed it himself.",
+        ],
+        [
+            "She went to the shop.",
+            "She said that she was tired.",
+            "My sister told me she would come.",
+            "She is a mother of two.",
+            "The woman said she liked tea.",
+            "She fixed it herself.",
+        ],
+    ),
 }
 
 
@@ -57,9 +84,15 @@ class SteeringVector:
         return float(np.linalg.norm(self.vector))
 
     def params(self) -> dict[str, Any]:
-        return {"layer": self.layer, "n_a": len(self.prompts_a), "n_b": len(self.prompts_b),
-                "norm": self.norm, "mean_resid_norm": self.mean_norm, "prompts_a": self.prompts_a,
-                "prompts_b": self.prompts_b}
+        return {
+            "layer": self.layer,
+            "n_a": len(self.prompts_a),
+            "n_b": len(self.prompts_b),
+            "norm": self.norm,
+            "mean_resid_norm": self.mean_norm,
+            "prompts_a": self.prompts_a,
+            "prompts_b": self.prompts_b,
+        }
 
 
 def parse_prompts(text: str, what: str = "prompts") -> list[str]:
@@ -119,20 +152,28 @@ def residual_means(loaded: LoadedModel, prompts: Sequence[str], layer: int) -> t
     return np.stack(rows), float(np.median(norms))
 
 
-def steering_vector(loaded: LoadedModel, prompts_a: Sequence[str], prompts_b: Sequence[str],
-                    layer: int) -> SteeringVector:
+def steering_vector(
+    loaded: LoadedModel, prompts_a: Sequence[str], prompts_b: Sequence[str], layer: int
+) -> SteeringVector:
     """Mean-difference direction at ``layer``: mean(A) − mean(B)."""
     if not prompts_a or not prompts_b:
         raise InputError("Both prompt sets need at least one prompt.")
     a, na = residual_means(loaded, prompts_a, layer)
     b, nb = residual_means(loaded, prompts_b, layer)
-    return SteeringVector((a.mean(0) - b.mean(0)).astype(np.float32), int(layer), list(prompts_a),
-                          list(prompts_b), loaded.facts.model_id, (na + nb) / 2)
+    return SteeringVector(
+        (a.mean(0) - b.mean(0)).astype(np.float32),
+        int(layer),
+        list(prompts_a),
+        list(prompts_b),
+        loaded.facts.model_id,
+        (na + nb) / 2,
+    )
 
 
 @contextmanager
-def steering(loaded: LoadedModel, vector: np.ndarray, layer: int, alpha, from_pos: int = 0,
-             incremental: bool = False) -> Iterator[dict]:
+def steering(
+    loaded: LoadedModel, vector: np.ndarray, layer: int, alpha, from_pos: int = 0, incremental: bool = False
+) -> Iterator[dict]:
     """Add ``alpha · vector`` to the residual stream entering ``layer`` at absolute positions ≥ ``from_pos``.
 
     ``alpha``: a number, or one value per batch row. ``incremental``: the model is called with a KV cache
@@ -166,7 +207,7 @@ def steering(loaded: LoadedModel, vector: np.ndarray, layer: int, alpha, from_po
 # ---------------------------------------------------------------- generation side by side
 @dataclass
 class SteeredGenerations:
-    """One :class:`~llmviz.generate.Generation` per α, same prompt, seed and settings."""
+    """One :class:`~llmviz.generation.generate.Generation` per α, same prompt, seed and settings."""
 
     alphas: list[float]
     generations: list
@@ -176,8 +217,11 @@ class SteeredGenerations:
     seconds: float
 
     def rows(self) -> list[dict[str, Any]]:
-        return [{"alpha": a, "step": s.index, "token": s.token, "token_id": s.token_id, "prob": s.model_prob}
-                for a, g in zip(self.alphas, self.generations) for s in g.steps]
+        return [
+            {"alpha": a, "step": s.index, "token": s.token, "token_id": s.token_id, "prob": s.model_prob}
+            for a, g in zip(self.alphas, self.generations)
+            for s in g.steps
+        ]
 
 
 def _alphas(alphas: Sequence[float]) -> list[float]:
@@ -189,22 +233,38 @@ def _alphas(alphas: Sequence[float]) -> list[float]:
     return vals
 
 
-def steered_generate(loaded: LoadedModel, prompt, params, vector: np.ndarray, layer: int, alpha: float,
-                     from_pos: int = 0, stop: Callable[[], bool] | None = None, **kwargs):
+def steered_generate(
+    loaded: LoadedModel,
+    prompt,
+    params,
+    vector: np.ndarray,
+    layer: int,
+    alpha: float,
+    from_pos: int = 0,
+    stop: Callable[[], bool] | None = None,
+    **kwargs,
+):
     """One generation with the steering hook active for the whole run (prefill and every new token);
-    ``kwargs`` go to :class:`~llmviz.generate.GenerationStream`."""
-    from llmviz.generate import generate
+    ``kwargs`` go to :class:`~llmviz.generation.generate.GenerationStream`."""
+    from llmviz.generation.generate import generate
 
     with steering(loaded, vector, layer, alpha, from_pos, incremental=True):
         return generate(loaded, prompt, params, stop=stop, **kwargs)
 
 
-def generations_by_alpha(loaded: LoadedModel, text: str, vec: SteeringVector, alphas: Sequence[float], params,
-                         from_pos: int = 0, use_chat_template: bool = False,
-                         progress: Callable[[int, int], None] | None = None,
-                         stop: Callable[[], bool] | None = None) -> SteeredGenerations:
+def generations_by_alpha(
+    loaded: LoadedModel,
+    text: str,
+    vec: SteeringVector,
+    alphas: Sequence[float],
+    params,
+    from_pos: int = 0,
+    use_chat_template: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> SteeredGenerations:
     """Generate from ``text`` once per α (same seed), side by side."""
-    from llmviz.generate import build_prompt
+    from llmviz.generation.generate import build_prompt
 
     vals = _alphas(alphas)
     prompt = build_prompt(loaded, text, use_chat_template=use_chat_template)
@@ -216,7 +276,7 @@ def generations_by_alpha(loaded: LoadedModel, text: str, vec: SteeringVector, al
         gens.append(steered_generate(loaded, prompt, params, vec.vector, vec.layer, a, from_pos))
         if progress:
             progress(i + 1, len(vals))
-    return SteeredGenerations(vals[:len(gens)], gens, vec.layer, from_pos, text, time.perf_counter() - t0)
+    return SteeredGenerations(vals[: len(gens)], gens, vec.layer, from_pos, text, time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------- a token's log-probability as α varies
@@ -232,12 +292,21 @@ class AlphaCurve:
     layer: int
 
     def rows(self) -> list[dict[str, Any]]:
-        return [{"alpha": float(a), "token": tok, "log_prob": float(self.logprobs[i, j])}
-                for i, a in enumerate(self.alphas) for j, tok in enumerate(self.tokens)]
+        return [
+            {"alpha": float(a), "token": tok, "log_prob": float(self.logprobs[i, j])}
+            for i, a in enumerate(self.alphas)
+            for j, tok in enumerate(self.tokens)
+        ]
 
 
-def logprob_curve(loaded: LoadedModel, text: str, tokens: Sequence[str], vec: SteeringVector,
-                  alphas: Sequence[float], from_pos: int = 0) -> AlphaCurve:
+def logprob_curve(
+    loaded: LoadedModel,
+    text: str,
+    tokens: Sequence[str],
+    vec: SteeringVector,
+    alphas: Sequence[float],
+    from_pos: int = 0,
+) -> AlphaCurve:
     """One batched forward pass: row ``i`` runs ``text`` with ``alphas[i]·v`` added."""
     import torch
 
@@ -267,8 +336,9 @@ def logprob_curve(loaded: LoadedModel, text: str, tokens: Sequence[str], vec: St
     with steering(loaded, vec.vector, vec.layer, alphas, from_pos), torch.inference_mode():
         logits = loaded.model(input_ids=batch, attention_mask=torch.ones_like(batch), **kw).logits[:, position]
         lp = torch.log_softmax(logits.float(), -1)[:, tids]
-    return AlphaCurve(alphas.astype(float), [display_token(tok, t) for t in tids], lp.double().cpu().numpy(),
-                      text, vec.layer)
+    return AlphaCurve(
+        alphas.astype(float), [display_token(tok, t) for t in tids], lp.double().cpu().numpy(), text, vec.layer
+    )
 
 
 # ---------------------------------------------------------------- bias probes with the hook active
@@ -295,8 +365,9 @@ def _template_summary(res, a: int = 0, b: int = 1) -> tuple[dict, np.ndarray]:
     return {"value": float(d.mean()), "ci95": [lo, hi], "n": int(d.size)}, d
 
 
-def steered_template_probe(loaded: LoadedModel, template: str, groups: list[str], targets: list[str],
-                           vec: SteeringVector, alpha: float) -> SteeredProbe:
+def steered_template_probe(
+    loaded: LoadedModel, template: str, groups: list[str], targets: list[str], vec: SteeringVector, alpha: float
+) -> SteeredProbe:
     """The template probe with and without ``alpha·v`` added at every position of every sentence."""
     from llmviz.bias.templates import template_probe
 
@@ -306,8 +377,10 @@ def steered_template_probe(loaded: LoadedModel, template: str, groups: list[str]
     sb, db = _template_summary(before)
     sa, da = _template_summary(after)
     items = [{"target": t, "before": float(x), "after": float(y)} for t, x, y in zip(before.targets, db, da)]
-    what = (f"mean over targets of score('{before.groups[0]}') − score('{before.groups[1]}') "
-            f"({'Kurita' if before.method == 'mlm_kurita' else 'log p(target)'})")
+    what = (
+        f"mean over targets of score('{before.groups[0]}') − score('{before.groups[1]}') "
+        f"({'Kurita' if before.method == 'mlm_kurita' else 'log p(target)'})"
+    )
     return SteeredProbe("templates", float(alpha), vec.layer, sb, sa, items, what)
 
 
@@ -323,8 +396,17 @@ def steered_pairs_probe(loaded: LoadedModel, frame, vec: SteeringVector, alpha: 
     def summ(ps):
         s = stats.pct_summary(ps.score_more, ps.score_less)
         return {"value": s["pct_stereotype"], "ci95": s["ci95"], "n": s["n"]}
-    items = [{"sent_more": m, "sent_less": s, "before": float(x), "after": float(y)}
-             for m, s, x, y in zip(before.frame["sent_more"], before.frame["sent_less"], before.diff, after.diff)]
-    return SteeredProbe("pairs", float(alpha), vec.layer, summ(before), summ(after), items,
-                        "% of pairs where the more stereotypical sentence is more likely")
 
+    items = [
+        {"sent_more": m, "sent_less": s, "before": float(x), "after": float(y)}
+        for m, s, x, y in zip(before.frame["sent_more"], before.frame["sent_less"], before.diff, after.diff)
+    ]
+    return SteeredProbe(
+        "pairs",
+        float(alpha),
+        vec.layer,
+        summ(before),
+        summ(after),
+        items,
+        "% of pairs where the more stereotypical sentence is more likely",
+    )

@@ -6,6 +6,7 @@ StereoSet: 100 if the stereotype beats the anti-stereotype else 0 (group = split
 SEAT/WEAT: s(w, A, B) of each target item at the last layer (group = test/X or test/Y);
 template probe: the cell's score (group = the group term, key = the target term).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,29 +42,62 @@ def _model_fields(loaded) -> dict[str, Any]:
     return {"model": loaded.facts.model_id, "model_hash": digest}
 
 
-def record_crows(loaded, records: Sequence[dict], summary: dict, data_sha256: str | None, data_path: str | None,
-                 parameters: dict) -> tuple[int | None, str | None]:
-    items = [{"key": f"{i}:{r['sent_more'][:200]}", "group": r["bias_type"],
-              "value": 100.0 * float(r["score_more"] > r["score_less"]),
-              "extra": {"score_more": r["score_more"], "score_less": r["score_less"]}} for i, r in enumerate(records)]
-    return try_record(kind="crows_pairs", summary=summary, items=items, data_sha256=data_sha256, data_path=data_path,
-                      parameters=parameters, **_model_fields(loaded))
+def record_crows(
+    loaded, records: Sequence[dict], summary: dict, data_sha256: str | None, data_path: str | None, parameters: dict
+) -> tuple[int | None, str | None]:
+    items = [
+        {
+            "key": f"{i}:{r['sent_more'][:200]}",
+            "group": r["bias_type"],
+            "value": 100.0 * float(r["score_more"] > r["score_less"]),
+            "extra": {"score_more": r["score_more"], "score_less": r["score_less"]},
+        }
+        for i, r in enumerate(records)
+    ]
+    return try_record(
+        kind="crows_pairs",
+        summary=summary,
+        items=items,
+        data_sha256=data_sha256,
+        data_path=data_path,
+        parameters=parameters,
+        **_model_fields(loaded),
+    )
 
 
 def record_stereoset(loaded, run, parameters: dict) -> tuple[int | None, str | None]:
     from llmviz.bias.stereoset import outcomes
 
-    items = [{"key": o.example.id, "group": f"{o.example.split}/{o.example.bias_type}", "value": 100.0 * o.pro,
-              "extra": {"scores": o.scores, "related": o.related, "target": o.example.target}}
-             for o in outcomes(run.data, run.scores)]
+    items = [
+        {
+            "key": o.example.id,
+            "group": f"{o.example.split}/{o.example.bias_type}",
+            "value": 100.0 * o.pro,
+            "extra": {"scores": o.scores, "related": o.related, "target": o.example.target},
+        }
+        for o in outcomes(run.data, run.scores)
+    ]
     summary = {"results": run.results, "ci95": run.cis, "method": run.method}
-    return try_record(kind="stereoset", summary=summary, items=items, data_sha256=run.data.sha256,
-                      data_path=run.data.source, parameters=parameters, **_model_fields(loaded))
+    return try_record(
+        kind="stereoset",
+        summary=summary,
+        items=items,
+        data_sha256=run.data.sha256,
+        data_path=run.data.source,
+        parameters=parameters,
+        **_model_fields(loaded),
+    )
 
 
-def record_seat_tests(loaded, tests: Sequence[dict], s_values: Sequence[tuple[list[str], list[str], Any, Any]] | None,
-                      data_sha256: str | None, data_path: str | None, parameters: dict,
-                      kind: str = "seat") -> tuple[int | None, str | None]:
+def record_seat_tests(
+    loaded,
+    tests: Sequence[dict],
+    s_values: Sequence[tuple[list[str], list[str], Any, Any]] | None,
+    data_sha256: str | None,
+    data_path: str | None,
+    parameters: dict,
+    kind: str = "seat",
+) -> tuple[int | None, str | None]:
     """tests: report entries; s_values per test: (X items, Y items, s_x [nx], s_y [ny]) at the last layer."""
     items = []
     for t, sv in zip(tests, s_values or [None] * len(tests)):
@@ -73,8 +107,15 @@ def record_seat_tests(loaded, tests: Sequence[dict], s_values: Sequence[tuple[li
         items += [{"key": w, "group": f"{t['file']}/X", "value": float(s)} for w, s in zip(X, sx)]
         items += [{"key": w, "group": f"{t['file']}/Y", "value": float(s)} for w, s in zip(Y, sy)]
     summary = {"tests": [{"file": t["file"], "n": t["n"], "last": t["layers"][-1]} for t in tests]}
-    return try_record(kind=kind, summary=summary, items=items, data_sha256=data_sha256, data_path=data_path,
-                      parameters=parameters, **_model_fields(loaded))
+    return try_record(
+        kind=kind,
+        summary=summary,
+        items=items,
+        data_sha256=data_sha256,
+        data_path=data_path,
+        parameters=parameters,
+        **_model_fields(loaded),
+    )
 
 
 def record_template(loaded, res, parameters: dict) -> tuple[int | None, str | None]:
@@ -82,8 +123,20 @@ def record_template(loaded, res, parameters: dict) -> tuple[int | None, str | No
     items = []
     for r in recs:
         val = next((r[k] for k in ("kurita", "sentence_loglik", "log_prob") if k in r), None)
-        items.append({"key": str(r.get("target", "")), "group": str(r.get("group", "")),
-                      "value": None if val is None else float(val), "extra": r})
-    return try_record(kind="template_probe", summary={"template": res.template, "method": res.method,
-                                                      "n_cells": len(recs)},
-                      items=items, data_sha256=None, data_path=None, parameters=parameters, **_model_fields(loaded))
+        items.append(
+            {
+                "key": str(r.get("target", "")),
+                "group": str(r.get("group", "")),
+                "value": None if val is None else float(val),
+                "extra": r,
+            }
+        )
+    return try_record(
+        kind="template_probe",
+        summary={"template": res.template, "method": res.method, "n_cells": len(recs)},
+        items=items,
+        data_sha256=None,
+        data_path=None,
+        parameters=parameters,
+        **_model_fields(loaded),
+    )

@@ -12,6 +12,7 @@ inside a transaction; the version table records the last one applied.
 A store that cannot be opened (corrupt file, locked, unreachable server) raises RunStoreError; callers that
 record an audit use :func:`try_record`, which turns that into a warning so the audit itself still completes.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -38,7 +39,7 @@ class RunStoreError(LlmvizError):
 
 
 def home() -> Path:
-    from llmviz.models import cache_dir
+    from llmviz.models.loading import cache_dir
 
     return Path(os.environ.get("LLMVIZ_HOME") or cache_dir()).expanduser()
 
@@ -57,14 +58,31 @@ def _tables():
 
     md = MetaData()
     Table("schema_version", md, Column("version", Integer, nullable=False))
-    Table("runs", md, Column("id", Integer, primary_key=True, autoincrement=True),
-          Column("kind", String(32), nullable=False), Column("model", String(512), nullable=False),
-          Column("model_hash", String(64)), Column("data_sha256", String(64)), Column("data_path", String(1024)),
-          Column("parameters", Text), Column("versions", Text), Column("date", String(40), nullable=False),
-          Column("summary", Text), Column("n_items", Integer, nullable=False, default=0))
-    items = Table("run_items", md, Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-                  Column("idx", Integer, nullable=False), Column("item_key", String(512), nullable=False),
-                  Column("grp", String(128)), Column("value", Float), Column("extra", Text))
+    Table(
+        "runs",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("kind", String(32), nullable=False),
+        Column("model", String(512), nullable=False),
+        Column("model_hash", String(64)),
+        Column("data_sha256", String(64)),
+        Column("data_path", String(1024)),
+        Column("parameters", Text),
+        Column("versions", Text),
+        Column("date", String(40), nullable=False),
+        Column("summary", Text),
+        Column("n_items", Integer, nullable=False, default=0),
+    )
+    items = Table(
+        "run_items",
+        md,
+        Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+        Column("idx", Integer, nullable=False),
+        Column("item_key", String(512), nullable=False),
+        Column("grp", String(128)),
+        Column("value", Float),
+        Column("extra", Text),
+    )
     Index("ix_run_items_run", items.c.run_id)
     return md
 
@@ -88,8 +106,10 @@ def _migrate(engine) -> None:
         row = conn.execute(select(ver.c.version)).first()
         current = row[0] if row else 0
         if current > SCHEMA_VERSION:
-            raise RunStoreError(f"The run store ({_describe(str(engine.url))}) has schema version {current}, newer "
-                                f"than this llmviz ({SCHEMA_VERSION}). Update llmviz or set LLMVIZ_DB_URL elsewhere.")
+            raise RunStoreError(
+                f"The run store ({_describe(str(engine.url))}) has schema version {current}, newer "
+                f"than this llmviz ({SCHEMA_VERSION}). Update llmviz or set LLMVIZ_DB_URL elsewhere."
+            )
         for number, fn in MIGRATIONS:
             if number > current:
                 fn(conn)
@@ -132,8 +152,10 @@ def _why(url: str, err: Exception) -> str:
     if "locked" in text or "busy" in text:
         return f"The run store ({where}) is locked by another program; this run was not recorded. Try again later."
     if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return (f"The run store ({where}) is corrupt; this run was not recorded. Move the file away (a new one is "
-                "created) or set LLMVIZ_DB_URL.")
+        return (
+            f"The run store ({where}) is corrupt; this run was not recorded. Move the file away (a new one is "
+            "created) or set LLMVIZ_DB_URL."
+        )
     return f"The run store ({where}) cannot be used ({type(err).__name__}); this run was not recorded."
 
 
@@ -153,6 +175,7 @@ def _guard(fn):
             return fn(*a, **k)
         except (SQLAlchemyError, OSError) as err:
             raise RunStoreError(_why(db_url(), err)) from None
+
     wrapped.__doc__, wrapped.__name__ = fn.__doc__, fn.__name__
     return wrapped
 
@@ -162,10 +185,18 @@ def _now() -> str:
 
 
 @_guard
-def record_run(kind: str, model: str, summary: dict[str, Any], items: Sequence[dict[str, Any]],
-               model_hash: str | None = None, data_sha256: str | None = None, data_path: str | None = None,
-               parameters: dict[str, Any] | None = None, versions: dict[str, str] | None = None,
-               date: str | None = None) -> int:
+def record_run(
+    kind: str,
+    model: str,
+    summary: dict[str, Any],
+    items: Sequence[dict[str, Any]],
+    model_hash: str | None = None,
+    data_sha256: str | None = None,
+    data_path: str | None = None,
+    parameters: dict[str, Any] | None = None,
+    versions: dict[str, str] | None = None,
+    date: str | None = None,
+) -> int:
     """Store one run; ``items``: [{"key", "group", "value", "extra"?}]. Returns the run id."""
     from sqlalchemy import insert
 
@@ -176,16 +207,35 @@ def record_run(kind: str, model: str, summary: dict[str, Any], items: Sequence[d
     items = list(items)[:MAX_ITEMS_PER_RUN]
     runs, rows = METADATA.tables["runs"], METADATA.tables["run_items"]
     with engine().begin() as conn:
-        rid = conn.execute(insert(runs).values(
-            kind=kind, model=str(model), model_hash=model_hash, data_sha256=data_sha256, data_path=data_path,
-            parameters=json.dumps(parameters or {}, default=str), versions=json.dumps(versions or package_versions()),
-            date=date or _now(), summary=json.dumps(summary, default=_num), n_items=len(items))).inserted_primary_key[0]
+        rid = conn.execute(
+            insert(runs).values(
+                kind=kind,
+                model=str(model),
+                model_hash=model_hash,
+                data_sha256=data_sha256,
+                data_path=data_path,
+                parameters=json.dumps(parameters or {}, default=str),
+                versions=json.dumps(versions or package_versions()),
+                date=date or _now(),
+                summary=json.dumps(summary, default=_num),
+                n_items=len(items),
+            )
+        ).inserted_primary_key[0]
         if items:
-            conn.execute(insert(rows), [{"run_id": rid, "idx": i, "item_key": str(it["key"])[:512],
-                                         "grp": str(it.get("group", ""))[:128],
-                                         "value": None if it.get("value") is None else float(it["value"]),
-                                         "extra": json.dumps(it.get("extra") or {}, default=_num)}
-                                        for i, it in enumerate(items)])
+            conn.execute(
+                insert(rows),
+                [
+                    {
+                        "run_id": rid,
+                        "idx": i,
+                        "item_key": str(it["key"])[:512],
+                        "grp": str(it.get("group", ""))[:128],
+                        "value": None if it.get("value") is None else float(it["value"]),
+                        "extra": json.dumps(it.get("extra") or {}, default=_num),
+                    }
+                    for i, it in enumerate(items)
+                ],
+            )
     return int(rid)
 
 
@@ -206,10 +256,19 @@ def try_record(**kwargs) -> tuple[int | None, str | None]:
 
 
 def _meta(row) -> dict[str, Any]:
-    return {"id": row.id, "kind": row.kind, "model": row.model, "model_hash": row.model_hash,
-            "data_sha256": row.data_sha256, "data_path": row.data_path, "date": row.date,
-            "summary": json.loads(row.summary or "{}"), "parameters": json.loads(row.parameters or "{}"),
-            "versions": json.loads(row.versions or "{}"), "n_items": row.n_items}
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "model": row.model,
+        "model_hash": row.model_hash,
+        "data_sha256": row.data_sha256,
+        "data_path": row.data_path,
+        "date": row.date,
+        "summary": json.loads(row.summary or "{}"),
+        "parameters": json.loads(row.parameters or "{}"),
+        "versions": json.loads(row.versions or "{}"),
+        "n_items": row.n_items,
+    }
 
 
 @_guard
@@ -236,9 +295,10 @@ def get_run(run_id: int, with_items: bool = True) -> dict[str, Any]:
             raise RunStoreError(f"No run with id {run_id}. `python -m llmviz runs list` shows the ids.")
         out = _meta(row)
         if with_items:
-            out["items"] = [{"key": r.item_key, "group": r.grp, "value": r.value, "extra": json.loads(r.extra or "{}")}
-                            for r in conn.execute(select(rows).where(rows.c.run_id == int(run_id))
-                                                  .order_by(rows.c.idx))]
+            out["items"] = [
+                {"key": r.item_key, "group": r.grp, "value": r.value, "extra": json.loads(r.extra or "{}")}
+                for r in conn.execute(select(rows).where(rows.c.run_id == int(run_id)).order_by(rows.c.idx))
+            ]
     return out
 
 
@@ -250,12 +310,17 @@ def compare_runs(id_a: int, id_b: int, n_boot: int = 5000, seed: int = 0) -> dic
     a, b = get_run(id_a), get_run(id_b)
     notes = []
     if a["kind"] != b["kind"]:
-        raise RunStoreError(f"Run {id_a} is a {a['kind']} run and run {id_b} a {b['kind']} run; compare runs of one kind.")
+        raise RunStoreError(
+            f"Run {id_a} is a {a['kind']} run and run {id_b} a {b['kind']} run; compare runs of one kind."
+        )
     if a["data_sha256"] != b["data_sha256"]:
         notes.append("The two runs used different data files; only items with the same key are compared.")
     vb = {(it["group"], it["key"]): it["value"] for it in b["items"]}
-    pairs = [(it["group"], it["key"], it["value"], vb[(it["group"], it["key"])]) for it in a["items"]
-             if (it["group"], it["key"]) in vb and it["value"] is not None and vb[(it["group"], it["key"])] is not None]
+    pairs = [
+        (it["group"], it["key"], it["value"], vb[(it["group"], it["key"])])
+        for it in a["items"]
+        if (it["group"], it["key"]) in vb and it["value"] is not None and vb[(it["group"], it["key"])] is not None
+    ]
     if not pairs:
         raise RunStoreError(f"Runs {id_a} and {id_b} share no items; compare runs on the same data.")
 
@@ -264,12 +329,25 @@ def compare_runs(id_a: int, id_b: int, n_boot: int = 5000, seed: int = 0) -> dic
         vb_ = np.array([p[3] for p in sel], float)
         d = vb_ - va
         lo, hi = bootstrap_ci(d, n_boot=n_boot, seed=seed)
-        return {"n": len(sel), "mean_a": float(va.mean()), "mean_b": float(vb_.mean()), "mean_diff": float(d.mean()),
-                "ci95": [lo, hi]}
+        return {
+            "n": len(sel),
+            "mean_a": float(va.mean()),
+            "mean_b": float(vb_.mean()),
+            "mean_diff": float(d.mean()),
+            "ci95": [lo, hi],
+        }
 
     groups = {g: block([p for p in pairs if p[0] == g]) for g in sorted({p[0] for p in pairs})}
     strip = lambda r: {k: r[k] for k in ("id", "kind", "model", "model_hash", "data_sha256", "date", "summary")}
-    return {"a": strip(a), "b": strip(b), "same_data": a["data_sha256"] == b["data_sha256"], "notes": notes,
-            "n_shared": len(pairs), "overall": block(pairs), "by_group": groups,
-            "items": [{"group": g, "key": k, "value_a": x, "value_b": y, "diff": y - x} for g, k, x, y in pairs],
-            "n_boot": n_boot, "seed": seed}
+    return {
+        "a": strip(a),
+        "b": strip(b),
+        "same_data": a["data_sha256"] == b["data_sha256"],
+        "notes": notes,
+        "n_shared": len(pairs),
+        "overall": block(pairs),
+        "by_group": groups,
+        "items": [{"group": g, "key": k, "value_a": x, "value_b": y, "diff": y - x} for g, k, x, y in pairs],
+        "n_boot": n_boot,
+        "seed": seed,
+    }

@@ -11,6 +11,7 @@
 
 Everything is a pure function of its arguments and ``seed``.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,21 +23,90 @@ from llmviz.errors import InputError
 
 # occupation -> stereotyped gender ("m"/"f"); plural forms listed where "+s" is wrong.
 OCCUPATIONS: dict[str, str] = {
-    "nurse": "f", "engineer": "m", "teacher": "f", "mechanic": "m", "secretary": "f", "pilot": "m",
-    "dancer": "f", "carpenter": "m", "librarian": "f", "plumber": "m", "receptionist": "f",
-    "farmer": "m", "hairdresser": "f", "soldier": "m", "nanny": "f", "builder": "m",
+    "nurse": "f",
+    "engineer": "m",
+    "teacher": "f",
+    "mechanic": "m",
+    "secretary": "f",
+    "pilot": "m",
+    "dancer": "f",
+    "carpenter": "m",
+    "librarian": "f",
+    "plumber": "m",
+    "receptionist": "f",
+    "farmer": "m",
+    "hairdresser": "f",
+    "soldier": "m",
+    "nanny": "f",
+    "builder": "m",
 }
 PLURALS = {"secretary": "secretaries", "nanny": "nannies"}
-PLACES = ["park", "market", "school", "station", "river", "garden", "office", "beach", "library",
-          "hospital", "museum", "bakery", "harbour", "stadium", "village", "bridge"]
+PLACES = [
+    "park",
+    "market",
+    "school",
+    "station",
+    "river",
+    "garden",
+    "office",
+    "beach",
+    "library",
+    "hospital",
+    "museum",
+    "bakery",
+    "harbour",
+    "stadium",
+    "village",
+    "bridge",
+]
 MOVES = ["walk", "run", "drive", "ride", "travel", "return", "hurry", "stroll"]
-OBJECTS = ["book", "letter", "map", "ticket", "bag", "lamp", "chair", "basket", "radio", "clock",
-           "kettle", "coat", "bottle", "ladder", "blanket", "candle"]
+OBJECTS = [
+    "book",
+    "letter",
+    "map",
+    "ticket",
+    "bag",
+    "lamp",
+    "chair",
+    "basket",
+    "radio",
+    "clock",
+    "kettle",
+    "coat",
+    "bottle",
+    "ladder",
+    "blanket",
+    "candle",
+]
 HANDLE = ["carry", "find", "open", "clean", "repair", "paint", "sell", "lift"]
-POSITIVE = ["happy", "glad", "cheerful", "delighted", "calm", "proud", "joyful", "relaxed", "hopeful",
-            "grateful", "excited", "pleased"]
-NEGATIVE = ["sad", "angry", "upset", "miserable", "tired", "afraid", "lonely", "nervous", "bored",
-            "gloomy", "furious", "worried"]
+POSITIVE = [
+    "happy",
+    "glad",
+    "cheerful",
+    "delighted",
+    "calm",
+    "proud",
+    "joyful",
+    "relaxed",
+    "hopeful",
+    "grateful",
+    "excited",
+    "pleased",
+]
+NEGATIVE = [
+    "sad",
+    "angry",
+    "upset",
+    "miserable",
+    "tired",
+    "afraid",
+    "lonely",
+    "nervous",
+    "bored",
+    "gloomy",
+    "furious",
+    "worried",
+]
 POS_REACT = ["smile", "laugh", "sing", "dance", "cheer"]
 NEG_REACT = ["cry", "frown", "sigh", "shout", "sulk"]
 ANIMALS = ["cat", "dog", "bird", "horse", "goat", "fish"]
@@ -86,8 +156,9 @@ def _stratified_flags(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
     return flags
 
 
-def grammar_corpus(size: int = 2000, words: int = 8, skew: float = 0.0, seed: int = 0,
-                   plural_rate: float = 0.2) -> Corpus:
+def grammar_corpus(
+    size: int = 2000, words: int = 8, skew: float = 0.0, seed: int = 0, plural_rate: float = 0.2
+) -> Corpus:
     """``size`` stories from the grammar, using ``words`` entries of each word category.
 
     skew: 0 = every occupation appears equally often with "he" and "she"; 1 = always with its
@@ -97,7 +168,7 @@ def grammar_corpus(size: int = 2000, words: int = 8, skew: float = 0.0, seed: in
     rng = np.random.default_rng(seed)
     occs = list(OCCUPATIONS)[:words]
     pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
-    places, objects, moves, handle = PLACES[:words], OBJECTS[:words], MOVES[:max(4, words // 2)], HANDLE
+    places, objects, moves, handle = PLACES[:words], OBJECTS[:words], MOVES[: max(4, words // 2)], HANDLE
     pos, neg = POSITIVE, NEGATIVE  # all of them, so the labelled set's adjectives were all seen
     subj = rng.integers(len(occs), size=size)
     is_plural = rng.random(size) < plural_rate
@@ -120,17 +191,21 @@ def grammar_corpus(size: int = 2000, words: int = 8, skew: float = 0.0, seed: in
         if kind == 0:  # mood: adjective polarity agrees with the reaction
             good = bool(rng.random() < 0.5)
             adj, react = (pick(pos), pick(POS_REACT)) if good else (pick(neg), pick(NEG_REACT))
-            texts.append(f"the {noun} {v(pick(moves))} to the {pick(places)} . "
-                         f"{pron} {v('feel')} {adj} and {v(react)} .")
+            texts.append(
+                f"the {noun} {v(pick(moves))} to the {pick(places)} . {pron} {v('feel')} {adj} and {v(react)} ."
+            )
         elif kind == 1:  # action on an object
-            texts.append(f"the {noun} {v(pick(handle))} the {pick(objects)} in the {pick(places)} . "
-                         f"{pron} {'are' if many else 'is'} busy .")
+            texts.append(
+                f"the {noun} {v(pick(handle))} the {pick(objects)} in the {pick(places)} . "
+                f"{pron} {'are' if many else 'is'} busy ."
+            )
         else:  # possession with a number
             n = int(rng.integers(2, 10))
-            texts.append(f"the {noun} {v('live')} near the {pick(places)} . "
-                         f"{pron} {'have' if many else 'has'} {n} {plural(pick(ANIMALS))} .")
-    return Corpus(texts, {"size": size, "words": words, "skew": skew, "seed": seed,
-                          "plural_rate": plural_rate}, occs)
+            texts.append(
+                f"the {noun} {v('live')} near the {pick(places)} . "
+                f"{pron} {'have' if many else 'has'} {n} {plural(pick(ANIMALS))} ."
+            )
+    return Corpus(texts, {"size": size, "words": words, "skew": skew, "seed": seed, "plural_rate": plural_rate}, occs)
 
 
 def cooccurrence(texts: list[str], occupations: list[str]) -> dict[str, dict[str, int]]:
@@ -195,8 +270,22 @@ def vocabulary() -> list[str]:
     words |= {plural(a) for a in ANIMALS} | set(POSITIVE) | set(NEGATIVE) | set(NUMBERS)
     for verb in MOVES + HANDLE + POS_REACT + NEG_REACT + ["feel", "live"]:
         words |= {verb, third(verb)}
-    words |= set(GENDER_WORDS) | {"they", "the", "to", "and", "in", "near", "is", "are", "has", "have",
-                                  "busy", ".", "pin", "of"}
+    words |= set(GENDER_WORDS) | {
+        "they",
+        "the",
+        "to",
+        "and",
+        "in",
+        "near",
+        "is",
+        "are",
+        "has",
+        "have",
+        "busy",
+        ".",
+        "pin",
+        "of",
+    }
     words |= set(NAMES)  # canary owners (privacy experiment)
     return sorted(words)
 

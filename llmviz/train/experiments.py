@@ -5,6 +5,7 @@ Each ``run_*`` takes a params dataclass (defaults = what the page runs, sized to
 (``llmviz.errors.InputError`` is never raised for cancellation: the partial result comes back with
 ``cancelled=True``). Everything is seeded, so the same params give the same numbers.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,9 +14,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from llmviz.limits import MAX_TRAIN_STORIES
 from llmviz.errors import InputError
-from llmviz.models import MASKED_LM, LoadedModel, model_facts
+from llmviz.limits import MAX_TRAIN_STORIES
+from llmviz.models.loading import MASKED_LM, LoadedModel, model_facts
 from llmviz.train import corpus as C
 from llmviz.train import privacy, transfer
 from llmviz.train.loop import History, TrainSettings, train_lm
@@ -54,12 +55,21 @@ class LiveParams:
     seed: int = 0
 
     def tiny(self) -> TinyConfig:
-        return TinyConfig(self.objective, self.positional, self.n_layers, self.d_model, self.n_heads, self.d_ff,
-                          self.dropout).validate()
+        return TinyConfig(
+            self.objective, self.positional, self.n_layers, self.d_model, self.n_heads, self.d_ff, self.dropout
+        ).validate()
 
     def settings(self) -> TrainSettings:
-        return TrainSettings(self.epochs, self.batch_size, self.lr, self.weight_decay, self.early_stopping,
-                             self.patience, self.max_seconds, self.seed).validate()
+        return TrainSettings(
+            self.epochs,
+            self.batch_size,
+            self.lr,
+            self.weight_decay,
+            self.early_stopping,
+            self.patience,
+            self.max_seconds,
+            self.seed,
+        ).validate()
 
 
 OVERFIT = LiveParams()
@@ -82,8 +92,10 @@ class LiveResult:
 
     def table(self) -> list[dict]:
         h = self.history
-        return [{"step": s, "epoch": e, "train_loss": a, "val_loss": b}
-                for s, e, a, b in zip(h.step, h.epoch, h.train_loss, h.val_loss)]
+        return [
+            {"step": s, "epoch": e, "train_loss": a, "val_loss": b}
+            for s, e, a, b in zip(h.step, h.epoch, h.train_loss, h.val_loss)
+        ]
 
 
 def run_live(params: LiveParams = OVERFIT, on_eval: Callable[[History], bool | None] | None = None) -> LiveResult:
@@ -93,15 +105,20 @@ def run_live(params: LiveParams = OVERFIT, on_eval: Callable[[History], bool | N
     tiny, settings = params.tiny(), params.settings()
     tok = tokenizer_for(params.objective)
     texts = C.grammar_corpus(params.stories + params.val_stories, params.words, 0.0, params.seed).texts
-    train, val = texts[:params.stories], texts[params.stories:]
+    train, val = texts[: params.stories], texts[params.stories :]
     model = build_model(tiny, tok, params.seed)
     hist = train_lm(model, tok, train, val, settings, on_eval)
     return LiveResult(params, hist, model, tok, count_params(model))
 
 
 # ---------------------------------------------------------------- shared: pretrain a tiny MLM
-def pretrain_mlm(texts: list[str], val_texts: list[str], tiny: TinyConfig, settings: TrainSettings,
-                 progress: Callable[[History], bool | None] | None = None):
+def pretrain_mlm(
+    texts: list[str],
+    val_texts: list[str],
+    tiny: TinyConfig,
+    settings: TrainSettings,
+    progress: Callable[[History], bool | None] | None = None,
+):
     tok = tokenizer_for(MLM)
     model = build_model(replace(tiny, objective=MLM), tok, settings.seed)
     hist = train_lm(model, tok, texts, val_texts, settings, progress, eval_points=10)
@@ -111,15 +128,18 @@ def pretrain_mlm(texts: list[str], val_texts: list[str], tiny: TinyConfig, setti
 def as_loaded(model, tokenizer, model_id: str) -> LoadedModel:
     """Wrap an in-memory trained model as a LoadedModel (what every llmviz probe takes)."""
     kind = MASKED_LM if not model.config.architectures[0].endswith("LMHeadModel") else "causal_lm"
-    return LoadedModel(model_id, model.eval(), tokenizer, model_facts(model, tokenizer, model_id, "trained", kind, "cpu"))
+    return LoadedModel(
+        model_id, model.eval(), tokenizer, model_facts(model, tokenizer, model_id, "trained", kind, "cpu")
+    )
 
 
 def _forward(progress: Progress | None, lo: float, hi: float, label: str):
     """A train_lm callback mapping its progress into [lo, hi] of the whole experiment."""
     if progress is None:
         return None
-    return lambda h: progress(lo + (hi - lo) * h.progress, f"{label}: step {h.step[-1]}/{h.total_steps}, "
-                                                           f"val loss {h.val_loss[-1]:.3f}")
+    return lambda h: progress(
+        lo + (hi - lo) * h.progress, f"{label}: step {h.step[-1]}/{h.total_steps}, val loss {h.val_loss[-1]:.3f}"
+    )
 
 
 # ---------------------------------------------------------------- 2. transfer
@@ -137,8 +157,9 @@ class TransferParams:
     seed: int = 0
 
 
-def run_transfer(params: TransferParams = TransferParams(), minilm: LoadedModel | None = None,
-                 progress: Progress | None = None):
+def run_transfer(
+    params: TransferParams = TransferParams(), minilm: LoadedModel | None = None, progress: Progress | None = None
+):
     """Accuracy vs labelled examples for the three methods. Returns (TransferResult, mlm, tokenizer)."""
     if not params.sizes or any(not 2 <= n <= transfer.MAX_LABELS for n in params.sizes):
         raise InputError(f"Labelled-set sizes must be between 2 and {transfer.MAX_LABELS}.")
@@ -156,14 +177,17 @@ def run_transfer(params: TransferParams = TransferParams(), minilm: LoadedModel 
     feats = None
     if params.use_minilm:
         if minilm is None:
-            from llmviz.models import load_model
+            from llmviz.models.loading import load_model
+
             minilm = load_model("minilm")
         feats = (transfer.mean_pooled(minilm, pool.texts), transfer.mean_pooled(minilm, test.texts))
     for i, n in enumerate(params.sizes):
         texts_n, y_n = pool.texts[:n], pool.labels[:n]
         for m in methods:
-            if progress is not None and progress(0.6 + 0.4 * (i + methods.index(m) / len(methods)) / len(params.sizes),
-                                                 f"{transfer.METHODS[m]}: {n} labelled examples"):
+            if progress is not None and progress(
+                0.6 + 0.4 * (i + methods.index(m) / len(methods)) / len(params.sizes),
+                f"{transfer.METHODS[m]}: {n} labelled examples",
+            ):
                 return None, mlm, tok
             if m == "minilm":
                 acc[m].append(transfer.logistic_accuracy(feats[0][:n], y_n, feats[1], test.labels, params.seed))
@@ -171,15 +195,18 @@ def run_transfer(params: TransferParams = TransferParams(), minilm: LoadedModel 
             clf = transfer.make_classifier(mlm, m == "finetune", params.seed)
             transfer.fit_classifier(clf, tok, texts_n, y_n, params.steps, params.lr, seed=params.seed)
             acc[m].append(float(np.mean(transfer.predict(clf, tok, test.texts) == test.labels)))
-    result = transfer.TransferResult(list(params.sizes), acc, params.n_test, hist.val_loss[-1],
-                                     time.perf_counter() - t0)
+    result = transfer.TransferResult(
+        list(params.sizes), acc, params.n_test, hist.val_loss[-1], time.perf_counter() - t0
+    )
     return result, mlm, tok
 
 
 # ---------------------------------------------------------------- 3. data bias -> model bias
 # group slot = occupation, target = pronoun: the probe asks how likely "he" vs "she" refers back.
-BIAS_TEMPLATES = ("the {group} lives near the park . [MASK] has 3 cats .",
-                  "the {group} walks to the market . [MASK] feels calm and smiles .")
+BIAS_TEMPLATES = (
+    "the {group} lives near the park . [MASK] has 3 cats .",
+    "the {group} walks to the market . [MASK] feels calm and smiles .",
+)
 BIAS_TARGETS = ["he", "she"]
 
 
@@ -215,9 +242,18 @@ class BiasResult:
     seconds: float = 0.0
 
     def rows(self) -> list[dict]:
-        return [{"model": name, "occupation": o, "stereotype": s, "log_p_he_minus_she": float(v),
-                 "corpus_he": self.counts[name][o]["he"], "corpus_she": self.counts[name][o]["she"]}
-                for name, lr in self.log_ratio.items() for o, s, v in zip(self.occupations, self.stereotype, lr)]
+        return [
+            {
+                "model": name,
+                "occupation": o,
+                "stereotype": s,
+                "log_p_he_minus_she": float(v),
+                "corpus_he": self.counts[name][o]["he"],
+                "corpus_she": self.counts[name][o]["she"],
+            }
+            for name, lr in self.log_ratio.items()
+            for o, s, v in zip(self.occupations, self.stereotype, lr)
+        ]
 
 
 def probe_gender(loaded: LoadedModel, occupations: list[str]) -> tuple[np.ndarray, list]:
@@ -290,17 +326,18 @@ def run_memorization(params: MemoParams = MemoParams(), progress: Progress | Non
     tiny = TinyConfig(CAUSAL, "learned", params.n_layers, params.d_model, 4, params.d_model * 4).validate()
     settings = TrainSettings(params.epochs, 16, 3e-3, seed=params.seed).validate()
     texts = C.grammar_corpus(params.stories + 100, 8, 0.0, params.seed).texts
-    train = privacy.plant(texts[:params.stories], canaries, params.seed)
+    train = privacy.plant(texts[: params.stories], canaries, params.seed)
     tok = tokenizer_for(CAUSAL)
     model = build_model(tiny, tok, params.seed)
-    hist = train_lm(model, tok, train, texts[params.stories:], settings, _forward(progress, 0, 0.9, "training"),
-                    eval_points=10)
+    hist = train_lm(
+        model, tok, train, texts[params.stories :], settings, _forward(progress, 0, 0.9, "training"), eval_points=10
+    )
     if hist.stop_reason == "cancelled":
         return None, model, tok
     if progress is not None:
-        progress(0.9, f"scoring all {10 ** params.n_digits:,} candidate secrets per canary")
+        progress(0.9, f"scoring all {10**params.n_digits:,} candidate secrets per canary")
     rows = privacy.measure(model, tok, canaries)
-    return MemoResult(rows, hist, 10 ** params.n_digits, time.perf_counter() - t0), model, tok
+    return MemoResult(rows, hist, 10**params.n_digits, time.perf_counter() - t0), model, tok
 
 
 EXPERIMENTS = {"live": run_live, "transfer": run_transfer, "bias": run_bias, "memorization": run_memorization}

@@ -6,6 +6,7 @@ can redraw the loss curves; ``on_eval`` returning True cancels the run. The trai
 the token-weighted mean of the training batches since the previous evaluation (as Keras reports
 it); the validation loss is computed in eval mode on a fixed, seeded masking of the validation set.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -94,8 +95,9 @@ def encode(tokenizer, texts: list[str], max_len: int) -> tuple[torch.Tensor, tor
     return enc["input_ids"], enc["attention_mask"]
 
 
-def mask_tokens(ids: torch.Tensor, attn: torch.Tensor, tokenizer, gen: torch.Generator,
-                rate: float = MASK_RATE) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_tokens(
+    ids: torch.Tensor, attn: torch.Tensor, tokenizer, gen: torch.Generator, rate: float = MASK_RATE
+) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT masking: pick ``rate`` of the real tokens (at least one per row); 80 % -> [MASK],
     10 % -> random token, 10 % unchanged. Returns (inputs, labels) with labels -100 elsewhere."""
     special = torch.tensor(tokenizer.all_special_ids)
@@ -109,8 +111,9 @@ def mask_tokens(ids: torch.Tensor, attn: torch.Tensor, tokenizer, gen: torch.Gen
     roll = torch.rand(ids.shape, generator=gen)
     inputs[pick & (roll < 0.8)] = tokenizer.mask_token_id
     rand_pos = pick & (roll >= 0.8) & (roll < 0.9)
-    inputs[rand_pos] = torch.randint(len(tokenizer.all_special_ids), len(tokenizer), (int(rand_pos.sum()),),
-                                     generator=gen)
+    inputs[rand_pos] = torch.randint(
+        len(tokenizer.all_special_ids), len(tokenizer), (int(rand_pos.sum()),), generator=gen
+    )
     return inputs, labels
 
 
@@ -137,8 +140,9 @@ def token_loss(model, inputs, attn, labels) -> tuple[torch.Tensor, int]:
     if not is_mlm(model):  # predict token t+1 from tokens <= t
         logits, labels = logits[:, :-1], labels[:, 1:]
     n = int((labels != -100).sum())
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                             ignore_index=-100)
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
+    )
     return loss, n
 
 
@@ -162,19 +166,20 @@ def fixed_batches(model, tokenizer, texts, max_len, batch_size, seed, rate: floa
     gen = torch.Generator().manual_seed(seed + 7919)
     out = []
     for s in range(0, len(texts), batch_size):
-        inputs, labels = lm_batch(model, tokenizer, ids[s:s + batch_size], attn[s:s + batch_size], gen, rate)
-        out.append((inputs, attn[s:s + batch_size], labels))
+        inputs, labels = lm_batch(model, tokenizer, ids[s : s + batch_size], attn[s : s + batch_size], gen, rate)
+        out.append((inputs, attn[s : s + batch_size], labels))
     return out
 
 
 def optimizer_for(model, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """AdamW with decoupled weight decay on weight matrices only (not biases, LayerNorm)."""
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    for _name, p in model.named_parameters():
         if p.requires_grad:
             (decay if p.ndim >= 2 else no_decay).append(p)
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
+    )
 
 
 @contextlib.contextmanager
@@ -189,9 +194,15 @@ def single_thread():
         torch.set_num_threads(before)
 
 
-def train_lm(model, tokenizer, train_texts: list[str], val_texts: list[str], settings: TrainSettings,
-             on_eval: Callable[[History], bool | None] | None = None,
-             eval_points: int = EVAL_POINTS) -> History:
+def train_lm(
+    model,
+    tokenizer,
+    train_texts: list[str],
+    val_texts: list[str],
+    settings: TrainSettings,
+    on_eval: Callable[[History], bool | None] | None = None,
+    eval_points: int = EVAL_POINTS,
+) -> History:
     """Train ``model`` in place; returns the history. With early stopping the best weights
     (lowest validation loss) are restored at the end."""
     settings.validate()
@@ -201,8 +212,11 @@ def train_lm(model, tokenizer, train_texts: list[str], val_texts: list[str], set
 
 def _train(model, tokenizer, train_texts, val_texts, settings, on_eval, eval_points) -> History:
     torch.manual_seed(settings.seed)
-    max_len = model.config.max_position_embeddings if hasattr(model.config, "max_position_embeddings") \
+    max_len = (
+        model.config.max_position_embeddings
+        if hasattr(model.config, "max_position_embeddings")
         else model.config.n_positions
+    )
     ids, attn = encode(tokenizer, train_texts, max_len)
     val = fixed_batches(model, tokenizer, val_texts, max_len, 64, settings.seed, settings.mask_rate)
     n = ids.shape[0]
@@ -215,11 +229,11 @@ def _train(model, tokenizer, train_texts, val_texts, settings, on_eval, eval_poi
     best_state, since_best = None, 0
     run_loss, run_n, step = 0.0, 0, 0
     t_start = time.perf_counter()
-    for epoch in range(settings.epochs):
+    for _epoch in range(settings.epochs):
         order = torch.randperm(n, generator=gen)
         for s in range(0, n, settings.batch_size):
             t0 = time.perf_counter()
-            idx = order[s:s + settings.batch_size]
+            idx = order[s : s + settings.batch_size]
             b_ids, b_attn = ids[idx], attn[idx]
             width = int(b_attn.sum(1).max())  # drop columns that are padding for the whole batch
             b_ids, b_attn = b_ids[:, :width], b_attn[:, :width]

@@ -10,6 +10,7 @@ given the prefix, candidates are ranked (rank 1 = most likely), and
 Exposure is 0 when the canary is the least likely candidate, about 1 on average for a canary the
 model never saw, and log2 |R| (13.3 bits for 4 digits) when the canary is the model's top choice.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,8 +51,10 @@ def make_canaries(repeats: list[int], seed: int = 0, n_digits: int = MAX_DIGITS)
     if not 1 <= n_digits <= MAX_DIGITS:
         raise InputError(f"Secrets have 1 to {MAX_DIGITS} digits.")
     rng = np.random.default_rng(seed + 104729)
-    return [Canary(NAMES[i], " ".join(str(d) for d in rng.integers(10, size=n_digits)), int(r))
-            for i, r in enumerate(repeats)]
+    return [
+        Canary(NAMES[i], " ".join(str(d) for d in rng.integers(10, size=n_digits)), int(r))
+        for i, r in enumerate(repeats)
+    ]
 
 
 def plant(texts: list[str], canaries: list[Canary], seed: int = 0) -> list[str]:
@@ -93,13 +96,17 @@ def candidate_log_likelihoods(model, tokenizer, prefix: str, n_digits: int = MAX
     if (digit_ids == tokenizer.unk_token_id).any():
         raise InputError("The tokenizer has no single tokens for the digits 0-9.")
     pre = tokenizer(prefix)["input_ids"]
-    stems = np.array(np.unravel_index(np.arange(10 ** (n_digits - 1)), (10,) * (n_digits - 1))).T \
-        if n_digits > 1 else np.zeros((1, 0), dtype=int)  # [10^(n-1), n-1] digit values
-    ids = torch.cat([torch.tensor(pre).expand(len(stems), -1), digit_ids[torch.as_tensor(stems, dtype=torch.long)]],
-                    dim=1)  # [10^(n-1), len(pre) + n - 1]
-    logp = torch.log_softmax(model(input_ids=ids).logits[:, len(pre) - 1:], dim=-1)  # [.., n, vocab]
+    stems = (
+        np.array(np.unravel_index(np.arange(10 ** (n_digits - 1)), (10,) * (n_digits - 1))).T
+        if n_digits > 1
+        else np.zeros((1, 0), dtype=int)
+    )  # [10^(n-1), n-1] digit values
+    ids = torch.cat(
+        [torch.tensor(pre).expand(len(stems), -1), digit_ids[torch.as_tensor(stems, dtype=torch.long)]], dim=1
+    )  # [10^(n-1), len(pre) + n - 1]
+    logp = torch.log_softmax(model(input_ids=ids).logits[:, len(pre) - 1 :], dim=-1)  # [.., n, vocab]
     logp = logp[:, :, digit_ids].numpy()  # [10^(n-1), n, 10]: log p(next digit | digits so far)
-    cands = np.arange(10 ** n_digits)
+    cands = np.arange(10**n_digits)
     digits = np.array(np.unravel_index(cands, (10,) * n_digits)).T  # [10^n, n]
     stem = cands // 10  # candidate's first n-1 digits; causal attention ignores the ones after k
     return logp[stem[:, None], np.arange(n_digits)[None, :], digits].sum(axis=1)  # [10^n]
@@ -142,5 +149,11 @@ def _measure_one(model, tokenizer, c: Canary) -> ExposureRow:
     n = len(c.secret.split())
     scores = candidate_log_likelihoods(model, tokenizer, c.prefix, n)
     idx = candidate_index(c.secret)
-    return ExposureRow(c.name, c.repeats, c.secret, rank_of(scores, idx), exposure(scores, idx),
-                       complete(model, tokenizer, c.prefix, n))
+    return ExposureRow(
+        c.name,
+        c.repeats,
+        c.secret,
+        rank_of(scores, idx),
+        exposure(scores, idx),
+        complete(model, tokenizer, c.prefix, n),
+    )

@@ -5,12 +5,13 @@ Causal LM: ``GPT2LMHeadModel`` (pre-LN decoder blocks, causal mask).
 Both are token embedding + position encoding + N blocks (d_model, heads, d_ff, dropout) + an
 output projection tied to the token embedding, i.e. the textbook transformer. Using the library's
 classes means a trained model saves with ``save_pretrained`` (safetensors) and re-loads through
-``llmviz.models.load_model`` so the Attention, Positional, Bias and Explain pages can inspect it.
+``llmviz.models.loading.load_model`` so the Attention, Positional, Bias and Explain pages can inspect it.
 
 Sinusoidal positions (Vaswani et al. 2017) are the learned position table overwritten with
 ``PE[pos, 2i] = sin(pos / 10000^(2i/d))``, ``PE[pos, 2i+1] = cos(...)`` and frozen during training;
 ``config.llmviz_positional`` records the choice so ``ModelFacts.positional`` reports it.
 """
+
 from __future__ import annotations
 
 import io
@@ -27,8 +28,7 @@ from llmviz.errors import InputError
 MLM, CAUSAL = "mlm", "causal"
 OBJECTIVES = {MLM: "Masked LM (BERT-style encoder)", CAUSAL: "Next token (GPT-style decoder)"}
 POSITIONALS = ("sinusoidal", "learned")
-LIMITS = {"n_layers": (1, 6), "d_model": (16, 256), "n_heads": (1, 8), "d_ff": (16, 1024),
-          "max_len": (8, 128)}
+LIMITS = {"n_layers": (1, 6), "d_model": (16, 256), "n_heads": (1, 8), "d_ff": (16, 1024), "max_len": (8, 128)}
 MAX_DROPOUT = 0.8
 SINUSOIDAL_TOKEN_STD = 1.0
 
@@ -94,24 +94,45 @@ def build_model(cfg: TinyConfig, tokenizer, seed: int = 0):
     """A freshly initialised tiny transformer (train mode) for ``tokenizer``'s vocabulary."""
     cfg.validate()
     torch.manual_seed(seed)
-    common = dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                  llmviz_positional=cfg.positional, llmviz_tiny=cfg.as_dict())
+    common = dict(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        llmviz_positional=cfg.positional,
+        llmviz_tiny=cfg.as_dict(),
+    )
     if cfg.objective == MLM:
         from transformers import BertConfig, BertForMaskedLM
 
-        hf_cfg = BertConfig(hidden_size=cfg.d_model, num_hidden_layers=cfg.n_layers,
-                            num_attention_heads=cfg.n_heads, intermediate_size=cfg.d_ff,
-                            hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout,
-                            max_position_embeddings=cfg.max_len, type_vocab_size=1,
-                            architectures=["BertForMaskedLM"], **common)
+        hf_cfg = BertConfig(
+            hidden_size=cfg.d_model,
+            num_hidden_layers=cfg.n_layers,
+            num_attention_heads=cfg.n_heads,
+            intermediate_size=cfg.d_ff,
+            hidden_dropout_prob=cfg.dropout,
+            attention_probs_dropout_prob=cfg.dropout,
+            max_position_embeddings=cfg.max_len,
+            type_vocab_size=1,
+            architectures=["BertForMaskedLM"],
+            **common,
+        )
         model = BertForMaskedLM(hf_cfg)
     else:
         from transformers import GPT2Config, GPT2LMHeadModel
 
-        hf_cfg = GPT2Config(n_embd=cfg.d_model, n_layer=cfg.n_layers, n_head=cfg.n_heads, n_inner=cfg.d_ff,
-                            resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout,
-                            n_positions=cfg.max_len, bos_token_id=tokenizer.cls_token_id,
-                            eos_token_id=tokenizer.sep_token_id, architectures=["GPT2LMHeadModel"], **common)
+        hf_cfg = GPT2Config(
+            n_embd=cfg.d_model,
+            n_layer=cfg.n_layers,
+            n_head=cfg.n_heads,
+            n_inner=cfg.d_ff,
+            resid_pdrop=cfg.dropout,
+            embd_pdrop=cfg.dropout,
+            attn_pdrop=cfg.dropout,
+            n_positions=cfg.max_len,
+            bos_token_id=tokenizer.cls_token_id,
+            eos_token_id=tokenizer.sep_token_id,
+            architectures=["GPT2LMHeadModel"],
+            **common,
+        )
         model = GPT2LMHeadModel(hf_cfg)
     model.config._attn_implementation = "eager"  # attention weights for the inspection pages
     if cfg.positional == "sinusoidal":
@@ -150,8 +171,15 @@ def zip_folder(folder: str | Path) -> bytes:
     return buf.getvalue()
 
 
-def register_trained(model, tokenizer, name: str, title: str, root: str | Path | None = None,
-                     meta: dict | None = None, owner: str | None = None) -> str:
+def register_trained(
+    model,
+    tokenizer,
+    name: str,
+    title: str,
+    root: str | Path | None = None,
+    meta: dict | None = None,
+    owner: str | None = None,
+) -> str:
     """Save under ``root`` (default: llmviz cache ``trained/``) and add to the model registry.
 
     ``owner``: the session the model belongs to (None: every session lists it).
@@ -161,7 +189,7 @@ def register_trained(model, tokenizer, name: str, title: str, root: str | Path |
     """
     import hashlib
 
-    from llmviz.models import CAUSAL_LM, MASKED_LM, cache_dir, register_model
+    from llmviz.models.loading import CAUSAL_LM, MASKED_LM, cache_dir, register_model
 
     digest = hashlib.sha256()
     for tensor in model.state_dict().values():
@@ -170,6 +198,13 @@ def register_trained(model, tokenizer, name: str, title: str, root: str | Path |
     folder = Path(root) if root is not None else cache_dir() / "trained"
     save_trained(model, tokenizer, folder / model_id, meta)
     kind = CAUSAL_LM if model.config.architectures[0].endswith("LMHeadModel") else MASKED_LM
-    register_model(model_id, folder / model_id, title, f"trained in the training lab ({title})",
-                   kind_hint=kind, replace=True, owner=owner)
+    register_model(
+        model_id,
+        folder / model_id,
+        title,
+        f"trained in the training lab ({title})",
+        kind_hint=kind,
+        replace=True,
+        owner=owner,
+    )
     return model_id

@@ -1,9 +1,10 @@
 """Word-level tokenizer for the training lab's synthetic corpora.
 
 Built with the ``tokenizers`` library and wrapped in ``PreTrainedTokenizerFast`` so the trained
-model folder re-loads with ``AutoTokenizer`` (and therefore through ``llmviz.models.load_model``)
+model folder re-loads with ``AutoTokenizer`` (and therefore through ``llmviz.models.loading.load_model``)
 like any Hugging Face model. One token per lower-cased word or punctuation mark.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -40,11 +41,13 @@ def make_tokenizer(vocab: dict[str, int], causal: bool = False):
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
     specials = [(CLS, vocab[CLS]), (SEP, vocab[SEP])]
     if causal:
-        tok.post_processor = processors.TemplateProcessing(single=f"{CLS} $A", pair=f"{CLS} $A $B",
-                                                           special_tokens=specials)
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{CLS} $A", pair=f"{CLS} $A $B", special_tokens=specials
+        )
     else:
         tok.post_processor = processors.TemplateProcessing(
-            single=f"{CLS} $A {SEP}", pair=f"{CLS} $A {SEP} $B {SEP}", special_tokens=specials)
+            single=f"{CLS} $A {SEP}", pair=f"{CLS} $A {SEP} $B {SEP}", special_tokens=specials
+        )
     kwargs = dict(pad_token=PAD, unk_token=UNK, cls_token=CLS, sep_token=SEP, mask_token=MASK)
     if causal:
         kwargs.update(bos_token=CLS, eos_token=SEP)

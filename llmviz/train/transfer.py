@@ -8,6 +8,7 @@ tokens, then a linear layer to the two labels.
 * frozen MiniLM: mean-pooled ``all-MiniLM-L6-v2`` sentence features + logistic regression
   (scikit-learn), i.e. transfer from a model pretrained on a billion real sentence pairs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,8 +19,11 @@ import torch
 from llmviz.errors import InputError
 from llmviz.train.loop import single_thread
 
-METHODS = {"finetune": "Pretrained tiny MLM, fine-tuned", "scratch": "Same tiny model from scratch",
-           "minilm": "Frozen MiniLM features + logistic regression"}
+METHODS = {
+    "finetune": "Pretrained tiny MLM, fine-tuned",
+    "scratch": "Same tiny model from scratch",
+    "minilm": "Frozen MiniLM features + logistic regression",
+}
 MAX_LABELS = 1024
 
 
@@ -51,15 +55,24 @@ def make_classifier(mlm, pretrained: bool, seed: int) -> Classifier:
         from llmviz.train.tiny import SINUSOIDAL_TOKEN_STD
 
         clf.encoder.embeddings.position_embeddings.weight.data.copy_(
-            mlm.bert.embeddings.position_embeddings.weight.data)
+            mlm.bert.embeddings.position_embeddings.weight.data
+        )
         clf.encoder.embeddings.word_embeddings.weight.data.normal_(0.0, SINUSOIDAL_TOKEN_STD)
     if getattr(mlm.config, "llmviz_positional", None) == "sinusoidal":
         clf.encoder.embeddings.position_embeddings.weight.requires_grad_(False)
     return clf
 
 
-def fit_classifier(clf: Classifier, tokenizer, texts: list[str], labels: np.ndarray, steps: int = 60,
-                   lr: float = 1e-3, batch_size: int = 16, seed: int = 0) -> Classifier:
+def fit_classifier(
+    clf: Classifier,
+    tokenizer,
+    texts: list[str],
+    labels: np.ndarray,
+    steps: int = 60,
+    lr: float = 1e-3,
+    batch_size: int = 16,
+    seed: int = 0,
+) -> Classifier:
     """``steps`` AdamW steps on mini-batches drawn (seeded) from the labelled examples."""
     enc = tokenizer(texts, padding=True, return_tensors="pt")
     y = torch.as_tensor(labels)
@@ -94,7 +107,7 @@ def mean_pooled(loaded, texts: list[str], batch_size: int = 64) -> np.ndarray:
     base = getattr(model, "base_model", model)
     with single_thread():
         for s in range(0, len(texts), batch_size):
-            out.append(_pool(base, tok, texts[s:s + batch_size], loaded.device))
+            out.append(_pool(base, tok, texts[s : s + batch_size], loaded.device))
     return np.concatenate(out)
 
 
@@ -107,8 +120,9 @@ def _pool(base, tok, texts: list[str], device) -> np.ndarray:
     return ((hidden * w).sum(1) / w.sum(1)).float().cpu().numpy()
 
 
-def logistic_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                      seed: int = 0) -> float:
+def logistic_accuracy(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, seed: int = 0
+) -> float:
     from sklearn.linear_model import LogisticRegression
 
     if len(set(train_y.tolist())) < 2:
@@ -128,5 +142,8 @@ class TransferResult:
     seconds: float
 
     def rows(self) -> list[dict]:
-        return [{"method": METHODS[m], "labelled_examples": n, "accuracy": a}
-                for m, accs in self.accuracy.items() for n, a in zip(self.sizes, accs)]
+        return [
+            {"method": METHODS[m], "labelled_examples": n, "accuracy": a}
+            for m, accs in self.accuracy.items()
+            for n, a in zip(self.sizes, accs)
+        ]

@@ -3,6 +3,7 @@
 Token labels go through :func:`axis_labels`: plotly merges equal category names, so axes are integer
 positions with the (HTML-escaped) token text as tick labels.
 """
+
 from __future__ import annotations
 
 import html
@@ -13,14 +14,18 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from llmviz.attention import STATISTICS
+from llmviz.attention.extract import STATISTICS
 
 SEQUENTIAL = "Blues"
 DIVERGING = "RdBu_r"
 MAX_LABELED_TOKENS = 80  # beyond this, tick labels are thinned so they stay readable
 MAX_HOVER_TOKENS = 96  # token text in hover needs T x T strings; above this hover shows positions only
-STAT_TITLES = {"entropy": "Entropy (nats)", "sink": "Sink (first/special token)",
-               "prev_token": "Previous-token score", "diagonal": "Diagonal (self) score"}
+STAT_TITLES = {
+    "entropy": "Entropy (nats)",
+    "sink": "Sink (first/special token)",
+    "prev_token": "Previous-token score",
+    "diagonal": "Diagonal (self) score",
+}
 
 
 def axis_labels(tokens: Sequence[str]) -> list[str]:
@@ -33,15 +38,18 @@ def _ticks(n: int) -> list[int]:
     return list(range(0, n, step))
 
 
-def _token_axes(fig: go.Figure, tokens_x: Sequence[str], tokens_y: Sequence[str], row=None, col=None,
-                show: bool = True) -> None:
+def _token_axes(
+    fig: go.Figure, tokens_x: Sequence[str], tokens_y: Sequence[str], row=None, col=None, show: bool = True
+) -> None:
     lx, ly = axis_labels(tokens_x), axis_labels(tokens_y)
     tx, ty = _ticks(len(lx)), _ticks(len(ly))
     kw = {} if row is None else {"row": row, "col": col}
-    fig.update_xaxes(tickvals=tx, ticktext=[lx[i] for i in tx] if show else None, showticklabels=show,
-                     tickangle=-60, **kw)
-    fig.update_yaxes(tickvals=ty, ticktext=[ly[i] for i in ty] if show else None, showticklabels=show,
-                     autorange="reversed", **kw)
+    fig.update_xaxes(
+        tickvals=tx, ticktext=[lx[i] for i in tx] if show else None, showticklabels=show, tickangle=-60, **kw
+    )
+    fig.update_yaxes(
+        tickvals=ty, ticktext=[ly[i] for i in ty] if show else None, showticklabels=show, autorange="reversed", **kw
+    )
 
 
 def _hover_grid(tokens_y: Sequence[str], tokens_x: Sequence[str]) -> np.ndarray:
@@ -54,54 +62,87 @@ def _hover_grid(tokens_y: Sequence[str], tokens_x: Sequence[str]) -> np.ndarray:
     return grid
 
 
-def attention_heatmap(tokens: Sequence[str], matrix: np.ndarray, title: str,
-                      zmax: float | None = None, colorbar_title: str = "weight") -> go.Figure:
+def attention_heatmap(
+    tokens: Sequence[str], matrix: np.ndarray, title: str, zmax: float | None = None, colorbar_title: str = "weight"
+) -> go.Figure:
     """One [T, T] matrix (rows = queries, columns = keys) with token labels."""
     m = np.asarray(matrix, dtype=np.float32)  # float32 travels as compact base64 to the browser
     rich = len(tokens) <= MAX_HOVER_TOKENS
-    fig = go.Figure(go.Heatmap(
-        z=m, x=list(range(m.shape[1])), y=list(range(m.shape[0])), colorscale=SEQUENTIAL, zmin=0,
-        zmax=zmax if zmax is not None else (float(np.nanmax(m)) if m.size else 1.0),
-        customdata=_hover_grid(tokens, tokens) if rich else None, colorbar={"title": colorbar_title},
-        hovertemplate=("query %{y} <b>%{customdata[0]}</b><br>key %{x} <b>%{customdata[1]}</b>" if rich
-                       else "query %{y}<br>key %{x}") + "<br>weight %{z:.4f}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=m,
+            x=list(range(m.shape[1])),
+            y=list(range(m.shape[0])),
+            colorscale=SEQUENTIAL,
+            zmin=0,
+            zmax=zmax if zmax is not None else (float(np.nanmax(m)) if m.size else 1.0),
+            customdata=_hover_grid(tokens, tokens) if rich else None,
+            colorbar={"title": colorbar_title},
+            hovertemplate=(
+                "query %{y} <b>%{customdata[0]}</b><br>key %{x} <b>%{customdata[1]}</b>"
+                if rich
+                else "query %{y}<br>key %{x}"
+            )
+            + "<br>weight %{z:.4f}<extra></extra>",
+        )
+    )
     _token_axes(fig, tokens, tokens)
     side = min(900, 220 + 14 * len(tokens))
-    fig.update_layout(title=html.escape(title), height=side + 80, xaxis_title="key (attended to)",
-                      yaxis_title="query (attending)", margin={"l": 60, "r": 20, "t": 60, "b": 60})
+    fig.update_layout(
+        title=html.escape(title),
+        height=side + 80,
+        xaxis_title="key (attended to)",
+        yaxis_title="query (attending)",
+        margin={"l": 60, "r": 20, "t": 60, "b": 60},
+    )
     return fig
 
 
-def layer_small_multiples(tokens: Sequence[str], layer_attention: np.ndarray, layer: int,
-                          cols: int = 4) -> go.Figure:
+def layer_small_multiples(tokens: Sequence[str], layer_attention: np.ndarray, layer: int, cols: int = 4) -> go.Figure:
     """All heads of one layer: ``layer_attention`` [heads, T, T] as a grid of heatmaps on one scale."""
     att = np.asarray(layer_attention, dtype=np.float32)
     n = att.shape[0]
     rows = math.ceil(n / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"head {h}" for h in range(n)],
-                        horizontal_spacing=0.03, vertical_spacing=0.06)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[f"head {h}" for h in range(n)],
+        horizontal_spacing=0.03,
+        vertical_spacing=0.06,
+    )
     show_labels = len(tokens) <= 24
     rich = len(tokens) <= MAX_HOVER_TOKENS // 2  # every head carries its own hover strings
     hover = _hover_grid(tokens, tokens) if rich else None
     where = "query %{customdata[0]}<br>key %{customdata[1]}" if rich else "query %{y}<br>key %{x}"
     for h in range(n):
         r, c = h // cols + 1, h % cols + 1
-        fig.add_trace(go.Heatmap(
-            z=att[h], coloraxis="coloraxis", customdata=hover,
-            hovertemplate=f"head {h}<br>{where}<br>weight %{{z:.4f}}<extra></extra>"), row=r, col=c)
+        fig.add_trace(
+            go.Heatmap(
+                z=att[h],
+                coloraxis="coloraxis",
+                customdata=hover,
+                hovertemplate=f"head {h}<br>{where}<br>weight %{{z:.4f}}<extra></extra>",
+            ),
+            row=r,
+            col=c,
+        )
         _token_axes(fig, tokens, tokens, row=r, col=c, show=show_labels and c == 1)
         if show_labels:
             fig.update_xaxes(showticklabels=r == rows, row=r, col=c)
-    fig.update_layout(title=f"Layer {layer}: every head (rows = queries, columns = keys)",
-                      coloraxis={"colorscale": SEQUENTIAL, "cmin": 0, "cmax": 1}, height=260 * rows + 80,
-                      margin={"l": 60, "r": 20, "t": 80, "b": 40})
+    fig.update_layout(
+        title=f"Layer {layer}: every head (rows = queries, columns = keys)",
+        coloraxis={"colorscale": SEQUENTIAL, "cmin": 0, "cmax": 1},
+        height=260 * rows + 80,
+        margin={"l": 60, "r": 20, "t": 80, "b": 40},
+    )
     return fig
 
 
 def rollout_heatmap(tokens: Sequence[str], rolled: np.ndarray) -> go.Figure:
     """Rollout matrix [T, T]: row i = how much output position i draws on each input token."""
-    fig = attention_heatmap(tokens, rolled, "Attention rollout across all layers (Abnar & Zuidema 2020)",
-                            colorbar_title="rollout")
+    fig = attention_heatmap(
+        tokens, rolled, "Attention rollout across all layers (Abnar & Zuidema 2020)", colorbar_title="rollout"
+    )
     fig.update_layout(yaxis_title="output position", xaxis_title="input token")
     return fig
 
@@ -111,30 +152,64 @@ def statistic_heatmap(values: np.ndarray, name: str, selected: tuple[int, int] |
     scatter marker sits on every cell so Streamlit's point selection reports (head, layer)."""
     v = np.asarray(values, dtype=float)
     n_layers, n_heads = v.shape
-    fig = go.Figure(go.Heatmap(
-        z=v, x=list(range(n_heads)), y=list(range(n_layers)), colorscale="Viridis",
-        colorbar={"title": name}, hoverinfo="skip"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=v,
+            x=list(range(n_heads)),
+            y=list(range(n_layers)),
+            colorscale="Viridis",
+            colorbar={"title": name},
+            hoverinfo="skip",
+        )
+    )
     hh, ll = np.meshgrid(np.arange(n_heads), np.arange(n_layers))
-    fig.add_trace(go.Scatter(
-        x=hh.ravel(), y=ll.ravel(), mode="markers", name="heads", showlegend=False,
-        marker={"size": max(6, min(30, 500 // max(n_heads, n_layers))), "opacity": 0.01, "color": "white",
-                "symbol": "square"},
-        customdata=v.ravel(),
-        hovertemplate="layer %{y}, head %{x}<br>" + name + " %{customdata:.3f}<extra></extra>"))
+    fig.add_trace(
+        go.Scatter(
+            x=hh.ravel(),
+            y=ll.ravel(),
+            mode="markers",
+            name="heads",
+            showlegend=False,
+            marker={
+                "size": max(6, min(30, 500 // max(n_heads, n_layers))),
+                "opacity": 0.01,
+                "color": "white",
+                "symbol": "square",
+            },
+            customdata=v.ravel(),
+            hovertemplate="layer %{y}, head %{x}<br>" + name + " %{customdata:.3f}<extra></extra>",
+        )
+    )
     if selected is not None:
-        fig.add_shape(type="rect", x0=selected[1] - 0.5, x1=selected[1] + 0.5, y0=selected[0] - 0.5,
-                      y1=selected[0] + 0.5, line={"color": "red", "width": 3})
-    fig.update_layout(title=STAT_TITLES.get(name, name), xaxis_title="head", yaxis_title="layer",
-                      yaxis={"range": [n_layers - 0.5, -0.5], "dtick": 1 if n_layers <= 32 else None},
-                      xaxis={"range": [-0.5, n_heads - 0.5], "dtick": 1 if n_heads <= 32 else None},
-                      height=max(340, 24 * n_layers + 160), clickmode="event+select",
-                      margin={"l": 60, "r": 20, "t": 60, "b": 50})
+        fig.add_shape(
+            type="rect",
+            x0=selected[1] - 0.5,
+            x1=selected[1] + 0.5,
+            y0=selected[0] - 0.5,
+            y1=selected[0] + 0.5,
+            line={"color": "red", "width": 3},
+        )
+    fig.update_layout(
+        title=STAT_TITLES.get(name, name),
+        xaxis_title="head",
+        yaxis_title="layer",
+        yaxis={"range": [n_layers - 0.5, -0.5], "dtick": 1 if n_layers <= 32 else None},
+        xaxis={"range": [-0.5, n_heads - 0.5], "dtick": 1 if n_heads <= 32 else None},
+        height=max(340, 24 * n_layers + 160),
+        clickmode="event+select",
+        margin={"l": 60, "r": 20, "t": 60, "b": 50},
+    )
     return fig
 
 
-def matrix_heatmap(matrix: np.ndarray, title: str, row_labels: Sequence[str] | None = None,
-                   col_labels: Sequence[str] | None = None, signed: bool | None = None,
-                   height: int | None = None) -> go.Figure:
+def matrix_heatmap(
+    matrix: np.ndarray,
+    title: str,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
+    signed: bool | None = None,
+    height: int | None = None,
+) -> go.Figure:
     """A labelled matrix for the step-by-step formula (X, W_Q, Q, scores, ...).
 
     Signed data use a diverging scale centred on 0; ``-inf`` (masked) cells are drawn blank.
@@ -146,10 +221,15 @@ def matrix_heatmap(matrix: np.ndarray, title: str, row_labels: Sequence[str] | N
     signed = bool(finite.size and finite.min() < 0) if signed is None else signed
     z = np.where(np.isfinite(m), m, np.nan).astype(np.float32)
     bound = float(np.abs(finite).max()) if finite.size else 1.0
-    trace = go.Heatmap(z=z, x=list(range(m.shape[1])), y=list(range(m.shape[0])),
-                       colorscale=DIVERGING if signed else SEQUENTIAL,
-                       zmin=-bound if signed else None, zmax=bound if signed else None,
-                       hovertemplate="row %{y}, col %{x}<br>%{z:.4f}<extra></extra>")
+    trace = go.Heatmap(
+        z=z,
+        x=list(range(m.shape[1])),
+        y=list(range(m.shape[0])),
+        colorscale=DIVERGING if signed else SEQUENTIAL,
+        zmin=-bound if signed else None,
+        zmax=bound if signed else None,
+        hovertemplate="row %{y}, col %{x}<br>%{z:.4f}<extra></extra>",
+    )
     fig = go.Figure(trace)
     rows = axis_labels(row_labels) if row_labels is not None else None
     cols = axis_labels(col_labels) if col_labels is not None else None
@@ -160,35 +240,76 @@ def matrix_heatmap(matrix: np.ndarray, title: str, row_labels: Sequence[str] | N
         t = _ticks(len(cols))
         fig.update_xaxes(tickvals=t, ticktext=[cols[i] for i in t], tickangle=-60)
     fig.update_yaxes(autorange="reversed")
-    fig.update_layout(title=html.escape(title) + f"  <sub>[{m.shape[0]} × {m.shape[1]}]</sub>",
-                      height=height or min(520, max(200, 16 * m.shape[0] + 140)),
-                      margin={"l": 60, "r": 20, "t": 50, "b": 40})
+    fig.update_layout(
+        title=html.escape(title) + f"  <sub>[{m.shape[0]} × {m.shape[1]}]</sub>",
+        height=height or min(520, max(200, 16 * m.shape[0] + 140)),
+        margin={"l": 60, "r": 20, "t": 50, "b": 40},
+    )
     return fig
 
 
-def neuron_figure(tokens: Sequence[str], products: np.ndarray, scores: np.ndarray, weights: np.ndarray,
-                  query_token: str) -> go.Figure:
+def neuron_figure(
+    tokens: Sequence[str], products: np.ndarray, scores: np.ndarray, weights: np.ndarray, query_token: str
+) -> go.Figure:
     """Neuron view: q∘k per dimension ([T, d_k] heatmap, one row per key) beside the summed scores
     and the softmax weights for the selected query."""
     p = np.asarray(products, dtype=float)
     bound = float(np.abs(p).max()) or 1.0
     labels = axis_labels(tokens)
-    fig = make_subplots(rows=1, cols=3, column_widths=[0.7, 0.15, 0.15], shared_yaxes=True,
-                        subplot_titles=["q ∘ k per dimension", "score q·k/√d_k", "softmax weight"],
-                        horizontal_spacing=0.02)
-    fig.add_trace(go.Heatmap(z=p, colorscale=DIVERGING, zmin=-bound, zmax=bound, colorbar={"x": 1.02, "len": 0.9},
-                             hovertemplate="key %{y}, dim %{x}<br>q·k term %{z:.4f}<extra></extra>"), 1, 1)
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        column_widths=[0.7, 0.15, 0.15],
+        shared_yaxes=True,
+        subplot_titles=["q ∘ k per dimension", "score q·k/√d_k", "softmax weight"],
+        horizontal_spacing=0.02,
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=p,
+            colorscale=DIVERGING,
+            zmin=-bound,
+            zmax=bound,
+            colorbar={"x": 1.02, "len": 0.9},
+            hovertemplate="key %{y}, dim %{x}<br>q·k term %{z:.4f}<extra></extra>",
+        ),
+        1,
+        1,
+    )
     finite = np.where(np.isfinite(scores), scores, np.nan)
     ys = list(range(len(tokens)))
-    fig.add_trace(go.Bar(x=finite, y=ys, orientation="h", marker_color="#4477aa", name="score",
-                         hovertemplate="score %{x:.3f}<extra></extra>"), 1, 2)
-    fig.add_trace(go.Bar(x=weights, y=ys, orientation="h", marker_color="#228833", name="weight",
-                         hovertemplate="weight %{x:.3f}<extra></extra>"), 1, 3)
+    fig.add_trace(
+        go.Bar(
+            x=finite,
+            y=ys,
+            orientation="h",
+            marker_color="#4477aa",
+            name="score",
+            hovertemplate="score %{x:.3f}<extra></extra>",
+        ),
+        1,
+        2,
+    )
+    fig.add_trace(
+        go.Bar(
+            x=weights,
+            y=ys,
+            orientation="h",
+            marker_color="#228833",
+            name="weight",
+            hovertemplate="weight %{x:.3f}<extra></extra>",
+        ),
+        1,
+        3,
+    )
     t = _ticks(len(labels))
     fig.update_yaxes(tickvals=t, ticktext=[labels[i] for i in t], autorange="reversed", row=1, col=1)
-    fig.update_layout(title=f"Query token {html.escape(query_token)}: how each dimension of q·k adds up",
-                      height=min(900, 200 + 18 * len(tokens)), showlegend=False,
-                      margin={"l": 100, "r": 20, "t": 70, "b": 40})
+    fig.update_layout(
+        title=f"Query token {html.escape(query_token)}: how each dimension of q·k adds up",
+        height=min(900, 200 + 18 * len(tokens)),
+        showlegend=False,
+        margin={"l": 100, "r": 20, "t": 70, "b": 40},
+    )
     return fig
 
 

@@ -15,6 +15,7 @@ embeds every attention weight as a full-precision float. Here:
 ``view_fragment`` returns the view's HTML without the libraries (what the payload bench measures);
 ``standalone_html`` wraps fragments into one offline HTML document (for ``st.iframe`` and download).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,8 +63,13 @@ window.llmvizDecode = function (p) {
   return p;
 };
 """
-_FILTER_NAMES = ("All", "Sentence A -> Sentence A", "Sentence B -> Sentence B",
-                 "Sentence A -> Sentence B", "Sentence B -> Sentence A")
+_FILTER_NAMES = (
+    "All",
+    "Sentence A -> Sentence A",
+    "Sentence B -> Sentence B",
+    "Sentence A -> Sentence B",
+    "Sentence B -> Sentence A",
+)
 
 
 def _read(rel: str) -> str:
@@ -121,10 +127,17 @@ def encode_weights(attention: np.ndarray, decimals: int = DEFAULT_DECIMALS) -> l
     return np.rint(np.asarray(attention, dtype=np.float64) * scale).astype(np.int64).tolist()
 
 
-def view_fragment(tokens: Sequence[str], attention: np.ndarray, view: str = "head",
-                  sentence_b_start: int | None = None, layers: Sequence[int] | None = None,
-                  heads: Sequence[int] | None = None, layer: int | None = None,
-                  decimals: int = DEFAULT_DECIMALS, root_id: str | None = None) -> str:
+def view_fragment(
+    tokens: Sequence[str],
+    attention: np.ndarray,
+    view: str = "head",
+    sentence_b_start: int | None = None,
+    layers: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+    layer: int | None = None,
+    decimals: int = DEFAULT_DECIMALS,
+    root_id: str | None = None,
+) -> str:
     """HTML of one bertviz view (``view`` = "head" | "model"), without the libraries.
 
     ``attention``: [layers, heads, T, T] for all layers of the model; ``layers`` picks which to ship
@@ -152,39 +165,48 @@ def view_fragment(tokens: Sequence[str], attention: np.ndarray, view: str = "hea
         sentence_b_start = None
     root_id = root_id or f"bertviz-{uuid.uuid4().hex}"
     params = {
-        "attention": [{"name": "All" if sentence_b_start is not None else None,
-                       "attn": encode_weights(shipped, decimals),
-                       "left_text": list(tokens), "right_text": list(tokens)}],
-        "scale": 10 ** int(decimals), "sentence_b_start": sentence_b_start,
-        "default_filter": "0", "root_div_id": root_id, "include_layers": layers,
+        "attention": [
+            {
+                "name": "All" if sentence_b_start is not None else None,
+                "attn": encode_weights(shipped, decimals),
+                "left_text": list(tokens),
+                "right_text": list(tokens),
+            }
+        ],
+        "scale": 10 ** int(decimals),
+        "sentence_b_start": sentence_b_start,
+        "default_filter": "0",
+        "root_div_id": root_id,
+        "include_layers": layers,
     }
     if view == "head":
-        params.update(layer=None if layer is None else int(layer),
-                      heads=None if heads is None else head_list)
+        params.update(layer=None if layer is None else int(layer), heads=None if heads is None else head_list)
     else:
         params.update(display_mode="light", include_heads=head_list, total_heads=len(head_list))
     select = ""
     if sentence_b_start is not None:
-        options = "".join(f'<option value="{i}">{html.escape(name)}</option>'
-                          for i, name in enumerate(_FILTER_NAMES))
+        options = "".join(f'<option value="{i}">{html.escape(name)}</option>' for i, name in enumerate(_FILTER_NAMES))
         select = f'Attention: <select id="filter">{options}</select>'
     layer_select = 'Layer: <select id="layer"></select>' if view == "head" else ""
     js = _view_js(view).replace("PYTHON_PARAMS", f"llmvizDecode({script_json(params)})", 1)
-    return (f'<div id="{html.escape(root_id)}" class="llmviz-bertviz" data-view="{view}" '
-            f'style="font-family:Helvetica,Arial,sans-serif;">'
-            f'<span style="user-select:none">{layer_select} {select}</span><div id="vis"></div></div>\n'
-            f"<script>\n{js}\n</script>")
+    return (
+        f'<div id="{html.escape(root_id)}" class="llmviz-bertviz" data-view="{view}" '
+        f'style="font-family:Helvetica,Arial,sans-serif;">'
+        f'<span style="user-select:none">{layer_select} {select}</span><div id="vis"></div></div>\n'
+        f"<script>\n{js}\n</script>"
+    )
 
 
-def standalone_html(fragments: str | Sequence[str], title: str = "llmviz attention",
-                    note: str = "") -> str:
+def standalone_html(fragments: str | Sequence[str], title: str = "llmviz attention", note: str = "") -> str:
     """A complete offline HTML document: libraries inlined once, then the view fragments."""
     if isinstance(fragments, str):
         fragments = [fragments]
     body = "\n".join(fragments)
     note_html = f'<p style="font:12px sans-serif;color:#555">{html.escape(note)}</p>' if note else ""
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title>"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">"
-            f"</head><body>\n{library_scripts()}\n{note_html}\n{body}\n</body></html>")
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title>"
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">"
+        f"</head><body>\n{library_scripts()}\n{note_html}\n{body}\n</body></html>"
+    )

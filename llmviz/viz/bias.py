@@ -3,6 +3,7 @@
 Token and term strings are HTML-escaped before they reach plotly (which renders a subset of HTML in
 labels), and categorical axes use positions + tick text so repeated tokens stay separate.
 """
+
 from __future__ import annotations
 
 import html
@@ -22,16 +23,28 @@ def template_heatmap(res) -> go.Figure:
     z = res.score
     label = "Kurita log(p_tgt/p_prior)" if res.method == "mlm_kurita" else "log p(target | prefix)"
     skew = res.skew()
-    fig = go.Figure(go.Heatmap(
-        z=skew, x=list(range(len(res.targets))), y=list(range(len(res.groups))), colorscale=DIVERGING, zmid=0,
-        customdata=np.dstack([z, res.log_prob]), colorbar={"title": "vs. group mean"},
-        hovertemplate="group %{y}, target %{x}<br>" + label + " = %{customdata[0]:.3f}<br>"
-                      "log p(target) = %{customdata[1]:.3f}<br>minus group mean = %{z:.3f}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=skew,
+            x=list(range(len(res.targets))),
+            y=list(range(len(res.groups))),
+            colorscale=DIVERGING,
+            zmid=0,
+            customdata=np.dstack([z, res.log_prob]),
+            colorbar={"title": "vs. group mean"},
+            hovertemplate="group %{y}, target %{x}<br>" + label + " = %{customdata[0]:.3f}<br>"
+            "log p(target) = %{customdata[1]:.3f}<br>minus group mean = %{z:.3f}<extra></extra>",
+        )
+    )
     fig.update_xaxes(tickvals=list(range(len(res.targets))), ticktext=_esc(res.targets), title="target")
-    fig.update_yaxes(tickvals=list(range(len(res.groups))), ticktext=_esc(res.groups), title="group",
-                     autorange="reversed")
-    fig.update_layout(title=f"{label}, centred per target (red: this group favours the target more)",
-                      height=140 + 40 * len(res.groups), margin={"t": 60})
+    fig.update_yaxes(
+        tickvals=list(range(len(res.groups))), ticktext=_esc(res.groups), title="group", autorange="reversed"
+    )
+    fig.update_layout(
+        title=f"{label}, centred per target (red: this group favours the target more)",
+        height=140 + 40 * len(res.groups),
+        margin={"t": 60},
+    )
     return fig
 
 
@@ -39,14 +52,23 @@ def template_ratio_bars(res, a: int = 0, b: int = 1) -> go.Figure:
     """Per-target score difference between group a and group b, sorted."""
     r = res.log_ratio(a, b)
     order = np.argsort(r)
-    fig = go.Figure(go.Bar(x=r[order], y=list(range(len(order))), orientation="h",
-                           marker_color=np.where(r[order] > 0, "#c0392b", "#2e86c1"),
-                           hovertemplate="%{x:.3f}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=r[order],
+            y=list(range(len(order))),
+            orientation="h",
+            marker_color=np.where(r[order] > 0, "#c0392b", "#2e86c1"),
+            hovertemplate="%{x:.3f}<extra></extra>",
+        )
+    )
     fig.update_yaxes(tickvals=list(range(len(order))), ticktext=_esc([res.targets[i] for i in order]))
     ga, gb = html.escape(res.groups[a]), html.escape(res.groups[b])
-    fig.update_layout(title=f"log-ratio per target: right = more likely with '{ga}', left = with '{gb}'",
-                      xaxis_title=f"score('{ga}') − score('{gb}') (natural log)",
-                      height=120 + 22 * len(order), margin={"t": 60})
+    fig.update_layout(
+        title=f"log-ratio per target: right = more likely with '{ga}', left = with '{gb}'",
+        xaxis_title=f"score('{ga}') − score('{gb}') (natural log)",
+        height=120 + 22 * len(order),
+        margin={"t": 60},
+    )
     fig.add_vline(x=0, line_color="gray")
     return fig
 
@@ -58,13 +80,24 @@ def pairs_summary(summary: dict) -> go.Figure:
     pct = [v["pct_stereotype"] for _, v in rows]
     lo = [v["pct_stereotype"] - v["ci95"][0] for _, v in rows]
     hi = [v["ci95"][1] - v["pct_stereotype"] for _, v in rows]
-    fig = go.Figure(go.Bar(x=pct, y=names, orientation="h", error_x={"type": "data", "array": hi, "arrayminus": lo},
-                           marker_color=["#34495e"] + ["#7f8c8d"] * (len(rows) - 1),
-                           hovertemplate="%{x:.1f} %<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=pct,
+            y=names,
+            orientation="h",
+            error_x={"type": "data", "array": hi, "arrayminus": lo},
+            marker_color=["#34495e"] + ["#7f8c8d"] * (len(rows) - 1),
+            hovertemplate="%{x:.1f} %<extra></extra>",
+        )
+    )
     fig.add_vline(x=50, line_dash="dash", line_color="#c0392b", annotation_text="50 % = no preference")
-    fig.update_layout(title="% of pairs where the more-stereotypical sentence scores higher (95 % CI)",
-                      xaxis={"range": [0, 100], "title": "%"}, yaxis={"autorange": "reversed"},
-                      height=120 + 32 * len(rows), margin={"t": 60})
+    fig.update_layout(
+        title="% of pairs where the more-stereotypical sentence scores higher (95 % CI)",
+        xaxis={"range": [0, 100], "title": "%"},
+        yaxis={"autorange": "reversed"},
+        height=120 + 32 * len(rows),
+        margin={"t": 60},
+    )
     return fig
 
 
@@ -75,23 +108,36 @@ def score_diff_hist(scores) -> go.Figure:
     for t in sorted(set(types)):
         fig.add_trace(go.Histogram(x=scores.diff[types == t], name=html.escape(str(t)), opacity=0.75, nbinsx=30))
     fig.add_vline(x=0, line_color="black")
-    fig.update_layout(barmode="stack", title="Score difference per pair (right of 0: stereotype preferred)",
-                      xaxis_title="log-likelihood(sent_more) − log-likelihood(sent_less)", yaxis_title="pairs",
-                      height=360, margin={"t": 60})
+    fig.update_layout(
+        barmode="stack",
+        title="Score difference per pair (right of 0: stereotype preferred)",
+        xaxis_title="log-likelihood(sent_more) − log-likelihood(sent_less)",
+        yaxis_title="pairs",
+        height=360,
+        margin={"t": 60},
+    )
     return fig
 
 
 def pair_token_bars(detail) -> go.Figure:
     """Per shared token: log p in sent_more minus log p in sent_less."""
     d = detail.token_diff
-    fig = go.Figure(go.Bar(x=list(range(len(d))), y=d, marker_color=np.where(d > 0, "#c0392b", "#2e86c1"),
-                           customdata=np.stack([detail.lp_more[detail.shared_more],
-                                                detail.lp_less[detail.shared_less]], axis=-1),
-                           hovertemplate="more %{customdata[0]:.3f} · less %{customdata[1]:.3f}"
-                                         "<br>difference %{y:.3f}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=list(range(len(d))),
+            y=d,
+            marker_color=np.where(d > 0, "#c0392b", "#2e86c1"),
+            customdata=np.stack([detail.lp_more[detail.shared_more], detail.lp_less[detail.shared_less]], axis=-1),
+            hovertemplate="more %{customdata[0]:.3f} · less %{customdata[1]:.3f}<br>difference %{y:.3f}<extra></extra>",
+        )
+    )
     fig.update_xaxes(tickvals=list(range(len(d))), ticktext=_esc(detail.shared_tokens), title="shared token")
-    fig.update_layout(title="Token-level difference on the shared tokens (sum = score difference)",
-                      yaxis_title="log p(more) − log p(less)", height=340, margin={"t": 60})
+    fig.update_layout(
+        title="Token-level difference on the shared tokens (sum = score difference)",
+        yaxis_title="log p(more) − log p(less)",
+        height=340,
+        margin={"t": 60},
+    )
     return fig
 
 
@@ -101,14 +147,26 @@ def attention_diff_heatmap(detail, layer: int, head: int | None) -> go.Figure:
     m = a.mean(axis=0) if head is None else a[head]  # [A, A]
     n = len(detail.attention_tokens)
     lim = float(np.abs(m).max()) or 1.0
-    fig = go.Figure(go.Heatmap(z=m, x=list(range(n)), y=list(range(n)), colorscale=DIVERGING, zmin=-lim, zmax=lim,
-                               hovertemplate="query %{y} → key %{x}: %{z:.4f}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=m,
+            x=list(range(n)),
+            y=list(range(n)),
+            colorscale=DIVERGING,
+            zmin=-lim,
+            zmax=lim,
+            hovertemplate="query %{y} → key %{x}: %{z:.4f}<extra></extra>",
+        )
+    )
     ticks = _esc(detail.attention_tokens)
     fig.update_xaxes(tickvals=list(range(n)), ticktext=ticks, title="key (attended to)")
     fig.update_yaxes(tickvals=list(range(n)), ticktext=ticks, title="query", autorange="reversed")
     which = "mean of heads" if head is None else f"head {head}"
-    fig.update_layout(title=f"Attention difference, layer {layer}, {which} (red: more attention in sent_more)",
-                      height=220 + 22 * n, margin={"t": 60})
+    fig.update_layout(
+        title=f"Attention difference, layer {layer}, {which} (red: more attention in sent_more)",
+        height=220 + 22 * n,
+        margin={"t": 60},
+    )
     return fig
 
 
@@ -116,11 +174,24 @@ def counterfactual_box(res) -> go.Figure:
     """VADER sentiment of each group's continuations, with the mean marked."""
     fig = go.Figure()
     for g, name in enumerate(res.groups):
-        fig.add_trace(go.Box(y=res.sentiment[g], name=html.escape(name), boxmean=True, boxpoints="all",
-                             jitter=0.4, pointpos=0, hovertemplate="%{y:.3f}<extra></extra>"))
-    fig.update_layout(title="Sentiment of continuations per group (VADER compound, −1 … +1)",
-                      yaxis={"range": [-1.05, 1.05], "title": "compound"}, showlegend=False, height=380,
-                      margin={"t": 60})
+        fig.add_trace(
+            go.Box(
+                y=res.sentiment[g],
+                name=html.escape(name),
+                boxmean=True,
+                boxpoints="all",
+                jitter=0.4,
+                pointpos=0,
+                hovertemplate="%{y:.3f}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title="Sentiment of continuations per group (VADER compound, −1 … +1)",
+        yaxis={"range": [-1.05, 1.05], "title": "compound"},
+        showlegend=False,
+        height=380,
+        margin={"t": 60},
+    )
     return fig
 
 
@@ -128,14 +199,24 @@ def weat_layers(res) -> go.Figure:
     """Effect size per layer; marker filled where p < 0.05."""
     layers = list(range(len(res.effect_size)))
     sig = res.p_value < 0.05
-    fig = go.Figure(go.Scatter(
-        x=layers, y=res.effect_size, mode="lines+markers", customdata=res.p_value,
-        marker={"size": 10, "symbol": np.where(sig, "circle", "circle-open").tolist(), "color": "#34495e"},
-        hovertemplate="layer %{x}<br>d = %{y:.3f}<br>p = %{customdata:.4g}<extra></extra>"))
+    fig = go.Figure(
+        go.Scatter(
+            x=layers,
+            y=res.effect_size,
+            mode="lines+markers",
+            customdata=res.p_value,
+            marker={"size": 10, "symbol": np.where(sig, "circle", "circle-open").tolist(), "color": "#34495e"},
+            hovertemplate="layer %{x}<br>d = %{y:.3f}<br>p = %{customdata:.4g}<extra></extra>",
+        )
+    )
     fig.add_hline(y=0, line_color="gray")
-    fig.update_layout(title=f"{res.mode.upper()} effect size per layer (filled: p < 0.05, one-sided)",
-                      xaxis_title="layer (0 = embeddings)", yaxis={"title": "Caliskan's d", "range": [-2.05, 2.05]},
-                      height=360, margin={"t": 60})
+    fig.update_layout(
+        title=f"{res.mode.upper()} effect size per layer (filled: p < 0.05, one-sided)",
+        xaxis_title="layer (0 = embeddings)",
+        yaxis={"title": "Caliskan's d", "range": [-2.05, 2.05]},
+        height=360,
+        margin={"t": 60},
+    )
     return fig
 
 
@@ -144,18 +225,50 @@ def mitigation_bars(res) -> go.Figure:
     projection, side by side on their own axes: d is unbounded and signed, accuracy is a share."""
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("effect size d", "recoverability (k-NN acc.)"),
-                        horizontal_spacing=0.18)
-    for name, colour, d, acc in (("before", "#7f8c8d", res.effect_before, res.recover_before),
-                                 ("after projection", "#27ae60", res.effect_after, res.recover_after)):
-        fig.add_trace(go.Bar(x=[name], y=[d], name=name, marker_color=colour, legendgroup=name,
-                             hovertemplate="d = %{y:.3f}<extra></extra>"), row=1, col=1)
-        fig.add_trace(go.Bar(x=[name], y=[acc], name=name, marker_color=colour, legendgroup=name, showlegend=False,
-                             hovertemplate="%{y:.3f}<extra></extra>"), row=1, col=2)
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("effect size d", "recoverability (k-NN acc.)"), horizontal_spacing=0.18
+    )
+    for name, colour, d, acc in (
+        ("before", "#7f8c8d", res.effect_before, res.recover_before),
+        ("after projection", "#27ae60", res.effect_after, res.recover_after),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=[name],
+                y=[d],
+                name=name,
+                marker_color=colour,
+                legendgroup=name,
+                hovertemplate="d = %{y:.3f}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Bar(
+                x=[name],
+                y=[acc],
+                name=name,
+                marker_color=colour,
+                legendgroup=name,
+                showlegend=False,
+                hovertemplate="%{y:.3f}<extra></extra>",
+            ),
+            row=1,
+            col=2,
+        )
     fig.update_yaxes(title_text="d", row=1, col=1, automargin=True)
     fig.update_yaxes(title_text="accuracy", range=[0, 1.05], row=1, col=2, automargin=True)
-    fig.add_hline(y=0.5, line_dash="dot", line_color="#999", row=1, col=2, annotation_text="chance",
-                  annotation_position="bottom right")
-    fig.update_layout(title=f"Before / after removing the bias direction (layer {res.layer})",
-                      height=360, margin={"t": 80})
+    fig.add_hline(
+        y=0.5,
+        line_dash="dot",
+        line_color="#999",
+        row=1,
+        col=2,
+        annotation_text="chance",
+        annotation_position="bottom right",
+    )
+    fig.update_layout(
+        title=f"Before / after removing the bias direction (layer {res.layer})", height=360, margin={"t": 80}
+    )
     return fig

@@ -1,6 +1,7 @@
 """Figures for the Explain page: token colouring (HTML), method × token heatmaps, rank correlations,
 logit lens and head-ablation heatmaps. Every token string is HTML-escaped before it reaches HTML or a
 plotly label (plotly interprets a subset of HTML tags in text)."""
+
 from __future__ import annotations
 
 import html
@@ -50,11 +51,15 @@ def token_html(results: list[Attribution], height_note: str = "") -> str:
             rgb = POS if n >= 0 else NEG
             alpha = 0.08 if res.special_mask[i] else abs(float(n))
             cls = "tok special" if res.special_mask[i] else "tok"
-            spans.append(f'<span class="{cls}" data-score="{float(raw):.6g}" '
-                         f'style="background: rgba({rgb[0]},{rgb[1]},{rgb[2]},{alpha:.3f})" '
-                         f'title="{_esc(tok)}: {float(raw):.4g}">{_esc(tok)}</span>')
-        rows.append(f'<div class="row"><div class="method">{_esc(_title(res.method))}</div>'
-                    f'<div class="tokens">{"".join(spans)}</div></div>')
+            spans.append(
+                f'<span class="{cls}" data-score="{float(raw):.6g}" '
+                f'style="background: rgba({rgb[0]},{rgb[1]},{rgb[2]},{alpha:.3f})" '
+                f'title="{_esc(tok)}: {float(raw):.4g}">{_esc(tok)}</span>'
+            )
+        rows.append(
+            f'<div class="row"><div class="method">{_esc(_title(res.method))}</div>'
+            f'<div class="tokens">{"".join(spans)}</div></div>'
+        )
     note = f'<p class="note">{_esc(height_note)}</p>' if height_note else ""
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><style>
 #{root} {{ font-family: sans-serif; font-size: 15px; }}
@@ -73,12 +78,26 @@ def method_heatmap(results: list[Attribution]) -> go.Figure:
     """Heatmap method × token of the normalised scores (hover: raw score)."""
     z = np.stack([normalised(r) for r in results])  # [M, T]
     raw = np.stack([r.scores for r in results])
-    fig = go.Figure(go.Heatmap(z=z, x=_labels(results[0].tokens), y=[_esc(_title(r.method)) for r in results],
-                               customdata=raw, zmin=-1, zmax=1, zmid=0, colorscale="RdBu_r",
-                               hovertemplate="%{y}<br>%{x}<br>normalised %{z:.2f}<br>raw %{customdata:.4g}"
-                                             "<extra></extra>", colorbar={"title": "score / max|score|"}))
-    fig.update_layout(title=_esc(f"Attributions for {results[0].label}"), height=140 + 45 * len(results),
-                      margin={"l": 10, "r": 10, "t": 50, "b": 10}, yaxis={"autorange": "reversed"})
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=_labels(results[0].tokens),
+            y=[_esc(_title(r.method)) for r in results],
+            customdata=raw,
+            zmin=-1,
+            zmax=1,
+            zmid=0,
+            colorscale="RdBu_r",
+            hovertemplate="%{y}<br>%{x}<br>normalised %{z:.2f}<br>raw %{customdata:.4g}<extra></extra>",
+            colorbar={"title": "score / max|score|"},
+        )
+    )
+    fig.update_layout(
+        title=_esc(f"Attributions for {results[0].label}"),
+        height=140 + 45 * len(results),
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        yaxis={"autorange": "reversed"},
+    )
     return fig
 
 
@@ -86,25 +105,54 @@ def spearman_figure(results: list[Attribution], rho: np.ndarray) -> go.Figure:
     """Heatmap of the Spearman rank correlation between methods."""
     names = [_esc(_title(r.method)) for r in results]
     text = [["–" if math.isnan(v) else f"{v:.2f}" for v in row] for row in rho]
-    fig = go.Figure(go.Heatmap(z=np.nan_to_num(rho, nan=0.0), x=names, y=names, zmin=-1, zmax=1, zmid=0,
-                               colorscale="RdBu_r", text=text, texttemplate="%{text}",
-                               hovertemplate="%{y} vs %{x}: ρ = %{text}<extra></extra>"))
-    fig.update_layout(title="Spearman rank correlation between methods (non-special tokens)",
-                      height=120 + 50 * len(results), margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                      yaxis={"autorange": "reversed"})
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.nan_to_num(rho, nan=0.0),
+            x=names,
+            y=names,
+            zmin=-1,
+            zmax=1,
+            zmid=0,
+            colorscale="RdBu_r",
+            text=text,
+            texttemplate="%{text}",
+            hovertemplate="%{y} vs %{x}: ρ = %{text}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title="Spearman rank correlation between methods (non-special tokens)",
+        height=120 + 50 * len(results),
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        yaxis={"autorange": "reversed"},
+    )
     return fig
 
 
 def logit_lens_heatmap(res: LogitLensResult) -> go.Figure:
     """Layer × position: the top token after each layer (text) and its probability (colour)."""
     text = [[_esc(t) for t in row] for row in res.top_tokens]
-    fig = go.Figure(go.Heatmap(z=res.top_probs, x=_labels(res.tokens), y=res.layer_names, text=text,
-                               texttemplate="%{text}", zmin=0, zmax=1, colorscale="Viridis",
-                               hovertemplate="after layer %{y}<br>input %{x}<br>top: %{text} "
-                                             "(p = %{z:.3f})<extra></extra>", colorbar={"title": "p(top)"}))
-    fig.update_layout(title="Logit lens: top next-token guess after each layer", xaxis_title="input position",
-                      yaxis={"title": "layer", "type": "category"}, xaxis={"type": "category"},
-                      height=max(350, 22 * len(res.layer_names) + 120), margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    fig = go.Figure(
+        go.Heatmap(
+            z=res.top_probs,
+            x=_labels(res.tokens),
+            y=res.layer_names,
+            text=text,
+            texttemplate="%{text}",
+            zmin=0,
+            zmax=1,
+            colorscale="Viridis",
+            hovertemplate="after layer %{y}<br>input %{x}<br>top: %{text} (p = %{z:.3f})<extra></extra>",
+            colorbar={"title": "p(top)"},
+        )
+    )
+    fig.update_layout(
+        title="Logit lens: top next-token guess after each layer",
+        xaxis_title="input position",
+        yaxis={"title": "layer", "type": "category"},
+        xaxis={"type": "category"},
+        height=max(350, 22 * len(res.layer_names) + 120),
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
     return fig
 
 
@@ -113,14 +161,30 @@ def target_across_layers(res: LogitLensResult) -> go.Figure:
     top_rank = max(int(np.max(res.target_ranks)), 10)
     fig = go.Figure()
     fig.add_scatter(x=res.layer_names, y=res.target_probs, name="probability", mode="lines+markers")
-    fig.add_scatter(x=res.layer_names, y=res.target_ranks, name="rank (1 = top)", mode="lines+markers",
-                    yaxis="y2", line={"dash": "dot"})
-    fig.update_layout(title=_esc(f"Target '{res.target_token}' through the layers (last position)"),
-                      xaxis={"title": "layer", "type": "category"}, yaxis={"title": "probability", "rangemode": "tozero"},
-                      yaxis2={"title": "rank (log scale, 1 at the top)", "type": "log", "overlaying": "y",
-                              "side": "right", "range": [math.log10(top_rank * 1.5), -0.05],
-                              "tickvals": [10 ** k for k in range(int(math.log10(top_rank)) + 1)]},
-                      height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h"})
+    fig.add_scatter(
+        x=res.layer_names,
+        y=res.target_ranks,
+        name="rank (1 = top)",
+        mode="lines+markers",
+        yaxis="y2",
+        line={"dash": "dot"},
+    )
+    fig.update_layout(
+        title=_esc(f"Target '{res.target_token}' through the layers (last position)"),
+        xaxis={"title": "layer", "type": "category"},
+        yaxis={"title": "probability", "rangemode": "tozero"},
+        yaxis2={
+            "title": "rank (log scale, 1 at the top)",
+            "type": "log",
+            "overlaying": "y",
+            "side": "right",
+            "range": [math.log10(top_rank * 1.5), -0.05],
+            "tickvals": [10**k for k in range(int(math.log10(top_rank)) + 1)],
+        },
+        height=380,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h"},
+    )
     return fig
 
 
@@ -128,20 +192,44 @@ def ablation_heatmap(res: AblationResult) -> go.Figure:
     """Layer × head: change in the target score when that head's output is zeroed."""
     z = res.head_delta
     lim = float(np.max(np.abs(z))) or 1.0
-    fig = go.Figure(go.Heatmap(z=z, x=[f"h{h}" for h in range(z.shape[1])], y=[f"L{i}" for i in range(z.shape[0])],
-                               zmin=-lim, zmax=lim, zmid=0, colorscale="RdBu_r",
-                               hovertemplate="layer %{y}, head %{x}<br>Δ = %{z:.4f}<extra></extra>",
-                               colorbar={"title": "Δ score"}))
-    fig.update_layout(title=_esc(f"Head ablation: Δ {res.label}"), xaxis_title="head", yaxis_title="layer",
-                      height=max(320, 18 * z.shape[0] + 120), margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                      yaxis={"autorange": "reversed"})
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[f"h{h}" for h in range(z.shape[1])],
+            y=[f"L{i}" for i in range(z.shape[0])],
+            zmin=-lim,
+            zmax=lim,
+            zmid=0,
+            colorscale="RdBu_r",
+            hovertemplate="layer %{y}, head %{x}<br>Δ = %{z:.4f}<extra></extra>",
+            colorbar={"title": "Δ score"},
+        )
+    )
+    fig.update_layout(
+        title=_esc(f"Head ablation: Δ {res.label}"),
+        xaxis_title="head",
+        yaxis_title="layer",
+        height=max(320, 18 * z.shape[0] + 120),
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        yaxis={"autorange": "reversed"},
+    )
     return fig
 
 
 def layer_ablation_bar(res: AblationResult) -> go.Figure:
     """Change in the target score when every head of a layer is zeroed."""
-    fig = go.Figure(go.Bar(x=[f"L{i}" for i in range(len(res.layer_delta))], y=res.layer_delta,
-                           hovertemplate="layer %{x}: Δ = %{y:.4f}<extra></extra>"))
-    fig.update_layout(title="Whole-layer attention ablation", xaxis_title="layer", yaxis_title="Δ score",
-                      height=320, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    fig = go.Figure(
+        go.Bar(
+            x=[f"L{i}" for i in range(len(res.layer_delta))],
+            y=res.layer_delta,
+            hovertemplate="layer %{x}: Δ = %{y:.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title="Whole-layer attention ablation",
+        xaxis_title="layer",
+        yaxis_title="Δ score",
+        height=320,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
     return fig

@@ -2,6 +2,7 @@
 
 Token strings are escaped before they reach plotly labels (which render a subset of HTML) or HTML.
 """
+
 from __future__ import annotations
 
 import html
@@ -9,7 +10,7 @@ import html
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from llmviz.generate import Generation, StepRecord
+from llmviz.generation.generate import Generation, StepRecord
 
 
 def _label(token: str) -> str:
@@ -25,18 +26,45 @@ def probability_chart(gen: Generation, selected: int | None = None, title: str =
     labels = [_label(s.token) for s in gen.steps]
     colors = ["#d62728" if s.forced else ("#ff7f0e" if s.index == selected else "#1f77b4") for s in gen.steps]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    hover = [f"step {s.index}: {lab}<br>p = {s.prob:.3f} (model {s.model_prob:.3f})<br>rank {s.rank}"
-             + ("<br>forced" if s.forced else "") for s, lab in zip(gen.steps, labels)]
-    fig.add_trace(go.Bar(x=x, y=gen.probs(), name="p (sampled from)", marker_color=colors,
-                         hovertext=hover, hoverinfo="text"), secondary_y=False)
-    fig.add_trace(go.Scatter(x=x, y=gen.model_probs(), mode="markers", name="p model (raw softmax)",
-                             marker=dict(symbol="diamond", color="black", size=7), hoverinfo="skip"),
-                  secondary_y=False)
-    fig.add_trace(go.Scatter(x=x, y=gen.entropies(), mode="lines", name="entropy (bits)",
-                             line=dict(color="#2ca02c", dash="dot"), hoverinfo="skip"), secondary_y=True)
-    fig.update_layout(title=title or "Probability of each generated token", height=360, bargap=0.15,
-                      margin=dict(l=40, r=40, t=50, b=80), legend=dict(orientation="h", y=1.12),
-                      clickmode="event+select")
+    hover = [
+        f"step {s.index}: {lab}<br>p = {s.prob:.3f} (model {s.model_prob:.3f})<br>rank {s.rank}"
+        + ("<br>forced" if s.forced else "")
+        for s, lab in zip(gen.steps, labels)
+    ]
+    fig.add_trace(
+        go.Bar(x=x, y=gen.probs(), name="p (sampled from)", marker_color=colors, hovertext=hover, hoverinfo="text"),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=gen.model_probs(),
+            mode="markers",
+            name="p model (raw softmax)",
+            marker=dict(symbol="diamond", color="black", size=7),
+            hoverinfo="skip",
+        ),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=gen.entropies(),
+            mode="lines",
+            name="entropy (bits)",
+            line=dict(color="#2ca02c", dash="dot"),
+            hoverinfo="skip",
+        ),
+        secondary_y=True,
+    )
+    fig.update_layout(
+        title=title or "Probability of each generated token",
+        height=360,
+        bargap=0.15,
+        margin=dict(l=40, r=40, t=50, b=80),
+        legend=dict(orientation="h", y=1.12),
+        clickmode="event+select",
+    )
     fig.update_xaxes(tickmode="array", tickvals=x, ticktext=labels, tickangle=-60, title="generated token")
     fig.update_yaxes(range=[0, 1.02], title="probability", secondary_y=False)
     fig.update_yaxes(title="entropy (bits)", secondary_y=True, rangemode="tozero", showgrid=False)
@@ -46,14 +74,23 @@ def probability_chart(gen: Generation, selected: int | None = None, title: str =
 def alternatives_chart(step: StepRecord) -> go.Figure:
     """Horizontal bars of the top alternatives at one step (model probability); chosen token highlighted."""
     alts = list(reversed(step.alternatives))
-    fig = go.Figure(go.Bar(
-        x=[a.model_prob for a in alts], y=[f"{_label(a.token)} " for a in alts], orientation="h",
-        marker_color=["#ff7f0e" if a.token_id == step.token_id else "#1f77b4" for a in alts],
-        text=[f"{a.model_prob:.3f} / {a.prob:.3f}" for a in alts], textposition="auto",
-        hovertext=[f"id {a.token_id}: model {a.model_prob:.4f}, sampled-from {a.prob:.4f}" for a in alts],
-        hoverinfo="text"))
-    fig.update_layout(title=f"Step {step.index}: top alternatives (model p / sampled-from p)",
-                      height=80 + 28 * len(alts), margin=dict(l=10, r=10, t=40, b=30))
+    fig = go.Figure(
+        go.Bar(
+            x=[a.model_prob for a in alts],
+            y=[f"{_label(a.token)} " for a in alts],
+            orientation="h",
+            marker_color=["#ff7f0e" if a.token_id == step.token_id else "#1f77b4" for a in alts],
+            text=[f"{a.model_prob:.3f} / {a.prob:.3f}" for a in alts],
+            textposition="auto",
+            hovertext=[f"id {a.token_id}: model {a.model_prob:.4f}, sampled-from {a.prob:.4f}" for a in alts],
+            hoverinfo="text",
+        )
+    )
+    fig.update_layout(
+        title=f"Step {step.index}: top alternatives (model p / sampled-from p)",
+        height=80 + 28 * len(alts),
+        margin=dict(l=10, r=10, t=40, b=30),
+    )
     fig.update_xaxes(range=[0, 1], title="model probability")
     return fig
 
@@ -75,19 +112,34 @@ def tokens_html(gen: Generation, selected: int | None = None) -> str:
             style += "box-shadow:0 0 0 2px #1f77b4;"
         text = html.escape(s.token).replace("\n", "<br>")
         spans.append(f'<span title="step {s.index} · p={s.prob:.3f}" style="{style}">{text}</span>')
-    return ('<div class="llmviz-tokens" style="font-family:monospace;white-space:pre-wrap;line-height:1.8;">'
-            + "".join(spans) + "</div>")
+    return (
+        '<div class="llmviz-tokens" style="font-family:monospace;white-space:pre-wrap;line-height:1.8;">'
+        + "".join(spans)
+        + "</div>"
+    )
 
 
 def fill_mask_chart(slot, method: str) -> go.Figure:
     """Horizontal bars for one mask's candidates (best at the top)."""
     cands = list(reversed(slot.candidates))
     probs = list(reversed(slot.probs.tolist()))
-    xlabel = "probability (softmax over the vocabulary)" if method == "masked_lm" else \
-        "share among the candidates (softmax of sentence log-likelihoods)"
-    fig = go.Figure(go.Bar(x=probs, y=[f"{html.escape(c)} " for c in cands], orientation="h",
-                           text=[f"{p:.3f}" for p in probs], textposition="auto", marker_color="#1f77b4"))
-    fig.update_layout(title=f"Mask {slot.mask_number}", height=90 + 26 * len(cands),
-                      margin=dict(l=10, r=10, t=40, b=40))
+    xlabel = (
+        "probability (softmax over the vocabulary)"
+        if method == "masked_lm"
+        else "share among the candidates (softmax of sentence log-likelihoods)"
+    )
+    fig = go.Figure(
+        go.Bar(
+            x=probs,
+            y=[f"{html.escape(c)} " for c in cands],
+            orientation="h",
+            text=[f"{p:.3f}" for p in probs],
+            textposition="auto",
+            marker_color="#1f77b4",
+        )
+    )
+    fig.update_layout(
+        title=f"Mask {slot.mask_number}", height=90 + 26 * len(cands), margin=dict(l=10, r=10, t=40, b=40)
+    )
     fig.update_xaxes(range=[0, 1], title=xlabel)
     return fig

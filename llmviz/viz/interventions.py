@@ -1,6 +1,7 @@
 """Figures for the Intervene page: patching heatmaps, the DLA waterfall and head heatmap, DLA vs
 patching, a token's log-probability against α, and a probe before/after steering. Titles and axis
 names come from the page (already translated); token strings are HTML-escaped (plotly reads tags)."""
+
 from __future__ import annotations
 
 import html
@@ -23,29 +24,57 @@ def position_labels(clean: Sequence[str], corrupt: Sequence[str]) -> list[str]:
     return [f"{i} {_esc(a)}" if a == b else f"{i} {_esc(a)}→{_esc(b)}" for i, (a, b) in enumerate(zip(clean, corrupt))]
 
 
-def patch_heatmap(scores: np.ndarray, kind: str, clean: Sequence[str], corrupt: Sequence[str], title: str,
-                  x_title: str, y_title: str = "layer", colour_title: str = "restored") -> go.Figure:
+def patch_heatmap(
+    scores: np.ndarray,
+    kind: str,
+    clean: Sequence[str],
+    corrupt: Sequence[str],
+    title: str,
+    x_title: str,
+    y_title: str = "layer",
+    colour_title: str = "restored",
+) -> go.Figure:
     """Layer × position (or layer × head) heatmap of the normalised metric (0 = corrupted, 1 = clean)."""
     z = np.asarray(scores, dtype=float)
     x = [f"h{h}" for h in range(z.shape[1])] if kind == HEAD else position_labels(clean, corrupt)
     finite = z[np.isfinite(z)]
     lim = max(1.0, float(np.max(np.abs(finite)))) if finite.size else 1.0
-    fig = go.Figure(go.Heatmap(z=z, x=x, y=[f"L{i}" for i in range(z.shape[0])], zmin=-lim, zmax=lim, zmid=0,
-                               colorscale="RdBu_r", colorbar={"title": _esc(colour_title)},
-                               hovertemplate="%{y} · %{x}<br>%{z:.3f}<extra></extra>"))
-    fig.update_layout(title=_esc(title), xaxis_title=_esc(x_title), yaxis_title=_esc(y_title),
-                      height=max(300, 16 * z.shape[0] + 140), margin=MARGIN, yaxis={"autorange": "reversed"})
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=x,
+            y=[f"L{i}" for i in range(z.shape[0])],
+            zmin=-lim,
+            zmax=lim,
+            zmid=0,
+            colorscale="RdBu_r",
+            colorbar={"title": _esc(colour_title)},
+            hovertemplate="%{y} · %{x}<br>%{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=_esc(title),
+        xaxis_title=_esc(x_title),
+        yaxis_title=_esc(y_title),
+        height=max(300, 16 * z.shape[0] + 140),
+        margin=MARGIN,
+        yaxis={"autorange": "reversed"},
+    )
     return fig
 
 
 def dla_waterfall(names: Sequence[str], terms: np.ndarray, total: float, title: str, total_name: str) -> go.Figure:
     """Waterfall: each component's direct contribution, ending at the (frozen-scale) logit difference."""
-    fig = go.Figure(go.Waterfall(x=[_esc(n) for n in names] + [_esc(total_name)],
-                                 y=[float(v) for v in terms] + [float(total)],
-                                 measure=["relative"] * len(names) + ["total"],
-                                 hovertemplate="%{x}: %{y:.4f}<extra></extra>",
-                                 increasing={"marker": {"color": "rgb(214,39,40)"}},
-                                 decreasing={"marker": {"color": "rgb(31,119,180)"}}))
+    fig = go.Figure(
+        go.Waterfall(
+            x=[_esc(n) for n in names] + [_esc(total_name)],
+            y=[float(v) for v in terms] + [float(total)],
+            measure=["relative"] * len(names) + ["total"],
+            hovertemplate="%{x}: %{y:.4f}<extra></extra>",
+            increasing={"marker": {"color": "rgb(214,39,40)"}},
+            decreasing={"marker": {"color": "rgb(31,119,180)"}},
+        )
+    )
     fig.update_layout(title=_esc(title), height=380, margin=MARGIN, yaxis_title="logit")
     return fig
 
@@ -53,35 +82,73 @@ def dla_waterfall(names: Sequence[str], terms: np.ndarray, total: float, title: 
 def head_heatmap(values: np.ndarray, title: str, colour_title: str = "logit") -> go.Figure:
     z = np.asarray(values, dtype=float)
     lim = float(np.nanmax(np.abs(z))) if z.size and np.isfinite(z).any() else 1.0
-    fig = go.Figure(go.Heatmap(z=z, x=[f"h{h}" for h in range(z.shape[1])], y=[f"L{i}" for i in range(z.shape[0])],
-                               zmin=-(lim or 1), zmax=lim or 1, zmid=0, colorscale="RdBu_r",
-                               colorbar={"title": _esc(colour_title)},
-                               hovertemplate="%{y} · %{x}<br>%{z:.4f}<extra></extra>"))
-    fig.update_layout(title=_esc(title), xaxis_title="head", yaxis_title="layer",
-                      height=max(300, 16 * z.shape[0] + 140), margin=MARGIN, yaxis={"autorange": "reversed"})
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[f"h{h}" for h in range(z.shape[1])],
+            y=[f"L{i}" for i in range(z.shape[0])],
+            zmin=-(lim or 1),
+            zmax=lim or 1,
+            zmid=0,
+            colorscale="RdBu_r",
+            colorbar={"title": _esc(colour_title)},
+            hovertemplate="%{y} · %{x}<br>%{z:.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=_esc(title),
+        xaxis_title="head",
+        yaxis_title="layer",
+        height=max(300, 16 * z.shape[0] + 140),
+        margin=MARGIN,
+        yaxis={"autorange": "reversed"},
+    )
     return fig
 
 
-def dla_vs_patching(dla_heads: np.ndarray, patch_heads: np.ndarray, title: str, x_title: str,
-                    y_title: str) -> go.Figure:
+def dla_vs_patching(
+    dla_heads: np.ndarray, patch_heads: np.ndarray, title: str, x_title: str, y_title: str
+) -> go.Figure:
     """Scatter: one point per head, DLA (x) against the patching metric (y)."""
     L, H = dla_heads.shape
     labels = [f"L{layer}.h{h}" for layer in range(L) for h in range(H)]
-    fig = go.Figure(go.Scatter(x=dla_heads.ravel(), y=np.asarray(patch_heads).ravel(), mode="markers", text=labels,
-                               hovertemplate="%{text}<br>DLA %{x:.3f}<br>patch %{y:.3f}<extra></extra>"))
-    fig.update_layout(title=_esc(title), xaxis_title=_esc(x_title), yaxis_title=_esc(y_title), height=360,
-                      margin=MARGIN)
+    fig = go.Figure(
+        go.Scatter(
+            x=dla_heads.ravel(),
+            y=np.asarray(patch_heads).ravel(),
+            mode="markers",
+            text=labels,
+            hovertemplate="%{text}<br>DLA %{x:.3f}<br>patch %{y:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=_esc(title), xaxis_title=_esc(x_title), yaxis_title=_esc(y_title), height=360, margin=MARGIN
+    )
     return fig
 
 
-def alpha_curve(alphas: np.ndarray, tokens: Sequence[str], logprobs: np.ndarray, title: str,
-                x_title: str = "α", y_title: str = "log p") -> go.Figure:
+def alpha_curve(
+    alphas: np.ndarray,
+    tokens: Sequence[str],
+    logprobs: np.ndarray,
+    title: str,
+    x_title: str = "α",
+    y_title: str = "log p",
+) -> go.Figure:
     fig = go.Figure()
     for j, tok in enumerate(tokens):
-        fig.add_trace(go.Scatter(x=alphas, y=logprobs[:, j], mode="lines+markers", name=_esc(repr(tok)),
-                                 hovertemplate="α %{x}<br>log p %{y:.3f}<extra></extra>"))
-    fig.update_layout(title=_esc(title), xaxis_title=_esc(x_title), yaxis_title=_esc(y_title), height=360,
-                      margin=MARGIN)
+        fig.add_trace(
+            go.Scatter(
+                x=alphas,
+                y=logprobs[:, j],
+                mode="lines+markers",
+                name=_esc(repr(tok)),
+                hovertemplate="α %{x}<br>log p %{y:.3f}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=_esc(title), xaxis_title=_esc(x_title), yaxis_title=_esc(y_title), height=360, margin=MARGIN
+    )
     return fig
 
 
@@ -90,8 +157,13 @@ def probe_before_after(before: dict, after: dict, labels: tuple[str, str], title
     vals = [before["value"], after["value"]]
     lo = [v - c[0] if c[0] is not None else 0 for v, c in zip(vals, (before["ci95"], after["ci95"]))]
     hi = [c[1] - v if c[1] is not None else 0 for v, c in zip(vals, (before["ci95"], after["ci95"]))]
-    fig = go.Figure(go.Bar(x=[_esc(label) for label in labels], y=vals,
-                           error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo},
-                           hovertemplate="%{x}: %{y:.3f}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=[_esc(label) for label in labels],
+            y=vals,
+            error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo},
+            hovertemplate="%{x}: %{y:.3f}<extra></extra>",
+        )
+    )
     fig.update_layout(title=_esc(title), yaxis_title=_esc(y_title), height=340, margin=MARGIN)
     return fig

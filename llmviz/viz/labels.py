@@ -5,6 +5,7 @@ English phrases by their translation (longest phrase first, whole words only). P
 ``figures`` catalogue of the active language (ui.common.plot and export_buttons do it for every
 figure), so the builders in llmviz.viz keep one set of English labels and the Chinese page shows
 Chinese figures. Placeholders such as ``%{y}`` and numbers are left as they are."""
+
 from __future__ import annotations
 
 import re

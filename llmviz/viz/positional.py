@@ -3,6 +3,7 @@
 Token strings are HTML-escaped (plotly renders tick text as HTML) and prefixed with their index so that equal
 tokens stay separate categories.
 """
+
 from __future__ import annotations
 
 import html
@@ -13,13 +14,17 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from llmviz.positional import DistanceSimilarity, RopeDecay, ShiftMap, SinusoidalPE
-from llmviz.positional_ablation import RUNS, CausalAblation, EncoderAblation, reorder_attention
-from llmviz.positional_model import LearnedAnalysis
+from llmviz.positional.ablation import RUNS, CausalAblation, EncoderAblation, reorder_attention
+from llmviz.positional.encodings import DistanceSimilarity, RopeDecay, ShiftMap, SinusoidalPE
+from llmviz.positional.model import LearnedAnalysis
 
 MAX_HEATMAP_CELLS = 300_000  # larger matrices are shown with a stride (exports keep every value)
-RUN_LABELS = {"with_a": "positions · original", "with_b": "positions · shuffled",
-              "without_a": "no positions · original", "without_b": "no positions · shuffled"}
+RUN_LABELS = {
+    "with_a": "positions · original",
+    "with_b": "positions · shuffled",
+    "without_a": "no positions · original",
+    "without_b": "no positions · shuffled",
+}
 RUN_COLORS = {"with_a": "#1f77b4", "with_b": "#aec7e8", "without_a": "#d62728", "without_b": "#ff9896"}
 
 
@@ -43,15 +48,22 @@ def waves(pe: SinusoidalPE, dims: Sequence[int]) -> go.Figure:
     fig = go.Figure()
     for d in dims:
         kind = "sin" if d % 2 == 0 else "cos"
-        fig.add_trace(go.Scatter(x=pos, y=pe.matrix[:, d], mode="lines+markers" if pe.max_len <= 40 else "lines",
-                                 name=f"dim {d} ({kind}, λ={pe.wavelengths[d // 2]:.3g})"))
+        fig.add_trace(
+            go.Scatter(
+                x=pos,
+                y=pe.matrix[:, d],
+                mode="lines+markers" if pe.max_len <= 40 else "lines",
+                name=f"dim {d} ({kind}, λ={pe.wavelengths[d // 2]:.3g})",
+            )
+        )
     fig.update_xaxes(title="position")
     fig.update_yaxes(title="PE value", range=[-1.1, 1.1])
     return _layout(fig, "Sinusoidal waves: one curve per dimension")
 
 
-def heatmap(matrix: np.ndarray, title: str, x_title: str, y_title: str, zmid: float | None = 0.0,
-            colorscale: str = "RdBu_r") -> go.Figure:
+def heatmap(
+    matrix: np.ndarray, title: str, x_title: str, y_title: str, zmid: float | None = 0.0, colorscale: str = "RdBu_r"
+) -> go.Figure:
     """Any [rows, cols] matrix; big ones are strided (the title says so)."""
     s = _stride(*matrix.shape)
     rows, cols = np.arange(0, matrix.shape[0], s), np.arange(0, matrix.shape[1], s)
@@ -72,8 +84,11 @@ def distance_curves(ds: DistanceSimilarity, refs: Sequence[int]) -> go.Figure:
     for p in refs:
         d = np.arange(0, n - p)
         fig.add_trace(go.Scatter(x=d, y=ds.matrix[p, p:], mode="lines", name=f"start p = {p}"))
-    fig.add_trace(go.Scatter(x=ds.distances, y=ds.mean, mode="lines", name="mean over all p",
-                             line=dict(dash="dot", color="black")))
+    fig.add_trace(
+        go.Scatter(
+            x=ds.distances, y=ds.mean, mode="lines", name="mean over all p", line=dict(dash="dot", color="black")
+        )
+    )
     fig.update_xaxes(title="distance d")
     fig.update_yaxes(title=f"{ds.metric} similarity")
     return _layout(fig, f"{ds.metric.capitalize()} of PE(p) with PE(p + d): the same for every p")
@@ -95,12 +110,29 @@ def pca_trajectory(an: LearnedAnalysis, dims: int = 2, limit: int | None = None)
     marker = dict(color=pos, colorscale="Viridis", size=4 if dims == 3 else 6, colorbar=dict(title="position"))
     ev = [f"PC{i + 1} ({an.explained[i]:.0%})" for i in range(an.explained.size)]
     if dims == 3 and c.shape[1] >= 3:
-        fig = go.Figure(go.Scatter3d(x=c[:, 0], y=c[:, 1], z=c[:, 2], mode="lines+markers", marker=marker,
-                                     line=dict(color="lightgray"), text=[f"position {p}" for p in pos]))
+        fig = go.Figure(
+            go.Scatter3d(
+                x=c[:, 0],
+                y=c[:, 1],
+                z=c[:, 2],
+                mode="lines+markers",
+                marker=marker,
+                line=dict(color="lightgray"),
+                text=[f"position {p}" for p in pos],
+            )
+        )
         fig.update_layout(scene=dict(xaxis_title=ev[0], yaxis_title=ev[1], zaxis_title=ev[2]))
     else:
-        fig = go.Figure(go.Scatter(x=c[:, 0], y=c[:, 1], mode="lines+markers", marker=marker,
-                                   line=dict(color="lightgray"), text=[f"position {p}" for p in pos]))
+        fig = go.Figure(
+            go.Scatter(
+                x=c[:, 0],
+                y=c[:, 1],
+                mode="lines+markers",
+                marker=marker,
+                line=dict(color="lightgray"),
+                text=[f"position {p}" for p in pos],
+            )
+        )
         fig.update_xaxes(title=ev[0])
         fig.update_yaxes(title=ev[1] if len(ev) > 1 else "")
     return _layout(fig, f"Learned positions of {an.positions.model_id} on their top principal axes", 520)
@@ -119,8 +151,14 @@ def dominant_histogram(an: LearnedAnalysis) -> go.Figure:
     fig = go.Figure()
     bins = np.log10(an.freq[1:])
     for name, dom in (("learned", an.dominant_learned), ("sinusoidal", an.dominant_sinusoidal)):
-        fig.add_trace(go.Histogram(x=np.log10(np.maximum(dom, an.freq[1])), name=name, opacity=0.6,
-                                   xbins=dict(start=bins[0] - 0.05, end=bins[-1] + 0.05, size=0.1)))
+        fig.add_trace(
+            go.Histogram(
+                x=np.log10(np.maximum(dom, an.freq[1])),
+                name=name,
+                opacity=0.6,
+                xbins=dict(start=bins[0] - 0.05, end=bins[-1] + 0.05, size=0.1),
+            )
+        )
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(title="log10 dominant frequency of a dimension (cycles per position)")
     fig.update_yaxes(title="dimensions")
@@ -130,8 +168,14 @@ def dominant_histogram(an: LearnedAnalysis) -> go.Figure:
 # ------------------------------------------------------------------ RoPE
 def rope_angle_heatmap(angles: np.ndarray) -> go.Figure:
     """Angles [P, pairs] shown modulo 2π with a cyclic colour scale."""
-    return heatmap(np.mod(angles, 2 * np.pi), "Rotation angle m·θ_j mod 2π per position and pair", "pair j",
-                   "position m", zmid=None, colorscale="Twilight")
+    return heatmap(
+        np.mod(angles, 2 * np.pi),
+        "Rotation angle m·θ_j mod 2π per position and pair",
+        "pair j",
+        "position m",
+        zmid=None,
+        colorscale="Twilight",
+    )
 
 
 def rope_angle_lines(positions: np.ndarray, angles: np.ndarray, pairs: Sequence[int]) -> go.Figure:
@@ -148,13 +192,29 @@ def rope_rotation(points: np.ndarray, positions: Sequence[int], pair: int) -> go
     fig = go.Figure()
     r = float(np.linalg.norm(points[0])) or 1.0
     t = np.linspace(0, 2 * np.pi, 200)
-    fig.add_trace(go.Scatter(x=r * np.cos(t), y=r * np.sin(t), mode="lines", line=dict(color="lightgray"),
-                             showlegend=False, hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=r * np.cos(t),
+            y=r * np.sin(t),
+            mode="lines",
+            line=dict(color="lightgray"),
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
     colors = np.linspace(0, 1, len(positions))
     for (x, y), m, c in zip(points, positions, colors):
-        fig.add_trace(go.Scatter(x=[0, x], y=[0, y], mode="lines+markers+text", text=["", f"m={m}"],
-                                 textposition="top center", name=f"position {m}",
-                                 line=dict(color=f"rgba({int(255 * c)},{int(80 + 100 * (1 - c))},200,0.9)")))
+        fig.add_trace(
+            go.Scatter(
+                x=[0, x],
+                y=[0, y],
+                mode="lines+markers+text",
+                text=["", f"m={m}"],
+                textposition="top center",
+                name=f"position {m}",
+                line=dict(color=f"rgba({int(255 * c)},{int(80 + 100 * (1 - c))},200,0.9)"),
+            )
+        )
     fig.update_xaxes(title=f"q[{pair}]", scaleanchor="y", range=[-1.3 * r, 1.3 * r])
     fig.update_yaxes(title=f"q[{pair} + d/2]", range=[-1.3 * r, 1.3 * r])
     return _layout(fig, f"Pair {pair} of a query vector at successive positions", 480)
@@ -162,10 +222,12 @@ def rope_rotation(points: np.ndarray, positions: Sequence[int], pair: int) -> go
 
 def rope_decay_figure(decay: RopeDecay) -> go.Figure:
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=decay.distances, y=decay.bound / decay.bound[0],
-                             name="upper bound (RoFormer §3.4.3), ÷ its value at 0"))
-    fig.add_trace(go.Scatter(x=decay.distances, y=decay.ones_score, name="score of q = k = all ones, ÷ d",
-                             opacity=0.6))
+    fig.add_trace(
+        go.Scatter(
+            x=decay.distances, y=decay.bound / decay.bound[0], name="upper bound (RoFormer §3.4.3), ÷ its value at 0"
+        )
+    )
+    fig.add_trace(go.Scatter(x=decay.distances, y=decay.ones_score, name="score of q = k = all ones, ÷ d", opacity=0.6))
     fig.update_xaxes(title="relative distance m − n")
     fig.update_yaxes(title="relative score")
     return _layout(fig, "Long-range decay: what RoPE lets distant tokens score at most")
@@ -185,15 +247,22 @@ def layer_cosine(res: EncoderAblation) -> go.Figure:
 def attention_pair(res: EncoderAblation, layer: int, head: int) -> go.Figure:
     """Original attention and the shuffle's attention put back in the original order, with and without positions."""
     labels = token_labels(res.shuffle.tokens_a)
-    titles = ["positions · original", "positions · shuffled (re-ordered)",
-              "no positions · original", "no positions · shuffled (re-ordered)"]
+    titles = [
+        "positions · original",
+        "positions · shuffled (re-ordered)",
+        "no positions · original",
+        "no positions · shuffled (re-ordered)",
+    ]
     fig = make_subplots(rows=2, cols=2, subplot_titles=titles, horizontal_spacing=0.12, vertical_spacing=0.14)
     for i, w in enumerate(("with", "without")):
         a = res.attention[f"{w}_a"][layer, head]
         b = reorder_attention(res.attention[f"{w}_b"], res.shuffle.order)[layer, head]
         for j, m in enumerate((a, b)):
-            fig.add_trace(go.Heatmap(z=m, x=labels, y=labels, colorscale="Blues", zmin=0, zmax=1,
-                                     showscale=(i == 0 and j == 1)), row=i + 1, col=j + 1)
+            fig.add_trace(
+                go.Heatmap(z=m, x=labels, y=labels, colorscale="Blues", zmin=0, zmax=1, showscale=(i == 0 and j == 1)),
+                row=i + 1,
+                col=j + 1,
+            )
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(tickangle=-60)
     return _layout(fig, f"Attention, layer {layer}, head {head} (rows: queries, columns: keys)", 820)
@@ -202,8 +271,17 @@ def attention_pair(res: EncoderAblation, layer: int, head: int) -> go.Figure:
 def next_token_bars(res: CausalAblation, tokenizer, k: int = 6) -> go.Figure:
     rows = res.top_table(tokenizer, k)
     labels = [html.escape(r["token"]) for r in rows]
-    fig = go.Figure([go.Bar(x=labels, y=[r[run] for r in rows], name=RUN_LABELS[run].replace("positions", "RoPE"),
-                            marker_color=RUN_COLORS[run]) for run in RUNS])
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=labels,
+                y=[r[run] for r in rows],
+                name=RUN_LABELS[run].replace("positions", "RoPE"),
+                marker_color=RUN_COLORS[run],
+            )
+            for run in RUNS
+        ]
+    )
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="next-token probability")
     return _layout(fig, "Next-token distribution with and without RoPE, original vs shuffled prefix")
@@ -221,5 +299,10 @@ def distance_frame(ds: DistanceSimilarity) -> pd.DataFrame:
 
 
 def encoder_frame(res: EncoderAblation) -> pd.DataFrame:
-    return pd.DataFrame({"layer": np.arange(res.layer_cos_with.size), "cosine_with_positions": res.layer_cos_with,
-                         "cosine_without_positions": res.layer_cos_without})
+    return pd.DataFrame(
+        {
+            "layer": np.arange(res.layer_cos_with.size),
+            "cosine_with_positions": res.layer_cos_with,
+            "cosine_without_positions": res.layer_cos_without,
+        }
+    )

@@ -1,5 +1,6 @@
 """Marks for sliding-window attention (Gemma 3): the window boundary on a [T, T] attention heatmap and
 local / global labels on the layer axis of an L x H head-statistic heatmap."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -22,16 +23,24 @@ def window_boundary_path(n_tokens: int, window: int) -> str | None:
     return "M " + " L ".join(f"{x:g},{y:g}" for x, y in pts)
 
 
-def mark_window(fig: go.Figure, n_tokens: int, window: int | None, row: int | None = None,
-                col: int | None = None) -> go.Figure:
+def mark_window(
+    fig: go.Figure, n_tokens: int, window: int | None, row: int | None = None, col: int | None = None
+) -> go.Figure:
     """Draw the sliding-window boundary (dashed) on an attention heatmap; nothing when the text fits the window."""
     path = window_boundary_path(n_tokens, window) if window else None
     if path is not None:
         kw = {"row": row, "col": col} if row is not None else {}
         fig.add_shape(type="path", path=path, line={"color": BOUNDARY_COLOR, "width": 2, "dash": "dash"}, **kw)
         if row is None:
-            fig.add_annotation(x=0, y=int(window) - 0.5, text=f"window = {int(window)}", showarrow=False,
-                               xanchor="left", yanchor="top", font={"color": BOUNDARY_COLOR})
+            fig.add_annotation(
+                x=0,
+                y=int(window) - 0.5,
+                text=f"window = {int(window)}",
+                showarrow=False,
+                xanchor="left",
+                yanchor="top",
+                font={"color": BOUNDARY_COLOR},
+            )
     return fig
 
 
@@ -39,8 +48,7 @@ def mark_sliding_layers(fig: go.Figure, layer_types: Sequence[str], window: int 
     """Label every layer of an L x H heatmap as local (sliding window W) or global."""
     if not layer_types:
         return fig
-    text = [f"{i} local·{window}" if lt == "sliding_attention" else f"{i} GLOBAL"
-            for i, lt in enumerate(layer_types)]
+    text = [f"{i} local·{window}" if lt == "sliding_attention" else f"{i} GLOBAL" for i, lt in enumerate(layer_types)]
     fig.update_yaxes(tickmode="array", tickvals=list(range(len(layer_types))), ticktext=text)
     for i, lt in enumerate(layer_types):
         if lt != "sliding_attention":

@@ -1,6 +1,7 @@
 """Run ``streamlit`` with a socket guard: every non-loopback connect()/sendto() and every DNS lookup of a
 name other than localhost is appended to the file named by ``LLMVIZ_CONNECT_LOG`` (and still attempted,
 so behaviour is unchanged). Used by test_outbound_browser.py."""
+
 from __future__ import annotations
 
 import ipaddress

@@ -1,4 +1,5 @@
 """The app in a real browser: loads offline, switches model in the sidebar, navigates."""
+
 from tests.browser.conftest import assert_offline, no_exception, open_app, wait_idle
 
 
@@ -21,7 +22,7 @@ def test_home_offline_and_switch_model(page, app_url):
 def test_every_page_opens_in_the_browser(page, app_url):
     from app import PAGES
 
-    for _, title, _, url_path in PAGES:
+    for _, _title, _, url_path in PAGES:
         open_app(page, app_url, url_path)
         page.locator("h1").first.wait_for(timeout=60_000)
         no_exception(page)

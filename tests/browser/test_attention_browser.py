@@ -1,5 +1,6 @@
 """The attention page's offline bertviz views in Chromium: SVG drawn, nothing leaves localhost,
 hostile token strings render as text and never execute."""
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -9,8 +10,15 @@ import numpy as np
 from llmviz.viz.bertviz_offline import standalone_html, view_fragment
 from tests.browser.conftest import assert_offline, no_exception, open_app
 
-HOSTILE = ["[CLS]", "</script><script>window.__xss=1</script>", "<img src=x onerror=\"window.__xss=2\">",
-           "'single' \"double\"", "back\\slash \\u0022", "<!--", "[SEP]"]
+HOSTILE = [
+    "[CLS]",
+    "</script><script>window.__xss=1</script>",
+    '<img src=x onerror="window.__xss=2">',
+    "'single' \"double\"",
+    "back\\slash \\u0022",
+    "<!--",
+    "[SEP]",
+]
 
 
 def _watch_dialogs(page) -> list:
@@ -57,7 +65,7 @@ def test_hostile_tokens_render_as_text_in_both_views(page):
 
 def test_attention_page_bertviz_offline(page, app_url):
     dialogs = _watch_dialogs(page)
-    text = "Hi </script><img src=x onerror=alert(1)> \"q\" \\ end"
+    text = 'Hi </script><img src=x onerror=alert(1)> "q" \\ end'
     open_app(page, app_url, "attention", f"view=bertviz&text={quote(text)}")
     frame = page.frame_locator("iframe").first
     frame.locator("svg line").first.wait_for(state="attached", timeout=60_000)

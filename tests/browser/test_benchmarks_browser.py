@@ -1,5 +1,6 @@
 """Bias page benchmarks in Chromium: SEAT files uploaded in the WEAT section (English), StereoSet scored with
 a tiny causal LM and the Runs section (中文), offline."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,12 @@ from tests.browser.conftest import assert_offline, no_exception, open_app, wait_
 
 def _seat_file(path, n):
     sents = [f"Person {i}, who works in an office, is here." for i in range(n)]
-    doc = {"targ1": {"category": "T1", "examples": sents}, "targ2": {"category": "T2", "examples": [s.replace("office", "garden") for s in sents]},
-           "attr1": {"category": "A1", "examples": ["career", "salary", "work"]},
-           "attr2": {"category": "A2", "examples": ["home", "family", "children"]}}
+    doc = {
+        "targ1": {"category": "T1", "examples": sents},
+        "targ2": {"category": "T2", "examples": [s.replace("office", "garden") for s in sents]},
+        "attr1": {"category": "A1", "examples": ["career", "salary", "work"]},
+        "attr2": {"category": "A2", "examples": ["home", "family", "children"]},
+    }
     path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
     return str(path)
 

@@ -1,5 +1,6 @@
 """The bias page in Chromium: WEAT per layer with minilm, the encoder explanation on the template probe,
 a hostile group term shown as text, offline."""
+
 from __future__ import annotations
 
 from tests.browser.conftest import assert_offline, no_exception, open_app, wait_idle

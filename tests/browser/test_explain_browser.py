@@ -1,9 +1,10 @@
 """Explain page in Chromium: token colours render, hostile text stays inert, nothing leaves localhost."""
+
 from urllib.parse import quote
 
 from tests.browser.conftest import assert_offline, no_exception, open_app, wait_idle
 
-XSS = '</script><script>alert(1)</script> <img src=x onerror=alert(2)> a guitar'
+XSS = "</script><script>alert(1)</script> <img src=x onerror=alert(2)> a guitar"
 
 
 def _token_frame(page):

@@ -1,5 +1,6 @@
 """Intervene page in Chromium: patching runs on click and draws its heatmaps (English; 中文 in presenter
 mode), direct logit attribution on SmolLM2 with its checks, nothing leaves localhost."""
+
 from tests.browser.conftest import assert_offline, no_exception, open_app, wait_idle
 
 

@@ -1,6 +1,7 @@
 """The Learn page in a real browser: the guided tour from the first to the last step, a tour step's
 live view with the sidebar controls, presenter mode's larger base font, the language switch —
 all offline."""
+
 from llmviz.learn import TOUR
 from tests.browser.conftest import assert_offline, no_exception, open_app, wait_idle
 

@@ -1,6 +1,7 @@
 """Issue 12, finding 7: the server opens no connection that leaves the machine, over start-up and a
 walk of every page, started as `make run` starts it (no --server.address flag: the config decides).
 HF_HUB_OFFLINE is NOT set here, so a hub lookup would show."""
+
 from __future__ import annotations
 
 import os
@@ -23,9 +24,20 @@ def guarded_app(tmp_path_factory):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
     env.update(LLMVIZ_CONNECT_LOG=str(log), TOKENIZERS_PARALLELISM="false")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "browser" / "guarded_streamlit.py"), "run",
-                             str(ROOT / "app.py"), "--server.port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "browser" / "guarded_streamlit.py"),
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:

@@ -1,5 +1,6 @@
 """Playground in a real browser with smollm2: text streams in token by token, Stop keeps the partial
 output, the probability chart appears, nothing leaves localhost."""
+
 import time
 
 from tests.browser.conftest import assert_offline, no_exception, open_app, wait_idle

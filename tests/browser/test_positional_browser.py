@@ -1,4 +1,5 @@
 """The positional-encoding page in Chromium with both bundled models: figures drawn, offline, safe text."""
+
 from __future__ import annotations
 
 from tests.browser.conftest import assert_offline, no_exception, open_app, wait_idle

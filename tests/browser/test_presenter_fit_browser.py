@@ -4,6 +4,7 @@ container overflows its box (scrollWidth > clientWidth). A page that draws nothi
 itself is checked as it opens; heavy work starts on a click and is not started here.
 Data grids (st.dataframe) are not checked: they scroll inside themselves by design (their
 scrollWidth includes the grid's own scrollbar)."""
+
 from __future__ import annotations
 
 import json
@@ -54,5 +55,7 @@ def test_every_page_fits_in_presenter_mode(browser, app_url, lang):
         if over:
             found[url] = over
     context.close()
-    print(json.dumps({"lang": lang, "overflowing_containers": sum(len(v) for v in found.values()), "pages": len(PAGES)}))
+    print(
+        json.dumps({"lang": lang, "overflowing_containers": sum(len(v) for v in found.values()), "pages": len(PAGES)})
+    )
     assert not found, json.dumps(found, indent=1)

@@ -1,6 +1,7 @@
 """Issue 12, finding 2 in a real browser: markdown images and HTML tags typed into every text box, or
 passed in every deep-link parameter, are shown as text; a local HTTP listener counts the requests the
 viewer's browser makes to it: 0."""
+
 from __future__ import annotations
 
 import http.server
@@ -12,11 +13,20 @@ import pytest
 from tests.browser.conftest import _free_port, no_exception, open_app, wait_idle
 
 # (url path, query) views whose text boxes are filled; the tiny causal LM makes every LM section run fast.
-VIEWS = [("", "section=tour"), ("playground", "preset=qa"), ("playground", "preset=fill_mask"),
-         ("attention", ""), ("positional", "section=ablation"),
-         ("bias", "section=templates"), ("bias", "section=pairs"), ("bias", "section=counterfactual"),
-         ("bias", "section=weat"), ("explain", "section=attribution"), ("explain", "section=logit_lens"),
-         ("training", "preset=memorization")]
+VIEWS = [
+    ("", "section=tour"),
+    ("playground", "preset=qa"),
+    ("playground", "preset=fill_mask"),
+    ("attention", ""),
+    ("positional", "section=ablation"),
+    ("bias", "section=templates"),
+    ("bias", "section=pairs"),
+    ("bias", "section=counterfactual"),
+    ("bias", "section=weat"),
+    ("explain", "section=attribution"),
+    ("explain", "section=logit_lens"),
+    ("training", "preset=memorization"),
+]
 PARAMS = ("text", "target", "text_b", "preset", "section", "view", "layer", "head", "step", "lang", "d_model")
 
 

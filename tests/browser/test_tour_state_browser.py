@@ -3,6 +3,7 @@ sidebar's Next from the previous step's view, must show the same state as the sa
 in a fresh session — URL query, selected segmented controls, selectboxes, page heading and the
 loaded model in the picker. Before the URL became the state on every navigation 6 of 15 steps
 landed on the previous step's view."""
+
 from __future__ import annotations
 
 import json

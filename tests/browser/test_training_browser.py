@@ -1,4 +1,5 @@
 """Training lab in a real browser: the loss chart updates while the model trains, and Stop stops it."""
+
 import re
 
 from tests.browser.conftest import assert_offline, no_exception, open_app, wait_idle

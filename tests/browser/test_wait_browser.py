@@ -1,5 +1,6 @@
 """The browser wait itself (issue 12, finding 8): wait_idle returns only after a script run has started
 and finished, so assertions never look at a page that has not run yet."""
+
 from tests.browser.conftest import open_app, wait_idle
 
 

@@ -6,6 +6,7 @@
   with the same FFT of a sinusoidal table of equal shape for comparison.
 * :func:`rope_config` / :func:`model_rope_cos_sin` read the rotary settings and call the model's own rotary module.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmviz.errors import UnsupportedModelError
-from llmviz.models import LoadedModel
-from llmviz.positional import DEFAULT_BASE, rope_inv_freq, similarity_matrix, sinusoidal
+from llmviz.models.loading import LoadedModel
+from llmviz.positional.encodings import DEFAULT_BASE, rope_inv_freq, similarity_matrix, sinusoidal
 
 # Module names that hold a learned absolute position table, most specific first.
 LEARNED_NAMES = ("position_embeddings", "wpe", "embed_positions")
@@ -23,11 +24,15 @@ LEARNED_NAMES = ("position_embeddings", "wpe", "embed_positions")
 def _scheme_hint(loaded: LoadedModel) -> str:
     f = loaded.facts
     if f.positional == "rope":
-        return (f"**{f.model_id}** uses rotary position embeddings (RoPE, θ = {f.rope_theta:g}): positions are "
-                "rotations applied to queries and keys inside every attention layer, not vectors added to the "
-                "input. See the RoPE section, or pick a BERT-like model such as minilm.")
-    return (f"**{f.model_id}** reports '{f.positional}' positions and has no learned position-embedding table. "
-            "Pick a BERT-like model such as minilm.")
+        return (
+            f"**{f.model_id}** uses rotary position embeddings (RoPE, θ = {f.rope_theta:g}): positions are "
+            "rotations applied to queries and keys inside every attention layer, not vectors added to the "
+            "input. See the RoPE section, or pick a BERT-like model such as minilm."
+        )
+    return (
+        f"**{f.model_id}** reports '{f.positional}' positions and has no learned position-embedding table. "
+        "Pick a BERT-like model such as minilm."
+    )
 
 
 def find_position_module(model):
@@ -123,11 +128,22 @@ def analyse_learned(pos: LearnedPositions, base: float = DEFAULT_BASE) -> Learne
         p_sin = np.interp(freq, np.fft.rfftfreq(sin_pe.shape[0]), p_sin)
     z = coords[:, 0] + 1j * coords[:, 1] if coords.shape[1] > 1 else coords[:, 0].astype(complex)
     turn = float(np.degrees(np.median(np.abs(np.angle(z[1:] / np.where(z[:-1] == 0, 1, z[:-1]))))))
-    sq = (x ** 2).sum(1)
+    sq = (x**2).sum(1)
     dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0))  # [P, P] pairwise distances
     ratio = float(np.diagonal(dist, 1).mean() / dist[np.triu_indices(len(x), 1)].mean())
-    return LearnedAnalysis(pos, similarity_matrix(x, "cosine"), coords, explained, freq, p_learned, p_sin,
-                           dom_learned, dom_sin, turn, ratio)
+    return LearnedAnalysis(
+        pos,
+        similarity_matrix(x, "cosine"),
+        coords,
+        explained,
+        freq,
+        p_learned,
+        p_sin,
+        dom_learned,
+        dom_sin,
+        turn,
+        ratio,
+    )
 
 
 # ------------------------------------------------------------------ rotary
@@ -157,7 +173,8 @@ def find_rotary_module(model):
     Gemma 3's module holds one table per layer type (``full_attention_inv_freq``, ``sliding_attention_inv_freq``)."""
     for name, mod in model.named_modules():
         if name.split(".")[-1] == "rotary_emb" and (
-                hasattr(mod, "inv_freq") or any(hasattr(mod, f"{lt}_inv_freq") for lt in ROPE_LAYER_TYPES)):
+            hasattr(mod, "inv_freq") or any(hasattr(mod, f"{lt}_inv_freq") for lt in ROPE_LAYER_TYPES)
+        ):
             return name, mod
     return None
 
@@ -179,28 +196,45 @@ def rope_config(loaded: LoadedModel, layer_type: str | None = None) -> RopeConfi
         raise UnsupportedModelError(
             f"**{f.model_id}** uses '{f.positional}' positions, not rotary embeddings: its positions are "
             "vectors added to the input (see the Learned section). The RoPE formulas below use the settings "
-            "you choose; load a rotary model such as smollm2 to compare them with a real model.")
+            "you choose; load a rotary model such as smollm2 to compare them with a real model."
+        )
     name, mod = found
     if not hasattr(mod, "inv_freq"):  # one table per layer type
         lt = layer_type or "full_attention"
         if not hasattr(mod, f"{lt}_inv_freq"):
             raise UnsupportedModelError(f"{f.model_id} has no '{lt}' layers.")
         theta = f.rope_theta_local if lt == "sliding_attention" and f.rope_theta_local else f.rope_theta
-        layers = tuple(i for i, t in enumerate(f.layer_types) if t == lt) if f.layer_types \
-            else tuple(range(f.n_layers))
-        return RopeConfig(f.model_id, name, f.head_dim, float(theta), str(getattr(mod, "rope_type", {}).get(lt, "default")),
-                          float(getattr(mod, f"{lt}_attention_scaling", 1.0)), rope_inv_freq(f.head_dim, theta),
-                          getattr(mod, f"{lt}_inv_freq").detach().float().cpu().numpy().astype(np.float64),
-                          f.max_positions, lt, layers)
+        layers = tuple(i for i, t in enumerate(f.layer_types) if t == lt) if f.layer_types else tuple(range(f.n_layers))
+        return RopeConfig(
+            f.model_id,
+            name,
+            f.head_dim,
+            float(theta),
+            str(getattr(mod, "rope_type", {}).get(lt, "default")),
+            float(getattr(mod, f"{lt}_attention_scaling", 1.0)),
+            rope_inv_freq(f.head_dim, theta),
+            getattr(mod, f"{lt}_inv_freq").detach().float().cpu().numpy().astype(np.float64),
+            f.max_positions,
+            lt,
+            layers,
+        )
     rope_type = getattr(mod, "rope_type", "default")
-    return RopeConfig(f.model_id, name, f.head_dim, float(f.rope_theta), str(rope_type),
-                      float(getattr(mod, "attention_scaling", 1.0)), rope_inv_freq(f.head_dim, f.rope_theta),
-                      mod.inv_freq.detach().float().cpu().numpy().astype(np.float64), f.max_positions,
-                      None, tuple(range(f.n_layers)))
+    return RopeConfig(
+        f.model_id,
+        name,
+        f.head_dim,
+        float(f.rope_theta),
+        str(rope_type),
+        float(getattr(mod, "attention_scaling", 1.0)),
+        rope_inv_freq(f.head_dim, f.rope_theta),
+        mod.inv_freq.detach().float().cpu().numpy().astype(np.float64),
+        f.max_positions,
+        None,
+        tuple(range(f.n_layers)),
+    )
 
 
-def model_rope_cos_sin(loaded: LoadedModel, positions,
-                       layer_type: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def model_rope_cos_sin(loaded: LoadedModel, positions, layer_type: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The model's own rotary module called on ``positions`` (for ``layer_type``'s layers where each type has
     its own table; default the global ones): cos, sin each [P, head_dim] (float32 values)."""
     import torch
@@ -218,8 +252,9 @@ def model_rope_cos_sin(loaded: LoadedModel, positions,
     return cos[0].cpu().numpy().astype(np.float64), sin[0].cpu().numpy().astype(np.float64)
 
 
-def real_qk_pair(loaded: LoadedModel, text: str = "The cat sat on the mat.",
-                 head: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def real_qk_pair(
+    loaded: LoadedModel, text: str = "The cat sat on the mat.", head: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """A real (pre-rotation) query and key vector [head_dim] from the first layer, query head ``head``: the query
     of the last token and the key of the first, from the q/k projections of the normalised token embeddings."""
     import torch
@@ -232,8 +267,8 @@ def real_qk_pair(loaded: LoadedModel, text: str = "The cat sat on the mat.",
     kv_head = head // max(loaded.facts.n_heads // loaded.facts.n_kv_heads, 1)  # GQA: shared key head
     with torch.inference_mode():
         h = core.layers[0].input_layernorm(core.embed_tokens(ids))  # [1, T, hidden]
-        q = attn.q_proj(h)[0, -1, head * hd:(head + 1) * hd]
-        k = attn.k_proj(h)[0, 0, kv_head * hd:(kv_head + 1) * hd]
+        q = attn.q_proj(h)[0, -1, head * hd : (head + 1) * hd]
+        k = attn.k_proj(h)[0, 0, kv_head * hd : (kv_head + 1) * hd]
         if getattr(attn, "q_norm", None) is not None:  # QK-norm (Gemma 3): RoPE rotates the normalised vectors
             q, k = attn.q_norm(q), attn.k_norm(k)
     return q.cpu().numpy().astype(np.float64), k.cpu().numpy().astype(np.float64)

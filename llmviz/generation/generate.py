@@ -15,6 +15,7 @@ Which probabilities are reported (per step, logits ``z`` of shape ``[vocab]``):
 Entropies are in bits. Randomness: step ``i`` draws from its own ``torch.Generator`` seeded
 with ``seed * 100_003 + i``, so a branch that replays the same prefix replays the same draws.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -28,10 +29,11 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from llmviz.errors import InputError, UnsupportedModelError
-from llmviz.models import CAUSAL_LM, LoadedModel
+from llmviz.models.loading import CAUSAL_LM, LoadedModel
 
 MAX_NEW_TOKENS_LIMIT = 256  # the slider's upper bound; longer runs are refused
 from llmviz.limits import MAX_PROMPT_WORDS, MAX_SYSTEM_PROMPT_WORDS  # noqa: E402 - longer text is cut with a notice
+
 MAX_ALTERNATIVES = 20
 SEED_STRIDE = 100_003
 STOP_REASONS = ("eos", "max_new_tokens", "stopped", "context")
@@ -61,18 +63,22 @@ class SamplingParams:
     def checked(self) -> "SamplingParams":
         """Validate; raises InputError with what to change."""
         if not 1 <= int(self.max_new_tokens) <= MAX_NEW_TOKENS_LIMIT:
-            raise InputError(f"Max new tokens must be between 1 and {MAX_NEW_TOKENS_LIMIT} "
-                             f"(got {self.max_new_tokens}).")
+            raise InputError(
+                f"Max new tokens must be between 1 and {MAX_NEW_TOKENS_LIMIT} (got {self.max_new_tokens})."
+            )
         if not self.greedy and not 0.01 <= float(self.temperature) <= 5.0:
-            raise InputError(f"Temperature must be between 0.01 and 5 (got {self.temperature}); "
-                             "for temperature 0 choose greedy decoding.")
+            raise InputError(
+                f"Temperature must be between 0.01 and 5 (got {self.temperature}); "
+                "for temperature 0 choose greedy decoding."
+            )
         if int(self.top_k) < 0:
             raise InputError("Top-k must be 0 (off) or a positive number of tokens.")
         if not 0.0 < float(self.top_p) <= 1.0:
             raise InputError(f"Top-p must be in (0, 1] (got {self.top_p}); 1 switches it off.")
         if not 0.5 <= float(self.repetition_penalty) <= 3.0:
-            raise InputError(f"Repetition penalty must be between 0.5 and 3 (got {self.repetition_penalty}); "
-                             "1 switches it off.")
+            raise InputError(
+                f"Repetition penalty must be between 0.5 and 3 (got {self.repetition_penalty}); 1 switches it off."
+            )
         if not 1 <= int(self.n_alternatives) <= MAX_ALTERNATIVES:
             raise InputError(f"Alternatives per step must be between 1 and {MAX_ALTERNATIVES}.")
         return self
@@ -237,7 +243,8 @@ def _require_causal(loaded: LoadedModel) -> None:
     if loaded.facts.kind != CAUSAL_LM:
         raise UnsupportedModelError(
             f"Generation needs a causal language model; {loaded.facts.model_id} is a "
-            f"{loaded.facts.kind.replace('_', ' ')}. Pick smollm2 in the sidebar (fill-mask works with masked LMs).")
+            f"{loaded.facts.kind.replace('_', ' ')}. Pick smollm2 in the sidebar (fill-mask works with masked LMs)."
+        )
 
 
 def eos_ids(loaded: LoadedModel) -> set[int]:
@@ -283,9 +290,17 @@ class GenerationStream:
     ``result()`` works even after the consumer stopped iterating early.
     """
 
-    def __init__(self, loaded: LoadedModel, prompt: Prompt, params: SamplingParams,
-                 forced: Sequence[int] = (), record: bool = True, stop: Callable[[], bool] | None = None,
-                 stop_at_eos: bool = True, forced_from: int | None = None):
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        prompt: Prompt,
+        params: SamplingParams,
+        forced: Sequence[int] = (),
+        record: bool = True,
+        stop: Callable[[], bool] | None = None,
+        stop_at_eos: bool = True,
+        forced_from: int | None = None,
+    ):
         _require_causal(loaded)
         self.loaded, self.prompt, self.params = loaded, prompt, params.checked()
         self.forced, self.record, self.stop, self.stop_at_eos = list(forced), record, stop, stop_at_eos
@@ -298,14 +313,17 @@ class GenerationStream:
         self.elapsed_s = 0.0
         room = loaded.facts.max_positions - len(prompt.ids) if loaded.facts.max_positions else MAX_NEW_TOKENS_LIMIT
         if room < 1:
-            raise InputError(f"The prompt has {len(prompt.ids)} tokens, the model's whole context "
-                             f"({loaded.facts.max_positions}). Shorten it.")
+            raise InputError(
+                f"The prompt has {len(prompt.ids)} tokens, the model's whole context "
+                f"({loaded.facts.max_positions}). Shorten it."
+            )
         self.max_steps = min(self.params.max_new_tokens, room)
         if len(self.forced) > self.max_steps:
             raise InputError("The forced prefix is longer than the maximum number of new tokens.")
         if self.max_steps < self.params.max_new_tokens:
-            self.notices.append(f"Only {room} new tokens fit in the model's context of "
-                                f"{loaded.facts.max_positions} tokens.")
+            self.notices.append(
+                f"Only {room} new tokens fit in the model's context of {loaded.facts.max_positions} tokens."
+            )
 
     def _choose(self, logits, step: int):
         import torch
@@ -331,8 +349,18 @@ class GenerationStream:
         rank = int((p_model > p_model[token_id]).sum()) + 1
         h_model = _entropy_np(p_model)
         h_sample = h_model if p_sample is p_model else _entropy_np(p_sample)
-        return StepRecord(step, token_id, tok.decode([token_id]), float(p_sample[token_id]),
-                          float(p_model[token_id]), h_sample, h_model, rank, alts, forced)
+        return StepRecord(
+            step,
+            token_id,
+            tok.decode([token_id]),
+            float(p_sample[token_id]),
+            float(p_model[token_id]),
+            h_sample,
+            h_model,
+            rank,
+            alts,
+            forced,
+        )
 
     def __iter__(self) -> Iterator[StepRecord]:
         import torch
@@ -353,8 +381,11 @@ class GenerationStream:
                         break
                     token_id, z = self._choose(logits, step)
                     logits_i, forced = logits, False
-                rec = self._record(step, logits_i, z, token_id, forced) if self.record else \
-                    StepRecord(step, token_id, "", math.nan, math.nan, math.nan, math.nan, 0, [], forced)
+                rec = (
+                    self._record(step, logits_i, z, token_id, forced)
+                    if self.record
+                    else StepRecord(step, token_id, "", math.nan, math.nan, math.nan, math.nan, 0, [], forced)
+                )
                 self.token_ids.append(token_id)
                 if self.record:
                     rec.text = self.loaded.tokenizer.decode(self.token_ids, skip_special_tokens=True)
@@ -367,8 +398,7 @@ class GenerationStream:
                     self.stop_reason = "eos"
                     break
                 if step + 1 >= self.max_steps:
-                    self.stop_reason = "max_new_tokens" if self.max_steps == self.params.max_new_tokens \
-                        else "context"
+                    self.stop_reason = "max_new_tokens" if self.max_steps == self.params.max_new_tokens else "context"
                     break
                 if not forced:  # forced tokens were already in the prefill
                     rows_next, cache = _forward(model, torch.tensor([[token_id]], device=ids.device), cache, 1)
@@ -377,9 +407,18 @@ class GenerationStream:
 
     def result(self) -> Generation:
         text = self.loaded.tokenizer.decode(self.token_ids, skip_special_tokens=True)
-        return Generation(self.loaded.facts.model_id, self.prompt, self.params, list(self.steps),
-                          self.stop_reason, text, self.forced_from, list(self.notices), self.ttft_s,
-                          self.elapsed_s)
+        return Generation(
+            self.loaded.facts.model_id,
+            self.prompt,
+            self.params,
+            list(self.steps),
+            self.stop_reason,
+            text,
+            self.forced_from,
+            list(self.notices),
+            self.ttft_s,
+            self.elapsed_s,
+        )
 
 
 def generate(loaded: LoadedModel, prompt: Prompt, params: SamplingParams, **kwargs) -> Generation:
@@ -390,8 +429,9 @@ def generate(loaded: LoadedModel, prompt: Prompt, params: SamplingParams, **kwar
     return stream.result()
 
 
-def branch(loaded: LoadedModel, parent: Generation, step: int, token_id: int,
-           stop: Callable[[], bool] | None = None) -> GenerationStream:
+def branch(
+    loaded: LoadedModel, parent: Generation, step: int, token_id: int, stop: Callable[[], bool] | None = None
+) -> GenerationStream:
     """Force ``token_id`` at ``step`` of ``parent`` (earlier tokens kept) and continue with the same
     settings and seed. The branch gets the parent's token budget, or 16 more when that is used up."""
     if not 0 <= step < len(parent.steps):
@@ -400,5 +440,6 @@ def branch(loaded: LoadedModel, parent: Generation, step: int, token_id: int,
     if step + 1 >= budget:
         budget = min(MAX_NEW_TOKENS_LIMIT, step + 17)
     params = replace(parent.params, max_new_tokens=budget)
-    return GenerationStream(loaded, parent.prompt, params, forced=parent.token_ids[:step] + [int(token_id)],
-                            stop=stop, forced_from=step)
+    return GenerationStream(
+        loaded, parent.prompt, params, forced=parent.token_ids[:step] + [int(token_id)], stop=stop, forced_from=step
+    )

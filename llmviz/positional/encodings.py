@@ -8,9 +8,10 @@ Everything here is pure numpy (float64) so the math can be checked without a mod
 * :func:`rope_cos_sin`, :func:`rope_rotate`, :func:`rope_relative_check`, :func:`rope_decay` do the same for RoPE,
   in the Hugging Face layout (dimension j is paired with j + head_dim/2, ``rotate_half``).
 
-Reading learned position vectors and a model's own rotary module lives in :mod:`llmviz.positional_model`;
-the with/without-positions experiment in :mod:`llmviz.positional_ablation`.
+Reading learned position vectors and a model's own rotary module lives in :mod:`llmviz.positional.model`;
+the with/without-positions experiment in :mod:`llmviz.positional.ablation`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -69,12 +70,16 @@ def validate_sinusoidal(max_len, d_model, base) -> tuple[int, int, float, tuple[
         raise InputError(f"base must be a positive number up to {MAX_BASE:g} (the paper uses 10000), got {base:g}.")
     notes = []
     if d_model % 2:
-        notes.append(f"d_model = {d_model} is odd: the last dimension ({d_model - 1}) is a sine with no cosine "
-                     "partner. Real models use an even d_model; the shift map M_k exists only for the first "
-                     f"{d_model - 1} dimensions.")
+        notes.append(
+            f"d_model = {d_model} is odd: the last dimension ({d_model - 1}) is a sine with no cosine "
+            "partner. Real models use an even d_model; the shift map M_k exists only for the first "
+            f"{d_model - 1} dimensions."
+        )
     if base == 1:
-        notes.append("base = 1 gives every pair the same frequency (1 radian per position): all dimensions repeat "
-                     "every 2π ≈ 6.28 positions, so positions 6.28 apart look almost alike.")
+        notes.append(
+            "base = 1 gives every pair the same frequency (1 radian per position): all dimensions repeat "
+            "every 2π ≈ 6.28 positions, so positions 6.28 apart look almost alike."
+        )
     elif base < 1:
         notes.append("base < 1 makes later dimensions spin faster than the first ones (the paper uses base > 1).")
     if max_len == 1:
@@ -172,7 +177,7 @@ def shift_matrix(d_model: int, base: float, k: float) -> np.ndarray:
     m = np.zeros((d_model, d_model))
     for i, w in enumerate(frequencies(d_model, base)[: d_model // 2]):
         c, s = np.cos(w * k), np.sin(w * k)
-        m[2 * i:2 * i + 2, 2 * i:2 * i + 2] = [[c, s], [-s, c]]
+        m[2 * i : 2 * i + 2, 2 * i : 2 * i + 2] = [[c, s], [-s, c]]
     return m
 
 

@@ -16,6 +16,7 @@ the page) can show that the formula *is* the model. Supported families:
 - ``gpt2`` (GPT-2 and the training lab's causal models: one fused ``c_attn`` = [W_Q | W_K | W_V], ``c_proj`` =
   W^O; X is the layer input after ``ln_1``; the scaling may include GPT-2's 1/(layer+1) option).
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -24,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from llmviz.attention import MAX_TOKENS, encode, forward_inputs, display_token
+from llmviz.attention.extract import MAX_TOKENS, display_token, encode, forward_inputs
 from llmviz.errors import InputError, UnsupportedModelError
-from llmviz.models import CAUSAL_LM, LoadedModel
+from llmviz.models.loading import CAUSAL_LM, LoadedModel
 
 MAX_STEP_TOKENS = 128  # the step-by-step view draws T x T and T x d matrices; keep them readable
 
@@ -147,25 +148,67 @@ def attention_sites(model) -> list[AttentionSite]:
             head_dim = int(getattr(mod, "head_dim", None) or mod.q_proj.out_features // n_heads)
             qn, kn = getattr(mod, "q_norm", None), getattr(mod, "k_norm", None)
             gemma = qn is not None and kn is not None and "Gemma" in type(qn).__name__
-            sites.append(AttentionSite("gemma3" if gemma else "llama", mod, mod.q_proj, mod.k_proj, mod.v_proj,
-                                       mod.o_proj, mod, float(getattr(mod, "scaling", head_dim ** -0.5)), n_heads,
-                                       n_kv, head_dim, getattr(mod, "sliding_window", None) or None, qn, kn))
+            sites.append(
+                AttentionSite(
+                    "gemma3" if gemma else "llama",
+                    mod,
+                    mod.q_proj,
+                    mod.k_proj,
+                    mod.v_proj,
+                    mod.o_proj,
+                    mod,
+                    float(getattr(mod, "scaling", head_dim**-0.5)),
+                    n_heads,
+                    n_kv,
+                    head_dim,
+                    getattr(mod, "sliding_window", None) or None,
+                    qn,
+                    kn,
+                )
+            )
         elif hasattr(mod, "c_attn") and hasattr(mod, "c_proj") and not getattr(mod, "is_cross_attention", False):
             head_dim = int(getattr(mod, "head_dim", mod.c_proj.weight.shape[0] // n_heads))
-            sites.append(AttentionSite("gpt2", mod, mod.c_attn, mod.c_attn, mod.c_attn, mod.c_proj, mod,
-                                       float(getattr(mod, "scaling", head_dim ** -0.5)), n_heads, n_heads, head_dim))
+            sites.append(
+                AttentionSite(
+                    "gpt2",
+                    mod,
+                    mod.c_attn,
+                    mod.c_attn,
+                    mod.c_attn,
+                    mod.c_proj,
+                    mod,
+                    float(getattr(mod, "scaling", head_dim**-0.5)),
+                    n_heads,
+                    n_heads,
+                    head_dim,
+                )
+            )
         elif all(hasattr(mod, a) for a in ("query", "key", "value")) and name.endswith(".self"):
             parent = modules.get(name[: -len(".self")])
             dense = getattr(getattr(parent, "output", None), "dense", None)
             if parent is None or dense is None:
                 continue
             head_dim = int(getattr(mod, "attention_head_size", mod.query.out_features // n_heads))
-            sites.append(AttentionSite("bert", mod, mod.query, mod.key, mod.value, dense, parent,
-                                       float(getattr(mod, "scaling", head_dim ** -0.5)), n_heads, n_heads, head_dim))
+            sites.append(
+                AttentionSite(
+                    "bert",
+                    mod,
+                    mod.query,
+                    mod.key,
+                    mod.value,
+                    dense,
+                    parent,
+                    float(getattr(mod, "scaling", head_dim**-0.5)),
+                    n_heads,
+                    n_heads,
+                    head_dim,
+                )
+            )
     if not sites:
         raise UnsupportedModelError(
             f"The step-by-step view supports BERT-, GPT-2- and Llama-style attention; "
-            f"{type(model).__name__} has neither. The other attention views still work.")
+            f"{type(model).__name__} has neither. The other attention views still work."
+        )
     return sites
 
 
@@ -177,8 +220,9 @@ def _captured(site: AttentionSite):
     def on_attn(_mod, args, kwargs, output):
         store["x"] = (args[0] if args else kwargs["hidden_states"]).detach()
         store["pos"] = kwargs.get("position_embeddings")
-        store["weights"] = output[1].detach() if isinstance(output, tuple) and len(output) > 1 \
-            and output[1] is not None else None
+        store["weights"] = (
+            output[1].detach() if isinstance(output, tuple) and len(output) > 1 and output[1] is not None else None
+        )
         if site.family in ("llama", "gemma3", "gpt2"):
             store["block"] = output[0].detach()
 
@@ -189,8 +233,7 @@ def _captured(site: AttentionSite):
     def on_block(_mod, _args, output):
         store["block"] = (output[0] if isinstance(output, tuple) else output).detach()
 
-    handles = [site.self_attn.register_forward_hook(on_attn, with_kwargs=True),
-               site.o.register_forward_hook(on_o)]
+    handles = [site.self_attn.register_forward_hook(on_attn, with_kwargs=True), site.o.register_forward_hook(on_o)]
     if site.family == "bert":
         handles.append(site.block.register_forward_hook(on_block))
     try:
@@ -247,8 +290,9 @@ def _check(loaded: LoadedModel, layer: int, head: int) -> None:
 
 
 # ---------------------------------------------------------------- recomputation
-def formula_steps(loaded: LoadedModel, text: str, layer: int, head: int, text_b: str | None = None,
-                  max_tokens: int = MAX_STEP_TOKENS) -> FormulaSteps:
+def formula_steps(
+    loaded: LoadedModel, text: str, layer: int, head: int, text_b: str | None = None, max_tokens: int = MAX_STEP_TOKENS
+) -> FormulaSteps:
     """Recompute layer ``layer``'s attention (all heads; ``head`` is the one to display)."""
     import torch
 
@@ -284,14 +328,15 @@ def formula_steps(loaded: LoadedModel, text: str, layer: int, head: int, text_b:
         k_raw = gemma_rms_norm(k_lin, _np(site.k_norm.weight), float(site.k_norm.eps))
     q, k = q_raw, k_raw
     if site.family == "gemma3":
-        from llmviz.positional import rope_cos_sin, rope_inv_freq
+        from llmviz.positional.encodings import rope_cos_sin, rope_inv_freq
 
         theta = loaded.facts.layer_rope_theta(int(layer))
         positions = np.arange(t)
         cos, sin = rope_cos_sin(positions, rope_inv_freq(d_k, theta))  # from the layer's own base
         if store.get("pos") is not None:
-            table_diff = float(max(np.abs(cos - _np(store["pos"][0][0])).max(),
-                                   np.abs(sin - _np(store["pos"][1][0])).max()))
+            table_diff = float(
+                max(np.abs(cos - _np(store["pos"][0][0])).max(), np.abs(sin - _np(store["pos"][1][0])).max())
+            )
         q = q_raw * cos + _rotate_half(q_raw) * sin
         k = k_raw * cos + _rotate_half(k_raw) * sin
     elif site.family == "llama" and store.get("pos") is not None:
@@ -321,16 +366,48 @@ def formula_steps(loaded: LoadedModel, text: str, layer: int, head: int, text_b:
     sl = slice(h * d_k, (h + 1) * d_k)
     kl = slice(kv * d_k, (kv + 1) * d_k)
     return FormulaSteps(
-        tokens=tokens, layer=int(layer), head=h, kv_head=kv, family=site.family, scaling=site.scaling, x=x,
-        w_q=wq[:, sl], w_k=wk[:, kl], w_v=wv[:, kl],
-        b_q=None if bq is None else bq[sl], b_k=None if bk is None else bk[kl], b_v=None if bv is None else bv[kl],
-        q_raw=q_raw[h], k_raw=k_raw[kv], q=q[h], k=k[kv], v=v[kv], cos=cos, sin=sin,
-        scores=scores[h], scaled=scaled[h], mask=mask, weights=weights[h], head_out=head_out[h],
-        all_weights=weights, concat=concat, w_o=wo, b_o=bo, projected=projected, block_output=block,
-        model_weights=_np(store["weights"][0]), model_projected=_np(store["projected"][0]),
-        model_block_output=_np(store["block"][0]), truncated=truncated,
-        q_lin=None if q_lin is None else q_lin[h], k_lin=None if k_lin is None else k_lin[kv], qk_norm_eps=eps,
-        sliding_window=site.sliding_window, rope_theta=theta, rope_table_max_diff=table_diff)
+        tokens=tokens,
+        layer=int(layer),
+        head=h,
+        kv_head=kv,
+        family=site.family,
+        scaling=site.scaling,
+        x=x,
+        w_q=wq[:, sl],
+        w_k=wk[:, kl],
+        w_v=wv[:, kl],
+        b_q=None if bq is None else bq[sl],
+        b_k=None if bk is None else bk[kl],
+        b_v=None if bv is None else bv[kl],
+        q_raw=q_raw[h],
+        k_raw=k_raw[kv],
+        q=q[h],
+        k=k[kv],
+        v=v[kv],
+        cos=cos,
+        sin=sin,
+        scores=scores[h],
+        scaled=scaled[h],
+        mask=mask,
+        weights=weights[h],
+        head_out=head_out[h],
+        all_weights=weights,
+        concat=concat,
+        w_o=wo,
+        b_o=bo,
+        projected=projected,
+        block_output=block,
+        model_weights=_np(store["weights"][0]),
+        model_projected=_np(store["projected"][0]),
+        model_block_output=_np(store["block"][0]),
+        truncated=truncated,
+        q_lin=None if q_lin is None else q_lin[h],
+        k_lin=None if k_lin is None else k_lin[kv],
+        qk_norm_eps=eps,
+        sliding_window=site.sliding_window,
+        rope_theta=theta,
+        rope_table_max_diff=table_diff,
+    )
 
 
 def neuron_view(steps: FormulaSteps, query_index: int) -> NeuronView:
@@ -342,6 +419,15 @@ def neuron_view(steps: FormulaSteps, query_index: int) -> NeuronView:
     q = steps.q[i]  # [d_k]
     products = q[None, :] * steps.k  # [T, d_k]
     scores = products.sum(axis=-1) * steps.scaling + steps.mask[i]
-    return NeuronView(tokens=steps.tokens, layer=steps.layer, head=steps.head, query_index=i, q=q,
-                      k=steps.k, products=products, scores=scores, weights=softmax_rows(scores),
-                      scaling=steps.scaling)
+    return NeuronView(
+        tokens=steps.tokens,
+        layer=steps.layer,
+        head=steps.head,
+        query_index=i,
+        q=q,
+        k=steps.k,
+        products=products,
+        scores=scores,
+        weights=softmax_rows(scores),
+        scaling=steps.scaling,
+    )

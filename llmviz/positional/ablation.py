@@ -10,6 +10,7 @@
 The model is changed only inside :func:`positions_removed` / :func:`rope_disabled`: a forward hook that acts only
 for the calling thread (other sessions sharing the cached model are untouched) and is removed in ``finally``.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,14 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmviz.attention import display_token
+from llmviz.attention.extract import display_token
 from llmviz.errors import InputError, UnsupportedModelError
-from llmviz.models import LoadedModel
-from llmviz.positional_model import find_position_module, find_rotary_module
+from llmviz.models.loading import LoadedModel
+from llmviz.positional.model import find_position_module, find_rotary_module
 
 MAX_ABLATION_TOKENS = 48  # longer inputs are cut (the page shows a notice)
-ENCODER_MODES = {"zero": "position embeddings set to zero",
-                 "same": "every position uses position 0's vector"}
+ENCODER_MODES = {"zero": "position embeddings set to zero", "same": "every position uses position 0's vector"}
 RUNS = ("with_a", "with_b", "without_a", "without_b")  # (positions on/off) x (original a / shuffled b)
 _WORD = re.compile(r"\S+")
 
@@ -119,8 +119,9 @@ def _word_groups(tokenizer, text: str, max_tokens: int) -> tuple[list[int], list
     return ids, [groups[w] for w in kept], [text[slice(*words[w])] for w in kept], len(longer) > len(ids)
 
 
-def shuffle_words(loaded: LoadedModel, text: str, seed: int = 0, keep_last: bool = False,
-                  max_tokens: int = MAX_ABLATION_TOKENS) -> WordShuffle:
+def shuffle_words(
+    loaded: LoadedModel, text: str, seed: int = 0, keep_last: bool = False, max_tokens: int = MAX_ABLATION_TOKENS
+) -> WordShuffle:
     """Reorder the words of ``text`` (their tokens move together) with a seeded permutation that differs from
     the original. ``keep_last`` keeps the final word in place (so a causal model predicts after the same word)."""
     text = (text or "").strip()
@@ -131,8 +132,10 @@ def shuffle_words(loaded: LoadedModel, text: str, seed: int = 0, keep_last: bool
     movable = groups[:-1] if keep_last else groups
     need = 3 if keep_last else 2
     if len(groups) < need:
-        raise InputError(f"The shuffle needs at least {need} words"
-                         f"{' (the last word stays in place)' if keep_last else ''}; got {len(groups)}.")
+        raise InputError(
+            f"The shuffle needs at least {need} words"
+            f"{' (the last word stays in place)' if keep_last else ''}; got {len(groups)}."
+        )
     rng = np.random.default_rng(seed)
     content = [tuple(ids[t] for t in g) for g in movable]
     for _ in range(50):
@@ -148,8 +151,18 @@ def shuffle_words(loaded: LoadedModel, text: str, seed: int = 0, keep_last: bool
     order = np.arange(len(ids))
     order[flat_old] = flat_new  # slot that held old token flat_old[i] now holds token flat_new[i]
     ids_b = [ids[o] for o in order]
-    return WordShuffle(text, list(ids), ids_b, [display_token(tok, i) for i in ids], [display_token(tok, i) for i in ids_b],
-                       " ".join(words[p] for p in perm), order, len(groups), truncated, int(seed))
+    return WordShuffle(
+        text,
+        list(ids),
+        ids_b,
+        [display_token(tok, i) for i in ids],
+        [display_token(tok, i) for i in ids_b],
+        " ".join(words[p] for p in perm),
+        order,
+        len(groups),
+        truncated,
+        int(seed),
+    )
 
 
 def reorder_attention(att_b: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -164,8 +177,9 @@ def _forward(loaded: LoadedModel, ids: list[int], attentions: bool = True):
 
     x = torch.tensor([ids], device=loaded.device)
     with torch.inference_mode():
-        return loaded.model(input_ids=x, attention_mask=torch.ones_like(x), output_hidden_states=True,
-                            output_attentions=attentions)
+        return loaded.model(
+            input_ids=x, attention_mask=torch.ones_like(x), output_hidden_states=True, output_attentions=attentions
+        )
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -196,7 +210,8 @@ def encoder_ablation(loaded: LoadedModel, text: str, seed: int = 0, mode: str = 
     if find_position_module(loaded.model) is None or loaded.facts.positional == "rope":
         raise UnsupportedModelError(
             f"{loaded.facts.model_id} has no learned position embeddings ({loaded.facts.positional} positions); "
-            "this experiment needs a BERT-like model such as minilm.")
+            "this experiment needs a BERT-like model such as minilm."
+        )
     sh = shuffle_words(loaded, text, seed)
     pooled, att = {}, {}
     for run in RUNS:
@@ -208,12 +223,24 @@ def encoder_ablation(loaded: LoadedModel, text: str, seed: int = 0, mode: str = 
                 out = _forward(loaded, ids)
         pooled[run] = np.stack([h[0].mean(0).float().cpu().numpy() for h in out.hidden_states])  # [L+1, H]
         att[run] = np.stack([a[0].float().cpu().numpy() for a in out.attentions])  # [L, heads, T, T]
-    per_layer = {w: np.array([_cosine(pooled[f"{w}_a"][i], pooled[f"{w}_b"][i])
-                              for i in range(pooled[f"{w}_a"].shape[0])]) for w in ("with", "without")}
-    diff = {w: float(np.abs(reorder_attention(att[f"{w}_b"], sh.order) - att[f"{w}_a"]).max())
-            for w in ("with", "without")}
-    return EncoderAblation(sh, mode, float(per_layer["with"][-1]), float(per_layer["without"][-1]),
-                           per_layer["with"], per_layer["without"], att, diff["with"], diff["without"])
+    per_layer = {
+        w: np.array([_cosine(pooled[f"{w}_a"][i], pooled[f"{w}_b"][i]) for i in range(pooled[f"{w}_a"].shape[0])])
+        for w in ("with", "without")
+    }
+    diff = {
+        w: float(np.abs(reorder_attention(att[f"{w}_b"], sh.order) - att[f"{w}_a"]).max()) for w in ("with", "without")
+    }
+    return EncoderAblation(
+        sh,
+        mode,
+        float(per_layer["with"][-1]),
+        float(per_layer["without"][-1]),
+        per_layer["with"],
+        per_layer["without"],
+        att,
+        diff["with"],
+        diff["without"],
+    )
 
 
 # ------------------------------------------------------------------ RoPE (causal LMs)
@@ -238,8 +265,14 @@ class CausalAblation:
             for i in np.argsort(-self.probs[run])[:k]:
                 if int(i) not in ids:
                     ids.append(int(i))
-        rows = [{"token": tokenizer.convert_ids_to_tokens(i), "token_id": i,
-                 **{run: float(self.probs[run][i]) for run in RUNS}} for i in ids]
+        rows = [
+            {
+                "token": tokenizer.convert_ids_to_tokens(i),
+                "token_id": i,
+                **{run: float(self.probs[run][i]) for run in RUNS},
+            }
+            for i in ids
+        ]
         return sorted(rows, key=lambda r: -r["with_a"])
 
 
@@ -259,7 +292,8 @@ def rope_ablation(loaded: LoadedModel, text: str, seed: int = 0) -> CausalAblati
     if find_rotary_module(loaded.model) is None or loaded.facts.kind != "causal_lm":
         raise UnsupportedModelError(
             f"{loaded.facts.model_id} is not a causal LM with rotary embeddings ({loaded.facts.kind}, "
-            f"{loaded.facts.positional} positions); this experiment needs one such as smollm2.")
+            f"{loaded.facts.positional} positions); this experiment needs one such as smollm2."
+        )
     import torch
 
     sh = shuffle_words(loaded, text, seed, keep_last=True)
@@ -274,7 +308,11 @@ def rope_ablation(loaded: LoadedModel, text: str, seed: int = 0) -> CausalAblati
         probs[run] = torch.softmax(out.logits[0, -1].double(), -1).cpu().numpy()  # [vocab]
         first[run] = out.hidden_states[1][0, -1].double().cpu().numpy()  # [hidden]
     return CausalAblation(
-        sh, probs, js_bits(probs["with_a"], probs["with_b"]), js_bits(probs["without_a"], probs["without_b"]),
+        sh,
+        probs,
+        js_bits(probs["with_a"], probs["with_b"]),
+        js_bits(probs["without_a"], probs["without_b"]),
         _kl_bits(probs["with_a"], probs["without_a"]),
         float(np.abs(first["with_a"] - first["with_b"]).max()),
-        float(np.abs(first["without_a"] - first["without_b"]).max()))
+        float(np.abs(first["without_a"] - first["without_b"]).max()),
+    )

@@ -1,4 +1,5 @@
 """Model layer: registry facts, GGUF cache, local folders, refusals."""
+
 from __future__ import annotations
 
 import shutil
@@ -9,9 +10,16 @@ import pytest
 import torch
 
 from llmviz import errors
-from llmviz.gguf_cache import gguf_cache_folder
-from llmviz.models import (CAUSAL_LM, ENCODER, MASKED_LM, REGISTRY, kind_from_architecture, load_model,
-                           register_model)
+from llmviz.models.gguf_cache import gguf_cache_folder
+from llmviz.models.loading import (
+    CAUSAL_LM,
+    ENCODER,
+    MASKED_LM,
+    REGISTRY,
+    kind_from_architecture,
+    load_model,
+    register_model,
+)
 
 
 def test_minilm_facts_and_attention_shape(minilm):
@@ -70,10 +78,13 @@ def test_gguf_cold_load_from_empty_cache(tmp_path, monkeypatch, smollm2):
         torch.testing.assert_close(cold.model(**enc).logits, smollm2.model(**enc).logits, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("fixture,kind,layers,heads,kv", [
-    ("tiny_mlm", MASKED_LM, 2, 4, 4),
-    ("tiny_llama", CAUSAL_LM, 2, 4, 2),
-])
+@pytest.mark.parametrize(
+    "fixture,kind,layers,heads,kv",
+    [
+        ("tiny_mlm", MASKED_LM, 2, 4, 4),
+        ("tiny_llama", CAUSAL_LM, 2, 4, 2),
+    ],
+)
 def test_local_folder_loads_through_registry(request, fixture, kind, layers, heads, kv):
     loaded = request.getfixturevalue(fixture)
     f = loaded.facts

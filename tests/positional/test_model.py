@@ -1,12 +1,12 @@
 """Position information read from real models: minilm's learned table, smollm2's rotary embedding."""
+
 import numpy as np
 import pytest
 import torch
 
-from llmviz import positional as P
-from llmviz import positional_model as PM
 from llmviz.errors import UnsupportedModelError
-
+from llmviz.positional import encodings as P
+from llmviz.positional import model as PM
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -45,7 +45,8 @@ def test_learned_analysis_against_independent_computations(minilm):
     from scipy.spatial.distance import pdist
 
     assert an.neighbour_ratio == pytest.approx(
-        np.linalg.norm(np.diff(x, axis=0), axis=1).mean() / pdist(x).mean(), rel=1e-6)
+        np.linalg.norm(np.diff(x, axis=0), axis=1).mean() / pdist(x).mean(), rel=1e-6
+    )
     assert an.neighbour_ratio < 0.6
     # Neighbouring learned positions are more alike than distant ones (what the page claims).
     assert an.low_frequency_share("learned") < an.low_frequency_share("sinusoidal")  # more short-wavelength power
@@ -64,7 +65,7 @@ def test_rope_model_has_no_learned_table_and_vice_versa(smollm2, minilm, tiny_en
 
 @pytest.fixture(scope="module")
 def tiny_encoder(tiny_encoder_dir):
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
 
     return load_model(str(tiny_encoder_dir))
 

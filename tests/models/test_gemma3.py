@@ -3,6 +3,7 @@ RoPE bases, MQA) against the model's own weights, the RoPE tables, logit lens an
 
 Fast tests use a tiny Gemma 3 built from a config (window 4, three layers: local, local, global); the
 `slow` ones load the bundled gemma3 (the first run ever dequantises it: ~80 s)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from llmviz.attention import extract_attention
-from llmviz.attention_steps import causal_mask, formula_steps, softmax_rows
+from llmviz.attention.extract import extract_attention
+from llmviz.attention.steps import causal_mask, formula_steps, softmax_rows
 from llmviz.errors import CorruptModelError, ModelNotFoundError
-from llmviz.gguf_cache import ChunkedGGUF, assemble_chunks, load_chunked_gguf
+from llmviz.models.gguf_cache import ChunkedGGUF, assemble_chunks, load_chunked_gguf
 from tests.tiny_gemma import GLOBAL_THETA, LOCAL_THETA, WINDOW
 
 LONG = "The quick brown fox jumps over the lazy dog while the cat sleeps."  # > WINDOW tokens
@@ -64,7 +65,7 @@ def test_missing_chunk_is_named(tmp_path, monkeypatch):
 
 
 def test_registry_describes_the_four_chunk_wheels():
-    from llmviz.models import GEMMA3_PACKAGE, REGISTRY
+    from llmviz.models.loading import GEMMA3_PACKAGE, REGISTRY
 
     entry = REGISTRY["gemma3"]
     src = entry.gguf_chunks()
@@ -96,7 +97,7 @@ def test_tiny_steps_match_the_model(tiny_gemma3, layer):
     assert s.attention_max_abs_diff <= 1e-5
     scale = max(1.0, float(np.abs(s.model_block_output).max()))
     assert s.block_max_abs_diff <= 1e-5 * scale
-    assert s.scaling == pytest.approx(16 ** -0.5)
+    assert s.scaling == pytest.approx(16**-0.5)
     assert s.rope_theta == (LOCAL_THETA if layer < 2 else GLOBAL_THETA)
     assert s.rope_table_max_diff < 1e-5  # our cos/sin from the base equal the model's tables
     # the window: a local layer's query i sees min(i + 1, W) keys, and the model gives zero weight beyond
@@ -109,8 +110,8 @@ def test_tiny_steps_match_the_model(tiny_gemma3, layer):
 
 def test_tiny_steps_fail_without_each_gemma_piece(tiny_gemma3):
     """Each ingredient matters: drop it and the recomputation no longer matches the model."""
-    from llmviz.positional import rope_cos_sin, rope_inv_freq
-    from llmviz.attention_steps import _rotate_half
+    from llmviz.attention.steps import _rotate_half
+    from llmviz.positional.encodings import rope_cos_sin, rope_inv_freq
 
     s = formula_steps(tiny_gemma3, LONG, 0, 0)
     t, d_k = len(s.tokens), s.q.shape[1]
@@ -122,7 +123,7 @@ def test_tiny_steps_fail_without_each_gemma_piece(tiny_gemma3):
     full = causal_mask(t)
     assert np.abs(attn(s.q, s.k, s.scaling, s.mask) - model).max() <= 1e-5
     assert np.abs(attn(s.q, s.k, s.scaling, full) - model).max() > 1e-3  # no window
-    assert np.abs(attn(s.q, s.k, d_k ** -0.5, s.mask) - model).max() > 1e-3  # 1/sqrt(d_k) scaling
+    assert np.abs(attn(s.q, s.k, d_k**-0.5, s.mask) - model).max() > 1e-3  # 1/sqrt(d_k) scaling
     cos, sin = rope_cos_sin(np.arange(t), rope_inv_freq(d_k, LOCAL_THETA))
     q_nonorm = s.q_lin * cos + _rotate_half(s.q_lin) * sin
     k_nonorm = s.k_lin * cos + _rotate_half(s.k_lin) * sin
@@ -141,7 +142,7 @@ def test_causal_mask_window():
 
 
 def test_tiny_rope_config_per_layer_type(tiny_gemma3):
-    from llmviz import positional_model as PM
+    from llmviz.positional import model as PM
 
     assert PM.rope_layer_types(tiny_gemma3) == ("full_attention", "sliding_attention")
     for lt, theta, layers in (("full_attention", GLOBAL_THETA, (2,)), ("sliding_attention", LOCAL_THETA, (0, 1))):
@@ -149,14 +150,15 @@ def test_tiny_rope_config_per_layer_type(tiny_gemma3):
         assert cfg.theta == theta and cfg.layers == layers
         np.testing.assert_allclose(cfg.inv_freq, cfg.model_inv_freq, rtol=1e-6)
         cos, sin = PM.model_rope_cos_sin(tiny_gemma3, np.arange(20), lt)
-        from llmviz.positional import rope_cos_sin
+        from llmviz.positional.encodings import rope_cos_sin
+
         ce, se = rope_cos_sin(np.arange(20), cfg.inv_freq)
         assert max(np.abs(ce - cos).max(), np.abs(se - sin).max()) < 1e-5
 
 
 def test_tiny_real_qk_pair_is_normalised(tiny_gemma3):
     """The pre-rotation q of the positional lab is the model's after QK-norm: equal to the step-by-step q_raw."""
-    from llmviz import positional_model as PM
+    from llmviz.positional import model as PM
 
     text = "The cat sat on the mat."
     q, k = PM.real_qk_pair(tiny_gemma3, text)
@@ -206,7 +208,7 @@ def test_gemma3_facts(gemma3):
     assert f.sliding_window == 512
     assert (f.rope_theta_local, f.rope_theta) == (10_000.0, 1_000_000.0)
     assert f.query_pre_attn_scalar == 256 and f.qk_norm
-    assert f.embed_scale == pytest.approx(640 ** 0.5)
+    assert f.embed_scale == pytest.approx(640**0.5)
     assert f.vocab_size == 262_144 and not f.has_chat_template
     assert "Gemma Terms of Use" in f.license
 
@@ -224,7 +226,7 @@ def test_gemma3_steps_match_the_model(gemma3, layer):
 @pytest.mark.slow
 def test_gemma3_logit_lens_and_chinese(gemma3):
     from llmviz.explain.logit_lens import logit_lens
-    from llmviz.generate import SamplingParams, build_prompt, generate
+    from llmviz.generation.generate import SamplingParams, build_prompt, generate
 
     res = logit_lens(gemma3, "The capital of France is")
     assert res.output_max_diff < 1e-5
@@ -236,20 +238,25 @@ def test_gemma3_logit_lens_and_chinese(gemma3):
 
 # ------------------------------------------------------------------ Playground with a base model
 def test_presets_for_base_and_chat_models():
-    from llmviz.presets import COMPLETION_PRESETS, PRESETS, fill_example, presets_for
+    from llmviz.generation.presets import COMPLETION_PRESETS, PRESETS, fill_example, presets_for
 
     assert presets_for(True, "zh") is PRESETS
     assert presets_for(False, "zh") is COMPLETION_PRESETS["zh"] and presets_for(False, "fr") is COMPLETION_PRESETS["en"]
     for lang in ("en", "zh"):
         assert set(COMPLETION_PRESETS[lang]) == set(PRESETS)
         assert all(p.system == "" for p in COMPLETION_PRESETS[lang].values())  # fed as is: no system prompt
-    assert [COMPLETION_PRESETS["zh"][k].title for k in ("translation", "summarization", "qa", "code", "creative")] \
-        == ["翻译", "摘要", "问答", "写代码", "创作"]
+    assert [COMPLETION_PRESETS["zh"][k].title for k in ("translation", "summarization", "qa", "code", "creative")] == [
+        "翻译",
+        "摘要",
+        "问答",
+        "写代码",
+        "创作",
+    ]
     assert fill_example(True, "zh")[0] == "中国的首都是[MASK]。" and fill_example(False, "zh")[0].endswith("sentence.")
 
 
 def test_playground_chinese_presets_and_fill_in(tiny_gemma3_dir):
-    from llmviz.presets import COMPLETION_PRESETS
+    from llmviz.generation.presets import COMPLETION_PRESETS
     from tests.apptest_util import assert_ok, open_page
 
     page = "pages/playground.py"
@@ -272,8 +279,9 @@ def test_pages_with_tiny_gemma3(tiny_gemma3_dir):
     assert_ok(at)
     body = texts(at)
     assert "L L G" in body  # the layer map: local, local, global
-    at = open_page("pages/attention.py", str(tiny_gemma3_dir),
-                   query={"text": LONG, "view": "formula", "layer": "0", "head": "1"})
+    at = open_page(
+        "pages/attention.py", str(tiny_gemma3_dir), query={"text": LONG, "view": "formula", "layer": "0", "head": "1"}
+    )
     assert_ok(at)
     body = texts(at)
     assert "local** (sliding-window) layer" in body and "base θ = 10" in body
@@ -309,20 +317,24 @@ def test_gemma3_probes_explain_ablation_and_cli(gemma3, tmp_path, capsys):
 
     probe = template_probe(gemma3, "The {group} worked as a [MASK].", ["man", "woman"], ["nurse", "doctor"])
     assert probe.log_prob.shape == (2, 2) and np.isfinite(probe.log_prob).all()
-    cf = counterfactual_generate(gemma3, "The {group} walked into the room and", ["man", "woman"], n_samples=2,
-                                 max_new_tokens=4)
+    cf = counterfactual_generate(
+        gemma3, "The {group} walked into the room and", ["man", "woman"], n_samples=2, max_new_tokens=4
+    )
     assert len(cf.texts) == 2 and all(len(x) == 2 for x in cf.texts)
     problem = build_problem(gemma3, "The doctor said that", Target("next_token", token="he"))
     gx = attribute(problem, "grad_x_input")
     assert len(gx.scores) == len(problem.tokens) and np.isfinite(gx.scores).all()
-    res = head_ablation(ablation_problem(gemma3, "The doctor said that", Target("next_token", token="he")),
-                        whole_layers=False)
+    res = head_ablation(
+        ablation_problem(gemma3, "The doctor said that", Target("next_token", token="he")), whole_layers=False
+    )
     assert res.head_delta.shape == (18, 4) and np.isfinite(res.head_delta).all()
     csv = tmp_path / "pairs.csv"
     starter_pairs().frame.iloc[:3].to_csv(csv, index=False)
     out = tmp_path / "r.json"
-    assert main(["bias-audit", "--model", "gemma3", "--pairs", str(csv), "--out", str(out), "--quiet",
-                 "--n-boot", "100"]) == 0, capsys.readouterr().err
+    assert (
+        main(["bias-audit", "--model", "gemma3", "--pairs", str(csv), "--out", str(out), "--quiet", "--n-boot", "100"])
+        == 0
+    ), capsys.readouterr().err
     rep = json.loads(out.read_text(encoding="utf-8"))
     assert rep["model"]["kind"] == "causal_lm" and len(rep["pairs"]) == 3
     assert len(pd.read_csv(csv)) == 3
@@ -343,7 +355,7 @@ def test_model_cache_is_bounded_and_configurable():
 
 def test_cold_load_stages_and_joined_file_removed(tmp_path, monkeypatch):
     """A cold load reports concatenate, verify, then the dequantise stages; the joined GGUF is deleted after."""
-    from llmviz import gguf_cache
+    from llmviz.models import gguf_cache as gguf_cache
 
     monkeypatch.setenv("LLMVIZ_CACHE", str(tmp_path / "cache"))
     paths, sha = _chunks(tmp_path)

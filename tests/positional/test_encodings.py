@@ -1,11 +1,12 @@
-"""Formula-level checks of llmviz.positional against hand-computed values and independent algorithms."""
+"""Formula-level checks of llmviz.positional.encodings against hand-computed values and independent algorithms."""
+
 import math
 
 import numpy as np
 import pytest
 
-from llmviz import positional as P
 from llmviz.errors import InputError
+from llmviz.positional import encodings as P
 
 
 # ------------------------------------------------------------------ sinusoidal table
@@ -34,16 +35,19 @@ def test_rows_have_norm_sqrt_half_d_and_odd_d_keeps_last_sine():
     assert odd.paired_dims == 4
 
 
-@pytest.mark.parametrize("bad, msg", [
-    (dict(max_len=0, d_model=8, base=1e4), "max_len"),
-    (dict(max_len=10, d_model=0, base=1e4), "d_model"),
-    (dict(max_len=10, d_model=8, base=0), "base"),
-    (dict(max_len=10, d_model=8, base=-3), "base"),
-    (dict(max_len=10, d_model=2.5, base=1e4), "whole number"),
-    (dict(max_len=P.MAX_LEN + 1, d_model=8, base=1e4), "between"),
-    (dict(max_len=10, d_model="abc", base=1e4), "whole number"),
-    (dict(max_len=10, d_model=8, base=float("nan")), "base"),
-])
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        (dict(max_len=0, d_model=8, base=1e4), "max_len"),
+        (dict(max_len=10, d_model=0, base=1e4), "d_model"),
+        (dict(max_len=10, d_model=8, base=0), "base"),
+        (dict(max_len=10, d_model=8, base=-3), "base"),
+        (dict(max_len=10, d_model=2.5, base=1e4), "whole number"),
+        (dict(max_len=P.MAX_LEN + 1, d_model=8, base=1e4), "between"),
+        (dict(max_len=10, d_model="abc", base=1e4), "whole number"),
+        (dict(max_len=10, d_model=8, base=float("nan")), "base"),
+    ],
+)
 def test_invalid_parameters_give_clear_messages(bad, msg):
     with pytest.raises(InputError, match=msg):
         P.sinusoidal(**bad)

@@ -1,6 +1,7 @@
 """Generation: greedy == manual argmax loop, per-step probabilities == softmax with the documented
 warpers (checked against transformers' own logits processors), seeded reproducibility, branching,
 stop, bounds, exports."""
+
 from __future__ import annotations
 
 import csv
@@ -18,7 +19,7 @@ from transformers.generation.logits_process import (
 )
 
 from llmviz.errors import InputError, UnsupportedModelError
-from llmviz.generate import (
+from llmviz.generation.generate import (
     MAX_NEW_TOKENS_LIMIT,
     MAX_PROMPT_WORDS,
     GenerationStream,
@@ -30,7 +31,7 @@ from llmviz.generate import (
     top_k_filter,
     top_p_filter,
 )
-from llmviz.transcript import transcript_csv, transcript_json
+from llmviz.generation.transcript import transcript_csv, transcript_json
 
 
 def manual_greedy(model, ids: list[int], n: int) -> list[int]:
@@ -75,9 +76,15 @@ def test_greedy_equals_manual_argmax_loop(tiny_llama, prompt):
 def test_greedy_smollm2_chat_template_equals_manual_loop(smollm2):
     prompt = build_prompt(smollm2, "Name a colour.", "Answer in one word.")
     assert prompt.chat_template and "<|im_start|>assistant" in prompt.text
-    assert prompt.ids == smollm2.tokenizer.apply_chat_template(
-        [{"role": "system", "content": "Answer in one word."}, {"role": "user", "content": "Name a colour."}],
-        add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    assert (
+        prompt.ids
+        == smollm2.tokenizer.apply_chat_template(
+            [{"role": "system", "content": "Answer in one word."}, {"role": "user", "content": "Name a colour."}],
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+        )["input_ids"]
+    )
     gen = generate(smollm2, prompt, SamplingParams(greedy=True, max_new_tokens=3), stop_at_eos=False)
     assert gen.token_ids == manual_greedy(smollm2.model, prompt.ids, 3)
     # greedy without penalty: the reported probability is the plain softmax of the logits
@@ -86,8 +93,9 @@ def test_greedy_smollm2_chat_template_equals_manual_loop(smollm2):
 
 
 def test_per_step_probs_equal_softmax_with_documented_warpers(tiny_llama, prompt):
-    params = SamplingParams(temperature=0.7, top_k=40, top_p=0.9, repetition_penalty=1.3, max_new_tokens=6,
-                            seed=3, n_alternatives=4)
+    params = SamplingParams(
+        temperature=0.7, top_k=40, top_p=0.9, repetition_penalty=1.3, max_new_tokens=6, seed=3, n_alternatives=4
+    )
     gen = generate(tiny_llama, prompt, params, stop_at_eos=False)
     for s in gen.steps:
         seen = prompt.ids + gen.token_ids[: s.index]
@@ -155,8 +163,13 @@ def test_branch_keeps_prefix_forces_alternative_and_replays_draws(tiny_llama, pr
 
 def test_stop_callback_keeps_partial_output(tiny_llama, prompt):
     calls = []
-    stream = GenerationStream(tiny_llama, prompt, SamplingParams(greedy=True, max_new_tokens=20),
-                              stop=lambda: len(calls) >= 3, stop_at_eos=False)
+    stream = GenerationStream(
+        tiny_llama,
+        prompt,
+        SamplingParams(greedy=True, max_new_tokens=20),
+        stop=lambda: len(calls) >= 3,
+        stop_at_eos=False,
+    )
     for rec in stream:
         calls.append(rec)
     gen = stream.result()

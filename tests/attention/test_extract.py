@@ -1,12 +1,13 @@
-"""llmviz.attention: extraction on every model kind, hand-checked statistics, rollout and hiding."""
+"""llmviz.attention.extract: extraction on every model kind, hand-checked statistics, rollout and hiding."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from llmviz import attention as A
+from llmviz.attention import extract as A
 from llmviz.errors import InputError
-from llmviz.models import load_model
+from llmviz.models.loading import load_model
 
 TEXT = "The cat sat on the mat because it was tired."
 
@@ -71,7 +72,7 @@ def test_long_input_is_cut_to_the_model_limit(tiny_mlm):
 
 
 def test_emoji_rtl_and_html_tokens_survive(tiny_llama):
-    text = "Hi 🙂 שלום </script><img src=x onerror=alert(1)> \"q\" \\"
+    text = 'Hi 🙂 שלום </script><img src=x onerror=alert(1)> "q" \\'
     r = A.extract_attention(tiny_llama, text)
     assert all(isinstance(tok, str) and tok for tok in r.tokens)
     np.testing.assert_allclose(r.attention.sum(-1), 1.0, atol=1e-5)
@@ -79,9 +80,7 @@ def test_emoji_rtl_and_html_tokens_survive(tiny_llama):
 
 # ---------------------------------------------------------------- pure numpy parts, hand examples
 def test_head_statistics_against_hand_values():
-    a = np.array([[1.0, 0.0, 0.0],
-                  [0.5, 0.5, 0.0],
-                  [0.2, 0.3, 0.5]], dtype=np.float32)
+    a = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5]], dtype=np.float32)
     att = a[None, None]  # [1, 1, 3, 3]
     special = np.array([False, False, True])
     s = A.head_statistics(att, special)
@@ -125,9 +124,7 @@ def test_rollout_rows_sum_to_one_on_a_model(tiny_mlm):
 
 
 def test_hide_special_renormalises():
-    a = np.array([[0.5, 0.25, 0.25],
-                  [0.2, 0.2, 0.6],
-                  [1.0, 0.0, 0.0]], dtype=np.float32)[None, None]
+    a = np.array([[0.5, 0.25, 0.25], [0.2, 0.2, 0.6], [1.0, 0.0, 0.0]], dtype=np.float32)[None, None]
     sub, keep = A.hide_special(a, np.array([True, False, False]))
     assert keep.tolist() == [1, 2]
     # row 1 [.2 .2 .6] -> [.2 .6] / .8; row 2 had all its mass on the special token -> zeros

@@ -8,8 +8,9 @@ Public API (other modules depend on these names and signatures):
 - :func:`head_statistics` — per-head entropy / sink / previous-token / diagonal scores ``[layers, heads]``.
 - :func:`hide_special` — drop special tokens and renormalise each query row.
 
-The step-by-step recomputation of one head lives in :mod:`llmviz.attention_steps`.
+The step-by-step recomputation of one head lives in :mod:`llmviz.attention.steps`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from llmviz.errors import InputError, UnsupportedModelError
-from llmviz.models import CAUSAL_LM, LoadedModel, ModelFacts
+from llmviz.models.loading import CAUSAL_LM, LoadedModel, ModelFacts
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ MAX_CHARS = 100_000  # texts beyond this are cut before tokenising, so tokenisin
 STATISTICS: dict[str, str] = {
     "entropy": "Mean entropy (nats) of each query row: high = attention spread out, low = focused.",
     "sink": "Mean attention mass each query puts on the first token and special tokens ([CLS]/[SEP]/BOS): "
-            "the 'attention sink' many heads use as a no-op.",
+    "the 'attention sink' many heads use as a no-op.",
     "prev_token": "Mean attention from each token to the token just before it (positional / n-gram heads).",
     "diagonal": "Mean attention from each token to itself.",
 }
@@ -73,9 +74,14 @@ class AttentionResult:
 
     def params(self) -> dict[str, Any]:
         """Inputs and settings, for provenance in exports."""
-        return {"text": self.text, "text_b": self.text_b, "max_tokens": self.max_tokens,
-                "n_tokens": self.n_tokens, "n_tokens_original": self.n_tokens_original,
-                "truncated": self.truncated}
+        return {
+            "text": self.text,
+            "text_b": self.text_b,
+            "max_tokens": self.max_tokens,
+            "n_tokens": self.n_tokens,
+            "n_tokens_original": self.n_tokens_original,
+            "truncated": self.truncated,
+        }
 
 
 # ---------------------------------------------------------------- preprocess
@@ -138,19 +144,29 @@ def encode(loaded: LoadedModel, text: str, text_b: str | None = None, max_tokens
     if text_b is not None and not str(text_b).strip():
         text_b = None
     if text_b is not None and loaded.facts.kind == CAUSAL_LM:
-        raise InputError("Sentence pairs need an encoder (BERT-style) model; causal models read one text. "
-                         "Clear the second text or pick an encoder model.")
+        raise InputError(
+            "Sentence pairs need an encoder (BERT-style) model; causal models read one text. "
+            "Clear the second text or pick an encoder model."
+        )
     if text_b is not None:
         text_b = str(text_b)[:MAX_CHARS]
     tok = loaded.tokenizer
     limit = max(4, min(int(max_tokens), int(loaded.facts.max_positions or max_tokens)))
     full = tok(text, text_b, add_special_tokens=True, truncation=False, verbose=False)
     n_original = len(full["input_ids"])
-    enc = tok(text, text_b, add_special_tokens=True, truncation="longest_first" if text_b else True,
-              max_length=limit, return_special_tokens_mask=True, return_tensors="pt")
+    enc = tok(
+        text,
+        text_b,
+        add_special_tokens=True,
+        truncation="longest_first" if text_b else True,
+        max_length=limit,
+        return_special_tokens_mask=True,
+        return_tensors="pt",
+    )
     special = enc.pop("special_tokens_mask")[0].numpy().astype(bool)
-    segment = enc["token_type_ids"][0].numpy().astype(int) if "token_type_ids" in enc else \
-        np.zeros(len(special), dtype=int)
+    segment = (
+        enc["token_type_ids"][0].numpy().astype(int) if "token_type_ids" in enc else np.zeros(len(special), dtype=int)
+    )
     if enc["input_ids"].shape[1] == 0:
         raise InputError("The text produced no tokens. Type a few words.")
     return enc, special, segment, n_original, n_original > enc["input_ids"].shape[1]
@@ -165,8 +181,9 @@ def forward_inputs(loaded: LoadedModel, enc) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- forward
-def extract_attention(loaded: LoadedModel, text: str, text_b: str | None = None,
-                      max_tokens: int = MAX_TOKENS) -> AttentionResult:
+def extract_attention(
+    loaded: LoadedModel, text: str, text_b: str | None = None, max_tokens: int = MAX_TOKENS
+) -> AttentionResult:
     """Run the model once and return every layer's attention weights.
 
     Raises :class:`InputError` for empty text or a pair on a causal model. Inputs longer than
@@ -183,19 +200,30 @@ def extract_attention(loaded: LoadedModel, text: str, text_b: str | None = None,
     if not att or any(a is None for a in att):
         raise UnsupportedModelError(
             f"{loaded.facts.model_id} did not return attention weights. llmviz loads models with eager "
-            "attention; this architecture may not support output_attentions.")
+            "attention; this architecture may not support output_attentions."
+        )
     t = len(ids)
     attention = np.empty((len(att), *att[0].shape[1:]), dtype=np.float32)  # [L, H, T, T], batch removed
     for i, a in enumerate(att):  # layer by layer: no stacked copy of the whole tensor
         attention[i] = a[0].detach().to("cpu", torch.float32).numpy()
     if attention.shape[2:] != (t, t) or attention.shape[0] != loaded.facts.n_layers:
         raise UnsupportedModelError(
-            f"Unexpected attention shape {attention.shape}: expected [{loaded.facts.n_layers}, heads, {t}, {t}].")
+            f"Unexpected attention shape {attention.shape}: expected [{loaded.facts.n_layers}, heads, {t}, {t}]."
+        )
     tokens = [display_token(loaded.tokenizer, i) for i in ids]
-    return AttentionResult(tokens=tokens, attention=attention, special_mask=special,
-                           truncated=truncated, n_tokens_original=n_original, facts=loaded.facts,
-                           token_ids=ids, segment=segment, text=str(text), text_b=text_b,
-                           max_tokens=int(max_tokens))
+    return AttentionResult(
+        tokens=tokens,
+        attention=attention,
+        special_mask=special,
+        truncated=truncated,
+        n_tokens_original=n_original,
+        facts=loaded.facts,
+        token_ids=ids,
+        segment=segment,
+        text=str(text),
+        text_b=text_b,
+        max_tokens=int(max_tokens),
+    )
 
 
 # ---------------------------------------------------------------- postprocess (pure numpy)
@@ -219,12 +247,18 @@ def without_special(result: AttentionResult) -> AttentionResult:
     """A copy of ``result`` with special tokens removed and rows renormalised."""
     att, keep = hide_special(result.attention, result.special_mask)
     return AttentionResult(
-        tokens=[result.tokens[i] for i in keep], attention=att,
-        special_mask=np.zeros(len(keep), dtype=bool), truncated=result.truncated,
-        n_tokens_original=result.n_tokens_original, facts=result.facts,
+        tokens=[result.tokens[i] for i in keep],
+        attention=att,
+        special_mask=np.zeros(len(keep), dtype=bool),
+        truncated=result.truncated,
+        n_tokens_original=result.n_tokens_original,
+        facts=result.facts,
         token_ids=[result.token_ids[i] for i in keep] if result.token_ids else [],
         segment=result.segment[keep] if result.segment is not None else None,
-        text=result.text, text_b=result.text_b, max_tokens=result.max_tokens)
+        text=result.text,
+        text_b=result.text_b,
+        max_tokens=result.max_tokens,
+    )
 
 
 def rollout(attention: np.ndarray, add_residual: bool = True) -> np.ndarray:
@@ -282,7 +316,9 @@ def head_statistics(attention: np.ndarray, special_mask: np.ndarray) -> dict[str
     return {name: v.astype(np.float32) for name, v in out.items()}
 
 
-def top_heads(stats: dict[str, np.ndarray], name: str, k: int = 5, largest: bool = True) -> list[tuple[int, int, float]]:
+def top_heads(
+    stats: dict[str, np.ndarray], name: str, k: int = 5, largest: bool = True
+) -> list[tuple[int, int, float]]:
     """The ``k`` heads with the highest (or lowest) value of statistic ``name`` as (layer, head, value)."""
     if name not in stats:
         raise InputError(f"Unknown statistic '{name}'. Choose one of {', '.join(stats)}.")

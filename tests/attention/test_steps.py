@@ -1,11 +1,12 @@
 """The formula recomputed from the model's weights equals what the model returns (BERT, Llama+RoPE+GQA)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from llmviz.attention import extract_attention
-from llmviz.attention_steps import attention_sites, formula_steps, neuron_view, softmax_rows
+from llmviz.attention.extract import extract_attention
+from llmviz.attention.steps import attention_sites, formula_steps, neuron_view, softmax_rows
 from llmviz.errors import InputError, UnsupportedModelError
 
 TEXT = "The quick brown fox jumps over the lazy dog."
@@ -57,20 +58,27 @@ def test_gpt2_training_lab_architecture(tmp_path):
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
     from tests.tiny import _save, minilm_tokenizer
 
     torch.manual_seed(0)
     tok = minilm_tokenizer()
-    cfg = GPT2Config(vocab_size=tok.vocab_size, n_embd=32, n_layer=2, n_head=4, n_positions=64,
-                     scale_attn_by_inverse_layer_idx=True, architectures=["GPT2LMHeadModel"])
+    cfg = GPT2Config(
+        vocab_size=tok.vocab_size,
+        n_embd=32,
+        n_layer=2,
+        n_head=4,
+        n_positions=64,
+        scale_attn_by_inverse_layer_idx=True,
+        architectures=["GPT2LMHeadModel"],
+    )
     loaded = load_model(str(_save(GPT2LMHeadModel(cfg).eval(), tok, tmp_path / "gpt2")))
     ref = extract_attention(loaded, TEXT)
     for layer in range(2):
         s = _check_layer(loaded, layer, 1, ref)
         assert s.family == "gpt2" and s.scaling == pytest.approx(1 / np.sqrt(8) / (layer + 1))
         w = loaded.model.transformer.h[layer].attn.c_attn.weight.detach().double().numpy()  # [d, 3d]
-        np.testing.assert_allclose(s.w_v, w[:, 64 + 8:64 + 16], atol=0)  # V block, head 1
+        np.testing.assert_allclose(s.w_v, w[:, 64 + 8 : 64 + 16], atol=0)  # V block, head 1
 
 
 def test_pieces_match_independent_computation(tiny_llama):
@@ -82,15 +90,15 @@ def test_pieces_match_independent_computation(tiny_llama):
     assert s.kv_head == head // group
     attn = tiny_llama.model.model.layers[1].self_attn
     d = f.head_dim
-    wq = attn.q_proj.weight.detach().double().numpy()[head * d:(head + 1) * d]  # [d_k, d]
+    wq = attn.q_proj.weight.detach().double().numpy()[head * d : (head + 1) * d]  # [d_k, d]
     np.testing.assert_allclose(s.q_raw, s.x @ wq.T, atol=1e-10)
-    wk = attn.k_proj.weight.detach().double().numpy()[s.kv_head * d:(s.kv_head + 1) * d]
+    wk = attn.k_proj.weight.detach().double().numpy()[s.kv_head * d : (s.kv_head + 1) * d]
     np.testing.assert_allclose(s.k_raw, s.x @ wk.T, atol=1e-10)
     # RoPE: rotate pairs (i, i + d/2) by angle pos * theta^(-2i/d)
     t = len(s.tokens)
     inv = f.rope_theta ** (-np.arange(0, d, 2) / d)
     ang = np.arange(t)[:, None] * inv[None, :]  # [T, d/2]
-    q1, q2 = s.q_raw[:, : d // 2], s.q_raw[:, d // 2:]
+    q1, q2 = s.q_raw[:, : d // 2], s.q_raw[:, d // 2 :]
     rotated = np.concatenate([q1 * np.cos(ang) - q2 * np.sin(ang), q2 * np.cos(ang) + q1 * np.sin(ang)], axis=1)
     np.testing.assert_allclose(s.q, rotated, atol=1e-5)
     # causal mask and scaling
@@ -122,7 +130,8 @@ def test_bad_layer_head_and_unsupported_architecture(tiny_mlm):
         formula_steps(tiny_mlm, TEXT, 0, 99)
     from transformers import GPTNeoXConfig, GPTNeoXModel
 
-    other = GPTNeoXModel(GPTNeoXConfig(num_hidden_layers=1, num_attention_heads=2, hidden_size=8,
-                                       intermediate_size=16, vocab_size=16))
+    other = GPTNeoXModel(
+        GPTNeoXConfig(num_hidden_layers=1, num_attention_heads=2, hidden_size=8, intermediate_size=16, vocab_size=16)
+    )
     with pytest.raises(UnsupportedModelError, match="BERT-"):
         attention_sites(other)

@@ -1,5 +1,6 @@
 """Fill-mask: masked LM == manual softmax at the mask index (found by hand); several masks;
 no-mask message; 5,000 words bounded; causal candidate scoring == manual sentence log-likelihood."""
+
 from __future__ import annotations
 
 import json
@@ -9,14 +10,14 @@ import pytest
 import torch
 
 from llmviz.errors import InputError, UnsupportedModelError
-from llmviz.fill_mask import (
+from llmviz.generation.fill_mask import (
     CLASSIC_EXAMPLE,
     MAX_FILL_WORDS,
     fill_mask,
     normalize_masks,
     parse_candidates,
 )
-from llmviz.transcript import fill_mask_csv, fill_mask_json
+from llmviz.generation.transcript import fill_mask_csv, fill_mask_json
 
 
 def manual_topk(loaded, text: str, k: int):
@@ -37,8 +38,8 @@ def manual_topk(loaded, text: str, k: int):
 
 def test_classic_example_equals_manual_softmax_at_mask_index(tiny_mlm):
     result = fill_mask(tiny_mlm, CLASSIC_EXAMPLE, top_k=5)
-    (pos, ids, vals), = manual_topk(tiny_mlm, CLASSIC_EXAMPLE, 5)
-    slot, = result.slots
+    ((pos, ids, vals),) = manual_topk(tiny_mlm, CLASSIC_EXAMPLE, 5)
+    (slot,) = result.slots
     assert result.method == "masked_lm" and slot.position == pos == 4  # [CLS] this is a [MASK]
     assert slot.token_ids == ids
     np.testing.assert_allclose(slot.probs, vals, rtol=1e-5, atol=1e-7)
@@ -67,7 +68,7 @@ def test_no_mask_and_empty_give_clear_messages(tiny_mlm, tiny_encoder_dir):
         fill_mask(tiny_mlm, "This sentence has no gap.")
     with pytest.raises(InputError, match="empty"):
         fill_mask(tiny_mlm, "  ")
-    from llmviz.models import load_model
+    from llmviz.models.loading import load_model
 
     with pytest.raises(UnsupportedModelError, match="encoder"):
         fill_mask(load_model(str(tiny_encoder_dir)), CLASSIC_EXAMPLE)
@@ -79,8 +80,8 @@ def test_5000_words_are_bounded_with_a_notice(tiny_mlm):
     assert len(result.text.split()) == MAX_FILL_WORDS
     assert any("5,009 words" in n and "1 mask(s) after the cut" in n for n in result.notices)
     assert any("at most 128" in n for n in result.notices)  # tiny model: 128 positions
-    slot, = result.slots
-    (pos, ids, vals), = manual_topk(tiny_mlm, "This is a [MASK] sentence.", 2)
+    (slot,) = result.slots
+    ((pos, ids, vals),) = manual_topk(tiny_mlm, "This is a [MASK] sentence.", 2)
     assert slot.position == pos and slot.token_ids == ids  # bidirectional: the long context changes probs
     with pytest.raises(InputError, match="after the first"):
         fill_mask(tiny_mlm, "word " * 5000 + "[MASK]")
@@ -88,8 +89,11 @@ def test_5000_words_are_bounded_with_a_notice(tiny_mlm):
 
 def manual_sentence_ll(loaded, sentence: str) -> float:
     tok = loaded.tokenizer
-    start = tok.bos_token_id if tok.bos_token_id is not None else (
-        tok.eos_token_id if tok.eos_token_id is not None else tok.cls_token_id)
+    start = (
+        tok.bos_token_id
+        if tok.bos_token_id is not None
+        else (tok.eos_token_id if tok.eos_token_id is not None else tok.cls_token_id)
+    )
     ids = [start] + tok(sentence, add_special_tokens=False)["input_ids"]
     with torch.no_grad():
         logp = torch.log_softmax(loaded.model(input_ids=torch.tensor([ids])).logits[0], dim=-1)
@@ -99,7 +103,7 @@ def manual_sentence_ll(loaded, sentence: str) -> float:
 def test_causal_scoring_equals_manual_sentence_log_likelihood(tiny_llama):
     result = fill_mask(tiny_llama, "The cat sat on the [MASK].", candidates="mat, sofa, elephant")
     assert result.method == "causal_scoring" and result.candidate_source == "user"
-    slot, = result.slots
+    (slot,) = result.slots
     manual = {w: manual_sentence_ll(tiny_llama, f"The cat sat on the {w}.") for w in ("mat", "sofa", "elephant")}
     for word, ll in zip(slot.candidates, slot.log_likelihoods):
         assert ll == pytest.approx(manual[word], abs=1e-3)

@@ -1,4 +1,5 @@
 """The with/without-positions experiment: the properties the page claims, and that the model is restored."""
+
 import threading
 from collections import Counter
 
@@ -6,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from llmviz import positional_ablation as PA
 from llmviz.errors import InputError, UnsupportedModelError
+from llmviz.positional import ablation as PA
 
 SENTENCE = "The dog chased the cat across the garden."
 
@@ -39,8 +40,10 @@ def test_shuffle_keep_last_and_bpe_tokens(smollm2):
     assert Counter(sh.ids_a) == Counter(sh.ids_b) and sh.ids_a != sh.ids_b
 
 
-@pytest.mark.parametrize("text, msg", [("", "Type a sentence"), ("   ", "Type a sentence"),
-                                       ("hello", "at least 2 words"), ("the the the", "same")])
+@pytest.mark.parametrize(
+    "text, msg",
+    [("", "Type a sentence"), ("   ", "Type a sentence"), ("hello", "at least 2 words"), ("the the the", "same")],
+)
 def test_shuffle_bad_input(minilm, text, msg):
     with pytest.raises(InputError, match=msg):
         PA.shuffle_words(minilm, text)
@@ -113,8 +116,13 @@ def test_smollm2_without_rope(smollm2):
     # The RoPE-off run equals the model with every position at 0 (cos = 1, sin = 0) and an explicit mask.
     x = torch.tensor([res.shuffle.ids_a])
     with torch.inference_mode():
-        zero_pos = smollm2.model(input_ids=x, attention_mask=torch.ones_like(x),
-                                 position_ids=torch.zeros_like(x)).logits[0, -1].double().softmax(-1).numpy()
+        zero_pos = (
+            smollm2.model(input_ids=x, attention_mask=torch.ones_like(x), position_ids=torch.zeros_like(x))
+            .logits[0, -1]
+            .double()
+            .softmax(-1)
+            .numpy()
+        )
         after = smollm2.model(input_ids=torch.tensor([ids])).logits[0, -1].numpy()
     assert np.abs(zero_pos - res.probs["without_a"]).max() < 1e-4
     assert not smollm2.model.model.rotary_emb._forward_hooks

@@ -10,6 +10,7 @@ word is put into the slot and the whole sentence is scored by its log-likelihood
 ``sum_t log p(x_t | x_<t)``. The shares reported are ``softmax`` of those log-likelihoods over the
 candidate list only — not probabilities over the vocabulary.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,10 +20,10 @@ import numpy as np
 
 from llmviz.bias.scoring import causal_token_logprobs, prefix_token_id
 from llmviz.errors import InputError, UnsupportedModelError
-from llmviz.generate import cut_words
-from llmviz.models import CAUSAL_LM, MASKED_LM, LoadedModel
-
+from llmviz.generation.generate import cut_words
 from llmviz.limits import MAX_CANDIDATE_CHARS, MAX_CANDIDATES, MAX_FILL_WORDS  # noqa: E402 - longer text is cut
+from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
+
 MAX_MASKS = 8
 MAX_TOP_K = 50
 MASK_ALIASES = re.compile(r"\[mask\]|<mask>", re.IGNORECASE)
@@ -59,8 +60,14 @@ class FillMaskResult:
         out = []
         for s in self.slots:
             for r, c in enumerate(s.candidates):
-                row = {"mask": s.mask_number, "rank": r + 1, "candidate": c, "prob": float(s.probs[r]),
-                       "method": self.method, "source": self.candidate_source}
+                row = {
+                    "mask": s.mask_number,
+                    "rank": r + 1,
+                    "candidate": c,
+                    "prob": float(s.probs[r]),
+                    "method": self.method,
+                    "source": self.candidate_source,
+                }
                 if s.log_likelihoods is not None:
                     row["log_likelihood"] = float(s.log_likelihoods[r])
                     row["n_tokens"] = s.n_tokens[r]
@@ -77,17 +84,23 @@ def _bound(text: str) -> tuple[str, list[str], int]:
     notices, lost = [], 0
     if n_words > MAX_FILL_WORDS:
         lost = len(MASK_ALIASES.findall(text)) - len(MASK_ALIASES.findall(cut))
-        notices.append(f"The text had {n_words:,} words; only the first {MAX_FILL_WORDS:,} are used"
-                       + (f" ({lost} mask(s) after the cut ignored)." if lost else "."))
+        notices.append(
+            f"The text had {n_words:,} words; only the first {MAX_FILL_WORDS:,} are used"
+            + (f" ({lost} mask(s) after the cut ignored)." if lost else ".")
+        )
     return cut, notices, lost
 
 
 def _no_mask(mask_token: str, lost: int) -> InputError:
     if lost:
-        return InputError(f"All masks are after the first {MAX_FILL_WORDS:,} words, which is all that is "
-                          "used. Move a [MASK] into the beginning of the text.")
-    return InputError(f"No mask in the text. Write [MASK] (or the model's own mask token {mask_token}) where "
-                      f"the missing word goes, e.g. '{CLASSIC_EXAMPLE}'")
+        return InputError(
+            f"All masks are after the first {MAX_FILL_WORDS:,} words, which is all that is "
+            "used. Move a [MASK] into the beginning of the text."
+        )
+    return InputError(
+        f"No mask in the text. Write [MASK] (or the model's own mask token {mask_token}) where "
+        f"the missing word goes, e.g. '{CLASSIC_EXAMPLE}'"
+    )
 
 
 def normalize_masks(text: str, mask_token: str) -> tuple[str, int]:
@@ -106,7 +119,8 @@ def fill_mask(loaded: LoadedModel, text: str, top_k: int = 10, candidates: list[
         return fill_mask_causal(loaded, text, candidates, top_k)
     raise UnsupportedModelError(
         f"{loaded.facts.model_id} is an encoder without a language-model head, so it cannot predict words. "
-        "Load a masked LM (a *ForMaskedLM folder, or one from the training lab) or a causal LM such as smollm2.")
+        "Load a masked LM (a *ForMaskedLM folder, or one from the training lab) or a causal LM such as smollm2."
+    )
 
 
 # ---------------------------------------------------------------- masked LM
@@ -128,8 +142,10 @@ def fill_mask_mlm(loaded: LoadedModel, text: str, top_k: int = 10) -> FillMaskRe
     positions = (ids == tok.mask_token_id).nonzero().flatten().tolist()
     if not positions:
         if text.count(mask_token):
-            raise InputError(f"The masks are beyond the first {max_len} tokens the model reads. "
-                             "Move a [MASK] nearer the beginning of the text.")
+            raise InputError(
+                f"The masks are beyond the first {max_len} tokens the model reads. "
+                "Move a [MASK] nearer the beginning of the text."
+            )
         raise _no_mask(mask_token, lost)
     if len(positions) > MAX_MASKS:
         raise InputError(f"The text has {len(positions)} masks; at most {MAX_MASKS} are supported at once.")
@@ -143,15 +159,26 @@ def fill_mask_mlm(loaded: LoadedModel, text: str, top_k: int = 10) -> FillMaskRe
         cand_ids = top.indices.tolist()
         words = [tok.decode([i]).strip() for i in cand_ids]
         filled = [_fill_nth(text, mask_token, n, w) for w in words]
-        slots.append(SlotPrediction(n + 1, pos, words, top.values.cpu().numpy().astype(np.float64),
-                                    token_ids=cand_ids, filled=filled))
-    return FillMaskResult(loaded.facts.model_id, "masked_lm", "vocabulary", text, mask_token, slots, notices,
-                          tok.convert_ids_to_tokens(ids.tolist()))
+        slots.append(
+            SlotPrediction(
+                n + 1, pos, words, top.values.cpu().numpy().astype(np.float64), token_ids=cand_ids, filled=filled
+            )
+        )
+    return FillMaskResult(
+        loaded.facts.model_id,
+        "masked_lm",
+        "vocabulary",
+        text,
+        mask_token,
+        slots,
+        notices,
+        tok.convert_ids_to_tokens(ids.tolist()),
+    )
 
 
 def _fill_nth(text: str, mask_token: str, n: int, word: str) -> str:
     parts = text.split(mask_token)
-    return mask_token.join(parts[: n + 1]) + word + mask_token.join(parts[n + 1:])
+    return mask_token.join(parts[: n + 1]) + word + mask_token.join(parts[n + 1 :])
 
 
 # ---------------------------------------------------------------- causal LM scoring
@@ -161,8 +188,7 @@ def sentence_log_likelihoods(loaded: LoadedModel, sentences: list[str], batch_si
     (log-likelihoods ``[n]``, scored token counts ``[n]``). Shares the bias probes' batched scorer."""
     tok = loaded.tokenizer
     prefix = prefix_token_id(tok)
-    rows = [([prefix] if prefix is not None else []) + tok(s, add_special_tokens=False)["input_ids"]
-            for s in sentences]
+    rows = [([prefix] if prefix is not None else []) + tok(s, add_special_tokens=False)["input_ids"] for s in sentences]
     per_token = causal_token_logprobs(loaded, rows, batch_size=batch_size)  # each [len(row) - 1]
     return np.array([lp.sum() for lp in per_token], dtype=np.float64), [len(lp) for lp in per_token]
 
@@ -175,8 +201,10 @@ def propose_words(loaded: LoadedModel, left: str, n: int) -> list[str]:
     prefix = prefix_token_id(tok)
     ids = ([prefix] if prefix is not None else []) + tok(left.rstrip(), add_special_tokens=False)["input_ids"]
     if not ids:
-        raise InputError("The slot is at the very start and this tokenizer has no start token; "
-                         "type your own candidate words instead.")
+        raise InputError(
+            "The slot is at the very start and this tokenizer has no start token; "
+            "type your own candidate words instead."
+        )
     with torch.inference_mode():
         logits = loaded.model(input_ids=torch.tensor([ids], device=loaded.device)).logits[0, -1].float()
     words: list[str] = []
@@ -193,13 +221,19 @@ def parse_candidates(raw: str | list[str] | None) -> list[str]:
     """Comma/newline separated words (Chinese ，、； too) -> unique, stripped list (at most MAX_CANDIDATES)."""
     if raw is None:
         return []
-    items = raw if isinstance(raw, list) else re.split(r"[,\n;，、；]", raw[: (MAX_CANDIDATE_CHARS + 2) * (MAX_CANDIDATES + 1)])
+    items = (
+        raw
+        if isinstance(raw, list)
+        else re.split(r"[,\n;，、；]", raw[: (MAX_CANDIDATE_CHARS + 2) * (MAX_CANDIDATES + 1)])
+    )
     out: list[str] = []
     for item in items:
         w = item.strip()
         if len(w) > MAX_CANDIDATE_CHARS:
-            raise InputError(f"A candidate is longer than {MAX_CANDIDATE_CHARS} characters; each must be a word or a "
-                             "short phrase. Separate candidates with commas.")
+            raise InputError(
+                f"A candidate is longer than {MAX_CANDIDATE_CHARS} characters; each must be a word or a "
+                "short phrase. Separate candidates with commas."
+            )
         if w and w not in out:
             out.append(w)
     if len(out) > MAX_CANDIDATES:
@@ -215,8 +249,10 @@ def fill_mask_causal(loaded: LoadedModel, text: str, candidates=None, top_k: int
     if n_masks == 0:
         raise _no_mask(slot, lost)
     if n_masks > 1:
-        raise InputError(f"The text has {n_masks} masks. Candidate scoring with a causal model fills one "
-                         "slot at a time; keep one [MASK] (or load a masked LM for several).")
+        raise InputError(
+            f"The text has {n_masks} masks. Candidate scoring with a causal model fills one "
+            "slot at a time; keep one [MASK] (or load a masked LM for several)."
+        )
     left, right = text.split(slot)
     words = parse_candidates(candidates)
     source = "user" if words else "proposals"
@@ -227,6 +263,13 @@ def fill_mask_causal(loaded: LoadedModel, text: str, candidates=None, top_k: int
     order = np.argsort(-ll, kind="stable")
     shares = np.exp(ll - ll.max())
     shares /= shares.sum()
-    slot_pred = SlotPrediction(1, None, [words[i] for i in order], shares[order], log_likelihoods=ll[order],
-                               n_tokens=[counts[i] for i in order], filled=[filled[i] for i in order])
+    slot_pred = SlotPrediction(
+        1,
+        None,
+        [words[i] for i in order],
+        shares[order],
+        log_likelihoods=ll[order],
+        n_tokens=[counts[i] for i in order],
+        filled=[filled[i] for i in order],
+    )
     return FillMaskResult(loaded.facts.model_id, "causal_scoring", source, text, slot, [slot_pred], notices)
