@@ -20,7 +20,9 @@ import argparse
 import csv
 import json
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,17 @@ from llmviz.errors import LlmvizError
 
 OUT_FORMATS = (".json", ".csv", ".html")
 log = logging.getLogger(__name__)
+
+
+def _test_pace_s() -> float:
+    """Seconds to pause after each written chunk, for the interrupt tests only (``LLMVIZ_TESTING=1``):
+    on a quiet machine the tiny test model would otherwise finish before a SIGINT can land."""
+    if os.environ.get("LLMVIZ_TESTING") != "1":
+        return 0.0
+    try:
+        return max(0.0, min(1.0, float(os.environ.get("LLMVIZ_TEST_PACE_S", "0"))))
+    except ValueError:
+        return 0.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -223,10 +236,13 @@ def bias_audit(args: argparse.Namespace) -> int:
     method = None
     bar = tqdm(total=total, initial=len(done), unit="pair", desc="bias-audit", disable=args.quiet, file=sys.stderr)
     seen = 0
+    pace = _test_pace_s()
     try:
         with open(partial, "a", encoding="utf-8") as sink:
             if sink.tell() == 0:  # header once, at the top of a new file (a resumed file has it)
                 sink.write(json.dumps({"sha256": sha, "model": args.model}) + "\n")
+                sink.flush()
+            time.sleep(pace)
             for chunk in iter_pairs_file(data, args.chunk_rows, notices):
                 if args.limit is not None:
                     chunk = chunk.head(max(0, args.limit - seen))
@@ -247,6 +263,7 @@ def bias_audit(args: argparse.Namespace) -> int:
                         records.append(rec)
                         sink.write(json.dumps(rec, ensure_ascii=False) + "\n")
                     sink.flush()
+                    time.sleep(pace)
                 if args.limit is not None and seen >= args.limit:
                     break
     except BaseException as err:  # failed or interrupted: keep the partial file only if it holds scored rows

@@ -89,11 +89,16 @@ def test_cycle_finder_finds_a_circle():
 
 def test_layout_names_the_architecture():
     """Attention, positional encoding, generation and models are packages re-exporting what pages use."""
+    import types
+
+    import llmviz.generation as G
     from llmviz.attention import extract_attention, formula_steps  # noqa: F401
     from llmviz.generation import generate  # noqa: F401
     from llmviz.models import load_model  # noqa: F401
     from llmviz.positional import sinusoidal  # noqa: F401
 
+    # a re-exported function must not shadow a submodule of the same name
+    assert isinstance(G.generate, types.ModuleType) and isinstance(G.fill_mask, types.ModuleType)
     for old in ("attention.py", "attention_steps.py", "models.py", "gguf_cache.py", "positional.py", "generate.py"):
         assert not (ROOT / "llmviz" / old).exists(), old
 

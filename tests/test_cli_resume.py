@@ -4,6 +4,7 @@ refused, Ctrl-C's message and exit status 130, --limit < 1, failed runs leave no
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -36,9 +37,12 @@ def _lines(path: Path) -> list[str]:
 
 def _run_until(args: list[str], partial: Path, min_lines: int | None, timeout: float = 240):
     """Start the CLI; once ``partial`` has at least ``min_lines`` lines send SIGINT (None: run to the end)."""
+    # paced (0.1 s after each written chunk) so a SIGINT lands mid-run even on a quiet machine
+    env = dict(os.environ, LLMVIZ_TESTING="1", LLMVIZ_TEST_PACE_S="0.1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "llmviz", "bias-audit", *args],
         cwd=ROOT,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

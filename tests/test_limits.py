@@ -51,8 +51,8 @@ def test_explain_tokens_bounded_by_model_size(tiny_llama):
 
 
 def test_bounds_live_in_limits():
-    from llmviz import fill_mask, generate
     from llmviz.bias import pairs, pairs_data, weat
+    from llmviz.generation import fill_mask, generate
     from llmviz.train import experiments
 
     assert generate.MAX_PROMPT_WORDS == limits.MAX_PROMPT_WORDS
