@@ -43,6 +43,9 @@ def _run_until(args: list[str], partial: Path, min_lines: int | None, timeout: f
         [sys.executable, "-m", "llmviz", "bias-audit", *args],
         cwd=ROOT,
         env=env,
+        # a child inherits an ignored SIGINT (Ray's tests earlier in the session leave the pytest process so);
+        # Python then installs no KeyboardInterrupt handler: give the CLI the default disposition a shell gives
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
