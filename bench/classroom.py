@@ -19,17 +19,18 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tests.browser.conftest import _free_port as free_port  # noqa: E402 (one server harness for tests and bench)
+from tests.browser.conftest import wait_healthy  # noqa: E402
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 TIMEOUT_MS = int(os.environ.get("BENCH_TIMEOUT_S", "600")) * 1000
@@ -40,12 +41,6 @@ RUNS_JS = """(() => { window.__runs = 0; let last = null; const look = () => {
   if (s === 'running' && last !== 'running') window.__runs += 1; last = s; };
   new MutationObserver(look).observe(document, {attributes: true, subtree: true, childList: true,
                                                attributeFilter: ['data-test-script-state']}); })();"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rss_mb(pid: int) -> float:
@@ -64,7 +59,7 @@ def _loadavg() -> list[float]:
 
 class Server:
     def __init__(self):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
         self.proc = subprocess.Popen(
@@ -90,15 +85,7 @@ class Server:
         )
         self.peak = 0.0
         self._stop = threading.Event()
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
+        if not wait_healthy(self.url, 120):
             self.close()
             raise SystemExit("streamlit did not start within 120 s")
         threading.Thread(target=self._sample, daemon=True).start()

@@ -40,6 +40,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(url: str, timeout_s: float) -> bool:
+    """Poll Streamlit's health endpoint until it answers 200 (True) or ``timeout_s`` passes (False)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
 @pytest.fixture(scope="session")
 def app_url():
     """Start the app once per test session; yield its base URL."""
@@ -70,15 +83,7 @@ def app_url():
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
+    if not wait_healthy(url, 90):
         proc.kill()
         pytest.fail("streamlit did not start within 90 s")
     yield url

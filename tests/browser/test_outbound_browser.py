@@ -8,11 +8,10 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
-from tests.browser.conftest import ROOT, _free_port, wait_idle
+from tests.browser.conftest import ROOT, _free_port, wait_healthy, wait_idle
 
 PAGES = ["", "playground", "attention", "positional", "bias", "explain", "training"]
 
@@ -39,14 +38,7 @@ def guarded_app(tmp_path_factory):
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
+    if not wait_healthy(url, 90):
         proc.kill()
         pytest.fail("streamlit did not start within 90 s")
     time.sleep(3)  # the start-up banner (where Streamlit looks up an external IP) is printed after health is up
