@@ -113,3 +113,31 @@ def test_pair_scoring_waits_in_the_queue(queue, tiny_mlm_dir):
     assert seen == [{"running": 1, "waiting": 1, "max_jobs": 1}]
     assert at.metric and "Stereotype preferred" in [m.label for m in at.metric]
     assert "ahead of you" not in texts(at)
+
+
+def test_intervene_patching_waits_in_the_queue(queue, tmp_path):
+    """The Intervene page's heavy runs go through the same queue (its single run_heavy call site)."""
+    from tests.test_interventions import _tiny_llama_big
+    from tests.test_page_intervene import CLEAN, CORRUPT, PAGE
+
+    llama = _tiny_llama_big(tmp_path / "iv_llama")
+    at = open_page(PAGE, str(llama), query={"section": "patching", "text": CLEAN})
+    at.text_input(key="iv_corrupt_next_token").input(CORRUPT).run()
+    blocker = queue.acquire(queue.submit("another-student"))
+    seen = []
+
+    def free_later():
+        while not queue.counts()["waiting"]:
+            time.sleep(0.02)
+        seen.append(queue.counts())
+        time.sleep(0.3)
+        queue.release(blocker)
+
+    th = threading.Thread(target=free_later, daemon=True)
+    th.start()
+    next(b for b in at.button if b.key == "iv_run_patch").click().run()
+    th.join(5)
+    assert_ok(at)
+    assert seen == [{"running": 1, "waiting": 1, "max_jobs": 1}]
+    assert "Checks: whole residual stream patched at each layer gives 1" in texts(at)
+    assert queue.counts()["running"] == 0

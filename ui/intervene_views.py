@@ -23,6 +23,7 @@ from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
 from llmviz.viz import interventions as viz
 from ui.common import export_buttons, md_escape, plot, show_error, t_text
 from ui.i18n import t
+from ui.jobs import heavy
 from ui.links import presenter_mode
 
 DEFAULT_PAIR = {
@@ -36,8 +37,13 @@ RESULTS = "iv_results"  # session_state: {input key: result}
 
 
 def run_heavy(fn, *args, **kwargs):
-    """The single call site for heavy work on this page (wrap here to queue it server-wide)."""
-    return fn(*args, **kwargs)
+    """The single call site for heavy work on this page: it waits for a slot of the server-wide work
+    queue (ui.jobs.heavy), and a ``progress`` callback checks the job first, so Stop, a newer run of
+    this session or the time budget cancels the sweep at its next step."""
+    with heavy("intervene") as job:
+        if kwargs.get("progress") is not None:
+            kwargs["progress"] = job.wrap(kwargs["progress"])
+        return fn(*args, **kwargs)
 
 
 def _store() -> dict:
