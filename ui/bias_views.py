@@ -20,23 +20,7 @@ from llmviz.runs import store as RS
 from llmviz.viz import benchmarks as VB
 from ui.common import export_buttons, plot, show_error, show_notice, t_text
 from ui.i18n import t
-
-
-def _heavy(kind: str):
-    """The server-wide work queue when available (ui/jobs.py), else a no-op context."""
-    try:
-        from ui.jobs import heavy
-
-        return heavy(kind)
-    except ImportError:  # pragma: no cover - older tree
-        from contextlib import nullcontext
-
-        class _J:
-            @staticmethod
-            def wrap(cb):
-                return cb
-
-        return nullcontext(_J())
+from ui.jobs import heavy
 
 
 def _stored_warning(msg: str | None) -> None:
@@ -101,7 +85,7 @@ def section_stereoset(loaded) -> None:
             bar.progress(min(done[0] / total, 1.0), text=t("benchmarks.scoring_n", i=done[0], n=total))
 
         try:
-            with _heavy("stereoset") as job:
+            with heavy("stereoset") as job:
                 run = SS.run_stereoset(loaded, data, progress=job.wrap(tick))
         except LlmvizError as err:
             show_error(err)
@@ -226,7 +210,7 @@ def seat_files_block(loaded) -> None:
                 bar.progress(min(done[0] / total, 1.0), text=t("benchmarks.embedding_n", i=done[0], n=total))
 
             try:
-                with _heavy("weat") as job:
+                with heavy("weat") as job:
                     full = [SEAT.run_test_full(loaded, x, pooling, layers, progress=job.wrap(tick)) for x in tests]
             except LlmvizError as err:
                 show_error(err)
