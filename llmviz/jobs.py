@@ -250,6 +250,51 @@ class JobQueue:
             self.release(job)
 
 
+HEAVY_NICE = 10  # how much lower the CPU priority of a running heavy job is (0 = unchanged)
+
+
+def heavy_nice() -> int:
+    """``LLMVIZ_HEAVY_NICE`` (0..19) if set, else :data:`HEAVY_NICE`."""
+    raw = os.environ.get("LLMVIZ_HEAVY_NICE", "").strip()
+    if not raw:
+        return HEAVY_NICE
+    try:
+        value = int(raw)
+    except ValueError:
+        raise LlmvizError(f"LLMVIZ_HEAVY_NICE must be a whole number from 0 to 19 (got {raw!r}).") from None
+    if not 0 <= value <= 19:
+        raise LlmvizError(f"LLMVIZ_HEAVY_NICE must be a whole number from 0 to 19 (got {raw!r}).")
+    return value
+
+
+@contextmanager
+def lowered_priority(nice: int | None = None) -> Iterator[bool]:
+    """Run the block at a lower CPU priority for the calling thread, so that light work of other
+    sessions (attention of one sentence, plots) stays responsive while a heavy job uses the cores.
+
+    On Linux the nice value belongs to a thread, and threads started from it (torch's OpenMP workers
+    created during the block) inherit it. Afterwards the old value is put back where the OS allows
+    it (raising priority again needs CAP_SYS_NICE; without it the thread stays lowered until it ends,
+    and Streamlit runs every script run in a thread that ends with it). Yields whether it applied."""
+    nice = heavy_nice() if nice is None else nice
+    tid = threading.get_native_id()
+    try:
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        if nice > 0:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, before + nice))
+        applied = nice > 0
+    except (AttributeError, OSError):  # not Linux/Unix, or not allowed: run at the same priority
+        applied = False
+    try:
+        yield applied
+    finally:
+        if applied:
+            try:
+                os.setpriority(os.PRIO_PROCESS, tid, before)
+            except OSError:
+                pass
+
+
 _QUEUE: JobQueue | None = None
 _QUEUE_LOCK = threading.Lock()
 

@@ -235,3 +235,66 @@ def test_configuration_from_environment(monkeypatch):
     monkeypatch.setenv("LLMVIZ_MAX_JOBS", "0")
     with pytest.raises(LlmvizError, match="above 0"):
         J.default_max_jobs()
+
+
+def _own_nice() -> int:
+    import os
+
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+def test_heavy_job_runs_at_lower_priority_and_threads_it_starts_inherit_it():
+    """A running heavy job lowers its thread's CPU priority (nice is per thread on Linux), threads it
+    starts inside (e.g. torch's OpenMP workers) inherit it, and light threads keep theirs."""
+    seen = {}
+
+    def heavy_thread():
+        seen["before"] = _own_nice()
+        with J.lowered_priority(5) as applied:
+            seen["applied"] = applied
+            seen["inside"] = _own_nice()
+            child = threading.Thread(target=lambda: seen.__setitem__("child", _own_nice()))
+            child.start()
+            child.join()
+        seen["after"] = _own_nice()
+
+    light_before = _own_nice()
+    t = threading.Thread(target=heavy_thread)
+    t.start()
+    t.join()
+    assert seen["applied"] is True
+    assert seen["inside"] == min(19, seen["before"] + 5)
+    assert seen["child"] == seen["inside"]  # inherited by threads started during the job
+    assert _own_nice() == light_before  # other threads unchanged
+    assert seen["after"] in (seen["before"], seen["inside"])  # restored where the OS allows it
+
+
+def test_heavy_nice_is_configurable_and_checked(monkeypatch):
+    monkeypatch.delenv("LLMVIZ_HEAVY_NICE", raising=False)
+    assert J.heavy_nice() == J.HEAVY_NICE == 10
+    monkeypatch.setenv("LLMVIZ_HEAVY_NICE", "0")
+    assert J.heavy_nice() == 0
+    with J.lowered_priority() as applied:
+        assert applied is False
+    for bad in ("-1", "20", "low"):
+        monkeypatch.setenv("LLMVIZ_HEAVY_NICE", bad)
+        with pytest.raises(LlmvizError, match="LLMVIZ_HEAVY_NICE"):
+            J.heavy_nice()
+
+
+def test_page_heavy_block_runs_at_lower_priority(monkeypatch):
+    """ui.jobs.heavy (what every page's heavy work goes through) lowers the priority for its block."""
+    from ui import jobs as UJ
+
+    monkeypatch.setattr(J, "_QUEUE", J.JobQueue(max_jobs=1, budget_s=60))
+    seen = {}
+
+    def run():
+        seen["before"] = _own_nice()
+        with UJ.heavy("generate"):
+            seen["inside"] = _own_nice()
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert seen["inside"] == min(19, seen["before"] + J.HEAVY_NICE)

@@ -22,7 +22,7 @@ from typing import Callable
 
 import streamlit as st
 
-from llmviz.jobs import JobCancelled, JobTimeout, server_queue
+from llmviz.jobs import JobCancelled, JobTimeout, lowered_priority, server_queue
 from ui.i18n import t
 
 _DONE: OrderedDict[str, None] = OrderedDict()  # keys of cached calls already computed (skip the queue)
@@ -71,7 +71,8 @@ def heavy(kind: str):
             if shown[0] is not None:
                 box.empty()
         _local.job = job
-        yield job
+        with lowered_priority():  # light work of other students stays responsive
+            yield job
     except JobTimeout as err:
         raise JobTimeout(err.budget_s, t("jobs.timeout", s=f"{err.budget_s:.0f}")) from None
     except JobCancelled:
