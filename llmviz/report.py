@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import platform
+import re
 from importlib import metadata
 from typing import Any
 
@@ -38,6 +39,42 @@ def provenance(params: dict[str, Any] | None = None, facts=None) -> dict[str, An
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- export file names
+MAX_NAME = 120  # characters in a file name stem (most file systems allow 255 bytes; CJK takes 3 each)
+_MAX_PART = 48
+_UNSAFE = re.compile(r"[^\w-]+")  # letters and digits of any script, '_' and '-' are kept
+_PATHLIKE = re.compile(r"^(?:[/~.]|[A-Za-z]:[\\/])")
+
+
+def export_name(*parts: Any, lower: bool = True) -> str:
+    """A file-name stem built from what the file holds, e.g. ``("crows-pairs", "smollm2", "by category")``
+    -> ``crows-pairs_smollm2_by-category``: each part lower-cased, anything but letters, digits and ``-``
+    turned into ``-``; a part that is a file-system path is cut to its last component (a local model
+    folder); empty parts dropped; parts joined by ``_``. Never a figure's (truncated) title."""
+    slugs = []
+    for part in parts:
+        text = str(part or "").strip()
+        if _PATHLIKE.match(text):
+            text = re.split(r"[/\\]", text.rstrip("/\\"))[-1]
+        slug = _UNSAFE.sub("-", (text.lower() if lower else text).replace("_", "-")).strip("-")
+        if slug:
+            slugs.append(slug[:_MAX_PART].rstrip("-"))
+    name = "_".join(slugs) or "llmviz"
+    while len(name) > MAX_NAME and len(slugs) > 1:  # shorten the longest part, keep every part
+        i = max(range(len(slugs)), key=lambda k: len(slugs[k]))
+        if len(slugs[i]) <= 1:
+            break
+        slugs[i] = slugs[i][: max(1, len(slugs[i]) - (len(name) - MAX_NAME))].rstrip("-")
+        name = "_".join(slugs)
+    return name[:MAX_NAME]
+
+
+def safe_stem(stem: Any) -> str:
+    """A stem already joined by ``_`` (an ``export_name`` result or a fixed one) made safe; ``_`` and
+    letter case are kept."""
+    return export_name(*str(stem or "").split("_"), lower=False)
 
 
 # ---------------------------------------------------------------- CSV safety

@@ -3,6 +3,8 @@ projection debiasing, caveats. Thin: widgets -> llmviz.bias.* -> llmviz.viz.bias
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -15,6 +17,7 @@ from llmviz.bias import weat as W
 from llmviz.bias.pairs_data import MAX_UPLOAD_BYTES, PairSet, load_pairs, parse_pairs, starter_pairs
 from llmviz.errors import LlmvizError
 from llmviz.models.loading import CAUSAL_LM, ENCODER, MASKED_LM
+from llmviz.report import export_name
 from llmviz.viz import bias as V
 from ui import bias_views as BV
 from ui.common import current_model, export_buttons, plot, show_error, show_notice, t_text
@@ -111,7 +114,8 @@ def section_templates(loaded) -> None:
     _notices(res.notices)
     st.caption(t("bias.templates_metric_mlm") if res.method == "mlm_kurita" else t("bias.templates_metric_causal"))
     fig = V.template_heatmap(res)
-    plot(fig, key="bias_tpl_heat")
+    name = export_name("templates", loaded.facts.model_id, "by-group")
+    plot(fig, key="bias_tpl_heat", export_name=name)
     if len(res.groups) >= 2:
         c1, c2 = st.columns(2)
         a = c1.selectbox(
@@ -120,7 +124,11 @@ def section_templates(loaded) -> None:
         b = c2.selectbox(
             t("bias.group_b"), range(len(res.groups)), index=1, format_func=lambda i: res.groups[i], key="bias_tpl_b"
         )
-        plot(V.template_ratio_bars(res, a, b), key="bias_tpl_bars")
+        plot(
+            V.template_ratio_bars(res, a, b),
+            key="bias_tpl_bars",
+            export_name=export_name("templates", loaded.facts.model_id, res.groups[a], "vs", res.groups[b]),
+        )
     st.markdown(f"**{t('bias.ranking')}**")
     st.dataframe(
         pd.DataFrame(res.ranking()[:10], columns=["target", "spread (max − min)", "highest for"]), hide_index=True
@@ -129,7 +137,7 @@ def section_templates(loaded) -> None:
         "bias_tpl_exp",
         fig,
         pd.DataFrame(res.to_records()),
-        "bias_templates",
+        name,
         {"model": loaded.spec, "template": res.template, "method": res.method},
     )
 
@@ -211,15 +219,21 @@ def section_pairs(loaded) -> None:
         show_notice(warn)
     st.caption(t("bias.pairs_metric_mlm") if res.method == "mlm_pll" else t("bias.pairs_metric_causal"))
     fig = V.pairs_summary(summary)
-    plot(fig, key="bias_pairs_sum")
-    plot(V.score_diff_hist(res), key="bias_pairs_hist")
+    data_name = Path(data.source).stem  # the file the pairs came from, e.g. crows_pairs_anonymized
+    name = export_name(data_name, loaded.facts.model_id, "by-category")
+    plot(fig, key="bias_pairs_sum", export_name=name)
+    plot(
+        V.score_diff_hist(res),
+        key="bias_pairs_hist",
+        export_name=export_name(data_name, loaded.facts.model_id, "score-differences"),
+    )
     table = res.table()
     st.dataframe(table, key="bias_pairs_table", hide_index=False)
     export_buttons(
         "bias_pairs_exp",
         fig,
         table,
-        "bias_pairs",
+        name,
         {"model": loaded.spec, "data": data.source, "sha256": data.sha256, "summary": summary},
     )
     st.subheader(t("bias.drill"))
@@ -236,8 +250,12 @@ def section_pairs(loaded) -> None:
         show_error(err)
         return
     _notices(d.notices)
+    BV.pair_scores(table.loc[i])
     st.markdown(t("bias.drill_help"))
-    plot(V.pair_token_bars(d), key="bias_pairs_tok")
+    if abs(d.changed_diff) > 1e-9:
+        st.caption(t("bias.drill_changed_note"))
+    pair = (data_name, loaded.facts.model_id, f"pair-{i}")
+    plot(V.pair_token_bars(d), key="bias_pairs_tok", export_name=export_name(*pair, "tokens"))
     if d.attention_diff is not None:
         L, H = d.attention_diff.shape[:2]
         c1, c2 = st.columns(2)
@@ -248,7 +266,11 @@ def section_pairs(loaded) -> None:
             key="bias_pairs_head",
             format_func=lambda h: t("bias.head_mean") if h is None else str(h),
         )
-        plot(V.attention_diff_heatmap(d, layer, head), key="bias_pairs_att")
+        plot(
+            V.attention_diff_heatmap(d, layer, head),
+            key="bias_pairs_att",
+            export_name=export_name(*pair, f"layer-{layer}", "head-mean" if head is None else f"head-{head}"),
+        )
         st.caption(t("bias.att_diff_note"))
 
 
@@ -296,7 +318,8 @@ def section_counterfactual(loaded) -> None:
     res = stored[1]
     _notices(res.notices)
     fig = V.counterfactual_box(res)
-    plot(fig, key="bias_cf_box")
+    name = export_name("counterfactual", loaded.facts.model_id, "sentiment")
+    plot(fig, key="bias_cf_box", export_name=name)
     rows = [
         {
             "group": g,
@@ -310,7 +333,7 @@ def section_counterfactual(loaded) -> None:
     st.caption(t("bias.cf_note"))
     with st.expander(t("bias.cf_examples")):
         st.dataframe(pd.DataFrame(res.records()), hide_index=True)
-    export_buttons("bias_cf_exp", fig, pd.DataFrame(res.records()), "bias_counterfactual", res.params)
+    export_buttons("bias_cf_exp", fig, pd.DataFrame(res.records()), name, res.params)
 
 
 def _word_set_widgets(prefix: str):
@@ -375,7 +398,8 @@ def section_weat(loaded) -> None:
         show_error(err)
         return
     fig = V.weat_layers(res)
-    plot(fig, key="bias_weat_fig")
+    name = export_name(mode, names["X"], "vs", names["Y"], loaded.facts.model_id, "by-layer")
+    plot(fig, key="bias_weat_fig", export_name=name)
     last = len(res.effect_size) - 1
     c0, c1, c2 = st.columns(3)
     chosen = c0.slider(t("bias.layer"), 0, last, last, key="bias_weat_layer", help=t("bias.layer_help"))
@@ -386,7 +410,7 @@ def section_weat(loaded) -> None:
         "bias_weat_exp",
         fig,
         pd.DataFrame(res.records()),
-        "bias_weat",
+        name,
         {"model": loaded.spec, "mode": mode, "pooling": pooling, **{k: words[k] for k in "XYAB"}},
     )
     BV.seat_files_block(loaded)
@@ -398,7 +422,7 @@ def _terms_lines(text: str) -> list[str]:
 
 def section_mitigation(loaded) -> None:
     st.markdown(t("bias.mit_intro"))
-    words, _, sets = _word_set_widgets("bias_mit")
+    words, names, sets = _word_set_widgets("bias_mit")
     default_pairs = "\n".join(f"{a}, {b}" for a, b in sets["definitional_pairs"])
     c1, c2 = st.columns(2)
     pairs_txt = c1.text_area(
@@ -443,14 +467,15 @@ def section_mitigation(loaded) -> None:
     c2.metric(t("bias.neighbours_changed"), f"{res.n_changed} / {len(res.neutral)}")
     c3.metric(t("bias.explained"), f"{100 * res.explained[0]:.0f} %")
     fig = V.mitigation_bars(res)
-    plot(fig, key="bias_mit_fig")
+    name = export_name("mitigation", names["X"], "vs", names["Y"], loaded.facts.model_id, f"layer-{res.layer}")
+    plot(fig, key="bias_mit_fig", export_name=name)
     st.dataframe(pd.DataFrame(res.neighbour_rows()), hide_index=True)
     st.warning(t("bias.mit_limits", before=f"{res.recover_before:.2f}", after=f"{res.recover_after:.2f}"))
     export_buttons(
         "bias_mit_exp",
         fig,
         pd.DataFrame(res.neighbour_rows()),
-        "bias_mitigation",
+        name,
         {
             "model": loaded.spec,
             "layer": res.layer,

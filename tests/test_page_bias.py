@@ -76,3 +76,51 @@ def test_weat_and_mitigation_on_minilm(minilm):
     assert_ok(at)
     assert "Gonen" in texts(at)
     assert len(at.dataframe[0].value) == 24  # one row per neutral word
+
+
+def test_pair_drill_down_shows_both_sentences_and_the_pair_score(tiny_llama_dir):
+    """Issue 13: the drill-down names the less-stereotyped sentence too and the pair's total score (both
+    sentences' scores and their difference, as the run scored them); its token bars add up to that
+    difference, the words that differ included (a causal LM scores every token of the sentence)."""
+    import json
+
+    at = _section(str(tiny_llama_dir), "pairs")
+    at.button(key="bias_pairs_run").click().run()
+    at.selectbox(key="bias_pairs_pick").set_value(3).run()
+    assert_ok(at)
+    row = at.dataframe[0].value.loc[3]
+    shown = texts(at)
+    assert row["sent_more"] in shown and row["sent_less"] in shown
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["Score, more stereotypical"]) == pytest.approx(row["score_more"], abs=5e-4)
+    assert float(metrics["Score, less stereotypical"]) == pytest.approx(row["score_less"], abs=5e-4)
+    assert float(metrics["Difference (more − less)"]) == pytest.approx(row["difference"], abs=5e-4)
+    bars = [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+    [tok] = [f for f in bars if "shared tokens" in f["layout"]["title"]["text"]]
+    assert sum(_values(tr["y"]).sum() for tr in tok["data"]) == pytest.approx(row["difference"], abs=1e-3)
+
+
+def _values(y):
+    """A plotly JSON array: a list, or numpy as {"dtype", "bdata": base64} (plotly >= 6)."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(y, dict):
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).astype(float)
+    return np.asarray(y, float)
+
+
+def test_pairs_png_and_exports_named_after_data_and_model(tiny_llama_dir):
+    import json
+
+    at = _section(str(tiny_llama_dir), "pairs")
+    at.button(key="bias_pairs_run").click().run()
+    assert_ok(at)
+    model = tiny_llama_dir.name.lower().replace("_", "-")
+    names = {}
+    for e in at.get("plotly_chart"):
+        title = json.loads(e.proto.spec)["layout"]["title"]["text"]
+        names[title[:12]] = json.loads(e.proto.config)["toImageButtonOptions"].get("filename")
+    assert names["% of pairs w"] == f"starter-pairs_{model}_by-category"
+    assert names["Score differ"] == f"starter-pairs_{model}_score-differences"

@@ -37,8 +37,9 @@ def test_live_section_trains_and_shows_curves_metrics_and_lesson():
     assert float(metrics["Gap (val − train)"]) == pytest.approx(
         float(metrics["Validation loss"]) - float(metrics["Training loss"]), abs=2e-3
     )
-    verdict = " ".join(unescape(e.value) for e in at.error) + " ".join(e.value for e in at.success)
+    verdict = " ".join(e.value for e in at.warning) + " ".join(e.value for e in at.success)
     assert "overfitting" in verdict.lower()  # the lesson box, one way or the other
+    assert not at.error  # a lesson is never shown as an error (issue 13)
     assert at.get("plotly_chart")
     # share: saved, registered, re-loadable; the sidebar picker can make it the active model
     at.button(key="trn_share_live").click().run()
@@ -48,6 +49,24 @@ def test_live_section_trains_and_shows_curves_metrics_and_lesson():
     assert "model picker" in texts(at)
     at.button(key="trn_share_live_act").click().run()
     assert at.session_state["llmviz_model_spec"] == mid
+
+
+@pytest.mark.parametrize("overfits", [True, False])
+def test_overfitting_verdict_is_a_warning_or_success_never_an_error(monkeypatch, overfits):
+    """Issue 13: "Overfitting" is a finding about the run, shown as a warning; a healthy run as success."""
+    from llmviz.train import loop
+
+    monkeypatch.setattr(loop, "is_overfitting", lambda h: overfits)
+    at = open_page(PAGE, query={"preset": "overfit"})
+    for key, value in (("trn_stories", 8), ("trn_epochs", 2), ("trn_d_model", 32), ("trn_d_ff", 64)):
+        at.number_input(key=key).set_value(value)
+    at.button(key="trn_run").click().run()
+    assert_ok(at)
+    assert not at.error
+    boxes = at.warning if overfits else at.success
+    assert any("overfitting" in e.value.lower() for e in boxes), [e.value for e in boxes]
+    if overfits:
+        assert not any("overfitting" in e.value.lower() for e in at.success)
 
 
 def test_bad_settings_show_a_message_not_a_traceback():

@@ -1,11 +1,12 @@
 """Bias page sections for the published benchmarks: StereoSet, SEAT test files and the run store.
 
-Hooked into pages/bias.py; strings in i18n/<lang>/benchmarks.json.
+Hooked into pages/bias.py; strings in i18n/<lang>/benchmarks.json (the pairs drill-down's in bias.json).
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -14,7 +15,7 @@ from llmviz.bias import seat as SEAT
 from llmviz.bias import stereoset as SS
 from llmviz.errors import LlmvizError
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM
-from llmviz.report import frame_csv
+from llmviz.report import export_name, frame_csv
 from llmviz.runs import record as REC
 from llmviz.runs import store as RS
 from llmviz.viz import benchmarks as VB
@@ -118,7 +119,8 @@ def section_stereoset(loaded) -> None:
     rows = SS.result_rows(run.results, run.cis)
     metric = st.radio(t("benchmarks.metric"), list(SS.METRIC_KEYS), index=1, horizontal=True, key="bias_ss_metric")
     fig = VB.stereoset_bars(rows, metric)
-    plot(fig, key="bias_ss_fig")
+    name = export_name("stereoset", Path(run.data.source).stem, loaded.facts.model_id, metric)
+    plot(fig, key="bias_ss_fig", export_name=name)
     table = pd.DataFrame(rows)
     st.dataframe(table, hide_index=True, key="bias_ss_table")
     examples = pd.DataFrame(SS.example_rows(run.data, run.scores))
@@ -126,7 +128,7 @@ def section_stereoset(loaded) -> None:
         "bias_ss_exp",
         fig,
         table,
-        "stereoset",
+        name,
         {
             "model": loaded.spec,
             "data": run.data.source,
@@ -346,7 +348,7 @@ def section_runs(loaded) -> None:
     c3.metric(t("benchmarks.diff"), f"{o['mean_diff']:+.3f}", help=t("benchmarks.diff_help"))
     st.caption(t("benchmarks.diff_ci", lo=f"{o['ci95'][0]:+.3f}", hi=f"{o['ci95'][1]:+.3f}", n=o["n"]))
     fig = VB.paired_diff(cmp)
-    plot(fig, key="bias_runs_fig")
+    plot(fig, key="bias_runs_fig", export_name=f"runs_{a}_vs_{b}")
     groups = pd.DataFrame(
         [
             {
@@ -370,6 +372,17 @@ def section_runs(loaded) -> None:
         f"runs_{a}_vs_{b}",
         {"a": cmp["a"], "b": cmp["b"], "overall": o, "by_group": cmp["by_group"]},
     )
+
+
+# ---------------------------------------------------------------- minimal-pairs drill-down
+def pair_scores(row) -> None:
+    """Both sentences of the chosen pair, each with its score as the run scored it, and their difference."""
+    st.markdown(t_text("bias.drill_more", sentence=row["sent_more"]))
+    st.markdown(t_text("bias.drill_less", sentence=row["sent_less"]))
+    c1, c2, c3 = st.columns(3)
+    c1.metric(t("bias.drill_score_more"), f"{row['score_more']:.3f}", help=t("bias.drill_score_help"))
+    c2.metric(t("bias.drill_score_less"), f"{row['score_less']:.3f}", help=t("bias.drill_score_help"))
+    c3.metric(t("bias.drill_diff"), f"{row['difference']:+.3f}", help=t("bias.drill_diff_help"))
 
 
 # ---------------------------------------------------------------- recording helpers used by pages/bias.py

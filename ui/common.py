@@ -303,8 +303,9 @@ def export_buttons(
     """Download buttons: figure as standalone offline HTML (PNG via the chart's camera icon),
     data as CSV and/or JSON with provenance. Files are built only when a button is clicked
     (the HTML inlines ~3.5 MB of plotly.js, too much to rebuild on every rerun)."""
-    from llmviz.report import frame_csv, provenance
+    from llmviz.report import frame_csv, provenance, safe_stem
 
+    stem = safe_stem(stem)  # a safe file name; callers build it from the data (llmviz.report.export_name)
     cols = st.columns(3)
     from ui.links import fit_figure
 
@@ -335,13 +336,21 @@ def export_buttons(
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
-def plot(fig, key: str | None = None, **kwargs):
+def plot(fig, key: str | None = None, export_name: str | None = None, **kwargs):
     """st.plotly_chart with the PNG export button configured; in presenter mode fonts grow and with
-    the high-contrast option colour scales become colour-blind safe (ui.links.apply_presentation)."""
+    the high-contrast option colour scales become colour-blind safe (ui.links.apply_presentation).
+    ``export_name``: the PNG's file name, built from the data (llmviz.report.export_name); without it
+    plotly names the PNG after the figure's title."""
     from ui.links import apply_presentation, fit_figure, high_contrast, presenter_mode
 
     fig = fit_figure(apply_presentation(localize_figure(fig), presenter=presenter_mode(), contrast=high_contrast()))
-    return st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, **kwargs)
+    config = PLOTLY_CONFIG
+    if export_name:
+        from llmviz.report import safe_stem
+
+        png = {**PLOTLY_CONFIG["toImageButtonOptions"], "filename": safe_stem(export_name)}
+        config = {**PLOTLY_CONFIG, "toImageButtonOptions": png}
+    return st.plotly_chart(fig, key=key, config=config, **kwargs)
 
 
 def localize_figure(fig):

@@ -190,6 +190,22 @@ class PairDetail:
     def shared_tokens(self) -> list[str]:
         return [self.tokens_more[i] for i in self.shared_more]
 
+    @property
+    def score_more(self) -> float:
+        """The sentence's score as ``score_pairs`` gives it: the sum of its scored tokens (MLM: the
+        shared tokens, CrowS-Pairs' PLL; causal: every token after the prefix)."""
+        return float(np.nansum(self.lp_more))
+
+    @property
+    def score_less(self) -> float:
+        return float(np.nansum(self.lp_less))
+
+    @property
+    def changed_diff(self) -> float:
+        """The part of score_more - score_less that the shared tokens do not explain: the changed
+        words' own log-probabilities (0 for the MLM score, which counts shared tokens only)."""
+        return self.score_more - self.score_less - float(np.sum(self.token_diff))
+
     def token_table(self) -> pd.DataFrame:
         return pd.DataFrame(
             {

@@ -12,6 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 DIVERGING = "RdBu_r"
+HEATMAP_MIN_HEIGHT = 360  # px: room for a colour bar with ticks (presenter mode grows it up to 1.5x)
+PCT_PAD = 4  # % beyond 0 and 100 on the minimal-pairs axis, so whisker caps at the ends are not cut
 
 
 def _esc(items) -> list[str]:
@@ -31,7 +33,15 @@ def template_heatmap(res) -> go.Figure:
             colorscale=DIVERGING,
             zmid=0,
             customdata=np.dstack([z, res.log_prob]),
-            colorbar={"title": "vs. group mean"},
+            # title beside the bar (on top it eats the bar's height), full height, a readable thickness
+            colorbar={
+                "title": {"text": "vs. group mean", "side": "right"},
+                "len": 1.0,
+                "lenmode": "fraction",
+                "thickness": 18,
+                "thicknessmode": "pixels",
+                "xpad": 8,
+            },
             hovertemplate="group %{y}, target %{x}<br>" + label + " = %{customdata[0]:.3f}<br>"
             "log p(target) = %{customdata[1]:.3f}<br>minus group mean = %{z:.3f}<extra></extra>",
         )
@@ -42,8 +52,9 @@ def template_heatmap(res) -> go.Figure:
     )
     fig.update_layout(
         title=f"{label}, centred per target (red: this group favours the target more)",
-        height=140 + 40 * len(res.groups),
-        margin={"t": 60},
+        # a floor: with two groups the plot area (and the colour bar, its height) was ~80 px tall
+        height=max(HEATMAP_MIN_HEIGHT, 140 + 40 * len(res.groups)),
+        margin={"t": 60, "b": 70, "r": 60},
     )
     return fig
 
@@ -74,12 +85,17 @@ def template_ratio_bars(res, a: int = 0, b: int = 1) -> go.Figure:
 
 
 def pairs_summary(summary: dict) -> go.Figure:
-    """% stereotype-consistent pairs per bias type with 95 % bootstrap CIs and the 50 % line."""
-    rows = [("all", summary)] + sorted(summary.get("by_bias_type", {}).items())
+    """% stereotype-consistent pairs per bias type with 95 % bootstrap CIs and the 50 % line.
+
+    The interval is clipped to 0–100 % (a percentile bootstrap never leaves it; another interval
+    method might) and the axis reaches PCT_PAD beyond both ends, so every whisker and its cap lies
+    inside the plot. The "50 % = no preference" label sits above the plot area, never on a bar."""
+    rows = [("all pairs", summary)] + sorted(summary.get("by_bias_type", {}).items())
     names = [html.escape(f"{k} (n={v['n']})") for k, v in rows]
     pct = [v["pct_stereotype"] for _, v in rows]
-    lo = [v["pct_stereotype"] - v["ci95"][0] for _, v in rows]
-    hi = [v["ci95"][1] - v["pct_stereotype"] for _, v in rows]
+    ci = [(min(max(v["ci95"][0], 0.0), 100.0), min(max(v["ci95"][1], 0.0), 100.0)) for _, v in rows]
+    lo = [max(p - c[0], 0.0) for p, c in zip(pct, ci)]
+    hi = [max(c[1] - p, 0.0) for p, c in zip(pct, ci)]
     fig = go.Figure(
         go.Bar(
             x=pct,
@@ -87,16 +103,35 @@ def pairs_summary(summary: dict) -> go.Figure:
             orientation="h",
             error_x={"type": "data", "array": hi, "arrayminus": lo},
             marker_color=["#34495e"] + ["#7f8c8d"] * (len(rows) - 1),
-            hovertemplate="%{x:.1f} %<extra></extra>",
+            customdata=ci,
+            hovertemplate="%{x:.1f} % (95 % CI %{customdata[0]:.1f}–%{customdata[1]:.1f})<extra></extra>",
         )
     )
-    fig.add_vline(x=50, line_dash="dash", line_color="#c0392b", annotation_text="50 % = no preference")
+    fig.add_vline(x=50, line_dash="dash", line_color="#c0392b")
+    fig.add_annotation(
+        text="50 % = no preference",
+        x=50,
+        xref="x",
+        y=1,
+        yref="paper",
+        yanchor="bottom",
+        yshift=2,
+        showarrow=False,
+        font={"color": "#c0392b"},
+    )
     fig.update_layout(
-        title="% of pairs where the more-stereotypical sentence scores higher (95 % CI)",
-        xaxis={"range": [0, 100], "title": "%"},
-        yaxis={"autorange": "reversed"},
-        height=120 + 32 * len(rows),
-        margin={"t": 60},
+        title={
+            "text": "% of pairs where the more-stereotypical sentence scores higher (95 % CI)",
+            "yref": "container",
+            "y": 1,
+            "yanchor": "top",
+            "pad": {"t": 8},
+        },
+        xaxis={"range": [-PCT_PAD, 100 + PCT_PAD], "title": "%", "tickvals": [0, 25, 50, 75, 100]},
+        # category labels ("nationality (n=8)") push the left margin in every export, the CLI's too
+        yaxis={"autorange": "reversed", "automargin": True},
+        height=170 + 34 * len(rows),
+        margin={"t": 100},
     )
     return fig
 
@@ -120,7 +155,9 @@ def score_diff_hist(scores) -> go.Figure:
 
 
 def pair_token_bars(detail) -> go.Figure:
-    """Per shared token: log p in sent_more minus log p in sent_less."""
+    """Per shared token: log p in sent_more minus log p in sent_less. A causal LM's sentence score
+    counts the changed words too: their share (``detail.changed_diff``) gets a grey bar of its own,
+    so the bars always add up to score(sent_more) − score(sent_less)."""
     d = detail.token_diff
     fig = go.Figure(
         go.Bar(
@@ -129,15 +166,27 @@ def pair_token_bars(detail) -> go.Figure:
             marker_color=np.where(d > 0, "#c0392b", "#2e86c1"),
             customdata=np.stack([detail.lp_more[detail.shared_more], detail.lp_less[detail.shared_less]], axis=-1),
             hovertemplate="more %{customdata[0]:.3f} · less %{customdata[1]:.3f}<br>difference %{y:.3f}<extra></extra>",
+            showlegend=False,
         )
     )
-    fig.update_xaxes(tickvals=list(range(len(d))), ticktext=_esc(detail.shared_tokens), title="shared token")
-    fig.update_layout(
-        title="Token-level difference on the shared tokens (sum = score difference)",
-        yaxis_title="log p(more) − log p(less)",
-        height=340,
-        margin={"t": 60},
-    )
+    ticks = _esc(detail.shared_tokens)
+    title = "Token-level difference on the shared tokens (sum = score difference)"
+    changed = getattr(detail, "changed_diff", 0.0)
+    if abs(changed) > 1e-9:
+        fig.add_trace(
+            go.Bar(
+                x=[len(d)],
+                y=[changed],
+                marker_color="#95a5a6",
+                name="changed words",
+                hovertemplate="changed words<br>difference %{y:.3f}<extra></extra>",
+                showlegend=False,
+            )
+        )
+        ticks.append("(changed words)")
+        title = "Token-level difference on the shared tokens and the changed words (sum = score difference)"
+    fig.update_xaxes(tickvals=list(range(len(ticks))), ticktext=ticks, title="shared token")
+    fig.update_layout(title=title, yaxis_title="log p(more) − log p(less)", height=340, margin={"t": 60})
     return fig
 
 
