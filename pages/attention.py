@@ -13,8 +13,8 @@ from llmviz.attention.steps import MAX_STEP_TOKENS, formula_steps, neuron_view
 from llmviz.errors import LlmvizError
 from llmviz.models.loading import CAUSAL_LM
 from llmviz.viz import attention as V
+from llmviz.viz import bertviz_offline as BV
 from llmviz.viz import sliding as SW
-from llmviz.viz.bertviz_offline import MAX_VIEW_TOKENS, standalone_html, view_fragment
 from ui.common import current_model, export_buttons, plot, require_probe, show_error, show_notice
 from ui.i18n import t
 from ui.links import copy_link, presenter_mode, qp, to_url, url_state
@@ -267,15 +267,14 @@ def show_bertviz() -> None:
         key="att_bv_kind",
         format_func=lambda k: t(f"attention.bertviz_{k}"),
     )
-    default_layers = list(range(n_layers)) if n_layers <= 12 else [int(layer)]
     layers = list(range(n_layers))
     heads = list(range(n_heads))
     if not presenter_mode():
         layers = st.multiselect(
             t("attention.bertviz_layers"),
             layers,
-            default=default_layers,
-            key=f"att_bv_layers_{facts.model_id}",
+            default=BV.default_layers(kind, n_layers, int(layer)),
+            key=f"att_bv_layers_{kind}_{facts.model_id}",
             help=t("attention.bertviz_layers_help"),
         ) or [int(layer)]
         heads = (
@@ -285,10 +284,10 @@ def show_bertviz() -> None:
     b_start = None
     if text_b is not None and shown.segment is not None and shown.segment.any():
         b_start = int(np.argmax(shown.segment > 0))
-    n = min(len(shown.tokens), MAX_VIEW_TOKENS)
+    n = min(len(shown.tokens), BV.view_token_limit(kind, len(layers), len(heads)))
     if n < len(shown.tokens):
-        st.warning(t("attention.bertviz_cut", n=n))
-    frag = view_fragment(
+        st.warning(t(f"attention.bertviz_cut{'_model' if kind == 'model' else ''}", n=n, layers=len(layers)))
+    frag = BV.view_fragment(
         shown.tokens[:n],
         shown.attention[:, :, :n, :n],
         kind,
@@ -297,13 +296,16 @@ def show_bertviz() -> None:
         heads=heads,
         layer=int(layer) if int(layer) in layers else None,
     )
-    doc = standalone_html(
+    doc = BV.standalone_html(
         frag,
         title=f"llmviz {kind} view - {facts.model_id}",
         note=f"{facts.model_id} · {len(shown.tokens)} tokens · weights rounded to 3 decimals",
     )
-    height = 160 + 23 * n if kind == "head" else 140 + len(layers) * (10 + 84 * n / len(heads))  # bertviz layout
-    st.iframe(doc, height=int(min(max(height, 300), 4000)))
+    if kind == "model":  # every layer, one below the other: a scroll area, the frame as tall as its drawing
+        with st.container(height=BV.MODEL_VIEW_SCROLL_PX, key="att_bv_scroll"):
+            st.iframe(doc, height="content")
+    else:
+        st.iframe(doc, height="content")
     st.caption(t("attention.bertviz_caption", kb=len(frag) / 1024))
     st.download_button(
         t("attention.bertviz_download"), doc, f"{stem}_bertviz_{kind}.html", "text/html", key="att_bv_download"

@@ -83,6 +83,28 @@ def test_vendored_files_are_pinned_and_inlined_once():
     assert "default-src 'none'" in doc  # CSP: the document may not fetch anything
 
 
+def test_model_view_defaults_to_every_layer_within_a_line_budget():
+    # issue 13: for smollm2 (30 layers) the model view showed only layer 0
+    for n_layers in (1, 6, 12, 13, 30):
+        assert B.default_layers("model", n_layers, layer=4) == list(range(n_layers))
+    assert B.default_layers("head", 6, layer=4) == list(range(6))
+    assert B.default_layers("head", 30, layer=29) == [29]  # one layer at a time in the head view
+    for layers, heads in ((6, 12), (30, 9), (18, 4), (1, 1)):
+        n = B.view_token_limit("model", layers, heads)
+        assert n <= B.MAX_VIEW_TOKENS
+        assert layers * heads * n * n <= B.MAX_MODEL_VIEW_LINES  # one SVG line per token pair per thumbnail
+        assert n == B.MAX_VIEW_TOKENS or layers * heads * (n + 1) ** 2 > B.MAX_MODEL_VIEW_LINES  # the most that fit
+    assert B.view_token_limit("model", 30, 9) == 20 and B.view_token_limit("head", 30, 9) == B.MAX_VIEW_TOKENS
+
+
+def test_model_view_svg_shrinks_to_its_frame():
+    # issue 13: bertviz draws a fixed 970 px SVG (978 px with the body margin) that a 940 px frame cut
+    frag = B.view_fragment(HOSTILE, _random_attention(), "model")
+    assert '.attr("viewBox", "0 0 " + DIV_WIDTH + " " + config.divHeight)' in frag
+    assert re.search(r'<style>\.llmviz-bertviz\[data-view="model"\] svg\{max-width:100%;height:auto;\}</style>', frag)
+    assert "viewBox" not in B.view_fragment(HOSTILE, _random_attention(), "head")  # the head view is 100% wide
+
+
 def test_payload_ratio_against_stock_bertviz(minilm):
     torch = pytest.importorskip("torch")
     bertviz = pytest.importorskip("bertviz")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from llmviz.viz.bertviz_offline import MODEL_VIEW_SCROLL_PX
 from tests.apptest_util import assert_ok, open_page, texts
 from ui.links import PRESENTER_KEY
 
@@ -71,3 +72,40 @@ def test_five_thousand_words_are_cut_with_notice_then_empty_text():
     assert_ok(at)
     assert EN["empty"] in texts(at)
     assert not at.get("plotly_chart")
+
+
+@pytest.fixture(scope="module")
+def deep_llama_dir(tmp_path_factory):
+    """A causal LM with more layers than the head view ships at once (smollm2 has 30)."""
+    from tests.tiny import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("deep_llama"), layers=16)
+
+
+def test_model_view_shows_every_layer_in_a_scroll_area(deep_llama_dir):
+    # issue 13: for smollm2 the model view showed only layer 0, and the frame was a guessed height
+    import re
+
+    at = open_page(PAGE, str(deep_llama_dir), query={"text": "The cat sat on the mat.", "view": "bertviz"})
+    assert_ok(at)
+    assert at.multiselect[0].value == [0]  # head view: one layer at a time for a deep model
+    at.radio(key="att_bv_kind").set_value("model").run()
+    assert_ok(at)
+    assert at.multiselect[0].value == list(range(16))
+    payload = json.loads(re.search(r"llmvizDecode\((\{.*?\})\)", at.get("iframe")[0].proto.srcdoc, re.S).group(1))
+    assert payload["include_layers"] == list(range(16)) and len(payload["attention"][0]["attn"]) == 16
+    assert not at.warning  # 16 layers x 4 heads x 9 tokens fit the model view's line budget
+    # inside a scroll area of the page (the browser test checks the frame is as tall as its drawing)
+    assert [b.proto.height_config.pixel_height for b in _blocks_holding(at._tree, "iframe")] == [MODEL_VIEW_SCROLL_PX]
+    at.radio(key="att_bv_kind").set_value("head").run()
+    assert not _blocks_holding(at._tree, "iframe")[0].proto.height_config.pixel_height  # the head view: no scroll
+
+
+def _blocks_holding(node, element_type: str) -> list:
+    """The blocks whose direct children include an element of ``element_type``."""
+    found = []
+    for child in (getattr(node, "children", None) or {}).values():
+        if getattr(child, "type", None) == element_type and node not in found:
+            found.append(node)
+        found += _blocks_holding(child, element_type)
+    return found

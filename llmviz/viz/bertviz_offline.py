@@ -36,6 +36,19 @@ LIBRARIES = ("d3/d3.min.js", "jquery/jquery.min.js", "requirejs/require.js")
 VIEWS = {"head": "bertviz/head_view.js", "model": "bertviz/model_view.js"}
 DEFAULT_DECIMALS = 3
 MAX_VIEW_TOKENS = 96  # bertviz draws T² lines per head; beyond this the browser stalls
+# The model view draws T² lines in every thumbnail (layers × heads of them); Chromium on a busy 2-core
+# machine needs ~10 s per 155k lines. The budget is minilm's 6 × 12 heads at 40 tokens: a model with more
+# layers gets fewer tokens, so that all its layers can be shown by default (smollm2: 30 × 9 heads at 20 tokens).
+MAX_MODEL_VIEW_LINES = 6 * 12 * 40 * 40
+MAX_HEAD_VIEW_LAYERS = 12  # the head view ships every layer up to this many, else only the chosen one
+MODEL_VIEW_SCROLL_PX = 640  # the page shows the model view in a scroll area this tall
+# The model view draws a fixed 970 px wide SVG; a viewBox lets it shrink to its frame (it never grows).
+_MODEL_SVG = '.attr("width", DIV_WIDTH)\n                .attr("height", config.divHeight)'
+_MODEL_SVG_FIT = (
+    '.attr("viewBox", "0 0 " + DIV_WIDTH + " " + config.divHeight)'
+    '.attr("preserveAspectRatio", "xMinYMin meet")'
+    '.attr("width", DIV_WIDTH)\n                .attr("height", config.divHeight)'
+)
 
 # Runs after the libraries: hands the globals to RequireJS under the names bertviz asks for, and
 # defines the decoder that turns integer weights back into floats and builds the pair filters.
@@ -101,7 +114,28 @@ def _view_js(view: str) -> str:
     js = re.sub(r"require\.config\(\{.*?\}\);\s*", "", js, count=1, flags=re.S)
     if "cdnjs" in js or "https://" in js.split("requirejs(", 1)[1]:
         raise RuntimeError(f"bertviz {view} view still references a CDN after stripping its config.")
+    if view == "model":
+        if js.count(_MODEL_SVG) != 1:
+            raise RuntimeError("bertviz model view: the SVG size code changed; cannot make it fit its frame.")
+        js = js.replace(_MODEL_SVG, _MODEL_SVG_FIT)
     return js
+
+
+def default_layers(view: str, n_layers: int, layer: int) -> list[int]:
+    """Layers a view ships by default: the model view all of them (it is the overview of every layer
+    and head); the head view all up to :data:`MAX_HEAD_VIEW_LAYERS`, else only ``layer``."""
+    if view == "model" or n_layers <= MAX_HEAD_VIEW_LAYERS:
+        return list(range(n_layers))
+    return [min(max(int(layer), 0), n_layers - 1)]
+
+
+def view_token_limit(view: str, n_layers: int, n_heads: int) -> int:
+    """Most tokens a view draws: :data:`MAX_VIEW_TOKENS` for the head view; for the model view as many as
+    keep layers × heads × T² lines within :data:`MAX_MODEL_VIEW_LINES` (at least 8)."""
+    if view != "model":
+        return MAX_VIEW_TOKENS
+    fit = int((MAX_MODEL_VIEW_LINES / max(1, n_layers * n_heads)) ** 0.5)
+    return max(8, min(MAX_VIEW_TOKENS, fit))
 
 
 @lru_cache(maxsize=1)
@@ -189,7 +223,12 @@ def view_fragment(
         select = f'Attention: <select id="filter">{options}</select>'
     layer_select = 'Layer: <select id="layer"></select>' if view == "head" else ""
     js = _view_js(view).replace("PYTHON_PARAMS", f"llmvizDecode({script_json(params)})", 1)
+    # The model view's SVG (970 px wide, with a viewBox) shrinks to the frame's width, keeping its shape.
+    fit = (
+        '<style>.llmviz-bertviz[data-view="model"] svg{max-width:100%;height:auto;}</style>' if view == "model" else ""
+    )
     return (
+        f"{fit}"
         f'<div id="{html.escape(root_id)}" class="llmviz-bertviz" data-view="{view}" '
         f'style="font-family:Helvetica,Arial,sans-serif;">'
         f'<span style="user-select:none">{layer_select} {select}</span><div id="vis"></div></div>\n'

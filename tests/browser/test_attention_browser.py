@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 import numpy as np
 
-from llmviz.viz.bertviz_offline import standalone_html, view_fragment
-from tests.browser.conftest import assert_offline, no_exception, open_app
+from llmviz.viz.bertviz_offline import MODEL_VIEW_SCROLL_PX, standalone_html, view_fragment
+from tests.browser.conftest import _RUN_COUNTER_JS, assert_offline, no_exception, open_app, wait_idle
 
 HOSTILE = [
     "[CLS]",
@@ -77,3 +77,35 @@ def test_attention_page_bertviz_offline(page, app_url):
     no_exception(page)
     assert not dialogs, dialogs
     assert_offline(page)
+
+
+FRAME_FIT_JS = """(el) => { const d = el.contentDocument, svg = d.querySelector('svg');
+  const labels = Array.from(svg.querySelectorAll('text'));
+  return {frame_h: el.getBoundingClientRect().height, doc_h: d.documentElement.scrollHeight,
+          scroll_w: d.documentElement.scrollWidth, client_w: d.documentElement.clientWidth,
+          right: Math.max(...labels.map(t => t.getBoundingClientRect().right)), n_text: labels.length}; }"""
+
+
+def test_bertviz_frames_fit_their_content_in_presenter_mode(browser, app_url):
+    """issue 13: the model view drew 978 px in a 940 px frame (last head column cut); frames were guessed heights."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    context.add_init_script(_RUN_COUNTER_JS)
+    page = context.new_page()
+    page.runs_waited = 0
+    open_app(page, app_url, "attention", "view=bertviz&presenter=1")  # minilm: 6 layers x 12 heads
+    for kind in ("head", "model"):
+        if kind == "model":
+            page.get_by_test_id("stRadioGroup").get_by_text("Model view", exact=True).click()
+            wait_idle(page)
+        frame = page.frame_locator("iframe").first
+        frame.locator(f'div[data-view="{kind}"] svg line').first.wait_for(state="attached", timeout=60_000)
+        page.wait_for_timeout(1000)  # Streamlit measures the frame's content after the drawing
+        m = page.locator("iframe").first.evaluate(FRAME_FIT_JS)
+        assert m["scroll_w"] <= m["client_w"] and m["right"] <= m["client_w"], (kind, m)  # nothing cut on the right
+        assert m["doc_h"] - 2 <= m["frame_h"] <= m["doc_h"] + 24, (kind, m)  # as tall as its content
+    assert m["n_text"] == 2 + 12 + 6  # "Heads", "Layers", 12 head labels, all 6 layer labels
+    area = page.locator(".st-key-att_bv_scroll")
+    box = area.evaluate("el => ({h: el.getBoundingClientRect().height, o: getComputedStyle(el).overflowY})")
+    assert abs(box["h"] - MODEL_VIEW_SCROLL_PX) <= 2 and box["o"] == "auto", box
+    no_exception(page)
+    context.close()
