@@ -176,17 +176,20 @@ class TourStep:
 
 
 F_ATTENTION = r"\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{Q K^{\top}}{\sqrt{d_k}}\right) V"
+# Display formulas do not wrap, so the long ones are set on several lines: each line fits a card of the
+# two-column grid at 1280 px (tests/browser/test_presenter_fit_browser.py measures them).
 F_MULTIHEAD = (
-    r"\mathrm{MultiHead}(Q, K, V) = \mathrm{Concat}(\mathrm{head}_1, \ldots, \mathrm{head}_h)\, W^{O},"
-    r"\quad \mathrm{head}_i = \mathrm{Attention}(Q W_i^{Q}, K W_i^{K}, V W_i^{V})"
+    r"\begin{aligned}&\mathrm{MultiHead}(Q, K, V)\\"
+    r"&\qquad = \mathrm{Concat}(\mathrm{head}_1, \ldots, \mathrm{head}_h)\, W^{O},\\"
+    r"&\mathrm{head}_i = \mathrm{Attention}(Q W_i^{Q}, K W_i^{K}, V W_i^{V})\end{aligned}"
 )
 F_SINUSOIDAL = (
-    r"PE_{(pos,\,2i)} = \sin\!\left(\frac{pos}{10000^{2i/d_{\mathrm{model}}}}\right),\quad "
-    r"PE_{(pos,\,2i+1)} = \cos\!\left(\frac{pos}{10000^{2i/d_{\mathrm{model}}}}\right)"
+    r"\begin{aligned}&PE_{(pos,\,2i)} = \sin\!\left(\frac{pos}{10000^{2i/d_{\mathrm{model}}}}\right),\\[6pt]"
+    r"&PE_{(pos,\,2i+1)} = \cos\!\left(\frac{pos}{10000^{2i/d_{\mathrm{model}}}}\right)\end{aligned}"
 )
 F_NEXT_TOKEN = (
-    r"P(x_1, \ldots, x_T) = \prod_{t=1}^{T} P(x_t \mid x_{<t}),\qquad "
-    r"\mathcal{L} = -\sum_{t=1}^{T} \log P(x_t \mid x_{<t})"
+    r"\begin{aligned}&P(x_1, \ldots, x_T) = \prod_{t=1}^{T} P(x_t \mid x_{<t}),\\[6pt]"
+    r"&\mathcal{L} = -\sum_{t=1}^{T} \log P(x_t \mid x_{<t})\end{aligned}"
 )
 F_MLM = r"\mathcal{L}_{\mathrm{MLM}} = -\sum_{i \in \mathcal{M}} \log P\left(x_i \mid x_{\setminus \mathcal{M}}\right)"
 

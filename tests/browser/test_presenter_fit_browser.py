@@ -59,3 +59,32 @@ def test_every_page_fits_in_presenter_mode(browser, app_url, lang):
         json.dumps({"lang": lang, "overflowing_containers": sum(len(v) for v in found.values()), "pages": len(PAGES)})
     )
     assert not found, json.dumps(found, indent=1)
+
+
+CARD_FORMULAS_JS = """() => Array.from(document.querySelectorAll('[class*="st-key-card_"] .katex-display')).map(el => {
+  const card = el.closest('[class*="st-key-card_"]'), c = card.getBoundingClientRect(), cs = getComputedStyle(card);
+  const f = el.querySelector('.katex-html').getBoundingClientRect();
+  return {card: [...card.classList].find(k => k.startsWith('st-key-card_')),
+          left: f.left - c.left - parseFloat(cs.paddingLeft) - parseFloat(cs.borderLeftWidth),
+          right: c.right - parseFloat(cs.paddingRight) - parseFloat(cs.borderRightWidth) - f.right}; })"""
+# room left and right of each formula inside its card's padding (negative: the card hides part of it)
+
+
+def test_card_formulas_fit_their_cards(browser, app_url):
+    """issue 13: display formulas do not wrap and the cards hid the rest ("PE(pos,2i+1)=co…", "Concat(…) W").
+    Every formula of the formula cards lies inside its card: two cards a row at 1280 px, and presenter mode."""
+    from llmviz.learn import CARDS, SECTIONS
+
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    page.runs_waited = 0
+    cut = []
+    for query in ("section=formulas", "section=formulas&presenter=1", "section=formulas&lang=zh"):
+        open_app(page, app_url, "", query)
+        page.locator(".st-key-card_multi_head .katex-display").wait_for(timeout=60_000)
+        wait_idle(page)
+        found = page.evaluate(CARD_FORMULAS_JS)
+        assert len(found) == sum(1 for cid in SECTIONS["formulas"] if CARDS[cid].formula), found
+        cut += [dict(f, query=query) for f in found if f["left"] < 0 or f["right"] < 0]
+    context.close()
+    assert not cut, json.dumps(cut, indent=1)
