@@ -31,6 +31,26 @@ def test_sinusoidal_default_and_deep_link():
     assert any("positional?" in c.value and "d_model=16" in c.value for c in at.code)  # copy-link box
 
 
+def test_waves_chart_is_readable_by_default_and_shows_more_on_request():
+    # issue 13: the waves chart drew dims 0, 1, 2, 3, 126, 127 at d_model = 128: a dense tangle
+    import json
+
+    at = open_page(PAGE, "minilm", query={"section": "sinusoidal"})
+    assert_ok(at)
+    waves = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = [tr["name"] for tr in waves["data"]]
+    assert len(names) == 4 and all("sin" in n for n in names), names
+    lam = [2 * math.pi * 10000 ** (int(n.split()[1]) / 128) for n in names]  # dim 2i: λ = 2π·10000^(2i/d)
+    assert all(b / a >= 2.5 for a, b in zip(lam, lam[1:])), names
+    assert "4 of 128 dimensions drawn" in texts(at)
+    at.slider(key="pos_n_waves").set_value(8).run()
+    assert_ok(at)
+    assert len(json.loads(at.get("plotly_chart")[0].proto.spec)["data"]) == 8
+    at.slider(key="pos_d_model").set_value(16).run()  # a new table starts from its own readable choice
+    assert_ok(at)
+    assert "4 of 16 dimensions drawn" in texts(at)
+
+
 @pytest.mark.parametrize(
     "query, expect",
     [

@@ -94,10 +94,31 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
     meta = {"d_model": d_model, "max_len": max_len, "base": base}
 
     st.subheader(t("positional.waves_header"))
-    default_dims = sorted({d for d in (0, 1, 2, 3, d_model - 2, d_model - 1) if 0 <= d < d_model})
-    dims = st.multiselect(
-        t("positional.dims"), list(range(d_model)), default=default_dims, key="pos_dims", help=t("positional.dims_help")
+    pairs = int(pe.wavelengths.size)
+    c = st.columns([1, 3])
+    n_waves = V.DEFAULT_WAVES
+    if min(V.MAX_WAVES, pairs) > 1:
+        n_waves = int(
+            c[0].slider(
+                t("positional.n_waves"),
+                1,
+                min(V.MAX_WAVES, pairs),
+                min(V.DEFAULT_WAVES, pairs),
+                key="pos_n_waves",
+                help=t("positional.n_waves_help"),
+            )
+        )
+    shown = V.readable_dims(pe, n_waves)
+    # keyed by the parameters: a new d_model / length / base / count starts from its own readable choice
+    dims = c[1].multiselect(
+        t("positional.dims"),
+        list(range(d_model)),
+        default=shown,
+        key=f"pos_dims_{d_model}_{max_len}_{base:g}_{n_waves}",
+        help=t("positional.dims_help"),
     )
+    lam = [float(pe.wavelengths[d // 2]) for d in dims or [0]]
+    st.caption(t("positional.dims_shown", n=len(dims or [0]), d=d_model, lo=min(lam), hi=max(lam)))
     _side_by_side(
         V.waves(pe, dims or [0]),
         r"\begin{aligned}PE_{(pos,2i)}&=\sin\!\left(\frac{pos}{%s^{2i/d}}\right)\\"

@@ -259,7 +259,8 @@ class CausalAblation:
     layer1_diff_without: float
 
     def top_table(self, tokenizer, k: int = 8) -> list[dict]:
-        """Union of each run's top-k next tokens with their probability in every run."""
+        """Union of each run's top-k next tokens with their probability in every run; ``token`` is the readable
+        text (:func:`display_token`: ``Ġthe`` -> ``▁the``, ``Ċ`` -> ``\\n``), ``raw`` the vocabulary entry."""
         ids: list[int] = []
         for run in RUNS:
             for i in np.argsort(-self.probs[run])[:k]:
@@ -267,7 +268,8 @@ class CausalAblation:
                     ids.append(int(i))
         rows = [
             {
-                "token": tokenizer.convert_ids_to_tokens(i),
+                "token": display_token(tokenizer, i),
+                "raw": tokenizer.convert_ids_to_tokens(i),
                 "token_id": i,
                 **{run: float(self.probs[run][i]) for run in RUNS},
             }

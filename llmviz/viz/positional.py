@@ -42,20 +42,52 @@ def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
 
 
 # ------------------------------------------------------------------ sinusoidal
+DEFAULT_WAVES = 4  # curves drawn by default: all d_model of them (128) are an unreadable tangle
+MAX_WAVES = 16  # the "number of curves" control goes up to this; any dimension can still be picked by hand
+MAX_STACKED = 8  # up to this many curves get a row each
+
+
+def readable_dims(pe: SinusoidalPE, n: int = DEFAULT_WAVES) -> list[int]:
+    """``n`` sine dimensions (2i) whose wavelengths are spread evenly on a log scale from the fastest pair to
+    the slowest one that still visibly bends over the plotted positions (``4 · max_len``), so each curve is
+    told apart from the next. With d_model = 128, 100 positions: dims 0, 20, 38, 58 (λ ≈ 6, 26, 95, 410)."""
+    lam = np.asarray(pe.wavelengths, dtype=float)  # [pairs], increasing
+    n = max(1, min(int(n), lam.size))
+    top = min(lam[-1], max(lam[0], 4.0 * pe.max_len))
+    targets = np.geomspace(lam[0], top, n) if n > 1 else lam[:1]
+    pairs: list[int] = []
+    for target in targets:  # nearest pair on a log scale that is not taken yet
+        for i in np.argsort(np.abs(np.log(lam) - np.log(target))):
+            if int(i) not in pairs:
+                pairs.append(int(i))
+                break
+    return sorted(2 * i for i in pairs)
+
+
 def waves(pe: SinusoidalPE, dims: Sequence[int]) -> go.Figure:
-    """PE[:, d] against position for each selected dimension d."""
+    """PE[:, d] against position for each selected dimension d. Up to :data:`MAX_STACKED` curves get a row
+    each on a shared position axis (two fast waves on one axis cover each other); more share one axis."""
+    dims = list(dims)
     pos = np.arange(pe.max_len)
-    fig = go.Figure()
-    for d in dims:
+    n = len(dims)
+    stacked = 1 < n <= MAX_STACKED
+    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.2 / n) if stacked else go.Figure()
+    for k, d in enumerate(dims):
         kind = "sin" if d % 2 == 0 else "cos"
-        fig.add_trace(
-            go.Scatter(
-                x=pos,
-                y=pe.matrix[:, d],
-                mode="lines+markers" if pe.max_len <= 40 else "lines",
-                name=f"dim {d} ({kind}, λ={pe.wavelengths[d // 2]:.3g})",
-            )
+        trace = go.Scatter(
+            x=pos,
+            y=pe.matrix[:, d],
+            mode="lines+markers" if pe.max_len <= 40 else "lines",
+            name=f"dim {d} ({kind}, λ={pe.wavelengths[d // 2]:.3g})",
         )
+        if stacked:
+            fig.add_trace(trace, row=k + 1, col=1)
+            fig.update_yaxes(title=f"dim {d}", range=[-1.1, 1.1], tickvals=[-1, 0, 1], row=k + 1, col=1)
+        else:
+            fig.add_trace(trace)
+    if stacked:
+        fig.update_xaxes(title="position", row=n, col=1)
+        return _layout(fig, "Sinusoidal waves: one curve per dimension", max(420, 110 + 90 * n))
     fig.update_xaxes(title="position")
     fig.update_yaxes(title="PE value", range=[-1.1, 1.1])
     return _layout(fig, "Sinusoidal waves: one curve per dimension")
