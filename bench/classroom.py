@@ -255,6 +255,19 @@ async def _main() -> dict:
 
                 await asyncio.gather(*heavy_tasks, *(keep_reloading(s) for s in light))
                 rss_rounds.append(round(server.rss(), 1))
+                print(  # progress on stderr: a run cut short still shows how far it got
+                    json.dumps(
+                        {
+                            "round": rnd + 1,
+                            "times": out["times"],
+                            "errors": len(out["errors"]),
+                            "rss_mb": rss_rounds[-1],
+                            "loadavg": _loadavg(),
+                        }
+                    ),
+                    file=sys.stderr,
+                    flush=True,
+                )
             await browser.close()
     finally:
         rss_after = server.rss()
