@@ -12,6 +12,7 @@ from llmviz.attention.export import long_frame, stats_frame, to_json, to_npz
 from llmviz.attention.steps import MAX_STEP_TOKENS, formula_steps, neuron_view
 from llmviz.errors import LlmvizError
 from llmviz.models.loading import CAUSAL_LM
+from llmviz.report import export_name
 from llmviz.viz import attention as V
 from llmviz.viz import bertviz_offline as BV
 from llmviz.viz import sliding as SW
@@ -75,7 +76,7 @@ def _exports(key: str, fig, data, name: str, extra=None) -> None:
         except ValueError as err:  # too many rows for CSV: NPZ in the statistics view has everything
             show_notice(err)
             frame = None
-        export_buttons(key, fig=fig, data=frame, stem=f"{stem}{name}", meta=meta)
+        export_buttons(key, fig=fig, data=frame, stem=f"{stem}_{name}", meta=meta)
         if extra is not None:
             extra()
 
@@ -178,7 +179,9 @@ meta = {
     "view": view,
     "model": facts.model_id,
 }
-stem = f"attention_{facts.model_id.replace('/', '_')}_L{layer}H{head}"
+# Export names from what a file holds (llmviz.report.export_name), e.g. attention_smollm2_layer3-head2.
+stem = export_name("attention", facts.model_id)
+where = f"layer{int(layer)}-head{int(head)}"
 
 
 def show_stats() -> None:
@@ -196,7 +199,10 @@ def show_stats() -> None:
         facts.layer_types,
         facts.sliding_window,
     )
-    _open_clicked_head(plot(fig, key="att_stat_chart", on_select="rerun", selection_mode="points"))
+    chart = plot(
+        fig, key="att_stat_chart", on_select="rerun", selection_mode="points", export_name=f"{stem}_{name}-by-head"
+    )
+    _open_clicked_head(chart)
     st.caption(t("attention.click_to_open"))
     st.info(t("attention.stats_caveat"))
     if not presenter_mode():
@@ -209,6 +215,7 @@ def show_stats() -> None:
             facts.layer_window(int(layer)),
         ),
         key="att_stat_head",
+        export_name=f"{stem}_{where}",
     )
 
     def raw_downloads() -> None:
@@ -216,39 +223,39 @@ def show_stats() -> None:
         c[0].download_button(
             "Attention + statistics (NPZ)",
             lambda: to_npz(shown, stats, meta),
-            f"{stem}.npz",
+            f"{stem}_all-heads.npz",
             "application/octet-stream",
             key="att_npz",
         )
         c[1].download_button(
             "Attention + statistics (JSON)",
             lambda: to_json(shown, stats, extra=meta),
-            f"{stem}_all.json",
+            f"{stem}_all-heads.json",
             "application/json",
             key="att_json_all",
         )
 
-    _exports("att_stats_x", fig, stats_frame(stats), "_stats", extra=raw_downloads)
+    _exports("att_stats_x", fig, stats_frame(stats), f"{name}-by-head", extra=raw_downloads)
 
 
 def show_head() -> None:
     fig = V.attention_heatmap(shown.tokens, shown.attention[layer, head], f"Layer {layer}, head {head}")
     SW.mark_window(fig, len(shown.tokens), facts.layer_window(int(layer)))
-    plot(fig, key="att_head_chart")
+    plot(fig, key="att_head_chart", export_name=f"{stem}_{where}")
     st.caption(t("attention.head_caption"))
-    _exports("att_head_x", fig, lambda: long_frame(shown, [int(layer)], [int(head)]), "")
+    _exports("att_head_x", fig, lambda: long_frame(shown, [int(layer)], [int(head)]), where)
 
 
 def show_layer() -> None:
     fig = V.layer_small_multiples(shown.tokens, shown.attention[layer], int(layer))
-    plot(fig, key="att_layer_chart")
-    _exports("att_layer_x", fig, lambda: long_frame(shown, [int(layer)]), "_layer")
+    plot(fig, key="att_layer_chart", export_name=f"{stem}_layer{int(layer)}-all-heads")
+    _exports("att_layer_x", fig, lambda: long_frame(shown, [int(layer)]), f"layer{int(layer)}-all-heads")
 
 
 def show_rollout() -> None:
     rolled = A.rollout(shown.attention)
     fig = V.rollout_heatmap(shown.tokens, rolled)
-    plot(fig, key="att_rollout_chart")
+    plot(fig, key="att_rollout_chart", export_name=f"{stem}_rollout")
     st.latex(
         r"\hat A_\ell = \mathrm{norm}\!\left(\tfrac12\,\overline{A_\ell} + \tfrac12 I\right),\quad "
         r"R = \hat A_L \cdots \hat A_1"
@@ -256,7 +263,7 @@ def show_rollout() -> None:
     st.info(t("attention.rollout_caveat"))
     frame = pd.DataFrame(rolled, columns=[f"{i}:{tok}" for i, tok in enumerate(shown.tokens)])
     frame.insert(0, "query", [f"{i}:{tok}" for i, tok in enumerate(shown.tokens)])
-    _exports("att_rollout_x", fig, frame, "_rollout")
+    _exports("att_rollout_x", fig, frame, "rollout")
 
 
 def show_bertviz() -> None:
@@ -308,7 +315,7 @@ def show_bertviz() -> None:
         st.iframe(doc, height="content")
     st.caption(t("attention.bertviz_caption", kb=len(frag) / 1024))
     st.download_button(
-        t("attention.bertviz_download"), doc, f"{stem}_bertviz_{kind}.html", "text/html", key="att_bv_download"
+        t("attention.bertviz_download"), doc, f"{stem}_bertviz-{kind}-view.html", "text/html", key="att_bv_download"
     )
 
 
@@ -415,7 +422,7 @@ def show_formula() -> None:
             fig = V.matrix_heatmap(matrix, label, rows, cols)
             if rows is toks and cols is toks:
                 SW.mark_window(fig, len(toks), s.sliding_window)
-            plot(fig, key=f"att_step_{i}")
+            plot(fig, key=f"att_step_{i}", export_name=f"{stem}_{where}_{export_name(f'step{i + 1} {label}')}")
 
 
 def show_neuron() -> None:
@@ -430,13 +437,13 @@ def show_neuron() -> None:
     )
     nv = neuron_view(s, int(qi))
     fig = V.neuron_figure(s.tokens, nv.products, nv.scores, nv.weights, s.tokens[int(qi)])
-    plot(fig, key="att_neuron_chart")
+    plot(fig, key="att_neuron_chart", export_name=f"{stem}_{where}_neuron-query{qi}")
     st.latex(r"\text{score}_j = \frac{1}{\sqrt{d_k}}\sum_{m=1}^{d_k} q_m\,k_{j,m}")
     st.caption(t("attention.neuron_caption"))
     frame = pd.DataFrame(nv.products, columns=[f"dim_{m}" for m in range(nv.products.shape[1])])
     frame.insert(0, "key_token", s.tokens)
     frame["score"], frame["weight"] = nv.scores, nv.weights
-    _exports("att_neuron_x", fig, frame, f"_neuron_q{qi}")
+    _exports("att_neuron_x", fig, frame, f"{where}_neuron-query{qi}")
 
 
 @st.fragment

@@ -33,6 +33,7 @@ from llmviz.explain.targets import (
     top_predictions,
 )
 from llmviz.models.loading import CAUSAL_LM
+from llmviz.report import export_name
 from llmviz.viz import explain as viz
 from ui.common import current_model, export_buttons, md_escape, plot, show_error, t_text
 from ui.i18n import t
@@ -272,14 +273,16 @@ if section == "attribution":
                 st.caption(md_escape(res.note))
     colours = viz.token_html(results)
     st.iframe(colours, height=60 + 48 * len(results))
+    name = export_name("explain", facts.model_id, *(r.method for r in results))  # e.g. explain_smollm2_occlusion
     st.download_button(
-        t("explain.download_colours"), colours, "llmviz-token-colours.html", "text/html", key="ex_colours_html"
+        t("explain.download_colours"), colours, f"{name}_token-colours.html", "text/html", key="ex_colours_html"
     )
     fig = viz.method_heatmap(results)
-    plot(fig, key="ex_heatmap")
+    plot(fig, key="ex_heatmap", export_name=name)
     if len(results) > 1:
         rho = spearman_matrix(results)
-        plot(viz.spearman_figure(results, rho), key="ex_spearman")
+        agree = export_name("explain", facts.model_id, "method-agreement")
+        plot(viz.spearman_figure(results, rho), key="ex_spearman", export_name=agree)
         notes = disagreement_notes(results, rho)
         if notes:
             st.info("\n".join(f"- {md_escape(n)}" for n in notes))
@@ -292,7 +295,7 @@ if section == "attribution":
         "ex_attr",
         fig=fig,
         data=rows,
-        stem="llmviz-attributions",
+        stem=name,
         meta={**problem_params, "methods": {r.method: r.params for r in results}, "model": facts.model_id},
     )
 
@@ -312,16 +315,17 @@ elif section == "logit_lens":
     if lens.note:
         st.caption(md_escape(lens.note))
     fig = viz.logit_lens_heatmap(lens)
-    plot(fig, key="ex_lens")
+    name = export_name("explain", facts.model_id, "logit-lens", f"target-{lens.target_token}")
+    plot(fig, key="ex_lens", export_name=name)
     fig2 = viz.target_across_layers(lens)
-    plot(fig2, key="ex_lens_target")
+    plot(fig2, key="ex_lens_target", export_name=f"{name}_by-layer")
     first = next((n for n, r in zip(lens.layer_names, lens.target_ranks) if r == 1), None)
     st.markdown(t_text("explain.lens_first_top", token=lens.target_token, layer=first or "—"))
     export_buttons(
         "ex_lens_exp",
         fig=fig,
         data=pd.DataFrame(lens.rows()),
-        stem="llmviz-logit-lens",
+        stem=name,
         meta={**lens.params(), "model": facts.model_id},
     )
 
@@ -358,19 +362,24 @@ else:
         t("explain.ablation_check", base=f"{abl.base_score:.4f}", diff=f"{abl.null_delta:.1e}", s=f"{abl.seconds:.1f}")
     )
     fig = viz.ablation_heatmap(abl)
-    plot(fig, key="ex_abl")
+    name = export_name("explain", facts.model_id, "head-ablation")
+    plot(fig, key="ex_abl", export_name=name)
     st.markdown(
         t("explain.top_heads")
         + " "
         + ", ".join(f"L{layer}·h{head} (Δ {d:+.3f})" for layer, head, d in top_heads(abl, 5))
     )
     if abl.layer_delta is not None:
-        plot(viz.layer_ablation_bar(abl), key="ex_abl_layers")
+        plot(
+            viz.layer_ablation_bar(abl),
+            key="ex_abl_layers",
+            export_name=export_name("explain", facts.model_id, "layer-ablation"),
+        )
     st.caption(t("explain.ablation_caveat"))
     export_buttons(
         "ex_abl_exp",
         fig=fig,
         data=pd.DataFrame(abl.rows()),
-        stem="llmviz-head-ablation",
+        stem=name,
         meta={**abl.params(), "model": facts.model_id},
     )

@@ -20,6 +20,7 @@ from llmviz.generation.presets import DEFAULT_MODE, FILL_MASK, MODES, PRESETS, f
 from llmviz.generation.transcript import fill_mask_csv, fill_mask_json, transcript_csv, transcript_json
 from llmviz.limits import MAX_SYSTEM_PROMPT_WORDS
 from llmviz.models.loading import CAUSAL_LM, ENCODER
+from llmviz.report import export_name
 from llmviz.viz import generate as V
 from ui.common import current_model, export_buttons, md_escape, offer_switch, plot, show_error, show_notice, t_text
 from ui.i18n import lang, t
@@ -140,7 +141,7 @@ def _branch_title(i: int, gen) -> str:
     return f"{t('playground.branch_label', i=i + 1)} ({t_text('playground.branch_forced', step=gen.forced_from, token=repr(forced))})"
 
 
-def _show_results(loaded) -> None:
+def _show_results(loaded, mode: str) -> None:
     branches = st.session_state.get(BRANCHES) or []
     if not branches:
         return
@@ -185,7 +186,16 @@ def _show_results(loaded) -> None:
         st.session_state[STEP] = 0
     step_i = st.session_state.get(STEP, 0)
     fig = V.probability_chart(gen, selected=step_i)
-    plot(fig, key="pg_chart", on_select=_on_chart_select, selection_mode="points")
+    shown = export_name(
+        "playground", loaded.facts.model_id, mode, f"branch-{int(idx or 0) + 1}" if len(branches) > 1 else ""
+    )
+    plot(
+        fig,
+        key="pg_chart",
+        on_select=_on_chart_select,
+        selection_mode="points",
+        export_name=f"{shown}_probabilities",
+    )
     st.caption(t("playground.chart_help"))
     step_i = st.select_slider(
         t("playground.step"),
@@ -196,7 +206,7 @@ def _show_results(loaded) -> None:
     rec = gen.steps[step_i]
     c = st.columns([3, 2])
     with c[0]:
-        plot(V.alternatives_chart(rec), key="pg_alt_chart")
+        plot(V.alternatives_chart(rec), key="pg_alt_chart", export_name=f"{shown}_step-{step_i}-alternatives")
     with c[1]:
         st.markdown(f"**{t('playground.alternatives', i=step_i)}**")
         st.dataframe(
@@ -233,22 +243,23 @@ def _show_results(loaded) -> None:
             _run(stream, st.container())
             st.rerun()
     st.markdown(f"**{t('playground.export')}**")
+    transcript = export_name("playground", loaded.facts.model_id, mode, "transcript")
     c = st.columns(2)
     c[0].download_button(
         t("playground.dl_transcript_json"),
         transcript_json(branches, loaded.facts),
-        "llmviz-transcript.json",
+        f"{transcript}.json",
         "application/json",
         key="pg_dl_json",
     )
     c[1].download_button(
         t("playground.dl_transcript_csv"),
         transcript_csv(branches, loaded.facts),
-        "llmviz-transcript.csv",
+        f"{transcript}.csv",
         "text/csv",
         key="pg_dl_csv",
     )
-    export_buttons("pg_fig", fig=fig, stem="llmviz-probabilities")
+    export_buttons("pg_fig", fig=fig, stem=f"{shown}_probabilities")
 
 
 def generation_section(loaded, mode: str) -> None:
@@ -304,7 +315,7 @@ def generation_section(loaded, mode: str) -> None:
         else:
             st.session_state[BRANCHES] = []
             _run(stream, box)
-    _show_results(loaded)
+    _show_results(loaded, mode)
 
 
 def fill_mask_section(loaded) -> None:
@@ -353,9 +364,11 @@ def fill_mask_section(loaded) -> None:
         best = best.replace(md_escape(result.mask_token), f"**{md_escape(slot.candidates[0])}**", 1)
     st.markdown(f"{t('playground.fill_best')}: {best}")
     cols = st.columns(min(len(result.slots), 3))
+    name = export_name("playground", facts.model_id, "fill-mask")
     for i, slot in enumerate(result.slots):
         with cols[i % len(cols)]:
-            plot(V.fill_mask_chart(slot, result.method), key=f"pg_fill_chart_{i}")
+            chart = V.fill_mask_chart(slot, result.method)
+            plot(chart, key=f"pg_fill_chart_{i}", export_name=f"{name}_mask-{slot.mask_number}")
     df = pd.DataFrame(result.rows())
     st.dataframe(df, hide_index=True)
     st.markdown(f"**{t('playground.fill_export')}**")
@@ -363,14 +376,14 @@ def fill_mask_section(loaded) -> None:
     c[0].download_button(
         t("playground.dl_predictions_json"),
         fill_mask_json(result, facts),
-        "llmviz-fill-mask.json",
+        f"{name}_predictions.json",
         "application/json",
         key="pg_fill_json",
     )
     c[1].download_button(
         t("playground.dl_predictions_csv"),
         fill_mask_csv(result, facts),
-        "llmviz-fill-mask.csv",
+        f"{name}_predictions.csv",
         "text/csv",
         key="pg_fill_csv",
     )

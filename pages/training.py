@@ -8,11 +8,22 @@ import streamlit as st
 
 from llmviz import serving
 from llmviz.errors import LlmvizError
+from llmviz.report import export_name
 from llmviz.train import experiments as X
 from llmviz.train import loop, privacy, tiny
 from llmviz.train.corpus import MAX_SENTENCES, cooccurrence, grammar_corpus
 from llmviz.viz import train as V
-from ui.common import export_buttons, load_cached, plot, session_models, session_owner, show_error, switch_model, t_text
+from ui.common import (
+    export_buttons,
+    load_cached,
+    plot,
+    plot_config,
+    session_models,
+    session_owner,
+    show_error,
+    switch_model,
+    t_text,
+)
 from ui.i18n import t
 from ui.jobs import check as check_job
 from ui.jobs import heavy
@@ -115,6 +126,13 @@ def model_share(kind: str, model, tokenizer, meta: dict) -> None:
             c[1].download_button(
                 t("training.download"), tiny.zip_folder(folder), f"{mid}.zip", "application/zip", key=f"{key}_zip"
             )
+
+
+def live_name(params: X.LiveParams) -> str:
+    """Export-name stem of a live run from its settings, e.g. ``training_live_overfit_causal-lm_loss-curves``
+    (``custom`` when the settings match no preset)."""
+    preset = next((p for p, v in X.PRESETS.items() if v == params), "custom")
+    return export_name("training", "live", preset, params.objective, "loss-curves")
 
 
 def stop_row(key: str) -> bool:
@@ -221,16 +239,19 @@ def live_section() -> None:
     if halted is not None and not run:
         st.warning(t("training.stopped", step=halted.step[-1], total=halted.total_steps))
         with st.container():
-            plot(V.loss_curves(halted, t("training.live_chart")), key="trn_live_partial_fig")
+            name = st.session_state.get("trn_live_name") or live_name(params)  # the stopped run's settings
+            plot(V.loss_curves(halted, t("training.live_chart")), key="trn_live_partial_fig", export_name=name)
     if run:
         st.session_state["trn_live_partial"] = None
         st.session_state["trn_live_stopped"] = None
+        st.session_state["trn_live_name"] = live_name(params)
 
         def on_eval(h: loop.History) -> bool:
             st.session_state["trn_live_partial"] = h
             bar.progress(h.progress, text=t("training.progress", step=h.step[-1], total=h.total_steps))
             show_metrics(metrics, h)
-            chart.plotly_chart(V.loss_curves(h, t("training.live_chart")))  # same slot, redrawn in place
+            fig = V.loss_curves(h, t("training.live_chart"))
+            chart.plotly_chart(fig, config=plot_config(live_name(params)))  # same slot, redrawn in place
             return False
 
         try:
@@ -259,7 +280,7 @@ def live_section() -> None:
     show_metrics(metrics, h)
     with chart.container():
         fig = V.loss_curves(h, t("training.live_chart"))
-        plot(fig, key="trn_live_final")
+        plot(fig, key="trn_live_final", export_name=live_name(res.params))
     best = min(range(len(h.val_loss)), key=h.val_loss.__getitem__)
     if loop.is_overfitting(h):
         st.warning(
@@ -277,8 +298,9 @@ def live_section() -> None:
     st.caption(t("training.metric_note", params=res.n_params))
     runs = st.session_state.get("trn_runs", {})
     if len(runs) > 1:
-        plot(V.gap_bars(list(runs.values())), key="trn_gap_bars")
-    export_buttons("trn_live_export", fig, pd.DataFrame(res.table()), "training-live", meta=res.params.__dict__)
+        gap = export_name("training", "live", f"{len(runs)}-runs", "generalization-gap")
+        plot(V.gap_bars(list(runs.values())), key="trn_gap_bars", export_name=gap)
+    export_buttons("trn_live_export", fig, pd.DataFrame(res.table()), live_name(res.params), meta=res.params.__dict__)
     model_share("live", res.model, res.tokenizer, {"experiment": "live", **res.params.__dict__})
 
 
@@ -370,14 +392,15 @@ def transfer_section() -> None:
     res, mlm, tok, params = kept
     labels = {m: t(f"training.method_{m}") for m in res.accuracy}
     fig = V.transfer_figure(res, labels)
-    plot(fig, key="trn_tr_fig")
+    name = export_name("training", "transfer", *res.accuracy, "by-labelled-examples")
+    plot(fig, key="trn_tr_fig", export_name=name)
     ft, scratch = res.accuracy["finetune"], res.accuracy["scratch"]
     i = max(range(len(res.sizes)), key=lambda k: ft[k] - scratch[k])  # where pretraining helps most
     st.markdown(t("training.transfer_lesson", n=res.sizes[i], ft=ft[i], scratch=scratch[i], loss=res.pretrain_loss))
     st.caption(t("training.transfer_note"))
     df = pd.DataFrame(res.rows())
     st.dataframe(df.pivot(index="method", columns="labelled_examples", values="accuracy"))
-    export_buttons("trn_tr_export", fig, df, "training-transfer", meta=params.__dict__)
+    export_buttons("trn_tr_export", fig, df, name, meta=params.__dict__)
     model_share("pretrained", mlm, tok, {"experiment": "transfer", **params.__dict__})
 
 
@@ -398,6 +421,7 @@ def bias_section() -> None:
         plot(
             V.counts_figure(cooccurrence(preview.texts, preview.occupations), t("training.counts_title")),
             key="trn_b_counts",
+            export_name=export_name("training", "bias", f"skew{round(100 * float(skew))}pct", "corpus-counts"),
         )
     run = st.button(t("training.run_bias"), key="trn_b_run", type="primary")
     stop_row("trn_b")
@@ -413,13 +437,15 @@ def bias_section() -> None:
     res, models, params = kept
     names = {k: t(f"training.model_{k}", skew=params.skew) for k in res.log_ratio}
     fig = V.bias_figure(res, names)
-    plot(fig, key="trn_b_fig")
+    skewed = f"skew{round(100 * params.skew)}pct"
+    name = export_name("training", "bias", skewed, "cda" if params.cda else "", "he-vs-she")
+    plot(fig, key="trn_b_fig", export_name=name)
     cols = st.columns(len(res.alignment))
     for col, (k, v) in zip(cols, res.alignment.items()):
         col.metric(t("training.alignment", model=names[k]), f"{v:+.2f}", help=t("training.alignment_help"))
     st.markdown(t("training.bias_lesson"))
     st.caption(t("training.bias_note", templates=" · ".join(X.BIAS_TEMPLATES)))
-    export_buttons("trn_b_export", fig, pd.DataFrame(res.rows()), "training-bias", meta=params.__dict__)
+    export_buttons("trn_b_export", fig, pd.DataFrame(res.rows()), name, meta=params.__dict__)
     model_share("skewed", *models["skewed"], {"experiment": "bias", **params.__dict__})
 
 
@@ -461,7 +487,8 @@ def memorization_section() -> None:
         return
     res, model, tok, params = kept
     fig = V.exposure_figure(res.rows, res.n_candidates)
-    plot(fig, key="trn_m_fig")
+    name = export_name("training", "memorization", f"{len(res.rows)}-canaries", "exposure")
+    plot(fig, key="trn_m_fig", export_name=name)
     df = pd.DataFrame(res.records())
     st.dataframe(df, hide_index=True)
     st.markdown(t("training.memo_lesson", n=res.n_candidates))
@@ -479,7 +506,7 @@ def memorization_section() -> None:
         st.code(
             f"{prefix.strip()} → {privacy.complete(model, tok, prefix.strip(), int(params.n_digits))}", language=None
         )
-    export_buttons("trn_m_export", fig, df, "training-memorization", meta=params.__dict__)
+    export_buttons("trn_m_export", fig, df, name, meta=params.__dict__)
     model_share("memorized", model, tok, {"experiment": "memorization", **params.__dict__})
 
 

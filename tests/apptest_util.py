@@ -29,8 +29,33 @@ def open_page(page: str, model: str = "minilm", timeout: float = 120, query: dic
 
 
 def assert_ok(at: AppTest) -> None:
-    """No exception element and no uncaught error."""
+    """No exception element and no uncaught error; every chart on the page names its PNG export."""
     assert not at.exception, [e.value for e in at.exception]
+    assert_charts_named(at)
+
+
+def chart_exports(at: AppTest) -> list[tuple[str | None, str]]:
+    """(PNG file name of the camera button, figure title) of every plotly chart the run drew: the names
+    ui.common.plot put into the chart's config (``toImageButtonOptions.filename``)."""
+    import json
+
+    out = []
+    for el in at.get("plotly_chart"):
+        config = json.loads(el.proto.config or "{}")
+        title = (json.loads(el.proto.spec or "{}").get("layout", {}).get("title") or {}).get("text") or ""
+        out.append(((config.get("toImageButtonOptions") or {}).get("filename"), title))
+    return out
+
+
+def assert_charts_named(at: AppTest) -> None:
+    """Issue 13: a chart's PNG is named from its data (llmviz.report.export_name via plot(export_name=)),
+    never left to plotly (which names it after the figure's title, or 'newplot')."""
+    from llmviz.report import export_name
+
+    for name, title in chart_exports(at):
+        assert name, f"a chart without an export name: plot(..., export_name=...) missing for {title!r}"
+        slug = export_name(title) if title else ""
+        assert not slug or not slug.startswith(name), f"export name {name!r} is the title {title!r}"
 
 
 def texts(at: AppTest) -> str:

@@ -254,17 +254,18 @@ def seat_files_block(loaded) -> None:
         st.dataframe(grid, hide_index=True, key="bias_seat_grid")
         st.caption(t("benchmarks.seat_stars"))
         flat = pd.DataFrame([{"test": e["file"], **x} for e in entries for x in e["layers"]])
+        name = export_name("seat", loaded.facts.model_id, pooling, f"run-{rid}" if rid else "")
         export_buttons(
             "bias_seat_exp",
             None,
             flat,
-            "seat",
+            name,
             {"model": loaded.spec, "pooling": pooling, "layers": layers, "run_id": rid},
         )
         st.download_button(
             t("benchmarks.seat_html"),
             lambda: SEAT.html_table(report),
-            "seat_table.html",
+            f"{name}_table.html",
             "text/html",
             key="bias_seat_html",
         )
@@ -348,7 +349,10 @@ def section_runs(loaded) -> None:
     c3.metric(t("benchmarks.diff"), f"{o['mean_diff']:+.3f}", help=t("benchmarks.diff_help"))
     st.caption(t("benchmarks.diff_ci", lo=f"{o['ci95'][0]:+.3f}", hi=f"{o['ci95'][1]:+.3f}", n=o["n"]))
     fig = VB.paired_diff(cmp)
-    plot(fig, key="bias_runs_fig", export_name=f"runs_{a}_vs_{b}")
+    name = export_name(
+        "runs", by_id[a]["kind"], f"run-{a}", cmp["a"]["model"], "vs", f"run-{b}", cmp["b"]["model"]
+    )  # e.g. runs_stereoset_run-1_smollm2_vs_run-2_minilm
+    plot(fig, key="bias_runs_fig", export_name=name)
     groups = pd.DataFrame(
         [
             {
@@ -369,7 +373,7 @@ def section_runs(loaded) -> None:
         "bias_runs_exp",
         fig,
         items,
-        f"runs_{a}_vs_{b}",
+        name,
         {"a": cmp["a"], "b": cmp["b"], "overall": o, "by_group": cmp["by_group"]},
     )
 

@@ -344,13 +344,18 @@ def plot(fig, key: str | None = None, export_name: str | None = None, **kwargs):
     from ui.links import apply_presentation, fit_figure, high_contrast, presenter_mode
 
     fig = fit_figure(apply_presentation(localize_figure(fig), presenter=presenter_mode(), contrast=high_contrast()))
-    config = PLOTLY_CONFIG
-    if export_name:
-        from llmviz.report import safe_stem
+    return st.plotly_chart(fig, key=key, config=plot_config(export_name), **kwargs)
 
-        png = {**PLOTLY_CONFIG["toImageButtonOptions"], "filename": safe_stem(export_name)}
-        config = {**PLOTLY_CONFIG, "toImageButtonOptions": png}
-    return st.plotly_chart(fig, key=key, config=config, **kwargs)
+
+def plot_config(export_name: str | None = None) -> dict:
+    """The plotly config of a chart; with ``export_name`` the camera button's PNG gets that (safe) file name.
+    For a chart drawn in place without :func:`plot` (e.g. a live curve redrawn in an ``st.empty`` slot)."""
+    if not export_name:
+        return PLOTLY_CONFIG
+    from llmviz.report import safe_stem
+
+    png = {**PLOTLY_CONFIG["toImageButtonOptions"], "filename": safe_stem(export_name)}
+    return {**PLOTLY_CONFIG, "toImageButtonOptions": png}
 
 
 def localize_figure(fig):

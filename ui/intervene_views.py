@@ -20,6 +20,7 @@ from llmviz.interventions import patching as P
 from llmviz.interventions import steering as S
 from llmviz.interventions.sites import HEAD, SITE_KINDS, Site
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
+from llmviz.report import export_name
 from llmviz.viz import interventions as viz
 from ui.common import export_buttons, md_escape, plot, show_error, t_text
 from ui.i18n import t
@@ -216,6 +217,7 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
     )
     tabs = st.tabs([t(f"intervene.site_{k}") for k in res.scores])
     figs = {}
+    name = export_name("intervene", loaded.facts.model_id, "patching")
     for tab, kind in zip(tabs, res.scores):
         with tab:
             figs[kind] = viz.patch_heatmap(
@@ -228,16 +230,22 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
                 t("intervene.axis_layer"),
                 t("intervene.colour_restored"),
             )
-            event = plot(figs[kind], key=f"iv_patch_fig_{kind}", on_select="rerun", selection_mode="points")
+            event = plot(
+                figs[kind],
+                key=f"iv_patch_fig_{kind}",
+                on_select="rerun",
+                selection_mode="points",
+                export_name=f"{name}-{kind}",
+            )
             _cell_predictions(setup, res, kind, event)
-            export_buttons(f"iv_patch_exp_{kind}", fig=figs[kind], stem=f"llmviz-activation-patching-{kind}")
+            export_buttons(f"iv_patch_exp_{kind}", fig=figs[kind], stem=f"{name}-{kind}")
     st.caption(t("intervene.patch_caveat"))
     fig = next(iter(figs.values()))
     export_buttons(
         "iv_patch_exp",
         fig=fig,
         data=pd.DataFrame(res.rows()),
-        stem="llmviz-activation-patching",
+        stem=name,
         meta={**res.params(), "model": loaded.facts.model_id},
     )
 
@@ -309,8 +317,9 @@ def dla_section(loaded: LoadedModel, pair: dict) -> None:
     fig = viz.dla_waterfall(
         res.names, res.terms, res.frozen_total, t("intervene.fig_waterfall", metric=res.label), t("intervene.total")
     )
-    plot(fig, key="iv_dla_waterfall")
-    plot(viz.head_heatmap(res.heads, t("intervene.fig_dla_heads")), key="iv_dla_heads")
+    name = export_name("intervene", loaded.facts.model_id, "dla")
+    plot(fig, key="iv_dla_waterfall", export_name=f"{name}_by-component")
+    plot(viz.head_heatmap(res.heads, t("intervene.fig_dla_heads")), key="iv_dla_heads", export_name=f"{name}_by-head")
     patch = next(
         (
             v
@@ -330,6 +339,7 @@ def dla_section(loaded: LoadedModel, pair: dict) -> None:
                 t("intervene.axis_patch"),
             ),
             key="iv_dla_compare",
+            export_name=f"{name}_vs-patching",
         )
         st.markdown(
             t(
@@ -346,7 +356,7 @@ def dla_section(loaded: LoadedModel, pair: dict) -> None:
         "iv_dla_exp",
         fig=fig,
         data=pd.DataFrame(res.rows()),
-        stem="llmviz-direct-logit-attribution",
+        stem=f"{name}_by-component",
         meta={**res.params(), **setup.params(), "model": loaded.facts.model_id},
     )
 
@@ -458,6 +468,11 @@ def steering_section(loaded: LoadedModel) -> None:
         _probe(loaded, vec, alphas)
 
 
+def _steer_name(loaded, vec) -> str:
+    """Export-name stem of a steering run, e.g. ``intervene_smollm2_steering-layer-15``."""
+    return export_name("intervene", loaded.facts.model_id, f"steering-layer-{vec.layer}")
+
+
 def _generations(loaded, vec, alphas, from_pos) -> None:
     if loaded.facts.kind != CAUSAL_LM:
         st.info(t("intervene.gen_needs_causal"))
@@ -502,7 +517,7 @@ def _generations(loaded, vec, alphas, from_pos) -> None:
     export_buttons(
         "iv_gen_exp",
         data=pd.DataFrame(res.rows()),
-        stem="llmviz-steered-generations",
+        stem=f"{_steer_name(loaded, vec)}_generations",
         meta={
             **vec.params(),
             "alphas": res.alphas,
@@ -536,12 +551,13 @@ def _curve(loaded, vec, alphas, from_pos) -> None:
         "α",
         t("intervene.axis_logprob"),
     )
-    plot(fig, key="iv_curve_fig")
+    name = f"{_steer_name(loaded, vec)}_log-prob-curve"
+    plot(fig, key="iv_curve_fig", export_name=name)
     export_buttons(
         "iv_curve_exp",
         fig=fig,
         data=pd.DataFrame(curve.rows()),
-        stem="llmviz-steering-curve",
+        stem=name,
         meta={**vec.params(), "text": text, "from_pos": from_pos, "model": loaded.facts.model_id},
     )
 
@@ -597,7 +613,8 @@ def _probe(loaded, vec, alphas) -> None:
         t("intervene.fig_probe"),
         res.what,
     )
-    plot(fig, key="iv_probe_fig")
+    name = f"{_steer_name(loaded, vec)}_{export_name(f'probe-{probe}', f'alpha{alpha:g}')}"
+    plot(fig, key="iv_probe_fig", export_name=name)
     st.markdown(
         t(
             "intervene.probe_line",
@@ -616,7 +633,7 @@ def _probe(loaded, vec, alphas) -> None:
         "iv_probe_exp",
         fig=fig,
         data=pd.DataFrame(res.per_item),
-        stem="llmviz-steered-probe",
+        stem=name,
         meta={
             **vec.params(),
             "probe": probe,

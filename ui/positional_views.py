@@ -10,7 +10,7 @@ from llmviz.errors import LlmvizError, UnsupportedModelError
 from llmviz.positional import ablation as PA
 from llmviz.positional import encodings as P
 from llmviz.positional import model as PM
-from llmviz.report import frame_csv
+from llmviz.report import export_name, frame_csv
 from llmviz.viz import positional as V
 from ui.common import export_buttons, md_escape, plot, show_error, t_text
 from ui.i18n import t
@@ -47,26 +47,54 @@ def _rope_ablation(_loaded, spec: str, text: str, seed: int) -> PA.CausalAblatio
     return PA.rope_ablation(_loaded, text, seed)
 
 
+# settings that tell one figure from another, in file names: (meta key, prefix)
+_NAME_PARAMS = (
+    ("d_model", "d"),
+    ("max_len", "len"),
+    ("base", "base"),
+    ("metric", ""),
+    ("k", "shift"),
+    ("head_dim", "hd"),
+    ("theta", "theta"),
+    ("layer", "layer"),
+    ("head", "head"),
+    ("mode", ""),
+    ("seed", "seed"),
+)
+
+
+def _name(key: str, meta=None) -> str:
+    """Export-name stem from the model and the settings in ``meta``, e.g.
+    ``positional_waves_d128-len100-base10000`` or ``positional_smollm2_rope-angles_hd64-theta100000``."""
+    m = meta or {}
+
+    def num(v) -> str:
+        return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+    details = "-".join(f"{p}{num(m[k])}" for k, p in _NAME_PARAMS if m.get(k) is not None)
+    return export_name("positional", m.get("model"), key, details)
+
+
 def _exports(key: str, fig=None, data: pd.DataFrame | None = None, meta=None) -> None:
     """Figure HTML + data CSV/JSON; a large table becomes one CSV written on click (JSON of it would be huge)."""
     if data is not None and data.size > LAZY_CELLS:
-        export_buttons(key, fig=fig, stem=f"positional_{key}", meta=meta)
+        export_buttons(key, fig=fig, stem=_name(key, meta), meta=meta)
         st.download_button(
             t("positional.big_csv", rows=data.shape[0], cols=data.shape[1] - 1),
             lambda: frame_csv(data),
-            f"positional_{key}.csv",
+            f"{_name(key, meta)}.csv",
             "text/csv",
             key=f"{key}_bigcsv",
         )
     else:
-        export_buttons(key, fig=fig, data=data, stem=f"positional_{key}", meta=meta)
+        export_buttons(key, fig=fig, data=data, stem=_name(key, meta), meta=meta)
 
 
 def _side_by_side(fig, formula: str, note: str, key: str, data: pd.DataFrame | None = None, meta=None) -> None:
     """A figure with its formula and explanation beside it, then its export buttons."""
     left, right = st.columns([3, 2])
     with left:
-        plot(fig, key=f"{key}_fig")
+        plot(fig, key=f"{key}_fig", export_name=_name(key, meta))
     with right:
         st.latex(formula)
         st.markdown(note)  # a catalogue text (markdown on purpose), no user input
@@ -150,7 +178,7 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
             top=2 * np.pi * base,
         )
     )
-    export_buttons("wavelengths", data=table, stem="positional_wavelengths", meta=meta)
+    export_buttons("wavelengths", data=table, stem=_name("wavelengths", meta), meta=meta)
 
     st.subheader(t("positional.distance_header"))
     if max_len < 2:
@@ -177,7 +205,7 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
         _check(ds.max_spread < 1e-9, t("positional.distance_check", spread=ds.max_spread))
         with st.expander(t("positional.distance_matrix")):
             fig = V.heatmap(ds.matrix, f"{metric} similarity of every pair of positions", "position q", "position p")
-            plot(fig, key="pos_dmatrix_fig")
+            plot(fig, key="pos_dmatrix_fig", export_name=_name("dmatrix", {**meta, "metric": metric}))
             _exports("dmatrix", fig, V.matrix_frame(ds.matrix, "position", "pos"), {**meta, "metric": metric})
 
     st.subheader(t("positional.shift_header"))
@@ -261,7 +289,7 @@ def learned_section(loaded) -> None:
         meta,
     )
     fig = V.dominant_histogram(an)
-    plot(fig, key="pos_dominant_fig")
+    plot(fig, key="pos_dominant_fig", export_name=_name("learned_dominant", meta))
     _exports(
         "learned_dominant",
         fig,
@@ -305,7 +333,10 @@ def _rope_bases(loaded, types) -> None:
     st.markdown(t("positional.bases_note"))
     _check(bool(table["ok"].all()), t("positional.bases_check", tol=RELATIVE_TOL))
     export_buttons(
-        "rope_bases", data=table.drop(columns="ok"), stem="positional_rope_bases", meta={"model": loaded.spec}
+        "rope_bases",
+        data=table.drop(columns="ok"),
+        stem=_name("rope_bases", {"model": loaded.spec}),
+        meta={"model": loaded.spec},
     )
 
 
@@ -395,7 +426,7 @@ def rope_section(loaded) -> None:
     )
     pairs = sorted({0, 1, int(head_dim) // 8, int(head_dim) // 4, int(head_dim) // 2 - 1})
     fig = V.rope_angle_lines(positions[1:], angles[1:], pairs)
-    plot(fig, key="pos_rope_lines_fig")
+    plot(fig, key="pos_rope_lines_fig", export_name=_name("rope_lines", meta))
     _exports("rope_lines", fig, ang_df[["position"] + [f"pair{j}" for j in pairs]], meta)
 
     st.subheader(t("positional.rotation_header"))
@@ -430,7 +461,7 @@ def rope_section(loaded) -> None:
     rel.insert(0, "shift s", check.shifts)
     st.dataframe(rel, hide_index=True)
     _check(check.max_error <= RELATIVE_TOL, t("positional.relative_check", err=check.max_error, tol=RELATIVE_TOL))
-    export_buttons("rope_relative", data=rel, stem="positional_rope_relative", meta=meta)
+    export_buttons("rope_relative", data=rel, stem=_name("rope_relative", meta), meta=meta)
 
     st.subheader(t("positional.decay_header"))
     max_d = st.slider(t("positional.decay_max"), 16, P.MAX_ROPE_POSITIONS, 1024, key="pos_decay_max")
@@ -519,7 +550,8 @@ def _encoder_ablation_view(res: PA.EncoderAblation, meta) -> None:
     with c[1]:
         head = _index(t("positional.head"), att.shape[1] - 1, "pos_abl_head")
     fig = V.attention_pair(res, int(layer), int(head))
-    plot(fig, key="pos_abl_att_fig")
+    name = _name("ablation_att", {**meta, "layer": int(layer), "head": int(head)})
+    plot(fig, key="pos_abl_att_fig", export_name=name)
     st.latex(r"\text{without positions:}\quad A(\Pi X) = \Pi\, A(X)\, \Pi^\top")
     st.markdown(t("positional.attention_note", w=res.attn_diff_with, wo=res.attn_diff_without))
     rows = [
@@ -530,7 +562,7 @@ def _encoder_ablation_view(res: PA.EncoderAblation, meta) -> None:
         "ablation_att",
         fig=fig,
         data=pd.DataFrame(rows),
-        stem="positional_ablation_attention",
+        stem=name,
         meta={**meta, "layer": int(layer), "head": int(head)},
     )
 
