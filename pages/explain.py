@@ -12,6 +12,7 @@ from llmviz.estimate import estimate_seconds
 from llmviz.explain.ablation import ablation_problem, head_ablation, top_heads
 from llmviz.explain.attribution import (
     IG_GAP_WARN,
+    IG_RULES,
     MAX_IG_STEPS,
     MAX_OCCLUSION_WINDOW,
     METHODS,
@@ -20,14 +21,15 @@ from llmviz.explain.attribution import (
     spearman_matrix,
     to_rows,
 )
+from llmviz.explain.ig_defaults import IGSettings, gap_advice, ig_defaults
 from llmviz.explain.logit_lens import logit_lens
 from llmviz.explain.targets import (
-    BASELINES,
     KIND_FOR_MODEL,
     MASKED_TOKEN,
     NEXT_TOKEN,
     SIMILARITY,
     Target,
+    available_baselines,
     build_problem,
     token_limit,
     top_predictions,
@@ -48,6 +50,21 @@ DEFAULT_TEXT = {
     SIMILARITY: "A man is playing a guitar on stage.",
 }
 DEFAULT_TEXT_B = "Someone performs music for an audience."
+
+
+def _settings_text(s: IGSettings) -> str:
+    parts = [t(f"explain.baseline_{s.baseline}"), t("explain.n_steps", n=s.steps), t(f"explain.rule_{s.rule}")]
+    return ", ".join(parts + ([t("explain.first_held")] if s.keep_first else []))
+
+
+def _advice_text(a) -> str:
+    if a.what == "steps":
+        return t("explain.advice_steps", n=a.value)
+    if a.what == "rule":
+        return t("explain.advice_rule", rule=t(f"explain.rule_{a.value}"))
+    if a.what == "keep_first":
+        return t("explain.advice_keep_first")
+    return t("explain.advice_baseline", baseline=t(f"explain.baseline_{a.value}"))
 
 
 def _target_dict(target: Target) -> str:
@@ -170,40 +187,53 @@ if section == "attribution":
         format_func=lambda m: t(f"explain.method_{m}"),
         help=t("explain.methods_help"),
     )
+    # IG starts from the settings measured for this model (llmviz.explain.ig_defaults); the keys carry the
+    # model so that each model opens with its own defaults.
+    ig = ig_defaults(facts)
+    baselines = available_baselines(loaded.tokenizer)
+    mk = loaded.spec
     c1, c2, c3 = st.columns(3)
     steps = c1.slider(
         t("explain.ig_steps"),
         4,
         MAX_IG_STEPS,
-        32,
+        ig.steps,
         step=4,
-        key="ex_steps",
+        key=f"ex_steps_{mk}",
         help=t("explain.ig_steps_help", max=MAX_IG_STEPS),
     )
-    baselines = [b for b in BASELINES if b != "mask" or loaded.tokenizer.mask_token_id is not None]
     baseline = c2.selectbox(
         t("explain.baseline"),
         baselines,
-        key="ex_baseline",
+        index=baselines.index(ig.baseline) if ig.baseline in baselines else 0,
+        key=f"ex_baseline_{mk}",
         help=t("explain.baseline_help"),
         format_func=lambda b: t(f"explain.baseline_{b}"),
     )
     window = c3.slider(t("explain.window"), 1, MAX_OCCLUSION_WINDOW, 1, key="ex_window", help=t("explain.window_help"))
-    rule = "gauss_legendre"
+    rule, keep_first = ig.rule, ig.keep_first
     if not presenter_mode():
         with st.expander(t("explain.advanced")):
             rule = st.radio(
                 t("explain.rule"),
-                ("gauss_legendre", "riemann_midpoint"),
-                key="ex_rule",
+                IG_RULES,
+                index=IG_RULES.index(ig.rule),
+                key=f"ex_rule_{mk}",
                 format_func=lambda r: t(f"explain.rule_{r}"),
                 help=t("explain.rule_help"),
             )
+            keep_first = st.checkbox(
+                t("explain.keep_first"),
+                value=ig.keep_first,
+                key=f"ex_keep_first_{mk}",
+                help=t("explain.keep_first_help"),
+            )
+    st.caption(t("explain.ig_defaults", model=facts.model_id, settings=_settings_text(ig)))
     if not chosen:
         st.info(t("explain.pick_method"))
         st.stop()
     params = {
-        "integrated_gradients": {"steps": steps, "baseline": baseline, "rule": rule},
+        "integrated_gradients": {"steps": steps, "baseline": baseline, "rule": rule, "keep_first": keep_first},
         "occlusion": {"window": window, "baseline": baseline},
     }
     n_tok = len(tokens)
@@ -240,20 +270,13 @@ if section == "attribution":
             c[2].metric("f(baseline)", f"{res.f_baseline:.4f}")
             c[3].metric("Σ attributions", f"{res.scores.sum():.4f}")
             if res.completeness_gap > IG_GAP_WARN:
-                # Advice names only what to change, never what is already chosen.
-                advice = (
-                    ([t("explain.advice_steps", n=min(MAX_IG_STEPS, steps * 2))] if steps < MAX_IG_STEPS else [])
-                    + (
-                        [t("explain.advice_rule", rule=t("explain.rule_gauss_legendre"))]
-                        if rule != "gauss_legendre"
-                        else []
-                    )
-                    + [
-                        t("explain.advice_baseline", baseline=t(f"explain.baseline_{b}"))
-                        for b in baselines
-                        if b != baseline
-                    ]
-                )
+                # Advice names only what to change, never what is already chosen (llmviz.explain.ig_defaults).
+                chosen_ig = IGSettings(baseline, steps, rule, keep_first)
+                first_special = bool(res.special_mask[0]) if len(res.special_mask) else True
+                advice = [
+                    _advice_text(a)
+                    for a in gap_advice(res.completeness_gap, chosen_ig, baselines, ig, first_is_special=first_special)
+                ]
                 st.warning(
                     t(
                         "explain.gap_high_lead",

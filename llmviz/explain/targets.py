@@ -40,8 +40,17 @@ SCORES = ("logit", "log_prob")
 BASELINES: dict[str, str] = {
     "zero": "all-zero embedding vectors",
     "pad": "the embedding of the padding token at every position",
+    "bos": "the embedding of the beginning-of-sequence token at every position (models with a BOS token)",
+    "mean": "the mean of the embedding matrix (the average vocabulary entry) at every position",
     "mask": "the embedding of the [MASK] token at every position (models with a mask token)",
 }
+
+
+def available_baselines(tokenizer) -> list[str]:
+    """The baselines :func:`build_problem` builds for a model with this tokenizer (BASELINES order): pad, bos and
+    mask only where the tokenizer has that token."""
+    ids = {"pad": tokenizer.pad_token_id, "bos": tokenizer.bos_token_id, "mask": tokenizer.mask_token_id}
+    return [b for b in BASELINES if ids.get(b, 0) is not None]
 
 
 @dataclass(frozen=True)
@@ -166,12 +175,26 @@ def _baselines(loaded: LoadedModel, emb_layer, embeds, special_mask: np.ndarray)
     tok = loaded.tokenizer
     keep = torch.as_tensor(special_mask, device=embeds.device)[:, None]  # [T, 1]
     out = {"zero": torch.where(keep, embeds, torch.zeros_like(embeds))}
-    for name, tid in (("pad", tok.pad_token_id), ("mask", tok.mask_token_id)):
+    for name, tid in (("pad", tok.pad_token_id), ("bos", tok.bos_token_id), ("mask", tok.mask_token_id)):
         if tid is not None:
             with torch.no_grad():
-                vec = emb_layer(torch.tensor([tid], device=embeds.device))[0]  # [D]
+                vec = emb_layer(torch.tensor([tid], device=embeds.device))[0].float()  # [D]
             out[name] = torch.where(keep, embeds, vec.expand_as(embeds))
-    return out
+    out["mean"] = torch.where(keep, embeds, mean_embedding(emb_layer).to(embeds.device).expand_as(embeds))
+    return {name: out[name] for name in BASELINES if name in out}  # in the registry's order
+
+
+def mean_embedding(emb_layer):
+    """Mean of the embedding matrix over the vocabulary, ``[D]``, as the layer outputs it: a scaled
+    embedding (Gemma multiplies by ``sqrt(hidden_size)`` inside the layer) is scaled the same way."""
+    import torch
+
+    with torch.no_grad():
+        vec = emb_layer.weight.float().mean(0)  # [V, D] -> [D]
+        scale = getattr(emb_layer, "embed_scale", None)
+        if scale is not None:
+            vec = vec * torch.as_tensor(scale, dtype=vec.dtype, device=vec.device)
+    return vec
 
 
 def _token_score(logits, target_id: int, contrast_id: int | None, score: str):
