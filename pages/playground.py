@@ -15,6 +15,7 @@ from llmviz.generation.generate import (
     SamplingParams,
     branch,
     build_prompt,
+    continue_generation,
 )
 from llmviz.generation.presets import DEFAULT_MODE, FILL_MASK, MODES, PRESETS, fill_example, presets_for
 from llmviz.generation.transcript import fill_mask_csv, fill_mask_json, transcript_csv, transcript_json
@@ -28,6 +29,7 @@ from ui.jobs import cached, heavy
 from ui.links import copy_link, presenter_mode, qp, to_url, url_state
 
 BRANCHES, STREAM, STEP, BRANCH, PENDING = "pg_branches", "pg_stream", "pg_step", "pg_branch", "pg_pending"
+STREAM_AT = "pg_stream_at"  # the branch a running continuation extends (absent: a new branch)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -35,18 +37,33 @@ def _fill(_loaded, spec: str, text: str, top_k: int, candidates: str):
     return FM.fill_mask(_loaded, text, top_k, candidates or None)
 
 
-def _finish(stream: GenerationStream) -> None:
-    """Store a finished or interrupted stream as a new branch and select it."""
+def _finish(stream: GenerationStream, at: int | None = None) -> None:
+    """Store a finished or interrupted stream as a new branch (or, for a continuation, in place of branch
+    ``at``, which it extends) and select it."""
     branches = st.session_state.setdefault(BRANCHES, [])
-    branches.append(stream.result())
-    st.session_state[PENDING] = len(branches) - 1
+    if at is not None and 0 <= at < len(branches):
+        branches[at] = stream.result()
+    else:
+        branches.append(stream.result())
+        at = len(branches) - 1
+    st.session_state[PENDING] = at
     st.session_state.pop(STREAM, None)
+    st.session_state.pop(STREAM_AT, None)
 
 
-def _run(stream: GenerationStream, box) -> None:
+def _selected(branches: list) -> int:
+    """Index of the branch shown in detail (the newest unless the user picked another)."""
+    i = st.session_state.get(PENDING, st.session_state.get(BRANCH, len(branches) - 1))
+    return min(max(int(i or 0), 0), len(branches) - 1)
+
+
+def _run(stream: GenerationStream, box, at: int | None = None) -> None:
     """Stream into ``box``. If the script is interrupted (Stop button, any widget change), the
-    partial stream stays in session state and is stored as a stopped branch on the next run."""
+    partial stream stays in session state and is stored as a stopped branch on the next run.
+    ``at``: the branch a continuation extends (the stream shows its text with the new tokens appended)."""
     st.session_state[STREAM] = stream
+    if at is not None:
+        st.session_state[STREAM_AT] = at
     try:
         with heavy("generate") as job:  # the server-wide queue: waits for a slot, Stop cancels
             progress = box.progress(0.0, text=t("playground.streaming", i=0, n=stream.max_steps))
@@ -61,7 +78,7 @@ def _run(stream: GenerationStream, box) -> None:
             out.empty()  # the finished output is drawn below, token by token with probabilities
     except LlmvizError as err:  # time budget or cancelled: keep what was generated
         show_error(err, box)
-    _finish(stream)
+    _finish(stream, at)
 
 
 def _on_chart_select() -> None:
@@ -73,8 +90,8 @@ def _on_chart_select() -> None:
         st.session_state[STEP] = int(points[0]["x"])
 
 
-def _sampling_controls(mode: str) -> SamplingParams:
-    d = PRESETS[mode].params
+def _sampling_controls(mode: str, d: SamplingParams) -> SamplingParams:
+    """Widgets for the decoding settings, starting from the preset's ``d`` (its stop strings are kept)."""
     with st.expander(t("playground.sampling"), expanded=not presenter_mode()):
         c = st.columns(4)
         greedy = c[0].toggle(
@@ -131,7 +148,19 @@ def _sampling_controls(mode: str) -> SamplingParams:
             t("playground.seed"), 0, 2**31 - 1, int(d.seed), key=f"pg_seed_{mode}", help=t("playground.seed_help")
         )
         n_alt = c[3].slider(t("playground.n_alt"), 2, 10, 5, key="pg_nalt")
-    return SamplingParams(greedy, temperature, int(top_k), top_p, rep, int(max_new), int(seed), int(n_alt))
+        sentence = st.number_input(
+            t("playground.sentence_end_after"),
+            0,
+            MAX_NEW_TOKENS_LIMIT,
+            int(d.sentence_end_after),
+            key=f"pg_sentence_{mode}",
+            help=t("playground.sentence_end_after_help"),
+        )
+        if d.stop_strings:
+            st.caption(t_text("playground.stop_strings", s=", ".join(repr(x) for x in d.stop_strings)))
+    return SamplingParams(
+        greedy, temperature, int(top_k), top_p, rep, int(max_new), int(seed), int(n_alt), int(sentence), d.stop_strings
+    )
 
 
 def _branch_title(i: int, gen) -> str:
@@ -291,12 +320,15 @@ def generation_section(loaded, mode: str) -> None:
         help=t("playground.user_help", n=MAX_PROMPT_WORDS),
     )
     st.caption(t("playground.chat_on") if chat else t("playground.chat_off_as_is"))
-    params = _sampling_controls(mode)
+    params = _sampling_controls(mode, preset.params)
     copy_link("playground", {"preset": mode, "text": user}, key="pg")
-    c = st.columns([1, 1, 1, 5])
+    c = st.columns([1, 1, 1, 1, 4])
     go = c[0].button(t("playground.generate"), type="primary", key="pg_generate")
-    c[1].button(t("playground.stop"), key="pg_stop", help=t("playground.stop_help"))
-    if c[2].button(t("playground.clear"), key="pg_clear"):
+    more = c[1].button(
+        t("playground.continue"), key="pg_continue", help=t("playground.continue_help", n=params.max_new_tokens)
+    )
+    c[2].button(t("playground.stop"), key="pg_stop", help=t("playground.stop_help"))
+    if c[3].button(t("playground.clear"), key="pg_clear"):
         st.session_state[BRANCHES] = []
     owner = (loaded.spec, mode)  # outputs belong to one model and one preset
     if st.session_state.get("pg_owner") != owner:
@@ -304,7 +336,7 @@ def generation_section(loaded, mode: str) -> None:
         st.session_state.pop(STREAM, None)
         st.session_state["pg_owner"] = owner
     if STREAM in st.session_state:  # the previous run was interrupted (Stop, or another widget changed)
-        _finish(st.session_state[STREAM])
+        _finish(st.session_state[STREAM], st.session_state.get(STREAM_AT))
     box = st.container()
     if go:
         try:
@@ -315,6 +347,19 @@ def generation_section(loaded, mode: str) -> None:
         else:
             st.session_state[BRANCHES] = []
             _run(stream, box)
+    elif more and not st.session_state.get(BRANCHES):
+        st.info(t("playground.continue_nothing"))
+    elif more:
+        # Continue: the selected output grows by up to "max new tokens", with its own settings and seed,
+        # through the same work queue as Generate (ui.jobs.heavy in _run).
+        branches = st.session_state[BRANCHES]
+        at = _selected(branches)
+        try:
+            stream = continue_generation(loaded, branches[at], params.max_new_tokens)
+        except LlmvizError as err:
+            show_error(err)
+        else:
+            _run(stream, box, at)
     _show_results(loaded, mode)
 
 

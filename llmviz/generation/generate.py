@@ -36,7 +36,23 @@ from llmviz.limits import MAX_PROMPT_WORDS, MAX_SYSTEM_PROMPT_WORDS  # noqa: E40
 
 MAX_ALTERNATIVES = 20
 SEED_STRIDE = 100_003
-STOP_REASONS = ("eos", "max_new_tokens", "stopped", "context")
+STOP_REASONS = ("eos", "max_new_tokens", "stopped", "context", "sentence_end", "stop_string")
+MAX_STOP_STRINGS, MAX_STOP_STRING_CHARS = 4, 16
+# A sentence ends with . ! ? … (then closing quotes/brackets) followed by whitespace, or with a full-width
+# 。！？ (Chinese puts no space after it). "3.14", "e.g.," and "file.py" are not sentence ends.
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+_CJK_SENTENCE_END = re.compile(r"[。！？][」』”’）)]*$")
+
+
+def ends_sentence(text: str, next_piece: str) -> bool:
+    """True when ``text`` ends a sentence, judged with the piece of text that would come next (a full stop
+    only ends a sentence when whitespace follows it)."""
+    body = text.rstrip()
+    if not body or body != text:  # the break itself is the next piece: "Hello." + "\n", not "Hello.\n" + ...
+        return False
+    if _CJK_SENTENCE_END.search(body):
+        return True
+    return bool(_SENTENCE_END.search(body)) and (not next_piece or next_piece[0].isspace())
 
 
 def cut_words(text: str, limit: int) -> tuple[str, int]:
@@ -59,6 +75,11 @@ class SamplingParams:
     max_new_tokens: int = 48
     seed: int = 0
     n_alternatives: int = 5
+    # Stopping rules besides EOS and max_new_tokens (0 / () = off): end at the first sentence end once
+    # ``sentence_end_after`` tokens are out; end once the output contains one of ``stop_strings`` after
+    # some text (the token holding it is kept).
+    sentence_end_after: int = 0
+    stop_strings: tuple[str, ...] = ()
 
     def checked(self) -> "SamplingParams":
         """Validate; raises InputError with what to change."""
@@ -81,6 +102,17 @@ class SamplingParams:
             )
         if not 1 <= int(self.n_alternatives) <= MAX_ALTERNATIVES:
             raise InputError(f"Alternatives per step must be between 1 and {MAX_ALTERNATIVES}.")
+        if not 0 <= int(self.sentence_end_after) <= MAX_NEW_TOKENS_LIMIT:
+            raise InputError(
+                f"'Stop at a sentence end after' must be between 0 (off) and {MAX_NEW_TOKENS_LIMIT} tokens "
+                f"(got {self.sentence_end_after})."
+            )
+        if len(self.stop_strings) > MAX_STOP_STRINGS or any(
+            not s or len(s) > MAX_STOP_STRING_CHARS for s in self.stop_strings
+        ):
+            raise InputError(
+                f"Give at most {MAX_STOP_STRINGS} stop strings of 1 to {MAX_STOP_STRING_CHARS} characters each."
+            )
         return self
 
     def as_dict(self) -> dict:
@@ -288,6 +320,10 @@ class GenerationStream:
     probabilities are still recorded. ``record=False`` skips probabilities (for benchmarks).
     ``stop()`` is polled before every sampled step. Steps are stored as they are yielded, so
     ``result()`` works even after the consumer stopped iterating early.
+
+    ``resume``: a finished generation to extend (see :func:`continue_generation`): its steps are kept, the
+    new ones continue its step numbers (so its seeds), and ``params.max_new_tokens`` counts them all. The
+    sentence-end rule counts only the new tokens (the old text usually ends a sentence already).
     """
 
     def __init__(
@@ -300,17 +336,21 @@ class GenerationStream:
         stop: Callable[[], bool] | None = None,
         stop_at_eos: bool = True,
         forced_from: int | None = None,
+        resume: Generation | None = None,
     ):
         _require_causal(loaded)
         self.loaded, self.prompt, self.params = loaded, prompt, params.checked()
         self.forced, self.record, self.stop, self.stop_at_eos = list(forced), record, stop, stop_at_eos
-        self.forced_from = forced_from
-        self.steps: list[StepRecord] = []
-        self.token_ids: list[int] = []
+        self.forced_from = forced_from if resume is None else resume.forced_from
+        if resume is not None and self.forced:
+            raise InputError("A continuation cannot also force tokens; branch first, then continue the branch.")
+        self.steps: list[StepRecord] = list(resume.steps) if resume is not None else []
+        self.token_ids: list[int] = [s.token_id for s in self.steps]
+        self.start = len(self.steps)  # steps carried over from the generation being continued
         self.stop_reason = "stopped"  # until the loop ends by itself
         self.notices = list(prompt.notices)
-        self.ttft_s: float | None = None
-        self.elapsed_s = 0.0
+        self.ttft_s: float | None = resume.ttft_s if resume is not None else None
+        self.elapsed_s = resume.elapsed_s if resume is not None else 0.0  # a continuation adds its time
         room = loaded.facts.max_positions - len(prompt.ids) if loaded.facts.max_positions else MAX_NEW_TOKENS_LIMIT
         if room < 1:
             raise InputError(
@@ -320,6 +360,10 @@ class GenerationStream:
         self.max_steps = min(self.params.max_new_tokens, room)
         if len(self.forced) > self.max_steps:
             raise InputError("The forced prefix is longer than the maximum number of new tokens.")
+        if self.start >= self.max_steps:
+            raise InputError(
+                f"The output already has {self.start} tokens, as many as fit ({self.max_steps}); it cannot be continued."
+            )
         if self.max_steps < self.params.max_new_tokens:
             self.notices.append(
                 f"Only {room} new tokens fit in the model's context of {loaded.facts.max_positions} tokens."
@@ -365,22 +409,25 @@ class GenerationStream:
     def __iter__(self) -> Iterator[StepRecord]:
         import torch
 
-        t0 = time.perf_counter()
+        t0 = time.perf_counter() - self.elapsed_s
         eos = eos_ids(self.loaded) if self.stop_at_eos else set()
         model = self.loaded.model
         with torch.inference_mode():
-            ids = torch.tensor([self.prompt.ids + self.forced], device=self.loaded.device)
+            ids = torch.tensor([self.prompt.ids + self.token_ids + self.forced], device=self.loaded.device)
             rows, cache = _forward(model, ids, None, keep=len(self.forced) + 1)  # [n_forced + 1, vocab]
             logits = rows[-1]
-            for step in range(self.max_steps):
-                if step < len(self.forced):
-                    logits_i, token_id, z, forced = rows[step], self.forced[step], None, True
+            for step in range(self.start, self.max_steps):
+                if step - self.start < len(self.forced):
+                    logits_i, token_id, z, forced = rows[step - self.start], self.forced[step - self.start], None, True
                 else:
                     if self.stop is not None and self.stop():
                         self.stop_reason = "stopped"
                         break
                     token_id, z = self._choose(logits, step)
                     logits_i, forced = logits, False
+                    if token_id not in eos and self._sentence_done(token_id):
+                        self.stop_reason = "sentence_end"  # the chosen token would start the next sentence
+                        break
                 rec = (
                     self._record(step, logits_i, z, token_id, forced)
                     if self.record
@@ -397,6 +444,9 @@ class GenerationStream:
                 if token_id in eos and not forced:
                     self.stop_reason = "eos"
                     break
+                if not forced and self._stop_string_seen():
+                    self.stop_reason = "stop_string"
+                    break
                 if step + 1 >= self.max_steps:
                     self.stop_reason = "max_new_tokens" if self.max_steps == self.params.max_new_tokens else "context"
                     break
@@ -404,6 +454,28 @@ class GenerationStream:
                     rows_next, cache = _forward(model, torch.tensor([[token_id]], device=ids.device), cache, 1)
                     logits = rows_next[-1]
         self.elapsed_s = time.perf_counter() - t0
+
+    def _sentence_done(self, next_id: int) -> bool:
+        """The sentence-end rule, checked with the chosen next token before it is added."""
+        after = int(self.params.sentence_end_after)
+        if after <= 0 or len(self.token_ids) - self.start < after:
+            return False
+        tok = self.loaded.tokenizer
+        text = tok.decode(self.token_ids, skip_special_tokens=True)
+        return ends_sentence(text, tok.decode(self.token_ids + [next_id], skip_special_tokens=True)[len(text) :])
+
+    def _stop_string_seen(self) -> bool:
+        """A stop string in the new text, after some non-blank text (a leading line break does not stop)."""
+        if not self.params.stop_strings:
+            return False
+        tok = self.loaded.tokenizer
+        old = tok.decode(self.token_ids[: self.start], skip_special_tokens=True)
+        new = tok.decode(self.token_ids, skip_special_tokens=True)[len(old) :]
+        for s in self.params.stop_strings:
+            i = new.find(s, len(new) - len(new.lstrip()))
+            if i > 0 and new[:i].strip():
+                return True
+        return False
 
     def result(self) -> Generation:
         text = self.loaded.tokenizer.decode(self.token_ids, skip_special_tokens=True)
@@ -427,6 +499,25 @@ def generate(loaded: LoadedModel, prompt: Prompt, params: SamplingParams, **kwar
     for _ in stream:
         pass
     return stream.result()
+
+
+def continue_generation(
+    loaded: LoadedModel, parent: Generation, extra_tokens: int, stop: Callable[[], bool] | None = None
+) -> GenerationStream:
+    """Extend ``parent`` by up to ``extra_tokens`` tokens with its settings and seed: the stream yields only
+    the new steps; its result holds the old and the new ones (as one longer run would, except that the
+    stopping rules are applied again to the new text)."""
+    if parent.model_id != loaded.facts.model_id:
+        raise InputError(
+            f"This output was generated by {parent.model_id}; load that model again to continue it, or generate anew."
+        )
+    n = len(parent.steps)
+    if n >= MAX_NEW_TOKENS_LIMIT:
+        raise InputError(f"The output already has {n} tokens, the limit of {MAX_NEW_TOKENS_LIMIT}; it cannot grow.")
+    budget = min(MAX_NEW_TOKENS_LIMIT, n + max(1, int(extra_tokens)))
+    return GenerationStream(
+        loaded, parent.prompt, replace(parent.params, max_new_tokens=budget), stop=stop, resume=parent
+    )
 
 
 def branch(
