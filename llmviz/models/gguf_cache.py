@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shutil
 import tempfile
 from collections import OrderedDict
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from llmviz.errors import CorruptModelError, ModelNotFoundError
-from llmviz.models.base import CAUSAL_LM, LoadedModel, _from_pretrained, cache_dir, model_facts
+from llmviz.models.base import CAUSAL_LM, LoadedModel, _auto_class, _from_pretrained, cache_dir, model_facts
 
 log = logging.getLogger(__name__)
 _HASH_CHUNK = 1 << 22
@@ -56,8 +57,6 @@ def is_cached(gguf: Path) -> bool:
 
 def _write_cache(model, tokenizer, target: Path) -> None:
     """Write config + tokenizer + safetensors into a temp folder, then rename atomically."""
-    from safetensors.torch import save_model
-
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:
@@ -66,13 +65,57 @@ def _write_cache(model, tokenizer, target: Path) -> None:
         config["architectures"] = [type(model).__name__]
         (tmp / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
         tokenizer.save_pretrained(tmp)
-        save_model(model, str(tmp / "model.safetensors"))  # handles tied embeddings
+        _save_weights(model, tmp / "model.safetensors")
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)
     except Exception:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _tied_copies(model, state: dict) -> list[str]:
+    """Names in ``state`` that are tied copies of another weight (``lm_head.weight`` of ``embed_tokens``)."""
+    tied = getattr(model, "all_tied_weights_keys", None) or {}  # {tied copy: source}, empty when not tied
+    return [t for t, s in tied.items() if t in state and s in state and state[t].data_ptr() == state[s].data_ptr()]
+
+
+def _save_weights(model, path: Path) -> None:
+    """Safetensors of ``model`` with each tied weight stored once, under the name transformers loads it from
+    (the source, e.g. ``model.embed_tokens.weight``). Stored under the tied copy's name instead (what
+    ``safetensors.save_model`` picks: the first name in sort order), the source counts as missing on every load
+    and transformers random-initialises the 262k x 640 embedding before tying it (1.1 s CPU on every warm load)."""
+    from safetensors.torch import save_file, save_model
+
+    state = model.state_dict()
+    for name in _tied_copies(model, state):
+        del state[name]
+    try:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(path), metadata={"format": "pt"})
+    except (RuntimeError, ValueError):  # other shared tensors (an unusual architecture): let safetensors choose
+        save_model(model, str(path))
+
+
+def _tied_key_mapping(folder: Path) -> dict[str, str]:
+    """For a cache written before ``_save_weights`` (a tied weight stored under its copy's name): a transformers
+    ``key_mapping`` that reads it under the source's name, so the old layout loads as fast, with no rewrite.
+
+    ``safetensors.save_model`` records each name it dropped in the file's metadata, ``{dropped: kept}``; only
+    pairs the architecture ties (``_tied_weights_keys``, ``{copy: source}``) are mapped."""
+    from safetensors import safe_open
+    from transformers import AutoConfig
+
+    with safe_open(str(folder / "model.safetensors"), "pt") as fh:  # the header only
+        stored, meta = set(fh.keys()), fh.metadata() or {}
+    dropped = {d: k for d, k in meta.items() if k in stored and d not in stored}
+    if not dropped:
+        return {}
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+    cls = _auto_class(CAUSAL_LM)._model_mapping.get(type(config), None)
+    tied = getattr(cls, "_tied_weights_keys", None)
+    if not isinstance(tied, dict):
+        return {}
+    return {f"^{re.escape(copy)}$": src for copy, src in tied.items() if dropped.get(src) == copy}
 
 
 def _dequantise(gguf: Path, folder: Path, progress: Progress) -> None:
@@ -107,15 +150,55 @@ _TOKENIZERS: "OrderedDict[str, object]" = OrderedDict()  # in-process memo: cach
 MAX_MEMO_TOKENIZERS = 3
 
 
-def _cached_tokenizer(folder: Path):
-    """The tokenizer of a cache folder, read once per process. A 262k-entry vocabulary (Gemma 3) takes ~3.5 s
-    to build from tokenizer.json; llmviz never mutates a tokenizer, so a reload of the model reuses it."""
-    from transformers import AutoTokenizer
+# tokenizer_config.json keys read_tokenizer passes on as they are; any other key (added_tokens_decoder,
+# extra special tokens, auto_map...) takes transformers' own path, which knows what to do with it
+_PLAIN_TOKENIZER_KEYS = {
+    "backend",
+    "is_local",
+    "local_files_only",
+    "model_max_length",
+    "padding_side",
+    "clean_up_tokenization_spaces",
+}
 
+
+def _named_token(key: str, value) -> bool:
+    return key.endswith("_token") and (value is None or isinstance(value, str))
+
+
+def read_tokenizer(folder: Path):
+    """The tokenizer of a cache folder, equal to ``AutoTokenizer.from_pretrained(folder)`` but built by the Rust
+    ``tokenizers`` library straight from tokenizer.json.
+
+    For a class with its own ``__init__`` (``GemmaTokenizer``), transformers parses tokenizer.json in Python
+    three times, rebuilds the BPE from its 262k-entry vocabulary and 515k merges and re-adds 6,384 added tokens
+    (~4.6 s CPU); the class given ``tokenizer_file`` reads the same file in Rust (~1.2 s), keeping its normaliser,
+    pre-tokeniser, post-processor (the ``<bos>`` template), decoder and added tokens as written. Folders whose
+    tokenizer_config.json holds keys this does not handle go through ``AutoTokenizer``."""
+    from transformers import AutoTokenizer, TokenizersBackend
+    from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
+
+    config_file, tokenizer_file = folder / "tokenizer_config.json", folder / "tokenizer.json"
+    config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
+    cls = tokenizer_class_from_name(str(config.pop("tokenizer_class", "")))
+    for key in ("add_bos_token", "add_eos_token"):  # as transformers does when tokenizer.json is there
+        config.pop(key, None)
+    extra = {k for k, v in config.items() if k not in _PLAIN_TOKENIZER_KEYS and not _named_token(k, v)}
+    if not tokenizer_file.is_file() or cls is None or not issubclass(cls, TokenizersBackend) or extra:
+        return AutoTokenizer.from_pretrained(folder)
+    template = folder / "chat_template.jinja"
+    if template.is_file():
+        config["chat_template"] = template.read_text(encoding="utf-8")
+    return cls(tokenizer_file=str(tokenizer_file), name_or_path=str(folder), **config)
+
+
+def _cached_tokenizer(folder: Path):
+    """The tokenizer of a cache folder, read once per process (see ``read_tokenizer``); llmviz never mutates a
+    tokenizer, so a reload of the model reuses it."""
     key = str(folder.resolve())
     tok = _TOKENIZERS.get(key)
     if tok is None:
-        tok = AutoTokenizer.from_pretrained(folder)
+        tok = read_tokenizer(folder)
         _TOKENIZERS[key] = tok
         while len(_TOKENIZERS) > MAX_MEMO_TOKENIZERS:
             _TOKENIZERS.popitem(last=False)
@@ -127,7 +210,8 @@ def _load_cache_folder(folder: Path, name: str, device: str, model_id: str) -> L
     gguf = Path(name)
     try:  # (a thread for the tokenizer beside the weights was slower on 2 busy cores: 7.6 s vs 4.7 s)
         tokenizer = _cached_tokenizer(folder)
-        model, label = _from_pretrained(CAUSAL_LM, str(folder), device)
+        mapping = _tied_key_mapping(folder)  # {} for a cache written by _save_weights
+        model, label = _from_pretrained(CAUSAL_LM, str(folder), device, **({"key_mapping": mapping} if mapping else {}))
     except Exception as err:  # noqa: BLE001 - a broken cache: drop it so the next load rebuilds
         shutil.rmtree(folder, ignore_errors=True)
         _TOKENIZERS.pop(str(folder.resolve()), None)
