@@ -106,11 +106,18 @@ def browser():
         b.close()
 
 
+def new_context(browser, **kwargs):
+    """A browser context whose pages count their script runs (``wait_idle`` needs the counter: a
+    context made with ``browser.new_context`` directly makes ``wait_idle`` fail loudly)."""
+    context = browser.new_context(**kwargs)
+    context.add_init_script(_RUN_COUNTER_JS)
+    return context
+
+
 @pytest.fixture
 def page(browser):
     """A fresh page whose every request URL is recorded in ``page.requests_seen``."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.add_init_script(_RUN_COUNTER_JS)
+    context = new_context(browser, viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
     pg.runs_waited = 0
     pg.requests_seen = []
@@ -166,6 +173,8 @@ def wait_idle(page, timeout: float = 120_000, start_timeout: float = 5_000) -> N
     finished state is awaited. A run that the page starts by itself right after (query params,
     ``st.rerun``) is waited for too: the state must stay "notRunning" for ``QUIET_MS``."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    if page.evaluate("() => typeof window.__llmvizRuns") == "undefined":
+        raise AssertionError("this page does not count its runs: make its context with conftest.new_context")
     seen = getattr(page, "runs_waited", 0)
     try:
         page.wait_for_function(f"() => (window.__llmvizRuns || 0) > {seen}", timeout=start_timeout)
@@ -181,6 +190,12 @@ def wait_idle(page, timeout: float = 120_000, start_timeout: float = 5_000) -> N
         if time.time() > deadline:
             raise TimeoutError("the app kept rerunning")
     page.runs_waited = runs
+
+
+def settle(page, timeout: float = 120_000) -> None:
+    """Wait for the page to be idle when no new run is expected (e.g. after waiting for an element
+    the run draws): like ``wait_idle`` but does not spend ``start_timeout`` waiting for a run to start."""
+    wait_idle(page, timeout, start_timeout=300)
 
 
 def open_app(page, app_url: str, path: str = "", query: str = "") -> None:

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import numpy as np
 
 from llmviz.viz.bertviz_offline import MODEL_VIEW_SCROLL_PX, standalone_html, view_fragment
-from tests.browser.conftest import _RUN_COUNTER_JS, assert_offline, no_exception, open_app, wait_idle
+from tests.browser.conftest import assert_offline, new_context, no_exception, open_app, wait_idle
 
 HOSTILE = [
     "[CLS]",
@@ -88,8 +88,7 @@ FRAME_FIT_JS = """(el) => { const d = el.contentDocument, svg = d.querySelector(
 
 def test_bertviz_frames_fit_their_content_in_presenter_mode(browser, app_url):
     """issue 13: the model view drew 978 px in a 940 px frame (last head column cut); frames were guessed heights."""
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
-    context.add_init_script(_RUN_COUNTER_JS)
+    context = new_context(browser, viewport={"width": 1280, "height": 720})
     page = context.new_page()
     page.runs_waited = 0
     open_app(page, app_url, "attention", "view=bertviz&presenter=1")  # minilm: 6 layers x 12 heads

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import no_exception, open_app, wait_idle
+from tests.browser.conftest import new_context, no_exception, open_app, settle
 from tests.test_zh_complete import _page_files
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -38,7 +38,7 @@ OVERFLOW_JS = """() => {
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_every_page_fits_in_presenter_mode(browser, app_url, lang):
     ARTIFACTS.mkdir(exist_ok=True)
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    context = new_context(browser, viewport={"width": 1280, "height": 720})
     page = context.new_page()
     page.runs_waited = 0
     found = {}
@@ -47,7 +47,7 @@ def test_every_page_fits_in_presenter_mode(browser, app_url, lang):
         query = "presenter=1" + ("&lang=zh" if lang == "zh" else "")
         open_app(page, app_url, path, query)
         page.locator(".st-key-picker_choice").wait_for(timeout=120_000)
-        wait_idle(page)
+        settle(page)
         page.wait_for_timeout(800)  # plotly lays out after the run
         no_exception(page)
         page.screenshot(path=str(ARTIFACTS / f"presenter_{lang}_{url}.png"), full_page=True)
@@ -75,14 +75,14 @@ def test_card_formulas_fit_their_cards(browser, app_url):
     Every formula of the formula cards lies inside its card: two cards a row at 1280 px, and presenter mode."""
     from llmviz.learn import CARDS, SECTIONS
 
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    context = new_context(browser, viewport={"width": 1280, "height": 720})
     page = context.new_page()
     page.runs_waited = 0
     cut = []
     for query in ("section=formulas", "section=formulas&presenter=1", "section=formulas&lang=zh"):
         open_app(page, app_url, "", query)
         page.locator(".st-key-card_multi_head .katex-display").wait_for(timeout=60_000)
-        wait_idle(page)
+        settle(page)
         found = page.evaluate(CARD_FORMULAS_JS)
         assert len(found) == sum(1 for cid in SECTIONS["formulas"] if CARDS[cid].formula), found
         cut += [dict(f, query=query) for f in found if f["left"] < 0 or f["right"] < 0]

@@ -7,10 +7,11 @@ landed on the previous step's view."""
 from __future__ import annotations
 
 import json
+import time
 from urllib.parse import parse_qsl, urlsplit
 
 from llmviz.learn import TOUR
-from tests.browser.conftest import no_exception, open_app, wait_idle
+from tests.browser.conftest import new_context, no_exception, open_app, settle, wait_idle
 
 N = len(TOUR)
 
@@ -36,30 +37,36 @@ def view_state(page) -> dict:
 def _settle(page) -> None:
     wait_idle(page)
     page.locator(".st-key-picker_choice").wait_for(timeout=120_000)
-    wait_idle(page)
+    settle(page)
 
 
 def test_every_tour_step_lands_like_a_fresh_open(page, browser, app_url):
-    fresh = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    fresh = new_context(browser, viewport={"width": 1400, "height": 1000}).new_page()
     open_app(page, app_url, "", "section=tour&step=1")
     page.locator(".st-key-home_tour_open button").first.wait_for(timeout=120_000)
     page.locator(".st-key-home_tour_open button").first.click()
     landed, report = 0, []
     for i, step in enumerate(TOUR, start=1):
+        t0 = time.monotonic()
         page.wait_for_url(f"**/{step.link.page}?**", timeout=120_000)
         _settle(page)
         no_exception(page)
         walked = view_state(page)
         for k, v in step.link.query().items():  # the step's own parameters are in the URL
             assert walked["query"].get(k) == v, (i, step.id, k, walked["query"])
+        t1 = time.monotonic()
         open_app(fresh, app_url, step.link.page, page.url.split("?", 1)[1])
         _settle(fresh)
         opened = view_state(fresh)
+        secs = {"walk_s": round(t1 - t0, 1), "fresh_s": round(time.monotonic() - t1, 1)}
         same = walked == opened
         landed += same
-        report.append({"step": i, "id": step.id, "same": same, **({} if same else {"walked": walked, "fresh": opened})})
+        report.append(
+            {"step": i, "id": step.id, "same": same, **secs, **({} if same else {"walked": walked, "fresh": opened})}
+        )
         if i < N:
             page.locator(".st-key-tour_sb_next button").first.wait_for(timeout=120_000)
             page.locator(".st-key-tour_sb_next button").first.click()
     print(json.dumps({"tour_steps_landing": landed, "of": N}))
+    print(json.dumps([{k: r[k] for k in ("step", "id", "walk_s", "fresh_s")} for r in report]))
     assert landed == N, json.dumps([r for r in report if not r["same"]], ensure_ascii=False, indent=1)
