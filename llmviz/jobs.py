@@ -250,7 +250,7 @@ class JobQueue:
             self.release(job)
 
 
-HEAVY_NICE = 10  # how much lower the CPU priority of a running heavy job is (0 = unchanged)
+HEAVY_NICE = 5  # how much lower the CPU priority of a running heavy job is (0 = unchanged)
 
 
 def heavy_nice() -> int:

@@ -271,7 +271,7 @@ def test_heavy_job_runs_at_lower_priority_and_threads_it_starts_inherit_it():
 
 def test_heavy_nice_is_configurable_and_checked(monkeypatch):
     monkeypatch.delenv("LLMVIZ_HEAVY_NICE", raising=False)
-    assert J.heavy_nice() == J.HEAVY_NICE == 10
+    assert J.heavy_nice() == J.HEAVY_NICE == 5
     monkeypatch.setenv("LLMVIZ_HEAVY_NICE", "0")
     assert J.heavy_nice() == 0
     with J.lowered_priority() as applied:

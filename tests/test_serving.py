@@ -202,6 +202,18 @@ def test_streamlit_config_makes_no_external_lookup_and_bounds_uploads():
     assert cfg["server"]["maxUploadSize"] * 1024 * 1024 == MAX_CSV_BYTES
 
 
+def test_streamlit_config_runs_no_full_gc_or_file_watcher_per_run():
+    """A class reloading pages: Streamlit's default gc.collect(2) after every script run held the GIL for
+    a quarter of the server's time (bench/classroom.py under py-spy); no source watcher on a server."""
+    from pathlib import Path
+
+    import tomllib
+
+    cfg = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert cfg["runner"]["postScriptGC"] is False
+    assert cfg["server"]["fileWatcherType"] == "none"
+
+
 def test_bias_page_offers_no_path_box_on_a_shared_server(monkeypatch, tiny_llama_dir):
     from tests.apptest_util import open_page
 
