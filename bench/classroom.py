@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -196,7 +197,7 @@ class Session:
         before = await _runs(page)
         await page.get_by_role("button", name="Generate").click()
         await _wait_run(page, before)
-        await page.get_by_text("Ended:").first.wait_for(timeout=TIMEOUT_MS)
+        await page.get_by_text(re.compile(r"^Ended")).first.wait_for(timeout=TIMEOUT_MS)  # any stop reason
         self.out["times"]["generate"].append(time.monotonic() - t0)
 
     async def _explain(self, rnd: int, k: int):

@@ -417,3 +417,56 @@ def test_smollm2_patching_and_dla(smollm2):
     assert abs(float(s.normalise(raw[0])) - 1) < 1e-4
     d = dla_mod.direct_logit_attribution(s)
     assert d.sum_error < 1e-4 and d.frozen_error < 1e-3
+
+
+# ---------------------------------------------------------------- DLA with Gemma 3's sandwich norms
+@pytest.fixture(scope="module")
+def gemma_setup(tmp_path_factory):
+    from tests.tiny_gemma import build_tiny_gemma3
+
+    return P.prepare(load_model(str(build_tiny_gemma3(tmp_path_factory.mktemp("iv_gemma")))), CLEAN, CORRUPT)
+
+
+def test_dla_gemma3_sandwich_norms_add_up(gemma_setup):
+    """Gemma 3 normalises each sublayer's output before adding it to the residual stream
+    (post_attention_layernorm, post_feedforward_layernorm): the terms are those normalised outputs, and each
+    head's share is the head's slice through the post-attention norm at its frozen clean scale, so the heads
+    add up to their layer exactly and the terms to the model's own logit difference (was: refused)."""
+    s = gemma_setup
+    model = s.loaded.model
+    d = dla_mod.direct_logit_attribution(s)
+    assert d.sum_error < 1e-4 and d.frozen_error < 1e-4 and abs(d.real - s.m_clean) < 1e-5
+    assert np.allclose(d.attn, d.heads.sum(1), atol=1e-5)  # heads add up through the frozen post-norm
+    # independent: each layer's residual contribution by hand, from the hooked sublayer outputs
+    outs = {}
+    hooks = []
+    for i, layer in enumerate(model.model.layers):
+        hooks.append(layer.self_attn.register_forward_hook(lambda m, a, o, i=i: outs.__setitem__(("a", i), o[0])))
+        hooks.append(layer.mlp.register_forward_hook(lambda m, a, o, i=i: outs.__setitem__(("m", i), o)))
+    seen = {}
+    hooks.append(model.model.norm.register_forward_pre_hook(lambda m, a: seen.__setitem__("x", a[0][0, -1])))
+    with torch.no_grad():
+        model(inputs_embeds=s.clean.embeds[None], use_cache=False)
+    for h in hooks:
+        h.remove()
+    x = seen["x"].double()
+    norm = model.model.norm
+    gain = 1.0 + norm.weight.double()
+    scale = 1.0 / torch.sqrt((x**2).mean() + norm.eps)
+    u = (model.lm_head.weight[s.correct_id] - model.lm_head.weight[s.wrong_id]).double()
+    for i, layer in enumerate(model.model.layers):
+        a = layer.post_attention_layernorm(outs[("a", i)])[0, -1].double()
+        m = layer.post_feedforward_layernorm(outs[("m", i)])[0, -1].double()
+        assert abs(float((gain * a * scale) @ u) - d.attn[i]) < 1e-4
+        assert abs(float((gain * m * scale) @ u) - d.mlp[i]) < 1e-4
+
+
+@pytest.mark.slow
+def test_gemma3_dla_adds_up_on_the_real_model():
+    """The bundled Gemma 3 270M (18 sandwich-norm blocks, tied, scaled embedding): DLA terms add up to the
+    model's own logit difference and each layer's heads to their layer."""
+    s = P.prepare(load_model("gemma3"), "The Eiffel Tower is in the city of", "The Colosseum is in the city of")
+    d = dla_mod.direct_logit_attribution(s)
+    assert d.sum_error < 1e-3 and d.frozen_error < 1e-3 and abs(d.real - s.m_clean) < 1e-4
+    assert np.allclose(d.attn, d.heads.sum(1), atol=1e-3)
+    assert d.heads.shape == (18, 4)

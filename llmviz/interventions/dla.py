@@ -5,7 +5,9 @@ In a pre-norm model the final residual stream is a sum, ``x = embed + Σ_l attn_
 ``attn_l = Σ_h head_{l,h} + bias_l``. The final norm is not linear, so its scale (``1/rms`` for RMSNorm,
 ``1/σ`` for LayerNorm) is frozen at the clean run's value: then ``logit(a) − logit(b)`` is a sum of one
 term per component (a linearisation; exact at the clean input, not a description of what happens when a
-component is removed — that is what patching measures).
+component is removed — that is what patching measures). Blocks with sandwich norms (Gemma 3) add
+``norm(sublayer output)``: those are the terms, and a head's share goes through the post-attention norm at
+the layer's frozen clean scale, so heads still add up to their layer.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from llmviz.interventions.patching import PatchSetup, capture
 from llmviz.interventions.sites import ATTN, HEAD, MLP, RESID
 from llmviz.models.loading import CAUSAL_LM
 
-DECOMPOSITION_TOL = 1e-3  # relative: residual ≠ sum of parts beyond this → unsupported (e.g. sandwich norms)
+DECOMPOSITION_TOL = 1e-3  # relative: residual ≠ sum of parts beyond this → unsupported architecture
 
 
 @dataclass
@@ -95,6 +97,27 @@ def _norm_parts(norm, x_last):
     return linear, None, "RMSNorm"
 
 
+def _sandwich_norms(layer):
+    """``(post-attention norm, post-MLP norm)`` of a block that normalises each sublayer's output before
+    adding it to the residual stream (Gemma 2/3: ``post_attention_layernorm`` + ``post_feedforward_layernorm``,
+    with ``pre_feedforward_layernorm`` before the MLP); ``(None, None)`` for a plain pre-norm block (in Llama,
+    ``post_attention_layernorm`` is the norm *before* the MLP and must not be applied to outputs)."""
+    if hasattr(layer, "pre_feedforward_layernorm") and hasattr(layer, "post_feedforward_layernorm"):
+        return layer.post_attention_layernorm, layer.post_feedforward_layernorm
+    return None, None
+
+
+def _through(norm, v):
+    """``(norm(v) for the residual, linear map of v's parts at v's frozen scale or None)``."""
+    import torch
+
+    if norm is None:
+        return v.double(), None
+    with torch.inference_mode():
+        out = norm(v[None].to(next(norm.parameters()).dtype))[0].double()
+    return out, _norm_parts(norm, v.double())[0]
+
+
 def direct_logit_attribution(setup: PatchSetup) -> DlaResult:
     """DLA of the clean prompt's metric ``logit(correct) − logit(incorrect)`` at the last position."""
     import torch
@@ -123,8 +146,14 @@ def direct_logit_attribution(setup: PatchSetup) -> DlaResult:
         real = float(logits[0, setup.correct_id] - logits[0, setup.wrong_id])
         x = captured["final"].double()
         embed = acts[RESID][0][-1].double()
-        attn = [a[-1].double() for a in acts[ATTN]]
-        mlp = [m[-1].double() for m in acts[MLP]]
+        # sandwich norms (Gemma 3): a sublayer adds norm(output); its heads' shares go through that norm
+        # at the clean output's frozen scale, so they still add up to the layer's term exactly
+        post = [_sandwich_norms(layer) for layer in mods.layers]
+        attn_lin, mlp_lin = zip(
+            *[(_through(pa, a[-1]), _through(pm, m[-1])) for (pa, pm), a, m in zip(post, acts[ATTN], acts[MLP])]
+        )
+        attn = [a for a, _ in attn_lin]
+        mlp = [m for m, _ in mlp_lin]
         recon = embed + sum(attn) + sum(mlp)
         if float((recon - x).abs().max()) > DECOMPOSITION_TOL * max(1.0, float(x.abs().max())):
             raise UnsupportedModelError(
@@ -140,7 +169,9 @@ def direct_logit_attribution(setup: PatchSetup) -> DlaResult:
             eye = torch.eye(H, dtype=zl.dtype, device=zl.device)
             per_head = (eye[:, :, None] * zl[None]).reshape(H, -1)  # row h: only head h's slice
             bias = proj(torch.zeros_like(per_head[:1]))
-            heads.append((proj(per_head) - bias).double())
+            share = (proj(per_head) - bias).double()
+            head_norm = attn_lin[layer][1]
+            heads.append(share if head_norm is None else head_norm(share))
         lin, nbias, kind = _norm_parts(norm, x)
         unembed = loaded.model.get_output_embeddings()
         u = (unembed.weight[setup.correct_id] - unembed.weight[setup.wrong_id]).double()
