@@ -22,7 +22,7 @@ def test_streaming_text_appears_and_stop_keeps_it(page, app_url):
     # the text grew while generating: several partial states, each extending the previous one
     assert len(seen) >= 3, seen
     assert all(b.startswith(a.rstrip()) for a, b in zip(seen, seen[1:])), seen
-    page.get_by_role("button", name="Stop").click()
+    page.get_by_role("button", name="Stop", exact=True).click()
     wait_idle(page)
     page.get_by_text("Stopped by you").wait_for(timeout=60_000)
     assert page.locator(".llmviz-tokens").first.inner_text().strip()
