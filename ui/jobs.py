@@ -35,7 +35,12 @@ def owner() -> str:
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     ctx = get_script_run_ctx()
-    return ctx.session_id if ctx is not None else "no-session"
+    if ctx is None:
+        return "no-session"
+    # the session's own state object as well: Streamlit's AppTest gives every test app the same
+    # session_id, so a run left over from one test could cancel another test's job (one job per owner)
+    state = getattr(ctx.session_state, "_state", None)
+    return ctx.session_id if state is None else f"{ctx.session_id}/{id(state):x}"
 
 
 def cancel_stale() -> None:
