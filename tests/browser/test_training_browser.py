@@ -30,7 +30,7 @@ def test_loss_chart_updates_during_training_and_stop_keeps_curves(page, app_url)
     page.get_by_role("button", name="Stop", exact=True).click()
     page.get_by_text(re.compile(r"Stopped by you at step \d+")).wait_for(timeout=60_000)
     wait_idle(page)
-    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1  # the curves so far are kept
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30_000)  # the curves so far are kept
     page.get_by_role("button", name="Stop", exact=True).click()  # any later rerun keeps them too
     wait_idle(page)
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30_000)
