@@ -39,7 +39,7 @@ from llmviz.report import export_name
 from llmviz.viz import explain as viz
 from ui.common import current_model, export_buttons, md_escape, plot, show_error, t_text
 from ui.i18n import t
-from ui.jobs import cached
+from ui.jobs import cached, memo
 from ui.links import copy_link, presenter_mode, qp, to_url, url_state
 from ui.on_click import start_on_click
 
@@ -89,7 +89,7 @@ def _lens(_loaded, spec: str, text: str, target: str | None):
     return logit_lens(_loaded, text, target)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+# kept server-wide by ui.jobs.memo, not st.cache_data: the progress bar is drawn from inside
 def _ablation(_loaded, spec: str, text: str, target_json: str, whole: bool, batch: int, _progress=None):
     problem = ablation_problem(_loaded, text, Target(**json.loads(target_json)))
     return head_ablation(problem, whole_layers=whole, batch_size=batch, progress=_progress)
@@ -366,7 +366,7 @@ else:
         st.stop()
     bar = st.progress(0.0, text=t("explain.ablating"))
     try:
-        abl = cached(
+        abl = memo(
             "explain",
             _ablation,
             loaded,

@@ -141,3 +141,51 @@ def test_intervene_patching_waits_in_the_queue(queue, tmp_path):
     assert seen == [{"running": 1, "waiting": 1, "max_jobs": 1}]
     assert "Checks: whole residual stream patched at each layer gives 1" in texts(at)
     assert queue.counts()["running"] == 0
+
+
+def _memo_script():
+    import streamlit as st
+
+    from ui.jobs import memo
+
+    calls = st.session_state.setdefault("calls", [])
+
+    def work(_model, n: int, _progress=None):
+        calls.append(n)
+        for i in range(3):
+            _progress(i + 1, 3)
+        return {"n": n, "sq": [n * n]}
+
+    bar = st.progress(0.0)  # a block made outside the memoised function, as on the Explain page
+    for n in (int(st.query_params.get("n", "2")), 5, 2):
+        out = memo("test", work, object(), n, _max_entries=2, _progress=lambda d, k: bar.progress(d / k))
+        st.write(f"n={n} sq={out['sq']}")
+        out["sq"].append(-1)  # a page changing its copy changes nobody else's
+    st.write(f"calls={calls}")
+
+
+def test_memo_keeps_results_server_wide_and_draws_nothing_on_a_hit(queue):
+    """Computed once per key for the whole server (arguments starting with _ are not in the key),
+    a copy on a hit, least recently used dropped past _max_entries; a second session hits."""
+    import ui.jobs as UJ
+
+    UJ._MEMO.clear()
+    first = AppTest.from_function(_memo_script, default_timeout=30)
+    first.query_params["n"] = "2"
+    first.run()
+    assert_ok(first)
+    assert "n=2 sq=[4]\nn=5 sq=[25]\nn=2 sq=[4]" in texts(first) and "calls=[2, 5]" in texts(
+        first
+    )  # the second 2 is a hit
+    again = AppTest.from_function(_memo_script, default_timeout=30)  # another session, same server
+    again.query_params["n"] = "2"
+    again.run()
+    assert_ok(again)
+    assert "calls=[]" in texts(again)  # 2 and 5 were kept: nothing recomputed, no replay error
+    third = AppTest.from_function(_memo_script, default_timeout=30)
+    third.query_params["n"] = "7"  # kept [5, 2]: 7 pushes out 5, which is then recomputed and pushes
+    third.run()  # out 2, which is recomputed too
+    assert_ok(third)
+    assert "calls=[7, 5, 2]" in texts(third) and "n=2 sq=[4]" in texts(third)
+    assert all(len(v) <= 2 for v in UJ._MEMO.values())
+    UJ._MEMO.clear()

@@ -13,6 +13,7 @@ raises its stop exception there when the run is stopped or the session ends, whi
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import threading
@@ -27,6 +28,8 @@ from ui.i18n import t
 
 _DONE: OrderedDict[str, None] = OrderedDict()  # keys of cached calls already computed (skip the queue)
 _DONE_MAX = 512
+_MEMO: dict[str, OrderedDict] = {}  # per function: call key -> result (see memo)
+_MEMO_LOCK = threading.Lock()
 _local = threading.local()  # the job the current script thread holds
 
 
@@ -121,4 +124,34 @@ def cached(kind: str, fn: Callable, *args, **kwargs):
         _DONE[key] = None
         while len(_DONE) > _DONE_MAX:
             _DONE.popitem(last=False)
+    return out
+
+
+def memo(kind: str, fn: Callable, *args, _max_entries: int = 16, **kwargs):
+    """Like ``cached`` for a plain function whose ``_progress`` callback draws into page elements.
+
+    ``st.cache_data`` records every element call a cached function makes, the progress bar's
+    updates included, and replays them on a hit; a bar made outside the function does not exist in
+    the replaying run, so the second session asking for the same result got CacheReplayClosureError.
+    Here the result is kept server-wide (arguments starting with ``_`` are not part of the key, as
+    with st.cache_data; at most ``_max_entries`` per function, least recently used dropped) and a hit
+    returns a copy at once, drawing nothing; a miss waits for a queue slot and reports progress."""
+    key = _call_key(fn, args, kwargs)
+    name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+    if key is not None:
+        with _MEMO_LOCK:
+            kept = _MEMO.get(name)
+            if kept is not None and key in kept:
+                kept.move_to_end(key)
+                return copy.deepcopy(kept[key])
+    with heavy(kind) as job:
+        if "_progress" in kwargs:
+            kwargs["_progress"] = job.wrap(kwargs["_progress"])
+        out = fn(*args, **kwargs)
+    if key is not None:
+        with _MEMO_LOCK:
+            kept = _MEMO.setdefault(name, OrderedDict())
+            kept[key] = copy.deepcopy(out)
+            while len(kept) > max(1, _max_entries):
+                kept.popitem(last=False)
     return out
