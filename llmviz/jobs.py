@@ -38,16 +38,23 @@ QUEUED, RUNNING, DONE, CANCELLED = "queued", "running", "done", "cancelled"
 POLL_S = 0.5  # how often a waiting job reports its position (and notices a Stop)
 
 
-def _env_number(name: str, default: float, cast=float) -> float:
+def _env_number(name: str, default: float, cast=float, low: float | None = None, high: float | None = None) -> float:
+    """A number from the environment variable ``name`` (``default`` when unset): above 0, or within
+    ``low``..``high`` inclusive when given; a clear error otherwise."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
+    if low is None:
+        what, ok = "above 0", lambda v: v > 0
+    else:
+        what, ok = f"from {low:g} to {high:g}", lambda v: low <= v <= high
+    kind = "a whole number" if cast is int else "a number"
     try:
         value = cast(raw)
     except ValueError:
-        raise LlmvizError(f"{name} must be a number (got {raw!r}).") from None
-    if value <= 0:
-        raise LlmvizError(f"{name} must be above 0 (got {raw!r}).")
+        raise LlmvizError(f"{name} must be {kind} {what} (got {raw!r}).") from None
+    if not ok(value):
+        raise LlmvizError(f"{name} must be {kind} {what} (got {raw!r}).")
     return value
 
 
@@ -255,16 +262,7 @@ HEAVY_NICE = 5  # how much lower the CPU priority of a running heavy job is (0 =
 
 def heavy_nice() -> int:
     """``LLMVIZ_HEAVY_NICE`` (0..19) if set, else :data:`HEAVY_NICE`."""
-    raw = os.environ.get("LLMVIZ_HEAVY_NICE", "").strip()
-    if not raw:
-        return HEAVY_NICE
-    try:
-        value = int(raw)
-    except ValueError:
-        raise LlmvizError(f"LLMVIZ_HEAVY_NICE must be a whole number from 0 to 19 (got {raw!r}).") from None
-    if not 0 <= value <= 19:
-        raise LlmvizError(f"LLMVIZ_HEAVY_NICE must be a whole number from 0 to 19 (got {raw!r}).")
-    return value
+    return int(_env_number("LLMVIZ_HEAVY_NICE", HEAVY_NICE, int, low=0, high=19))
 
 
 @contextmanager

@@ -53,16 +53,26 @@ def tiny_llama(tiny_llama_dir):
     return load_model(str(tiny_llama_dir))
 
 
-@pytest.fixture
-def one_thread():
-    """Run a test's torch work on one thread (two OpenMP threads on two shared, busy cores
-    can be ~10x slower than one); the previous setting is restored afterwards."""
+def _torch_on_one_thread():
     import torch
 
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test's torch work on one thread (two OpenMP threads on two shared, busy cores
+    can be ~10x slower than one); the previous setting is restored afterwards."""
+    yield from _torch_on_one_thread()
+
+
+@pytest.fixture(scope="module")
+def one_thread_module():
+    """``one_thread`` for a whole module (for module-scoped fixtures that run the model)."""
+    yield from _torch_on_one_thread()
 
 
 @pytest.fixture(scope="session")

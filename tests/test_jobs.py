@@ -278,7 +278,7 @@ def test_heavy_nice_is_configurable_and_checked(monkeypatch):
         assert applied is False
     for bad in ("-1", "20", "low"):
         monkeypatch.setenv("LLMVIZ_HEAVY_NICE", bad)
-        with pytest.raises(LlmvizError, match="LLMVIZ_HEAVY_NICE"):
+        with pytest.raises(LlmvizError, match="LLMVIZ_HEAVY_NICE must be a whole number from 0 to 19"):
             J.heavy_nice()
 
 

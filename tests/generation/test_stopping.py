@@ -54,14 +54,8 @@ def test_params_bounds():
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
+def _one_thread(one_thread_module):
     """Two busy shared cores: one torch thread is much faster here (tests/conftest.py one_thread)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
