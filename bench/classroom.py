@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from llmviz.jobs import default_max_jobs, heavy_nice  # noqa: E402
 from tests.browser.conftest import _free_port as free_port  # noqa: E402 (one server harness for tests and bench)
 from tests.browser.conftest import wait_healthy  # noqa: E402
 
@@ -241,6 +242,18 @@ def _browser_wrapper(exe: str) -> tuple[str, str]:
     return str(wrapper), how
 
 
+def _drop_cgroup() -> None:
+    """Remove the browsers' cgroup once they have exited (the kernel refuses while any is left)."""
+    for _ in range(20):
+        try:
+            CGROUP.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.25)
+
+
 def _pct(xs: list[float], q: float) -> float | None:
     if not xs:
         return None
@@ -306,6 +319,7 @@ async def _main() -> dict:
         rss_after = server.rss()
         peak = server.peak
         server.close()
+        _drop_cgroup()
     times = out.pop("times")
     res = {
         kind: {"n": len(v), "p50_s": _pct(v, 0.5), "p95_s": _pct(v, 0.95), "max_s": round(max(v), 2) if v else None}
@@ -326,8 +340,8 @@ async def _main() -> dict:
         rounds=ROUNDS,
         browser_cpu=out.pop("browser_cpu", None),
         think_s=THINK_S,
-        heavy_nice=__import__("llmviz.jobs", fromlist=["heavy_nice"]).heavy_nice(),
-        max_jobs=int(os.environ.get("LLMVIZ_MAX_JOBS") or max(1, (os.cpu_count() or 1) // 2)),
+        heavy_nice=heavy_nice(),
+        max_jobs=default_max_jobs(),
         cpu_count=os.cpu_count(),
         loadavg_start=load_start,
         loadavg=_loadavg(),
