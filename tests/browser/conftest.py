@@ -145,18 +145,24 @@ def assert_offline(page) -> None:
 
 
 # Counts the script runs the page has seen: every time stApp's data-test-script-state becomes "running".
+# It reads the mutation records (each one's old value), not only the state when the observer is called:
+# a quick run (a button's rerun) can go running -> notRunning between two calls and would be missed.
 _RUN_COUNTER_JS = """
 (() => {
   window.__llmvizRuns = 0;
   let last = null;
-  const look = () => {
-    const app = document.querySelector('[data-testid="stApp"]');
-    const state = app ? app.getAttribute('data-test-script-state') : null;
+  const see = (state) => {
     if (state === 'running' && last !== 'running') window.__llmvizRuns += 1;
     last = state;
   };
-  new MutationObserver(look).observe(document, {attributes: true, subtree: true, childList: true,
-                                               attributeFilter: ['data-test-script-state']});
+  new MutationObserver((records) => {
+    for (const r of records) {  // the state before each change, in order
+      if (r.type === 'attributes' && r.target.getAttribute('data-testid') === 'stApp') see(r.oldValue);
+    }
+    const app = document.querySelector('[data-testid="stApp"]');
+    see(app ? app.getAttribute('data-test-script-state') : null);  // and the state now
+  }).observe(document, {attributes: true, attributeOldValue: true, subtree: true, childList: true,
+                        attributeFilter: ['data-test-script-state']});
 })();
 """
 IDLE_JS = '() => !!document.querySelector(\'[data-testid="stApp"][data-test-script-state="notRunning"]\')'

@@ -37,3 +37,36 @@ def test_wait_idle_refuses_a_page_that_does_not_count_its_runs(browser, app_url)
         assert page.runs_waited >= 1
     finally:
         counted.close()
+
+
+def test_run_counter_sees_a_run_that_starts_and_ends_between_two_looks(browser):
+    """A quick rerun (a button click) can set "running" and then "notRunning" before the counter's
+    observer is called; counting from the state at call time missed it (a CI failure of the test
+    above: the click's run was not counted). The counter reads each change's old value."""
+    ctx = new_context(browser)
+    try:
+        page = ctx.new_page()
+        page.set_content('<div data-testid="stApp" data-test-script-state="notRunning"></div>')
+        page.evaluate(
+            """() => new Promise((done) => {
+              const app = document.querySelector('[data-testid="stApp"]');
+              app.setAttribute('data-test-script-state', 'running');  // one task: no observer call between
+              app.setAttribute('data-test-script-state', 'notRunning');
+              setTimeout(done, 50);
+            })"""
+        )
+        assert page.evaluate("() => window.__llmvizRuns") == 1
+        page.evaluate(
+            """() => new Promise((done) => {
+              const app = document.querySelector('[data-testid="stApp"]');
+              for (let i = 0; i < 3; i++) {
+                app.setAttribute('data-test-script-state', 'running');
+                app.setAttribute('data-test-script-state', 'notRunning');
+              }
+              app.setAttribute('data-test-script-state', 'running');
+              setTimeout(done, 50);
+            })"""
+        )
+        assert page.evaluate("() => window.__llmvizRuns") == 5
+    finally:
+        ctx.close()
