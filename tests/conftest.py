@@ -90,3 +90,25 @@ def tiny_gemma3(tiny_gemma3_dir):
 @pytest.fixture(scope="session")
 def gemma3():
     return load_model("gemma3")
+
+
+@pytest.fixture(autouse=True)
+def _no_uncaught_app_exception(request, monkeypatch):
+    """Every AppTest run of every test: an exception the page did not catch (a traceback a user
+    would see) fails the test, even where the test did not call ``assert_ok`` after that run (an
+    ablation click once hid CacheReplayClosureError this way). A test that expects one says so with
+    ``@pytest.mark.app_exception``."""
+    from streamlit.testing.v1 import AppTest
+
+    seen: list[str] = []
+    run = AppTest._run
+
+    def checked_run(self, *args, **kwargs):
+        out = run(self, *args, **kwargs)
+        seen.extend(str(e.value).splitlines()[0][:300] if e.value else "(no message)" for e in self.exception)
+        return out
+
+    monkeypatch.setattr(AppTest, "_run", checked_run)
+    yield
+    if seen and request.node.get_closest_marker("app_exception") is None:
+        pytest.fail(f"an AppTest run raised an uncaught exception: {seen[:3]}", pytrace=False)

@@ -110,6 +110,7 @@ def _tour_sidebar_app():
     st.markdown(f"on {dict(st.query_params)}")
 
 
+@pytest.mark.app_exception  # outside app.py, switch_page to the next step's page is refused
 def test_sidebar_tour_controls():
     """Every page but Learn shows the step's question; Next opens the next step's live view;
     the controls vanish on Learn and after "End the tour"."""
