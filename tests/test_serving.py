@@ -188,15 +188,19 @@ def test_mistyped_folder_makes_no_connection(tmp_path, monkeypatch, localhost):
     assert calls == []
 
 
-def test_streamlit_config_makes_no_external_lookup_and_bounds_uploads():
-    """Named server address + browser.serverAddress: Streamlit 1.67's bootstrap skips get_external_ip."""
+def _streamlit_config() -> dict:
     from pathlib import Path
 
     import tomllib
 
+    return tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+
+
+def test_streamlit_config_makes_no_external_lookup_and_bounds_uploads():
+    """Named server address + browser.serverAddress: Streamlit 1.67's bootstrap skips get_external_ip."""
     from llmviz.limits import MAX_CSV_BYTES
 
-    cfg = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    cfg = _streamlit_config()
     assert serving.is_loopback(cfg["server"]["address"])
     assert cfg["browser"]["serverAddress"]
     assert cfg["server"]["maxUploadSize"] * 1024 * 1024 == MAX_CSV_BYTES
@@ -205,11 +209,7 @@ def test_streamlit_config_makes_no_external_lookup_and_bounds_uploads():
 def test_streamlit_config_runs_no_full_gc_or_file_watcher_per_run():
     """A class reloading pages: Streamlit's default gc.collect(2) after every script run held the GIL for
     a quarter of the server's time (bench/classroom.py under py-spy); no source watcher on a server."""
-    from pathlib import Path
-
-    import tomllib
-
-    cfg = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    cfg = _streamlit_config()
     assert cfg["runner"]["postScriptGC"] is False
     assert cfg["server"]["fileWatcherType"] == "none"
 

@@ -24,7 +24,7 @@ from llmviz.report import export_name
 from llmviz.viz import interventions as viz
 from ui.common import export_buttons, md_escape, plot, show_error, t_text
 from ui.i18n import t
-from ui.jobs import heavy
+from ui.jobs import run_in_slot
 from ui.links import presenter_mode
 
 DEFAULT_PAIR = {
@@ -41,10 +41,7 @@ def run_heavy(fn, *args, **kwargs):
     """The single call site for heavy work on this page: it waits for a slot of the server-wide work
     queue (ui.jobs.heavy), and a ``progress`` callback checks the job first, so Stop, a newer run of
     this session or the time budget cancels the sweep at its next step."""
-    with heavy("intervene") as job:
-        if kwargs.get("progress") is not None:
-            kwargs["progress"] = job.wrap(kwargs["progress"])
-        return fn(*args, **kwargs)
+    return run_in_slot("intervene", fn, args, kwargs, progress="progress")
 
 
 def _store() -> dict:

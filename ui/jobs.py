@@ -98,13 +98,34 @@ def check() -> None:
         job.check()
 
 
+def _fn_name(fn: Callable) -> str:
+    """A function's name that stays the same when a page script defines it anew on every run."""
+    return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def run_in_slot(kind: str, fn: Callable, args: tuple, kwargs: dict, progress: str = "_progress"):
+    """``fn(*args, **kwargs)`` in a slot of the server queue; its progress callback (the keyword
+    ``progress``, if given) checks the job first, so Stop, a newer run or the budget stop it there."""
+    with heavy(kind) as job:
+        if kwargs.get(progress) is not None:
+            kwargs[progress] = job.wrap(kwargs[progress])
+        return fn(*args, **kwargs)
+
+
+def _keep(store: OrderedDict, key: str, value, limit: int) -> None:
+    """Put ``key`` last in ``store``, dropping the least recently used entries beyond ``limit``."""
+    store[key] = value
+    while len(store) > max(1, limit):
+        store.popitem(last=False)
+
+
 def _call_key(fn: Callable, args: tuple, kwargs: dict) -> str | None:
     """The arguments that st.cache_data hashes (names not starting with ``_``), as a digest."""
     try:
         bound = inspect.signature(fn).bind(*args, **kwargs)
     except (TypeError, ValueError):
         return None
-    parts = [getattr(fn, "__module__", ""), getattr(fn, "__qualname__", repr(fn))]
+    parts = [_fn_name(fn)]
     parts += [f"{k}={v!r}" for k, v in bound.arguments.items() if not k.startswith("_")]
     return hashlib.sha256("\x1f".join(parts).encode("utf-8", "replace")).hexdigest()
 
@@ -116,14 +137,9 @@ def cached(kind: str, fn: Callable, *args, **kwargs):
     if key is not None and key in _DONE:
         _DONE.move_to_end(key)
         return fn(*args, **kwargs)
-    with heavy(kind) as job:
-        if "_progress" in kwargs:
-            kwargs["_progress"] = job.wrap(kwargs["_progress"])
-        out = fn(*args, **kwargs)
+    out = run_in_slot(kind, fn, args, kwargs)
     if key is not None:
-        _DONE[key] = None
-        while len(_DONE) > _DONE_MAX:
-            _DONE.popitem(last=False)
+        _keep(_DONE, key, None, _DONE_MAX)
     return out
 
 
@@ -137,21 +153,15 @@ def memo(kind: str, fn: Callable, *args, _max_entries: int = 16, **kwargs):
     with st.cache_data; at most ``_max_entries`` per function, least recently used dropped) and a hit
     returns a copy at once, drawing nothing; a miss waits for a queue slot and reports progress."""
     key = _call_key(fn, args, kwargs)
-    name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+    name = _fn_name(fn)
     if key is not None:
         with _MEMO_LOCK:
             kept = _MEMO.get(name)
             if kept is not None and key in kept:
                 kept.move_to_end(key)
                 return copy.deepcopy(kept[key])
-    with heavy(kind) as job:
-        if "_progress" in kwargs:
-            kwargs["_progress"] = job.wrap(kwargs["_progress"])
-        out = fn(*args, **kwargs)
+    out = run_in_slot(kind, fn, args, kwargs)
     if key is not None:
         with _MEMO_LOCK:
-            kept = _MEMO.setdefault(name, OrderedDict())
-            kept[key] = copy.deepcopy(out)
-            while len(kept) > max(1, _max_entries):
-                kept.popitem(last=False)
+            _keep(_MEMO.setdefault(name, OrderedDict()), key, copy.deepcopy(out), _max_entries)
     return out
