@@ -247,7 +247,8 @@ def live_section() -> None:
         st.session_state["trn_live_name"] = live_name(params)
 
         def on_eval(h: loop.History) -> bool:
-            st.session_state["trn_live_partial"] = h
+            # a copy: after Stop this run goes on appending to h while the new run draws what is kept
+            st.session_state["trn_live_partial"] = h.snapshot()
             bar.progress(h.progress, text=t("training.progress", step=h.step[-1], total=h.total_steps))
             show_metrics(metrics, h)
             fig = V.loss_curves(h, t("training.live_chart"))

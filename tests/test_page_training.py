@@ -85,6 +85,33 @@ def test_stop_without_a_run_says_stopped():
     assert "Stopped" in " ".join(w.value for w in at.warning)
 
 
+def test_stop_keeps_a_copy_of_the_curves_the_stopped_run_goes_on_changing(monkeypatch):
+    """With fast reruns, Stop starts a new run while the old one is still training; it appends to the
+    same History (step first, the validation loss after evaluating). The stopped view drew that live
+    object, so a half-appended evaluation raised IndexError and the curves vanished (a browser-test
+    failure in CI). The page keeps a copy taken at each evaluation."""
+    from llmviz.errors import LlmvizError
+    from llmviz.train import experiments as X
+    from llmviz.train.loop import History
+
+    live = History(step=[2, 4], epoch=[1.0, 2.0], train_loss=[3.0, 2.5], val_loss=[3.1, 2.9], total_steps=8)
+
+    def fake_run_live(params, on_eval=None):
+        on_eval(live)
+        raise LlmvizError("interrupted")  # the old run stops here in this test; in the app it goes on
+
+    monkeypatch.setattr(X, "run_live", fake_run_live)
+    at = open_page(PAGE)
+    at.button(key="trn_run").click().run()
+    live.step.append(6)  # the old run, still going: a new evaluation is half appended
+    live.train_loss.append(2.0)
+    at.button(key="trn_live_stop").click().run()
+    assert_ok(at)
+    assert "Stopped by you at step 4 of 8" in texts(at)
+    fig = next(c for c in at.get("plotly_chart"))
+    assert '"x":[2,4]' in fig.proto.spec.replace(" ", "")  # the curves as they were at the evaluation
+
+
 def test_transfer_section_small():
     at = open_page(PAGE, query={"preset": "transfer"})
     assert at.segmented_control(key="trn_section").value == "transfer"

@@ -86,6 +86,10 @@ class History:
     def as_dict(self) -> dict:
         return {**asdict(self), "tokens_per_s": self.tokens_per_s}
 
+    def snapshot(self) -> History:
+        """A copy that the training run's further appends do not change (``on_eval`` gets the live one)."""
+        return copy.deepcopy(self)
+
 
 def encode(tokenizer, texts: list[str], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids and attention mask, padded to the longest text. Shapes [n, seq] (seq <= max_len)."""
