@@ -16,6 +16,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from google.protobuf.message import DecodeError
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -110,7 +112,7 @@ def new_context(browser, **kwargs):
     """A browser context whose pages count their script runs (``wait_idle`` needs the counter: a
     context made with ``browser.new_context`` directly makes ``wait_idle`` fail loudly)."""
     context = browser.new_context(**kwargs)
-    context.add_init_script(_RUN_COUNTER_JS)
+    context.on("page", count_runs)
     return context
 
 
@@ -119,7 +121,6 @@ def page(browser):
     """A fresh page whose every request URL is recorded in ``page.requests_seen``."""
     context = new_context(browser, viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
-    pg.runs_waited = 0
     pg.requests_seen = []
     pg.on("request", lambda req: pg.requests_seen.append(req.url))
     pg.console_errors = []
@@ -144,58 +145,88 @@ def assert_offline(page) -> None:
     assert not ext, f"requests left localhost: {ext[:10]}"
 
 
-# Counts the script runs the page has seen: every time stApp's data-test-script-state becomes "running".
-# It reads the mutation records (each one's old value), not only the state when the observer is called:
-# a quick run (a button's rerun) can go running -> notRunning between two calls and would be missed.
-_RUN_COUNTER_JS = """
-(() => {
-  window.__llmvizRuns = 0;
-  let last = null;
-  const see = (state) => {
-    if (state === 'running' && last !== 'running') window.__llmvizRuns += 1;
-    last = state;
-  };
-  new MutationObserver((records) => {
-    for (const r of records) {  // the state before each change, in order
-      if (r.type === 'attributes' && r.target.getAttribute('data-testid') === 'stApp') see(r.oldValue);
-    }
-    const app = document.querySelector('[data-testid="stApp"]');
-    see(app ? app.getAttribute('data-test-script-state') : null);  // and the state now
-  }).observe(document, {attributes: true, attributeOldValue: true, subtree: true, childList: true,
-                        attributeFilter: ['data-test-script-state']});
-})();
-"""
+def run_message(payload: bytes | str) -> str | None:
+    """What a websocket frame from the server says of script runs: "start" (``new_session``, sent as
+    each run, a fragment's included, begins), "end" (``script_finished``, whatever its status), or None."""
+    if not isinstance(payload, (bytes, bytearray)):
+        return None
+    try:
+        kind = ForwardMsg.FromString(bytes(payload)).WhichOneof("type")
+    except DecodeError:
+        return None
+    return {"new_session": "start", "script_finished": "end"}.get(kind)
+
+
+def count_runs(page) -> None:
+    """Count the script runs that end on this page (``page.runs_seen``), from the server's messages;
+    ``page.run_open`` is True between a run's start and its end, ``page.run_messages`` counts both.
+
+    The DOM's ``data-test-script-state`` missed quick runs: a Next click (a fragment run) drew no
+    "running" on a loaded machine, so no attribute ever changed (two CI failures of
+    test_wait_idle_sees_each_run_start_and_finish, the second with a counter that read every mutation
+    record). The server sends ``new_session`` and ``script_finished`` for every run. The counts go on
+    over navigations (each new document opens a new websocket)."""
+    page.runs_seen = 0
+    page.runs_waited = 0
+    page.run_open = False
+    page.run_messages = 0
+
+    def on_frame(payload) -> None:
+        said = run_message(payload)
+        if said is None:
+            return
+        page.run_messages += 1
+        page.run_open = said == "start"
+        if said == "end":
+            page.runs_seen += 1
+
+    page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
+
+
 IDLE_JS = '() => !!document.querySelector(\'[data-testid="stApp"][data-test-script-state="notRunning"]\')'
 
 
 QUIET_MS = 400  # a page may rerun itself right after a run (query params, st.rerun); wait until it stays idle
 
 
-def wait_idle(page, timeout: float = 120_000, start_timeout: float = 5_000) -> None:
-    """Wait until a script run has started (since the last wait) and then finished.
+def _until(page, ready, timeout_ms: float, step_ms: int = 25) -> bool:
+    """Poll ``ready()`` (it reads counts that Playwright updates while a call waits) until it is true
+    (True) or ``timeout_ms`` passes (False)."""
+    deadline = time.time() + timeout_ms / 1000
+    while not ready():
+        if time.time() > deadline:
+            return False
+        page.wait_for_timeout(step_ms)
+    return True
 
-    A run counts as finished when ``[data-testid="stApp"]`` has ``data-test-script-state="notRunning"``.
-    If no new run starts within ``start_timeout`` ms (the action did not rerun the script), only the
-    finished state is awaited. A run that the page starts by itself right after (query params,
-    ``st.rerun``) is waited for too: the state must stay "notRunning" for ``QUIET_MS``."""
+
+def wait_idle(page, timeout: float = 120_000, start_timeout: float = 5_000) -> None:
+    """Wait until a script run has ended since the last wait, and the app has settled.
+
+    Runs are counted from the server's messages (``count_runs``). If no run ends within
+    ``start_timeout`` ms (the action did not rerun the script), only settling is awaited. Settled: no
+    run open, ``[data-testid="stApp"]`` drawn as ``data-test-script-state="notRunning"``, and no run
+    starts or ends for ``QUIET_MS`` (a page may rerun itself right after: query params, ``st.rerun``)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    if page.evaluate("() => typeof window.__llmvizRuns") == "undefined":
+    if not hasattr(page, "runs_seen"):
         raise AssertionError("this page does not count its runs: make its context with conftest.new_context")
-    seen = getattr(page, "runs_waited", 0)
-    try:
-        page.wait_for_function(f"() => (window.__llmvizRuns || 0) > {seen}", timeout=start_timeout)
-    except Exception:  # noqa: BLE001 - playwright TimeoutError: no rerun happened
-        pass
+    seen = page.runs_waited
+    _until(page, lambda: page.runs_seen > seen, start_timeout)
     deadline = time.time() + timeout / 1000
-    while True:  # settled: not running, and no further run starts within a short quiet period
-        page.wait_for_function(IDLE_JS, timeout=max(1_000, (deadline - time.time()) * 1000))
-        runs = page.evaluate("() => window.__llmvizRuns || 0")
+
+    def idle() -> bool:
+        return not page.run_open and page.evaluate(IDLE_JS)
+
+    while True:
+        if not _until(page, idle, max(1_000, (deadline - time.time()) * 1000), step_ms=50):
+            raise TimeoutError(f"the app did not finish its run within {timeout / 1000:.0f} s")
+        said = page.run_messages
         page.wait_for_timeout(QUIET_MS)
-        if page.evaluate("() => window.__llmvizRuns || 0") == runs and page.evaluate(IDLE_JS):
+        if page.run_messages == said and idle():
             break
         if time.time() > deadline:
             raise TimeoutError("the app kept rerunning")
-    page.runs_waited = runs
+    page.runs_waited = page.runs_seen
 
 
 def settle(page, timeout: float = 120_000) -> None:
@@ -205,7 +236,6 @@ def settle(page, timeout: float = 120_000) -> None:
 
 
 def open_app(page, app_url: str, path: str = "", query: str = "") -> None:
-    page.runs_waited = 0  # a new document starts its run counter at 0
     page.goto(f"{app_url}/{path}{('?' + query) if query else ''}")
     wait_idle(page)
 

@@ -90,7 +90,6 @@ def test_bertviz_frames_fit_their_content_in_presenter_mode(browser, app_url):
     """issue 13: the model view drew 978 px in a 940 px frame (last head column cut); frames were guessed heights."""
     context = new_context(browser, viewport={"width": 1280, "height": 720})
     page = context.new_page()
-    page.runs_waited = 0
     open_app(page, app_url, "attention", "view=bertviz&presenter=1")  # minilm: 6 layers x 12 heads
     for kind in ("head", "model"):
         if kind == "model":

@@ -40,7 +40,6 @@ def test_every_page_fits_in_presenter_mode(browser, app_url, lang):
     ARTIFACTS.mkdir(exist_ok=True)
     context = new_context(browser, viewport={"width": 1280, "height": 720})
     page = context.new_page()
-    page.runs_waited = 0
     found = {}
     for url in PAGES:
         path = "" if url == "home" else url
@@ -77,7 +76,6 @@ def test_card_formulas_fit_their_cards(browser, app_url):
 
     context = new_context(browser, viewport={"width": 1280, "height": 720})
     page = context.new_page()
-    page.runs_waited = 0
     cut = []
     for query in ("section=formulas", "section=formulas&presenter=1", "section=formulas&lang=zh"):
         open_app(page, app_url, "", query)
