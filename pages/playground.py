@@ -11,6 +11,7 @@ from llmviz.generation import fill_mask as FM
 from llmviz.generation.generate import (
     MAX_NEW_TOKENS_LIMIT,
     MAX_PROMPT_WORDS,
+    MAX_SENTENCES,
     GenerationStream,
     SamplingParams,
     branch,
@@ -148,7 +149,8 @@ def _sampling_controls(mode: str, d: SamplingParams) -> SamplingParams:
             t("playground.seed"), 0, 2**31 - 1, int(d.seed), key=f"pg_seed_{mode}", help=t("playground.seed_help")
         )
         n_alt = c[3].slider(t("playground.n_alt"), 2, 10, 5, key="pg_nalt")
-        sentence = st.number_input(
+        cs = st.columns(2)
+        sentence = cs[0].number_input(
             t("playground.sentence_end_after"),
             0,
             MAX_NEW_TOKENS_LIMIT,
@@ -156,10 +158,29 @@ def _sampling_controls(mode: str, d: SamplingParams) -> SamplingParams:
             key=f"pg_sentence_{mode}",
             help=t("playground.sentence_end_after_help"),
         )
+        sentences = cs[1].number_input(
+            t("playground.sentences"),
+            1,
+            MAX_SENTENCES,
+            int(d.sentences),
+            key=f"pg_sentences_{mode}",
+            help=t("playground.sentences_help"),
+            disabled=not sentence,
+        )
         if d.stop_strings:
             st.caption(t_text("playground.stop_strings", s=", ".join(repr(x) for x in d.stop_strings)))
     return SamplingParams(
-        greedy, temperature, int(top_k), top_p, rep, int(max_new), int(seed), int(n_alt), int(sentence), d.stop_strings
+        greedy,
+        temperature,
+        int(top_k),
+        top_p,
+        rep,
+        int(max_new),
+        int(seed),
+        int(n_alt),
+        int(sentence),
+        d.stop_strings,
+        int(sentences),
     )
 
 

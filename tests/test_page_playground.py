@@ -3,6 +3,8 @@ kept, fill-mask for masked and causal models, messages for bad input and the wro
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from llmviz.generation.generate import GenerationStream, SamplingParams, build_prompt
@@ -31,6 +33,7 @@ def test_each_preset_generates_with_probabilities(mode, tiny_llama_dir, tiny_lla
     assert at.toggle(key=f"pg_greedy_{mode}").value == preset.params.greedy
     (gen,) = _generate(at, mode, 3)
     assert len(gen.steps) == 3 and gen.prompt.user == preset.user
+    assert gen.params == replace(preset.params, max_new_tokens=3)  # the boxes start at the preset's settings
     # the page ran the same computation as llmviz does directly (seeded => identical)
     params = SamplingParams(**{**preset.params.as_dict(), "max_new_tokens": 3})
     ref = GenerationStream(tiny_llama, build_prompt(tiny_llama, preset.user, preset.system), params)
@@ -39,6 +42,19 @@ def test_each_preset_generates_with_probabilities(mode, tiny_llama_dir, tiny_lla
     assert "reached the max new tokens" in texts(at)
     html = " ".join(h.proto.body for h in at.get("html"))
     assert html.count('<span title="step') == 3
+
+
+def test_sentence_boxes_set_the_stopping_rule(tiny_llama_dir):
+    """The two stopping boxes reach the run's settings; the sentences box is off while the rule is."""
+    at = open_page(PAGE, str(tiny_llama_dir), query={"preset": "creative"})
+    assert at.number_input(key="pg_sentences_creative").value == 2
+    assert not at.number_input(key="pg_sentences_creative").disabled
+    at.number_input(key="pg_sentences_creative").set_value(3)
+    at.number_input(key="pg_sentence_creative").set_value(5)
+    (gen,) = _generate(at, "creative", 3)
+    assert (gen.params.sentences, gen.params.sentence_end_after) == (3, 5)
+    at.number_input(key="pg_sentence_creative").set_value(0).run()
+    assert at.number_input(key="pg_sentences_creative").disabled
 
 
 def test_branching_keeps_the_earlier_branch(tiny_llama_dir):

@@ -38,10 +38,13 @@ MAX_ALTERNATIVES = 20
 SEED_STRIDE = 100_003
 STOP_REASONS = ("eos", "max_new_tokens", "stopped", "context", "sentence_end", "stop_string")
 MAX_STOP_STRINGS, MAX_STOP_STRING_CHARS = 4, 16
+MAX_SENTENCES = 10
 # A sentence ends with . ! ? … (then closing quotes/brackets) followed by whitespace, or with a full-width
 # 。！？ (Chinese puts no space after it). "3.14", "e.g.," and "file.py" are not sentence ends.
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 _CJK_SENTENCE_END = re.compile(r"[。！？][」』”’）)]*$")
+# The same ends inside a text: an ASCII end followed by whitespace, or a full-width one anywhere.
+_SENTENCE_ENDS_WITHIN = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)|[。！？][」』”’）)]*")
 
 
 def ends_sentence(text: str, next_piece: str) -> bool:
@@ -53,6 +56,14 @@ def ends_sentence(text: str, next_piece: str) -> bool:
     if _CJK_SENTENCE_END.search(body):
         return True
     return bool(_SENTENCE_END.search(body)) and (not next_piece or next_piece[0].isspace())
+
+
+def sentences_ended(text: str, next_piece: str) -> int:
+    """How many sentences ``text`` has ended, judged with the piece that would come next (as
+    ``ends_sentence`` judges its last one): "A. B." + " C" -> 2; "3.14 is pi." + "" -> 1."""
+    body = text.rstrip()
+    inside = sum(1 for m in _SENTENCE_ENDS_WITHIN.finditer(body) if m.end() < len(body))
+    return inside + int(ends_sentence(text, next_piece))
 
 
 def cut_words(text: str, limit: int) -> tuple[str, int]:
@@ -75,11 +86,12 @@ class SamplingParams:
     max_new_tokens: int = 48
     seed: int = 0
     n_alternatives: int = 5
-    # Stopping rules besides EOS and max_new_tokens (0 / () = off): end at the first sentence end once
-    # ``sentence_end_after`` tokens are out; end once the output contains one of ``stop_strings`` after
-    # some text (the token holding it is kept).
+    # Stopping rules besides EOS and max_new_tokens (0 / () = off): once ``sentence_end_after`` tokens are
+    # out, end at the first sentence end at which the new text has ended ``sentences`` sentences; end once
+    # the output contains one of ``stop_strings`` after some text (the token holding it is kept).
     sentence_end_after: int = 0
     stop_strings: tuple[str, ...] = ()
+    sentences: int = 1
 
     def checked(self) -> "SamplingParams":
         """Validate; raises InputError with what to change."""
@@ -107,6 +119,8 @@ class SamplingParams:
                 f"'Stop at a sentence end after' must be between 0 (off) and {MAX_NEW_TOKENS_LIMIT} tokens "
                 f"(got {self.sentence_end_after})."
             )
+        if not 1 <= int(self.sentences) <= MAX_SENTENCES:
+            raise InputError(f"Sentences to write must be between 1 and {MAX_SENTENCES} (got {self.sentences}).")
         if len(self.stop_strings) > MAX_STOP_STRINGS or any(
             not s or len(s) > MAX_STOP_STRING_CHARS for s in self.stop_strings
         ):
@@ -462,7 +476,13 @@ class GenerationStream:
             return False
         tok = self.loaded.tokenizer
         text = tok.decode(self.token_ids, skip_special_tokens=True)
-        return ends_sentence(text, tok.decode(self.token_ids + [next_id], skip_special_tokens=True)[len(text) :])
+        nxt = tok.decode(self.token_ids + [next_id], skip_special_tokens=True)[len(text) :]
+        if not ends_sentence(text, nxt):
+            return False
+        if int(self.params.sentences) <= 1:
+            return True
+        old = tok.decode(self.token_ids[: self.start], skip_special_tokens=True)  # Continue: count the new part
+        return sentences_ended(text[len(old) :], nxt) >= int(self.params.sentences)
 
     def _stop_string_seen(self) -> bool:
         """A stop string in the new text, after some non-blank text (a leading line break does not stop)."""

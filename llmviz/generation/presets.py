@@ -64,7 +64,14 @@ PRESETS: dict[str, Preset] = {
         "You are a creative writer.",
         "Write the first two sentences of a story about a robot who learns to paint.",
         SamplingParams(
-            greedy=False, temperature=0.9, top_k=50, top_p=0.95, max_new_tokens=96, seed=7, sentence_end_after=40
+            greedy=False,
+            temperature=0.9,
+            top_k=50,
+            top_p=0.95,
+            max_new_tokens=96,
+            seed=7,
+            sentence_end_after=8,
+            sentences=2,  # two sentence ends (the first end after 40 tokens often gave one sentence)
         ),
         "Sampling (temperature > 0) makes each seed tell a different story; greedy repeats itself.",
     ),
@@ -128,7 +135,14 @@ COMPLETION_PRESETS: dict[str, dict[str, Preset]] = {
             "",
             "Once upon a time, there was a robot who wanted to learn to paint. Every morning,",
             SamplingParams(
-                greedy=False, temperature=0.9, top_k=50, top_p=0.95, max_new_tokens=96, seed=7, sentence_end_after=40
+                greedy=False,
+                temperature=0.9,
+                top_k=50,
+                top_p=0.95,
+                max_new_tokens=96,
+                seed=7,
+                sentence_end_after=8,
+                sentences=2,  # two sentence ends (the first end after 40 tokens often gave one sentence)
             ),
             "The opening of a story; sampling makes each seed tell a different one.",
         ),
@@ -178,7 +192,14 @@ COMPLETION_PRESETS: dict[str, dict[str, Preset]] = {
             "",
             "从前，有一个想学画画的机器人。每天早上，",
             SamplingParams(
-                greedy=False, temperature=0.9, top_k=50, top_p=0.95, max_new_tokens=96, seed=7, sentence_end_after=40
+                greedy=False,
+                temperature=0.9,
+                top_k=50,
+                top_p=0.95,
+                max_new_tokens=96,
+                seed=7,
+                sentence_end_after=8,
+                sentences=2,  # two sentence ends (the first end after 40 tokens often gave one sentence)
             ),
             "故事的开头；采样（温度 > 0）让每个种子讲出不同的故事。",
         ),

@@ -18,6 +18,7 @@ from llmviz.generation.generate import (
     ends_sentence,
     eos_ids,
     generate,
+    sentences_ended,
 )
 from llmviz.generation.presets import PRESETS
 
@@ -44,9 +45,30 @@ def test_ends_sentence(text, nxt, expected):
     assert ends_sentence(text, nxt) is expected
 
 
+@pytest.mark.parametrize(
+    "text, nxt, expected",
+    [
+        ("A robot woke. It painted.", " Then", 2),
+        ("A robot woke. It painted", ".", 1),  # the second one is not over yet
+        ("A robot woke.\nIt painted!", "\n", 2),
+        ("Pi is 3.14 and e is 2.71.", " So", 1),  # decimal points end nothing
+        ("He said “stop.” She did.", "", 2),
+        ("See e.g., the sky.", " It", 1),
+        ("天气很好。我们去公园。", "然后", 2),  # full-width stops, no spaces
+        ("天气很好。我们去", "公园", 1),
+        ("", " The", 0),
+    ],
+)
+def test_sentences_ended(text, nxt, expected):
+    assert sentences_ended(text, nxt) == expected
+
+
 def test_params_bounds():
     with pytest.raises(InputError, match="sentence end"):
         SamplingParams(sentence_end_after=-1).checked()
+    for bad in (0, 11):
+        with pytest.raises(InputError, match="Sentences"):
+            SamplingParams(sentences=bad).checked()
     with pytest.raises(InputError, match="stop strings"):
         SamplingParams(stop_strings=("",)).checked()
     with pytest.raises(InputError, match="stop strings"):
@@ -101,6 +123,33 @@ def test_sentence_rule_only_cuts_the_run_short(smollm2, preset_runs):
     assert free.token_ids[:n] == gen.token_ids
     nxt = smollm2.tokenizer.decode(free.token_ids, skip_special_tokens=True)[len(gen.text) :]
     assert nxt[:1].isspace() and gen.text.rstrip()[-1] in ".!?", (gen.text, nxt)
+
+
+@pytest.mark.slow
+def test_creative_preset_writes_the_two_sentences_it_asks_for(smollm2, preset_runs):
+    """The creative prompt asks for two sentences; one rule at 40 tokens often ended after the first.
+    Independent check: the same seeded run without the rule has the same tokens, and the cut falls at
+    its second sentence end, counted by the test's own regex; with ``sentences=1`` it falls at the first."""
+    prompt, gen = preset_runs["creative"]
+    params = PRESETS["creative"].params
+    assert params.sentences == 2
+    assert gen.stop_reason in ("sentence_end", "eos"), (gen.stop_reason, gen.text)
+
+    def ends(text: str) -> int:  # sentence ends: . ! ? (closing quotes) then whitespace or the end
+        return len(re.findall(r"[.!?…][\"'”’)\]]*(?=\s|$)", text.rstrip()))
+
+    if gen.stop_reason == "eos":
+        assert ends(gen.text) >= 1, gen.text
+        return
+    n = len(gen.steps)
+    free = generate(smollm2, prompt, replace(params, sentence_end_after=0, max_new_tokens=n + 1), record=False)
+    assert free.token_ids[:n] == gen.token_ids
+    assert ends(gen.text) == 2, gen.text
+    nxt = smollm2.tokenizer.decode(free.token_ids, skip_special_tokens=True)[len(gen.text) :]
+    assert nxt[:1].isspace(), (gen.text, nxt)
+    one = generate(smollm2, prompt, replace(params, sentences=1, max_new_tokens=n), record=False)
+    assert one.stop_reason == "sentence_end" and len(one.steps) < n, one.text
+    assert gen.token_ids[: len(one.steps)] == one.token_ids and ends(one.text) == 1, one.text
 
 
 def test_continue_equals_one_longer_run(tiny_llama):
