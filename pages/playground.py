@@ -170,17 +170,17 @@ def _sampling_controls(mode: str, d: SamplingParams) -> SamplingParams:
         if d.stop_strings:
             st.caption(t_text("playground.stop_strings", s=", ".join(repr(x) for x in d.stop_strings)))
     return SamplingParams(
-        greedy,
-        temperature,
-        int(top_k),
-        top_p,
-        rep,
-        int(max_new),
-        int(seed),
-        int(n_alt),
-        int(sentence),
-        d.stop_strings,
-        int(sentences),
+        greedy=greedy,
+        temperature=temperature,
+        top_k=int(top_k),
+        top_p=top_p,
+        repetition_penalty=rep,
+        max_new_tokens=int(max_new),
+        seed=int(seed),
+        n_alternatives=int(n_alt),
+        sentence_end_after=int(sentence),
+        stop_strings=d.stop_strings,
+        sentences=int(sentences),
     )
 
 

@@ -361,6 +361,9 @@ class GenerationStream:
         self.steps: list[StepRecord] = list(resume.steps) if resume is not None else []
         self.token_ids: list[int] = [s.token_id for s in self.steps]
         self.start = len(self.steps)  # steps carried over from the generation being continued
+        # their text, decoded once: the stopping rules look only at what this stream adds after it
+        tok = loaded.tokenizer
+        self.carried_text = tok.decode(self.token_ids, skip_special_tokens=True) if self.token_ids else ""
         self.stop_reason = "stopped"  # until the loop ends by itself
         self.notices = list(prompt.notices)
         self.ttft_s: float | None = resume.ttft_s if resume is not None else None
@@ -481,16 +484,13 @@ class GenerationStream:
             return False
         if int(self.params.sentences) <= 1:
             return True
-        old = tok.decode(self.token_ids[: self.start], skip_special_tokens=True)  # Continue: count the new part
-        return sentences_ended(text[len(old) :], nxt) >= int(self.params.sentences)
+        return sentences_ended(text[len(self.carried_text) :], nxt) >= int(self.params.sentences)
 
     def _stop_string_seen(self) -> bool:
         """A stop string in the new text, after some non-blank text (a leading line break does not stop)."""
         if not self.params.stop_strings:
             return False
-        tok = self.loaded.tokenizer
-        old = tok.decode(self.token_ids[: self.start], skip_special_tokens=True)
-        new = tok.decode(self.token_ids, skip_special_tokens=True)[len(old) :]
+        new = self.loaded.tokenizer.decode(self.token_ids, skip_special_tokens=True)[len(self.carried_text) :]
         for s in self.params.stop_strings:
             i = new.find(s, len(new) - len(new.lstrip()))
             if i > 0 and new[:i].strip():
