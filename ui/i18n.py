@@ -1,33 +1,20 @@
 """UI strings in English and Chinese.
 
 Catalogues are JSON files, one per page and language: ``i18n/<lang>/<page>.json``
-(``{"key": "text"}``). ``t("attention.title")`` looks up key ``title`` in the
-``attention`` catalogue of the active language (``st.session_state["lang"]``).
+(``{"key": "text"}``), read through the streamlit-free :mod:`llmviz.i18n`. ``t("attention.title")``
+looks up key ``title`` in the ``attention`` catalogue of the active language (``st.session_state["lang"]``).
 A missing key shows ``⟦page.key⟧`` so tests can find it; tests/test_i18n.py checks that
 every key exists in every language.
 """
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-from pathlib import Path
-
 import streamlit as st
 
-LANGS = {"en": "English", "zh": "中文"}
-ROOT = Path(__file__).resolve().parents[1] / "i18n"
-MISSING = "⟦{}⟧"
+from llmviz.i18n import LANGS, MISSING, ROOT, Labels, catalogue, labels  # noqa: F401 - re-exported
+
 LANG_KEY = "lang"  # session_state key and URL parameter of the active language
 LANG_SWITCH = "lang_switch"  # widget key of the sidebar switch
-
-
-@lru_cache(maxsize=64)
-def catalogue(lang: str, page: str) -> dict[str, str]:
-    path = ROOT / lang / f"{page}.json"
-    if not path.is_file():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _ensure_app_navigation() -> None:
@@ -74,6 +61,12 @@ def t(key: str, **fmt) -> str:
         return text.format(**fmt)
     except (KeyError, IndexError, ValueError):  # a catalogue placeholder the caller did not fill
         return MISSING.format(key)
+
+
+def fig_labels() -> Labels:
+    """The label function of the figure builders (llmviz.viz) in the active language: pass it as
+    ``labels=`` so a figure is built in the reader's language."""
+    return labels(lang())
 
 
 def set_lang() -> None:
