@@ -8,21 +8,9 @@ from ui.i18n import LANG_KEY, LANG_SWITCH, LANGS, lang, set_lang, t
 from ui.jobs import cancel_stale
 from ui.learn import tour_sidebar
 from ui.links import CONTRAST_KEY, PRESENTER_KEY, accept_flag_from_query, apply_presenter_style
+from ui.registry import DEFAULT_PAGE, PAGES
 
 st.set_page_config(page_title="llmviz", page_icon="static/icon.png", layout="wide")  # local file: no CDN
-
-# (file, title, icon, url path). Pages are added here as they land. Titles shown in the
-# navigation come from the `app` catalogue (key page_<url path>) in the active language.
-PAGES = [
-    ("pages/home.py", "Home / Learn", ":material/school:", "home"),
-    ("pages/playground.py", "Playground", ":material/play_circle:", "playground"),
-    ("pages/attention.py", "Attention", ":material/visibility:", "attention"),
-    ("pages/positional.py", "Positional encoding", ":material/waves:", "positional"),
-    ("pages/bias.py", "Bias", ":material/balance:", "bias"),
-    ("pages/explain.py", "Explain", ":material/lightbulb:", "explain"),
-    ("pages/training.py", "Training lab", ":material/model_training:", "training"),
-    ("pages/intervene.py", "Intervene", ":material/tune:", "intervene"),
-]
 
 # One rule for the language: ?lang= in the URL (a link, a reload) wins over the session; a URL
 # without it (sidebar navigation) keeps the session's language and gets it back.
@@ -34,7 +22,10 @@ elif st.session_state.get(LANG_KEY, "en") != "en" and _url_lang != st.session_st
     st.query_params[LANG_KEY] = st.session_state[LANG_KEY]
 
 nav = st.navigation(
-    [st.Page(f, title=t(f"app.page_{u}"), icon=i, url_path=u, default=(u == "home")) for f, _, i, u in PAGES]
+    [
+        st.Page(p.file, title=t(f"app.page_{p.url}"), icon=p.icon, url_path=p.url, default=(p.url == DEFAULT_PAGE))
+        for p in PAGES
+    ]
 )
 
 tour_sidebar(nav.url_path)  # during the guided tour: the step's question and Next, at the top

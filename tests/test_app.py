@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import PAGES
+from ui.registry import PAGES
 from tests.apptest_util import assert_ok, open_page, texts
 
 
-@pytest.mark.parametrize("page", [p[0] for p in PAGES])
+@pytest.mark.parametrize("page", [p.file for p in PAGES])
 def test_every_page_runs_with_minilm(page):
     at = open_page(page, "minilm")
     assert_ok(at)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import PAGES
-from llmviz.learn import HOME_SECTIONS
+from ui.registry import PAGES
+from ui.learn_content import HOME_SECTIONS
 from llmviz.models.loading import KINDS
 from ui.i18n import LANGS, MISSING
 
@@ -100,7 +100,7 @@ def test_every_literal_key_in_the_code_exists():
 def test_every_computed_key_exists():
     """Keys the code builds at run time: navigation titles, Learn sections, per-kind notes."""
     computed = (
-        [f"app.page_{u}" for *_, u in PAGES]
+        [f"app.page_{p.url}" for p in PAGES]
         + [f"learn.section_{s}" for s in HOME_SECTIONS]
         + [f"learn.section_{s}_intro" for s in HOME_SECTIONS[1:]]
         + [f"home.probes_{k}" for k in KINDS]

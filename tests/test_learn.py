@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app import PAGES
-from llmviz import learn as L
+from ui.registry import PAGES
+from ui import learn_content as L
 from ui.links import link_for, parse_link
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,7 +19,7 @@ def _cat(lang, page):
 
 
 def test_page_files_match_the_navigation():
-    assert L.PAGE_FILES == {u: f for f, _, _, u in PAGES}
+    assert L.PAGE_FILES == {p.url: p.file for p in PAGES}
     assert all((ROOT / f).is_file() for f in L.PAGE_FILES.values())
 
 

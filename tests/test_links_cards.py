@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from llmviz.learn import CARDS, PAGE_FILES
+from ui.learn_content import CARDS, PAGE_FILES
 from tests.apptest_util import APP, assert_ok
 from ui.common import MODEL_KEY
 

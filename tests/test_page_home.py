@@ -8,7 +8,7 @@ import pytest
 from google.protobuf import text_format
 from streamlit.testing.v1 import AppTest
 
-from llmviz.learn import CARDS, SECTIONS, TOUR
+from ui.learn_content import CARDS, SECTIONS, TOUR
 from tests.apptest_util import assert_ok, open_page, texts, unescape
 from ui.common import MODEL_KEY
 from ui.i18n import MISSING, catalogue

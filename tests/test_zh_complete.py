@@ -155,14 +155,9 @@ PAGES = [p for p in ("home", "playground", "attention", "positional", "bias", "e
 
 
 def _page_files() -> list[tuple[str, str]]:
-    import ast
-    from pathlib import Path
+    from ui.registry import PAGES as REGISTRY
 
-    tree = ast.parse(Path(APP).read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "PAGES":
-            return [(e.elts[0].value, e.elts[3].value) for e in node.value.elts]
-    raise AssertionError("app.PAGES not found")
+    return [(p.file, p.url) for p in REGISTRY]
 
 
 def visible_strings(at: AppTest) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from typing import Any
 
 import pandas as pd
@@ -13,11 +12,12 @@ import streamlit as st
 from llmviz.errors import LlmvizError
 from llmviz.models.loading import DEVICES, LoadedModel, available_models, load_model
 from ui.i18n import t
+from ui.registry import MODEL_KEY
+from ui.text import md_escape, show_error, show_info, show_notice, t_text  # noqa: F401  (the one text path)
 
 LOCAL_FOLDER = "Local folder or GGUF file…"
 HUB_ID = "Hub id…"
 DEFAULT_MODEL = "minilm"
-MODEL_KEY = "llmviz_model_spec"  # session_state key holding the active model spec
 QP_MODEL_SEEN = "llmviz_qp_model_seen"  # the last ?model= this session applied
 DEVICE_KEY = "llmviz_device"
 
@@ -59,36 +59,6 @@ def load_cached(spec: str, device: str = "cpu", source: str | None = None) -> Lo
     if source is None:
         source = st.session_state.get(SOURCE_KEY, "auto") if spec == st.session_state.get(MODEL_KEY) else "auto"
     return _load_shared(spec, device, source, owner)
-
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:=^&\"'])")
-
-
-def md_escape(text: Any) -> str:
-    """``text`` as literal markdown: every markdown/HTML/LaTeX/directive character backslash-escaped,
-    so user input or model output inside a message is shown as typed, never as an image, link or tag."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
-
-
-def t_text(key: str, **fmt) -> str:
-    """``t(key, ...)`` with every string value escaped (for placeholders holding user input or model output)."""
-    return t(key, **{k: md_escape(v) if isinstance(v, str) else v for k, v in fmt.items()})
-
-
-def show_error(err: Exception, where=None) -> None:
-    """Show an LlmvizError as a user message (never a traceback); its text is escaped, so user input
-    quoted in it is never rendered as markdown or HTML."""
-    (where or st).error(md_escape(err), icon=":material/error:")
-
-
-def show_notice(text: Any, where=None) -> None:
-    """A warning whose text (which may quote user input) is shown literally."""
-    (where or st).warning(md_escape(text))
-
-
-def show_info(text: Any, where=None, **kwargs) -> None:
-    """An info box whose text (which may quote user input) is shown literally."""
-    (where or st).info(md_escape(text), **kwargs)
 
 
 def _load_with_status(spec: str, device: str) -> LoadedModel | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import inspect
+import json
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -23,8 +24,10 @@ from typing import Callable
 
 import streamlit as st
 
+from llmviz.errors import LlmvizError
 from llmviz.jobs import JobCancelled, JobTimeout, lowered_priority, server_queue
 from ui.i18n import t
+from ui.text import show_error
 
 _DONE: OrderedDict[str, None] = OrderedDict()  # keys of cached calls already computed (skip the queue)
 _DONE_MAX = 512
@@ -165,3 +168,142 @@ def memo(kind: str, fn: Callable, *args, _max_entries: int = 16, **kwargs):
         with _MEMO_LOCK:
             _keep(_MEMO.setdefault(name, OrderedDict()), key, copy.deepcopy(out), _max_entries)
     return out
+
+
+# ---------------------------------------------------------------- the one run-and-remember
+RUNS_KEY = "llmviz_runs"  # session_state: {action key: OrderedDict(input signature -> result)}
+KEEP_PER_ACTION = 4  # results kept per action and session (least recently used dropped)
+_SHARED: OrderedDict[str, object] = OrderedDict()  # server-wide results of shared actions
+_SHARED_MAX = 64
+_SHARED_LOCK = threading.Lock()
+
+
+def signature(inputs) -> str:
+    """The inputs of a run as one string (JSON, keys sorted; anything else by its ``str``)."""
+    return json.dumps(inputs, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _session_runs(key: str) -> OrderedDict:
+    runs = st.session_state.setdefault(RUNS_KEY, {})
+    return runs.setdefault(key, OrderedDict())
+
+
+def remembered(key: str, inputs):
+    """The result this session already has for action ``key`` and these inputs, else None."""
+    kept = _session_runs(key)
+    sig = signature(inputs)
+    if sig in kept:
+        kept.move_to_end(sig)
+        return kept[sig]
+    return None
+
+
+def remember(key: str, inputs, result, keep: int = KEEP_PER_ACTION) -> None:
+    """Keep ``result`` for action ``key`` and these inputs in this session (bounded)."""
+    _keep(_session_runs(key), signature(inputs), result, keep)
+
+
+def kept_results(key: str) -> list[tuple]:
+    """``[(inputs, result), ...]`` this session keeps for action ``key``, oldest first (inputs as JSON data)."""
+    return [(json.loads(sig), r) for sig, r in _session_runs(key).items()]
+
+
+def forget(key: str) -> None:
+    """Drop every kept result of action ``key`` in this session."""
+    st.session_state.get(RUNS_KEY, {}).pop(key, None)
+
+
+def _fmt_s(seconds: float) -> str:
+    if seconds < 10:
+        return f"{max(seconds, 1):.0f}"
+    return f"{round(seconds, -1):.0f}"
+
+
+def button_label(label: str, estimate_s: float | None = None) -> str:
+    """A start button's text with its measured estimate ("about N s on this machine")."""
+    return label if estimate_s is None else f"{label} ({t('app.estimate', s=_fmt_s(estimate_s))})"
+
+
+def run_on_click(
+    key: str,
+    label: str,
+    fn: Callable,
+    *args,
+    inputs,
+    kind: str,
+    estimate_s: float | None = None,
+    progress: str | None = None,
+    progress_text: str | None = None,
+    shared: bool = False,
+    on_result: Callable | None = None,
+    auto: bool = False,
+    disabled: bool = False,
+    keep: int = KEEP_PER_ACTION,
+    hint: str | None = None,
+    **kwargs,
+):
+    """The one way to run heavy work on a click and remember it.
+
+    Draws a primary start button (with the estimate); on a click (or at once when ``auto`` and nothing is
+    kept yet) it waits for a slot of the server queue, shows a progress bar and a Stop button, runs
+    ``fn(*args, **kwargs)`` and keeps the result for this session and ``inputs`` (JSON-able; everything the
+    result depends on). On every later run with the same inputs the kept result is returned again without a
+    click, wherever the call stands (tab, section), so the page draws it in place. ``progress``: the name
+    of ``fn``'s progress keyword; a callback ``(done, total, ...)`` drawing the bar is passed there (or,
+    when the caller gave one in ``kwargs``, that one, with the job's check in front). ``shared``: results
+    are also kept server-wide (a second session asking for the same inputs gets a copy at once).
+    ``on_result(result)``: a side effect (e.g. recording the run) made once, after a fresh computation.
+    Returns the result, or None (not asked yet, stopped, or failed: the message is shown)."""
+    sig = signature(inputs)
+    kept = _session_runs(key)
+    clicked = st.button(
+        button_label(label, estimate_s),
+        key=f"{key}_start",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=disabled,
+    )
+    if st.session_state.get(f"{key}_stop"):
+        st.warning(t("jobs.cancelled"))
+    if not clicked and not (auto and sig not in kept):
+        if sig in kept:
+            kept.move_to_end(sig)
+            return kept[sig]
+        st.caption(hint or t("app.press_to_start"))
+        return None
+    if shared:
+        with _SHARED_LOCK:
+            hit = _SHARED.get(shared_sig := signature([key, _fn_name(fn), inputs]))
+            if hit is not None:
+                _SHARED.move_to_end(shared_sig)
+        if hit is not None:
+            result = copy.deepcopy(hit)
+            _keep(kept, sig, result, keep)
+            return result
+    bar = st.progress(0.0, text=progress_text or label) if progress else None
+    stop = st.empty()
+    stop.button(t("jobs.stop"), key=f"{key}_stop", icon=":material/stop:", help=t("jobs.stop_help"))
+    if progress:
+        given = kwargs.get(progress)
+
+        def draw(done, total, *rest):
+            if total:
+                bar.progress(min(1.0, done / total), text=f"{progress_text or label} {done}/{total}")
+
+        kwargs[progress] = given if callable(given) else draw
+    try:
+        result = run_in_slot(kind, fn, args, kwargs, progress=progress or "_progress")
+    except LlmvizError as err:
+        show_error(err)
+        return None
+    finally:
+        if bar is not None:
+            bar.empty()
+        stop.empty()
+    _keep(kept, sig, result, keep)
+    if shared:
+        with _SHARED_LOCK:
+            _keep(_SHARED, signature([key, _fn_name(fn), inputs]), copy.deepcopy(result), _SHARED_MAX)
+    if on_result is not None:
+        on_result(result)
+    return result

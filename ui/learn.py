@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from llmviz.learn import (
+from ui.i18n import LANG_KEY, lang, t
+from ui.learn_content import (
     CARDS,
     DEFAULT_HOME_SECTION,
     HOME_SECTIONS,
@@ -20,7 +21,6 @@ from llmviz.learn import (
     Link,
     clamp_step,
 )
-from ui.i18n import LANG_KEY, lang, t
 from ui.links import copy_link, link_for, presenter_mode, qp, url_state
 
 TOUR_STEP_KEY = "tour_step"  # 1-based step, kept for the whole session

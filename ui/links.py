@@ -20,7 +20,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import streamlit as st
 
-from ui.i18n import LANG_KEY, t
+from ui.i18n import LANG_KEY, lang, t
+from ui.registry import DEFAULT_PAGE, MODEL_KEY, PAGE_FILES
 
 PRESENTER_KEY = "presenter"
 CONTRAST_KEY = "contrast"
@@ -104,8 +105,6 @@ def link_for(page_path: str, state: dict[str, Any]) -> str:
     The default page (Home / Learn) lives at the root: ``/?section=tour``. ``None`` values are
     left out; booleans become ``1``/``0``; lists and dicts become JSON.
     """
-    from llmviz.learn import DEFAULT_PAGE
-
     path = "" if page_path == DEFAULT_PAGE else page_path
     clean = {k: _as_param(v) for k, v in state.items() if v is not None}
     return f"/{path}?{urlencode(clean)}" if clean else f"/{path}"
@@ -114,8 +113,6 @@ def link_for(page_path: str, state: dict[str, Any]) -> str:
 def parse_link(link: str) -> tuple[str, dict[str, str]]:
     """Inverse of :func:`link_for`: ``(page_path, {param: str})`` from a relative or absolute
     link (with or without the app's base path)."""
-    from llmviz.learn import DEFAULT_PAGE, PAGE_FILES
-
     parts = urlsplit(link)
     last = parts.path.rstrip("/").rsplit("/", 1)[-1]
     page = last if last in PAGE_FILES else DEFAULT_PAGE
@@ -130,8 +127,6 @@ def _base_url() -> str:
         return ""
     if not url:
         return ""
-    from llmviz.learn import PAGE_FILES
-
     parts = urlsplit(url)
     path = parts.path.rstrip("/")
     head, _, last = path.rpartition("/")
@@ -142,9 +137,6 @@ def _base_url() -> str:
 
 def view_state(state: dict[str, Any]) -> dict[str, Any]:
     """``state`` plus what every view shares: the model, and language/presenter when not default."""
-    from ui.common import MODEL_KEY
-    from ui.i18n import lang
-
     shared: dict[str, Any] = {"model": st.session_state.get(MODEL_KEY)}
     if lang() != "en":
         shared["lang"] = lang()

@@ -2,7 +2,7 @@
 live view with the sidebar controls, presenter mode's larger base font, the language switch —
 all offline."""
 
-from llmviz.learn import TOUR
+from ui.learn_content import TOUR
 from tests.browser.conftest import assert_offline, no_exception, open_app, wait_idle
 
 N = len(TOUR)

@@ -72,7 +72,7 @@ CARD_FORMULAS_JS = """() => Array.from(document.querySelectorAll('[class*="st-ke
 def test_card_formulas_fit_their_cards(browser, app_url):
     """issue 13: display formulas do not wrap and the cards hid the rest ("PE(pos,2i+1)=co…", "Concat(…) W").
     Every formula of the formula cards lies inside its card: two cards a row at 1280 px, and presenter mode."""
-    from llmviz.learn import CARDS, SECTIONS
+    from ui.learn_content import CARDS, SECTIONS
 
     context = new_context(browser, viewport={"width": 1280, "height": 720})
     page = context.new_page()

@@ -10,7 +10,7 @@ import json
 import time
 from urllib.parse import parse_qsl, urlsplit
 
-from llmviz.learn import TOUR
+from ui.learn_content import TOUR
 from tests.browser.conftest import new_context, no_exception, open_app, settle, wait_idle
 
 N = len(TOUR)

@@ -1,4 +1,4 @@
-"""Learn-page content as plain data: concept cards, course sections, the guided tour and the
+"""Learn-page content as plain data (no streamlit): concept cards, course sections, the guided tour and the
 deep-link contract every page implements.
 
 Texts are not here: each card and tour step names keys in the ``learn`` catalogues
@@ -14,35 +14,21 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-# The default page is served at the app's root URL ("/"), not at "/home".
-DEFAULT_PAGE = "home"
-# url path -> page file, the same pairs as app.PAGES (a test keeps them in step).
-PAGE_FILES: dict[str, str] = {
-    "home": "pages/home.py",
-    "playground": "pages/playground.py",
-    "attention": "pages/attention.py",
-    "positional": "pages/positional.py",
-    "bias": "pages/bias.py",
-    "explain": "pages/explain.py",
-    "training": "pages/training.py",
-    "intervene": "pages/intervene.py",
-}
-
-ATTENTION_VIEWS = ("stats", "head", "layer", "rollout", "bertviz", "formula", "neuron")
-POSITIONAL_SECTIONS = ("sinusoidal", "learned", "rope", "ablation")
-BIAS_SECTIONS = ("templates", "pairs", "counterfactual", "weat", "mitigation")
-EXPLAIN_SECTIONS = ("attribution", "logit_lens", "ablation")
-INTERVENE_SECTIONS = ("patching", "dla", "steering")
-PLAYGROUND_PRESETS = ("translation", "summarization", "qa", "code", "creative", "fill_mask")
-TRAINING_PRESETS = (
-    "overfit",
-    "more_data",
-    "dropout",
-    "weight_decay",
-    "early_stopping",
-    "transfer",
-    "bias",
-    "memorization",
+from ui.registry import (  # noqa: F401  (re-exported: the Learn content names pages and sections from here)
+    ATTENTION_VIEWS,
+    BIAS_SECTIONS,
+    COURSE_SECTIONS,
+    DEEP_LINKS,
+    DEFAULT_PAGE,
+    EXPLAIN_SECTIONS,
+    GLOBAL_PARAMS,
+    HOME_SECTIONS,
+    INTERVENE_SECTIONS,
+    PAGE_FILES,
+    PLAYGROUND_PRESETS,
+    POSITIONAL_SECTIONS,
+    SELECTOR,
+    TRAINING_PRESETS,
 )
 
 # Course sections of the Learn page, in teaching order; "tour" is the guided tour.
@@ -90,36 +76,13 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "faq_counterfactual",
         "faq_embeddings",
         "faq_interpretability",
+        "faq_benchmarks",
+        "faq_compare_runs",
     ),
 }
-HOME_SECTIONS: tuple[str, ...] = ("tour",) + tuple(SECTIONS)
 DEFAULT_HOME_SECTION = "tour"
+assert tuple(SECTIONS) == COURSE_SECTIONS, "ui.registry.COURSE_SECTIONS names the course sections in this order"
 
-# Deep-link contract: page -> {param: allowed values (tuple) or a type (int/float/str)}.
-# Every page also reads `model` (sidebar) and `lang` / `presenter` (handled by app.py).
-DEEP_LINKS: dict[str, dict[str, Any]] = {
-    "home": {"section": HOME_SECTIONS, "step": int},
-    "attention": {"text": str, "text_b": str, "layer": int, "head": int, "view": ATTENTION_VIEWS},
-    "positional": {"section": POSITIONAL_SECTIONS, "d_model": int, "max_len": int, "base": float},
-    "bias": {"section": BIAS_SECTIONS},
-    "explain": {"text": str, "section": EXPLAIN_SECTIONS, "target": str},
-    "playground": {"preset": PLAYGROUND_PRESETS, "text": str},
-    "training": {"preset": TRAINING_PRESETS},
-    "intervene": {"section": INTERVENE_SECTIONS, "text": str},
-}
-_FLAG = ("0", "1", "false", "true")
-GLOBAL_PARAMS: dict[str, Any] = {"model": str, "lang": ("en", "zh"), "presenter": _FLAG, "contrast": _FLAG}
-# The parameter that picks the part of a page (section / view / preset).
-SELECTOR: dict[str, str] = {
-    "home": "section",
-    "attention": "view",
-    "positional": "section",
-    "bias": "section",
-    "explain": "section",
-    "playground": "preset",
-    "training": "preset",
-    "intervene": "section",
-}
 
 SENTENCE_IT = "The animal didn't cross the street because it was too tired."
 SENTENCE_CHEF = "The chef who cooked the meal was praised by the guests."
@@ -279,6 +242,8 @@ CARDS: dict[str, Card] = {
         _card("faq_measure_bias", "bias", section="pairs"),
         _card("faq_counterfactual", "bias", section="counterfactual", **_SMOL),
         _card("faq_embeddings", "bias", section="weat", **_MINI),
+        _card("faq_benchmarks", "bias", section="stereoset"),
+        _card("faq_compare_runs", "bias", section="runs"),
         _card("faq_interpretability", "explain", section="attribution", text="The movie was not good at all.", **_SMOL),
     )
 }

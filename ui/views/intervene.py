@@ -1,17 +1,18 @@
-"""Sections of the Intervene page: activation patching, direct logit attribution, steering vectors.
+"""Views of the Intervene page: activation patching, direct logit attribution, steering vectors.
 
-Heavy runs start on a click and go through :func:`run_heavy` — the one call site a server-wide job
-queue (issue 12b, llmviz/jobs.py) can wrap; results are kept in session state under their inputs.
+Heavy runs start on a click through ``ui.jobs.run_on_click`` (queue, progress, Stop, the result kept for
+this session and its inputs, drawn again on every rerun in the tab where it was asked for).
 """
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from llmviz.bias.pairs_data import starter_pairs
+from llmviz.bias.templates import EXAMPLE_TARGETS, EXAMPLE_TEMPLATE
+from llmviz.bias.weat import word_sets
 from llmviz.errors import LlmvizError
 from llmviz.explain.targets import KIND_FOR_MODEL, MASKED_TOKEN, NEXT_TOKEN, SIMILARITY
 from llmviz.generation.generate import MAX_NEW_TOKENS_LIMIT, SamplingParams
@@ -21,11 +22,13 @@ from llmviz.interventions import steering as S
 from llmviz.interventions.sites import HEAD, SITE_KINDS, Site
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
 from llmviz.report import export_name
+from llmviz.viz import generate as gviz
 from llmviz.viz import interventions as viz
-from ui.common import export_buttons, md_escape, plot, show_error, t_text
+from ui.common import export_buttons, plot
 from ui.i18n import t
-from ui.jobs import run_in_slot
+from ui.jobs import kept_results, remember, remembered, run_on_click
 from ui.links import presenter_mode
+from ui.text import md_escape, show_error, show_text, t_text
 
 DEFAULT_PAIR = {
     NEXT_TOKEN: ("The Eiffel Tower is in the city of", "The Colosseum is in the city of"),
@@ -34,28 +37,43 @@ DEFAULT_PAIR = {
 }
 DEFAULT_TEXT_B = "Someone performs music for an audience."
 DEFAULT_SET = "he_she"
-RESULTS = "iv_results"  # session_state: {input key: result}
+STEER_TAB = "iv_steer_tab"  # the steering view's open tab, kept across reruns (a click in a tab stays there)
 
 
-def run_heavy(fn, *args, **kwargs):
-    """The single call site for heavy work on this page: it waits for a slot of the server-wide work
-    queue (ui.jobs.heavy), and a ``progress`` callback checks the job first, so Stop, a newer run of
-    this session or the time budget cancels the sweep at its next step."""
-    return run_in_slot("intervene", fn, args, kwargs, progress="progress")
+def url_fields(loaded: LoadedModel, qp) -> dict:
+    """The widgets the page's URL sets (``ui.links.url_state``): the section, and the prompt pair, answer
+    tokens and steering layer a copied link carries (``qp(name, default, ...)`` reads one parameter)."""
+    kinds = KIND_FOR_MODEL[loaded.facts.kind]
+    kind = qp("kind", kinds[0], choices=kinds)
+    clean_d, corrupt_d = DEFAULT_PAIR[kind]
+    fields = {
+        "iv_kind": kind,
+        f"iv_clean_{kind}": qp("text", clean_d),
+        f"iv_corrupt_{kind}": qp("corrupt", corrupt_d),
+        "iv_correct": qp("correct", ""),
+        "iv_wrong": qp("wrong", ""),
+    }
+    if loaded.facts.n_layers:
+        fields["iv_layer"] = min(max(qp("layer", loaded.facts.n_layers // 2, int), 0), loaded.facts.n_layers - 1)
+    return fields
 
 
-def _store() -> dict:
-    return st.session_state.setdefault(RESULTS, {})
-
-
-def _key(*parts) -> str:
-    return json.dumps(parts, sort_keys=True, default=str)
-
-
-def _stop_button(key: str) -> None:
-    """Clicking Stop reruns the page, which interrupts the running sweep at its next progress update."""
-    if st.button(t("intervene.stop"), key=f"{key}_stop", help=t("intervene.stop_help")):
-        st.warning(t("intervene.stopped"))
+def link_state(section: str) -> dict:
+    """What "Link to this view" carries: the section and the inputs typed on it."""
+    state: dict = {"section": section}
+    if section == "steering":
+        state["layer"] = st.session_state.get("iv_layer")
+        return state
+    kind = st.session_state.get("iv_kind")
+    if kind:
+        state.update(
+            kind=kind,
+            text=st.session_state.get(f"iv_clean_{kind}"),
+            corrupt=st.session_state.get(f"iv_corrupt_{kind}"),
+            correct=st.session_state.get("iv_correct") or None,
+            wrong=st.session_state.get("iv_wrong") or None,
+        )
+    return state
 
 
 # ------------------------------------------------------------------ the prompt pair
@@ -71,9 +89,12 @@ def _replace(kind: str) -> None:
         st.session_state["iv_replace_error"] = str(err)
 
 
-def prompt_pair(loaded: LoadedModel, clean_default: str | None = None) -> dict | None:
-    """Widgets for the clean/corrupted pair, the answer tokens, and the tokenizations side by side."""
+def prompt_pair(loaded: LoadedModel) -> dict | None:
+    """Widgets for the clean/corrupted pair, the answer tokens, and the tokenizations side by side
+    (their first values come from the URL: :func:`url_fields`)."""
     kinds = KIND_FOR_MODEL[loaded.facts.kind]
+    if st.session_state.get("iv_kind") not in kinds:
+        st.session_state["iv_kind"] = kinds[0]
     kind = (
         kinds[0]
         if len(kinds) == 1
@@ -87,13 +108,11 @@ def prompt_pair(loaded: LoadedModel, clean_default: str | None = None) -> dict |
     )
     st.caption(t(f"intervene.kind_help_{kind}"))
     clean_d, corrupt_d = DEFAULT_PAIR[kind]
-    if clean_default and kind == NEXT_TOKEN:
-        clean_d = clean_default
+    st.session_state.setdefault(f"iv_clean_{kind}", clean_d)
+    st.session_state.setdefault(f"iv_corrupt_{kind}", corrupt_d)
     c1, c2 = st.columns(2)
-    clean = c1.text_input(t("intervene.clean"), value=clean_d, key=f"iv_clean_{kind}", help=t("intervene.clean_help"))
-    corrupt = c2.text_input(
-        t("intervene.corrupt"), value=corrupt_d, key=f"iv_corrupt_{kind}", help=t("intervene.corrupt_help")
-    )
+    clean = c1.text_input(t("intervene.clean"), key=f"iv_clean_{kind}", help=t("intervene.clean_help"))
+    corrupt = c2.text_input(t("intervene.corrupt"), key=f"iv_corrupt_{kind}", help=t("intervene.corrupt_help"))
     with st.expander(t("intervene.replace_heading"), expanded=False):
         r1, r2, r3 = st.columns([2, 2, 1])
         r1.text_input(t("intervene.replace_x"), key="iv_word_x")
@@ -106,14 +125,12 @@ def prompt_pair(loaded: LoadedModel, clean_default: str | None = None) -> dict |
         text_b = st.text_input(t("intervene.text_b"), value=DEFAULT_TEXT_B, key="iv_text_b")
     else:
         a1, a2 = st.columns(2)
+        st.session_state.setdefault("iv_correct", "")
+        st.session_state.setdefault("iv_wrong", "")
         correct = (
-            a1.text_input(t("intervene.correct"), value="", key="iv_correct", help=t("intervene.correct_help")).strip()
-            or None
+            a1.text_input(t("intervene.correct"), key="iv_correct", help=t("intervene.correct_help")).strip() or None
         )
-        wrong = (
-            a2.text_input(t("intervene.wrong"), value="", key="iv_wrong", help=t("intervene.wrong_help")).strip()
-            or None
-        )
+        wrong = a2.text_input(t("intervene.wrong"), key="iv_wrong", help=t("intervene.wrong_help")).strip() or None
     try:
         tc, tx = P.pair_tokens(loaded, clean, corrupt, kind)
     except LlmvizError as err:
@@ -139,13 +156,15 @@ def prompt_pair(loaded: LoadedModel, clean_default: str | None = None) -> dict |
 
 
 def _setup(loaded: LoadedModel, pair: dict):
-    key = _key("setup", loaded.spec, pair)
-    store = _store()
-    if key not in store:
-        store[key] = P.prepare(
+    """The clean and corrupted runs (two forward passes, light): kept for this session and the pair."""
+    inputs = [loaded.spec, pair]
+    setup = remembered("iv_setup", inputs)
+    if setup is None:
+        setup = P.prepare(
             loaded, pair["clean"], pair["corrupt"], pair["kind"], pair["correct"], pair["wrong"], pair["text_b"]
         )
-    return store[key]
+        remember("iv_setup", inputs, setup)
+    return setup
 
 
 def _metric_line(setup) -> None:
@@ -180,28 +199,21 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
     L, T, H = loaded.facts.n_layers, setup.n_tokens, loaded.facts.n_heads
     n_sites = sum(L * (H if k == HEAD else T) for k in kinds)
     st.caption(t("intervene.patch_cost", sites=n_sites, passes=-(-n_sites // max(batch, 1))))
-    key = _key("patch", loaded.spec, pair, kinds)
-    store = _store()
-    b1, b2 = st.columns([1, 1])
-    if b1.button(t("intervene.run_patch"), key="iv_run_patch", type="primary", disabled=not kinds):
-        bar = st.progress(0.0, text=t("intervene.patching"))
-        with st.container():
-            _stop_button("iv_patch")
-        try:
-            store[key] = run_heavy(
-                P.patching_sweep,
-                setup,
-                kinds=tuple(kinds),
-                batch_size=batch,
-                progress=lambda d, n: bar.progress(d / n, text=f"{t('intervene.patching')} {d}/{n}"),
-            )
-        except LlmvizError as err:
-            show_error(err)
-            return
-        bar.empty()
-    res = store.get(key)
+    res = run_on_click(
+        "iv_run_patch",
+        t("intervene.run_patch"),
+        P.patching_sweep,
+        setup,
+        kinds=tuple(kinds),
+        batch_size=batch,
+        inputs=[loaded.spec, pair, kinds, batch],
+        kind="intervene",
+        progress="progress",
+        progress_text=t("intervene.patching"),
+        disabled=not kinds,
+        hint=t("intervene.patch_click"),
+    )
     if res is None:
-        st.info(t("intervene.patch_click"))
         return
     st.success(
         t(
@@ -269,12 +281,13 @@ def _cell_predictions(setup, res, kind: str, event) -> None:
         key=f"iv_cell_index_{kind}",
     )
     site = Site(kind, int(layer), int(index))
-    ckey = _key("cell", id(setup), site.kind, site.layer, site.index)
-    store = _store()
-    if ckey not in store:  # one patched forward pass per newly chosen cell
-        store[ckey] = P.patched_predictions(setup, site, k=10)
-    value, preds = store[ckey]
-    st.markdown(t("intervene.cell_value", site=Site(kind, int(layer), int(index)).label(), value=f"{value:.3f}"))
+    inputs = [id(setup), site.kind, site.layer, site.index]
+    kept = remembered("iv_cell", inputs)
+    if kept is None:  # one patched forward pass per newly chosen cell
+        kept = P.patched_predictions(setup, site, k=10)
+        remember("iv_cell", inputs, kept, keep=16)
+    value, preds = kept
+    st.markdown(t_text("intervene.cell_value", site=site.label(), value=f"{value:.3f}"))
     if preds:
         st.dataframe(pd.DataFrame(preds, columns=[t("intervene.col_token"), t("intervene.col_prob")]), hide_index=True)
 
@@ -291,17 +304,16 @@ def dla_section(loaded: LoadedModel, pair: dict) -> None:
         show_error(err)
         return
     _metric_line(setup)
-    key = _key("dla", loaded.spec, pair)
-    store = _store()
-    if st.button(t("intervene.run_dla"), key="iv_run_dla", type="primary"):
-        try:
-            store[key] = run_heavy(D.direct_logit_attribution, setup)
-        except LlmvizError as err:
-            show_error(err)
-            return
-    res = store.get(key)
+    res = run_on_click(
+        "iv_run_dla",
+        t("intervene.run_dla"),
+        D.direct_logit_attribution,
+        setup,
+        inputs=[loaded.spec, pair],
+        kind="intervene",
+        hint=t("intervene.dla_click"),
+    )
     if res is None:
-        st.info(t("intervene.dla_click"))
         return
     c = st.columns(3)
     c[0].metric(t("intervene.dla_real"), f"{res.real:.4f}")
@@ -317,14 +329,7 @@ def dla_section(loaded: LoadedModel, pair: dict) -> None:
     name = export_name("intervene", loaded.facts.model_id, "dla")
     plot(fig, key="iv_dla_waterfall", export_name=f"{name}_by-component")
     plot(viz.head_heatmap(res.heads, t("intervene.fig_dla_heads")), key="iv_dla_heads", export_name=f"{name}_by-head")
-    patch = next(
-        (
-            v
-            for k, v in _store().items()
-            if k.startswith(_key("patch", loaded.spec, pair)[:-1]) and isinstance(v, P.PatchResult)
-        ),
-        None,
-    )
+    patch = _latest_patch(loaded, pair)
     if patch is not None and HEAD in patch.scores:
         cmp = D.compare_with_patching(res, patch)
         plot(
@@ -358,14 +363,20 @@ def dla_section(loaded: LoadedModel, pair: dict) -> None:
     )
 
 
+def _latest_patch(loaded: LoadedModel, pair: dict):
+    """The newest patching sweep of this session for the same model and prompt pair (any sites), if any."""
+    return next(
+        (r for inputs, r in reversed(kept_results("iv_run_patch")) if inputs[:2] == [loaded.spec, pair]),
+        None,
+    )
+
+
 def _fmt(x) -> str:
     return "—" if x is None else f"{x:+.2f}"
 
 
 # ------------------------------------------------------------------ steering
 def _word_set_prompts(choice: str) -> tuple[list[str], list[str]]:
-    from llmviz.bias.weat import word_sets
-
     test_id, pair = choice.rsplit(":", 1)
     test = word_sets()["tests"][test_id]
     return (list(test["X"]), list(test["Y"])) if pair == "XY" else (list(test["A"]), list(test["B"]))
@@ -393,8 +404,6 @@ def steering_section(loaded: LoadedModel) -> None:
     if loaded.facts.kind not in (CAUSAL_LM, MASKED_LM):
         st.info(t_text("intervene.steer_needs_lm", model=loaded.facts.model_id))
         return
-    from llmviz.bias.weat import word_sets
-
     tests = word_sets()["tests"]
     options = list(S.DEFAULT_SETS) + [f"{k}:{p}" for k in tests for p in ("XY", "AB")]
 
@@ -427,16 +436,22 @@ def steering_section(loaded: LoadedModel) -> None:
     from_pos = c2.number_input(t("intervene.from_pos"), 0, 512, 0, key="iv_from_pos", help=t("intervene.from_pos_help"))
     try:
         prompts_a, prompts_b = S.parse_prompts(text_a, "prompts A"), S.parse_prompts(text_b, "prompts B")
-        store = _store()
-        vkey = _key("vec", loaded.spec, prompts_a, prompts_b, layer)
-        if vkey not in store and st.button(t("intervene.run_vec"), key="iv_run_vec", type="primary"):
-            store[vkey] = run_heavy(S.steering_vector, loaded, prompts_a, prompts_b, layer)
     except LlmvizError as err:
         show_error(err)
         return
-    vec = store.get(vkey)
+    vec = run_on_click(
+        "iv_run_vec",
+        t("intervene.run_vec"),
+        S.steering_vector,
+        loaded,
+        prompts_a,
+        prompts_b,
+        layer,
+        inputs=[loaded.spec, prompts_a, prompts_b, layer],
+        kind="intervene",
+        hint=t("intervene.vec_click", n=len(prompts_a) + len(prompts_b)),
+    )
     if vec is None:
-        st.info(t("intervene.vec_click", n=len(prompts_a) + len(prompts_b)))
         return
     st.caption(t("intervene.vec_line", norm=f"{vec.norm:.2f}", resid=f"{vec.mean_norm:.2f}", layer=layer))
     default_alphas = (
@@ -454,8 +469,11 @@ def steering_section(loaded: LoadedModel) -> None:
     except LlmvizError as err:
         show_error(err)
         return
+    # keyed: the open tab is kept across reruns, so a click inside a tab shows its result in that tab
     gen_tab, curve_tab, probe_tab = st.tabs(
-        [t("intervene.tab_generate"), t("intervene.tab_curve"), t("intervene.tab_probe")]
+        [t("intervene.tab_generate"), t("intervene.tab_curve"), t("intervene.tab_probe")],
+        key=STEER_TAB,
+        on_change="rerun",
     )
     with gen_tab:
         _generations(loaded, vec, alphas, int(from_pos))
@@ -474,42 +492,34 @@ def _generations(loaded, vec, alphas, from_pos) -> None:
     if loaded.facts.kind != CAUSAL_LM:
         st.info(t("intervene.gen_needs_causal"))
         return
-    from llmviz.viz import generate as gviz
-
     prompt = st.text_input(t("intervene.gen_prompt"), value="I think that the movie was", key="iv_gen_prompt")
     c = st.columns(3)
     max_new = c[0].slider(t("intervene.max_new"), 1, min(64, MAX_NEW_TOKENS_LIMIT), 16, key="iv_max_new")
     seed = c[1].number_input(t("intervene.seed"), 0, 10_000, 0, key="iv_seed")
     greedy = c[2].checkbox(t("intervene.greedy"), value=False, key="iv_greedy")
-    key = _key("gen", loaded.spec, vec.params(), alphas, from_pos, prompt, max_new, seed, greedy)
-    store = _store()
-    if st.button(t("intervene.run_gen"), key="iv_run_gen", type="primary"):
-        bar = st.progress(0.0, text=t("intervene.generating"))
-        _stop_button("iv_gen")
-        try:
-            store[key] = run_heavy(
-                S.generations_by_alpha,
-                loaded,
-                prompt,
-                vec,
-                alphas,
-                SamplingParams(greedy=greedy, max_new_tokens=max_new, seed=int(seed)),
-                from_pos=from_pos,
-                progress=lambda d, n: bar.progress(d / n),
-            )
-        except LlmvizError as err:
-            show_error(err)
-            return
-        bar.empty()
-    res = store.get(key)
+    res = run_on_click(
+        "iv_run_gen",
+        t("intervene.run_gen"),
+        S.generations_by_alpha,
+        loaded,
+        prompt,
+        vec,
+        alphas,
+        SamplingParams(greedy=greedy, max_new_tokens=max_new, seed=int(seed)),
+        from_pos=from_pos,
+        inputs=[loaded.spec, vec.params(), alphas, from_pos, prompt, max_new, int(seed), greedy],
+        kind="intervene",
+        progress="progress",
+        progress_text=t("intervene.generating"),
+        hint=t("intervene.gen_click"),
+    )
     if res is None:
-        st.info(t("intervene.gen_click"))
         return
     cols = st.columns(len(res.alphas))
     for col, a, g in zip(cols, res.alphas, res.generations):
         with col:
             st.markdown(f"**α = {a:g}**")
-            st.text(g.text)
+            show_text(g.text)
             st.html(gviz.tokens_html(g))
     export_buttons(
         "iv_gen_exp",
@@ -560,8 +570,6 @@ def _curve(loaded, vec, alphas, from_pos) -> None:
 
 
 def _probe(loaded, vec, alphas) -> None:
-    from llmviz.bias.templates import EXAMPLE_TARGETS, EXAMPLE_TEMPLATE
-
     st.caption(t("intervene.probe_help"))
     probe = st.radio(
         t("intervene.probe_kind"),
@@ -585,23 +593,20 @@ def _probe(loaded, vec, alphas) -> None:
         )
     else:
         args = ()
-    key = _key("probe", loaded.spec, vec.params(), probe, alpha, args)
-    store = _store()
-    if st.button(t("intervene.run_probe"), key="iv_run_probe", type="primary"):
-        try:
-            with st.spinner(t("intervene.probing")):
-                if probe == "templates":
-                    store[key] = run_heavy(S.steered_template_probe, loaded, *args, vec, float(alpha))
-                else:
-                    from llmviz.bias.pairs_data import starter_pairs
-
-                    store[key] = run_heavy(S.steered_pairs_probe, loaded, starter_pairs().frame, vec, float(alpha))
-        except LlmvizError as err:
-            show_error(err)
-            return
-    res = store.get(key)
+    if probe == "templates":
+        fn, call = S.steered_template_probe, (loaded, *args, vec, float(alpha))
+    else:
+        fn, call = S.steered_pairs_probe, (loaded, starter_pairs().frame, vec, float(alpha))
+    res = run_on_click(
+        "iv_run_probe",
+        t("intervene.run_probe"),
+        fn,
+        *call,
+        inputs=[loaded.spec, vec.params(), probe, float(alpha), args],
+        kind="intervene",
+        hint=t("intervene.probe_click"),
+    )
     if res is None:
-        st.info(t("intervene.probe_click"))
         return
     fig = viz.probe_before_after(
         res.before,
