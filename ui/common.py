@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -271,9 +270,13 @@ def export_buttons(
     meta: dict[str, Any] | None = None,
 ) -> None:
     """Download buttons: figure as standalone offline HTML (PNG via the chart's camera icon),
-    data as CSV and/or JSON with provenance. Files are built only when a button is clicked
-    (the HTML inlines ~3.5 MB of plotly.js, too much to rebuild on every rerun)."""
-    from llmviz.report import frame_csv, provenance, safe_stem
+    data as CSV and/or JSON, every file with its provenance (llmviz.report: model, date, versions, the
+    inputs and parameters in ``meta``; the session's model is added when ``meta`` does not name one). Files
+    are built only when a button is clicked (the HTML inlines ~3.5 MB of plotly.js)."""
+    from llmviz.report import csv_export, html_export, json_export, safe_stem
+
+    session_model = st.session_state.get(MODEL_KEY)
+    meta = {**({"model": session_model} if session_model else {}), **(meta or {})}
 
     stem = safe_stem(stem)  # a safe file name; callers build it from the data (llmviz.report.export_name)
     cols = st.columns(3)
@@ -283,7 +286,7 @@ def export_buttons(
     if fig is not None:
         cols[0].download_button(
             t("app.export_html"),
-            lambda: fig.to_html(include_plotlyjs=True, full_html=True),
+            lambda: html_export(fig, meta),
             f"{stem}.html",
             "text/html",
             key=f"{key}_html",
@@ -293,14 +296,11 @@ def export_buttons(
         return
     if isinstance(data, pd.DataFrame):
         cols[1].download_button(
-            t("app.export_csv"), lambda: frame_csv(data), f"{stem}.csv", "text/csv", key=f"{key}_csv"
+            t("app.export_csv"), lambda: csv_export(data, meta), f"{stem}.csv", "text/csv", key=f"{key}_csv"
         )
-
-    def json_doc() -> str:
-        payload = data.to_dict(orient="records") if isinstance(data, pd.DataFrame) else data
-        return json.dumps({"provenance": provenance(meta or {}), "data": payload}, indent=1, default=str)
-
-    cols[2].download_button(t("app.export_json"), json_doc, f"{stem}.json", "application/json", key=f"{key}_json")
+    cols[2].download_button(
+        t("app.export_json"), lambda: json_export(data, meta), f"{stem}.json", "application/json", key=f"{key}_json"
+    )
 
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
