@@ -85,3 +85,26 @@ def test_weat_boxes_keep_sentences_with_commas_whole(store, tiny_encoder_dir):
     assert float(d) == pytest.approx(ref.effect_size[-1], abs=1e-3)
     assert len(RS.list_runs(kind="weat")[0]["summary"]["tests"]) == 1
     assert RS.get_run(RS.list_runs(kind="weat")[0]["id"])["n_items"] == 4  # 2 + 2 target items, not 10
+
+
+def test_comparable_pair_is_the_newest_pair_of_one_kind_preferring_the_same_data():
+    def run(i, kind, sha="x"):
+        return {"id": i, "kind": kind, "data_sha256": sha}
+
+    assert RS.comparable_pair([run(1, "crows"), run(2, "stereoset")]) is None
+    # the newest run (stereoset) has no partner: the newest comparable pair is the two crows runs
+    assert RS.comparable_pair([run(3, "stereoset"), run(2, "crows"), run(1, "crows")]) == (1, 2)
+    # same kind, the partner on the same data file wins over a newer one on other data
+    assert RS.comparable_pair([run(4, "crows", "a"), run(3, "crows", "b"), run(2, "crows", "a")]) == (2, 4)
+
+
+def test_runs_opens_on_a_comparable_pair_not_on_a_run_without_partner(store, tiny_llama_dir):
+    common = dict(summary={"mean": 0.1}, model_hash="h", data_sha256="d")
+    RS.record_run("crows_pairs", "m1", items=[{"key": "k1", "group": "g", "value": 0.5}], **common)
+    RS.record_run("crows_pairs", "m2", items=[{"key": "k1", "group": "g", "value": 0.25}], **common)
+    RS.record_run("stereoset", "m1", summary={}, items=[{"key": "s", "group": "g", "value": 1.0}])
+    at = open_page(PAGE, str(tiny_llama_dir), query={"section": "runs"})
+    assert_ok(at)
+    assert at.selectbox(key="bias_runs_a").value == 1 and at.selectbox(key="bias_runs_b").value == 2
+    assert "No other" not in texts(at)
+    assert any(m.value == "-0.250" for m in at.metric)  # the comparison is drawn at once

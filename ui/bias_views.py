@@ -307,11 +307,13 @@ def section_runs(loaded) -> None:
         st.info(t("benchmarks.runs_need_two"))
         return
     by_id = {r["id"]: r for r in runs}
+    first = RS.comparable_pair(runs)  # opens on the newest comparable pair, never on a run with no partner
+    if first is not None and st.session_state.get("bias_runs_a") not in by_id:
+        st.session_state["bias_runs_a"], st.session_state["bias_runs_b"] = first
     c1, c2 = st.columns(2)
     a = c1.selectbox(
         t("benchmarks.run_a"),
         list(by_id),
-        index=min(1, len(runs) - 1),
         key="bias_runs_a",
         format_func=lambda i: _run_label(by_id[i]),
     )
@@ -319,6 +321,8 @@ def section_runs(loaded) -> None:
     if not same:
         st.info(t_text("benchmarks.runs_no_partner", kind=by_id[a]["kind"]))
         return
+    if st.session_state.get("bias_runs_b") not in same:
+        st.session_state["bias_runs_b"] = same[0]
     b = c2.selectbox(t("benchmarks.run_b"), same, key="bias_runs_b", format_func=lambda i: _run_label(by_id[i]))
     try:
         cmp = RS.compare_runs(a, b)

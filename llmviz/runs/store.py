@@ -284,6 +284,19 @@ def list_runs(limit: int = 500, kind: str | None = None) -> list[dict[str, Any]]
         return [_meta(r) for r in conn.execute(q)]
 
 
+def comparable_pair(runs: Sequence[dict[str, Any]]) -> tuple[int, int] | None:
+    """The pair of runs to compare first, as ``(id_a, id_b)``: B is the newest run that has an older run of
+    the same kind, A that older run — the newest one on the same data file (``data_sha256``) when there is
+    one, else the newest of the same kind. None when no two runs share a kind. ``runs``: as ``list_runs``."""
+    ordered = sorted(runs, key=lambda r: r["id"], reverse=True)
+    for i, b in enumerate(ordered):
+        older = [r for r in ordered[i + 1 :] if r["kind"] == b["kind"]]
+        if older:
+            same_data = [r for r in older if b.get("data_sha256") and r.get("data_sha256") == b["data_sha256"]]
+            return (same_data or older)[0]["id"], b["id"]
+    return None
+
+
 @_guard
 def get_run(run_id: int, with_items: bool = True) -> dict[str, Any]:
     from sqlalchemy import select
