@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from llmviz.errors import InputError, UnsupportedModelError
-from llmviz.explain.hooks import attention_out_proj, transformer_layers
 from llmviz.generation.generate import SamplingParams, build_prompt, generate
 from llmviz.interventions import dla as dla_mod
 from llmviz.interventions import patching as P
 from llmviz.interventions import steering as S
 from llmviz.interventions.sites import ATTN, HEAD, MLP, RESID, Site
+from llmviz.models.anatomy import anatomy
 from llmviz.models.loading import load_model
 from tests import tiny
 
@@ -139,12 +139,12 @@ def _reference_patch(s, site):
     """Independent one-site run: clean activations from output_hidden_states / a plain hook, patched by a
     hand-written hook (no code shared with llmviz.interventions)."""
     model = s.loaded.model
-    layer = transformer_layers(model)[site.layer]
+    layer = anatomy(model).layers[site.layer]
     seen = {}
     if site.kind == RESID:
         mod = layer
     elif site.kind in (ATTN, HEAD):
-        mod = attention_out_proj(layer)
+        mod = anatomy(model).o_proj(site.layer)
     else:
         mod = layer.mlp if hasattr(layer, "mlp") else layer.output.dense
 
@@ -325,7 +325,7 @@ def test_hook_removed_after_an_exception(llama, vec):
     p = build_prompt(llama, "the doctor said that", use_chat_template=False)
     params = SamplingParams(greedy=True, max_new_tokens=6)
     plain = generate(llama, p, params)
-    block = transformer_layers(llama.model)[1]
+    block = anatomy(llama.model).layers[1]
     n_hooks = len(block._forward_pre_hooks)
 
     calls = []

@@ -430,7 +430,7 @@ def rope_section(loaded) -> None:
     _exports("rope_lines", fig, ang_df[["position"] + [f"pair{j}" for j in pairs]], meta)
 
     st.subheader(t("positional.rotation_header"))
-    if cfg is not None and hasattr(getattr(loaded.model, "model", None), "embed_tokens"):
+    if cfg is not None and PM.real_qk_available(loaded):
         q, k = PM.real_qk_pair(loaded)
         st.caption(t("positional.real_qk"))
     else:

@@ -25,31 +25,16 @@ from typing import Any
 
 import numpy as np
 
-from llmviz.attention.extract import MAX_TOKENS, display_token, encode, forward_inputs
+from llmviz.attention.extract import MAX_TOKENS, encode, forward_inputs
 from llmviz.errors import InputError, UnsupportedModelError
+from llmviz.models.anatomy import LayerAttention, anatomy
 from llmviz.models.loading import CAUSAL_LM, LoadedModel
+from llmviz.tokens import display_token
 
 MAX_STEP_TOKENS = 128  # the step-by-step view draws T x T and T x d matrices; keep them readable
 
 
-@dataclass
-class AttentionSite:
-    """Where one layer's attention lives inside a transformers model."""
-
-    family: str  # "bert" | "llama" | "gemma3" | "gpt2"
-    self_attn: Any  # module computing Q, K, V (and for llama, W^O)
-    q: Any
-    k: Any
-    v: Any
-    o: Any  # the W^O linear
-    block: Any  # module whose output is "the attention block output"
-    scaling: float
-    n_heads: int
-    n_kv_heads: int
-    head_dim: int
-    sliding_window: int | None = None  # this layer's window (None: global / full attention)
-    q_norm: Any = None  # per-head RMSNorm modules (Gemma 3, Qwen 3), or None
-    k_norm: Any = None
+AttentionSite = LayerAttention  # where one layer's attention lives (see llmviz.models.anatomy)
 
 
 @dataclass
@@ -137,79 +122,14 @@ class NeuronView:
 
 # ---------------------------------------------------------------- locating modules
 def attention_sites(model) -> list[AttentionSite]:
-    """One :class:`AttentionSite` per layer, in layer order."""
-    modules = dict(model.named_modules())
-    cfg = model.config
-    n_heads = int(getattr(cfg, "num_attention_heads", 0))
-    n_kv = int(getattr(cfg, "num_key_value_heads", None) or n_heads)
-    sites: list[AttentionSite] = []
-    for name, mod in modules.items():
-        if all(hasattr(mod, a) for a in ("q_proj", "k_proj", "v_proj", "o_proj")):
-            head_dim = int(getattr(mod, "head_dim", None) or mod.q_proj.out_features // n_heads)
-            qn, kn = getattr(mod, "q_norm", None), getattr(mod, "k_norm", None)
-            gemma = qn is not None and kn is not None and "Gemma" in type(qn).__name__
-            sites.append(
-                AttentionSite(
-                    "gemma3" if gemma else "llama",
-                    mod,
-                    mod.q_proj,
-                    mod.k_proj,
-                    mod.v_proj,
-                    mod.o_proj,
-                    mod,
-                    float(getattr(mod, "scaling", head_dim**-0.5)),
-                    n_heads,
-                    n_kv,
-                    head_dim,
-                    getattr(mod, "sliding_window", None) or None,
-                    qn,
-                    kn,
-                )
-            )
-        elif hasattr(mod, "c_attn") and hasattr(mod, "c_proj") and not getattr(mod, "is_cross_attention", False):
-            head_dim = int(getattr(mod, "head_dim", mod.c_proj.weight.shape[0] // n_heads))
-            sites.append(
-                AttentionSite(
-                    "gpt2",
-                    mod,
-                    mod.c_attn,
-                    mod.c_attn,
-                    mod.c_attn,
-                    mod.c_proj,
-                    mod,
-                    float(getattr(mod, "scaling", head_dim**-0.5)),
-                    n_heads,
-                    n_heads,
-                    head_dim,
-                )
-            )
-        elif all(hasattr(mod, a) for a in ("query", "key", "value")) and name.endswith(".self"):
-            parent = modules.get(name[: -len(".self")])
-            dense = getattr(getattr(parent, "output", None), "dense", None)
-            if parent is None or dense is None:
-                continue
-            head_dim = int(getattr(mod, "attention_head_size", mod.query.out_features // n_heads))
-            sites.append(
-                AttentionSite(
-                    "bert",
-                    mod,
-                    mod.query,
-                    mod.key,
-                    mod.value,
-                    dense,
-                    parent,
-                    float(getattr(mod, "scaling", head_dim**-0.5)),
-                    n_heads,
-                    n_heads,
-                    head_dim,
-                )
-            )
-    if not sites:
+    """One :class:`AttentionSite` per layer, in layer order (from the model's anatomy)."""
+    try:
+        return anatomy(model).attention_layers()
+    except UnsupportedModelError as err:
         raise UnsupportedModelError(
             f"The step-by-step view supports BERT-, GPT-2- and Llama-style attention; "
             f"{type(model).__name__} has neither. The other attention views still work."
-        )
-    return sites
+        ) from err
 
 
 @contextmanager
@@ -233,7 +153,7 @@ def _captured(site: AttentionSite):
     def on_block(_mod, _args, output):
         store["block"] = (output[0] if isinstance(output, tuple) else output).detach()
 
-    handles = [site.self_attn.register_forward_hook(on_attn, with_kwargs=True), site.o.register_forward_hook(on_o)]
+    handles = [site.module.register_forward_hook(on_attn, with_kwargs=True), site.o.register_forward_hook(on_o)]
     if site.family == "bert":
         handles.append(site.block.register_forward_hook(on_block))
     try:
@@ -356,7 +276,7 @@ def formula_steps(
     projected, wo, bo = _linear(site.o, concat)
     block = projected
     if site.family == "bert":
-        ln = site.block.output.LayerNorm
+        ln = site.out_norm
         z = projected + x
         mu, var = z.mean(-1, keepdims=True), z.var(-1, keepdims=True)
         block = (z - mu) / np.sqrt(var + ln.eps) * _np(ln.weight) + _np(ln.bias)

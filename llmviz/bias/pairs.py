@@ -27,6 +27,7 @@ from llmviz.bias.pairs_data import COLUMNS
 from llmviz.errors import InputError
 from llmviz.limits import MAX_CSV_ROWS
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
+from llmviz.tokens import display_token
 
 PAIRS_PER_CHUNK = 32  # pairs scored per group of forward passes (bounds memory on large files)
 MAX_PAIRS_UI = MAX_CSV_ROWS
@@ -219,8 +220,6 @@ class PairDetail:
 
 def pair_detail(loaded: LoadedModel, sent_more: str, sent_less: str, with_attention: bool = True) -> PairDetail:
     """Per-token scores of one pair and the difference of its attention maps."""
-    from llmviz.attention.extract import display_token
-
     tok = loaded.tokenizer
     if loaded.facts.kind == MASKED_LM:
         mid = scoring.mask_id(loaded)

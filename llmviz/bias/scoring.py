@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from llmviz.errors import InputError, UnsupportedModelError
+from llmviz.models.anatomy import anatomy
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
 
 DEFAULT_BATCH = 32
@@ -94,13 +95,13 @@ def pad_batch(rows: Sequence[Sequence[int]], pad: int):
 def _only_positions(model, b_idx, p_idx):
     """Make the output projection (hidden -> vocab) run only at the queried positions.
 
-    A scoped forward pre-hook on ``model.get_output_embeddings()`` turns its input [B, T, hidden]
+    A scoped forward pre-hook on the unembedding (:attr:`~llmviz.models.anatomy.Anatomy.unembed`) turns its input [B, T, hidden]
     into [Q, hidden], so logits come back as [Q, vocab] instead of [B, T, vocab] (the vocab
     projection dominates the cost of small MLMs). Yields False when the model has no such module.
     """
     import torch
 
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    head = anatomy(model).unembed
     if head is None:
         yield False
         return

@@ -6,5 +6,5 @@
   gradients with its completeness gap, occlusion, attention rollout, last-layer attention) and ``attribute``.
 - :mod:`~llmviz.explain.logit_lens`: the residual stream after each layer through the final norm and unembedding.
 - :mod:`~llmviz.explain.ablation`: zero each head (batched) and measure the change in the target.
-- :mod:`~llmviz.explain.hooks`: module lookup and scoped, thread-local hooks.
+- module lookup and scoped, thread-local hooks live in :mod:`llmviz.models.anatomy` and :mod:`llmviz.models.hooks`.
 """

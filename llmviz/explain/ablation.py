@@ -1,7 +1,7 @@
 """Head ablation: zero one head's output (or a whole layer's heads) and measure the change in the target.
 
 A head's output is its slice ``[h * head_dim, (h + 1) * head_dim)`` of the input to the attention output
-projection (``o_proj`` / ``attention.output.dense`` / ``c_proj``); zeroing it removes exactly that head's
+projection (W^O, :meth:`llmviz.models.anatomy.Anatomy.o_proj`); zeroing it removes exactly that head's
 contribution to the residual stream. This works unchanged for grouped-query attention, because the
 projection's input still has one slice per *query* head. Many ablations run as one batch: row ``b`` of
 the batch carries its own head mask.
@@ -15,8 +15,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from llmviz.explain.hooks import attention_out_proj, scoped_hooks, transformer_layers
 from llmviz.explain.targets import Problem, Target, build_problem, score_value
+from llmviz.models.anatomy import anatomy
+from llmviz.models.hooks import scoped_hooks
 from llmviz.models.loading import LoadedModel
 
 Unit = tuple[int, Sequence[int]]  # (layer, heads to zero in that layer)
@@ -75,7 +76,8 @@ def ablate(
     import torch
 
     model = problem.loaded.model
-    projections = [attention_out_proj(layer) for layer in transformer_layers(model)]
+    anat = anatomy(model)
+    projections = [anat.o_proj(layer) for layer in range(anat.n_layers)]
     n_layers = len(projections)
     scores = []
     for start in range(0, len(units), batch_size):

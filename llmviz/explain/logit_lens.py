@@ -12,11 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from llmviz.attention.extract import display_token, encode, forward_inputs
+from llmviz.attention.extract import encode, forward_inputs
 from llmviz.errors import UnsupportedModelError
-from llmviz.explain.hooks import final_norm, scoped_hooks, transformer_layers
 from llmviz.explain.targets import MAX_TOKENS, resolve_token
+from llmviz.models.anatomy import anatomy
+from llmviz.models.hooks import scoped_hooks
 from llmviz.models.loading import CAUSAL_LM, LoadedModel
+from llmviz.tokens import display_token
 
 TOP_K = 5
 
@@ -77,7 +79,7 @@ def residual_stream(loaded: LoadedModel, inputs: dict) -> tuple[list, Any]:
     model's own logits ``[T, V]``."""
     import torch
 
-    layers = transformer_layers(loaded.model)
+    layers = anatomy(loaded.model).layers
     captured: dict[int, Any] = {}
 
     def grab(i):
@@ -110,7 +112,8 @@ def logit_lens(
     ids = inputs["input_ids"][0].tolist()
     stream, logits = residual_stream(loaded, inputs)
     own = torch.softmax(logits[-1], dim=-1).cpu().numpy()  # [V] the model's output at the last position
-    norm, head = final_norm(loaded.model), loaded.model.get_output_embeddings()
+    anat = anatomy(loaded.model)
+    norm, head = anat.final_norm, anat.unembed
     tok = loaded.tokenizer
     top_ids, top_probs, last_probs = [], [], []
     with torch.inference_mode():

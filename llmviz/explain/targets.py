@@ -14,10 +14,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from llmviz.attention.extract import display_token, encode, forward_inputs
+from llmviz.attention.extract import encode, forward_inputs
 from llmviz.errors import InputError, UnsupportedModelError
 from llmviz.limits import MAX_EXPLAIN_TOKENS, explain_token_limit
+from llmviz.models.anatomy import anatomy
 from llmviz.models.loading import CAUSAL_LM, ENCODER, MASKED_LM, LoadedModel
+from llmviz.tokens import display_token
 
 MAX_TOKENS = MAX_EXPLAIN_TOKENS  # explanation inputs are cut to at most this many tokens (special tokens included)
 
@@ -165,8 +167,8 @@ def _mask_text(loaded: LoadedModel, text: str) -> str:
 
 # ---------------------------------------------------------------- problem builders
 def _embedding_layer(loaded: LoadedModel, kind: str):
-    model = loaded.model if kind != SIMILARITY else loaded.model.base_model
-    return model.get_input_embeddings()
+    anat = anatomy(loaded.model)
+    return anat.embed if kind != SIMILARITY else anatomy(anat.base).embed
 
 
 def _baselines(loaded: LoadedModel, emb_layer, embeds, special_mask: np.ndarray) -> dict[str, Any]:
@@ -313,7 +315,7 @@ def _similarity_score(loaded: LoadedModel, target: Target, attn_mask):
 
     if not target.text_b or not str(target.text_b).strip():
         raise InputError("Sentence similarity needs a second sentence (B). Type one.")
-    base = loaded.model.base_model
+    base = anatomy(loaded.model).base
     enc_b, _, _, _, _ = encode(loaded, target.text_b, None, token_limit(loaded))
     inputs_b = forward_inputs(loaded, enc_b)
     with torch.no_grad():

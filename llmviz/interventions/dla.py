@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from llmviz.errors import UnsupportedModelError
-from llmviz.explain.hooks import final_norm
 from llmviz.interventions.patching import PatchSetup, capture
 from llmviz.interventions.sites import ATTN, HEAD, MLP, RESID
+from llmviz.models.anatomy import anatomy
+from llmviz.models.hooks import scoped_hooks
 from llmviz.models.loading import CAUSAL_LM
 
 DECOMPOSITION_TOL = 1e-3  # relative: residual ≠ sum of parts beyond this → unsupported architecture
@@ -97,16 +98,6 @@ def _norm_parts(norm, x_last):
     return linear, None, "RMSNorm"
 
 
-def _sandwich_norms(layer):
-    """``(post-attention norm, post-MLP norm)`` of a block that normalises each sublayer's output before
-    adding it to the residual stream (Gemma 2/3: ``post_attention_layernorm`` + ``post_feedforward_layernorm``,
-    with ``pre_feedforward_layernorm`` before the MLP); ``(None, None)`` for a plain pre-norm block (in Llama,
-    ``post_attention_layernorm`` is the norm *before* the MLP and must not be applied to outputs)."""
-    if hasattr(layer, "pre_feedforward_layernorm") and hasattr(layer, "post_feedforward_layernorm"):
-        return layer.post_attention_layernorm, layer.post_feedforward_layernorm
-    return None, None
-
-
 def _through(norm, v):
     """``(norm(v) for the residual, linear map of v's parts at v's frozen scale or None)``."""
     import torch
@@ -131,13 +122,12 @@ def direct_logit_attribution(setup: PatchSetup) -> DlaResult:
         )
     t0 = time.perf_counter()
     mods = setup.modules
-    norm = final_norm(loaded.model)
+    anat = anatomy(loaded.model)
+    norm = anat.final_norm
     captured: dict[str, Any] = {}
 
     def grab(_m, args):
         captured["final"] = args[0][0, -1].detach().clone()
-
-    from llmviz.explain.hooks import scoped_hooks
 
     with scoped_hooks(pre=[(norm, grab)]):
         acts = capture(mods, lambda: setup.forward(setup.clean.embeds[None]))
@@ -148,7 +138,7 @@ def direct_logit_attribution(setup: PatchSetup) -> DlaResult:
         embed = acts[RESID][0][-1].double()
         # sandwich norms (Gemma 3): a sublayer adds norm(output); its heads' shares go through that norm
         # at the clean output's frozen scale, so they still add up to the layer's term exactly
-        post = [_sandwich_norms(layer) for layer in mods.layers]
+        post = [anat.sandwich_norms(layer) for layer in range(len(mods.layers))]
         attn_lin, mlp_lin = zip(
             *[(_through(pa, a[-1]), _through(pm, m[-1])) for (pa, pm), a, m in zip(post, acts[ATTN], acts[MLP])]
         )
@@ -173,7 +163,7 @@ def direct_logit_attribution(setup: PatchSetup) -> DlaResult:
             head_norm = attn_lin[layer][1]
             heads.append(share if head_norm is None else head_norm(share))
         lin, nbias, kind = _norm_parts(norm, x)
-        unembed = loaded.model.get_output_embeddings()
+        unembed = anat.unembed
         u = (unembed.weight[setup.correct_id] - unembed.weight[setup.wrong_id]).double()
         ubias = 0.0
         if getattr(unembed, "bias", None) is not None:

@@ -18,9 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from llmviz.attention.extract import display_token
 from llmviz.errors import InputError
-from llmviz.explain.hooks import scoped_hooks
 from llmviz.explain.targets import MASKED_TOKEN, SIMILARITY, Problem, Target, build_problem, resolve_token
 from llmviz.interventions.sites import (
     ATTN,
@@ -35,7 +33,9 @@ from llmviz.interventions.sites import (
     replace_first,
     require_positional_input,
 )
+from llmviz.models.hooks import scoped_hooks
 from llmviz.models.loading import CAUSAL_LM, LoadedModel
+from llmviz.tokens import display_token
 
 MAX_PATCH_TOKENS = 48  # prompts are cut to this many tokens (special tokens included)
 DEFAULT_BATCH = 32

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmviz.errors import UnsupportedModelError
-from llmviz.explain.hooks import _get, attention_out_proj, transformer_layers
+from llmviz.models.anatomy import anatomy
 
 RESID, ATTN, MLP, HEAD = "resid", "attn", "mlp", "head"
 SITE_KINDS: dict[str, str] = {
@@ -26,7 +26,6 @@ SITE_KINDS: dict[str, str] = {
     HEAD: "One attention head's output (all positions)",
 }
 POSITION_KINDS = (RESID, ATTN, MLP)
-MLP_PATHS = ("mlp", "output.dense", "feed_forward", "ffn")
 
 
 @dataclass(frozen=True)
@@ -41,17 +40,6 @@ class Site:
     def label(self) -> str:
         where = "all" if self.index is None else (f"h{self.index}" if self.kind == HEAD else f"pos {self.index}")
         return f"{self.kind} L{self.layer} {where}"
-
-
-def mlp_module(layer):
-    """The module whose output is the MLP's contribution ``[B, T, D]``."""
-    for path in MLP_PATHS:
-        mod = _get(layer, path)
-        if mod is not None:
-            return mod
-    raise UnsupportedModelError(
-        f"Cannot find the MLP of {type(layer).__name__}; patching supports BERT, Llama and GPT-2 style models."
-    )
 
 
 @dataclass
@@ -73,10 +61,10 @@ class Modules:
 
 
 def modules_of(model, n_heads: int) -> Modules:
-    layers = transformer_layers(model)
-    return Modules(
-        layers, [attention_out_proj(layer) for layer in layers], [mlp_module(layer) for layer in layers], n_heads
-    )
+    """The blocks, W^O and MLP modules of ``model``, from its :func:`~llmviz.models.anatomy.anatomy`."""
+    anat = anatomy(model)
+    layers = range(anat.n_layers)
+    return Modules(anat.layers, [anat.o_proj(i) for i in layers], [anat.mlp(i) for i in layers], n_heads)
 
 
 def first_tensor(value) -> Any:

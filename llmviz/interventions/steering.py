@@ -17,12 +17,13 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from llmviz.attention.extract import display_token
 from llmviz.errors import InputError
-from llmviz.explain.hooks import scoped_hooks, transformer_layers
 from llmviz.explain.targets import resolve_token
 from llmviz.interventions.sites import require_positional_input
+from llmviz.models.anatomy import anatomy
+from llmviz.models.hooks import scoped_hooks
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
+from llmviz.tokens import display_token
 
 MAX_PROMPTS = 64  # per set
 MAX_PROMPT_TOKENS = 64
@@ -133,7 +134,7 @@ def residual_means(loaded: LoadedModel, prompts: Sequence[str], layer: int) -> t
     import torch
 
     _check_layer(loaded, layer)
-    block = transformer_layers(loaded.model)[layer]
+    block = anatomy(loaded.model).layers[layer]
     got: list = []
 
     def grab(_m, args):
@@ -183,7 +184,7 @@ def steering(
     import torch
 
     _check_layer(loaded, layer)
-    block = transformer_layers(loaded.model)[layer]
+    block = anatomy(loaded.model).layers[layer]
     state = {"offset": 0, "calls": 0}
     v = torch.as_tensor(np.asarray(vector), dtype=torch.float32, device=loaded.device)
     a = torch.as_tensor(np.atleast_1d(np.asarray(alpha, dtype=np.float32)), device=loaded.device)

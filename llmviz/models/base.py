@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from llmviz.errors import UnsupportedModelError
+from llmviz.models.anatomy import anatomy
 
 log = logging.getLogger(__name__)
 
@@ -188,10 +189,8 @@ def model_facts(model, tokenizer, model_id: str, source: str, kind: str, device:
     """Read the facts from a loaded model's config (works for any HF architecture)."""
     cfg = model.config
     n_layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", 0)
-    n_heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head", 0)
-    n_kv = getattr(cfg, "num_key_value_heads", None) or n_heads
-    hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", 0)
-    head_dim = getattr(cfg, "head_dim", None) or (hidden // n_heads if n_heads else 0)
+    anat = anatomy(model)
+    n_heads, n_kv, hidden, head_dim = anat.n_heads, anat.n_kv_heads, anat.hidden_size, anat.head_dim
     rope_params = getattr(cfg, "rope_parameters", None) or {}
     rope_theta_local = None
     if isinstance(rope_params, dict) and isinstance(rope_params.get("full_attention"), dict):
@@ -203,9 +202,7 @@ def model_facts(model, tokenizer, model_id: str, source: str, kind: str, device:
     rope_theta = rope_theta or getattr(cfg, "rope_theta", None)
     layer_types = tuple(getattr(cfg, "layer_types", None) or ())
     sliding = getattr(cfg, "sliding_window", None) if "sliding_attention" in layer_types else None
-    first_attn = next((m for m in model.modules() if hasattr(m, "q_proj") and hasattr(m, "k_proj")), None)
-    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    embed_scale = getattr(emb, "scalar_embed_scale", None)
+    embed_scale = getattr(anat.embed, "scalar_embed_scale", None)
     qpas = getattr(cfg, "query_pre_attn_scalar", None)
     positional = getattr(cfg, "llmviz_positional", None)  # set by the training lab
     if positional is None:
@@ -243,6 +240,6 @@ def model_facts(model, tokenizer, model_id: str, source: str, kind: str, device:
         sliding_window=int(sliding) if sliding else None,
         rope_theta_local=float(rope_theta_local) if rope_theta_local is not None else None,
         query_pre_attn_scalar=float(qpas) if qpas is not None else None,
-        qk_norm=first_attn is not None and hasattr(first_attn, "q_norm") and hasattr(first_attn, "k_norm"),
+        qk_norm=anat.qk_norm,
         embed_scale=float(embed_scale) if embed_scale is not None and float(embed_scale) != 1.0 else None,
     )

@@ -14,16 +14,16 @@ for the calling thread (other sessions sharing the cached model are untouched) a
 from __future__ import annotations
 
 import re
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
-from llmviz.attention.extract import display_token
 from llmviz.errors import InputError, UnsupportedModelError
+from llmviz.models.anatomy import anatomy
+from llmviz.models.hooks import scoped_hooks
 from llmviz.models.loading import LoadedModel
-from llmviz.positional.model import find_position_module, find_rotary_module
+from llmviz.tokens import display_token
 
 MAX_ABLATION_TOKENS = 48  # longer inputs are cut (the page shows a notice)
 ENCODER_MODES = {"zero": "position embeddings set to zero", "same": "every position uses position 0's vector"}
@@ -31,29 +31,13 @@ RUNS = ("with_a", "with_b", "without_a", "without_b")  # (positions on/off) x (o
 _WORD = re.compile(r"\S+")
 
 
-# ------------------------------------------------------------------ scoped hooks
-@contextmanager
-def _thread_scoped_hook(module, replace):
-    """Replace ``module``'s output with ``replace(output)`` for calls from this thread, until the block ends."""
-    owner = threading.get_ident()
-
-    def hook(_mod, _args, output):
-        return replace(output) if threading.get_ident() == owner else None
-
-    handle = module.register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
 @contextmanager
 def positions_removed(loaded: LoadedModel, mode: str = "zero"):
     """Inside the block the learned position embeddings are zero (``zero``) or all equal to position 0 (``same``)."""
     if mode not in ENCODER_MODES:
         raise InputError(f"Unknown ablation mode '{mode}'. Choose one of {', '.join(ENCODER_MODES)}.")
-    found = find_position_module(loaded.model)
-    if found is None:
+    table = anatomy(loaded.model).position_embeddings
+    if table is None:
         raise UnsupportedModelError(f"{loaded.facts.model_id} has no learned position embeddings to remove.")
 
     def replace(out):  # out: [batch, T, hidden]
@@ -61,15 +45,15 @@ def positions_removed(loaded: LoadedModel, mode: str = "zero"):
 
         return torch.zeros_like(out) if mode == "zero" else out[..., :1, :].expand_as(out).clone()
 
-    with _thread_scoped_hook(found[1], replace):
+    with scoped_hooks(post=[(table, lambda _mod, _args, out: replace(out))]):
         yield
 
 
 @contextmanager
 def rope_disabled(loaded: LoadedModel):
     """Inside the block the rotary module returns cos = 1, sin = 0: queries and keys are not rotated."""
-    found = find_rotary_module(loaded.model)
-    if found is None:
+    rotary = anatomy(loaded.model).rotary
+    if rotary is None:
         raise UnsupportedModelError(f"{loaded.facts.model_id} has no rotary embedding module to disable.")
 
     def replace(out):  # (cos, sin), each [batch, T, head_dim]
@@ -78,7 +62,7 @@ def rope_disabled(loaded: LoadedModel):
         cos, sin = out
         return torch.ones_like(cos), torch.zeros_like(sin)
 
-    with _thread_scoped_hook(found[1], replace):
+    with scoped_hooks(post=[(rotary, lambda _mod, _args, out: replace(out))]):
         yield
 
 
@@ -207,7 +191,7 @@ class EncoderAblation:
 
 def encoder_ablation(loaded: LoadedModel, text: str, seed: int = 0, mode: str = "zero") -> EncoderAblation:
     """Sentence vs its shuffle through a learned-position model, with and without position embeddings."""
-    if find_position_module(loaded.model) is None or loaded.facts.positional == "rope":
+    if anatomy(loaded.model).position_embeddings is None or loaded.facts.positional == "rope":
         raise UnsupportedModelError(
             f"{loaded.facts.model_id} has no learned position embeddings ({loaded.facts.positional} positions); "
             "this experiment needs a BERT-like model such as minilm."
@@ -291,7 +275,7 @@ def js_bits(p: np.ndarray, q: np.ndarray) -> float:
 
 def rope_ablation(loaded: LoadedModel, text: str, seed: int = 0) -> CausalAblation:
     """Sentence vs its prefix shuffle through a rotary causal LM, with and without RoPE."""
-    if find_rotary_module(loaded.model) is None or loaded.facts.kind != "causal_lm":
+    if anatomy(loaded.model).rotary is None or loaded.facts.kind != "causal_lm":
         raise UnsupportedModelError(
             f"{loaded.facts.model_id} is not a causal LM with rotary embeddings ({loaded.facts.kind}, "
             f"{loaded.facts.positional} positions); this experiment needs one such as smollm2."

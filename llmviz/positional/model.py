@@ -5,6 +5,8 @@
 * :func:`analyse_learned` computes the similarity matrix, a PCA trajectory and the frequency content (FFT),
   with the same FFT of a sinusoidal table of equal shape for comparison.
 * :func:`rope_config` / :func:`model_rope_cos_sin` read the rotary settings and call the model's own rotary module.
+
+Which module holds the table or the rotary settings comes from :func:`llmviz.models.anatomy.anatomy`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmviz.errors import UnsupportedModelError
+from llmviz.models.anatomy import GEMMA3, LLAMA, anatomy
 from llmviz.models.loading import LoadedModel
 from llmviz.positional.encodings import DEFAULT_BASE, rope_inv_freq, similarity_matrix, sinusoidal
-
-# Module names that hold a learned absolute position table, most specific first.
-LEARNED_NAMES = ("position_embeddings", "wpe", "embed_positions")
 
 
 def _scheme_hint(loaded: LoadedModel) -> str:
@@ -35,17 +35,6 @@ def _scheme_hint(loaded: LoadedModel) -> str:
     )
 
 
-def find_position_module(model):
-    """(name, nn.Embedding) of the learned position table, or None."""
-    import torch
-
-    for suffix in LEARNED_NAMES:
-        for name, mod in model.named_modules():
-            if name.split(".")[-1] == suffix and isinstance(mod, torch.nn.Embedding):
-                return name, mod
-    return None
-
-
 @dataclass(frozen=True)
 class LearnedPositions:
     """``matrix``: [max_positions, hidden] learned position vectors (row p is added to the token at position p)."""
@@ -57,10 +46,10 @@ class LearnedPositions:
 
 def learned_positions(loaded: LoadedModel) -> LearnedPositions:
     """The learned position table of the loaded model. Raises UnsupportedModelError for other schemes."""
-    found = find_position_module(loaded.model)
-    if found is None or loaded.facts.positional == "rope":
+    anat = anatomy(loaded.model)
+    name, mod = anat.position_embeddings_name, anat.position_embeddings
+    if mod is None or loaded.facts.positional == "rope":
         raise UnsupportedModelError(_scheme_hint(loaded))
-    name, mod = found
     matrix = mod.weight.detach().float().cpu().numpy().astype(np.float64)
     # RoBERTa-style tables reserve the first rows (padding_idx + 1) for padding; keep them, the page notes it.
     return LearnedPositions(loaded.facts.model_id, name, matrix)
@@ -165,40 +154,23 @@ class RopeConfig:
     layers: tuple[int, ...] = ()
 
 
-ROPE_LAYER_TYPES = ("full_attention", "sliding_attention")
-
-
-def find_rotary_module(model):
-    """(name, module) of the rotary embedding (``model.model.rotary_emb`` for Llama-like models), or None.
-    Gemma 3's module holds one table per layer type (``full_attention_inv_freq``, ``sliding_attention_inv_freq``)."""
-    for name, mod in model.named_modules():
-        if name.split(".")[-1] == "rotary_emb" and (
-            hasattr(mod, "inv_freq") or any(hasattr(mod, f"{lt}_inv_freq") for lt in ROPE_LAYER_TYPES)
-        ):
-            return name, mod
-    return None
-
-
 def rope_layer_types(loaded: LoadedModel) -> tuple[str | None, ...]:
     """The layer types with their own RoPE base, global first (``(None,)`` for a model with one base)."""
-    found = find_rotary_module(loaded.model)
-    if found is None or hasattr(found[1], "inv_freq"):
-        return (None,)
-    return tuple(lt for lt in ROPE_LAYER_TYPES if hasattr(found[1], f"{lt}_inv_freq"))
+    return anatomy(loaded.model).rope_layer_types
 
 
 def rope_config(loaded: LoadedModel, layer_type: str | None = None) -> RopeConfig:
     """The rotary settings of the loaded model (of ``layer_type``'s layers when each type has its own base;
     default: the global layers). Raises UnsupportedModelError when it has no rotary module."""
-    found = find_rotary_module(loaded.model)
+    anat = anatomy(loaded.model)
     f = loaded.facts
-    if found is None or f.rope_theta is None:
+    if anat.rotary is None or f.rope_theta is None:
         raise UnsupportedModelError(
             f"**{f.model_id}** uses '{f.positional}' positions, not rotary embeddings: its positions are "
             "vectors added to the input (see the Learned section). The RoPE formulas below use the settings "
             "you choose; load a rotary model such as smollm2 to compare them with a real model."
         )
-    name, mod = found
+    name, mod = anat.rotary_name, anat.rotary
     if not hasattr(mod, "inv_freq"):  # one table per layer type
         lt = layer_type or "full_attention"
         if not hasattr(mod, f"{lt}_inv_freq"):
@@ -239,7 +211,7 @@ def model_rope_cos_sin(loaded: LoadedModel, positions, layer_type: str | None = 
     its own table; default the global ones): cos, sin each [P, head_dim] (float32 values)."""
     import torch
 
-    name, mod = find_rotary_module(loaded.model) or (None, None)
+    mod = anatomy(loaded.model).rotary
     if mod is None:
         raise UnsupportedModelError(f"{loaded.facts.model_id} has no rotary embedding module.")
     pos = torch.as_tensor(np.asarray(positions), dtype=torch.long, device=loaded.device)[None]  # [1, P]
@@ -252,23 +224,33 @@ def model_rope_cos_sin(loaded: LoadedModel, positions, layer_type: str | None = 
     return cos[0].cpu().numpy().astype(np.float64), sin[0].cpu().numpy().astype(np.float64)
 
 
+def real_qk_available(loaded: LoadedModel) -> bool:
+    """True when :func:`real_qk_pair` can read a real query and key: a rotary model with separate q/k
+    projections and a norm before attention (Llama-, Gemma-style)."""
+    anat = anatomy(loaded.model)
+    try:
+        return anat.rotary is not None and anat.family in (LLAMA, GEMMA3) and anat.norms(0).pre_attn is not None
+    except UnsupportedModelError:
+        return False
+
+
 def real_qk_pair(
     loaded: LoadedModel, text: str = "The cat sat on the mat.", head: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """A real (pre-rotation) query and key vector [head_dim] from the first layer, query head ``head``: the query
-    of the last token and the key of the first, from the q/k projections of the normalised token embeddings."""
+    of the last token and the key of the first, from the q/k projections of the normalised token embeddings
+    (for the models of :func:`real_qk_available`)."""
     import torch
 
-    model = loaded.model
-    core = getattr(model, "model", model)
-    attn = core.layers[0].self_attn
+    anat = anatomy(loaded.model)
+    attn = anat.attn(0)
     ids = loaded.tokenizer(text, return_tensors="pt")["input_ids"].to(loaded.device)
     hd = loaded.facts.head_dim
     kv_head = head // max(loaded.facts.n_heads // loaded.facts.n_kv_heads, 1)  # GQA: shared key head
     with torch.inference_mode():
-        h = core.layers[0].input_layernorm(core.embed_tokens(ids))  # [1, T, hidden]
-        q = attn.q_proj(h)[0, -1, head * hd : (head + 1) * hd]
-        k = attn.k_proj(h)[0, 0, kv_head * hd : (kv_head + 1) * hd]
-        if getattr(attn, "q_norm", None) is not None:  # QK-norm (Gemma 3): RoPE rotates the normalised vectors
+        h = anat.norms(0).pre_attn(anat.embed(ids))  # [1, T, hidden]
+        q = attn.q(h)[0, -1, head * hd : (head + 1) * hd]
+        k = attn.k(h)[0, 0, kv_head * hd : (kv_head + 1) * hd]
+        if attn.q_norm is not None:  # QK-norm (Gemma 3): RoPE rotates the normalised vectors
             q, k = attn.q_norm(q), attn.k_norm(k)
     return q.cpu().numpy().astype(np.float64), k.cpu().numpy().astype(np.float64)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from llmviz.errors import InputError
+from llmviz.models.anatomy import anatomy
 
 MLM, CAUSAL = "mlm", "causal"
 OBJECTIVES = {MLM: "Masked LM (BERT-style encoder)", CAUSAL: "Next token (GPT-style decoder)"}
@@ -79,9 +80,7 @@ def sinusoidal_table(n_positions: int, d_model: int) -> np.ndarray:
 
 def position_embedding(model) -> torch.nn.Embedding:
     """The position table of a tiny BERT or GPT-2 (also of their classification variants)."""
-    base = getattr(model, "bert", None) or getattr(model, "transformer", None) or model
-    emb = getattr(base, "embeddings", None)
-    return emb.position_embeddings if emb is not None else base.wpe
+    return anatomy(model).position_embeddings
 
 
 def freeze_sinusoidal(model) -> None:
@@ -140,7 +139,7 @@ def build_model(cfg: TinyConfig, tokenizer, seed: int = 0):
             position_embedding(model).weight.copy_(torch.as_tensor(sinusoidal_table(cfg.max_len, cfg.d_model)))
             # Token embeddings on the table's scale (the paper multiplies them by sqrt(d_model)); at the
             # library's default std 0.02 the fixed +-1 table drowns the tokens and nothing is learned.
-            model.get_input_embeddings().weight.normal_(0.0, SINUSOIDAL_TOKEN_STD)
+            anatomy(model).embed.weight.normal_(0.0, SINUSOIDAL_TOKEN_STD)
         freeze_sinusoidal(model)
     return model.train()
 

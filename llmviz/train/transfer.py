@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from llmviz.errors import InputError
+from llmviz.models.anatomy import anatomy
 from llmviz.train.loop import single_thread
 
 METHODS = {
@@ -48,18 +49,17 @@ def make_classifier(mlm, pretrained: bool, seed: int) -> Classifier:
     torch.manual_seed(seed)
     clf = Classifier(mlm.config)
     if pretrained:
-        missing = clf.encoder.load_state_dict(mlm.bert.state_dict(), strict=False)
+        missing = clf.encoder.load_state_dict(anatomy(mlm).base.state_dict(), strict=False)
         if missing.missing_keys:
             raise InputError(f"Pretrained weights do not fit: missing {missing.missing_keys[:3]}")
     elif getattr(mlm.config, "llmviz_positional", None) == "sinusoidal":  # same fixed table as the MLM
         from llmviz.train.tiny import SINUSOIDAL_TOKEN_STD
 
-        clf.encoder.embeddings.position_embeddings.weight.data.copy_(
-            mlm.bert.embeddings.position_embeddings.weight.data
-        )
-        clf.encoder.embeddings.word_embeddings.weight.data.normal_(0.0, SINUSOIDAL_TOKEN_STD)
+        encoder = anatomy(clf.encoder)
+        encoder.position_embeddings.weight.data.copy_(anatomy(mlm).position_embeddings.weight.data)
+        encoder.embed.weight.data.normal_(0.0, SINUSOIDAL_TOKEN_STD)
     if getattr(mlm.config, "llmviz_positional", None) == "sinusoidal":
-        clf.encoder.embeddings.position_embeddings.weight.requires_grad_(False)
+        anatomy(clf.encoder).position_embeddings.weight.requires_grad_(False)
     return clf
 
 
@@ -104,7 +104,7 @@ def mean_pooled(loaded, texts: list[str], batch_size: int = 64) -> np.ndarray:
     Shape [n, hidden]."""
     out = []
     model, tok = loaded.model, loaded.tokenizer
-    base = getattr(model, "base_model", model)
+    base = anatomy(model).base
     with single_thread():
         for s in range(0, len(texts), batch_size):
             out.append(_pool(base, tok, texts[s : s + batch_size], loaded.device))

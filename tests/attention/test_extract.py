@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from llmviz import tokens as T
 from llmviz.attention import extract as A
 from llmviz.errors import InputError
 from llmviz.models.loading import load_model
@@ -147,6 +148,6 @@ def test_without_special_on_model(tiny_mlm):
 
 def test_partial_utf8_byte_tokens_are_shown_as_bytes():
     # GPT-2 byte-level alphabet: 'Ġ' is the space byte, '×' stands for byte 0xD7 (first byte of Hebrew ש)
-    assert A._partial_bytes("Ġ×") == "▁⟨D7⟩"
-    assert A._partial_bytes("<0xE2>") == "<0xE2>"  # SentencePiece byte fallback kept as is
-    assert A._partial_bytes("") is None
+    assert T._partial_bytes("Ġ×") == "▁⟨D7⟩"
+    assert T._partial_bytes("<0xE2>") == "<0xE2>"  # SentencePiece byte fallback kept as is
+    assert T._partial_bytes("") is None

@@ -64,8 +64,8 @@ def _tick_labels(fig) -> list[str]:
 @pytest.mark.usefixtures("one_thread")
 def test_ablation_charts_show_readable_tokens_on_a_byte_level_bpe_model(bpe_models):
     # issue 13: the RoPE ablation chart showed raw vocabulary entries ("ĠThe", "Ċ")
-    from llmviz.attention.extract import display_token
     from llmviz.positional import ablation as PA
+    from llmviz.tokens import display_token
 
     llama, roberta = bpe_models
     tok = llama.tokenizer
