@@ -11,13 +11,14 @@ from llmviz.attention import extract as A
 from llmviz.attention.export import long_frame, stats_frame, to_json, to_npz
 from llmviz.attention.steps import MAX_STEP_TOKENS, formula_steps, neuron_view
 from llmviz.errors import LlmvizError
+from llmviz.i18n import labels as labels_in
 from llmviz.models.loading import CAUSAL_LM
 from llmviz.report import export_name
 from llmviz.viz import attention as V
 from llmviz.viz import bertviz_offline as BV
 from llmviz.viz import sliding as SW
 from ui.common import current_model, export_buttons, plot, require_probe, show_error, show_notice
-from ui.i18n import t
+from ui.i18n import fig_labels, t
 from ui.links import copy_link, presenter_mode, qp, to_url, url_state
 
 VIEWS = ("stats", "head", "layer", "rollout", "bertviz", "formula", "neuron")
@@ -195,9 +196,10 @@ def show_stats() -> None:
     )
     st.caption(t(f"attention.stat_{name}_desc"))
     fig = SW.mark_sliding_layers(
-        V.statistic_heatmap(stats[name], name, selected=(int(layer), int(head))),
+        V.statistic_heatmap(stats[name], name, selected=(int(layer), int(head)), labels=fig_labels()),
         facts.layer_types,
         facts.sliding_window,
+        labels=fig_labels(),
     )
     chart = plot(
         fig, key="att_stat_chart", on_select="rerun", selection_mode="points", export_name=f"{stem}_{name}-by-head"
@@ -210,9 +212,10 @@ def show_stats() -> None:
         st.dataframe(pd.DataFrame(top, columns=["layer", "head", name]), hide_index=True)
     plot(
         SW.mark_window(
-            V.attention_heatmap(shown.tokens, shown.attention[layer, head], f"Layer {layer}, head {head}"),
+            V.attention_heatmap(shown.tokens, shown.attention[layer, head], _head_title(), labels=fig_labels()),
             len(shown.tokens),
             facts.layer_window(int(layer)),
+            labels=fig_labels(),
         ),
         key="att_stat_head",
         export_name=f"{stem}_{where}",
@@ -238,23 +241,27 @@ def show_stats() -> None:
     _exports("att_stats_x", fig, stats_frame(stats), f"{name}-by-head", extra=raw_downloads)
 
 
+def _head_title() -> str:
+    return fig_labels()("layer_head_title", layer=layer, head=head)
+
+
 def show_head() -> None:
-    fig = V.attention_heatmap(shown.tokens, shown.attention[layer, head], f"Layer {layer}, head {head}")
-    SW.mark_window(fig, len(shown.tokens), facts.layer_window(int(layer)))
+    fig = V.attention_heatmap(shown.tokens, shown.attention[layer, head], _head_title(), labels=fig_labels())
+    SW.mark_window(fig, len(shown.tokens), facts.layer_window(int(layer)), labels=fig_labels())
     plot(fig, key="att_head_chart", export_name=f"{stem}_{where}")
     st.caption(t("attention.head_caption"))
     _exports("att_head_x", fig, lambda: long_frame(shown, [int(layer)], [int(head)]), where)
 
 
 def show_layer() -> None:
-    fig = V.layer_small_multiples(shown.tokens, shown.attention[layer], int(layer))
+    fig = V.layer_small_multiples(shown.tokens, shown.attention[layer], int(layer), labels=fig_labels())
     plot(fig, key="att_layer_chart", export_name=f"{stem}_layer{int(layer)}-all-heads")
     _exports("att_layer_x", fig, lambda: long_frame(shown, [int(layer)]), f"layer{int(layer)}-all-heads")
 
 
 def show_rollout() -> None:
     rolled = A.rollout(shown.attention)
-    fig = V.rollout_heatmap(shown.tokens, rolled)
+    fig = V.rollout_heatmap(shown.tokens, rolled, labels=fig_labels())
     plot(fig, key="att_rollout_chart", export_name=f"{stem}_rollout")
     st.latex(
         r"\hat A_\ell = \mathrm{norm}\!\left(\tfrac12\,\overline{A_\ell} + \tfrac12 I\right),\quad "
@@ -328,32 +335,35 @@ def show_formula() -> None:
     (st.success if ok else st.warning)(t("attention.formula_check", a=s.attention_max_abs_diff, b=s.block_max_abs_diff))
     toks, dk = s.tokens, s.q.shape[1]
     dims = [str(i) for i in range(dk)]
-    x_label = {"llama": "X = RMSNorm(h)", "gemma3": "X = RMSNorm(h)", "gpt2": "X = LayerNorm(h)"}.get(
-        s.family, "X = h (layer input)"
-    )
+    L, E = fig_labels(), labels_in("en")  # step titles in the reader's language, file names in English
+
+    def lab(key: str, **fmt) -> tuple[str, str]:
+        return L(key, **fmt), E(key, **fmt)
+
+    x_key = {"llama": "step_x_rmsnorm", "gemma3": "step_x_rmsnorm", "gpt2": "step_x_layernorm"}.get(s.family, "step_x")
     steps = [
-        (r"X \in \mathbb{R}^{T\times d}", s.x, x_label, toks, None),
-        (r"W_Q^{(h)}", s.w_q, f"W_Q slice for head {s.head}", None, dims),
-        (r"W_K^{(h)}", s.w_k, f"W_K slice (kv head {s.kv_head})", None, dims),
-        (r"W_V^{(h)}", s.w_v, f"W_V slice (kv head {s.kv_head})", None, dims),
-        (r"Q = X W_Q" + (r" + b_Q" if s.b_q is not None else ""), s.q_raw, "Q", toks, dims),
-        (r"K = X W_K", s.k_raw, "K", toks, dims),
+        (r"X \in \mathbb{R}^{T\times d}", s.x, lab(x_key), toks, None),
+        (r"W_Q^{(h)}", s.w_q, lab("step_wq", head=s.head), None, dims),
+        (r"W_K^{(h)}", s.w_k, lab("step_wk", kv_head=s.kv_head), None, dims),
+        (r"W_V^{(h)}", s.w_v, lab("step_wv", kv_head=s.kv_head), None, dims),
+        (r"Q = X W_Q" + (r" + b_Q" if s.b_q is not None else ""), s.q_raw, ("Q", "Q"), toks, dims),
+        (r"K = X W_K", s.k_raw, ("K", "K"), toks, dims),
     ]
     if s.q_lin is not None:  # Gemma 3: Q and K head vectors are RMS-normalised before RoPE
         steps[-2:] = [
-            (r"Q = X W_Q", s.q_lin, "Q", toks, dims),
-            (r"K = X W_K", s.k_lin, "K", toks, dims),
+            (r"Q = X W_Q", s.q_lin, ("Q", "Q"), toks, dims),
+            (r"K = X W_K", s.k_lin, ("K", "K"), toks, dims),
             (
-                r"\hat Q = rac{Q}{\sqrt{\mathrm{mean}(Q^2)+\epsilon}}\odot(1+w_q)",
+                r"\hat Q = \frac{Q}{\sqrt{\mathrm{mean}(Q^2)+\epsilon}}\odot(1+w_q)",
                 s.q_raw,
-                "Q after RMSNorm (QK-norm)",
+                lab("step_q_norm"),
                 toks,
                 dims,
             ),
             (
-                r"\hat K = rac{K}{\sqrt{\mathrm{mean}(K^2)+\epsilon}}\odot(1+w_k)",
+                r"\hat K = \frac{K}{\sqrt{\mathrm{mean}(K^2)+\epsilon}}\odot(1+w_k)",
                 s.k_raw,
-                "K after RMSNorm (QK-norm)",
+                lab("step_k_norm"),
                 toks,
                 dims,
             ),
@@ -362,12 +372,12 @@ def show_formula() -> None:
         st.caption(t("attention.formula_rope_base", theta=s.rope_theta, layer=s.layer))
     if s.cos is not None:
         steps += [
-            (r"\tilde Q = Q\odot\cos + \mathrm{rot}(Q)\odot\sin", s.q, "Q after RoPE", toks, dims),
-            (r"\tilde K = K\odot\cos + \mathrm{rot}(K)\odot\sin", s.k, "K after RoPE", toks, dims),
+            (r"\tilde Q = Q\odot\cos + \mathrm{rot}(Q)\odot\sin", s.q, lab("step_q_rope"), toks, dims),
+            (r"\tilde K = K\odot\cos + \mathrm{rot}(K)\odot\sin", s.k, lab("step_k_rope"), toks, dims),
         ]
     steps += [
-        (r"V = X W_V", s.v, "V", toks, dims),
-        (r"S = Q K^\top", s.scores, "scores QKᵀ", toks, toks),
+        (r"V = X W_V", s.v, ("V", "V"), toks, dims),
+        (r"S = Q K^\top", s.scores, lab("step_scores"), toks, toks),
         (
             rf"S \cdot s \quad (s = {s.scaling:.4g}"
             + (
@@ -378,7 +388,7 @@ def show_formula() -> None:
                 else ")"
             ),
             s.scaled,
-            "scaled scores",
+            lab("step_scaled"),
             toks,
             toks,
         ),
@@ -389,17 +399,17 @@ def show_formula() -> None:
             if facts.kind == CAUSAL_LM
             else r"M = 0 \text{ (no mask)}",
             s.scaled + s.mask,
-            "masked scores (blank = −∞)",
+            lab("step_masked"),
             toks,
             toks,
         ),
-        (r"A = \mathrm{softmax}(S/\sqrt{d_k} + M)", s.weights, "attention weights", toks, toks),
-        (r"\mathrm{head}_h = A V", s.head_out, "head output", toks, dims),
-        (r"\mathrm{Concat}(\mathrm{head}_1..\mathrm{head}_H)", s.concat, "concat of all heads", toks, None),
+        (r"A = \mathrm{softmax}(S/\sqrt{d_k} + M)", s.weights, lab("step_weights"), toks, toks),
+        (r"\mathrm{head}_h = A V", s.head_out, lab("step_head_out"), toks, dims),
+        (r"\mathrm{Concat}(\mathrm{head}_1..\mathrm{head}_H)", s.concat, lab("step_concat"), toks, None),
         (
             r"\mathrm{Concat}(\dots)\,W^O" + (" + b_O" if s.b_o is not None else ""),
             s.projected,
-            "block output (before residual)",
+            lab("step_block"),
             toks,
             None,
         ),
@@ -409,20 +419,20 @@ def show_formula() -> None:
             (
                 r"\mathrm{LayerNorm}(X + \mathrm{Concat}(\dots)W^O + b_O)",
                 s.block_output,
-                "attention block output (Add & Norm)",
+                lab("step_add_norm"),
                 toks,
                 None,
             )
         )
-    for i, (formula, matrix, label, rows, cols) in enumerate(steps):
+    for i, (formula, matrix, (label, english), rows, cols) in enumerate(steps):
         left, right = st.columns([1, 2])
         left.markdown(f"**{i + 1}. {label}**")
         left.latex(formula)
         with right:
-            fig = V.matrix_heatmap(matrix, label, rows, cols)
+            fig = V.matrix_heatmap(matrix, label, rows, cols, labels=L)
             if rows is toks and cols is toks:
-                SW.mark_window(fig, len(toks), s.sliding_window)
-            plot(fig, key=f"att_step_{i}", export_name=f"{stem}_{where}_{export_name(f'step{i + 1} {label}')}")
+                SW.mark_window(fig, len(toks), s.sliding_window, labels=L)
+            plot(fig, key=f"att_step_{i}", export_name=f"{stem}_{where}_{export_name(f'step{i + 1} {english}')}")
 
 
 def show_neuron() -> None:
@@ -436,7 +446,7 @@ def show_neuron() -> None:
         index=min(len(s.tokens) - 1, 1),
     )
     nv = neuron_view(s, int(qi))
-    fig = V.neuron_figure(s.tokens, nv.products, nv.scores, nv.weights, s.tokens[int(qi)])
+    fig = V.neuron_figure(s.tokens, nv.products, nv.scores, nv.weights, s.tokens[int(qi)], labels=fig_labels())
     plot(fig, key="att_neuron_chart", export_name=f"{stem}_{where}_neuron-query{qi}")
     st.latex(r"\text{score}_j = \frac{1}{\sqrt{d_k}}\sum_{m=1}^{d_k} q_m\,k_{j,m}")
     st.caption(t("attention.neuron_caption"))

@@ -21,7 +21,7 @@ from llmviz.report import export_name
 from llmviz.viz import bias as V
 from ui import bias_views as BV
 from ui.common import current_model, export_buttons, plot, show_error, show_notice, t_text
-from ui.i18n import t
+from ui.i18n import fig_labels, t
 from ui.jobs import cached, heavy
 from ui.links import copy_link, presenter_mode, qp, to_url, url_state
 
@@ -113,7 +113,7 @@ def section_templates(loaded) -> None:
         return
     _notices(res.notices)
     st.caption(t("bias.templates_metric_mlm") if res.method == "mlm_kurita" else t("bias.templates_metric_causal"))
-    fig = V.template_heatmap(res)
+    fig = V.template_heatmap(res, labels=fig_labels())
     name = export_name("templates", loaded.facts.model_id, "by-group")
     plot(fig, key="bias_tpl_heat", export_name=name)
     if len(res.groups) >= 2:
@@ -125,7 +125,7 @@ def section_templates(loaded) -> None:
             t("bias.group_b"), range(len(res.groups)), index=1, format_func=lambda i: res.groups[i], key="bias_tpl_b"
         )
         plot(
-            V.template_ratio_bars(res, a, b),
+            V.template_ratio_bars(res, a, b, labels=fig_labels()),
             key="bias_tpl_bars",
             export_name=export_name("templates", loaded.facts.model_id, res.groups[a], "vs", res.groups[b]),
         )
@@ -218,12 +218,12 @@ def section_pairs(loaded) -> None:
     if warn:
         show_notice(warn)
     st.caption(t("bias.pairs_metric_mlm") if res.method == "mlm_pll" else t("bias.pairs_metric_causal"))
-    fig = V.pairs_summary(summary)
+    fig = V.pairs_summary(summary, labels=fig_labels())
     data_name = Path(data.source).stem  # the file the pairs came from, e.g. crows_pairs_anonymized
     name = export_name(data_name, loaded.facts.model_id, "by-category")
     plot(fig, key="bias_pairs_sum", export_name=name)
     plot(
-        V.score_diff_hist(res),
+        V.score_diff_hist(res, labels=fig_labels()),
         key="bias_pairs_hist",
         export_name=export_name(data_name, loaded.facts.model_id, "score-differences"),
     )
@@ -255,7 +255,7 @@ def section_pairs(loaded) -> None:
     if abs(d.changed_diff) > 1e-9:
         st.caption(t("bias.drill_changed_note"))
     pair = (data_name, loaded.facts.model_id, f"pair-{i}")
-    plot(V.pair_token_bars(d), key="bias_pairs_tok", export_name=export_name(*pair, "tokens"))
+    plot(V.pair_token_bars(d, labels=fig_labels()), key="bias_pairs_tok", export_name=export_name(*pair, "tokens"))
     if d.attention_diff is not None:
         L, H = d.attention_diff.shape[:2]
         c1, c2 = st.columns(2)
@@ -267,7 +267,7 @@ def section_pairs(loaded) -> None:
             format_func=lambda h: t("bias.head_mean") if h is None else str(h),
         )
         plot(
-            V.attention_diff_heatmap(d, layer, head),
+            V.attention_diff_heatmap(d, layer, head, labels=fig_labels()),
             key="bias_pairs_att",
             export_name=export_name(*pair, f"layer-{layer}", "head-mean" if head is None else f"head-{head}"),
         )
@@ -317,7 +317,7 @@ def section_counterfactual(loaded) -> None:
         return
     res = stored[1]
     _notices(res.notices)
-    fig = V.counterfactual_box(res)
+    fig = V.counterfactual_box(res, labels=fig_labels())
     name = export_name("counterfactual", loaded.facts.model_id, "sentiment")
     plot(fig, key="bias_cf_box", export_name=name)
     rows = [
@@ -397,7 +397,7 @@ def section_weat(loaded) -> None:
     except LlmvizError as err:
         show_error(err)
         return
-    fig = V.weat_layers(res)
+    fig = V.weat_layers(res, labels=fig_labels())
     name = export_name(mode, names["X"], "vs", names["Y"], loaded.facts.model_id, "by-layer")
     plot(fig, key="bias_weat_fig", export_name=name)
     last = len(res.effect_size) - 1
@@ -466,7 +466,7 @@ def section_mitigation(loaded) -> None:
     )
     c2.metric(t("bias.neighbours_changed"), f"{res.n_changed} / {len(res.neutral)}")
     c3.metric(t("bias.explained"), f"{100 * res.explained[0]:.0f} %")
-    fig = V.mitigation_bars(res)
+    fig = V.mitigation_bars(res, labels=fig_labels())
     name = export_name("mitigation", names["X"], "vs", names["Y"], loaded.facts.model_id, f"layer-{res.layer}")
     plot(fig, key="bias_mit_fig", export_name=name)
     st.dataframe(pd.DataFrame(res.neighbour_rows()), hide_index=True)

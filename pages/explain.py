@@ -31,6 +31,7 @@ from llmviz.explain.targets import (
     Target,
     available_baselines,
     build_problem,
+    target_label,
     token_limit,
     top_predictions,
 )
@@ -38,7 +39,7 @@ from llmviz.models.loading import CAUSAL_LM
 from llmviz.report import export_name
 from llmviz.viz import explain as viz
 from ui.common import current_model, export_buttons, md_escape, plot, show_error, t_text
-from ui.i18n import t
+from ui.i18n import fig_labels, t
 from ui.jobs import cached, memo
 from ui.links import copy_link, presenter_mode, qp, to_url, url_state
 from ui.on_click import start_on_click
@@ -74,7 +75,13 @@ def _target_dict(target: Target) -> str:
 @st.cache_data(show_spinner=False, max_entries=32)
 def _predictions(_loaded, spec: str, text: str, target_json: str):
     problem = build_problem(_loaded, text, Target(**json.loads(target_json)))
-    return problem.label, problem.tokens, problem.truncated, problem.n_tokens_original, top_predictions(problem, 10)
+    return (
+        problem.label_parts,
+        problem.tokens,
+        problem.truncated,
+        problem.n_tokens_original,
+        top_predictions(problem, 10),
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -165,13 +172,13 @@ target = Target(kind=kind, token=token, contrast=contrast, text_b=text_b, score=
 copy_link("explain", {"text": text, "section": section, "target": token}, key="ex")
 
 try:
-    label, tokens, truncated, n_original, preds = _predictions(loaded, loaded.spec, text, _target_dict(target))
+    parts, tokens, truncated, n_original, preds = _predictions(loaded, loaded.spec, text, _target_dict(target))
 except LlmvizError as err:
     show_error(err)
     st.stop()
 if truncated:
     st.warning(t("explain.truncated", n=n_original, max=token_limit(loaded)))
-st.markdown(f"**{t('explain.explaining')}:** {md_escape(label)}")
+st.markdown(f"**{t('explain.explaining')}:** {md_escape(target_label(parts, fig_labels()))}")
 if preds:
     with st.expander(t("explain.top_predictions"), expanded=False):
         st.dataframe(pd.DataFrame(preds, columns=["token", "probability"]), hide_index=True)
@@ -294,18 +301,18 @@ if section == "attribution":
                 st.success(t("explain.gap_ok", gap=f"{res.completeness_gap:.2%}"))
             if res.note:
                 st.caption(md_escape(res.note))
-    colours = viz.token_html(results)
+    colours = viz.token_html(results, labels=fig_labels())
     st.iframe(colours, height=60 + 48 * len(results))
     name = export_name("explain", facts.model_id, *(r.method for r in results))  # e.g. explain_smollm2_occlusion
     st.download_button(
         t("explain.download_colours"), colours, f"{name}_token-colours.html", "text/html", key="ex_colours_html"
     )
-    fig = viz.method_heatmap(results)
+    fig = viz.method_heatmap(results, labels=fig_labels())
     plot(fig, key="ex_heatmap", export_name=name)
     if len(results) > 1:
         rho = spearman_matrix(results)
         agree = export_name("explain", facts.model_id, "method-agreement")
-        plot(viz.spearman_figure(results, rho), key="ex_spearman", export_name=agree)
+        plot(viz.spearman_figure(results, rho, labels=fig_labels()), key="ex_spearman", export_name=agree)
         notes = disagreement_notes(results, rho)
         if notes:
             st.info("\n".join(f"- {md_escape(n)}" for n in notes))
@@ -337,10 +344,10 @@ elif section == "logit_lens":
     st.success(t("explain.lens_check", diff=f"{lens.output_max_diff:.1e}"))
     if lens.note:
         st.caption(md_escape(lens.note))
-    fig = viz.logit_lens_heatmap(lens)
+    fig = viz.logit_lens_heatmap(lens, labels=fig_labels())
     name = export_name("explain", facts.model_id, "logit-lens", f"target-{lens.target_token}")
     plot(fig, key="ex_lens", export_name=name)
-    fig2 = viz.target_across_layers(lens)
+    fig2 = viz.target_across_layers(lens, labels=fig_labels())
     plot(fig2, key="ex_lens_target", export_name=f"{name}_by-layer")
     first = next((n for n, r in zip(lens.layer_names, lens.target_ranks) if r == 1), None)
     st.markdown(t_text("explain.lens_first_top", token=lens.target_token, layer=first or "—"))
@@ -384,7 +391,7 @@ else:
     st.success(
         t("explain.ablation_check", base=f"{abl.base_score:.4f}", diff=f"{abl.null_delta:.1e}", s=f"{abl.seconds:.1f}")
     )
-    fig = viz.ablation_heatmap(abl)
+    fig = viz.ablation_heatmap(abl, labels=fig_labels())
     name = export_name("explain", facts.model_id, "head-ablation")
     plot(fig, key="ex_abl", export_name=name)
     st.markdown(
@@ -394,7 +401,7 @@ else:
     )
     if abl.layer_delta is not None:
         plot(
-            viz.layer_ablation_bar(abl),
+            viz.layer_ablation_bar(abl, labels=fig_labels()),
             key="ex_abl_layers",
             export_name=export_name("explain", facts.model_id, "layer-ablation"),
         )

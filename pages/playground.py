@@ -25,7 +25,7 @@ from llmviz.models.loading import CAUSAL_LM, ENCODER
 from llmviz.report import export_name
 from llmviz.viz import generate as V
 from ui.common import current_model, export_buttons, md_escape, offer_switch, plot, show_error, show_notice, t_text
-from ui.i18n import lang, t
+from ui.i18n import fig_labels, lang, t
 from ui.jobs import cached, heavy
 from ui.links import copy_link, presenter_mode, qp, to_url, url_state
 
@@ -204,7 +204,7 @@ def _show_results(loaded, mode: str) -> None:
     for i, gen in enumerate(branches):
         if len(branches) > 1:
             st.markdown(f"**{_branch_title(i, gen)}**")
-        st.html(V.tokens_html(gen))
+        st.html(V.tokens_html(gen, labels=fig_labels()))
         st.caption(
             t(f"playground.stop_reason_{gen.stop_reason}")
             + " "
@@ -235,7 +235,7 @@ def _show_results(loaded, mode: str) -> None:
     if st.session_state.get(STEP, 0) >= len(gen.steps):
         st.session_state[STEP] = 0
     step_i = st.session_state.get(STEP, 0)
-    fig = V.probability_chart(gen, selected=step_i)
+    fig = V.probability_chart(gen, selected=step_i, labels=fig_labels())
     shown = export_name(
         "playground", loaded.facts.model_id, mode, f"branch-{int(idx or 0) + 1}" if len(branches) > 1 else ""
     )
@@ -256,7 +256,11 @@ def _show_results(loaded, mode: str) -> None:
     rec = gen.steps[step_i]
     c = st.columns([3, 2])
     with c[0]:
-        plot(V.alternatives_chart(rec), key="pg_alt_chart", export_name=f"{shown}_step-{step_i}-alternatives")
+        plot(
+            V.alternatives_chart(rec, labels=fig_labels()),
+            key="pg_alt_chart",
+            export_name=f"{shown}_step-{step_i}-alternatives",
+        )
     with c[1]:
         st.markdown(f"**{t('playground.alternatives', i=step_i)}**")
         st.dataframe(
@@ -433,7 +437,7 @@ def fill_mask_section(loaded) -> None:
     name = export_name("playground", facts.model_id, "fill-mask")
     for i, slot in enumerate(result.slots):
         with cols[i % len(cols)]:
-            chart = V.fill_mask_chart(slot, result.method)
+            chart = V.fill_mask_chart(slot, result.method, labels=fig_labels())
             plot(chart, key=f"pg_fill_chart_{i}", export_name=f"{name}_mask-{slot.mask_number}")
     df = pd.DataFrame(result.rows())
     st.dataframe(df, hide_index=True)

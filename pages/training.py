@@ -24,7 +24,7 @@ from ui.common import (
     switch_model,
     t_text,
 )
-from ui.i18n import t
+from ui.i18n import fig_labels, t
 from ui.jobs import check as check_job
 from ui.jobs import heavy
 from ui.links import copy_link, presenter_mode, qp, to_url, url_state
@@ -240,7 +240,11 @@ def live_section() -> None:
         st.warning(t("training.stopped", step=halted.step[-1], total=halted.total_steps))
         with st.container():
             name = st.session_state.get("trn_live_name") or live_name(params)  # the stopped run's settings
-            plot(V.loss_curves(halted, t("training.live_chart")), key="trn_live_partial_fig", export_name=name)
+            plot(
+                V.loss_curves(halted, t("training.live_chart"), labels=fig_labels()),
+                key="trn_live_partial_fig",
+                export_name=name,
+            )
     if run:
         st.session_state["trn_live_partial"] = None
         st.session_state["trn_live_stopped"] = None
@@ -251,7 +255,7 @@ def live_section() -> None:
             st.session_state["trn_live_partial"] = h.snapshot()
             bar.progress(h.progress, text=t("training.progress", step=h.step[-1], total=h.total_steps))
             show_metrics(metrics, h)
-            fig = V.loss_curves(h, t("training.live_chart"))
+            fig = V.loss_curves(h, t("training.live_chart"), labels=fig_labels())
             chart.plotly_chart(fig, config=plot_config(live_name(params)))  # same slot, redrawn in place
             return False
 
@@ -280,7 +284,7 @@ def live_section() -> None:
     bar.progress(h.progress, text=t(f"training.stop_{h.stop_reason}", step=h.step[-1], total=h.total_steps))
     show_metrics(metrics, h)
     with chart.container():
-        fig = V.loss_curves(h, t("training.live_chart"))
+        fig = V.loss_curves(h, t("training.live_chart"), labels=fig_labels())
         plot(fig, key="trn_live_final", export_name=live_name(res.params))
     best = min(range(len(h.val_loss)), key=h.val_loss.__getitem__)
     if loop.is_overfitting(h):
@@ -300,7 +304,7 @@ def live_section() -> None:
     runs = st.session_state.get("trn_runs", {})
     if len(runs) > 1:
         gap = export_name("training", "live", f"{len(runs)}-runs", "generalization-gap")
-        plot(V.gap_bars(list(runs.values())), key="trn_gap_bars", export_name=gap)
+        plot(V.gap_bars(list(runs.values()), labels=fig_labels()), key="trn_gap_bars", export_name=gap)
     export_buttons("trn_live_export", fig, pd.DataFrame(res.table()), live_name(res.params), meta=res.params.__dict__)
     model_share("live", res.model, res.tokenizer, {"experiment": "live", **res.params.__dict__})
 
@@ -392,7 +396,7 @@ def transfer_section() -> None:
         return
     res, mlm, tok, params = kept
     labels = {m: t(f"training.method_{m}") for m in res.accuracy}
-    fig = V.transfer_figure(res, labels)
+    fig = V.transfer_figure(res, labels, labels=fig_labels())
     name = export_name("training", "transfer", *res.accuracy, "by-labelled-examples")
     plot(fig, key="trn_tr_fig", export_name=name)
     ft, scratch = res.accuracy["finetune"], res.accuracy["scratch"]
@@ -420,7 +424,9 @@ def bias_section() -> None:
     with st.expander(t("training.corpus_preview"), expanded=False):
         st.code("\n".join(preview.texts[:8]), language=None)
         plot(
-            V.counts_figure(cooccurrence(preview.texts, preview.occupations), t("training.counts_title")),
+            V.counts_figure(
+                cooccurrence(preview.texts, preview.occupations), t("training.counts_title"), labels=fig_labels()
+            ),
             key="trn_b_counts",
             export_name=export_name("training", "bias", f"skew{round(100 * float(skew))}pct", "corpus-counts"),
         )
@@ -437,7 +443,7 @@ def bias_section() -> None:
         return
     res, models, params = kept
     names = {k: t(f"training.model_{k}", skew=params.skew) for k in res.log_ratio}
-    fig = V.bias_figure(res, names)
+    fig = V.bias_figure(res, names, labels=fig_labels())
     skewed = f"skew{round(100 * params.skew)}pct"
     name = export_name("training", "bias", skewed, "cda" if params.cda else "", "he-vs-she")
     plot(fig, key="trn_b_fig", export_name=name)
@@ -487,7 +493,7 @@ def memorization_section() -> None:
     if kept is None:
         return
     res, model, tok, params = kept
-    fig = V.exposure_figure(res.rows, res.n_candidates)
+    fig = V.exposure_figure(res.rows, res.n_candidates, labels=fig_labels())
     name = export_name("training", "memorization", f"{len(res.rows)}-canaries", "exposure")
     plot(fig, key="trn_m_fig", export_name=name)
     df = pd.DataFrame(res.records())

@@ -1,40 +1,33 @@
-"""Figures in the user's language and readable (issue 13): llmviz.viz.labels translates every label
-a reader sees; mitigation puts d and accuracy on separate axes."""
+"""Figures in the user's language and readable (issues 13, 21): the builders in llmviz.viz take a label
+function (llmviz.i18n.labels) and build every label from the ``figures`` catalogue; nothing rewrites a
+finished figure any more. Mitigation puts d and accuracy on separate axes."""
 
+from pathlib import Path
 from types import SimpleNamespace
 
-import plotly.graph_objects as go
-
+from llmviz.i18n import catalogue, labels
 from llmviz.viz.bias import mitigation_bars
-from llmviz.viz.labels import translate_figure, translate_text
-from ui.i18n import catalogue
+
+ROOT = Path(__file__).resolve().parents[1]
+CJK = range(0x4E00, 0xA000)
 
 
-def test_translate_replaces_whole_phrases_longest_first_and_keeps_placeholders():
-    phrases = {"layer": "层", "head": "头", "training loss": "训练损失", "loss": "损失"}
-    assert translate_text("layer %{y}, head %{x}<br>Δ = %{z:.4f}", phrases) == "层 %{y}, 头 %{x}<br>Δ = %{z:.4f}"
-    assert translate_text("training loss", phrases) == "训练损失"  # not 'training 损失'
-    assert translate_text("heads", phrases) == "heads"  # whole words only
-    fig = go.Figure(go.Heatmap(z=[[1]], colorbar={"title": {"text": "loss"}}, name="training loss"))
-    fig.update_layout(title="layer", xaxis_title="head", legend_title_text="loss")
-    fig.add_annotation(text="head")
-    out = translate_figure(fig, phrases)
-    assert (
-        out.layout.title.text,
-        out.layout.xaxis.title.text,
-        out.layout.legend.title.text,
-        out.layout.annotations[0].text,
-        out.data[0].name,
-        out.data[0].colorbar.title.text,
-    ) == ("层", "头", "损失", "头", "训练损失", "损失")
-    assert fig.layout.title.text == "layer"  # the original is untouched
-
-
-def test_every_figure_phrase_has_a_chinese_translation():
+def test_figure_catalogue_is_key_to_text_in_both_languages():
     en, zh = catalogue("en", "figures"), catalogue("zh", "figures")
-    assert set(en) == set(zh) and all(k == v for k, v in en.items())
-    assert all(any("\u4e00" <= c <= "\u9fff" for c in v) or v.isascii() for v in zh.values())
-    assert sum(any("\u4e00" <= c <= "\u9fff" for c in v) for v in zh.values()) >= 0.9 * len(zh)
+    assert set(en) == set(zh) and len(en) > 150
+    assert all(k.isidentifier() and k.islower() for k in en)  # keys, not English phrases
+    chinese = [k for k, v in zh.items() if any(ord(c) in CJK for c in v)]
+    same = sorted(k for k in zh if zh[k] == en[k])
+    assert len(chinese) >= 0.9 * len(zh), sorted(set(zh) - set(chinese))
+    # the same in both languages only where the text is symbols, a formula or a name
+    assert same == ["step_x_layernorm", "step_x_rmsnorm", "target_contrast", "target_token"]
+
+
+def test_no_phrase_rewriting_of_finished_figures():
+    assert not (ROOT / "llmviz" / "viz" / "labels.py").exists()
+    code = [p for d in ("llmviz", "ui", "pages") for p in (ROOT / d).rglob("*.py")] + [ROOT / "app.py"]
+    assert [p for p in code if "translate_figure" in p.read_text(encoding="utf-8")] == []
+    assert [p for p in code if "localize_figure" in p.read_text(encoding="utf-8")] == []
 
 
 def test_mitigation_d_and_accuracy_on_separate_axes():
@@ -46,5 +39,5 @@ def test_mitigation_d_and_accuracy_on_separate_axes():
     acc_vals = [tr.y[0] for tr in fig.data if tr.yaxis == "y2"]
     assert d_vals == [1.6, 0.2] and acc_vals == [0.9, 0.55]
     assert tuple(fig.layout.yaxis2.range) == (0, 1.05)
-    zh = translate_figure(fig, catalogue("zh", "figures"))
+    zh = mitigation_bars(res, labels=labels("zh"))
     assert "效应量 d" in [a.text for a in zh.layout.annotations]

@@ -20,7 +20,7 @@ from llmviz.runs import record as REC
 from llmviz.runs import store as RS
 from llmviz.viz import benchmarks as VB
 from ui.common import export_buttons, plot, show_error, show_notice, t_text
-from ui.i18n import t
+from ui.i18n import fig_labels, t
 from ui.jobs import heavy
 
 
@@ -118,7 +118,7 @@ def section_stereoset(loaded) -> None:
     )
     rows = SS.result_rows(run.results, run.cis)
     metric = st.radio(t("benchmarks.metric"), list(SS.METRIC_KEYS), index=1, horizontal=True, key="bias_ss_metric")
-    fig = VB.stereoset_bars(rows, metric)
+    fig = VB.stereoset_bars(rows, metric, labels=fig_labels())
     name = export_name("stereoset", Path(run.data.source).stem, loaded.facts.model_id, metric)
     plot(fig, key="bias_ss_fig", export_name=name)
     table = pd.DataFrame(rows)
@@ -352,7 +352,7 @@ def section_runs(loaded) -> None:
     c2.metric(t("benchmarks.mean_b"), f"{o['mean_b']:.3f}")
     c3.metric(t("benchmarks.diff"), f"{o['mean_diff']:+.3f}", help=t("benchmarks.diff_help"))
     st.caption(t("benchmarks.diff_ci", lo=f"{o['ci95'][0]:+.3f}", hi=f"{o['ci95'][1]:+.3f}", n=o["n"]))
-    fig = VB.paired_diff(cmp)
+    fig = VB.paired_diff(cmp, labels=fig_labels())
     name = export_name(
         "runs", by_id[a]["kind"], f"run-{a}", cmp["a"]["model"], "vs", f"run-{b}", cmp["b"]["model"]
     )  # e.g. runs_stereoset_run-1_smollm2_vs_run-2_minilm

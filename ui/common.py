@@ -282,7 +282,7 @@ def export_buttons(
     cols = st.columns(3)
     from ui.links import fit_figure
 
-    fig = fit_figure(localize_figure(fig))
+    fig = fit_figure(fig)  # built in the reader's language by its builder (labels=ui.i18n.fig_labels())
     if fig is not None:
         cols[0].download_button(
             t("app.export_html"),
@@ -313,7 +313,7 @@ def plot(fig, key: str | None = None, export_name: str | None = None, **kwargs):
     plotly names the PNG after the figure's title."""
     from ui.links import apply_presentation, fit_figure, high_contrast, presenter_mode
 
-    fig = fit_figure(apply_presentation(localize_figure(fig), presenter=presenter_mode(), contrast=high_contrast()))
+    fig = fit_figure(apply_presentation(fig, presenter=presenter_mode(), contrast=high_contrast()))
     return st.plotly_chart(fig, key=key, config=plot_config(export_name), **kwargs)
 
 
@@ -326,17 +326,6 @@ def plot_config(export_name: str | None = None) -> dict:
 
     png = {**PLOTLY_CONFIG["toImageButtonOptions"], "filename": safe_stem(export_name)}
     return {**PLOTLY_CONFIG, "toImageButtonOptions": png}
-
-
-def localize_figure(fig):
-    """The figure's labels in the active language (i18n/<lang>/figures.json, llmviz.viz.labels)."""
-    from ui.i18n import catalogue, lang
-
-    if fig is None or lang() == "en":
-        return fig
-    from llmviz.viz.labels import translate_figure
-
-    return translate_figure(fig, catalogue(lang(), "figures"))
 
 
 def running_under_test() -> bool:

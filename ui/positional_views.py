@@ -13,7 +13,7 @@ from llmviz.positional import model as PM
 from llmviz.report import export_name, frame_csv
 from llmviz.viz import positional as V
 from ui.common import export_buttons, md_escape, plot, show_error, t_text
-from ui.i18n import t
+from ui.i18n import fig_labels, t
 from ui.links import presenter_mode
 
 DEFAULT_TEXT = "The dog chased the cat across the garden."
@@ -148,7 +148,7 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
     lam = [float(pe.wavelengths[d // 2]) for d in dims or [0]]
     st.caption(t("positional.dims_shown", n=len(dims or [0]), d=d_model, lo=min(lam), hi=max(lam)))
     _side_by_side(
-        V.waves(pe, dims or [0]),
+        V.waves(pe, dims or [0], labels=fig_labels()),
         r"\begin{aligned}PE_{(pos,2i)}&=\sin\!\left(\frac{pos}{%s^{2i/d}}\right)\\"
         r"PE_{(pos,2i+1)}&=\cos\!\left(\frac{pos}{%s^{2i/d}}\right)\end{aligned}" % (f"{base:g}", f"{base:g}"),
         t("positional.waves_note"),
@@ -157,7 +157,7 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
         meta,
     )
     _side_by_side(
-        V.pe_heatmap(pe),
+        V.pe_heatmap(pe, labels=fig_labels()),
         r"PE \in \mathbb{R}^{%d \times %d}" % (max_len, d_model),
         t("positional.heatmap_note"),
         "heatmap",
@@ -195,7 +195,7 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
         ds = _distance(max_len, d_model, base, metric)
         refs = sorted({0, max_len // 4, max_len // 2})
         _side_by_side(
-            V.distance_curves(ds, refs),
+            V.distance_curves(ds, refs, labels=fig_labels()),
             r"PE(p)\cdot PE(p+d)=\sum_{i}\cos(\omega_i d)",
             t("positional.distance_note"),
             "distance",
@@ -204,7 +204,8 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
         )
         _check(ds.max_spread < 1e-9, t("positional.distance_check", spread=ds.max_spread))
         with st.expander(t("positional.distance_matrix")):
-            fig = V.heatmap(ds.matrix, f"{metric} similarity of every pair of positions", "position q", "position p")
+            L = fig_labels()
+            fig = V.heatmap(ds.matrix, L(f"pair_similarity_{metric}"), L("position_q"), L("position_p"), labels=L)
             plot(fig, key="pos_dmatrix_fig", export_name=_name("dmatrix", {**meta, "metric": metric}))
             _exports("dmatrix", fig, V.matrix_frame(ds.matrix, "position", "pos"), {**meta, "metric": metric})
 
@@ -214,7 +215,7 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
     )
     sm = P.shift_map(pe, int(k))
     _side_by_side(
-        V.shift_map_figure(sm),
+        V.shift_map_figure(sm, labels=fig_labels()),
         r"\begin{pmatrix}\sin\omega_i(p+k)\\ \cos\omega_i(p+k)\end{pmatrix}="
         r"\begin{pmatrix}\cos\omega_i k & \sin\omega_i k\\ -\sin\omega_i k & \cos\omega_i k\end{pmatrix}"
         r"\begin{pmatrix}\sin\omega_i p\\ \cos\omega_i p\end{pmatrix}",
@@ -243,8 +244,9 @@ def learned_section(loaded) -> None:
     n, h = an.positions.matrix.shape
     st.markdown(t_text("positional.learned_intro", model=an.positions.model_id, n=n, h=h, module=an.positions.module))
     meta = {"model": loaded.spec, "module": an.positions.module}
+    L = fig_labels()
     _side_by_side(
-        V.heatmap(an.similarity, f"Cosine similarity of the {n} learned position vectors", "position q", "position p"),
+        V.heatmap(an.similarity, L("learned_similarity_title", n=n), L("position_q"), L("position_p"), labels=L),
         r"\mathrm{sim}(p,q)=\frac{P_p\cdot P_q}{\lVert P_p\rVert\,\lVert P_q\rVert}",
         t("positional.learned_sim_note"),
         "learned_sim",
@@ -258,7 +260,7 @@ def learned_section(loaded) -> None:
     pca_df = pd.DataFrame(an.pca, columns=[f"pc{i + 1}" for i in range(an.pca.shape[1])])
     pca_df.insert(0, "position", np.arange(n))
     _side_by_side(
-        V.pca_trajectory(an, int(dims), int(limit)),
+        V.pca_trajectory(an, int(dims), int(limit), labels=fig_labels()),
         r"P - \bar P = U \Sigma V^\top,\ \ z_p = U_p\Sigma",
         t(
             "positional.pca_note",
@@ -276,7 +278,7 @@ def learned_section(loaded) -> None:
         {"frequency": an.freq, "power_learned": an.power_learned, "power_sinusoidal": an.power_sinusoidal}
     )
     _side_by_side(
-        V.spectrum(an),
+        V.spectrum(an, labels=fig_labels()),
         r"\hat P_d(f)=\sum_{p} (P_{p,d}-\bar P_d)\,e^{-2\pi i f p}",
         t(
             "positional.fft_note",
@@ -288,7 +290,7 @@ def learned_section(loaded) -> None:
         spec_df,
         meta,
     )
-    fig = V.dominant_histogram(an)
+    fig = V.dominant_histogram(an, labels=fig_labels())
     plot(fig, key="pos_dominant_fig", export_name=_name("learned_dominant", meta))
     _exports(
         "learned_dominant",
@@ -417,7 +419,7 @@ def rope_section(loaded) -> None:
     angles = P.rope_angles(positions, inv_freq)
     ang_df = V.matrix_frame(angles, "position", "pair")
     _side_by_side(
-        V.rope_angle_heatmap(angles),
+        V.rope_angle_heatmap(angles, labels=fig_labels()),
         r"\theta_j=%s^{-2j/d},\quad \text{angle}(m,j)=m\,\theta_j" % f"{theta:g}",
         t("positional.rope_angle_note", pairs=int(head_dim) // 2),
         "rope_angles",
@@ -425,7 +427,7 @@ def rope_section(loaded) -> None:
         meta,
     )
     pairs = sorted({0, 1, int(head_dim) // 8, int(head_dim) // 4, int(head_dim) // 2 - 1})
-    fig = V.rope_angle_lines(positions[1:], angles[1:], pairs)
+    fig = V.rope_angle_lines(positions[1:], angles[1:], pairs, labels=fig_labels())
     plot(fig, key="pos_rope_lines_fig", export_name=_name("rope_lines", meta))
     _exports("rope_lines", fig, ang_df[["position"] + [f"pair{j}" for j in pairs]], meta)
 
@@ -445,7 +447,7 @@ def rope_section(loaded) -> None:
     pts = P.rotating_vector(np.array([q[pair], q[pair + half]]), list(range(steps)), float(inv_freq[pair]))
     rot_df = pd.DataFrame({"position": range(steps), "x": pts[:, 0], "y": pts[:, 1]})
     _side_by_side(
-        V.rope_rotation(pts, list(range(steps)), int(pair)),
+        V.rope_rotation(pts, list(range(steps)), int(pair), labels=fig_labels()),
         r"\begin{pmatrix}q'_j\\ q'_{j+d/2}\end{pmatrix}=\begin{pmatrix}\cos m\theta_j & -\sin m\theta_j\\"
         r" \sin m\theta_j & \cos m\theta_j\end{pmatrix}\begin{pmatrix}q_j\\ q_{j+d/2}\end{pmatrix}",
         t("positional.rotation_note", deg=float(np.degrees(inv_freq[pair]))),
@@ -467,7 +469,7 @@ def rope_section(loaded) -> None:
     max_d = st.slider(t("positional.decay_max"), 16, P.MAX_ROPE_POSITIONS, 1024, key="pos_decay_max")
     decay = P.rope_decay(inv_freq, int(max_d), step=max(1, int(max_d) // 2000))
     _side_by_side(
-        V.rope_decay_figure(decay),
+        V.rope_decay_figure(decay, labels=fig_labels()),
         r"\begin{aligned}|q^\top R_{n-m}k| &\le \max_j|h_j - h_{j+1}| \cdot \tfrac{1}{d/2}\sum_{j}|S_j|\\"
         r"S_j&=\textstyle\sum_{i<j} e^{i(m-n)\theta_i}\end{aligned}",
         t("positional.decay_note"),
@@ -497,7 +499,7 @@ def ablation_section(loaded) -> None:
                 tuple(PA.ENCODER_MODES),
                 horizontal=True,
                 key="pos_mode",
-                format_func=lambda m: PA.ENCODER_MODES[m],
+                format_func=lambda m: t(f"positional.ablation_mode_{m}"),
             )
     try:
         with st.spinner(t("positional.working")):
@@ -536,7 +538,7 @@ def _encoder_ablation_view(res: PA.EncoderAblation, meta) -> None:
         res.cos_with < 0.99 and res.cos_without > 0.999, t("positional.bag_check", w=res.cos_with, wo=res.cos_without)
     )
     _side_by_side(
-        V.layer_cosine(res),
+        V.layer_cosine(res, labels=fig_labels()),
         r"e=\tfrac1T\sum_{t} h_t,\quad \cos(e_{\text{orig}}, e_{\text{shuf}})",
         t("positional.encoder_note"),
         "ablation_layers",
@@ -549,7 +551,7 @@ def _encoder_ablation_view(res: PA.EncoderAblation, meta) -> None:
         layer = _index(t("positional.layer"), att.shape[0] - 1, "pos_abl_layer")
     with c[1]:
         head = _index(t("positional.head"), att.shape[1] - 1, "pos_abl_head")
-    fig = V.attention_pair(res, int(layer), int(head))
+    fig = V.attention_pair(res, int(layer), int(head), labels=fig_labels())
     name = _name("ablation_att", {**meta, "layer": int(layer), "head": int(head)})
     plot(fig, key="pos_abl_att_fig", export_name=name)
     st.latex(r"\text{without positions:}\quad A(\Pi X) = \Pi\, A(X)\, \Pi^\top")
@@ -572,7 +574,7 @@ def _rope_ablation_view(loaded, res: PA.CausalAblation, meta) -> None:
     c[0].metric(t("positional.kl_off"), f"{res.kl_rope_off:.3f} bits")
     c[1].metric(t("positional.js_with"), f"{res.js_with:.3f} bits")
     c[2].metric(t("positional.js_without"), f"{res.js_without:.3f} bits")
-    fig = V.next_token_bars(res, loaded.tokenizer)
+    fig = V.next_token_bars(res, loaded.tokenizer, labels=fig_labels())
     table = pd.DataFrame(res.top_table(loaded.tokenizer, 6))
     _side_by_side(
         fig,

@@ -10,7 +10,7 @@ the batch carries its own head mask.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -38,6 +38,7 @@ class AblationResult:
     text: str = ""
     truncated: bool = False
     null_delta: float = 0.0  # |score with the hooks in place but no head zeroed − clean score|: should be 0
+    label_parts: dict[str, Any] = field(default_factory=dict)  # the target, for targets.target_label
 
     def params(self) -> dict[str, Any]:
         return {
@@ -126,6 +127,7 @@ def head_ablation(
     return AblationResult(
         tokens=list(problem.tokens),
         label=problem.label,
+        label_parts=dict(problem.label_parts),
         base_score=base,
         head_delta=head_delta,
         layer_delta=layer_delta,

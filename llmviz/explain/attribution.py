@@ -47,6 +47,7 @@ class Attribution:
     completeness_gap: float | None = None
     seconds: float = 0.0
     note: str = ""
+    label_parts: dict[str, Any] = field(default_factory=dict)  # the target, for targets.target_label
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -241,6 +242,7 @@ def _result(problem: Problem, method: str, scores: np.ndarray, params: dict, not
         label=problem.label,
         params=params,
         note=note,
+        label_parts=dict(problem.label_parts),
     )
 
 

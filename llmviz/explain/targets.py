@@ -16,6 +16,7 @@ import numpy as np
 
 from llmviz.attention.extract import encode, forward_inputs
 from llmviz.errors import InputError, UnsupportedModelError
+from llmviz.i18n import Labels, labels, resolve
 from llmviz.limits import MAX_EXPLAIN_TOKENS, explain_token_limit
 from llmviz.models.anatomy import anatomy
 from llmviz.models.loading import CAUSAL_LM, ENCODER, MASKED_LM, LoadedModel
@@ -95,7 +96,7 @@ class Problem:
     score: Callable[[Any], Any]
     special_mask: np.ndarray  # bool [T]
     baselines: dict[str, Any]
-    label: str
+    label: str  # English (CLI, exports); the reader's language: target_label(problem.label_parts, L)
     position: int | None
     target: Target
     text: str = ""
@@ -105,6 +106,7 @@ class Problem:
     truncated: bool = False
     n_tokens_original: int = 0
     loaded: LoadedModel | None = None
+    label_parts: dict[str, Any] = field(default_factory=dict)  # what the label says, for target_label
 
     @property
     def n_tokens(self) -> int:
@@ -129,33 +131,55 @@ class Problem:
 
 
 # ---------------------------------------------------------------- tokens
+def target_label(parts: dict[str, Any], labels: Labels | None = None) -> str:
+    """The text of a target (``Problem.label_parts``) in the language of ``labels`` (None = the default
+    language): ``logit('\\n') at position 7 (top prediction)``. ``Problem.label`` is its English text."""
+    L = resolve(labels)
+    if parts.get("kind") == SIMILARITY:
+        return L("target_similarity")
+    if parts.get("contrast") is not None:
+        score = L("target_contrast", token=parts["token"], contrast=parts["contrast"])
+    else:
+        score = L("target_token", fn=parts["fn"], token=parts["token"])
+    text = L("target_at_top" if parts.get("top") else "target_at", score=score, position=parts["position"])
+    return text + "".join(f" — {split_note(s['raw'], s['pieces'], L)}" for s in parts.get("splits", []))
+
+
+def split_note(raw: str, pieces: list[str], labels: Labels | None = None) -> str:
+    """The note for a typed token that the tokenizer splits into ``pieces``."""
+    return resolve(labels)("target_split", raw=raw, n=len(pieces), pieces=" | ".join(pieces), first=pieces[0])
+
+
 def resolve_token(loaded: LoadedModel, token: str, text: str = "") -> tuple[int, str]:
-    """The vocabulary id for a user-typed token string, and a note when it had to be adapted.
+    """The vocabulary id for a user-typed token string, and a note (English) when it had to be adapted.
 
     Byte-level BPE models mark a word start with a space: after a text that does not end in a space,
     "he" is looked up as " he" first. A string that splits into several tokens uses the first one.
     """
+    token_id, pieces = _resolve_token(loaded, token, text)
+    return token_id, split_note(str(token), pieces, labels("en")) if pieces else ""
+
+
+def _resolve_token(loaded: LoadedModel, token: str, text: str = "") -> tuple[int, list[str] | None]:
+    """resolve_token's id and, when the string is several tokens, their display pieces."""
     tok = loaded.tokenizer
     raw = str(token)
     if not raw.strip():
         raise InputError("The target token is empty. Type a word, or leave it blank for the top prediction.")
     vocab = tok.get_vocab()
     if raw in vocab and raw.startswith(("Ġ", "▁", "##")):  # typed in the vocabulary's own spelling
-        return int(vocab[raw]), ""
+        return int(vocab[raw]), None
     candidates = [raw]
     if loaded.facts.kind == CAUSAL_LM and not raw.startswith(" ") and text and not text[-1].isspace():
         candidates.insert(0, " " + raw)
     for cand in candidates:
         ids = tok.encode(cand, add_special_tokens=False)
         if len(ids) == 1:
-            return int(ids[0]), ""
+            return int(ids[0]), None
     ids = tok.encode(candidates[0], add_special_tokens=False)
     if not ids:
         raise InputError(f"'{raw}' produced no tokens for this tokenizer. Type another word.")
-    pieces = [display_token(tok, i) for i in ids]
-    return int(ids[0]), (
-        f"'{raw}' is {len(ids)} tokens ({' | '.join(pieces)}); only the first, '{pieces[0]}', is explained."
-    )
+    return int(ids[0]), [display_token(tok, i) for i in ids]
 
 
 def _mask_text(loaded: LoadedModel, text: str) -> str:
@@ -241,6 +265,7 @@ def build_problem(loaded: LoadedModel, text: str, target: Target, max_tokens: in
 
     if target.kind == SIMILARITY:
         score, label, position = _similarity_score(loaded, target, attn_mask)
+        parts: dict[str, Any] = {"kind": SIMILARITY}
         target_id = contrast_id = None
     else:
         if target.kind == MASKED_TOKEN:
@@ -264,23 +289,27 @@ def build_problem(loaded: LoadedModel, text: str, target: Target, max_tokens: in
             top = int(logits_at(embeds[None])[0].argmax())
         notes = []
         if target.token:
-            target_id, note = resolve_token(loaded, target.token, text)
-            notes.append(note)
+            target_id, pieces = _resolve_token(loaded, target.token, text)
+            notes.append({"raw": str(target.token), "pieces": pieces})
         else:
             target_id = top
         contrast_id = None
         if target.contrast:
-            contrast_id, note = resolve_token(loaded, target.contrast, text)
-            notes.append(note)
+            contrast_id, pieces = _resolve_token(loaded, target.contrast, text)
+            notes.append({"raw": str(target.contrast), "pieces": pieces})
             if contrast_id == target_id:
                 raise InputError("The contrast token is the same token as the target; choose a different one.")
         name = display_token(loaded.tokenizer, target_id)
         fn = "log p" if target.score == "log_prob" and contrast_id is None else "logit"
-        label = f"{fn}('{name}')"
-        if contrast_id is not None:
-            label = f"logit('{name}') − logit('{display_token(loaded.tokenizer, contrast_id)}')"
-        label += f" at position {position}" + ("" if target.token else " (top prediction)")
-        label += "".join(f" — {n}" for n in notes if n)
+        parts = {
+            "fn": fn,
+            "token": name,
+            "contrast": display_token(loaded.tokenizer, contrast_id) if contrast_id is not None else None,
+            "position": position,
+            "top": not target.token,
+            "splits": [n for n in notes if n["pieces"]],
+        }
+        label = target_label(parts, labels("en"))
 
         def score(e):
             return _token_score(logits_at(e), target_id, contrast_id, target.score)
@@ -292,6 +321,7 @@ def build_problem(loaded: LoadedModel, text: str, target: Target, max_tokens: in
         special_mask=special,
         baselines=_baselines(loaded, emb_layer, embeds, special),
         label=label,
+        label_parts=parts,
         position=position,
         target=target,
         text=str(text),

@@ -1,7 +1,8 @@
 """Plotly figures for the attention explorer. Every builder returns a ``go.Figure``.
 
 Token labels go through :func:`axis_labels`: plotly merges equal category names, so axes are integer
-positions with the (HTML-escaped) token text as tick labels.
+positions with the (HTML-escaped) token text as tick labels. Every label a reader sees comes from the
+``figures`` catalogue through ``labels`` (:func:`llmviz.i18n.labels`; None = the default language).
 """
 
 from __future__ import annotations
@@ -15,17 +16,12 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from llmviz.attention.extract import STATISTICS
+from llmviz.i18n import Labels, resolve
 
 SEQUENTIAL = "Blues"
 DIVERGING = "RdBu_r"
 MAX_LABELED_TOKENS = 80  # beyond this, tick labels are thinned so they stay readable
 MAX_HOVER_TOKENS = 96  # token text in hover needs T x T strings; above this hover shows positions only
-STAT_TITLES = {
-    "entropy": "Entropy (nats)",
-    "sink": "Sink (first/special token)",
-    "prev_token": "Previous-token score",
-    "diagonal": "Diagonal (self) score",
-}
 
 
 def axis_labels(tokens: Sequence[str]) -> list[str]:
@@ -63,9 +59,16 @@ def _hover_grid(tokens_y: Sequence[str], tokens_x: Sequence[str]) -> np.ndarray:
 
 
 def attention_heatmap(
-    tokens: Sequence[str], matrix: np.ndarray, title: str, zmax: float | None = None, colorbar_title: str = "weight"
+    tokens: Sequence[str],
+    matrix: np.ndarray,
+    title: str,
+    zmax: float | None = None,
+    colorbar_title: str | None = None,
+    labels: Labels | None = None,
 ) -> go.Figure:
-    """One [T, T] matrix (rows = queries, columns = keys) with token labels."""
+    """One [T, T] matrix (rows = queries, columns = keys) with token labels; ``title`` in the reader's
+    language (e.g. ``L("layer_head_title", layer=2, head=0)``)."""
+    L = resolve(labels)
     m = np.asarray(matrix, dtype=np.float32)  # float32 travels as compact base64 to the browser
     rich = len(tokens) <= MAX_HOVER_TOKENS
     fig = go.Figure(
@@ -77,13 +80,8 @@ def attention_heatmap(
             zmin=0,
             zmax=zmax if zmax is not None else (float(np.nanmax(m)) if m.size else 1.0),
             customdata=_hover_grid(tokens, tokens) if rich else None,
-            colorbar={"title": colorbar_title},
-            hovertemplate=(
-                "query %{y} <b>%{customdata[0]}</b><br>key %{x} <b>%{customdata[1]}</b>"
-                if rich
-                else "query %{y}<br>key %{x}"
-            )
-            + "<br>weight %{z:.4f}<extra></extra>",
+            colorbar={"title": colorbar_title if colorbar_title is not None else L("weight")},
+            hovertemplate=L("att_hover") if rich else L("att_hover_plain"),
         )
     )
     _token_axes(fig, tokens, tokens)
@@ -91,29 +89,31 @@ def attention_heatmap(
     fig.update_layout(
         title=html.escape(title),
         height=side + 80,
-        xaxis_title="key (attended to)",
-        yaxis_title="query (attending)",
+        xaxis_title=L("key_attended"),
+        yaxis_title=L("query_attending"),
         margin={"l": 60, "r": 20, "t": 60, "b": 60},
     )
     return fig
 
 
-def layer_small_multiples(tokens: Sequence[str], layer_attention: np.ndarray, layer: int, cols: int = 4) -> go.Figure:
+def layer_small_multiples(
+    tokens: Sequence[str], layer_attention: np.ndarray, layer: int, cols: int = 4, labels: Labels | None = None
+) -> go.Figure:
     """All heads of one layer: ``layer_attention`` [heads, T, T] as a grid of heatmaps on one scale."""
+    L = resolve(labels)
     att = np.asarray(layer_attention, dtype=np.float32)
     n = att.shape[0]
     rows = math.ceil(n / cols)
     fig = make_subplots(
         rows=rows,
         cols=cols,
-        subplot_titles=[f"head {h}" for h in range(n)],
+        subplot_titles=[L("heads_subplot", head=h) for h in range(n)],
         horizontal_spacing=0.03,
         vertical_spacing=0.06,
     )
     show_labels = len(tokens) <= 24
     rich = len(tokens) <= MAX_HOVER_TOKENS // 2  # every head carries its own hover strings
     hover = _hover_grid(tokens, tokens) if rich else None
-    where = "query %{customdata[0]}<br>key %{customdata[1]}" if rich else "query %{y}<br>key %{x}"
     for h in range(n):
         r, c = h // cols + 1, h % cols + 1
         fig.add_trace(
@@ -121,7 +121,7 @@ def layer_small_multiples(tokens: Sequence[str], layer_attention: np.ndarray, la
                 z=att[h],
                 coloraxis="coloraxis",
                 customdata=hover,
-                hovertemplate=f"head {h}<br>{where}<br>weight %{{z:.4f}}<extra></extra>",
+                hovertemplate=L("heads_hover" if rich else "heads_hover_plain", head=h),
             ),
             row=r,
             col=c,
@@ -130,7 +130,7 @@ def layer_small_multiples(tokens: Sequence[str], layer_attention: np.ndarray, la
         if show_labels:
             fig.update_xaxes(showticklabels=r == rows, row=r, col=c)
     fig.update_layout(
-        title=f"Layer {layer}: every head (rows = queries, columns = keys)",
+        title=L("heads_title", layer=layer),
         coloraxis={"colorscale": SEQUENTIAL, "cmin": 0, "cmax": 1},
         height=260 * rows + 80,
         margin={"l": 60, "r": 20, "t": 80, "b": 40},
@@ -138,18 +138,22 @@ def layer_small_multiples(tokens: Sequence[str], layer_attention: np.ndarray, la
     return fig
 
 
-def rollout_heatmap(tokens: Sequence[str], rolled: np.ndarray) -> go.Figure:
+def rollout_heatmap(tokens: Sequence[str], rolled: np.ndarray, labels: Labels | None = None) -> go.Figure:
     """Rollout matrix [T, T]: row i = how much output position i draws on each input token."""
-    fig = attention_heatmap(
-        tokens, rolled, "Attention rollout across all layers (Abnar & Zuidema 2020)", colorbar_title="rollout"
-    )
-    fig.update_layout(yaxis_title="output position", xaxis_title="input token")
+    L = resolve(labels)
+    fig = attention_heatmap(tokens, rolled, L("rollout_title"), colorbar_title=L("rollout_bar"), labels=L)
+    fig.update_layout(yaxis_title=L("output_position"), xaxis_title=L("input_token"))
     return fig
 
 
-def statistic_heatmap(values: np.ndarray, name: str, selected: tuple[int, int] | None = None) -> go.Figure:
-    """An L x H heatmap of one head statistic. Clicking a cell selects that head: an invisible
-    scatter marker sits on every cell so Streamlit's point selection reports (head, layer)."""
+def statistic_heatmap(
+    values: np.ndarray, name: str, selected: tuple[int, int] | None = None, labels: Labels | None = None
+) -> go.Figure:
+    """An L x H heatmap of one head statistic (``name``: a key of STATISTICS). Clicking a cell selects
+    that head: an invisible scatter marker sits on every cell so Streamlit's point selection reports
+    (head, layer)."""
+    L = resolve(labels)
+    short = L.get(f"stat_bar_{name}", name)
     v = np.asarray(values, dtype=float)
     n_layers, n_heads = v.shape
     fig = go.Figure(
@@ -158,7 +162,7 @@ def statistic_heatmap(values: np.ndarray, name: str, selected: tuple[int, int] |
             x=list(range(n_heads)),
             y=list(range(n_layers)),
             colorscale="Viridis",
-            colorbar={"title": name},
+            colorbar={"title": short},
             hoverinfo="skip",
         )
     )
@@ -168,7 +172,7 @@ def statistic_heatmap(values: np.ndarray, name: str, selected: tuple[int, int] |
             x=hh.ravel(),
             y=ll.ravel(),
             mode="markers",
-            name="heads",
+            name=L("heads"),
             showlegend=False,
             marker={
                 "size": max(6, min(30, 500 // max(n_heads, n_layers))),
@@ -177,7 +181,7 @@ def statistic_heatmap(values: np.ndarray, name: str, selected: tuple[int, int] |
                 "symbol": "square",
             },
             customdata=v.ravel(),
-            hovertemplate="layer %{y}, head %{x}<br>" + name + " %{customdata:.3f}<extra></extra>",
+            hovertemplate=L("stat_hover", stat=short),
         )
     )
     if selected is not None:
@@ -190,9 +194,9 @@ def statistic_heatmap(values: np.ndarray, name: str, selected: tuple[int, int] |
             line={"color": "red", "width": 3},
         )
     fig.update_layout(
-        title=STAT_TITLES.get(name, name),
-        xaxis_title="head",
-        yaxis_title="layer",
+        title=L.get(f"stat_{name}", name),
+        xaxis_title=L("head"),
+        yaxis_title=L("layer"),
         yaxis={"range": [n_layers - 0.5, -0.5], "dtick": 1 if n_layers <= 32 else None},
         xaxis={"range": [-0.5, n_heads - 0.5], "dtick": 1 if n_heads <= 32 else None},
         height=max(340, 24 * n_layers + 160),
@@ -209,11 +213,14 @@ def matrix_heatmap(
     col_labels: Sequence[str] | None = None,
     signed: bool | None = None,
     height: int | None = None,
+    labels: Labels | None = None,
 ) -> go.Figure:
-    """A labelled matrix for the step-by-step formula (X, W_Q, Q, scores, ...).
+    """A labelled matrix for the step-by-step formula (X, W_Q, Q, scores, ...); ``title`` in the
+    reader's language.
 
     Signed data use a diverging scale centred on 0; ``-inf`` (masked) cells are drawn blank.
     """
+    L = resolve(labels)
     m = np.asarray(matrix, dtype=float)
     if m.ndim == 1:
         m = m[None, :]
@@ -228,7 +235,7 @@ def matrix_heatmap(
         colorscale=DIVERGING if signed else SEQUENTIAL,
         zmin=-bound if signed else None,
         zmax=bound if signed else None,
-        hovertemplate="row %{y}, col %{x}<br>%{z:.4f}<extra></extra>",
+        hovertemplate=L("matrix_hover"),
     )
     fig = go.Figure(trace)
     rows = axis_labels(row_labels) if row_labels is not None else None
@@ -249,19 +256,25 @@ def matrix_heatmap(
 
 
 def neuron_figure(
-    tokens: Sequence[str], products: np.ndarray, scores: np.ndarray, weights: np.ndarray, query_token: str
+    tokens: Sequence[str],
+    products: np.ndarray,
+    scores: np.ndarray,
+    weights: np.ndarray,
+    query_token: str,
+    labels: Labels | None = None,
 ) -> go.Figure:
     """Neuron view: q∘k per dimension ([T, d_k] heatmap, one row per key) beside the summed scores
     and the softmax weights for the selected query."""
+    L = resolve(labels)
     p = np.asarray(products, dtype=float)
     bound = float(np.abs(p).max()) or 1.0
-    labels = axis_labels(tokens)
+    ticks = axis_labels(tokens)
     fig = make_subplots(
         rows=1,
         cols=3,
         column_widths=[0.7, 0.15, 0.15],
         shared_yaxes=True,
-        subplot_titles=["q ∘ k per dimension", "score q·k/√d_k", "softmax weight"],
+        subplot_titles=[L("neuron_products"), L("neuron_score"), L("neuron_weight")],
         horizontal_spacing=0.02,
     )
     fig.add_trace(
@@ -271,7 +284,7 @@ def neuron_figure(
             zmin=-bound,
             zmax=bound,
             colorbar={"x": 1.02, "len": 0.9},
-            hovertemplate="key %{y}, dim %{x}<br>q·k term %{z:.4f}<extra></extra>",
+            hovertemplate=L("neuron_hover"),
         ),
         1,
         1,
@@ -284,8 +297,8 @@ def neuron_figure(
             y=ys,
             orientation="h",
             marker_color="#4477aa",
-            name="score",
-            hovertemplate="score %{x:.3f}<extra></extra>",
+            name=L("score"),
+            hovertemplate=L("neuron_score_hover"),
         ),
         1,
         2,
@@ -296,16 +309,16 @@ def neuron_figure(
             y=ys,
             orientation="h",
             marker_color="#228833",
-            name="weight",
-            hovertemplate="weight %{x:.3f}<extra></extra>",
+            name=L("weight"),
+            hovertemplate=L("neuron_weight_hover"),
         ),
         1,
         3,
     )
-    t = _ticks(len(labels))
-    fig.update_yaxes(tickvals=t, ticktext=[labels[i] for i in t], autorange="reversed", row=1, col=1)
+    t = _ticks(len(ticks))
+    fig.update_yaxes(tickvals=t, ticktext=[ticks[i] for i in t], autorange="reversed", row=1, col=1)
     fig.update_layout(
-        title=f"Query token {html.escape(query_token)}: how each dimension of q·k adds up",
+        title=L("neuron_title", token=html.escape(query_token)),
         height=min(900, 200 + 18 * len(tokens)),
         showlegend=False,
         margin={"l": 100, "r": 20, "t": 70, "b": 40},

@@ -1,6 +1,8 @@
 """Figures for the Explain page: token colouring (HTML), method × token heatmaps, rank correlations,
 logit lens and head-ablation heatmaps. Every token string is HTML-escaped before it reaches HTML or a
-plotly label (plotly interprets a subset of HTML tags in text)."""
+plotly label (plotly interprets a subset of HTML tags in text). Every label a reader sees comes from the
+``figures`` catalogue through ``labels`` (:func:`llmviz.i18n.labels`; None = the default language), the
+target's text too (:func:`llmviz.explain.targets.target_label` of the result's ``label_parts``)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import plotly.graph_objects as go
 from llmviz.explain.ablation import AblationResult
 from llmviz.explain.attribution import METHODS, Attribution
 from llmviz.explain.logit_lens import LogitLensResult
+from llmviz.explain.targets import target_label
+from llmviz.i18n import Labels, resolve
 
 POS, NEG = (214, 39, 40), (31, 119, 180)  # red = pushes the target up, blue = pushes it down
 
@@ -35,13 +39,20 @@ def normalised(res: Attribution) -> np.ndarray:
     return np.clip(out, -1, 1)
 
 
-def _title(method: str) -> str:
-    return METHODS[method].title if method in METHODS else method
+def _title(method: str, L: Labels) -> str:
+    return L.get(f"method_{method}", METHODS[method].title if method in METHODS else method)
 
 
-def token_html(results: list[Attribution], height_note: str = "") -> str:
+def _target(res, L: Labels) -> str:
+    """The target's text in the reader's language (the English ``label`` for results built by hand)."""
+    parts = getattr(res, "label_parts", None)
+    return target_label(parts, L) if parts else res.label
+
+
+def token_html(results: list[Attribution], height_note: str = "", labels: Labels | None = None) -> str:
     """A self-contained HTML page: one line per method, each token's background coloured by its
     normalised score (red positive, blue negative); hover shows the raw score. Tokens are escaped."""
+    L = resolve(labels)
     root = f"llmviz-explain-{uuid.uuid4().hex[:8]}"
     rows = []
     for res in results:
@@ -57,7 +68,7 @@ def token_html(results: list[Attribution], height_note: str = "") -> str:
                 f'title="{_esc(tok)}: {float(raw):.4g}">{_esc(tok)}</span>'
             )
         rows.append(
-            f'<div class="row"><div class="method">{_esc(_title(res.method))}</div>'
+            f'<div class="row"><div class="method">{_esc(_title(res.method, L))}</div>'
             f'<div class="tokens">{"".join(spans)}</div></div>'
         )
     note = f'<p class="note">{_esc(height_note)}</p>' if height_note else ""
@@ -70,30 +81,30 @@ def token_html(results: list[Attribution], height_note: str = "") -> str:
 #{root} .special {{ color: #999; }}
 #{root} .note {{ color: #666; font-size: 12px; }}
 </style></head><body><div id="{root}">{"".join(rows)}{note}
-<p class="note">Red: raises the target · blue: lowers it · colour strength = |score| / largest |score| of
-that method · grey: special tokens (kept fixed).</p></div></body></html>"""
+<p class="note">{_esc(L("token_html_note"))}</p></div></body></html>"""
 
 
-def method_heatmap(results: list[Attribution]) -> go.Figure:
+def method_heatmap(results: list[Attribution], labels: Labels | None = None) -> go.Figure:
     """Heatmap method × token of the normalised scores (hover: raw score)."""
+    L = resolve(labels)
     z = np.stack([normalised(r) for r in results])  # [M, T]
     raw = np.stack([r.scores for r in results])
     fig = go.Figure(
         go.Heatmap(
             z=z,
             x=_labels(results[0].tokens),
-            y=[_esc(_title(r.method)) for r in results],
+            y=[_esc(_title(r.method, L)) for r in results],
             customdata=raw,
             zmin=-1,
             zmax=1,
             zmid=0,
             colorscale="RdBu_r",
-            hovertemplate="%{y}<br>%{x}<br>normalised %{z:.2f}<br>raw %{customdata:.4g}<extra></extra>",
-            colorbar={"title": "score / max|score|"},
+            hovertemplate=L("method_hover"),
+            colorbar={"title": L("method_bar")},
         )
     )
     fig.update_layout(
-        title=_esc(f"Attributions for {results[0].label}"),
+        title=_esc(L("method_title", target=_target(results[0], L))),
         height=140 + 45 * len(results),
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         yaxis={"autorange": "reversed"},
@@ -101,9 +112,10 @@ def method_heatmap(results: list[Attribution]) -> go.Figure:
     return fig
 
 
-def spearman_figure(results: list[Attribution], rho: np.ndarray) -> go.Figure:
+def spearman_figure(results: list[Attribution], rho: np.ndarray, labels: Labels | None = None) -> go.Figure:
     """Heatmap of the Spearman rank correlation between methods."""
-    names = [_esc(_title(r.method)) for r in results]
+    L = resolve(labels)
+    names = [_esc(_title(r.method, L)) for r in results]
     text = [["–" if math.isnan(v) else f"{v:.2f}" for v in row] for row in rho]
     fig = go.Figure(
         go.Heatmap(
@@ -116,11 +128,11 @@ def spearman_figure(results: list[Attribution], rho: np.ndarray) -> go.Figure:
             colorscale="RdBu_r",
             text=text,
             texttemplate="%{text}",
-            hovertemplate="%{y} vs %{x}: ρ = %{text}<extra></extra>",
+            hovertemplate=L("spearman_hover"),
         )
     )
     fig.update_layout(
-        title="Spearman rank correlation between methods (non-special tokens)",
+        title=L("spearman_title"),
         height=120 + 50 * len(results),
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         yaxis={"autorange": "reversed"},
@@ -128,27 +140,32 @@ def spearman_figure(results: list[Attribution], rho: np.ndarray) -> go.Figure:
     return fig
 
 
-def logit_lens_heatmap(res: LogitLensResult) -> go.Figure:
+def _layer_names(res: LogitLensResult, L: Labels) -> list[str]:
+    return [L("lens_embed") if n == "embed" else n for n in res.layer_names]
+
+
+def logit_lens_heatmap(res: LogitLensResult, labels: Labels | None = None) -> go.Figure:
     """Layer × position: the top token after each layer (text) and its probability (colour)."""
+    L = resolve(labels)
     text = [[_esc(t) for t in row] for row in res.top_tokens]
     fig = go.Figure(
         go.Heatmap(
             z=res.top_probs,
             x=_labels(res.tokens),
-            y=res.layer_names,
+            y=_layer_names(res, L),
             text=text,
             texttemplate="%{text}",
             zmin=0,
             zmax=1,
             colorscale="Viridis",
-            hovertemplate="after layer %{y}<br>input %{x}<br>top: %{text} (p = %{z:.3f})<extra></extra>",
-            colorbar={"title": "p(top)"},
+            hovertemplate=L("lens_hover"),
+            colorbar={"title": L("lens_bar")},
         )
     )
     fig.update_layout(
-        title="Logit lens: top next-token guess after each layer",
-        xaxis_title="input position",
-        yaxis={"title": "layer", "type": "category"},
+        title=L("lens_title"),
+        xaxis_title=L("input_position"),
+        yaxis={"title": L("layer"), "type": "category"},
         xaxis={"type": "category"},
         height=max(350, 22 * len(res.layer_names) + 120),
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
@@ -156,25 +173,27 @@ def logit_lens_heatmap(res: LogitLensResult) -> go.Figure:
     return fig
 
 
-def target_across_layers(res: LogitLensResult) -> go.Figure:
+def target_across_layers(res: LogitLensResult, labels: Labels | None = None) -> go.Figure:
     """Probability (left axis) and rank (right axis, log scale) of the target token at the last position."""
+    L = resolve(labels)
     top_rank = max(int(np.max(res.target_ranks)), 10)
+    names = _layer_names(res, L)
     fig = go.Figure()
-    fig.add_scatter(x=res.layer_names, y=res.target_probs, name="probability", mode="lines+markers")
+    fig.add_scatter(x=names, y=res.target_probs, name=L("probability"), mode="lines+markers")
     fig.add_scatter(
-        x=res.layer_names,
+        x=names,
         y=res.target_ranks,
-        name="rank (1 = top)",
+        name=L("rank_top"),
         mode="lines+markers",
         yaxis="y2",
         line={"dash": "dot"},
     )
     fig.update_layout(
-        title=_esc(f"Target '{res.target_token}' through the layers (last position)"),
-        xaxis={"title": "layer", "type": "category"},
-        yaxis={"title": "probability", "rangemode": "tozero"},
+        title=_esc(L("lens_target_title", token=res.target_token)),
+        xaxis={"title": L("layer"), "type": "category"},
+        yaxis={"title": L("probability"), "rangemode": "tozero"},
         yaxis2={
-            "title": "rank (log scale, 1 at the top)",
+            "title": L("rank_log"),
             "type": "log",
             "overlaying": "y",
             "side": "right",
@@ -188,8 +207,9 @@ def target_across_layers(res: LogitLensResult) -> go.Figure:
     return fig
 
 
-def ablation_heatmap(res: AblationResult) -> go.Figure:
+def ablation_heatmap(res: AblationResult, labels: Labels | None = None) -> go.Figure:
     """Layer × head: change in the target score when that head's output is zeroed."""
+    L = resolve(labels)
     z = res.head_delta
     lim = float(np.max(np.abs(z))) or 1.0
     fig = go.Figure(
@@ -201,14 +221,14 @@ def ablation_heatmap(res: AblationResult) -> go.Figure:
             zmax=lim,
             zmid=0,
             colorscale="RdBu_r",
-            hovertemplate="layer %{y}, head %{x}<br>Δ = %{z:.4f}<extra></extra>",
-            colorbar={"title": "Δ score"},
+            hovertemplate=L("ablation_hover"),
+            colorbar={"title": L("delta_score")},
         )
     )
     fig.update_layout(
-        title=_esc(f"Head ablation: Δ {res.label}"),
-        xaxis_title="head",
-        yaxis_title="layer",
+        title=_esc(L("ablation_title", target=_target(res, L))),
+        xaxis_title=L("head"),
+        yaxis_title=L("layer"),
         height=max(320, 18 * z.shape[0] + 120),
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         yaxis={"autorange": "reversed"},
@@ -216,19 +236,20 @@ def ablation_heatmap(res: AblationResult) -> go.Figure:
     return fig
 
 
-def layer_ablation_bar(res: AblationResult) -> go.Figure:
+def layer_ablation_bar(res: AblationResult, labels: Labels | None = None) -> go.Figure:
     """Change in the target score when every head of a layer is zeroed."""
+    L = resolve(labels)
     fig = go.Figure(
         go.Bar(
             x=[f"L{i}" for i in range(len(res.layer_delta))],
             y=res.layer_delta,
-            hovertemplate="layer %{x}: Δ = %{y:.4f}<extra></extra>",
+            hovertemplate=L("layer_ablation_hover"),
         )
     )
     fig.update_layout(
-        title="Whole-layer attention ablation",
-        xaxis_title="layer",
-        yaxis_title="Δ score",
+        title=L("layer_ablation_title"),
+        xaxis_title=L("layer"),
+        yaxis_title=L("delta_score"),
         height=320,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )

@@ -1,6 +1,8 @@
 """Figures for the Playground: probabilities along the output, alternatives, coloured tokens, fill-mask bars.
 
-Token strings are escaped before they reach plotly labels (which render a subset of HTML) or HTML.
+Token strings are escaped before they reach plotly labels (which render a subset of HTML) or HTML. Every
+label a reader sees comes from the ``figures`` catalogue through ``labels`` (:func:`llmviz.i18n.labels`;
+None = the default language).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from llmviz.generation.generate import Generation, StepRecord
+from llmviz.i18n import Labels, resolve
 
 
 def _label(token: str) -> str:
@@ -19,20 +22,23 @@ def _label(token: str) -> str:
     return html.escape(shown)
 
 
-def probability_chart(gen: Generation, selected: int | None = None, title: str = "") -> go.Figure:
+def probability_chart(
+    gen: Generation, selected: int | None = None, title: str = "", labels: Labels | None = None
+) -> go.Figure:
     """Bars: probability of each chosen token (sampling distribution); markers: model probability;
     line (right axis): entropy in bits. x = step index; click a bar to select a step."""
+    L = resolve(labels)
     x = [s.index for s in gen.steps]
-    labels = [_label(s.token) for s in gen.steps]
+    ticks = [_label(s.token) for s in gen.steps]
     colors = ["#d62728" if s.forced else ("#ff7f0e" if s.index == selected else "#1f77b4") for s in gen.steps]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     hover = [
-        f"step {s.index}: {lab}<br>p = {s.prob:.3f} (model {s.model_prob:.3f})<br>rank {s.rank}"
-        + ("<br>forced" if s.forced else "")
-        for s, lab in zip(gen.steps, labels)
+        L("prob_hover", step=s.index, token=lab, p=f"{s.prob:.3f}", model_p=f"{s.model_prob:.3f}", rank=s.rank)
+        + ("<br>" + L("forced") if s.forced else "")
+        for s, lab in zip(gen.steps, ticks)
     ]
     fig.add_trace(
-        go.Bar(x=x, y=gen.probs(), name="p (sampled from)", marker_color=colors, hovertext=hover, hoverinfo="text"),
+        go.Bar(x=x, y=gen.probs(), name=L("p_sampled"), marker_color=colors, hovertext=hover, hoverinfo="text"),
         secondary_y=False,
     )
     fig.add_trace(
@@ -40,7 +46,7 @@ def probability_chart(gen: Generation, selected: int | None = None, title: str =
             x=x,
             y=gen.model_probs(),
             mode="markers",
-            name="p model (raw softmax)",
+            name=L("p_model"),
             marker=dict(symbol="diamond", color="black", size=7),
             hoverinfo="skip",
         ),
@@ -51,28 +57,29 @@ def probability_chart(gen: Generation, selected: int | None = None, title: str =
             x=x,
             y=gen.entropies(),
             mode="lines",
-            name="entropy (bits)",
+            name=L("entropy_bits"),
             line=dict(color="#2ca02c", dash="dot"),
             hoverinfo="skip",
         ),
         secondary_y=True,
     )
     fig.update_layout(
-        title=title or "Probability of each generated token",
+        title=title or L("prob_title"),
         height=360,
         bargap=0.15,
         margin=dict(l=40, r=40, t=50, b=80),
         legend=dict(orientation="h", y=1.12),
         clickmode="event+select",
     )
-    fig.update_xaxes(tickmode="array", tickvals=x, ticktext=labels, tickangle=-60, title="generated token")
-    fig.update_yaxes(range=[0, 1.02], title="probability", secondary_y=False)
-    fig.update_yaxes(title="entropy (bits)", secondary_y=True, rangemode="tozero", showgrid=False)
+    fig.update_xaxes(tickmode="array", tickvals=x, ticktext=ticks, tickangle=-60, title=L("generated_token"))
+    fig.update_yaxes(range=[0, 1.02], title=L("probability"), secondary_y=False)
+    fig.update_yaxes(title=L("entropy_bits"), secondary_y=True, rangemode="tozero", showgrid=False)
     return fig
 
 
-def alternatives_chart(step: StepRecord) -> go.Figure:
+def alternatives_chart(step: StepRecord, labels: Labels | None = None) -> go.Figure:
     """Horizontal bars of the top alternatives at one step (model probability); chosen token highlighted."""
+    L = resolve(labels)
     alts = list(reversed(step.alternatives))
     fig = go.Figure(
         go.Bar(
@@ -82,16 +89,16 @@ def alternatives_chart(step: StepRecord) -> go.Figure:
             marker_color=["#ff7f0e" if a.token_id == step.token_id else "#1f77b4" for a in alts],
             text=[f"{a.model_prob:.3f} / {a.prob:.3f}" for a in alts],
             textposition="auto",
-            hovertext=[f"id {a.token_id}: model {a.model_prob:.4f}, sampled-from {a.prob:.4f}" for a in alts],
+            hovertext=[L("alt_hover", id=a.token_id, model_p=f"{a.model_prob:.4f}", p=f"{a.prob:.4f}") for a in alts],
             hoverinfo="text",
         )
     )
     fig.update_layout(
-        title=f"Step {step.index}: top alternatives (model p / sampled-from p)",
+        title=L("alt_title", step=step.index),
         height=80 + 28 * len(alts),
         margin=dict(l=10, r=10, t=40, b=30),
     )
-    fig.update_xaxes(range=[0, 1], title="model probability")
+    fig.update_xaxes(range=[0, 1], title=L("model_probability"))
     return fig
 
 
@@ -101,8 +108,9 @@ def _color(p: float) -> str:
     return f"rgba(255, 140, 0, {alpha:.2f})"
 
 
-def tokens_html(gen: Generation, selected: int | None = None) -> str:
+def tokens_html(gen: Generation, selected: int | None = None, labels: Labels | None = None) -> str:
     """The output as coloured spans (colour = 1 - probability); hover shows p. All tokens escaped."""
+    L = resolve(labels)
     spans = []
     for s in gen.steps:
         style = f"background:{_color(s.prob)};border-radius:3px;padding:0 1px;"
@@ -111,7 +119,8 @@ def tokens_html(gen: Generation, selected: int | None = None) -> str:
         if s.index == selected:
             style += "box-shadow:0 0 0 2px #1f77b4;"
         text = html.escape(s.token).replace("\n", "<br>")
-        spans.append(f'<span title="step {s.index} · p={s.prob:.3f}" style="{style}">{text}</span>')
+        tip = html.escape(L("token_span_title", step=s.index, p=f"{s.prob:.3f}"), quote=True)
+        spans.append(f'<span title="{tip}" style="{style}">{text}</span>')
     return (
         '<div class="llmviz-tokens" style="font-family:monospace;white-space:pre-wrap;line-height:1.8;">'
         + "".join(spans)
@@ -119,15 +128,12 @@ def tokens_html(gen: Generation, selected: int | None = None) -> str:
     )
 
 
-def fill_mask_chart(slot, method: str) -> go.Figure:
+def fill_mask_chart(slot, method: str, labels: Labels | None = None) -> go.Figure:
     """Horizontal bars for one mask's candidates (best at the top)."""
+    L = resolve(labels)
     cands = list(reversed(slot.candidates))
     probs = list(reversed(slot.probs.tolist()))
-    xlabel = (
-        "probability (softmax over the vocabulary)"
-        if method == "masked_lm"
-        else "share among the candidates (softmax of sentence log-likelihoods)"
-    )
+    xlabel = L("fill_axis_mlm") if method == "masked_lm" else L("fill_axis_candidates")
     fig = go.Figure(
         go.Bar(
             x=probs,
@@ -139,7 +145,7 @@ def fill_mask_chart(slot, method: str) -> go.Figure:
         )
     )
     fig.update_layout(
-        title=f"Mask {slot.mask_number}", height=90 + 26 * len(cands), margin=dict(l=10, r=10, t=40, b=40)
+        title=L("mask_n", n=slot.mask_number), height=90 + 26 * len(cands), margin=dict(l=10, r=10, t=40, b=40)
     )
     fig.update_xaxes(range=[0, 1], title=xlabel)
     return fig

@@ -1,18 +1,23 @@
 """Figures for the Intervene page: patching heatmaps, the DLA waterfall and head heatmap, DLA vs
 patching, a token's log-probability against α, and a probe before/after steering. Titles and axis
-names come from the page (already translated); token strings are HTML-escaped (plotly reads tags)."""
+names come from the page (already translated); the builders' own labels come from the ``figures``
+catalogue through ``labels`` (:func:`llmviz.i18n.labels`; None = the default language); token strings are
+HTML-escaped (plotly reads tags)."""
 
 from __future__ import annotations
 
 import html
+import re
 from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
+from llmviz.i18n import Labels, resolve
 from llmviz.interventions.sites import HEAD
 
 MARGIN = {"l": 10, "r": 10, "t": 50, "b": 10}
+_COMPONENT = re.compile(r"(attn|mlp) (\d+)")  # llmviz.interventions.dla's names: embed, attn 3, mlp 3, biases
 
 
 def _esc(text) -> str:
@@ -31,10 +36,14 @@ def patch_heatmap(
     corrupt: Sequence[str],
     title: str,
     x_title: str,
-    y_title: str = "layer",
-    colour_title: str = "restored",
+    y_title: str | None = None,
+    colour_title: str | None = None,
+    labels: Labels | None = None,
 ) -> go.Figure:
     """Layer × position (or layer × head) heatmap of the normalised metric (0 = corrupted, 1 = clean)."""
+    L = resolve(labels)
+    y_title = L("layer") if y_title is None else y_title
+    colour_title = L("restored") if colour_title is None else colour_title
     z = np.asarray(scores, dtype=float)
     x = [f"h{h}" for h in range(z.shape[1])] if kind == HEAD else position_labels(clean, corrupt)
     finite = z[np.isfinite(z)]
@@ -63,11 +72,29 @@ def patch_heatmap(
     return fig
 
 
-def dla_waterfall(names: Sequence[str], terms: np.ndarray, total: float, title: str, total_name: str) -> go.Figure:
-    """Waterfall: each component's direct contribution, ending at the (frozen-scale) logit difference."""
+def component_name(name: str, labels: Labels | None = None) -> str:
+    """A DLA component's name (``embed``, ``attn 3``, ``mlp 3``, ``biases``) in the reader's language."""
+    L = resolve(labels)
+    m = _COMPONENT.fullmatch(name)
+    if m:
+        return L(f"dla_{m.group(1)}", layer=m.group(2))
+    return L.get(f"dla_{name}", name)
+
+
+def dla_waterfall(
+    names: Sequence[str],
+    terms: np.ndarray,
+    total: float,
+    title: str,
+    total_name: str,
+    labels: Labels | None = None,
+) -> go.Figure:
+    """Waterfall: each component's direct contribution, ending at the (frozen-scale) logit difference.
+    ``names``: llmviz.interventions.dla's component names (shown in the reader's language)."""
+    L = resolve(labels)
     fig = go.Figure(
         go.Waterfall(
-            x=[_esc(n) for n in names] + [_esc(total_name)],
+            x=[_esc(component_name(n, L)) for n in names] + [_esc(total_name)],
             y=[float(v) for v in terms] + [float(total)],
             measure=["relative"] * len(names) + ["total"],
             hovertemplate="%{x}: %{y:.4f}<extra></extra>",
@@ -79,7 +106,10 @@ def dla_waterfall(names: Sequence[str], terms: np.ndarray, total: float, title: 
     return fig
 
 
-def head_heatmap(values: np.ndarray, title: str, colour_title: str = "logit") -> go.Figure:
+def head_heatmap(
+    values: np.ndarray, title: str, colour_title: str = "logit", labels: Labels | None = None
+) -> go.Figure:
+    L = resolve(labels)
     z = np.asarray(values, dtype=float)
     lim = float(np.nanmax(np.abs(z))) if z.size and np.isfinite(z).any() else 1.0
     fig = go.Figure(
@@ -97,8 +127,8 @@ def head_heatmap(values: np.ndarray, title: str, colour_title: str = "logit") ->
     )
     fig.update_layout(
         title=_esc(title),
-        xaxis_title="head",
-        yaxis_title="layer",
+        xaxis_title=L("head"),
+        yaxis_title=L("layer"),
         height=max(300, 16 * z.shape[0] + 140),
         margin=MARGIN,
         yaxis={"autorange": "reversed"},
@@ -107,18 +137,24 @@ def head_heatmap(values: np.ndarray, title: str, colour_title: str = "logit") ->
 
 
 def dla_vs_patching(
-    dla_heads: np.ndarray, patch_heads: np.ndarray, title: str, x_title: str, y_title: str
+    dla_heads: np.ndarray,
+    patch_heads: np.ndarray,
+    title: str,
+    x_title: str,
+    y_title: str,
+    labels: Labels | None = None,
 ) -> go.Figure:
     """Scatter: one point per head, DLA (x) against the patching metric (y)."""
-    L, H = dla_heads.shape
-    labels = [f"L{layer}.h{h}" for layer in range(L) for h in range(H)]
+    L = resolve(labels)
+    n_layers, n_heads = dla_heads.shape
+    heads = [f"L{layer}.h{h}" for layer in range(n_layers) for h in range(n_heads)]
     fig = go.Figure(
         go.Scatter(
             x=dla_heads.ravel(),
             y=np.asarray(patch_heads).ravel(),
             mode="markers",
-            text=labels,
-            hovertemplate="%{text}<br>DLA %{x:.3f}<br>patch %{y:.3f}<extra></extra>",
+            text=heads,
+            hovertemplate=L("dla_hover"),
         )
     )
     fig.update_layout(
@@ -134,7 +170,9 @@ def alpha_curve(
     title: str,
     x_title: str = "α",
     y_title: str = "log p",
+    labels: Labels | None = None,
 ) -> go.Figure:
+    """log p of each token against α; every word is the caller's (``labels``: a uniform signature)."""
     fig = go.Figure()
     for j, tok in enumerate(tokens):
         fig.add_trace(
@@ -152,14 +190,16 @@ def alpha_curve(
     return fig
 
 
-def probe_before_after(before: dict, after: dict, labels: tuple[str, str], title: str, y_title: str) -> go.Figure:
-    """Two bars with 95 % CI error bars."""
+def probe_before_after(
+    before: dict, after: dict, names: tuple[str, str], title: str, y_title: str, labels: Labels | None = None
+) -> go.Figure:
+    """Two bars with 95 % CI error bars; ``names`` of the bars, title and axis are the caller's (translated)."""
     vals = [before["value"], after["value"]]
     lo = [v - c[0] if c[0] is not None else 0 for v, c in zip(vals, (before["ci95"], after["ci95"]))]
     hi = [c[1] - v if c[1] is not None else 0 for v, c in zip(vals, (before["ci95"], after["ci95"]))]
     fig = go.Figure(
         go.Bar(
-            x=[_esc(label) for label in labels],
+            x=[_esc(name) for name in names],
             y=vals,
             error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo},
             hovertemplate="%{x}: %{y:.3f}<extra></extra>",

@@ -7,6 +7,8 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
+from llmviz.i18n import Labels, resolve
+
 BOUNDARY_COLOR = "#d62728"
 
 
@@ -24,9 +26,15 @@ def window_boundary_path(n_tokens: int, window: int) -> str | None:
 
 
 def mark_window(
-    fig: go.Figure, n_tokens: int, window: int | None, row: int | None = None, col: int | None = None
+    fig: go.Figure,
+    n_tokens: int,
+    window: int | None,
+    row: int | None = None,
+    col: int | None = None,
+    labels: Labels | None = None,
 ) -> go.Figure:
     """Draw the sliding-window boundary (dashed) on an attention heatmap; nothing when the text fits the window."""
+    L = resolve(labels)
     path = window_boundary_path(n_tokens, window) if window else None
     if path is not None:
         kw = {"row": row, "col": col} if row is not None else {}
@@ -35,7 +43,7 @@ def mark_window(
             fig.add_annotation(
                 x=0,
                 y=int(window) - 0.5,
-                text=f"window = {int(window)}",
+                text=L("window_mark", window=int(window)),
                 showarrow=False,
                 xanchor="left",
                 yanchor="top",
@@ -44,11 +52,17 @@ def mark_window(
     return fig
 
 
-def mark_sliding_layers(fig: go.Figure, layer_types: Sequence[str], window: int | None) -> go.Figure:
+def mark_sliding_layers(
+    fig: go.Figure, layer_types: Sequence[str], window: int | None, labels: Labels | None = None
+) -> go.Figure:
     """Label every layer of an L x H heatmap as local (sliding window W) or global."""
     if not layer_types:
         return fig
-    text = [f"{i} local·{window}" if lt == "sliding_attention" else f"{i} GLOBAL" for i, lt in enumerate(layer_types)]
+    L = resolve(labels)
+    text = [
+        L("layer_local", layer=i, window=window) if lt == "sliding_attention" else L("layer_global", layer=i)
+        for i, lt in enumerate(layer_types)
+    ]
     fig.update_yaxes(tickmode="array", tickvals=list(range(len(layer_types))), ticktext=text)
     for i, lt in enumerate(layer_types):
         if lt != "sliding_attention":

@@ -25,7 +25,7 @@ from llmviz.report import export_name
 from llmviz.viz import generate as gviz
 from llmviz.viz import interventions as viz
 from ui.common import export_buttons, plot
-from ui.i18n import t
+from ui.i18n import fig_labels, t
 from ui.jobs import kept_results, remember, remembered, run_on_click
 from ui.links import presenter_mode
 from ui.text import md_escape, show_error, show_text, t_text
@@ -238,6 +238,7 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
                 t("intervene.axis_head") if kind == HEAD else t("intervene.axis_position"),
                 t("intervene.axis_layer"),
                 t("intervene.colour_restored"),
+                labels=fig_labels(),
             )
             event = plot(
                 figs[kind],
@@ -324,11 +325,20 @@ def dla_section(loaded: LoadedModel, pair: dict) -> None:
         t("intervene.dla_check", sum=f"{res.sum_error:.1e}", frozen=f"{res.frozen_error:.1e}", norm=res.norm_kind)
     )
     fig = viz.dla_waterfall(
-        res.names, res.terms, res.frozen_total, t("intervene.fig_waterfall", metric=res.label), t("intervene.total")
+        res.names,
+        res.terms,
+        res.frozen_total,
+        t("intervene.fig_waterfall", metric=res.label),
+        t("intervene.total"),
+        labels=fig_labels(),
     )
     name = export_name("intervene", loaded.facts.model_id, "dla")
     plot(fig, key="iv_dla_waterfall", export_name=f"{name}_by-component")
-    plot(viz.head_heatmap(res.heads, t("intervene.fig_dla_heads")), key="iv_dla_heads", export_name=f"{name}_by-head")
+    plot(
+        viz.head_heatmap(res.heads, t("intervene.fig_dla_heads"), labels=fig_labels()),
+        key="iv_dla_heads",
+        export_name=f"{name}_by-head",
+    )
     patch = _latest_patch(loaded, pair)
     if patch is not None and HEAD in patch.scores:
         cmp = D.compare_with_patching(res, patch)
@@ -339,6 +349,7 @@ def dla_section(loaded: LoadedModel, pair: dict) -> None:
                 t("intervene.fig_compare"),
                 t("intervene.axis_dla"),
                 t("intervene.axis_patch"),
+                labels=fig_labels(),
             ),
             key="iv_dla_compare",
             export_name=f"{name}_vs-patching",
@@ -520,7 +531,7 @@ def _generations(loaded, vec, alphas, from_pos) -> None:
         with col:
             st.markdown(f"**α = {a:g}**")
             show_text(g.text)
-            st.html(gviz.tokens_html(g))
+            st.html(gviz.tokens_html(g, labels=fig_labels()))
     export_buttons(
         "iv_gen_exp",
         data=pd.DataFrame(res.rows()),
@@ -557,6 +568,7 @@ def _curve(loaded, vec, alphas, from_pos) -> None:
         t("intervene.fig_curve", layer=vec.layer),
         "α",
         t("intervene.axis_logprob"),
+        labels=fig_labels(),
     )
     name = f"{_steer_name(loaded, vec)}_log-prob-curve"
     plot(fig, key="iv_curve_fig", export_name=name)
@@ -614,6 +626,7 @@ def _probe(loaded, vec, alphas) -> None:
         (t("intervene.before"), t("intervene.after", alpha=f"{alpha:g}")),
         t("intervene.fig_probe"),
         res.what,
+        labels=fig_labels(),
     )
     name = f"{_steer_name(loaded, vec)}_{export_name(f'probe-{probe}', f'alpha{alpha:g}')}"
     plot(fig, key="iv_probe_fig", export_name=name)
