@@ -101,3 +101,37 @@ def test_chinese(llama_dir):
     assert_ok(at)
     assert "点击按钮，由两个提示集计算 v" in texts(at)
     assert "干预" in texts(at) and "转向" in texts(at)
+
+
+def test_link_to_this_view_carries_the_prompts_and_restores_them(llama_dir):
+    """The link promises "model, text, layer, section": it used to give /intervene?model=..&section=patching
+    only, so a copied link reopened on the default prompts."""
+    from ui.links import parse_link
+
+    at = open_page(PAGE, str(llama_dir), query={"section": "dla", "text": CLEAN})
+    at.text_input(key="iv_corrupt_next_token").input(CORRUPT).run()
+    at.text_input(key="iv_correct").input(" mat").run()
+    link = next(c.value for c in at.code if "/intervene?" in c.value)
+    page, params = parse_link(link)
+    assert page == "intervene" and params["section"] == "dla"
+    assert params["text"] == CLEAN and params["corrupt"] == CORRUPT and params["correct"] == " mat"
+    again = open_page(PAGE, str(llama_dir), query={k: v for k, v in params.items() if k != "model"})
+    assert_ok(again)
+    assert again.text_input(key="iv_clean_next_token").value == CLEAN
+    assert again.text_input(key="iv_corrupt_next_token").value == CORRUPT
+    assert again.text_input(key="iv_correct").value == " mat"
+    assert "2 (cat → dog)" in texts(again)
+
+
+def test_steering_results_stay_in_the_tab_they_were_asked_in(llama_dir):
+    """The steering tabs keep their selection across reruns (keyed st.tabs), and a result stays drawn on
+    every later run without a new click."""
+    at = open_page(PAGE, str(llama_dir), query={"section": "steering"})
+    _button(at, "iv_run_vec").click().run()
+    at.text_input(key="iv_alphas").input("-5, 0, 5").run()
+    _button(at, "iv_run_probe").click().run()
+    assert_ok(at)
+    assert "Before:" in texts(at)
+    at.slider(key="iv_layer").set_value(at.slider(key="iv_layer").value).run()  # any rerun
+    assert "Before:" in texts(at)  # still drawn, no new click
+    assert "iv_steer_tab" in at.session_state  # the open tab is server state, kept across reruns

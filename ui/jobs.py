@@ -258,7 +258,7 @@ def run_on_click(
     kept = _session_runs(key)
     clicked = st.button(
         button_label(label, estimate_s),
-        key=f"{key}_start",
+        key=key,
         type="primary",
         icon=":material/play_arrow:",
         disabled=disabled,

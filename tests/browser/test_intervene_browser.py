@@ -35,3 +35,21 @@ def test_dla_on_smollm2(page, app_url):
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
     no_exception(page)
     assert_offline(page)
+
+
+def test_steering_probe_result_shows_in_its_tab_after_the_click(page, app_url):
+    """Steering -> "Run the probe before and after": the tabs used to jump back to "Generations side by
+    side", so the result was seen only after clicking its tab again."""
+    open_app(page, app_url, "intervene", "section=steering&model=smollm2")
+    page.get_by_role("button", name="Compute the direction").wait_for(timeout=480_000)
+    page.get_by_role("button", name="Compute the direction").click()
+    wait_idle(page, timeout=480_000)
+    page.get_by_role("tab", name="Bias probe before/after").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Run the probe before and after").click()
+    wait_idle(page, timeout=480_000)
+    result = page.get_by_text("Before:").first
+    result.wait_for(timeout=240_000)
+    assert result.is_visible()  # in the open tab, without clicking the tab again
+    assert page.get_by_role("tab", name="Bias probe before/after").get_attribute("aria-selected") == "true"
+    no_exception(page)
