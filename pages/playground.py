@@ -324,7 +324,8 @@ def generation_section(loaded, mode: str) -> None:
     chat = bool(loaded.facts.has_chat_template)
     style = "" if chat else f"_completion_{lang()}"  # a base model gets completion presets in the UI language
     preset = presets_for(chat, lang())[mode]
-    st.caption(preset.note)
+    # chat presets are one English set (llmviz.generation.presets); their notes are read in the reader's language
+    st.caption(t(f"playground.note_{mode}") if chat else preset.note)
     text_qp = qp("text", None) if qp("preset", DEFAULT_MODE) == mode else None
     system = ""
     if chat:

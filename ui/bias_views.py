@@ -329,8 +329,8 @@ def section_runs(loaded) -> None:
     except LlmvizError as err:
         show_error(err)
         return
-    for n in cmp["notes"]:
-        show_notice(n)
+    for code in cmp["note_codes"]:  # the library's English notes, in the reader's language
+        show_notice(t(f"benchmarks.runs_note_{code}"))
     side = pd.DataFrame(
         [
             {

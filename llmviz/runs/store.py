@@ -321,13 +321,14 @@ def compare_runs(id_a: int, id_b: int, n_boot: int = 5000, seed: int = 0) -> dic
     from llmviz.bias.stats import bootstrap_ci
 
     a, b = get_run(id_a), get_run(id_b)
-    notes = []
+    notes, note_codes = [], []  # English for the CLI; the codes let a page show them in its reader's language
     if a["kind"] != b["kind"]:
         raise RunStoreError(
             f"Run {id_a} is a {a['kind']} run and run {id_b} a {b['kind']} run; compare runs of one kind."
         )
     if a["data_sha256"] != b["data_sha256"]:
         notes.append("The two runs used different data files; only items with the same key are compared.")
+        note_codes.append("different_data")
     vb = {(it["group"], it["key"]): it["value"] for it in b["items"]}
     pairs = [
         (it["group"], it["key"], it["value"], vb[(it["group"], it["key"])])
@@ -357,6 +358,7 @@ def compare_runs(id_a: int, id_b: int, n_boot: int = 5000, seed: int = 0) -> dic
         "b": strip(b),
         "same_data": a["data_sha256"] == b["data_sha256"],
         "notes": notes,
+        "note_codes": note_codes,  # one per note: the catalogue key benchmarks.runs_note_<code>
         "n_shared": len(pairs),
         "overall": block(pairs),
         "by_group": groups,
