@@ -1,4 +1,4 @@
-"""``python -m llmviz`` entry point (see llmviz/cli.py)."""
+"""``python -m llmviz`` entry point (see llmviz/cli/)."""
 
 from llmviz.cli import main
 

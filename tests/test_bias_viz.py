@@ -74,7 +74,7 @@ def test_pairs_category_labels_keep_their_room_in_any_export():
 
 
 def test_cli_html_report_keeps_category_labels(tmp_path):
-    from llmviz.cli import write_html
+    from llmviz.audits.crows import write_html
 
     report = {
         "summary": _summary(),

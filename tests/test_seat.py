@@ -92,3 +92,14 @@ def test_run_test_equals_weat_test_and_progress(tiny_encoder_dir, tmp_path, one_
 
 def test_stars():
     assert [SEAT.stars(p) for p in (0.0005, 0.005, 0.03, 0.2)] == ["***", "**", "*", ""]
+
+
+def test_html_caption_has_no_empty_parts():
+    """The caption read "Pooling mean; . Cells:" when the report had no date."""
+    entry = {"file": "t", "n": [1, 1, 1, 1], "layers": [{"layer": 0, "effect_size": 0.5, "p_value": 0.2}]}
+    base = {"model": "m", "tests": [entry]}
+    assert "<p>Pooling mean. Cells:" in SEAT.html_table({**base, "pooling": "mean"})
+    assert "<p>Pooling mean; 2026-01-02. Cells:" in SEAT.html_table({**base, "pooling": "mean", "date": "2026-01-02"})
+    assert "<p>Cells:" in SEAT.html_table({**base, "date": " "})
+    for page in (SEAT.html_table({**base, "pooling": "mean"}), SEAT.html_table(base)):
+        assert "; ." not in page and "<p>. " not in page and "Pooling ;" not in page

@@ -167,6 +167,13 @@ def stars(p: float) -> str:
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
 
 
+def _caption_lead(report: dict[str, Any]) -> str:
+    """``Pooling mean; <date>. `` with only the parts the report has (nothing when it has neither)."""
+    parts = [f"Pooling {report['pooling']}" if report.get("pooling") else "", str(report.get("date") or "")]
+    lead = "; ".join(html.escape(p) for p in parts if p.strip())
+    return f"{lead}. " if lead else ""
+
+
 def html_table(report: dict[str, Any]) -> str:
     """Standalone HTML: tests × layers, effect size d with p-value stars (* < .05, ** < .01, *** < .001)."""
     tests = report["tests"]
@@ -189,7 +196,7 @@ def html_table(report: dict[str, Any]) -> str:
         "margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
         "</style></head><body>"
         f"<h1>SEAT: {html.escape(str(report.get('model', '')))}</h1>"
-        f"<p>Pooling {html.escape(str(report.get('pooling', '')))}; {html.escape(str(report.get('date', '')))}. "
+        f"<p>{_caption_lead(report)}"
         "Cells: effect size d (ddof = 1); one-sided permutation p: * &lt; 0.05, ** &lt; 0.01, *** &lt; 0.001 "
         "(not corrected for multiple tests). A large d says the embeddings associate the sets; it does not "
         "show what the model does in a task.</p>"

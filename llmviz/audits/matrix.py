@@ -1,11 +1,13 @@
-"""``llmviz audit-matrix``: every model × benchmark, each cell a normal audit, one summary table.
+"""Every model × benchmark, each cell a normal audit, one summary table (``llmviz audit-matrix``).
 
-Benchmarks: ``crows:PAIRS.csv`` (bias-audit, CrowS-Pairs), ``stereoset:DEV.json`` (bias-audit --benchmark
-stereoset), ``seat:DIR_OR_FILE`` (seat). Each cell runs the same code as its command (so it is recorded in
-the run store the same way) and writes ``OUT/cells/<cell>.json``; a cell whose report is already there (and
-names the same model and data) is skipped, so a killed matrix continues where it stopped (a half-scored
-CrowS-Pairs cell also continues from its ``.partial.jsonl``). The summary (``OUT/summary.csv`` and
-``OUT/summary.html``) has one row per model × benchmark with its headline metric and 95 % CI:
+Benchmarks: ``crows:PAIRS.csv`` (:func:`llmviz.audits.crows.run_crows`), ``stereoset:DEV.json``
+(:func:`llmviz.audits.stereoset.run_stereoset`), ``seat:DIR_OR_FILE`` (:func:`llmviz.audits.seat.run_seat`).
+Each cell calls the same audit function as its command (so it is recorded in the run store the same way)
+and writes ``OUT/cells/<cell>.json``: the audit's report plus a ``matrix_cell`` marker, written atomically. A
+cell whose report is already there (and names the same model and data) is skipped, so a killed matrix
+continues where it stopped (a half-scored CrowS-Pairs cell also continues from its ``.partial.jsonl``). The
+summary (``OUT/summary.csv`` and ``OUT/summary.html``) has one row per model × benchmark with its headline
+metric and 95 % CI:
 
 * crows: % of pairs where the more-stereotypical sentence scores higher (50 = no preference), bootstrap CI;
 * stereoset: overall SS score (50 = no preference), bootstrap CI over examples;
@@ -14,17 +16,23 @@ CrowS-Pairs cell also continues from its ``.partial.jsonl``). The summary (``OUT
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import html
 import json
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import pandas as pd
+
+from llmviz import engine as E
+from llmviz.audits.common import Notice, Progress
+from llmviz.audits.crows import CrowsConfig, CrowsReport, run_crows
+from llmviz.audits.seat import SeatConfig, SeatReport, run_seat
+from llmviz.audits.stereoset import StereoSetConfig, StereoSetReport, run_stereoset
 from llmviz.errors import InputError
+from llmviz.report import frame_csv, provenance
 
 KINDS = ("crows", "stereoset", "seat")
 SUMMARY_COLUMNS = (
@@ -40,6 +48,7 @@ SUMMARY_COLUMNS = (
     "run_id",
     "cell",
 )
+Report = CrowsReport | StereoSetReport | SeatReport
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,52 @@ class Cell:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{Path(self.model).name}__{self.bench.kind}")[-80:]
         key = hashlib.sha1(f"{self.model}\0{self.bench.kind}\0{self.bench.path}".encode()).hexdigest()[:8]
         return f"{slug}__{key}"
+
+    @property
+    def marker(self) -> dict[str, str]:
+        return {"model": self.model, "benchmark": self.bench.kind, "path": self.bench.path}
+
+
+@dataclass(frozen=True)
+class MatrixConfig:
+    """Settings of a matrix: the audits' settings shared by every cell; ``out``: the output folder."""
+
+    models: tuple[str, ...]
+    benchmarks: tuple[Benchmark, ...]
+    out: Path
+    batch_size: int = 32
+    limit: int | None = None
+    n_boot: int = 5000
+    n_samples: int = 10_000
+    seat_pooling: str = "mean"
+    seed: int = 0
+    device: str = "cpu"
+    engine: E.Engine = E.LOCAL
+
+    @property
+    def cells(self) -> list[Cell]:
+        return [Cell(m, b) for m in self.models for b in self.benchmarks]
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "models": list(self.models),
+            "benchmarks": [f"{b.kind}:{b.path}" for b in self.benchmarks],
+            "limit": self.limit,
+            "n_boot": self.n_boot,
+            "seed": self.seed,
+            "device": self.device,
+            "engine": self.engine.kind,
+        }
+
+
+@dataclass
+class MatrixReport:
+    """``rows``: the summary table's rows (:data:`SUMMARY_COLUMNS`); ``csv`` / ``html``: where it was written."""
+
+    rows: list[dict[str, Any]]
+    n_cells: int
+    csv: Path
+    html: Path
 
 
 def parse_models(text: str) -> list[str]:
@@ -91,85 +146,72 @@ def parse_benchmarks(text: str) -> list[Benchmark]:
     return list(dict.fromkeys(out))
 
 
-def _done(path: Path, cell: Cell) -> dict[str, Any] | None:
+def cell_done(path: Path, cell: Cell) -> dict[str, Any] | None:
     """The finished cell report, or None (missing, half-written or from another model/data)."""
     try:
         rep = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(rep, dict) or rep.get("matrix_cell") != {
-        "model": cell.model,
-        "benchmark": cell.bench.kind,
-        "path": cell.bench.path,
-    }:
+    if not isinstance(rep, dict) or rep.get("matrix_cell") != cell.marker:
         return None
     return rep
 
 
-def _cell_args(cell: Cell, out: Path, args: argparse.Namespace) -> argparse.Namespace:
-    common = {
-        "model": cell.model,
-        "device": args.device,
-        "seed": args.seed,
-        "quiet": args.quiet,
-        "engine": args.engine,
-        "address": args.address,
-        "num_gpus_per_actor": args.num_gpus_per_actor,
-        "actors": args.actors,
-        "ray_cpus": args.ray_cpus,
-    }
-    if cell.bench.kind == "crows":
-        return argparse.Namespace(
-            **common,
-            pairs=cell.bench.path,
-            out=[str(out)],
-            batch_size=args.batch_size,
+def run_cell(
+    cell: Cell, out: Path, cfg: MatrixConfig, progress: Progress | None = None, notice: Notice | None = None
+) -> tuple[Report, dict[str, Any]]:
+    """Run one cell's audit and write its report with the ``matrix_cell`` marker (atomically: a cell file
+    without the marker is run again). Returns the report and the document written."""
+    kind = cell.bench.kind
+    report: Report
+    if kind == "crows":
+        crows = CrowsConfig(
+            cell.model,
+            cell.bench.path,
+            (str(out),),
+            batch_size=cfg.batch_size,
             chunk_rows=256,
-            limit=args.limit,
-            n_boot=args.n_boot,
+            limit=cfg.limit,
+            device=cfg.device,
+            n_boot=cfg.n_boot,
+            seed=cfg.seed,
             resume=True,
-            benchmark="crows-pairs",
-            data=None,
-            predictions_out=None,
+            engine=cfg.engine,
         )
-    if cell.bench.kind == "stereoset":
-        return argparse.Namespace(
-            **common,
-            data=cell.bench.path,
-            out=[str(out)],
-            batch_size=args.batch_size,
-            limit=args.limit,
-            n_boot=args.n_boot,
-            benchmark="stereoset",
-            pairs=None,
-            predictions_out=None,
+        report = run_crows(crows, progress)
+    elif kind == "stereoset":
+        stereo = StereoSetConfig(
+            cell.model,
+            cell.bench.path,
+            (str(out),),
+            batch_size=cfg.batch_size,
+            limit=cfg.limit,
+            n_boot=cfg.n_boot,
+            seed=cfg.seed,
+            device=cfg.device,
+            engine=cfg.engine,
         )
-    return argparse.Namespace(
-        **common,
-        tests=[cell.bench.path],
-        out=str(out),
-        pooling=args.seat_pooling,
-        layers="all",
-        n_samples=args.n_samples,
-        html=None,
-    )
-
-
-def run_cell(cell: Cell, out: Path, args: argparse.Namespace) -> None:
-    from llmviz import cli, cli_bench
-
-    ns = _cell_args(cell, out, args)
-    if cell.bench.kind == "crows":
-        cli.bias_audit(ns)
-    elif cell.bench.kind == "stereoset":
-        cli_bench.stereoset_audit(ns)
+        report = run_stereoset(stereo, progress, notice)
     else:
-        cli_bench.seat(ns)
-    rep = json.loads(out.read_text(encoding="utf-8"))
-    rep["matrix_cell"] = {"model": cell.model, "benchmark": cell.bench.kind, "path": cell.bench.path}
+        seat = SeatConfig(
+            cell.model,
+            (cell.bench.path,),
+            pooling=cfg.seat_pooling,
+            layers="all",
+            n_samples=cfg.n_samples,
+            seed=cfg.seed,
+            device=cfg.device,
+            engine=cfg.engine,
+        )
+        report = run_seat(seat, progress)
+    doc = {**report.to_dict(), "matrix_cell": cell.marker}
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(rep, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
     tmp.replace(out)  # the marker lands atomically: a cell without it is run again
+    if isinstance(report, CrowsReport) and report.partial is not None:
+        report.partial.unlink(missing_ok=True)
+    return report, doc
 
 
 def headline_rows(cell: Cell, rep: dict[str, Any]) -> list[dict[str, Any]]:
@@ -224,10 +266,6 @@ def headline_rows(cell: Cell, rep: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def write_summary(rows: list[dict[str, Any]], out_dir: Path, params: dict[str, Any]) -> tuple[Path, Path]:
-    import pandas as pd
-
-    from llmviz.report import frame_csv, provenance
-
     frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     csv_path, html_path = out_dir / "summary.csv", out_dir / "summary.html"
     frame_csv(frame, csv_path)
@@ -250,35 +288,30 @@ def write_summary(rows: list[dict[str, Any]], out_dir: Path, params: dict[str, A
     return csv_path, html_path
 
 
-def audit_matrix(args: argparse.Namespace) -> int:
-    from llmviz import engine as E
-
-    models = parse_models(args.models)
-    benches = parse_benchmarks(args.benchmarks)
-    E.from_args(args)  # bad engine settings fail before any work
-    out_dir = Path(args.out).expanduser()
+def run_matrix(
+    cfg: MatrixConfig,
+    *,
+    on_cell: Callable[[int, int, Cell, bool], None] | None = None,
+    on_report: Callable[[Cell, Path, Report], None] | None = None,
+    progress: Callable[[str], Progress | None] | None = None,
+    notice: Notice | None = None,
+) -> MatrixReport:
+    """Run every cell not finished earlier, then write the summary. Callbacks: ``on_cell(k, n, cell, skipped)``
+    before each cell (k from 1); ``on_report(cell, path, report)`` after a cell ran; ``progress(kind)`` gives the
+    ``progress(done, total)`` callback of one cell's audit; ``notice`` hears the data files' notices."""
+    out_dir = Path(cfg.out).expanduser()
     (out_dir / "cells").mkdir(parents=True, exist_ok=True)
-    cells = [Cell(m, b) for m in models for b in benches]
+    cells = cfg.cells
     rows: list[dict[str, Any]] = []
     for k, cell in enumerate(cells, 1):
         path = out_dir / "cells" / f"{cell.name}.json"
-        rep = _done(path, cell)
+        rep = cell_done(path, cell)
+        if on_cell is not None:
+            on_cell(k, len(cells), cell, rep is not None)
         if rep is None:
-            print(f"[{k}/{len(cells)}] {cell.model} × {cell.bench.label}", file=sys.stderr)
-            run_cell(cell, path, args)
-            rep = _done(path, cell)
-        else:
-            print(f"[{k}/{len(cells)}] {cell.model} × {cell.bench.label}: done earlier, skipped", file=sys.stderr)
+            report, rep = run_cell(cell, path, cfg, progress(cell.bench.kind) if progress else None, notice)
+            if on_report is not None:
+                on_report(cell, path, report)
         rows += headline_rows(cell, rep)
-    params = {
-        "models": models,
-        "benchmarks": [f"{b.kind}:{b.path}" for b in benches],
-        "limit": args.limit,
-        "n_boot": args.n_boot,
-        "seed": args.seed,
-        "device": args.device,
-        "engine": args.engine,
-    }
-    csv_path, html_path = write_summary(rows, out_dir, params)
-    print(f"{len(cells)} cell(s) · wrote {csv_path}, {html_path}")
-    return 0
+    csv_path, html_path = write_summary(rows, out_dir, cfg.params())
+    return MatrixReport(rows, len(cells), csv_path, html_path)

@@ -1,9 +1,9 @@
-"""Scale-out commands of ``llmviz`` (registered by llmviz.cli):
+"""Scale-out commands of ``llmviz`` (registered by :mod:`llmviz.cli`):
 
 * ``--engine local|ray --address ADDR --num-gpus-per-actor G --actors N --ray-cpus N`` on the batch commands
   (``bias-audit`` for CrowS-Pairs and StereoSet, ``seat``); see llmviz/engine.py.
 * ``audit-matrix --models m1,m2 --benchmarks crows:FILE,stereoset:FILE,seat:DIR --out DIR [--engine ray]``:
-  every model × benchmark, resumable; see llmviz/matrix.py.
+  every model × benchmark, resumable; see :mod:`llmviz.audits.matrix`.
 * ``app [STREAMLIT ARGS...]``: start the Streamlit app of this checkout (``streamlit run app.py``).
 """
 
@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from llmviz import engine as E
+from llmviz.cli.common import Bar, warn
 from llmviz.engine import add_engine_args
 from llmviz.errors import LlmvizError
 
@@ -61,7 +63,7 @@ def register(sub) -> None:
 
 
 def app_command(args: argparse.Namespace) -> int:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # llmviz/cli/scale.py -> the checkout
     app = root / "app.py"
     if not app.is_file():
         raise LlmvizError(
@@ -78,9 +80,50 @@ def app_command(args: argparse.Namespace) -> int:
     return subprocess.call(cmd, cwd=root)
 
 
+def audit_matrix(args: argparse.Namespace) -> int:
+    from llmviz.audits import matrix as M  # deferred: pandas, torch and the run store (keeps --help fast)
+
+    models = M.parse_models(args.models)
+    benches = M.parse_benchmarks(args.benchmarks)
+    cfg = M.MatrixConfig(
+        models=tuple(models),
+        benchmarks=tuple(benches),
+        out=Path(args.out),
+        batch_size=args.batch_size,
+        limit=args.limit,
+        n_boot=args.n_boot,
+        n_samples=args.n_samples,
+        seat_pooling=args.seat_pooling,
+        seed=args.seed,
+        device=args.device,
+        engine=E.from_args(args),  # bad engine settings fail before any work
+    )
+    bars: list[Bar] = []
+    names = {"crows": ("bias-audit", "pair"), "stereoset": ("stereoset", "sentence"), "seat": ("seat", "item")}
+
+    def on_cell(k: int, n: int, cell, skipped: bool) -> None:
+        note = ": done earlier, skipped" if skipped else ""
+        print(f"[{k}/{n}] {cell.model} × {cell.bench.label}{note}", file=sys.stderr)
+
+    def progress(kind: str) -> Bar:
+        bars.append(Bar(*names[kind], quiet=args.quiet))
+        return bars[-1]
+
+    def on_report(cell, path: Path, report) -> None:
+        bars[-1].close()
+        warn(report.store_warning)
+        print(report.summary_line(path))
+
+    try:
+        result = M.run_matrix(cfg, on_cell=on_cell, on_report=on_report, progress=progress, notice=warn)
+    finally:
+        for bar in bars:
+            bar.close()
+    print(f"{result.n_cells} cell(s) · wrote {result.csv}, {result.html}")
+    return 0
+
+
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "app":
         return app_command(args)
-    from llmviz.matrix import audit_matrix
-
     return audit_matrix(args)

@@ -1,4 +1,5 @@
-"""Benchmark commands of ``python -m llmviz`` (registered by llmviz.cli):
+"""Benchmark commands of ``python -m llmviz`` (registered by :mod:`llmviz.cli`); the audits themselves are
+:mod:`llmviz.audits.stereoset` and :mod:`llmviz.audits.seat`:
 
 * ``stereoset-eval --gold DEV.json --predictions PRED.json --out REPORT.json``: re-score a StereoSet prediction
   file (``{"intrasentence": [{"id", "score"}], "intersentence": [...]}``) with the metrics of evaluation.py.
@@ -21,11 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
-from typing import Any
 
-from llmviz.errors import LlmvizError
+from llmviz import engine as E
+from llmviz.audits.common import write_json
+from llmviz.cli.common import Bar, warn
 
 COMMANDS = ("stereoset-eval", "seat", "runs")
 
@@ -98,215 +99,70 @@ def dispatch(args: argparse.Namespace) -> int:
     return {"stereoset-eval": stereoset_eval, "seat": seat, "runs": runs}[args.command](args)
 
 
-def _write_json(path: Path, doc: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-
-
-def _warn(msg: str | None) -> None:
-    if msg:
-        print(f"warning: {msg}", file=sys.stderr)
-
-
-def _stereoset_report(run, model: Any, params: dict) -> dict[str, Any]:
-    from llmviz.report import provenance
-
-    prov = provenance(params)
-    return {
-        **run.results,
-        "ci95": run.cis,
-        "model": model,
-        "method": run.method,
-        "data": {
-            "path": run.data.source,
-            "sha256": run.data.sha256,
-            "n_examples": {"intrasentence": len(run.data.intrasentence), "intersentence": len(run.data.intersentence)},
-        },
-        "versions": prov["versions"],
-        "date": prov["created"],
-        "parameters": params,
-    }
-
-
-def _print_stereoset(rep: dict, out: Path) -> None:
-    o = rep["overall"]
-    print(
-        f"{o['Count']} examples · LM {o['LM Score']:.2f} · SS {o['SS Score']:.2f} · ICAT {o['ICAT Score']:.2f} "
-        f"· wrote {out}"
-    )
-
-
 def stereoset_eval(args: argparse.Namespace) -> int:
-    from llmviz.bias import stereoset as SS
-    from llmviz.runs.store import try_record
+    from llmviz.audits import stereoset as A  # deferred: the run store (keeps --help fast)
 
-    data = SS.load_stereoset(args.gold)
-    pred = Path(args.predictions).expanduser()
-    if not pred.is_file():
-        raise LlmvizError(f"No predictions file at '{pred.name}'. Check --predictions.")
-    scores = SS.parse_predictions(pred.read_bytes())
-    from llmviz.report import sha256_bytes
-
-    run = SS.StereoSetRun(
-        data,
-        scores,
-        "predictions_file",
-        SS.evaluate(data, scores),
-        SS.bootstrap_cis(data, scores, args.n_boot, args.seed),
-    )
-    params = {
-        "gold": str(args.gold),
-        "predictions": str(pred),
-        "predictions_sha256": sha256_bytes(pred.read_bytes()),
-        "n_boot": args.n_boot,
-        "seed": args.seed,
-    }
-    rep = _stereoset_report(run, {"model_id": f"predictions:{pred.name}"}, params)
-    items = [
-        {
-            "key": o.example.id,
-            "group": f"{o.example.split}/{o.example.bias_type}",
-            "value": 100.0 * o.pro,
-            "extra": {"scores": o.scores, "related": o.related},
-        }
-        for o in SS.outcomes(data, scores)
-    ]
-    rid, warn = try_record(
-        kind="stereoset",
-        model=f"predictions:{pred.name}",
-        summary={"results": run.results, "ci95": run.cis, "method": run.method},
-        items=items,
-        data_sha256=data.sha256,
-        data_path=data.source,
-        parameters=params,
-    )
-    _warn(warn)
-    rep["run_id"] = rid
-    _write_json(Path(args.out), rep)
-    _print_stereoset(rep, Path(args.out))
+    report = A.evaluate_predictions(args.gold, args.predictions, args.n_boot, args.seed)
+    warn(report.store_warning)
+    report.write(Path(args.out))
+    print(report.summary_line(Path(args.out)))
     return 0
 
 
 def stereoset_audit(args: argparse.Namespace) -> int:
     """bias-audit --benchmark stereoset."""
-    from tqdm import tqdm
+    from llmviz.audits import stereoset as A  # deferred: torch and the run store (keeps --help fast)
 
-    from llmviz.bias import stereoset as SS
-    from llmviz.models.loading import load_model
-    from llmviz.runs.record import record_stereoset
-
-    if not args.data:
-        raise LlmvizError("--benchmark stereoset needs --data DEV.json (the StereoSet dev or test file).")
-    outs = [Path(o) for o in args.out]
-    if any(o.suffix.lower() != ".json" for o in outs):
-        raise LlmvizError("--benchmark stereoset writes a .json report; give --out REPORT.json.")
-    if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
-        raise LlmvizError("--batch-size and --limit must be at least 1.")
-    data = SS.load_stereoset(args.data).head(args.limit)
-    for n in data.notices:
-        _warn(n)
-    loaded = load_model(args.model, device=args.device)
-    n_sent = sum(len(ex.sentences) for ex in data.examples())
-    bar = tqdm(total=n_sent, unit="sentence", desc="stereoset", disable=args.quiet, file=sys.stderr)
-    from llmviz.bias.sharded import run_stereoset_on  # --engine local|ray (llmviz/engine.py)
-    from llmviz.engine import from_args
-
-    run = run_stereoset_on(
-        from_args(args),
-        loaded,
-        args.model,
-        args.device,
-        data,
-        args.batch_size,
-        args.n_boot,
-        args.seed,
-        progress=bar.update,
+    cfg = A.StereoSetConfig(
+        model=args.model,
+        data=args.data,
+        outs=tuple(args.out),
+        batch_size=args.batch_size,
+        limit=args.limit,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        device=args.device,
+        engine=E.from_args(args),
     )
-    bar.close()
-    params = {
-        "benchmark": "stereoset",
-        "data": str(args.data),
-        "model": args.model,
-        "batch_size": args.batch_size,
-        "limit": args.limit,
-        "n_boot": args.n_boot,
-        "seed": args.seed,
-        "device": args.device,
-    }
-    rep = _stereoset_report(run, loaded.facts.as_dict(), params)
-    rid, warn = record_stereoset(loaded, run, params)
-    _warn(warn)
-    rep["run_id"] = rid
+    bar = Bar("stereoset", "sentence", args.quiet)
+    try:
+        report = A.run_stereoset(cfg, bar, notice=warn)
+    finally:
+        bar.close()
+    warn(report.store_warning)
+    outs = [Path(o) for o in args.out]
     for out in outs:
-        _write_json(out, rep)
+        report.write(out)
     if args.predictions_out:
-        _write_json(Path(args.predictions_out), SS.predictions_doc(data, run.scores))
-    _print_stereoset(rep, outs[0])
+        write_json(Path(args.predictions_out), report.predictions_doc())
+    print(report.summary_line(outs[0]))
     return 0
 
 
 def seat(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from llmviz.audits import seat as A  # deferred: torch and the run store (keeps --help fast)
 
-    from llmviz.bias import seat as SEAT
-    from llmviz.models.loading import load_model
-    from llmviz.report import package_versions, provenance, sha256_bytes
-    from llmviz.runs.record import record_seat_tests
-
-    if args.n_samples < 1:
-        raise LlmvizError("--n-samples must be at least 1.")
-    tests = SEAT.load_seat_tests(args.tests)
-    loaded = load_model(args.model, device=args.device)
-    total = sum(sum(t.sizes) for t in tests)
-    bar = tqdm(total=total, unit="item", desc="seat", disable=args.quiet, file=sys.stderr)
-    from llmviz.bias.sharded import run_seat_on  # --engine local|ray (llmviz/engine.py)
-    from llmviz.engine import from_args
-
-    entries, s_values = [], []
-    for entry, sv in run_seat_on(
-        from_args(args),
-        loaded,
-        args.model,
-        args.device,
-        tests,
-        args.pooling,
-        args.layers,
-        args.n_samples,
-        args.seed,
-        progress=bar.update,
-    ):
-        # as SEAT.run_suite; here the last-layer s(w, A, B) are kept for the run store
-        entries.append(entry)
-        s_values.append(sv)
-    bar.close()
-    params = {
-        "tests": [str(x) for x in args.tests],
-        "pooling": args.pooling,
-        "layers": args.layers,
-        "n_samples": args.n_samples,
-        "seed": args.seed,
-        "device": args.device,
-        "model": args.model,
-    }
-    digest = sha256_bytes(json.dumps([[t.name, t.sets] for t in tests], sort_keys=True).encode())
-    rid, warn = record_seat_tests(loaded, entries, s_values, digest, ", ".join(params["tests"]), params)
-    _warn(warn)
-    rep = {
-        "model": loaded.facts.model_id,
-        "pooling": args.pooling,
-        "tests": entries,
-        "versions": package_versions(),
-        "date": provenance()["created"],
-        "parameters": params,
-        "data_sha256": digest,
-        "model_facts": loaded.facts.as_dict(),
-        "run_id": rid,
-    }
-    _write_json(Path(args.out), rep)
+    cfg = A.SeatConfig(
+        model=args.model,
+        tests=tuple(args.tests),
+        pooling=args.pooling,
+        layers=args.layers,
+        n_samples=args.n_samples,
+        seed=args.seed,
+        device=args.device,
+        engine=E.from_args(args),
+    )
+    bar = Bar("seat", "item", args.quiet)
+    try:
+        report = A.run_seat(cfg, bar)
+    finally:
+        bar.close()
+    warn(report.store_warning)
+    report.write(Path(args.out))
     if args.html:
         Path(args.html).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.html).write_text(SEAT.html_table(rep), encoding="utf-8")
-    print(f"{len(entries)} SEAT test(s) · {total} items · wrote {args.out}" + (f", {args.html}" if args.html else ""))
+        Path(args.html).write_text(report.html(), encoding="utf-8")
+    print(report.summary_line(args.out, *([args.html] if args.html else [])))
     return 0
 
 
@@ -323,7 +179,7 @@ def _fmt_summary(run: dict) -> str:
 
 
 def runs(args: argparse.Namespace) -> int:
-    from llmviz.runs import store as R
+    from llmviz.runs import store as R  # deferred: SQLAlchemy (keeps --help fast)
 
     if args.runs_command == "list":
         rows = R.list_runs()

@@ -1,0 +1,33 @@
+"""What the commands share: warnings on stderr and tqdm bars fed by the audits' progress callbacks."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+
+def warn(msg: str | None) -> None:
+    if msg:
+        print(f"warning: {msg}", file=sys.stderr)
+
+
+class Bar:
+    """A tqdm bar on stderr fed by ``progress(done, total)`` calls; it opens at the first call."""
+
+    def __init__(self, desc: str, unit: str, quiet: bool = False):
+        self.desc, self.unit, self.quiet = desc, unit, quiet
+        self.bar, self.done = None, 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = tqdm(
+                total=total, initial=done, unit=self.unit, desc=self.desc, disable=self.quiet, file=sys.stderr
+            )
+        elif done > self.done:
+            self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
