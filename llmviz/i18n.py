@@ -1,4 +1,4 @@
-"""Catalogues of reader-facing text, without streamlit: ``i18n/<lang>/<page>.json`` (``{"key": "text"}``).
+"""Catalogues of reader-facing text, without streamlit: ``llmviz/catalogues/<lang>/<page>.json`` (``{"key": "text"}``).
 
 The app's ``ui.i18n.t`` and the figure builders in :mod:`llmviz.viz` read them through here. A builder
 takes a label function ``L = labels("zh")`` and writes every title, axis, legend, hover and annotation
@@ -21,7 +21,7 @@ from pathlib import Path
 
 LANGS = {"en": "English", "zh": "中文"}
 DEFAULT_LANG = "en"
-ROOT = Path(__file__).resolve().parents[1] / "i18n"
+ROOT = Path(__file__).resolve().parent / "catalogues"
 MISSING = "⟦{}⟧"
 FIGURES = "figures"  # the catalogue of the figure builders
 

@@ -1,4 +1,4 @@
-"""Catalogues: every i18n/<lang>/*.json file has the same keys in every language, no empty text,
+"""Catalogues: every llmviz/catalogues/<lang>/*.json file has the same keys in every language, no empty text,
 the same {placeholders}; every literal t("page.key") in the code exists; t() falls back and marks
 missing keys."""
 
@@ -17,7 +17,7 @@ from llmviz.models.loading import KINDS
 from ui.i18n import LANGS, MISSING
 
 ROOT = Path(__file__).resolve().parents[1]
-I18N = ROOT / "i18n"
+I18N = ROOT / "llmviz" / "catalogues"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cat(lang, page):
-    return json.loads((ROOT / "i18n" / lang / f"{page}.json").read_text(encoding="utf-8"))
+    return json.loads((ROOT / "llmviz" / "catalogues" / lang / f"{page}.json").read_text(encoding="utf-8"))
 
 
 def test_page_files_match_the_navigation():

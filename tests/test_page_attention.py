@@ -12,7 +12,7 @@ from tests.apptest_util import assert_ok, open_page, texts
 from ui.links import PRESENTER_KEY
 
 PAGE = "pages/attention.py"
-EN = json.loads((Path(__file__).resolve().parents[1] / "i18n/en/attention.json").read_text(encoding="utf-8"))
+EN = json.loads((Path(__file__).resolve().parents[1] / "llmviz/catalogues/en/attention.json").read_text(encoding="utf-8"))
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Bias page sections for the published benchmarks: StereoSet, SEAT test files and the run store.
 
-Hooked into pages/bias.py; strings in i18n/<lang>/benchmarks.json (the pairs drill-down's in bias.json).
+Hooked into pages/bias.py; strings in llmviz/catalogues/<lang>/benchmarks.json (the pairs drill-down's in bias.json).
 """
 
 from __future__ import annotations

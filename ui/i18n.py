@@ -1,6 +1,6 @@
 """UI strings in English and Chinese.
 
-Catalogues are JSON files, one per page and language: ``i18n/<lang>/<page>.json``
+Catalogues are JSON files, one per page and language: ``llmviz/catalogues/<lang>/<page>.json``
 (``{"key": "text"}``), read through the streamlit-free :mod:`llmviz.i18n`. ``t("attention.title")``
 looks up key ``title`` in the ``attention`` catalogue of the active language (``st.session_state["lang"]``).
 A missing key shows ``⟦page.key⟧`` so tests can find it; tests/test_i18n.py checks that

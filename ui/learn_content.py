@@ -2,7 +2,7 @@
 deep-link contract every page implements.
 
 Texts are not here: each card and tour step names keys in the ``learn`` catalogues
-(``i18n/<lang>/learn.json``), so English and Chinese stay side by side and complete.
+(``llmviz/catalogues/<lang>/learn.json``), so English and Chinese stay side by side and complete.
 A card's link is a page url path plus the query parameters that page reads
 (see :data:`DEEP_LINKS`); :func:`check_link` says what is wrong with a link, so tests can
 prove every card opens an existing page with a valid preset.

@@ -239,7 +239,14 @@ def learned_section(loaded) -> None:
         with st.spinner(t("positional.working")):
             an = _learned(loaded, loaded.spec)
     except UnsupportedModelError as err:
-        st.info(md_escape(err), icon=":material/info:")
+        f = loaded.facts
+        if f.positional == "rope":  # the usual case, in the reader's language
+            st.info(
+                t_text("positional.learned_is_rope", model=f.model_id, theta=f"{f.rope_theta:g}"),
+                icon=":material/info:",
+            )
+        else:
+            st.info(md_escape(err), icon=":material/info:")
         return
     n, h = an.positions.matrix.shape
     st.markdown(t_text("positional.learned_intro", model=an.positions.model_id, n=n, h=h, module=an.positions.module))
@@ -358,7 +365,18 @@ def rope_section(loaded) -> None:
         cfg = PM.rope_config(loaded, layer_type)
     except UnsupportedModelError as err:
         cfg = None
-        st.info(md_escape(err), icon=":material/info:")
+        if loaded.facts.rope_theta is None:  # no rotary module: say it in the reader's language
+            st.info(
+                t_text(
+                    "positional.not_rotary",
+                    model=loaded.facts.model_id,
+                    scheme=t(f"app.pos_{loaded.facts.positional}"),
+                    scheme_id=loaded.facts.positional,
+                ),
+                icon=":material/info:",
+            )
+        else:
+            st.info(md_escape(err), icon=":material/info:")
     c = st.columns(3)
     head_dim = c[0].number_input(
         t("positional.head_dim"),

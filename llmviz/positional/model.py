@@ -25,12 +25,12 @@ def _scheme_hint(loaded: LoadedModel) -> str:
     f = loaded.facts
     if f.positional == "rope":
         return (
-            f"**{f.model_id}** uses rotary position embeddings (RoPE, θ = {f.rope_theta:g}): positions are "
+            f"{f.model_id} uses rotary position embeddings (RoPE, θ = {f.rope_theta:g}): positions are "
             "rotations applied to queries and keys inside every attention layer, not vectors added to the "
             "input. See the RoPE section, or pick a BERT-like model such as minilm."
         )
     return (
-        f"**{f.model_id}** reports '{f.positional}' positions and has no learned position-embedding table. "
+        f"{f.model_id} reports '{f.positional}' positions and has no learned position-embedding table. "
         "Pick a BERT-like model such as minilm."
     )
 
@@ -166,7 +166,7 @@ def rope_config(loaded: LoadedModel, layer_type: str | None = None) -> RopeConfi
     f = loaded.facts
     if anat.rotary is None or f.rope_theta is None:
         raise UnsupportedModelError(
-            f"**{f.model_id}** uses '{f.positional}' positions, not rotary embeddings: its positions are "
+            f"{f.model_id} uses '{f.positional}' positions, not rotary embeddings: its positions are "
             "vectors added to the input (see the Learned section). The RoPE formulas below use the settings "
             "you choose; load a rotary model such as smollm2 to compare them with a real model."
         )
