@@ -221,7 +221,7 @@ def test_exported_html_of_page_figures_has_automargin_on_every_axis(builder, mon
 
 
 def test_export_names_of_positional_settings_are_readable():
-    from ui.positional_views import _name
+    from ui.views.positional import _name
 
     assert _name("waves", {"d_model": 128, "max_len": 100, "base": 10000.0}) == "positional_waves_d128-len100-base10000"
     assert _name("rope_angles", {"model": "/home/me/models/SmolLM2 135M/", "head_dim": 64, "theta": 1e6}) == (

@@ -1,4 +1,5 @@
-"""The four sections of the positional-encoding page (widgets, cached llmviz calls, figures, formulas)."""
+"""Views of the positional-encoding page: the header, the sinusoidal controls and the four sections
+(widgets, cached llmviz calls, figures, formulas). pages/positional.py is the router."""
 
 from __future__ import annotations
 
@@ -10,16 +11,86 @@ from llmviz.errors import LlmvizError, UnsupportedModelError
 from llmviz.positional import ablation as PA
 from llmviz.positional import encodings as P
 from llmviz.positional import model as PM
-from llmviz.report import export_name, frame_csv
+from llmviz.positional.encodings import DEFAULT_BASE, MAX_BASE, MAX_D_MODEL, MAX_LEN
+from llmviz.report import csv_export, export_name
 from llmviz.viz import positional as V
-from ui.common import export_buttons, md_escape, plot, show_error, t_text
+from ui.common import export_buttons, plot
 from ui.i18n import fig_labels, t
-from ui.links import presenter_mode
+from ui.links import presenter_mode, to_url
+from ui.text import md_escape, show_error, t_text
 
 DEFAULT_TEXT = "The dog chased the cat across the garden."
 LAZY_CELLS = 50_000  # bigger tables are written only when their download button is clicked
 RELATIVE_TOL = 1e-5
 SHIFT_TOL = 1e-6
+
+
+DEFAULTS = {"d_model": 128, "max_len": 100, "base": DEFAULT_BASE}
+LIMITS = {"d_model": (1, MAX_D_MODEL), "max_len": (1, MAX_LEN), "base": (1.0, MAX_BASE)}
+
+
+def header(loaded) -> None:
+    """Title, introduction and the loaded model's positional scheme."""
+    f = loaded.facts
+    st.title(t("positional.title"))
+    st.markdown(t("positional.intro"))
+    st.caption(
+        t_text(
+            "positional.model_scheme",
+            model=f.model_id,
+            scheme=t(f"app.pos_{f.positional}"),
+            theta=f" (θ = {f.rope_theta:g})" if f.rope_theta else "",
+            max_pos=f.max_positions,
+        )
+    )
+
+
+def url_fields(qp) -> dict:
+    """The sinusoidal settings a link carries (``?d_model=&max_len=&base=``), clamped to their limits with a
+    notice when a value was out of range."""
+
+    def linked(name: str, cast):
+        lo, hi = LIMITS[name]
+        raw = qp(name, DEFAULTS[name], cast)
+        value = min(max(raw, lo), hi)
+        if value != raw:
+            st.warning(t_text("positional.clamped", name=name, raw=raw, value=value, lo=lo, hi=hi))
+        return value
+
+    return {
+        "pos_d_model": int(linked("d_model", int)),
+        "pos_max_len": int(linked("max_len", int)),
+        "pos_base": float(linked("base", float)),
+    }
+
+
+def sinusoidal_controls() -> dict:
+    """The three settings of the sinusoidal section (each kept in the URL)."""
+    c = st.columns(3)
+    d_model = c[0].slider(
+        t("positional.d_model"),
+        *LIMITS["d_model"],
+        key="pos_d_model",
+        help=t("positional.d_model_help"),
+        on_change=to_url("pos_d_model", "d_model", "positional"),
+    )
+    max_len = c[1].slider(
+        t("positional.max_len"),
+        *LIMITS["max_len"],
+        key="pos_max_len",
+        help=t("positional.max_len_help", n=MAX_LEN),
+        on_change=to_url("pos_max_len", "max_len", "positional"),
+    )
+    base = c[2].number_input(
+        t("positional.base"),
+        *LIMITS["base"],
+        step=1000.0,
+        format="%g",
+        key="pos_base",
+        help=t("positional.base_help"),
+        on_change=to_url("pos_base", "base", "positional"),
+    )
+    return {"d_model": int(d_model), "max_len": int(max_len), "base": float(base)}
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -81,7 +152,7 @@ def _exports(key: str, fig=None, data: pd.DataFrame | None = None, meta=None) ->
         export_buttons(key, fig=fig, stem=_name(key, meta), meta=meta)
         st.download_button(
             t("positional.big_csv", rows=data.shape[0], cols=data.shape[1] - 1),
-            lambda: frame_csv(data),
+            lambda: csv_export(data, meta),
             f"{_name(key, meta)}.csv",
             "text/csv",
             key=f"{key}_bigcsv",
