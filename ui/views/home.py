@@ -1,4 +1,5 @@
-"""Home page sections: the architecture details some models add to the common facts (Gemma 3), and the licence."""
+"""Views of the Home / Learn page: the facts of the loaded model, the architecture details some models add to
+the common facts (Gemma 3), and the licence. The tour and the cards are ui.learn."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import streamlit as st
 
 from llmviz.models.loading import ModelFacts
 from ui.i18n import t
+from ui.links import presenter_mode
+from ui.text import t_text
 
 
 def _pattern(f: ModelFacts) -> str:
@@ -47,3 +50,34 @@ def architecture_details(f: ModelFacts) -> None:
             st.caption(t("home.layer_map", map=" ".join(kinds)))
     if f.license:
         st.caption(t("home.license", text=f.license))
+
+
+def model_facts(loaded) -> None:
+    """The facts every loaded model exposes (kind, layers × heads, KV heads, positions, ...), then its
+    architecture details, the probes it supports and, outside presenter mode, all facts as JSON."""
+    f = loaded.facts
+    st.subheader(t_text("home.model_heading", model=f.model_id))
+    st.markdown(
+        t(
+            "home.model_summary",
+            kind=t(f"home.kind_a_{f.kind}"),
+            layers=f.n_layers,
+            heads=f.n_heads,
+            params=f"{f.n_params / 1e6:.1f}",
+        )
+    )
+    c = st.columns(4)
+    c[0].metric(t("home.kind"), t(f"home.kind_{f.kind}"))
+    c[1].metric(t("home.layers_heads"), f"{f.n_layers} × {f.n_heads}")
+    c[2].metric(t("home.kv_heads"), f.n_kv_heads, help=t("home.kv_heads_help"))
+    c[3].metric(t("home.params"), f"{f.n_params / 1e6:.1f} M")
+    c = st.columns(4)
+    c[0].metric(t("home.positions"), t(f"app.pos_{f.positional}") + (f" (θ={f.rope_theta:g})" if f.rope_theta else ""))
+    c[1].metric(t("home.max_positions"), f.max_positions)
+    c[2].metric(t("home.hidden_head_dim"), f"{f.hidden_size} / {f.head_dim}")
+    c[3].metric(t("home.vocab"), f"{f.vocab_size:,}")
+    architecture_details(f)
+    st.info(t(f"home.probes_{f.kind}"))
+    if not presenter_mode():
+        with st.expander(t("home.all_facts")):
+            st.json(f.as_dict())
