@@ -164,7 +164,7 @@ def live_section() -> None:
     )
     st.caption(t(f"training.preset_{preset}_note"))
     copy_link("training", {"preset": preset}, key="trn")
-    c = st.columns(5)
+    c = st.columns([1, 1, 1, 1, 1.4])  # the last one holds a checkbox label and its help icon ("Early sto…" at 1280 px)
     stories = c[0].number_input(
         t("training.stories"), 4, X.MAX_STORIES, key="trn_stories", help=t("training.stories_help")
     )

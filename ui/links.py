@@ -27,6 +27,7 @@ PRESENTER_KEY = "presenter"
 CONTRAST_KEY = "contrast"
 PRESENTER_FONT_PX = 22  # root font size in presenter mode (Streamlit's default is 16 px)
 FIGURE_FONT_PRESENTER = 18
+PRESENTER_CELL_FONT = 14  # text inside heatmap cells in presenter mode (readable from the back of a room)
 
 # Colour scales. Cividis (Nuñez et al. 2018) is designed for colour-vision deficiency and has a
 # monotonic lightness ramp; PuOr is ColorBrewer's colour-blind-safe diverging scheme; Okabe–Ito
@@ -232,6 +233,9 @@ def apply_presentation(fig, presenter: bool, contrast: bool):
         fig.update_layout(font_size=size)
         if fig.layout.height:  # larger text needs a taller plot, or the data area shrinks to a strip
             fig.update_layout(height=int(fig.layout.height * min(grow, 1.5)))
+        for trace in fig.data:  # text written in cells (logit lens tokens) is auto-shrunk to ~8 px otherwise
+            if getattr(trace, "texttemplate", None) and "textfont" in trace:
+                trace.textfont.size = max(trace.textfont.size or 0, PRESENTER_CELL_FONT)
     if contrast:
         diverging = _diverging_scales()
         fig.update_layout(colorway=list(OKABE_ITO))
