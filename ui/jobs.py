@@ -19,7 +19,7 @@ import inspect
 import json
 import threading
 from collections import OrderedDict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Callable
 
 import streamlit as st
@@ -240,6 +240,9 @@ def run_on_click(
     disabled: bool = False,
     keep: int = KEEP_PER_ACTION,
     hint: str | None = None,
+    button: bool = True,
+    button_args: dict | None = None,
+    where=None,
     **kwargs,
 ):
     """The one way to run heavy work on a click and remember it.
@@ -253,57 +256,58 @@ def run_on_click(
     when the caller gave one in ``kwargs``, that one, with the job's check in front). ``shared``: results
     are also kept server-wide (a second session asking for the same inputs gets a copy at once).
     ``on_result(result)``: a side effect (e.g. recording the run) made once, after a fresh computation.
+    ``hint``: the caption under the button while nothing is kept ("" for none). ``button=False`` (with
+    ``auto``): no button, the work runs whenever these inputs are not kept yet. ``button_args``: more
+    ``st.button`` arguments (``help``, ``type``, ``icon``). ``where``: the container for what the run draws
+    after the button (queue notice, progress, Stop, messages), e.g. below a row of buttons.
     Returns the result, or None (not asked yet, stopped, or failed: the message is shown)."""
     sig = signature(inputs)
     kept = _session_runs(key)
-    clicked = st.button(
-        button_label(label, estimate_s),
-        key=key,
-        type="primary",
-        icon=":material/play_arrow:",
-        disabled=disabled,
-    )
-    if st.session_state.get(f"{key}_stop"):
-        st.warning(t("jobs.cancelled"))
-    if not clicked and not (auto and sig not in kept):
-        if sig in kept:
-            kept.move_to_end(sig)
-            return kept[sig]
-        st.caption(hint or t("app.press_to_start"))
-        return None
-    if shared:
-        with _SHARED_LOCK:
-            hit = _SHARED.get(shared_sig := signature([key, _fn_name(fn), inputs]))
+    button_kw = {"type": "primary", "icon": ":material/play_arrow:", "disabled": disabled, **(button_args or {})}
+    clicked = button and st.button(button_label(label, estimate_s), key=key, **button_kw)
+    with where if where is not None else nullcontext():
+        if st.session_state.get(f"{key}_stop"):
+            st.warning(t("jobs.cancelled"))
+        if not clicked and not (auto and sig not in kept):
+            if sig in kept:
+                kept.move_to_end(sig)
+                return kept[sig]
+            if hint != "":
+                st.caption(hint or t("app.press_to_start"))
+            return None
+        if shared:
+            with _SHARED_LOCK:
+                hit = _SHARED.get(shared_sig := signature([key, _fn_name(fn), inputs]))
+                if hit is not None:
+                    _SHARED.move_to_end(shared_sig)
             if hit is not None:
-                _SHARED.move_to_end(shared_sig)
-        if hit is not None:
-            result = copy.deepcopy(hit)
-            _keep(kept, sig, result, keep)
-            return result
-    bar = st.progress(0.0, text=progress_text or label) if progress else None
-    stop = st.empty()
-    stop.button(t("jobs.stop"), key=f"{key}_stop", icon=":material/stop:", help=t("jobs.stop_help"))
-    if progress:
-        given = kwargs.get(progress)
+                result = copy.deepcopy(hit)
+                _keep(kept, sig, result, keep)
+                return result
+        given = kwargs.get(progress) if progress else None
+        bar = st.progress(0.0, text=progress_text or label) if progress and not callable(given) else None
+        stop = st.empty()
+        stop.button(t("jobs.stop"), key=f"{key}_stop", icon=":material/stop:", help=t("jobs.stop_help"))
+        if progress:
 
-        def draw(done, total, *rest):
-            if total:
-                bar.progress(min(1.0, done / total), text=f"{progress_text or label} {done}/{total}")
+            def draw(done, total, *rest):
+                if total:
+                    bar.progress(min(1.0, done / total), text=f"{progress_text or label} {done}/{total}")
 
-        kwargs[progress] = given if callable(given) else draw
-    try:
-        result = run_in_slot(kind, fn, args, kwargs, progress=progress or "_progress")
-    except LlmvizError as err:
-        show_error(err)
-        return None
-    finally:
-        if bar is not None:
-            bar.empty()
-        stop.empty()
-    _keep(kept, sig, result, keep)
-    if shared:
-        with _SHARED_LOCK:
-            _keep(_SHARED, signature([key, _fn_name(fn), inputs]), copy.deepcopy(result), _SHARED_MAX)
-    if on_result is not None:
-        on_result(result)
-    return result
+            kwargs[progress] = given if callable(given) else draw
+        try:
+            result = run_in_slot(kind, fn, args, kwargs, progress=progress or "_progress")
+        except LlmvizError as err:
+            show_error(err)
+            return None
+        finally:
+            if bar is not None:
+                bar.empty()
+            stop.empty()
+        _keep(kept, sig, result, keep)
+        if shared:
+            with _SHARED_LOCK:
+                _keep(_SHARED, signature([key, _fn_name(fn), inputs]), copy.deepcopy(result), _SHARED_MAX)
+        if on_result is not None:
+            on_result(result)
+        return result
