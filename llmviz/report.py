@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from llmviz import __version__
+
 PACKAGES = ("llmviz", "torch", "transformers", "numpy", "streamlit", "plotly")
 
 
@@ -23,8 +25,6 @@ def package_versions() -> dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             if name == "llmviz":
-                from llmviz import __version__
-
                 out[name] = __version__
     return out
 

@@ -1,4 +1,5 @@
-"""The layering rule: nothing under llmviz/ imports streamlit."""
+"""The layering rules: nothing under llmviz/ imports streamlit; no import circle in llmviz/ or ui/, counting
+imports inside functions (printed: the circles and the function-level imports of project modules per package)."""
 
 import ast
 from pathlib import Path
@@ -28,6 +29,9 @@ def test_checker_sees_an_import(tmp_path):
     assert found
 
 
+PROJECT = ("llmviz", "ui")  # packages whose modules form the import graph
+
+
 def _module_name(path: Path) -> str:
     rel = path.relative_to(ROOT).with_suffix("")
     parts = list(rel.parts)
@@ -36,19 +40,120 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _top_level_imports(path: Path) -> set[str]:
-    """llmviz modules imported at module level (function-level imports run later and break no circle)."""
-    found = set()
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.startswith("llmviz")}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("llmviz"):
-            found.add(node.module)
-            found |= {f"{node.module}.{a.name}" for a in node.names}
-    return found
+def _project_files() -> dict[str, Path]:
+    """Module name -> file, for every module of the project packages."""
+    return {
+        _module_name(p): p
+        for top in PROJECT
+        for p in (ROOT / top).rglob("*.py")
+        if "static" not in p.relative_to(ROOT).parts
+    }
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    t = node.test
+    return (isinstance(t, ast.Name) and t.id == "TYPE_CHECKING") or (
+        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(source: str, module: str, is_package: bool, modules) -> list[tuple[int, str, bool]]:
+    """Every project module imported by ``source`` (the file of ``module``) as (line, module, inside a
+    function?), module level and nested alike; imports under ``if TYPE_CHECKING:`` never run and are left out.
+    ``from pkg import name`` is an import of ``pkg.name`` when that is a module, else of ``pkg``; relative
+    imports are resolved against the file's package."""
+    found: list[tuple[int, str, bool]] = []
+
+    def visit(node, in_function: bool):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                continue
+            nested = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.Import):
+                found.extend((child.lineno, a.name, in_function) for a in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:  # relative: from the package of this module
+                    pkg = module.split(".") if is_package else module.split(".")[:-1]
+                    pkg = pkg[: len(pkg) - (child.level - 1)]
+                    base = ".".join(pkg + ([base] if base else []))
+                for a in child.names:
+                    sub = f"{base}.{a.name}"
+                    found.append((child.lineno, sub if sub in modules else base, in_function))
+            visit(child, nested)
+
+    visit(ast.parse(source), False)
+    return [(line, target, f) for line, target, f in found if target in modules and target != module]
+
+
+def _file_imports(name: str, modules: dict[str, Path]) -> list[tuple[int, str, bool]]:
+    path = modules[name]
+    return _imports(path.read_text(encoding="utf-8"), name, path.name == "__init__.py", modules)
+
+
+def _import_graph(tops: tuple[str, ...] = PROJECT) -> dict[str, set[str]]:
+    """Module -> project modules it imports (module level or inside functions), for modules under ``tops``."""
+    modules = _project_files()
+    graph = {}
+    for name, path in modules.items():
+        if name.split(".")[0] not in tops:
+            continue
+        # a package's __init__ re-exports its submodules: that edge is not a circle of the submodules
+        graph[name] = {
+            m
+            for _, m, _ in _file_imports(name, modules)
+            if not (path.name == "__init__.py" and m.startswith(name + "."))
+        }
+    return graph
+
+
+def _function_level_imports(top: str) -> list[str]:
+    """``file:line`` of every import statement inside a function under ``top`` that imports a project module."""
+    modules = _project_files()
+    return sorted(
+        {
+            f"{modules[name].relative_to(ROOT)}:{line}"
+            for name in modules
+            if name.split(".")[0] == top
+            for line, _, in_function in _file_imports(name, modules)
+            if in_function
+        }
+    )
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan), each sorted; [] = no circle."""
+    index, low, on_stack, stack, out = {}, {}, set(), [], []
+
+    def connect(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    return sorted(out)
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One path around each circle found by a depth-first walk (for readable failure messages)."""
     cycles, state = [], {}
 
     def visit(node, stack):
@@ -66,25 +171,44 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return cycles
 
 
-def _import_graph() -> dict[str, set[str]]:
-    paths = {_module_name(p): p for p in (ROOT / "llmviz").rglob("*.py")}
-    graph = {}
-    for name, path in paths.items():
-        # a package's __init__ re-exports its submodules: that edge is not a circle of the submodules
-        graph[name] = {
-            m
-            for m in _top_level_imports(path)
-            if m in paths and m != name and not (path.name == "__init__.py" and m.startswith(name + "."))
-        }
-    return graph
+def _report(top: str) -> list[list[str]]:
+    graph = _import_graph()
+    circles = [c for c in _circles(graph) if any(m.split(".")[0] == top for m in c)]
+    nested = _function_level_imports(top)
+    print(f"{top}/: {len(circles)} import circle(s); {len(nested)} function-level import(s) of project modules")
+    return circles
 
 
 def test_no_import_circle_in_llmviz():
-    assert _cycles(_import_graph()) == []
+    """Module-level and function-level imports alike: a circle hidden inside a function is still a circle."""
+    circles = _report("llmviz")
+    assert circles == [], f"import circles in llmviz/: {circles}; paths: {_cycles(_import_graph())}"
+
+
+def test_no_import_circle_in_ui():
+    """The same rule for ui/ (its own circles and any through llmviz/)."""
+    circles = _report("ui")
+    assert circles == [], f"import circles in ui/: {circles}; paths: {_cycles(_import_graph())}"
 
 
 def test_cycle_finder_finds_a_circle():
     assert _cycles({"a": {"b"}, "b": {"a"}}) == [["a", "b", "a"]]
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_graph_counts_nested_and_from_imports(tmp_path):
+    """The checker sees an import inside a function, resolves `from pkg import mod` to the module and a relative
+    import to its package, and skips `if TYPE_CHECKING:` blocks."""
+    src = (
+        "from typing import TYPE_CHECKING\n"
+        "from llmviz.models import anatomy\n"
+        "from . import hooks\n"
+        "if TYPE_CHECKING:\n    from llmviz.cli import main\n"
+        "def f():\n    from llmviz.audits.crows import run_crows\n"
+    )
+    got = {(t, f) for _, t, f in _imports(src, "llmviz.models.loading", False, _project_files())}
+    assert got == {("llmviz.models.anatomy", False), ("llmviz.models.hooks", False), ("llmviz.audits.crows", True)}
 
 
 def test_layout_names_the_architecture():

@@ -29,6 +29,7 @@ from llmviz.attention.extract import MAX_TOKENS, encode, forward_inputs
 from llmviz.errors import InputError, UnsupportedModelError
 from llmviz.models.anatomy import LayerAttention, anatomy
 from llmviz.models.loading import CAUSAL_LM, LoadedModel
+from llmviz.positional.encodings import rope_cos_sin, rope_inv_freq
 from llmviz.tokens import display_token
 
 MAX_STEP_TOKENS = 128  # the step-by-step view draws T x T and T x d matrices; keep them readable
@@ -248,8 +249,6 @@ def formula_steps(
         k_raw = gemma_rms_norm(k_lin, _np(site.k_norm.weight), float(site.k_norm.eps))
     q, k = q_raw, k_raw
     if site.family == "gemma3":
-        from llmviz.positional.encodings import rope_cos_sin, rope_inv_freq
-
         theta = loaded.facts.layer_rope_theta(int(layer))
         positions = np.arange(t)
         cos, sin = rope_cos_sin(positions, rope_inv_freq(d_k, theta))  # from the layer's own base

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from llmviz.attention.extract import extract_attention
 from llmviz.bias import scoring, stats
 from llmviz.bias.pairs_data import COLUMNS
 from llmviz.errors import InputError
@@ -263,8 +264,6 @@ def pair_detail(loaded: LoadedModel, sent_more: str, sent_less: str, with_attent
 
 def attention_difference(loaded: LoadedModel, detail: PairDetail) -> PairDetail:
     """Fill ``detail.attention_diff`` [L, H, A, A] aligned on the tokens both sentences share."""
-    from llmviz.attention.extract import extract_attention
-
     r1 = extract_attention(loaded, detail.sent_more)
     r2 = extract_attention(loaded, detail.sent_less)
     if r1.truncated or r2.truncated:

@@ -17,6 +17,7 @@ from typing import Iterator
 
 import pandas as pd
 
+from llmviz import serving
 from llmviz.errors import InputError
 from llmviz.limits import MAX_CSV_BYTES
 
@@ -125,8 +126,6 @@ def parse_pairs(data: bytes, name: str = "upload.csv") -> PairSet:
 def load_pairs(path: str | os.PathLike) -> PairSet:
     """Read and validate a CSV file the user named: the serving mode decides which paths are allowed,
     the size is checked before reading, and messages name the path only as typed."""
-    from llmviz import serving
-
     typed = str(path).strip()
     return parse_pairs(serving.read_user_file(typed, "data", MAX_UPLOAD_BYTES), typed)
 

@@ -12,8 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from llmviz.bias.pairs import PAIRS_PER_CHUNK
-from llmviz.bias.stereoset import ITEMS_PER_CHUNK
+from llmviz.bias import stereoset as SS
+from llmviz.bias.pairs import PAIRS_PER_CHUNK, score_pairs
+from llmviz.bias.seat import run_test_full
+from llmviz.bias.stereoset import ITEMS_PER_CHUNK, score_items
+from llmviz.engine import map_items
+from llmviz.models.loading import load_model
 
 CROWS_SHARD = PAIRS_PER_CHUNK  # pairs per shard
 STEREOSET_SHARD = ITEMS_PER_CHUNK  # sentences per shard
@@ -26,8 +30,6 @@ class _ModelScorer:
     device: str = "cpu"
 
     def __call__(self) -> Callable[[list], list]:
-        from llmviz.models.loading import load_model
-
         return self.bind(load_model(self.model, device=self.device))
 
     def bind(self, loaded) -> Callable[[list], list]:
@@ -43,8 +45,6 @@ class CrowsScorer(_ModelScorer):
     def bind(self, loaded):
         import pandas as pd
 
-        from llmviz.bias.pairs import score_pairs
-
         def fn(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return score_pairs(loaded, pd.DataFrame(rows), batch_size=self.batch_size).records()
 
@@ -58,8 +58,6 @@ class StereoSetScorer(_ModelScorer):
     batch_size: int = 32
 
     def bind(self, loaded):
-        from llmviz.bias.stereoset import score_items
-
         return lambda items: score_items(loaded, items, self.batch_size)
 
 
@@ -73,8 +71,6 @@ class SeatScorer(_ModelScorer):
     seed: int = 0
 
     def bind(self, loaded):
-        from llmviz.bias.seat import run_test_full
-
         return lambda tests: [
             run_test_full(loaded, t, self.pooling, self.layers, self.n_samples, self.seed) for t in tests
         ]
@@ -92,9 +88,6 @@ def run_stereoset_on(
     progress: Callable[[int], None] | None = None,
 ):
     """``stereoset.run_stereoset`` with the sentence scoring sent through ``engine`` (same numbers)."""
-    from llmviz.bias import stereoset as SS
-    from llmviz.engine import map_items
-
     pairs = data.sentence_items()
     scorer = StereoSetScorer(spec, device, batch_size)
     vals = map_items(
@@ -129,9 +122,6 @@ def run_seat_on(
     progress: Callable[[int], None] | None = None,
 ) -> list[tuple]:
     """``seat.run_test_full`` per test, tests spread over ``engine``; ``progress(n)`` hears items (words) done."""
-    from llmviz.bias.seat import run_test_full
-    from llmviz.engine import map_items
-
     scorer = SeatScorer(spec, device, pooling, layers, n_samples, seed)
     if engine.kind == "local":  # per-item progress inside each test, as before
         return [run_test_full(loaded, t, pooling, layers, n_samples, seed, progress=progress) for t in tests]

@@ -37,6 +37,7 @@ from llmviz.bias import scoring
 from llmviz.bias.stats import N_BOOT, SEED
 from llmviz.errors import InputError, UnsupportedModelError
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
+from llmviz.report import sha256_bytes
 
 SPLITS = ("intrasentence", "intersentence")
 LABELS = ("stereotype", "anti-stereotype", "unrelated")
@@ -148,8 +149,6 @@ def _example(raw: Any, split: str, k: int, seen: set[str]) -> Example:
 
 def parse_stereoset(raw: bytes, source: str = "upload") -> StereoSetData:
     """Parse the bytes of a StereoSet JSON file. Raises InputError with a user message."""
-    from llmviz.report import sha256_bytes
-
     if len(raw) > MAX_UPLOAD_BYTES:
         raise InputError(f"The file is {len(raw) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 10**6} MB.")
     try:

@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from llmviz.bias.scoring import pad_batch, pad_id
 from llmviz.errors import InputError
 from llmviz.limits import MAX_WEAT_WORDS
 from llmviz.models.loading import LoadedModel
@@ -110,8 +111,6 @@ def embed_texts(loaded: LoadedModel, texts: Sequence[str], pooling: str = "mean"
 
     Texts go through the model EMBED_BATCH at a time; ``progress(n)`` gets the number done after each batch."""
     import torch
-
-    from llmviz.bias.scoring import pad_batch, pad_id
 
     if pooling not in POOLINGS:
         raise InputError(f"Unknown pooling '{pooling}'. Choose one of {', '.join(POOLINGS)}.")

@@ -16,11 +16,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from llmviz.attention.extract import extract_attention, rollout
 from llmviz.errors import InputError, UnsupportedModelError
 from llmviz.explain.ig_defaults import GAP_WARN as IG_GAP_WARN  # noqa: F401 - re-exported for pages
 from llmviz.explain.ig_defaults import MAX_STEPS as MAX_IG_STEPS  # IG steps are bounded (forward + backward each)
 from llmviz.explain.ig_defaults import RULES as IG_RULES
-from llmviz.explain.targets import Problem, score_value
+from llmviz.explain.targets import Problem, score_value, token_limit
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +190,6 @@ def occlusion(problem: Problem, window: int = 1, baseline: str = "pad", batch_si
 
 # ---------------------------------------------------------------- attention
 def _attention(problem: Problem):
-    from llmviz.attention.extract import extract_attention
-    from llmviz.explain.targets import token_limit
-
     if problem.loaded is None:
         raise UnsupportedModelError("Attention methods need a transformer model, not a hand-built problem.")
     res = extract_attention(problem.loaded, problem.text, None, max_tokens=token_limit(problem.loaded))
@@ -209,8 +207,6 @@ def _read_row(matrix: np.ndarray, problem: Problem) -> np.ndarray:
 
 def attention_rollout(problem: Problem) -> Attribution:
     """Row of the attention rollout (:func:`llmviz.attention.extract.rollout`) at the target position."""
-    from llmviz.attention.extract import rollout
-
     scores = _read_row(rollout(_attention(problem)).astype(np.float64), problem)
     return _result(
         problem,

@@ -18,8 +18,18 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from llmviz.attention.extract import encode
 from llmviz.errors import InputError
-from llmviz.explain.targets import MASKED_TOKEN, SIMILARITY, Problem, Target, build_problem, resolve_token
+from llmviz.explain.targets import (
+    KIND_FOR_MODEL,
+    MASKED_TOKEN,
+    SIMILARITY,
+    Problem,
+    Target,
+    _mask_text,
+    build_problem,
+    resolve_token,
+)
 from llmviz.interventions.sites import (
     ATTN,
     HEAD,
@@ -147,8 +157,6 @@ def prepare(
     """Tokenise both prompts, check they have the same length, resolve the answer tokens (default: the
     clean top prediction vs the corrupted top prediction) and record the clean activations."""
     import torch
-
-    from llmviz.explain.targets import KIND_FOR_MODEL
 
     kind = kind or KIND_FOR_MODEL[loaded.facts.kind][0]
     target = Target(kind=kind, text_b=text_b)
@@ -435,9 +443,6 @@ def pair_tokens(
     loaded: LoadedModel, clean: str, corrupt: str, kind: str | None = None, max_tokens: int = MAX_PATCH_TOKENS
 ) -> tuple[list[str], list[str]]:
     """The two tokenizations (as the model sees them), without running the model, for the side-by-side view."""
-    from llmviz.attention.extract import encode
-    from llmviz.explain.targets import _mask_text
-
     out = []
     for text in (clean, corrupt):
         if text is None or not str(text).strip():

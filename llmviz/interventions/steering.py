@@ -17,8 +17,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from llmviz.bias import stats
+from llmviz.bias.pairs import score_pairs
+from llmviz.bias.templates import template_probe
 from llmviz.errors import InputError
 from llmviz.explain.targets import resolve_token
+from llmviz.generation.generate import build_prompt, generate
 from llmviz.interventions.sites import require_positional_input
 from llmviz.models.anatomy import anatomy
 from llmviz.models.hooks import scoped_hooks
@@ -247,8 +251,6 @@ def steered_generate(
 ):
     """One generation with the steering hook active for the whole run (prefill and every new token);
     ``kwargs`` go to :class:`~llmviz.generation.generate.GenerationStream`."""
-    from llmviz.generation.generate import generate
-
     with steering(loaded, vector, layer, alpha, from_pos, incremental=True):
         return generate(loaded, prompt, params, stop=stop, **kwargs)
 
@@ -265,8 +267,6 @@ def generations_by_alpha(
     stop: Callable[[], bool] | None = None,
 ) -> SteeredGenerations:
     """Generate from ``text`` once per α (same seed), side by side."""
-    from llmviz.generation.generate import build_prompt
-
     vals = _alphas(alphas)
     prompt = build_prompt(loaded, text, use_chat_template=use_chat_template)
     t0 = time.perf_counter()
@@ -359,8 +359,6 @@ class SteeredProbe:
 
 
 def _template_summary(res, a: int = 0, b: int = 1) -> tuple[dict, np.ndarray]:
-    from llmviz.bias import stats
-
     d = res.log_ratio(a, b)
     lo, hi = stats.bootstrap_ci(d)
     return {"value": float(d.mean()), "ci95": [lo, hi], "n": int(d.size)}, d
@@ -370,8 +368,6 @@ def steered_template_probe(
     loaded: LoadedModel, template: str, groups: list[str], targets: list[str], vec: SteeringVector, alpha: float
 ) -> SteeredProbe:
     """The template probe with and without ``alpha·v`` added at every position of every sentence."""
-    from llmviz.bias.templates import template_probe
-
     before = template_probe(loaded, template, groups, targets)
     with steering(loaded, vec.vector, vec.layer, alpha):
         after = template_probe(loaded, template, groups, targets)
@@ -387,9 +383,6 @@ def steered_template_probe(
 
 def steered_pairs_probe(loaded: LoadedModel, frame, vec: SteeringVector, alpha: float) -> SteeredProbe:
     """The minimal-pairs probe with and without steering."""
-    from llmviz.bias import stats
-    from llmviz.bias.pairs import score_pairs
-
     before = score_pairs(loaded, frame)
     with steering(loaded, vec.vector, vec.layer, alpha):
         after = score_pairs(loaded, frame)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from llmviz import serving
 from llmviz.errors import (
     CorruptModelError,
     HubUnavailableError,
@@ -43,6 +44,15 @@ from llmviz.models.base import (  # noqa: F401 (re-exported)
     kind_from_architecture,
     model_facts,
     resolve_device,
+)
+from llmviz.models.gguf_cache import (
+    ChunkedGGUF,
+    chunked_is_cached,
+    ensure_chunked_cache,
+    ensure_gguf_cache,
+    is_cached,
+    load_chunked_gguf,
+    load_gguf,
 )
 
 log = logging.getLogger(__name__)
@@ -105,8 +115,6 @@ def _gemma3_dir() -> Path:
 def _gemma3_chunks():
     """The four chunk files (a missing wheel gives a path that does not exist, reported by name) and the hash."""
     import importlib
-
-    from llmviz.models.gguf_cache import ChunkedGGUF
 
     _gemma3_dir()  # clear message when the top package is absent
     sha = importlib.import_module(GEMMA3_PACKAGE).EXPECTED_SHA256  # stdlib-only module: safe to import
@@ -176,7 +184,6 @@ def slow_first_load(spec: str) -> bool:
     entry = REGISTRY.get(spec)
     if entry is None:
         return False
-    from llmviz.models.gguf_cache import chunked_is_cached, is_cached
 
     if entry.gguf_chunks is not None:
         return not chunked_is_cached(entry.gguf_chunks())
@@ -195,7 +202,6 @@ def prepare_cache(spec: str, progress: Callable[[str], None] | None = None) -> N
     entry = REGISTRY.get(spec)
     if entry is None:
         return
-    from llmviz.models.gguf_cache import ensure_chunked_cache, ensure_gguf_cache
 
     if entry.gguf_chunks is not None:
         ensure_chunked_cache(entry.gguf_chunks(), progress)
@@ -351,12 +357,8 @@ def load_model(
         entry = REGISTRY[spec]
         where = entry.locate()
         if entry.gguf_chunks is not None:
-            from llmviz.models.gguf_cache import load_chunked_gguf
-
             loaded = load_chunked_gguf(entry.gguf_chunks(), device, spec, progress)
         elif where.suffix == ".gguf":
-            from llmviz.models.gguf_cache import load_gguf
-
             loaded = load_gguf(where, device, spec, progress)
         else:
             loaded = _load_folder(where, device, spec, entry.source)
@@ -369,12 +371,8 @@ def load_model(
             raise ModelNotFoundError(f"'{spec}' is not a hub id (name or owner/name).")
         loaded = _load_hub(spec, device)
     else:
-        from llmviz import serving
-
         path = serving.resolve_user_path(spec, "model")
         if path.suffix == ".gguf" and path.is_file():
-            from llmviz.models.gguf_cache import load_gguf
-
             loaded = load_gguf(path, device, spec, progress)
         else:
             loaded = _load_folder(path, device, spec, "folder", shown=spec)

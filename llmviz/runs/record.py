@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Sequence
 
+from llmviz.bias.stereoset import outcomes
 from llmviz.runs.store import try_record
 
 _hash_cache: dict[int, str] = {}
@@ -66,8 +67,6 @@ def record_crows(
 
 
 def record_stereoset(loaded, run, parameters: dict) -> tuple[int | None, str | None]:
-    from llmviz.bias.stereoset import outcomes
-
     items = [
         {
             "key": o.example.id,

@@ -24,7 +24,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from llmviz.bias.stats import bootstrap_ci
 from llmviz.errors import LlmvizError
+from llmviz.models.loading import cache_dir
+from llmviz.report import package_versions
 
 SCHEMA_VERSION = 1
 DB_FILE = "runs.sqlite"
@@ -39,8 +42,6 @@ class RunStoreError(LlmvizError):
 
 
 def home() -> Path:
-    from llmviz.models.loading import cache_dir
-
     return Path(os.environ.get("LLMVIZ_HOME") or cache_dir()).expanduser()
 
 
@@ -200,8 +201,6 @@ def record_run(
     """Store one run; ``items``: [{"key", "group", "value", "extra"?}]. Returns the run id."""
     from sqlalchemy import insert
 
-    from llmviz.report import package_versions
-
     if kind not in KINDS:
         raise ValueError(f"unknown run kind {kind}")
     items = list(items)[:MAX_ITEMS_PER_RUN]
@@ -318,8 +317,6 @@ def get_run(run_id: int, with_items: bool = True) -> dict[str, Any]:
 def compare_runs(id_a: int, id_b: int, n_boot: int = 5000, seed: int = 0) -> dict[str, Any]:
     """Paired comparison of two runs on the same items: per item ``diff = value_b - value_a``, its mean with a
     percentile bootstrap 95 % CI (items resampled in pairs), per group (bias type) and overall."""
-    from llmviz.bias.stats import bootstrap_ci
-
     a, b = get_run(id_a), get_run(id_b)
     notes, note_codes = [], []  # English for the CLI; the codes let a page show them in its reader's language
     if a["kind"] != b["kind"]:

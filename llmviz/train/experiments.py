@@ -14,9 +14,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from llmviz.bias.templates import template_probe
 from llmviz.errors import InputError
 from llmviz.limits import MAX_TRAIN_STORIES
-from llmviz.models.loading import MASKED_LM, LoadedModel, model_facts
+from llmviz.models.loading import MASKED_LM, LoadedModel, load_model, model_facts
 from llmviz.train import corpus as C
 from llmviz.train import privacy, transfer
 from llmviz.train.loop import History, TrainSettings, train_lm
@@ -177,8 +178,6 @@ def run_transfer(
     feats = None
     if params.use_minilm:
         if minilm is None:
-            from llmviz.models.loading import load_model
-
             minilm = load_model("minilm")
         feats = (transfer.mean_pooled(minilm, pool.texts), transfer.mean_pooled(minilm, test.texts))
     for i, n in enumerate(params.sizes):
@@ -261,8 +260,6 @@ def probe_gender(loaded: LoadedModel, occupations: list[str]) -> tuple[np.ndarra
     module's template probe, averaged over the templates. Kurita subtracts the prior with the
     occupation masked too, so this is log p(he|occ)/p(she|occ) relative to the model's overall
     he/she preference: 0 = the occupation does not move the pronoun. Shape [n_occupations]."""
-    from llmviz.bias.templates import template_probe
-
     probes = [template_probe(loaded, t, occupations, BIAS_TARGETS) for t in BIAS_TEMPLATES]
     return np.mean([p.score[:, 0] - p.score[:, 1] for p in probes], axis=0), probes
 

@@ -25,6 +25,7 @@ import torch
 
 from llmviz.errors import InputError
 from llmviz.models.anatomy import anatomy
+from llmviz.models.loading import CAUSAL_LM, MASKED_LM, cache_dir, register_model
 
 MLM, CAUSAL = "mlm", "causal"
 OBJECTIVES = {MLM: "Masked LM (BERT-style encoder)", CAUSAL: "Next token (GPT-style decoder)"}
@@ -187,8 +188,6 @@ def register_trained(
     cached copy of an earlier one. Returns the registry id.
     """
     import hashlib
-
-    from llmviz.models.loading import CAUSAL_LM, MASKED_LM, cache_dir, register_model
 
     digest = hashlib.sha256()
     for tensor in model.state_dict().values():

@@ -19,6 +19,7 @@ import torch
 from llmviz.errors import InputError
 from llmviz.models.anatomy import anatomy
 from llmviz.train.loop import single_thread
+from llmviz.train.tiny import SINUSOIDAL_TOKEN_STD
 
 METHODS = {
     "finetune": "Pretrained tiny MLM, fine-tuned",
@@ -53,8 +54,6 @@ def make_classifier(mlm, pretrained: bool, seed: int) -> Classifier:
         if missing.missing_keys:
             raise InputError(f"Pretrained weights do not fit: missing {missing.missing_keys[:3]}")
     elif getattr(mlm.config, "llmviz_positional", None) == "sinusoidal":  # same fixed table as the MLM
-        from llmviz.train.tiny import SINUSOIDAL_TOKEN_STD
-
         encoder = anatomy(clf.encoder)
         encoder.position_embeddings.weight.data.copy_(anatomy(mlm).position_embeddings.weight.data)
         encoder.embed.weight.data.normal_(0.0, SINUSOIDAL_TOKEN_STD)
