@@ -31,8 +31,6 @@ from ui.text import show_error
 
 _DONE: OrderedDict[str, None] = OrderedDict()  # keys of cached calls already computed (skip the queue)
 _DONE_MAX = 512
-_MEMO: dict[str, OrderedDict] = {}  # per function: call key -> result (see memo)
-_MEMO_LOCK = threading.Lock()
 _local = threading.local()  # the job the current script thread holds
 
 
@@ -143,30 +141,6 @@ def cached(kind: str, fn: Callable, *args, **kwargs):
     out = run_in_slot(kind, fn, args, kwargs)
     if key is not None:
         _keep(_DONE, key, None, _DONE_MAX)
-    return out
-
-
-def memo(kind: str, fn: Callable, *args, _max_entries: int = 16, **kwargs):
-    """Like ``cached`` for a plain function whose ``_progress`` callback draws into page elements.
-
-    ``st.cache_data`` records every element call a cached function makes, the progress bar's
-    updates included, and replays them on a hit; a bar made outside the function does not exist in
-    the replaying run, so the second session asking for the same result got CacheReplayClosureError.
-    Here the result is kept server-wide (arguments starting with ``_`` are not part of the key, as
-    with st.cache_data; at most ``_max_entries`` per function, least recently used dropped) and a hit
-    returns a copy at once, drawing nothing; a miss waits for a queue slot and reports progress."""
-    key = _call_key(fn, args, kwargs)
-    name = _fn_name(fn)
-    if key is not None:
-        with _MEMO_LOCK:
-            kept = _MEMO.get(name)
-            if kept is not None and key in kept:
-                kept.move_to_end(key)
-                return copy.deepcopy(kept[key])
-    out = run_in_slot(kind, fn, args, kwargs)
-    if key is not None:
-        with _MEMO_LOCK:
-            _keep(_MEMO.setdefault(name, OrderedDict()), key, copy.deepcopy(out), _max_entries)
     return out
 
 
