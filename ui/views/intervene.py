@@ -16,9 +16,7 @@ from llmviz.bias.weat import word_sets
 from llmviz.errors import LlmvizError
 from llmviz.explain.targets import KIND_FOR_MODEL, MASKED_TOKEN, NEXT_TOKEN, SIMILARITY
 from llmviz.generation.generate import MAX_NEW_TOKENS_LIMIT, SamplingParams
-from llmviz.interventions import dla as D
-from llmviz.interventions import patching as P
-from llmviz.interventions import steering as S
+from llmviz.interventions import dla, patching, steering
 from llmviz.interventions.sites import HEAD, SITE_KINDS, Site
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
 from llmviz.report import export_name
@@ -79,7 +77,7 @@ def link_state(section: str) -> dict:
 # ------------------------------------------------------------------ the prompt pair
 def _replace(kind: str) -> None:
     try:
-        st.session_state[f"iv_corrupt_{kind}"] = P.replace_word(
+        st.session_state[f"iv_corrupt_{kind}"] = patching.replace_word(
             st.session_state.get(f"iv_clean_{kind}", ""),
             st.session_state.get("iv_word_x", ""),
             st.session_state.get("iv_word_y", ""),
@@ -132,7 +130,7 @@ def prompt_pair(loaded: LoadedModel) -> dict | None:
         )
         wrong = a2.text_input(t("intervene.wrong"), key="iv_wrong", help=t("intervene.wrong_help")).strip() or None
     try:
-        tc, tx = P.pair_tokens(loaded, clean, corrupt, kind)
+        tc, tx = patching.pair_tokens(loaded, clean, corrupt, kind)
     except LlmvizError as err:
         show_error(err)
         return None
@@ -160,7 +158,7 @@ def _setup(loaded: LoadedModel, pair: dict):
     inputs = [loaded.spec, pair]
     setup = remembered("iv_setup", inputs)
     if setup is None:
-        setup = P.prepare(
+        setup = patching.prepare(
             loaded, pair["clean"], pair["corrupt"], pair["kind"], pair["correct"], pair["wrong"], pair["text_b"]
         )
         remember("iv_setup", inputs, setup)
@@ -185,7 +183,7 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
         return
     _metric_line(setup)
     kinds = list(SITE_KINDS)
-    batch = P.DEFAULT_BATCH
+    batch = patching.DEFAULT_BATCH
     if not presenter_mode():
         c1, c2 = st.columns([3, 1])
         kinds = c1.multiselect(
@@ -195,14 +193,16 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
             key="iv_sites",
             format_func=lambda k: t(f"intervene.site_{k}"),
         )
-        batch = c2.slider(t("intervene.batch"), 1, 64, P.DEFAULT_BATCH, key="iv_batch", help=t("intervene.batch_help"))
+        batch = c2.slider(
+            t("intervene.batch"), 1, 64, patching.DEFAULT_BATCH, key="iv_batch", help=t("intervene.batch_help")
+        )
     L, T, H = loaded.facts.n_layers, setup.n_tokens, loaded.facts.n_heads
     n_sites = sum(L * (H if k == HEAD else T) for k in kinds)
     st.caption(t("intervene.patch_cost", sites=n_sites, passes=-(-n_sites // max(batch, 1))))
     res = run_on_click(
         "iv_run_patch",
         t("intervene.run_patch"),
-        P.patching_sweep,
+        patching.patching_sweep,
         setup,
         kinds=tuple(kinds),
         batch_size=batch,
@@ -285,7 +285,7 @@ def _cell_predictions(setup, res, kind: str, event) -> None:
     inputs = [id(setup), site.kind, site.layer, site.index]
     kept = remembered("iv_cell", inputs)
     if kept is None:  # one patched forward pass per newly chosen cell
-        kept = P.patched_predictions(setup, site, k=10)
+        kept = patching.patched_predictions(setup, site, k=10)
         remember("iv_cell", inputs, kept, keep=16)
     value, preds = kept
     st.markdown(t_text("intervene.cell_value", site=site.label(), value=f"{value:.3f}"))
@@ -308,7 +308,7 @@ def dla_section(loaded: LoadedModel, pair: dict) -> None:
     res = run_on_click(
         "iv_run_dla",
         t("intervene.run_dla"),
-        D.direct_logit_attribution,
+        dla.direct_logit_attribution,
         setup,
         inputs=[loaded.spec, pair],
         kind="intervene",
@@ -341,7 +341,7 @@ def dla_section(loaded: LoadedModel, pair: dict) -> None:
     )
     patch = _latest_patch(loaded, pair)
     if patch is not None and HEAD in patch.scores:
-        cmp = D.compare_with_patching(res, patch)
+        cmp = dla.compare_with_patching(res, patch)
         plot(
             viz.dla_vs_patching(
                 res.heads,
@@ -395,7 +395,7 @@ def _word_set_prompts(choice: str) -> tuple[list[str], list[str]]:
 
 def _set_prompts() -> None:
     choice = st.session_state.get("iv_set_choice") or DEFAULT_SET
-    a, b = S.DEFAULT_SETS[choice] if choice in S.DEFAULT_SETS else _word_set_prompts(choice)
+    a, b = steering.DEFAULT_SETS[choice] if choice in steering.DEFAULT_SETS else _word_set_prompts(choice)
     st.session_state["iv_set_a"], st.session_state["iv_set_b"] = "\n".join(a), "\n".join(b)
 
 
@@ -416,10 +416,10 @@ def steering_section(loaded: LoadedModel) -> None:
         st.info(t_text("intervene.steer_needs_lm", model=loaded.facts.model_id))
         return
     tests = word_sets()["tests"]
-    options = list(S.DEFAULT_SETS) + [f"{k}:{p}" for k in tests for p in ("XY", "AB")]
+    options = list(steering.DEFAULT_SETS) + [f"{k}:{p}" for k in tests for p in ("XY", "AB")]
 
     def name(o):
-        if o in S.DEFAULT_SETS:
+        if o in steering.DEFAULT_SETS:
             return t(f"intervene.set_{o}")
         k, p = o.rsplit(":", 1)
         x, y = (tests[k]["X_name"], tests[k]["Y_name"]) if p == "XY" else (tests[k]["A_name"], tests[k]["B_name"])
@@ -446,14 +446,14 @@ def steering_section(loaded: LoadedModel) -> None:
     )
     from_pos = c2.number_input(t("intervene.from_pos"), 0, 512, 0, key="iv_from_pos", help=t("intervene.from_pos_help"))
     try:
-        prompts_a, prompts_b = S.parse_prompts(text_a, "prompts A"), S.parse_prompts(text_b, "prompts B")
+        prompts_a, prompts_b = steering.parse_prompts(text_a, "prompts A"), steering.parse_prompts(text_b, "prompts B")
     except LlmvizError as err:
         show_error(err)
         return
     vec = run_on_click(
         "iv_run_vec",
         t("intervene.run_vec"),
-        S.steering_vector,
+        steering.steering_vector,
         loaded,
         prompts_a,
         prompts_b,
@@ -473,7 +473,10 @@ def steering_section(loaded: LoadedModel) -> None:
         )
     )
     alphas_text = st.text_input(
-        t("intervene.alphas"), value=default_alphas, key="iv_alphas", help=t("intervene.alphas_help", n=S.MAX_ALPHAS)
+        t("intervene.alphas"),
+        value=default_alphas,
+        key="iv_alphas",
+        help=t("intervene.alphas_help", n=steering.MAX_ALPHAS),
     )
     try:
         alphas = _parse_alphas(alphas_text)
@@ -511,7 +514,7 @@ def _generations(loaded, vec, alphas, from_pos) -> None:
     res = run_on_click(
         "iv_run_gen",
         t("intervene.run_gen"),
-        S.generations_by_alpha,
+        steering.generations_by_alpha,
         loaded,
         prompt,
         vec,
@@ -557,7 +560,9 @@ def _curve(loaded, vec, alphas, from_pos) -> None:
     lo, hi = min(alphas + [0.0]), max(alphas + [0.0])
     grid = np.linspace(lo, hi, 21) if hi > lo else np.array([lo])
     try:
-        curve = S.logprob_curve(loaded, text, [x.strip() for x in toks.split(",") if x.strip()], vec, grid, from_pos)
+        curve = steering.logprob_curve(
+            loaded, text, [x.strip() for x in toks.split(",") if x.strip()], vec, grid, from_pos
+        )
     except LlmvizError as err:
         show_error(err)
         return
@@ -606,9 +611,9 @@ def _probe(loaded, vec, alphas) -> None:
     else:
         args = ()
     if probe == "templates":
-        fn, call = S.steered_template_probe, (loaded, *args, vec, float(alpha))
+        fn, call = steering.steered_template_probe, (loaded, *args, vec, float(alpha))
     else:
-        fn, call = S.steered_pairs_probe, (loaded, starter_pairs().frame, vec, float(alpha))
+        fn, call = steering.steered_pairs_probe, (loaded, starter_pairs().frame, vec, float(alpha))
     res = run_on_click(
         "iv_run_probe",
         t("intervene.run_probe"),

@@ -8,12 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from llmviz.errors import LlmvizError, UnsupportedModelError
-from llmviz.positional import ablation as PA
-from llmviz.positional import encodings as P
-from llmviz.positional import model as PM
+from llmviz.positional import ablation as pos_ablation
+from llmviz.positional import encodings
+from llmviz.positional import model as pos_model
 from llmviz.positional.encodings import DEFAULT_BASE, MAX_BASE, MAX_D_MODEL, MAX_LEN
 from llmviz.report import csv_export, export_name
-from llmviz.viz import positional as V
+from llmviz.viz import positional as viz
 from ui.common import export_buttons, plot
 from ui.i18n import fig_labels, t
 from ui.links import presenter_mode, to_url
@@ -94,28 +94,28 @@ def sinusoidal_controls() -> dict:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _sinusoidal(max_len: int, d_model: int, base: float) -> P.SinusoidalPE:
-    return P.sinusoidal(max_len, d_model, base)
+def _sinusoidal(max_len: int, d_model: int, base: float) -> encodings.SinusoidalPE:
+    return encodings.sinusoidal(max_len, d_model, base)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _distance(max_len: int, d_model: int, base: float, metric: str) -> P.DistanceSimilarity:
-    return P.distance_similarity(P.sinusoidal(max_len, d_model, base), metric)
+def _distance(max_len: int, d_model: int, base: float, metric: str) -> encodings.DistanceSimilarity:
+    return encodings.distance_similarity(encodings.sinusoidal(max_len, d_model, base), metric)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _learned(_loaded, spec: str) -> PM.LearnedAnalysis:
-    return PM.analyse_learned(PM.learned_positions(_loaded))
+def _learned(_loaded, spec: str) -> pos_model.LearnedAnalysis:
+    return pos_model.analyse_learned(pos_model.learned_positions(_loaded))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _encoder_ablation(_loaded, spec: str, text: str, seed: int, mode: str) -> PA.EncoderAblation:
-    return PA.encoder_ablation(_loaded, text, seed, mode)
+def _encoder_ablation(_loaded, spec: str, text: str, seed: int, mode: str) -> pos_ablation.EncoderAblation:
+    return pos_ablation.encoder_ablation(_loaded, text, seed, mode)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _rope_ablation(_loaded, spec: str, text: str, seed: int) -> PA.CausalAblation:
-    return PA.rope_ablation(_loaded, text, seed)
+def _rope_ablation(_loaded, spec: str, text: str, seed: int) -> pos_ablation.CausalAblation:
+    return pos_ablation.rope_ablation(_loaded, text, seed)
 
 
 # settings that tell one figure from another, in file names: (meta key, prefix)
@@ -195,19 +195,19 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
     st.subheader(t("positional.waves_header"))
     pairs = int(pe.wavelengths.size)
     c = st.columns([1, 3])
-    n_waves = V.DEFAULT_WAVES
-    if min(V.MAX_WAVES, pairs) > 1:
+    n_waves = viz.DEFAULT_WAVES
+    if min(viz.MAX_WAVES, pairs) > 1:
         n_waves = int(
             c[0].slider(
                 t("positional.n_waves"),
                 1,
-                min(V.MAX_WAVES, pairs),
-                min(V.DEFAULT_WAVES, pairs),
+                min(viz.MAX_WAVES, pairs),
+                min(viz.DEFAULT_WAVES, pairs),
                 key="pos_n_waves",
                 help=t("positional.n_waves_help"),
             )
         )
-    shown = V.readable_dims(pe, n_waves)
+    shown = viz.readable_dims(pe, n_waves)
     # keyed by the parameters: a new d_model / length / base / count starts from its own readable choice
     dims = c[1].multiselect(
         t("positional.dims"),
@@ -219,26 +219,26 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
     lam = [float(pe.wavelengths[d // 2]) for d in dims or [0]]
     st.caption(t("positional.dims_shown", n=len(dims or [0]), d=d_model, lo=min(lam), hi=max(lam)))
     _side_by_side(
-        V.waves(pe, dims or [0], labels=fig_labels()),
+        viz.waves(pe, dims or [0], labels=fig_labels()),
         r"\begin{aligned}PE_{(pos,2i)}&=\sin\!\left(\frac{pos}{%s^{2i/d}}\right)\\"
         r"PE_{(pos,2i+1)}&=\cos\!\left(\frac{pos}{%s^{2i/d}}\right)\end{aligned}" % (f"{base:g}", f"{base:g}"),
         t("positional.waves_note"),
         "waves",
-        V.matrix_frame(pe.matrix, "position", "dim"),
+        viz.matrix_frame(pe.matrix, "position", "dim"),
         meta,
     )
     _side_by_side(
-        V.pe_heatmap(pe, labels=fig_labels()),
+        viz.pe_heatmap(pe, labels=fig_labels()),
         r"PE \in \mathbb{R}^{%d \times %d}" % (max_len, d_model),
         t("positional.heatmap_note"),
         "heatmap",
-        V.matrix_frame(pe.matrix, "position", "dim"),
+        viz.matrix_frame(pe.matrix, "position", "dim"),
         meta,
     )
 
     st.subheader(t("positional.wavelength_header"))
     left, right = st.columns([3, 2])
-    table = pd.DataFrame(P.wavelength_table(pe))
+    table = pd.DataFrame(encodings.wavelength_table(pe))
     left.dataframe(table, hide_index=True, height=260)
     right.latex(r"\lambda_i = \frac{2\pi}{\omega_i} = 2\pi \cdot %s^{2i/d}" % f"{base:g}")
     right.markdown(
@@ -257,7 +257,7 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
     else:
         metric = st.radio(
             t("positional.metric"),
-            P.METRICS,
+            encodings.METRICS,
             horizontal=True,
             key="pos_metric",
             format_func=lambda m: t(f"positional.metric_{m}"),
@@ -266,33 +266,33 @@ def sinusoidal_section(d_model: int, max_len: int, base: float) -> None:
         ds = _distance(max_len, d_model, base, metric)
         refs = sorted({0, max_len // 4, max_len // 2})
         _side_by_side(
-            V.distance_curves(ds, refs, labels=fig_labels()),
+            viz.distance_curves(ds, refs, labels=fig_labels()),
             r"PE(p)\cdot PE(p+d)=\sum_{i}\cos(\omega_i d)",
             t("positional.distance_note"),
             "distance",
-            V.distance_frame(ds),
+            viz.distance_frame(ds),
             {**meta, "metric": metric},
         )
         _check(ds.max_spread < 1e-9, t("positional.distance_check", spread=ds.max_spread))
         with st.expander(t("positional.distance_matrix")):
             L = fig_labels()
-            fig = V.heatmap(ds.matrix, L(f"pair_similarity_{metric}"), L("position_q"), L("position_p"), labels=L)
+            fig = viz.heatmap(ds.matrix, L(f"pair_similarity_{metric}"), L("position_q"), L("position_p"), labels=L)
             plot(fig, key="pos_dmatrix_fig", export_name=_name("dmatrix", {**meta, "metric": metric}))
-            _exports("dmatrix", fig, V.matrix_frame(ds.matrix, "position", "pos"), {**meta, "metric": metric})
+            _exports("dmatrix", fig, viz.matrix_frame(ds.matrix, "position", "pos"), {**meta, "metric": metric})
 
     st.subheader(t("positional.shift_header"))
     k = st.number_input(
         t("positional.shift_k"), 0, max_len - 1, min(5, max_len - 1), key="pos_k", help=t("positional.shift_k_help")
     )
-    sm = P.shift_map(pe, int(k))
+    sm = encodings.shift_map(pe, int(k))
     _side_by_side(
-        V.shift_map_figure(sm, labels=fig_labels()),
+        viz.shift_map_figure(sm, labels=fig_labels()),
         r"\begin{pmatrix}\sin\omega_i(p+k)\\ \cos\omega_i(p+k)\end{pmatrix}="
         r"\begin{pmatrix}\cos\omega_i k & \sin\omega_i k\\ -\sin\omega_i k & \cos\omega_i k\end{pmatrix}"
         r"\begin{pmatrix}\sin\omega_i p\\ \cos\omega_i p\end{pmatrix}",
         t("positional.shift_note"),
         "shift",
-        V.matrix_frame(sm.matrix, "row", "col"),
+        viz.matrix_frame(sm.matrix, "row", "col"),
         {**meta, "k": int(k)},
     )
     if sm.note:
@@ -324,11 +324,11 @@ def learned_section(loaded) -> None:
     meta = {"model": loaded.spec, "module": an.positions.module}
     L = fig_labels()
     _side_by_side(
-        V.heatmap(an.similarity, L("learned_similarity_title", n=n), L("position_q"), L("position_p"), labels=L),
+        viz.heatmap(an.similarity, L("learned_similarity_title", n=n), L("position_q"), L("position_p"), labels=L),
         r"\mathrm{sim}(p,q)=\frac{P_p\cdot P_q}{\lVert P_p\rVert\,\lVert P_q\rVert}",
         t("positional.learned_sim_note"),
         "learned_sim",
-        V.matrix_frame(an.similarity, "position", "pos"),
+        viz.matrix_frame(an.similarity, "position", "pos"),
         meta,
     )
 
@@ -338,7 +338,7 @@ def learned_section(loaded) -> None:
     pca_df = pd.DataFrame(an.pca, columns=[f"pc{i + 1}" for i in range(an.pca.shape[1])])
     pca_df.insert(0, "position", np.arange(n))
     _side_by_side(
-        V.pca_trajectory(an, int(dims), int(limit), labels=fig_labels()),
+        viz.pca_trajectory(an, int(dims), int(limit), labels=fig_labels()),
         r"P - \bar P = U \Sigma V^\top,\ \ z_p = U_p\Sigma",
         t(
             "positional.pca_note",
@@ -356,7 +356,7 @@ def learned_section(loaded) -> None:
         {"frequency": an.freq, "power_learned": an.power_learned, "power_sinusoidal": an.power_sinusoidal}
     )
     _side_by_side(
-        V.spectrum(an, labels=fig_labels()),
+        viz.spectrum(an, labels=fig_labels()),
         r"\hat P_d(f)=\sum_{p} (P_{p,d}-\bar P_d)\,e^{-2\pi i f p}",
         t(
             "positional.fft_note",
@@ -368,7 +368,7 @@ def learned_section(loaded) -> None:
         spec_df,
         meta,
     )
-    fig = V.dominant_histogram(an, labels=fig_labels())
+    fig = viz.dominant_histogram(an, labels=fig_labels())
     plot(fig, key="pos_dominant_fig", export_name=_name("learned_dominant", meta))
     _exports(
         "learned_dominant",
@@ -391,11 +391,11 @@ REL_PAIRS, REL_SHIFTS = [(5, 2), (40, 10), (100, 99), (7, 30)], [0, 1, 50, 1000]
 def _rope_bases(loaded, types) -> None:
     """Models with one RoPE base per layer type (Gemma 3): both bases side by side, each with its relative check."""
     st.subheader(t("positional.bases_header"))
-    q, k = PM.real_qk_pair(loaded)
+    q, k = pos_model.real_qk_pair(loaded)
     rows = []
     for lt in types:
-        cfg = PM.rope_config(loaded, lt)
-        check = P.rope_relative_check(q, k, cfg.inv_freq, REL_PAIRS, REL_SHIFTS)
+        cfg = pos_model.rope_config(loaded, lt)
+        check = encodings.rope_relative_check(q, k, cfg.inv_freq, REL_PAIRS, REL_SHIFTS)
         window = loaded.facts.sliding_window if lt == "sliding_attention" else None
         rows.append(
             {
@@ -422,7 +422,7 @@ def _rope_bases(loaded, types) -> None:
 
 def rope_section(loaded) -> None:
     layer_type = None
-    types = PM.rope_layer_types(loaded)
+    types = pos_model.rope_layer_types(loaded)
     if len(types) > 1:
         _rope_bases(loaded, types)
         layer_type = st.radio(
@@ -433,7 +433,7 @@ def rope_section(loaded) -> None:
             format_func=lambda lt: t(f"positional.lt_{lt}"),
         )
     try:
-        cfg = PM.rope_config(loaded, layer_type)
+        cfg = pos_model.rope_config(loaded, layer_type)
     except UnsupportedModelError as err:
         cfg = None
         if loaded.facts.rope_theta is None:  # no rotary module: say it in the reader's language
@@ -471,13 +471,13 @@ def rope_section(loaded) -> None:
     n_pos = c[2].number_input(
         t("positional.rope_positions"),
         2,
-        P.MAX_ROPE_POSITIONS,
+        encodings.MAX_ROPE_POSITIONS,
         256,
         key="pos_rope_n",
         help=t("positional.rope_positions_help"),
     )
     try:
-        inv_freq = P.rope_inv_freq(int(head_dim), float(theta))
+        inv_freq = encodings.rope_inv_freq(int(head_dim), float(theta))
     except LlmvizError as err:
         show_error(err)
         return
@@ -498,17 +498,17 @@ def rope_section(loaded) -> None:
         if cfg.rope_type != "default" or freq_err > 1e-6:  # scaled variants (llama3, yarn...) change the formula
             st.info(t("positional.rope_scaled", kind=cfg.rope_type, freq=freq_err))
             inv_freq = cfg.model_inv_freq
-        cos_m, sin_m = PM.model_rope_cos_sin(loaded, positions, cfg.layer_type)
+        cos_m, sin_m = pos_model.model_rope_cos_sin(loaded, positions, cfg.layer_type)
         scale = cfg.attention_scaling
-        cos_e, sin_e = P.rope_cos_sin(positions, inv_freq)
-        cos_32, sin_32 = P.rope_cos_sin(positions, cfg.model_inv_freq, float32=True)
+        cos_e, sin_e = encodings.rope_cos_sin(positions, inv_freq)
+        cos_32, sin_32 = encodings.rope_cos_sin(positions, cfg.model_inv_freq, float32=True)
         exact = float(max(np.abs(scale * cos_e - cos_m).max(), np.abs(scale * sin_e - sin_m).max()))
         f32 = float(max(np.abs(scale * cos_32 - cos_m).max(), np.abs(scale * sin_32 - sin_m).max()))
         _check(f32 < 1e-6, t("positional.rope_match", freq=freq_err, exact=exact, f32=f32, n=int(n_pos) - 1))
-    angles = P.rope_angles(positions, inv_freq)
-    ang_df = V.matrix_frame(angles, "position", "pair")
+    angles = encodings.rope_angles(positions, inv_freq)
+    ang_df = viz.matrix_frame(angles, "position", "pair")
     _side_by_side(
-        V.rope_angle_heatmap(angles, labels=fig_labels()),
+        viz.rope_angle_heatmap(angles, labels=fig_labels()),
         r"\theta_j=%s^{-2j/d},\quad \text{angle}(m,j)=m\,\theta_j" % f"{theta:g}",
         t("positional.rope_angle_note", pairs=int(head_dim) // 2),
         "rope_angles",
@@ -516,13 +516,13 @@ def rope_section(loaded) -> None:
         meta,
     )
     pairs = sorted({0, 1, int(head_dim) // 8, int(head_dim) // 4, int(head_dim) // 2 - 1})
-    fig = V.rope_angle_lines(positions[1:], angles[1:], pairs, labels=fig_labels())
+    fig = viz.rope_angle_lines(positions[1:], angles[1:], pairs, labels=fig_labels())
     plot(fig, key="pos_rope_lines_fig", export_name=_name("rope_lines", meta))
     _exports("rope_lines", fig, ang_df[["position"] + [f"pair{j}" for j in pairs]], meta)
 
     st.subheader(t("positional.rotation_header"))
-    if cfg is not None and PM.real_qk_available(loaded):
-        q, k = PM.real_qk_pair(loaded)
+    if cfg is not None and pos_model.real_qk_available(loaded):
+        q, k = pos_model.real_qk_pair(loaded)
         st.caption(t("positional.real_qk"))
     else:
         rng = np.random.default_rng(0)
@@ -533,10 +533,10 @@ def rope_section(loaded) -> None:
         pair = _index(t("positional.pair"), int(head_dim) // 2 - 1, "pos_pair")
     steps = c[1].slider(t("positional.steps"), 1, 16, 6, key="pos_steps")
     half = int(head_dim) // 2
-    pts = P.rotating_vector(np.array([q[pair], q[pair + half]]), list(range(steps)), float(inv_freq[pair]))
+    pts = encodings.rotating_vector(np.array([q[pair], q[pair + half]]), list(range(steps)), float(inv_freq[pair]))
     rot_df = pd.DataFrame({"position": range(steps), "x": pts[:, 0], "y": pts[:, 1]})
     _side_by_side(
-        V.rope_rotation(pts, list(range(steps)), int(pair), labels=fig_labels()),
+        viz.rope_rotation(pts, list(range(steps)), int(pair), labels=fig_labels()),
         r"\begin{pmatrix}q'_j\\ q'_{j+d/2}\end{pmatrix}=\begin{pmatrix}\cos m\theta_j & -\sin m\theta_j\\"
         r" \sin m\theta_j & \cos m\theta_j\end{pmatrix}\begin{pmatrix}q_j\\ q_{j+d/2}\end{pmatrix}",
         t("positional.rotation_note", deg=float(np.degrees(inv_freq[pair]))),
@@ -547,7 +547,7 @@ def rope_section(loaded) -> None:
 
     st.subheader(t("positional.relative_header"))
     st.latex(r"(R_m q)^\top (R_n k) = q^\top R_{n-m}\, k")
-    check = P.rope_relative_check(q, k, inv_freq, REL_PAIRS, REL_SHIFTS)
+    check = encodings.rope_relative_check(q, k, inv_freq, REL_PAIRS, REL_SHIFTS)
     rel = pd.DataFrame(check.scores, columns=[f"(m={m}, n={n})" for m, n in check.pairs])
     rel.insert(0, "shift s", check.shifts)
     st.dataframe(rel, hide_index=True)
@@ -555,10 +555,10 @@ def rope_section(loaded) -> None:
     export_buttons("rope_relative", data=rel, stem=_name("rope_relative", meta), meta=meta)
 
     st.subheader(t("positional.decay_header"))
-    max_d = st.slider(t("positional.decay_max"), 16, P.MAX_ROPE_POSITIONS, 1024, key="pos_decay_max")
-    decay = P.rope_decay(inv_freq, int(max_d), step=max(1, int(max_d) // 2000))
+    max_d = st.slider(t("positional.decay_max"), 16, encodings.MAX_ROPE_POSITIONS, 1024, key="pos_decay_max")
+    decay = encodings.rope_decay(inv_freq, int(max_d), step=max(1, int(max_d) // 2000))
     _side_by_side(
-        V.rope_decay_figure(decay, labels=fig_labels()),
+        viz.rope_decay_figure(decay, labels=fig_labels()),
         r"\begin{aligned}|q^\top R_{n-m}k| &\le \max_j|h_j - h_{j+1}| \cdot \tfrac{1}{d/2}\sum_{j}|S_j|\\"
         r"S_j&=\textstyle\sum_{i<j} e^{i(m-n)\theta_i}\end{aligned}",
         t("positional.decay_note"),
@@ -576,7 +576,7 @@ def ablation_section(loaded) -> None:
         t("positional.ablation_text"),
         DEFAULT_TEXT,
         key="pos_abl_text",
-        help=t("positional.ablation_text_help", n=PA.MAX_ABLATION_TOKENS),
+        help=t("positional.ablation_text_help", n=pos_ablation.MAX_ABLATION_TOKENS),
     )
     seed, mode = 0, "zero"
     if not presenter_mode():
@@ -585,7 +585,7 @@ def ablation_section(loaded) -> None:
         if not rope:
             mode = c[1].radio(
                 t("positional.mode"),
-                tuple(PA.ENCODER_MODES),
+                tuple(pos_ablation.ENCODER_MODES),
                 horizontal=True,
                 key="pos_mode",
                 format_func=lambda m: t(f"positional.ablation_mode_{m}"),
@@ -604,7 +604,7 @@ def ablation_section(loaded) -> None:
         return
     sh = res.shuffle
     if sh.truncated:
-        st.warning(t("positional.truncated", n=PA.MAX_ABLATION_TOKENS))
+        st.warning(t("positional.truncated", n=pos_ablation.MAX_ABLATION_TOKENS))
     st.caption(t("positional.shuffled"))
     st.code(sh.text_b, language=None, wrap_lines=True)  # shown literally: no markdown or HTML
     with st.expander(t("positional.tokens")):
@@ -619,7 +619,7 @@ def ablation_section(loaded) -> None:
         _encoder_ablation_view(res, {**meta, "mode": mode})
 
 
-def _encoder_ablation_view(res: PA.EncoderAblation, meta) -> None:
+def _encoder_ablation_view(res: pos_ablation.EncoderAblation, meta) -> None:
     c = st.columns(2)
     c[0].metric(t("positional.cos_with"), f"{res.cos_with:.4f}")
     c[1].metric(t("positional.cos_without"), f"{res.cos_without:.6f}")
@@ -627,11 +627,11 @@ def _encoder_ablation_view(res: PA.EncoderAblation, meta) -> None:
         res.cos_with < 0.99 and res.cos_without > 0.999, t("positional.bag_check", w=res.cos_with, wo=res.cos_without)
     )
     _side_by_side(
-        V.layer_cosine(res, labels=fig_labels()),
+        viz.layer_cosine(res, labels=fig_labels()),
         r"e=\tfrac1T\sum_{t} h_t,\quad \cos(e_{\text{orig}}, e_{\text{shuf}})",
         t("positional.encoder_note"),
         "ablation_layers",
-        V.encoder_frame(res),
+        viz.encoder_frame(res),
         meta,
     )
     att = res.attention["with_a"]
@@ -640,14 +640,17 @@ def _encoder_ablation_view(res: PA.EncoderAblation, meta) -> None:
         layer = _index(t("positional.layer"), att.shape[0] - 1, "pos_abl_layer")
     with c[1]:
         head = _index(t("positional.head"), att.shape[1] - 1, "pos_abl_head")
-    fig = V.attention_pair(res, int(layer), int(head), labels=fig_labels())
+    fig = viz.attention_pair(res, int(layer), int(head), labels=fig_labels())
     name = _name("ablation_att", {**meta, "layer": int(layer), "head": int(head)})
     plot(fig, key="pos_abl_att_fig", export_name=name)
     st.latex(r"\text{without positions:}\quad A(\Pi X) = \Pi\, A(X)\, \Pi^\top")
     st.markdown(t("positional.attention_note", w=res.attn_diff_with, wo=res.attn_diff_without))
     rows = [
-        {"run": V.RUN_LABELS[r], "tokens": " ".join(res.shuffle.tokens_a if r.endswith("a") else res.shuffle.tokens_b)}
-        for r in PA.RUNS
+        {
+            "run": viz.RUN_LABELS[r],
+            "tokens": " ".join(res.shuffle.tokens_a if r.endswith("a") else res.shuffle.tokens_b),
+        }
+        for r in pos_ablation.RUNS
     ]
     export_buttons(
         "ablation_att",
@@ -658,12 +661,12 @@ def _encoder_ablation_view(res: PA.EncoderAblation, meta) -> None:
     )
 
 
-def _rope_ablation_view(loaded, res: PA.CausalAblation, meta) -> None:
+def _rope_ablation_view(loaded, res: pos_ablation.CausalAblation, meta) -> None:
     c = st.columns(3)
     c[0].metric(t("positional.kl_off"), f"{res.kl_rope_off:.3f} bits")
     c[1].metric(t("positional.js_with"), f"{res.js_with:.3f} bits")
     c[2].metric(t("positional.js_without"), f"{res.js_without:.3f} bits")
-    fig = V.next_token_bars(res, loaded.tokenizer, labels=fig_labels())
+    fig = viz.next_token_bars(res, loaded.tokenizer, labels=fig_labels())
     table = pd.DataFrame(res.top_table(loaded.tokenizer, 6))
     _side_by_side(
         fig,
