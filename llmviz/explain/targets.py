@@ -182,7 +182,8 @@ def _resolve_token(loaded: LoadedModel, token: str, text: str = "") -> tuple[int
     return int(ids[0]), [display_token(tok, i) for i in ids]
 
 
-def _mask_text(loaded: LoadedModel, text: str) -> str:
+def mask_text(loaded: LoadedModel, text: str) -> str:
+    """``text`` with the generic ``[MASK]`` replaced by the tokenizer's own mask token."""
     mask = loaded.tokenizer.mask_token
     if mask is None:
         raise UnsupportedModelError("This tokenizer has no mask token, so masked-token targets are impossible.")
@@ -252,7 +253,7 @@ def build_problem(loaded: LoadedModel, text: str, target: Target, max_tokens: in
     if text is None or not str(text).strip():
         raise InputError("The text is empty. Type a sentence whose prediction you want explained.")
     if target.kind == MASKED_TOKEN:
-        text = _mask_text(loaded, str(text))
+        text = mask_text(loaded, str(text))
     enc, special, _, n_original, truncated = encode(loaded, text, None, max_tokens)
     inputs = forward_inputs(loaded, enc)
     ids = inputs["input_ids"][0]

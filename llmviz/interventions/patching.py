@@ -26,8 +26,8 @@ from llmviz.explain.targets import (
     SIMILARITY,
     Problem,
     Target,
-    _mask_text,
     build_problem,
+    mask_text,
     resolve_token,
 )
 from llmviz.interventions.sites import (
@@ -447,7 +447,7 @@ def pair_tokens(
     for text in (clean, corrupt):
         if text is None or not str(text).strip():
             raise InputError("Both prompts are needed: type the clean and the corrupted prompt.")
-        text = _mask_text(loaded, str(text)) if kind == MASKED_TOKEN else str(text)
+        text = mask_text(loaded, str(text)) if kind == MASKED_TOKEN else str(text)
         enc = encode(loaded, text, None, max_tokens)[0]
         out.append([display_token(loaded.tokenizer, int(i)) for i in enc["input_ids"][0].tolist()])
     return out[0], out[1]
