@@ -227,16 +227,63 @@ def test_layout_names_the_architecture():
         assert not (ROOT / "llmviz" / old).exists(), old
 
 
+ROUTER_MAX_LINES = 60  # issue 21: a page file reads the URL and the picker, then calls its views
+
+
 def test_page_sections_rule():
-    """One rule for all pages: a page's sections live in pages/<page>.py or in ui/<page>_views.py,
-    and a views module belongs to exactly one page (only that page imports it)."""
+    """One rule for all pages: a page's views live in ui/views/<page>.py, a views module belongs to exactly
+    one page (only that page imports it), and no views module is left at the old place (ui/<page>_views.py)."""
     pages = {p.stem for p in (ROOT / "pages").glob("*.py")}
-    for views in (ROOT / "ui").glob("*_views.py"):
-        page = views.stem.removesuffix("_views")
-        assert page in pages, f"{views.name} names no page"
+    assert not list((ROOT / "ui").glob("*_views.py")), "views live in ui/views/<page>.py"
+    for views in (ROOT / "ui" / "views").glob("*.py"):
+        if views.stem == "__init__":
+            continue
+        assert views.stem in pages, f"ui/views/{views.name} names no page"
         importers = [
             p.stem
             for p in sorted((ROOT / "pages").glob("*.py"))
-            if f"ui.{views.stem}" in p.read_text() or f"from ui import {views.stem}" in p.read_text()
+            if f"ui.views.{views.stem}" in p.read_text() or f"from ui.views import {views.stem}" in p.read_text()
         ]
-        assert importers == [page], f"{views.name} imported by {importers}"
+        assert importers == [views.stem], f"ui/views/{views.name} imported by {importers}"
+
+
+def test_pages_are_routers():
+    """Every page file is a router of at most ~60 lines; every page is in the registry."""
+    from ui.registry import PAGE_FILES
+
+    lines = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in sorted((ROOT / "pages").glob("*.py"))}
+    print({"router_lines": lines})
+    assert sorted(f"pages/{n}" for n in lines) == sorted(PAGE_FILES.values())
+    assert {n: k for n, k in lines.items() if k > ROUTER_MAX_LINES} == {}
+
+
+def _from_imports():
+    for top in ("llmviz", "ui", "pages"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    yield path, node
+
+
+def test_no_private_name_is_imported_across_packages():
+    """A name starting with ``_`` is private to its package: another package importing it reaches into
+    internals (as patching did with explain.targets._mask_text)."""
+    found = []
+    for path, node in _from_imports():
+        here = path.relative_to(ROOT).parts[:-1]
+        there = tuple(node.module.split("."))
+        for a in node.names:
+            if a.name.startswith("_") and not a.name.startswith("__") and there[: len(here)] != here[: len(there)]:
+                found.append(f"{path.relative_to(ROOT)}: from {node.module} import {a.name}")
+    assert found == []
+
+
+def test_an_import_alias_means_one_module_everywhere():
+    """Short aliases (``as P``) must not mean pairs in one file, encodings in another and patching in a third."""
+    seen: dict[str, set[str]] = {}
+    for path, node in _from_imports():
+        for a in node.names:
+            if a.asname and a.asname.isupper():
+                seen.setdefault(a.asname, set()).add(f"{node.module}.{a.name}")
+    clashes = {alias: sorted(mods) for alias, mods in seen.items() if len(mods) > 1}
+    assert clashes == {}

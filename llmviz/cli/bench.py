@@ -100,9 +100,9 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def stereoset_eval(args: argparse.Namespace) -> int:
-    from llmviz.audits import stereoset as A  # deferred: the run store (keeps --help fast)
+    from llmviz.audits import stereoset as audit_stereoset  # deferred: the run store (keeps --help fast)
 
-    report = A.evaluate_predictions(args.gold, args.predictions, args.n_boot, args.seed)
+    report = audit_stereoset.evaluate_predictions(args.gold, args.predictions, args.n_boot, args.seed)
     warn(report.store_warning)
     report.write(Path(args.out))
     print(report.summary_line(Path(args.out)))
@@ -111,9 +111,9 @@ def stereoset_eval(args: argparse.Namespace) -> int:
 
 def stereoset_audit(args: argparse.Namespace) -> int:
     """bias-audit --benchmark stereoset."""
-    from llmviz.audits import stereoset as A  # deferred: torch and the run store (keeps --help fast)
+    from llmviz.audits import stereoset as audit_stereoset  # deferred: torch and the run store (keeps --help fast)
 
-    cfg = A.StereoSetConfig(
+    cfg = audit_stereoset.StereoSetConfig(
         model=args.model,
         data=args.data,
         outs=tuple(args.out),
@@ -126,7 +126,7 @@ def stereoset_audit(args: argparse.Namespace) -> int:
     )
     bar = Bar("stereoset", "sentence", args.quiet)
     try:
-        report = A.run_stereoset(cfg, bar, notice=warn)
+        report = audit_stereoset.run_stereoset(cfg, bar, notice=warn)
     finally:
         bar.close()
     warn(report.store_warning)
@@ -140,9 +140,9 @@ def stereoset_audit(args: argparse.Namespace) -> int:
 
 
 def seat(args: argparse.Namespace) -> int:
-    from llmviz.audits import seat as A  # deferred: torch and the run store (keeps --help fast)
+    from llmviz.audits import seat as audit_seat  # deferred: torch and the run store (keeps --help fast)
 
-    cfg = A.SeatConfig(
+    cfg = audit_seat.SeatConfig(
         model=args.model,
         tests=tuple(args.tests),
         pooling=args.pooling,
@@ -154,7 +154,7 @@ def seat(args: argparse.Namespace) -> int:
     )
     bar = Bar("seat", "item", args.quiet)
     try:
-        report = A.run_seat(cfg, bar)
+        report = audit_seat.run_seat(cfg, bar)
     finally:
         bar.close()
     warn(report.store_warning)

@@ -40,9 +40,9 @@ def register(sub) -> argparse.ArgumentParser:
 def bias_audit(args: argparse.Namespace) -> int:
     if getattr(args, "benchmark", "crows-pairs") == "stereoset":
         return bench.stereoset_audit(args)
-    from llmviz.audits import crows as A  # deferred: pandas, torch and the run store (keeps --help fast)
+    from llmviz.audits import crows as audit_crows  # deferred: pandas, torch and the run store (keeps --help fast)
 
-    cfg = A.CrowsConfig(
+    cfg = audit_crows.CrowsConfig(
         model=args.model,
         pairs=args.pairs,
         outs=tuple(args.out),
@@ -57,7 +57,7 @@ def bias_audit(args: argparse.Namespace) -> int:
     )
     bar = Bar("bias-audit", "pair", args.quiet)
     try:
-        report = A.run_crows(cfg, bar)
+        report = audit_crows.run_crows(cfg, bar)
     finally:
         bar.close()
     warn(report.store_warning)
