@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import new_context, no_exception, open_app, settle
+from tests.browser.conftest import new_context, no_exception, open_app, settle, wait_idle
 from tests.test_zh_complete import _page_files
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -86,3 +86,60 @@ def test_card_formulas_fit_their_cards(browser, app_url):
         cut += [dict(f, query=query) for f in found if f["left"] < 0 or f["right"] < 0]
     context.close()
     assert not cut, json.dumps(cut, indent=1)
+
+
+CUT_LABELS_JS = """() => {
+  const out = [];
+  for (const el of document.querySelectorAll('[data-testid="stMain"] *')) {
+    if (!(el.innerText || '').trim()) continue;
+    const cs = getComputedStyle(el);
+    if (cs.textOverflow === 'ellipsis' && ['hidden', 'clip'].includes(cs.overflowX) && el.scrollWidth > el.clientWidth + 1)
+      out.push({text: el.innerText.trim().slice(0, 60), scroll: el.scrollWidth, client: el.clientWidth});
+  }
+  return out;
+}"""
+# text drawn with an ellipsis because its box is too narrow ("Early sto…", "清…")
+
+PLOT_FONT_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot text'))
+  .filter(t => t.textContent.trim() && t.getBoundingClientRect().width > 0)
+  .map(t => ({text: t.textContent.trim().slice(0, 30), px: parseFloat(getComputedStyle(t).fontSize)}))"""
+MIN_PRESENTER_FONT_PX = 12  # the smallest text a class can read from the back of the room, on a 1280×720 projector
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_no_label_is_cut_in_presenter_mode(browser, app_url, lang):
+    """Presenter mode at 1280×720 cut "Early sto…" (Training lab) and "清…" (中文 Playground)."""
+    context = new_context(browser, viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    found = {}
+    for url in PAGES:
+        query = "presenter=1" + ("&lang=zh" if lang == "zh" else "") + ("&model=smollm2" if url == "playground" else "")
+        open_app(page, app_url, "" if url == "home" else url, query)  # the Playground's buttons need a causal LM
+        page.locator(".st-key-picker_choice").wait_for(timeout=480_000)
+        settle(page)
+        cut = page.evaluate(CUT_LABELS_JS)
+        if cut:
+            found[url] = cut
+    context.close()
+    print(json.dumps({"lang": lang, "cut_labels": sum(len(v) for v in found.values())}, ensure_ascii=False))
+    assert not found, json.dumps(found, indent=1, ensure_ascii=False)
+
+
+def test_logit_lens_cell_labels_are_readable_in_presenter_mode(browser, app_url):
+    """The logit lens writes a token in every cell; in presenter mode those labels were ~8 px."""
+    context = new_context(browser, viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    open_app(page, app_url, "explain", "section=logit_lens&model=smollm2&presenter=1")
+    page.locator(".st-key-picker_choice").wait_for(timeout=480_000)
+    settle(page)
+    start = page.locator('[data-testid="stMain"] [data-testid="stBaseButton-primary"]')
+    if page.locator(".js-plotly-plot").count() == 0 and start.count():  # heavy work starts on a click
+        start.first.click()
+        wait_idle(page, timeout=480_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=240_000)
+    settle(page)
+    sizes = page.evaluate(PLOT_FONT_JS)
+    context.close()
+    assert sizes, "no figure text found"
+    small = [s for s in sizes if s["px"] < MIN_PRESENTER_FONT_PX]
+    assert not small, small[:10]

@@ -407,7 +407,9 @@ def generation_section(loaded: LoadedModel, mode: str, linked: str | None) -> No
         st.session_state.pop(STREAM, None)
         st.session_state["pg_owner"] = owner
     _finish_interrupted()  # the previous run was interrupted (Stop, or another widget changed)
-    c = st.columns([1, 1, 1, 5])
+    # one row whose buttons take the width of their labels (fixed columns cut them in presenter mode: "清…")
+    row = st.container(horizontal=True)
+    c = (row, row, row)
     box = st.container()  # below the buttons: queue notice, the text as it streams, Stop, messages
     with c[0]:
         run_on_click(
