@@ -8,9 +8,21 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from llmviz import serving
 from llmviz.errors import LlmvizError
-from llmviz.models.loading import DEVICES, LoadedModel, available_models, load_model
+from llmviz.models.loading import (
+    DEVICES,
+    PROBES_BY_KIND,
+    REGISTRY,
+    LoadedModel,
+    available_models,
+    load_model,
+    prepare_cache,
+    slow_first_load,
+)
+from llmviz.report import csv_export, html_export, json_export, safe_stem
 from ui.i18n import t
+from ui.links import apply_presentation, fit_figure, high_contrast, presenter_mode
 from ui.registry import MODEL_KEY
 from ui.text import md_escape, show_error, show_info, show_notice, t_text  # noqa: F401  (the one text path)
 
@@ -51,7 +63,6 @@ def session_models() -> dict:
 def load_cached(spec: str, device: str = "cpu", source: str | None = None) -> LoadedModel:
     """One shared copy per (spec, device) for all sessions; a session's own models are keyed by its
     owner id, so no other session can load them from the cache."""
-    from llmviz.models.loading import REGISTRY
 
     entry = REGISTRY.get(spec)
     owner = session_owner() if entry is not None and entry.owner is not None else None
@@ -62,8 +73,6 @@ def load_cached(spec: str, device: str = "cpu", source: str | None = None) -> Lo
 
 def _load_with_status(spec: str, device: str) -> LoadedModel | None:
     try:
-        from llmviz.models.loading import slow_first_load
-
         slow = spec in session_models() and slow_first_load(spec)
     except LlmvizError:
         slow = False
@@ -76,8 +85,6 @@ def _load_with_status(spec: str, device: str) -> LoadedModel | None:
 
         try:
             if slow:  # the slow stages run outside the cached loader, so each can be shown as it starts
-                from llmviz.models.loading import prepare_cache
-
                 prepare_cache(spec, progress)
                 progress("load")
             loaded = load_cached(spec, device)
@@ -135,7 +142,6 @@ def _on_pick() -> None:
 
 def model_picker() -> None:
     """Sidebar picker shared by every page; the choice lives in session state."""
-    from llmviz import serving
 
     serving.set_server_address(st.get_option("server.address"))  # shared mode on a non-loopback address
     models = session_models()
@@ -209,7 +215,6 @@ def model_picker() -> None:
 
 def capable_model(probe: str) -> str | None:
     """The first bundled model that can do ``probe`` (None when none can)."""
-    from llmviz.models.loading import PROBES_BY_KIND
 
     for mid, entry in session_models().items():
         if entry.source == "registry" and probe in PROBES_BY_KIND.get(entry.kind_hint, ()):
@@ -273,14 +278,12 @@ def export_buttons(
     data as CSV and/or JSON, every file with its provenance (llmviz.report: model, date, versions, the
     inputs and parameters in ``meta``; the session's model is added when ``meta`` does not name one). Files
     are built only when a button is clicked (the HTML inlines ~3.5 MB of plotly.js)."""
-    from llmviz.report import csv_export, html_export, json_export, safe_stem
 
     session_model = st.session_state.get(MODEL_KEY)
     meta = {**({"model": session_model} if session_model else {}), **(meta or {})}
 
     stem = safe_stem(stem)  # a safe file name; callers build it from the data (llmviz.report.export_name)
     cols = st.columns(3)
-    from ui.links import fit_figure
 
     fig = fit_figure(fig)  # built in the reader's language by its builder (labels=ui.i18n.fig_labels())
     if fig is not None:
@@ -311,7 +314,6 @@ def plot(fig, key: str | None = None, export_name: str | None = None, **kwargs):
     the high-contrast option colour scales become colour-blind safe (ui.links.apply_presentation).
     ``export_name``: the PNG's file name, built from the data (llmviz.report.export_name); without it
     plotly names the PNG after the figure's title."""
-    from ui.links import apply_presentation, fit_figure, high_contrast, presenter_mode
 
     fig = fit_figure(apply_presentation(fig, presenter=presenter_mode(), contrast=high_contrast()))
     return st.plotly_chart(fig, key=key, config=plot_config(export_name), **kwargs)
@@ -322,7 +324,6 @@ def plot_config(export_name: str | None = None) -> dict:
     For a chart drawn in place without :func:`plot` (e.g. a live curve redrawn in an ``st.empty`` slot)."""
     if not export_name:
         return PLOTLY_CONFIG
-    from llmviz.report import safe_stem
 
     png = {**PLOTLY_CONFIG["toImageButtonOptions"], "filename": safe_stem(export_name)}
     return {**PLOTLY_CONFIG, "toImageButtonOptions": png}
