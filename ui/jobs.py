@@ -217,6 +217,7 @@ def run_on_click(
     button: bool = True,
     button_args: dict | None = None,
     where=None,
+    stop: bool = True,
     **kwargs,
 ):
     """The one way to run heavy work on a click and remember it.
@@ -233,7 +234,8 @@ def run_on_click(
     ``hint``: the caption under the button while nothing is kept ("" for none). ``button=False`` (with
     ``auto``): no button, the work runs whenever these inputs are not kept yet. ``button_args``: more
     ``st.button`` arguments (``help``, ``type``, ``icon``). ``where``: the container for what the run draws
-    after the button (queue notice, progress, Stop, messages), e.g. below a row of buttons.
+    after the button (queue notice, progress, Stop, messages), e.g. below a row of buttons. ``stop=False``:
+    no Stop button while it runs (the caller draws its own, e.g. one that stays after the run).
     Returns the result, or None (not asked yet, stopped, or failed: the message is shown)."""
     sig = signature(inputs)
     kept = _session_runs(key)
@@ -260,8 +262,9 @@ def run_on_click(
                 return result
         given = kwargs.get(progress) if progress else None
         bar = st.progress(0.0, text=progress_text or label) if progress and not callable(given) else None
-        stop = st.empty()
-        stop.button(t("jobs.stop"), key=f"{key}_stop", icon=":material/stop:", help=t("jobs.stop_help"))
+        stop_slot = st.empty()
+        if stop:
+            stop_slot.button(t("jobs.stop"), key=f"{key}_stop", icon=":material/stop:", help=t("jobs.stop_help"))
         if progress:
 
             def draw(done, total, *rest):
@@ -277,7 +280,7 @@ def run_on_click(
         finally:
             if bar is not None:
                 bar.empty()
-            stop.empty()
+            stop_slot.empty()
         _keep(kept, sig, result, keep)
         if shared:
             with _SHARED_LOCK:
