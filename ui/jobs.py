@@ -1,6 +1,8 @@
-"""Page side of the server-wide work queue (llmviz/jobs.py).
+"""Page side of the server-wide work queue (llmviz/jobs.py), and the one way pages run heavy work:
+:func:`run_on_click` (start on a click with the estimate, wait in the queue, progress and Stop, the result
+kept for this session and its inputs and drawn again on every rerun, a side effect made once).
 
-``with heavy("generate") as job:`` waits for a slot (showing "k jobs ahead of you"), then runs the
+Underneath: ``with heavy("generate") as job:`` waits for a slot (showing "k jobs ahead of you"), then runs the
 block; pass ``job.wrap(cb)`` as the heavy function's progress callback so that Stop, a newer run of
 the same session and the time budget stop it at its next progress point.
 
@@ -14,8 +16,6 @@ raises its stop exception there when the run is stopped or the session ends, whi
 from __future__ import annotations
 
 import copy
-import hashlib
-import inspect
 import json
 import threading
 from collections import OrderedDict
@@ -29,8 +29,6 @@ from llmviz.jobs import JobCancelled, JobTimeout, lowered_priority, server_queue
 from ui.i18n import t
 from ui.text import show_error
 
-_DONE: OrderedDict[str, None] = OrderedDict()  # keys of cached calls already computed (skip the queue)
-_DONE_MAX = 512
 _local = threading.local()  # the job the current script thread holds
 
 
@@ -118,30 +116,6 @@ def _keep(store: OrderedDict, key: str, value, limit: int) -> None:
     store[key] = value
     while len(store) > max(1, limit):
         store.popitem(last=False)
-
-
-def _call_key(fn: Callable, args: tuple, kwargs: dict) -> str | None:
-    """The arguments that st.cache_data hashes (names not starting with ``_``), as a digest."""
-    try:
-        bound = inspect.signature(fn).bind(*args, **kwargs)
-    except (TypeError, ValueError):
-        return None
-    parts = [_fn_name(fn)]
-    parts += [f"{k}={v!r}" for k, v in bound.arguments.items() if not k.startswith("_")]
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "replace")).hexdigest()
-
-
-def cached(kind: str, fn: Callable, *args, **kwargs):
-    """Call an ``st.cache_data`` function: a call already computed on this server (a cache hit) runs
-    at once; a new one waits for a slot first. ``_progress`` (if given) is wrapped with the job's check."""
-    key = _call_key(fn, args, kwargs)
-    if key is not None and key in _DONE:
-        _DONE.move_to_end(key)
-        return fn(*args, **kwargs)
-    out = run_in_slot(kind, fn, args, kwargs)
-    if key is not None:
-        _keep(_DONE, key, None, _DONE_MAX)
-    return out
 
 
 # ---------------------------------------------------------------- the one run-and-remember
