@@ -15,7 +15,7 @@ if "LLMVIZ_HOME" not in os.environ:  # the run store of tests lives in a tempora
 import pytest  # noqa: E402
 
 from llmviz.models.loading import load_model  # noqa: E402
-from tests import tiny  # noqa: E402
+from tests.fixtures import tiny  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +77,7 @@ def one_thread_module():
 
 @pytest.fixture(scope="session")
 def tiny_gemma3_dir(tmp_path_factory):
-    from tests.tiny_gemma import build_tiny_gemma3
+    from tests.fixtures.tiny_gemma import build_tiny_gemma3
 
     return build_tiny_gemma3(tmp_path_factory.mktemp("tiny_gemma3"))
 

@@ -281,7 +281,7 @@ def test_no_private_name_is_imported_across_packages():
 def test_an_import_alias_means_one_module_everywhere():
     """Short aliases (``as P``) must not mean pairs in one file, encodings in another and patching in a third."""
     seen: dict[str, set[str]] = {}
-    for path, node in _from_imports():
+    for _path, node in _from_imports():
         for a in node.names:
             if a.asname and a.asname.isupper():
                 seen.setdefault(a.asname, set()).add(f"{node.module}.{a.name}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apptest_util import assert_ok, open_page
+from tests.fixtures.apptest_util import assert_ok, open_page
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -3,7 +3,7 @@
 Catalogues are JSON files, one per page and language: ``llmviz/catalogues/<lang>/<page>.json``
 (``{"key": "text"}``), read through the streamlit-free :mod:`llmviz.i18n`. ``t("attention.title")``
 looks up key ``title`` in the ``attention`` catalogue of the active language (``st.session_state["lang"]``).
-A missing key shows ``⟦page.key⟧`` so tests can find it; tests/test_i18n.py checks that
+A missing key shows ``⟦page.key⟧`` so tests can find it; tests/ui/test_i18n.py checks that
 every key exists in every language.
 """
 

@@ -2,8 +2,8 @@
 live view with the sidebar controls, presenter mode's larger base font, the language switch —
 all offline."""
 
-from ui.learn_content import TOUR
 from tests.browser.conftest import assert_offline, no_exception, open_app, wait_idle
+from ui.learn_content import TOUR
 
 N = len(TOUR)
 ROOT_FONT = "() => parseFloat(getComputedStyle(document.documentElement).fontSize)"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import new_context, no_exception, open_app, settle, wait_idle
-from tests.test_zh_complete import _page_files
+from tests.pages.test_zh_complete import _page_files
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 PAGES = [url for _, url in _page_files()]

@@ -10,8 +10,8 @@ import json
 import time
 from urllib.parse import parse_qsl, urlsplit
 
-from ui.learn_content import TOUR
 from tests.browser.conftest import new_context, no_exception, open_app, settle, wait_idle
+from ui.learn_content import TOUR
 
 N = len(TOUR)
 

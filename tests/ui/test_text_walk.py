@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from tests.apptest_util import assert_ok, open_page
+from tests.fixtures.apptest_util import assert_ok, open_page
 from ui.registry import PAGES
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from llmviz.audits import matrix as M
 from llmviz.audits import seat as S
 from llmviz.audits.common import AuditInterrupted
 from llmviz.bias.pairs_data import starter_pairs
-from tests.test_seat import _sets, _write
+from tests.llmviz.bias.test_seat import _sets, _write
 
 ROOT = Path(__file__).resolve().parents[3]
 
