@@ -20,10 +20,10 @@ def test_home_offline_and_switch_model(page, app_url):
 
 
 def test_every_page_opens_in_the_browser(page, app_url):
-    from app import PAGES
+    from ui.registry import PAGES
 
-    for _, _title, _, url_path in PAGES:
-        open_app(page, app_url, url_path)
+    for p in PAGES:
+        open_app(page, app_url, p.url)
         page.locator("h1").first.wait_for(timeout=60_000)
         no_exception(page)
     assert_offline(page)
