@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from llmviz import serving
 from llmviz.errors import LlmvizError
@@ -279,7 +280,7 @@ def export_buttons(
     inputs and parameters in ``meta``; the session's model is added when ``meta`` does not name one). Files
     are built only when a button is clicked (the HTML inlines ~3.5 MB of plotly.js)."""
 
-    session_model = st.session_state.get(MODEL_KEY)
+    session_model = st.session_state.get(MODEL_KEY) if in_session() else None
     meta = {**({"model": session_model} if session_model else {}), **(meta or {})}
 
     stem = safe_stem(stem)  # a safe file name; callers build it from the data (llmviz.report.export_name)
@@ -327,6 +328,12 @@ def plot_config(export_name: str | None = None) -> dict:
 
     png = {**PLOTLY_CONFIG["toImageButtonOptions"], "filename": safe_stem(export_name)}
     return {**PLOTLY_CONFIG, "toImageButtonOptions": png}
+
+
+def in_session() -> bool:
+    """True inside a script run of a browser (or AppTest) session; False in bare mode (a plain import, where
+    ``st.session_state`` is one dict shared by every caller)."""
+    return get_script_run_ctx(suppress_warning=True) is not None
 
 
 def running_under_test() -> bool:

@@ -83,7 +83,7 @@ def test_model_deep_link_payload_shown_as_text():
 def test_sidebar_folder_box_payload_shown_as_text():
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file("picker_app.py", default_timeout=60)
+    at = AppTest.from_file("../fixtures/picker_app.py", default_timeout=60)
     at.run()
     at.sidebar.selectbox(key="picker_choice").set_value("Local folder or GGUF file…").run()
     at.sidebar.text_input(key="picker_text_True").set_value(PAYLOAD).run()

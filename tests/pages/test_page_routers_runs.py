@@ -81,7 +81,9 @@ def test_generation_and_fill_mask_go_through_run_on_click(tiny_llama_dir, kinds)
     at.run()
     assert kinds == ["generate"]
     at = open_page("pages/playground.py", str(tiny_llama_dir), query={"preset": "fill_mask"})
-    at.text_area(key="pg_fill_text").input("I like [MASK] tea.").run()
+    # inputs no other test uses: fill-mask results are shared server-wide, so a text another test already
+    # filled would be a cache hit here and never reach the queue
+    at.text_area(key="pg_fill_text").input("Routers keep [MASK] tea for later.").run()
     at.text_input(key="pg_fill_cands").input("green, black").run()
     assert_ok(at)
     assert kinds.count("fill_mask") >= 1 and "Best filling" in texts(at)

@@ -61,6 +61,7 @@ def test_every_file_of_export_buttons_names_the_model_and_the_inputs(sink):
 
 def test_the_session_model_is_added_when_meta_has_none(sink, monkeypatch):
     monkeypatch.setattr(common.st, "session_state", {common.MODEL_KEY: "gemma3"})
+    monkeypatch.setattr(common, "in_session", lambda: True)  # as in a browser session
     common.export_buttons("k", data=pd.DataFrame({"a": [1]}), stem="d")
     assert _strict(sink["d.json"]())["provenance"]["parameters"]["model"] == "gemma3"
 
