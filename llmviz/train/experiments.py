@@ -99,8 +99,13 @@ class LiveResult:
         ]
 
 
-def run_live(params: LiveParams = OVERFIT, on_eval: Callable[[History], bool | None] | None = None) -> LiveResult:
-    """Train the tiny transformer on ``stories`` grammar stories; validate on ``val_stories`` others."""
+def run_live(
+    params: LiveParams = OVERFIT,
+    on_eval: Callable[[History], bool | None] | None = None,
+    on_step: Callable[[], bool | None] | None = None,
+) -> LiveResult:
+    """Train the tiny transformer on ``stories`` grammar stories; validate on ``val_stories`` others.
+    ``on_step``: checked after every step (Stop, a job's budget), see :func:`llmviz.train.loop.train_lm`."""
     if not 4 <= params.stories <= MAX_STORIES or not 4 <= params.val_stories <= 1000:
         raise InputError(f"Use 4-{MAX_STORIES:,} training and 4-1,000 validation stories.")
     tiny, settings = params.tiny(), params.settings()
@@ -108,7 +113,7 @@ def run_live(params: LiveParams = OVERFIT, on_eval: Callable[[History], bool | N
     texts = C.grammar_corpus(params.stories + params.val_stories, params.words, 0.0, params.seed).texts
     train, val = texts[: params.stories], texts[params.stories :]
     model = build_model(tiny, tok, params.seed)
-    hist = train_lm(model, tok, train, val, settings, on_eval)
+    hist = train_lm(model, tok, train, val, settings, on_eval, on_step=on_step)
     return LiveResult(params, hist, model, tok, count_params(model))
 
 

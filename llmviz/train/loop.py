@@ -206,15 +206,20 @@ def train_lm(
     settings: TrainSettings,
     on_eval: Callable[[History], bool | None] | None = None,
     eval_points: int = EVAL_POINTS,
+    on_step: Callable[[], bool | None] | None = None,
 ) -> History:
     """Train ``model`` in place; returns the history. With early stopping the best weights
-    (lowest validation loss) are restored at the end."""
+    (lowest validation loss) are restored at the end.
+
+    The time limit (``settings.max_seconds``) and ``on_step`` (a cheap check: True, or an exception such as a
+    cancelled job, stops the run) are checked after every optimiser step, not only at evaluation points: a run
+    over its limit evaluates once more at that step (so its curves end where it stopped) and stops."""
     settings.validate()
     with single_thread():
-        return _train(model, tokenizer, train_texts, val_texts, settings, on_eval, eval_points)
+        return _train(model, tokenizer, train_texts, val_texts, settings, on_eval, eval_points, on_step)
 
 
-def _train(model, tokenizer, train_texts, val_texts, settings, on_eval, eval_points) -> History:
+def _train(model, tokenizer, train_texts, val_texts, settings, on_eval, eval_points, on_step=None) -> History:
     torch.manual_seed(settings.seed)
     max_len = (
         model.config.max_position_embeddings
@@ -252,7 +257,10 @@ def _train(model, tokenizer, train_texts, val_texts, settings, on_eval, eval_poi
             run_n += k
             hist.tokens += int(b_attn.sum())
             hist.train_seconds += time.perf_counter() - t0
-            if step % eval_every and step != hist.total_steps:
+            if on_step is not None and on_step():
+                hist.stop_reason = "cancelled"
+            over_time = time.perf_counter() - t_start > settings.max_seconds and step < hist.total_steps
+            if step % eval_every and step != hist.total_steps and not over_time and not hist.stop_reason:
                 continue
             hist.step.append(step)
             hist.epoch.append(step / steps_per_epoch)
@@ -266,11 +274,13 @@ def _train(model, tokenizer, train_texts, val_texts, settings, on_eval, eval_poi
                     best_state = copy.deepcopy(model.state_dict())
             else:
                 since_best += 1
-            if on_eval is not None and on_eval(hist):
+            if hist.stop_reason:
+                pass  # stopped by on_step: this evaluation closes the curves
+            elif on_eval is not None and on_eval(hist):
                 hist.stop_reason = "cancelled"
             elif settings.early_stopping and since_best >= settings.patience:
                 hist.stop_reason = "early_stopping"
-            elif hist.elapsed > settings.max_seconds and step < hist.total_steps:
+            elif (over_time or hist.elapsed > settings.max_seconds) and step < hist.total_steps:
                 hist.stop_reason = "time_limit"
             if hist.stop_reason:
                 break

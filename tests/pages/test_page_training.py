@@ -96,7 +96,7 @@ def test_stop_keeps_a_copy_of_the_curves_the_stopped_run_goes_on_changing(monkey
 
     live = History(step=[2, 4], epoch=[1.0, 2.0], train_loss=[3.0, 2.5], val_loss=[3.1, 2.9], total_steps=8)
 
-    def fake_run_live(params, on_eval=None):
+    def fake_run_live(params, on_eval=None, on_step=None):
         on_eval(live)
         raise LlmvizError("interrupted")  # the old run stops here in this test; in the app it goes on
 

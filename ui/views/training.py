@@ -26,7 +26,7 @@ from llmviz.train.corpus import MAX_SENTENCES, cooccurrence, grammar_corpus
 from llmviz.viz import train as train_figures
 from ui.common import export_buttons, load_cached, plot, plot_config, session_models, session_owner, switch_model
 from ui.i18n import fig_labels, t
-from ui.jobs import run_on_click
+from ui.jobs import check, run_on_click
 from ui.links import copy_link, to_url
 from ui.registry import TRAINING_SECTIONS
 from ui.text import show_error, t_text
@@ -174,7 +174,7 @@ def _train_live(params: experiments.LiveParams, on_eval: Callable[[loop.History]
     st.session_state[PARTIAL] = None
     st.session_state[STOPPED] = None
     st.session_state[STOPPED_NAME] = live_name(params)
-    res = experiments.run_live(params, on_eval)
+    res = experiments.run_live(params, on_eval, on_step=check)  # Stop and the job's budget: at every step
     st.session_state[PARTIAL] = None  # finished: nothing left to show as "stopped"
     return res
 

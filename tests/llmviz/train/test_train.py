@@ -283,3 +283,49 @@ def test_more_repetitions_give_higher_exposure_on_a_seeded_run():
     assert (low.repeats, high.repeats) == (0, 24)
     assert high.exposure > low.exposure + 2
     assert res.n_candidates == 1000 and 0 <= low.exposure <= math.log2(1000)
+
+
+# ---------------------------------------------------------------- issue 24 item 3: limits checked at every step
+def test_time_limit_stops_a_long_run_between_evaluation_points():
+    """5,000 stories x 500 epochs: the first evaluation point is thousands of steps away, and the limit used to
+    be checked only there (205 s for a 5 s limit). Now the run stops within about one step of the limit and
+    evaluates once more, so its curves end where it stopped."""
+    import time
+
+    params = replace(X.OVERFIT, stories=5000, epochs=500, max_seconds=1.0, d_model=32, n_heads=2, d_ff=64)
+    t0 = time.perf_counter()
+    res = X.run_live(params)
+    wall = time.perf_counter() - t0
+    h = res.history
+    assert h.stop_reason == "time_limit"
+    assert h.step[-1] < h.total_steps // 100  # far before the first of the regular evaluation points
+    assert h.elapsed < 1.0 + 3.0 and wall < 1.0 + 12.0  # corpus, model and one evaluation included
+    assert len(h.val_loss) == len(h.step) >= 1
+
+
+def test_on_step_stops_at_that_step_and_exceptions_propagate():
+    calls = []
+
+    def stop_at_5():
+        calls.append(1)
+        return len(calls) >= 5
+
+    params = replace(X.OVERFIT, stories=40, epochs=3)
+    h = X.run_live(params, on_step=stop_at_5).history
+    assert h.stop_reason == "cancelled" and h.step[-1] == 5 and len(calls) == 5
+
+    class Cancelled(Exception):
+        pass
+
+    def boom():
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        X.run_live(params, on_step=boom)
+
+
+def test_checks_at_every_step_leave_a_seeded_run_unchanged():
+    params = replace(X.OVERFIT, stories=40, epochs=4)
+    a = X.run_live(params).history
+    b = X.run_live(params, on_step=lambda: None).history
+    assert a.step == b.step and a.val_loss == b.val_loss and a.train_loss == b.train_loss
