@@ -24,8 +24,12 @@ $(RAY_STAMP): requirements-ray.txt $(STAMP)
 	$(PY) -m pip install -q -r requirements-ray.txt
 	@touch $(RAY_STAMP)
 
+# The app never reaches the Hugging Face hub unless you opt in: LLMVIZ_ALLOW_HUB=1 make run
+# (then only the sidebar's "Hub id…" + Load contacts it, and never on a shared server).
+HF_OFFLINE := $(if $(filter 1,$(LLMVIZ_ALLOW_HUB)),,HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1)
+
 run: install
-	$(VENV)/bin/streamlit run app.py
+	$(HF_OFFLINE) $(VENV)/bin/streamlit run app.py
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \

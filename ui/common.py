@@ -34,7 +34,10 @@ QP_MODEL_SEEN = "llmviz_qp_model_seen"  # the last ?model= this session applied
 DEVICE_KEY = "llmviz_device"
 
 
-SOURCE_KEY = "llmviz_model_source"  # "auto" | "path" (sidebar folder box: never the hub) | "hub"
+# "local" (bundled, session or folder: never the hub; what a URL names) | "path" (sidebar folder box) |
+# "hub" (the user chose "Hub id…" and pressed Load: the one way the app reaches the hub) | "hub-cache" (that
+# hub model on later runs: the local Hugging Face cache only, no connection). llmviz.models.loading.load_model.
+SOURCE_KEY = "llmviz_model_source"
 OWNER_KEY = "llmviz_session_owner"  # random id: the models this session trained or added belong to it
 
 
@@ -43,7 +46,9 @@ MAX_CACHED_MODELS = max(1, int(os.environ.get("LLMVIZ_MAX_MODELS", "2") or 2))
 
 
 @st.cache_resource(show_spinner=False, max_entries=MAX_CACHED_MODELS)
-def _load_shared(spec: str, device: str, source: str, owner: str | None) -> LoadedModel:
+def _load_shared(spec: str, device: str, source: str, owner: str | None, _network: bool = True) -> LoadedModel:
+    if source == "hub" and not _network:
+        source = "hub-cache"
     return load_model(spec, device=device, source=source, owner=owner)
 
 
@@ -68,7 +73,9 @@ def load_cached(spec: str, device: str = "cpu", source: str | None = None) -> Lo
     entry = REGISTRY.get(spec)
     owner = session_owner() if entry is not None and entry.owner is not None else None
     if source is None:
-        source = st.session_state.get(SOURCE_KEY, "auto") if spec == st.session_state.get(MODEL_KEY) else "auto"
+        source = st.session_state.get(SOURCE_KEY, "local") if spec == st.session_state.get(MODEL_KEY) else "local"
+    if source in ("hub", "hub-cache"):  # one cached copy whichever: a rerun finds it without a new download
+        return _load_shared(spec, device, "hub", owner, _network=source == "hub")
     return _load_shared(spec, device, source, owner)
 
 
@@ -99,7 +106,7 @@ def _load_with_status(spec: str, device: str) -> LoadedModel | None:
 
 PICKER_MODE = "llmviz_picker_mode"  # LOCAL_FOLDER / HUB_ID while the user types a path or hub id
 PREV_MODEL_KEY = "llmviz_prev_model"  # the model a "switch to a model that can" button replaced
-SOURCE_TO_OPTION = {"path": LOCAL_FOLDER, "hub": HUB_ID}
+SOURCE_TO_OPTION = {"path": LOCAL_FOLDER, "hub": HUB_ID, "hub-cache": HUB_ID}
 
 
 def _model_from_url(models) -> None:
@@ -109,11 +116,11 @@ def _model_from_url(models) -> None:
     qp_model = st.query_params.get("model")
     if qp_model and qp_model != st.session_state.get(MODEL_KEY):
         st.session_state[MODEL_KEY] = qp_model
-        st.session_state[SOURCE_KEY] = "auto"
+        st.session_state[SOURCE_KEY] = "local"
         st.session_state.pop(PICKER_MODE, None)
     if MODEL_KEY not in st.session_state:
         st.session_state[MODEL_KEY] = DEFAULT_MODEL
-        st.session_state[SOURCE_KEY] = "auto"
+        st.session_state[SOURCE_KEY] = "local"
     current = st.session_state[MODEL_KEY]
     if current in models and qp_model != current:
         st.query_params["model"] = current
@@ -124,7 +131,7 @@ def switch_model(spec: str, remember: bool = True) -> None:
     previous one for the sidebar's way back."""
     old = st.session_state.get(MODEL_KEY)
     st.session_state[MODEL_KEY] = spec
-    st.session_state[SOURCE_KEY] = "auto"
+    st.session_state[SOURCE_KEY] = "local"
     st.session_state.pop(PICKER_MODE, None)
     st.query_params["model"] = spec
     if remember and old and old != spec:
@@ -147,13 +154,14 @@ def model_picker() -> None:
     serving.set_server_address(st.get_option("server.address"))  # shared mode on a non-loopback address
     models = session_models()
     _model_from_url(models)
-    options = list(models) + ([LOCAL_FOLDER] if serving.paths_allowed("model") else []) + [HUB_ID]
+    hub = [] if serving.is_shared() else [HUB_ID]  # a shared server never reaches the hub
+    options = list(models) + ([LOCAL_FOLDER] if serving.paths_allowed("model") else []) + hub
     current = st.session_state[MODEL_KEY]
     # The picker always shows the loaded model (set before the widget is drawn, every run).
     shown = st.session_state.get(PICKER_MODE) or (
         current if current in models else SOURCE_TO_OPTION.get(st.session_state.get(SOURCE_KEY), LOCAL_FOLDER)
     )
-    st.session_state["picker_choice"] = shown if shown in options else HUB_ID
+    st.session_state["picker_choice"] = shown if shown in options else options[0]
     sb = st.sidebar
     sb.markdown(f"### {t('app.model_heading')}")
     option_names = {LOCAL_FOLDER: t("app.opt_local"), HUB_ID: t("app.opt_hub")}
@@ -168,7 +176,7 @@ def model_picker() -> None:
     device = sb.selectbox(t("app.device_label"), DEVICES, key=DEVICE_KEY, help=t("app.device_help"))
     if choice in models:
         st.session_state[MODEL_KEY] = choice
-        st.session_state[SOURCE_KEY] = "auto"
+        st.session_state[SOURCE_KEY] = "local"
     else:
         placeholder = "/path/to/model-folder" if choice == LOCAL_FOLDER else "bert-base-uncased"
         default = current if current not in models else ""
@@ -189,6 +197,8 @@ def model_picker() -> None:
     if spec:
         loaded = _load_with_status(spec, device)
         st.session_state["llmviz_loaded_ok"] = loaded is not None
+        if loaded is not None and st.session_state.get(SOURCE_KEY) == "hub":
+            st.session_state[SOURCE_KEY] = "hub-cache"  # loaded: later runs never contact the hub again
         if loaded is not None:
             f = loaded.facts
             sb.caption(

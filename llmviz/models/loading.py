@@ -24,6 +24,7 @@ from llmviz import serving
 from llmviz.errors import (
     CorruptModelError,
     HubUnavailableError,
+    LlmvizError,
     ModelNotFoundError,
     UnsafeCheckpointError,
     UnsupportedModelError,
@@ -312,10 +313,12 @@ def looks_like_hub_id(spec: str) -> bool:
     return True
 
 
-def _load_hub(repo_id: str, device: str) -> LoadedModel:
+def _load_hub(repo_id: str, device: str, network: bool = True) -> LoadedModel:
+    """A hub id from the local Hugging Face cache, or downloaded when ``network`` and the hub is reachable.
+    A shared server never reaches the hub (the caller refuses first)."""
     from huggingface_hub import snapshot_download
 
-    online = hub_reachable()
+    online = network and hub_reachable()
     try:
         folder = snapshot_download(
             repo_id,
@@ -332,6 +335,23 @@ def _load_hub(repo_id: str, device: str) -> LoadedModel:
     return _load_folder(Path(folder), device, repo_id, "hub")
 
 
+def _resolve_local(spec: str) -> Path | None:
+    """The local model ``spec`` names without asking the hub: an existing path (on a shared server: inside
+    the allowed model folders), or a folder name under one of the allowed model folders. None if none."""
+    try:
+        if serving.is_shared():
+            return serving.resolve_user_path(spec, "model")
+        path = Path(spec).expanduser()
+        if path.exists():
+            return path
+        for root in serving.roots("model"):
+            if (root / spec).exists():
+                return root / spec
+    except (LlmvizError, OSError, ValueError):
+        return None
+    return None
+
+
 # ---------------------------------------------------------------- entry point
 def load_model(
     spec: str,
@@ -343,9 +363,12 @@ def load_model(
     """Load a registry id, a local folder or a hub id. Raises LlmvizError subclasses.
 
     ``progress(stage)`` hears the stages of a slow first GGUF load (see ``gguf_cache.STAGES``).
-    ``source``: "auto" (registry, else path, else hub id), "path" (never the hub: the sidebar's folder
-    box) or "hub". Paths pass the serving mode's check (llmviz.serving: allowed folders on a shared
-    server). ``owner``: the session asking; models another session registered are not visible."""
+    ``source``: "auto" (registry, else path, else hub id: the CLI), "local" (registry or path, never the hub:
+    what a URL or the app names), "path" (never the hub: the sidebar's folder box), "hub" (the user chose
+    "Hub id…" and pressed Load: the only way the app reaches the hub) or "hub-cache" (a hub id already
+    loaded: the local Hugging Face cache only, no connection). A shared server never reaches the hub: hub
+    ids are refused with a message. Paths pass the serving mode's check (llmviz.serving: allowed folders on
+    a shared server). ``owner``: the session asking; models another session registered are not visible."""
     spec = (spec or "").strip()
     if not spec:
         raise ModelNotFoundError("No model given. Pick a bundled model or type a folder path / hub id.")
@@ -366,12 +389,22 @@ def load_model(
             from dataclasses import replace
 
             loaded.facts = replace(loaded.facts, license=entry.license)
-    elif source == "hub" or (source == "auto" and looks_like_hub_id(spec)):
+    elif source in ("hub", "hub-cache") or (source == "auto" and looks_like_hub_id(spec)):
+        if serving.is_shared():
+            raise ModelNotFoundError(
+                "This shared server loads no model from the hub. Pick a bundled model, or a folder the "
+                "teacher made available."
+            )
         if not looks_like_hub_id(spec):
             raise ModelNotFoundError(f"'{spec}' is not a hub id (name or owner/name).")
-        loaded = _load_hub(spec, device)
+        loaded = _load_hub(spec, device, network=source != "hub-cache")
+    elif source == "local" and _resolve_local(spec) is None:
+        raise ModelNotFoundError(
+            f"No bundled model, session model or model folder called '{spec[:80]}'. A link never loads a "
+            'model from the hub: choose "Hub id…" in the sidebar for that.'
+        )
     else:
-        path = serving.resolve_user_path(spec, "model")
+        path = _resolve_local(spec) if source == "local" else serving.resolve_user_path(spec, "model")
         if path.suffix == ".gguf" and path.is_file():
             loaded = load_gguf(path, device, spec, progress)
         else:
