@@ -115,6 +115,31 @@ def resolve_user_path(typed: str, kind: str) -> Path:
     )
 
 
+MAX_FOLDER_ENTRIES = 10_000  # files a model folder may hold (checked one by one on a shared server)
+
+
+def check_folder_inside_roots(folder: Path, kind: str = "model") -> None:
+    """On a shared server, every file a loader may open in ``folder`` (config, tokenizer files, weights, any
+    sub-folder) must resolve inside the allowed folders: a symlink such as ``config.json -> /etc/passwd`` is
+    refused. The message names the file as it is in the folder, never its target. No-op in localhost mode."""
+    if not is_shared():
+        return
+    allowed = roots(kind)
+    for i, entry in enumerate(folder.rglob("*")):
+        if i >= MAX_FOLDER_ENTRIES:
+            raise InputError(f"This folder holds more than {MAX_FOLDER_ENTRIES:,} files; a model folder needs a few.")
+        try:
+            real = entry.resolve(strict=True)
+        except (OSError, RuntimeError):
+            real = None
+        if real is None or not any(real == root or root in real.parents for root in allowed):
+            name = entry.relative_to(folder).as_posix()
+            raise PathNotAllowedError(
+                f"'{name[:120]}' in this model folder points outside the folders this shared server allows "
+                "(a link to another place). Ask the teacher to copy the real files into the folder."
+            )
+
+
 def read_user_file(typed: str, kind: str, max_bytes: int) -> bytes:
     """Read a regular file named by the user, after the mode check and a size check by ``stat``.
 

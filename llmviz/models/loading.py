@@ -11,7 +11,6 @@ Safety rules enforced here: weights only from safetensors or GGUF, never pickle;
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import os
 import socket
@@ -55,6 +54,7 @@ from llmviz.models.gguf_cache import (
     load_chunked_gguf,
     load_gguf,
 )
+from llmviz.safe_io import load_json_file
 
 log = logging.getLogger(__name__)
 
@@ -245,10 +245,10 @@ def check_folder(path: Path, shown: str | None = None) -> None:
         raise ModelNotFoundError(f"'{shown}' has no *.safetensors weights.")
     if (path / "config.json").stat().st_size > MAX_CONFIG_BYTES:
         raise CorruptModelError(f"config.json in '{shown}' is larger than {MAX_CONFIG_BYTES // 10**6} MB.")
-    try:
-        json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise CorruptModelError(f"config.json in '{shown}' is not valid JSON ({err}).") from err
+    try:  # any failure (bad bytes, deep nesting...) in words, never the parser's text or the file's bytes
+        load_json_file(path / "config.json", f"config.json in '{shown}'", MAX_CONFIG_BYTES)
+    except LlmvizError as err:
+        raise CorruptModelError(str(err)) from None
 
 
 def _load_folder(path: Path, device: str, model_id: str, source: str, shown: str | None = None) -> LoadedModel:
@@ -408,6 +408,7 @@ def load_model(
         if path.suffix == ".gguf" and path.is_file():
             loaded = load_gguf(path, device, spec, progress)
         else:
+            serving.check_folder_inside_roots(path)  # shared server: no file of it may lead out of the roots
             loaded = _load_folder(path, device, spec, "folder", shown=spec)
     log.info("loaded %s in %.2fs", spec, time.perf_counter() - t0)
     return loaded
