@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import pytest
 
 import ui.common as common
 from llmviz.report import csv_export, html_export, json_export, read_html_provenance
@@ -19,19 +18,7 @@ from llmviz.report import csv_export, html_export, json_export, read_html_proven
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class _Col:
-    def __init__(self, sink):
-        self.sink = sink
-
-    def download_button(self, label, data, file_name, mime, key, **kw):
-        self.sink[file_name] = data
-
-
-@pytest.fixture
-def sink(monkeypatch):
-    files = {}
-    monkeypatch.setattr(common.st, "columns", lambda n: [_Col(files) for _ in range(n)])
-    return files
+# `sink`: tests/ui/conftest.py
 
 
 def _strict(text: str):

@@ -4,24 +4,10 @@ import json
 
 import pandas as pd
 import plotly.graph_objects as go
-import pytest
 
 import ui.common as common
 
-
-class _Col:
-    def __init__(self, sink):
-        self.sink = sink
-
-    def download_button(self, label, data, file_name, mime, key, **kw):
-        self.sink[file_name] = data
-
-
-@pytest.fixture
-def sink(monkeypatch):
-    files = {}
-    monkeypatch.setattr(common.st, "columns", lambda n: [_Col(files) for _ in range(n)])
-    return files
+# `sink`: tests/ui/conftest.py
 
 
 def test_export_buttons_build_files_lazily_with_provenance(sink):
