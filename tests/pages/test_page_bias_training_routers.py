@@ -7,13 +7,11 @@ result; "Link to this view" carries the section / preset and reopens it."""
 from __future__ import annotations
 
 import ast
-from collections import OrderedDict
 from pathlib import Path
 
 import pytest
 import streamlit as st
 
-from llmviz import jobs as J
 from llmviz.runs import store as RS
 from tests.fixtures.apptest_util import assert_ok, open_page, texts
 from ui import jobs as ui_jobs
@@ -50,22 +48,7 @@ def test_views_use_the_one_run_and_remember(views):
     assert "bias_go_" not in source
 
 
-@pytest.fixture
-def kinds(monkeypatch):
-    """A fresh server queue that records the kind of every job submitted to it, and no server-wide results
-    left by other tests."""
-    q = J.JobQueue(max_jobs=1, budget_s=120)
-    seen = []
-    submit = q.submit
-
-    def spy(owner, kind="job", *a, **k):
-        seen.append(kind)
-        return submit(owner, kind, *a, **k)
-
-    monkeypatch.setattr(q, "submit", spy)
-    monkeypatch.setattr(J, "_QUEUE", q)
-    monkeypatch.setattr(ui_jobs, "_SHARED", OrderedDict())
-    return seen
+# `kinds`: tests/pages/conftest.py
 
 
 @pytest.fixture

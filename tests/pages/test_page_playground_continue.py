@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from llmviz import jobs as J
 from llmviz.generation.generate import GenerationStream, SamplingParams, build_prompt
 from llmviz.generation.presets import COMPLETION_PRESETS
 from llmviz.generation.transcript import transcript_json
@@ -16,20 +13,7 @@ from tests.fixtures.apptest_util import assert_ok, open_page, texts
 PAGE = "pages/playground.py"
 
 
-@pytest.fixture
-def kinds(monkeypatch):
-    """A fresh server queue that records the kind of every job submitted to it."""
-    q = J.JobQueue(max_jobs=1, budget_s=120)
-    seen = []
-    submit = q.submit
-
-    def spy(owner, kind="job", *a, **k):
-        seen.append(kind)
-        return submit(owner, kind, *a, **k)
-
-    monkeypatch.setattr(q, "submit", spy)
-    monkeypatch.setattr(J, "_QUEUE", q)
-    return seen
+# `kinds`: tests/pages/conftest.py
 
 
 def test_continue_extends_the_output_text_tokens_and_transcript(tiny_llama_dir, tiny_llama, kinds):

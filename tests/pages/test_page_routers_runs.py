@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from llmviz import jobs as J
 from tests.fixtures.apptest_util import assert_ok, open_page, texts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,20 +25,7 @@ def test_page_is_a_router(page):
     assert not (ROOT / "ui/on_click.py").exists()
 
 
-@pytest.fixture
-def kinds(monkeypatch):
-    """A fresh server queue that records the kind of every job submitted to it."""
-    q = J.JobQueue(max_jobs=1, budget_s=120)
-    seen = []
-    submit = q.submit
-
-    def spy(owner, kind="job", *a, **k):
-        seen.append(kind)
-        return submit(owner, kind, *a, **k)
-
-    monkeypatch.setattr(q, "submit", spy)
-    monkeypatch.setattr(J, "_QUEUE", q)
-    return seen
+# `kinds`: tests/pages/conftest.py
 
 
 def test_attribution_is_kept_across_sections_and_shared_with_the_next_session(tiny_llama_dir, kinds):
