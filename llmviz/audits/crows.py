@@ -18,7 +18,6 @@ Scores are log-likelihoods in natural log (pseudo-log-likelihood over shared tok
 
 from __future__ import annotations
 
-import csv
 import html
 import json
 import os
@@ -31,7 +30,7 @@ import pandas as pd
 
 from llmviz import engine as E
 from llmviz.audits.common import AuditInterrupted, Counter, Progress
-from llmviz.bias.pairs_data import COLUMNS, file_sha256, iter_pairs_file
+from llmviz.bias.pairs_data import COLUMNS, count_rows, file_sha256, iter_pairs_file
 from llmviz.bias.sharded import CROWS_SHARD, CrowsScorer
 from llmviz.bias.stats import summary_by_type
 from llmviz.errors import LlmvizError
@@ -151,10 +150,7 @@ def _test_pace_s() -> float:
 
 
 def _count_rows(path: Path) -> int:
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        rows = csv.reader(fh)
-        next(rows, None)
-        return sum(1 for r in rows if any(c.strip() for c in r))
+    return count_rows(path)  # a malformed CSV is an InputError in words, never a csv traceback
 
 
 def _is_header(rec: dict) -> bool:
@@ -177,7 +173,7 @@ def load_partial(path: Path, sha: str, model: str) -> list[dict[str, Any]]:
                 rec = json.loads(line)
                 if not isinstance(rec, dict):
                     raise ValueError(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: a line nested too deeply
                 if i == len(lines) - 1:  # torn last line: drop it
                     break
                 raise LlmvizError(f"'{path}' is damaged (line {i + 1}); delete it or drop --resume.") from None

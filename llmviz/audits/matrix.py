@@ -150,7 +150,7 @@ def cell_done(path: Path, cell: Cell) -> dict[str, Any] | None:
     """The finished cell report, or None (missing, half-written or from another model/data)."""
     try:
         rep = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: a cell file nested too deeply
         return None
     if not isinstance(rep, dict) or rep.get("matrix_cell") != cell.marker:
         return None

@@ -23,6 +23,7 @@ from llmviz.models.loading import load_model
 from llmviz.report import provenance, sha256_bytes
 from llmviz.runs.record import record_stereoset
 from llmviz.runs.store import try_record
+from llmviz.safe_io import read_bytes
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,8 @@ def evaluate_predictions(gold: str, predictions: str, n_boot: int = 5000, seed: 
     pred = Path(predictions).expanduser()
     if not pred.is_file():
         raise LlmvizError(f"No predictions file at '{pred.name}'. Check --predictions.")
-    scores = SS.parse_predictions(pred.read_bytes())
+    pred_bytes = read_bytes(pred, f"'{pred.name}'", SS.MAX_UPLOAD_BYTES)
+    scores = SS.parse_predictions(pred_bytes)
     run = SS.StereoSetRun(
         data,
         scores,
@@ -150,7 +152,7 @@ def evaluate_predictions(gold: str, predictions: str, n_boot: int = 5000, seed: 
     params = {
         "gold": str(gold),
         "predictions": str(pred),
-        "predictions_sha256": sha256_bytes(pred.read_bytes()),
+        "predictions_sha256": sha256_bytes(pred_bytes),
         "n_boot": n_boot,
         "seed": seed,
     }

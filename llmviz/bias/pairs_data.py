@@ -8,6 +8,7 @@ and says how to fix it.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import os
@@ -20,6 +21,7 @@ import pandas as pd
 from llmviz import serving
 from llmviz.errors import InputError
 from llmviz.limits import MAX_CSV_BYTES
+from llmviz.safe_io import line_of, reading
 
 COLUMNS = ("sent_more", "sent_less", "stereo_antistereo", "bias_type")
 DIRECTIONS = ("stereo", "antistereo")
@@ -49,9 +51,9 @@ def _decode(data: bytes, name: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise InputError(
-            f"'{name}' is not UTF-8 text (at byte {err.start}). "
+            f"'{name}' is not UTF-8 text (near line {line_of(data, err.start)}). "
             "Save the file as UTF-8 (e.g. in a spreadsheet: 'CSV UTF-8') and try again."
-        ) from err
+        ) from None
 
 
 def validate_frame(
@@ -99,13 +101,25 @@ def validate_frame(
     return df
 
 
+def _fields_match(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """pandas takes the first field(s) as an index when the first data row has more fields than the header
+    (the columns would shift); refuse that in words."""
+    if not isinstance(df.index, pd.RangeIndex):
+        raise InputError(
+            f"'{name}' is not a well-formed CSV: the first data row has more fields than the header "
+            f"({len(df.columns)}). Quote sentences that contain commas."
+        )
+    return df
+
+
 def _read(text: str, name: str, **kw):
-    try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True, **kw)
-    except pd.errors.EmptyDataError as err:
-        raise InputError(f"'{name}' has no rows. Give a CSV with the header {','.join(COLUMNS)}.") from err
-    except pd.errors.ParserError as err:
-        raise InputError(f"'{name}' is not a well-formed CSV ({err}). Quote sentences that contain commas.") from err
+    """pandas' parse of ``text``; its errors in words (safe_io.reading), never pandas' own text."""
+    with reading(f"'{name}'"):
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True, **kw)
+            return _fields_match(frame, name)
+        except pd.errors.EmptyDataError:
+            raise InputError(f"'{name}' has no rows. Give a CSV with the header {','.join(COLUMNS)}.") from None
 
 
 def parse_pairs(data: bytes, name: str = "upload.csv") -> PairSet:
@@ -115,9 +129,9 @@ def parse_pairs(data: bytes, name: str = "upload.csv") -> PairSet:
             f"'{name}' is {len(data) / 1e6:.0f} MB; the page accepts up to {MAX_UPLOAD_BYTES // 10**6} MB. "
             "Use the CLI (`python -m llmviz bias-audit`) for larger files."
         )
-    text = _decode(data, name)
     notices: list[str] = []
-    df = validate_frame(_read(text, name), name, notices=notices)
+    with reading(f"'{name}'"):  # whatever pandas or the checks meet (memory...) becomes one sentence
+        df = validate_frame(_read(_decode(data, name), name), name, notices=notices)
     if df.empty:
         raise InputError(f"'{name}' has a header but no pairs (every row is empty).")
     return PairSet(df.reset_index(drop=True), name, hashlib.sha256(data).hexdigest(), notices)
@@ -156,16 +170,28 @@ def iter_pairs_file(
     if p.stat().st_size == 0:
         raise InputError(f"'{p}' is empty. Give a CSV with the columns {', '.join(COLUMNS)}.")
     first = 1
-    try:
-        with open(p, encoding="utf-8-sig", newline="") as fh:
-            reader = pd.read_csv(fh, dtype=str, keep_default_na=False, skip_blank_lines=True, chunksize=chunk_rows)
-            for chunk in reader:
-                chunk.index = range(len(chunk))
-                yield validate_frame(chunk, str(p), first, notices).reset_index(drop=True)
-                first += len(chunk)
-    except UnicodeDecodeError as err:
-        raise InputError(f"'{p}' is not UTF-8 text (near data row {first}). Save it as UTF-8 and try again.") from err
-    except pd.errors.EmptyDataError as err:
-        raise InputError(f"'{p}' has no rows. Give a CSV with the header {','.join(COLUMNS)}.") from err
-    except pd.errors.ParserError as err:
-        raise InputError(f"'{p}' is not a well-formed CSV ({err}). Quote sentences that contain commas.") from err
+    with reading(f"'{p}'"):  # pandas' own errors (a quote left open...) in words
+        try:
+            with open(p, encoding="utf-8-sig", newline="") as fh:
+                reader = pd.read_csv(fh, dtype=str, keep_default_na=False, skip_blank_lines=True, chunksize=chunk_rows)
+                for chunk in reader:
+                    chunk = _fields_match(chunk, str(p))
+                    chunk.index = range(len(chunk))
+                    yield validate_frame(chunk, str(p), first, notices).reset_index(drop=True)
+                    first += len(chunk)
+        except UnicodeDecodeError:
+            raise InputError(
+                f"'{p}' is not UTF-8 text (near data row {first}). Save it as UTF-8 and try again."
+            ) from None
+        except pd.errors.EmptyDataError:
+            raise InputError(f"'{p}' has no rows. Give a CSV with the header {','.join(COLUMNS)}.") from None
+
+
+def count_rows(path: str | os.PathLike) -> int:
+    """Data rows of a CSV file that are not empty (for a progress total), read as the csv module splits them;
+    a malformed file is an InputError in words (an unclosed quote, a field too long...)."""
+    p = Path(path).expanduser()
+    with reading(f"'{p}'"), open(p, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        rows = csv.reader(fh)
+        next(rows, None)
+        return sum(1 for r in rows if any(c.strip() for c in r))

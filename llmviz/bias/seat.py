@@ -14,7 +14,6 @@ Sets may hold up to MAX_ITEMS_PER_SET items; they are embedded ``weat.EMBED_BATC
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -24,6 +23,7 @@ import numpy as np
 from llmviz.bias import weat as W
 from llmviz.errors import InputError
 from llmviz.models.loading import LoadedModel
+from llmviz.safe_io import load_json, read_bytes, reading
 
 MAX_ITEMS_PER_SET = W.MAX_WORDS_PER_SET  # 2,000 items per set; the largest SEAT sentence set holds ~350
 MAX_FILE_BYTES = 5 * 10**6
@@ -58,15 +58,17 @@ def parse_seat(raw: bytes, name: str) -> SeatTest:
         raise InputError(
             f"{label}: {len(raw) / 1e6:.1f} MB; the limit for a SEAT file is {MAX_FILE_BYTES // 10**6} MB."
         )
-    try:
-        doc = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise InputError(f"{label} is not UTF-8 text.") from None
-    except json.JSONDecodeError as err:
-        raise InputError(
-            f"{label} is not one JSON object (line {err.lineno}, column {err.colno}). A SEAT file "
-            'holds {"targ1": {"category", "examples"}, "targ2", "attr1", "attr2"}.'
-        ) from None
+    with reading(label):  # the checks below may still meet a deep value or run out of memory
+        doc = load_json(
+            raw,
+            label,
+            "one JSON object",
+            hint='A SEAT file holds {"targ1": {"category", "examples"}, "targ2", "attr1", "attr2"}.',
+        )
+        return _seat_test(doc, name, label)
+
+
+def _seat_test(doc, name: str, label: str) -> SeatTest:
     if not isinstance(doc, dict) or not all(k in doc for k in SET_KEYS):
         raise InputError(
             f"{label} is not a SEAT test: it needs the keys {', '.join(SET_KEYS)}, each "
@@ -101,7 +103,7 @@ def load_seat_tests(paths: Sequence[str | Path]) -> list[SeatTest]:
         raise InputError("No SEAT test files (*.jsonl or *.json) found.")
     if len(files) > MAX_TESTS:
         raise InputError(f"{len(files)} test files; the limit is {MAX_TESTS} per run.")
-    return [parse_seat(f.read_bytes(), f.name) for f in files]
+    return [parse_seat(read_bytes(f, f.name, MAX_FILE_BYTES), f.name) for f in files]
 
 
 def run_test(

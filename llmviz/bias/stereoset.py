@@ -26,7 +26,6 @@ inflates only the count, not the scores). Bootstrap CIs resample examples within
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -38,6 +37,7 @@ from llmviz.bias.stats import N_BOOT, SEED
 from llmviz.errors import InputError, UnsupportedModelError
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
 from llmviz.report import sha256_bytes
+from llmviz.safe_io import load_json, read_bytes, reading
 
 SPLITS = ("intrasentence", "intersentence")
 LABELS = ("stereotype", "anti-stereotype", "unrelated")
@@ -151,12 +151,11 @@ def parse_stereoset(raw: bytes, source: str = "upload") -> StereoSetData:
     """Parse the bytes of a StereoSet JSON file. Raises InputError with a user message."""
     if len(raw) > MAX_UPLOAD_BYTES:
         raise InputError(f"The file is {len(raw) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 10**6} MB.")
-    try:
-        doc = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise InputError("The file is not UTF-8 text. Save it as UTF-8 JSON.") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"The file is not valid JSON (line {err.lineno}, column {err.colno}).") from None
+    with reading("The StereoSet file"):  # validation below may still meet a deep value or run out of memory
+        return _parse_stereoset(raw, source, load_json(raw, "The StereoSet file"))
+
+
+def _parse_stereoset(raw: bytes, source: str, doc) -> StereoSetData:
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), dict):
         raise _fail("the top level", "has no 'data' object")
     data = doc["data"]
@@ -188,7 +187,7 @@ def load_stereoset(path: str | Path) -> StereoSetData:
     p = Path(path).expanduser()
     if not p.is_file():
         raise InputError(f"No StereoSet file at '{p.name}'. Check the path.")
-    return parse_stereoset(p.read_bytes(), str(p))
+    return parse_stereoset(read_bytes(p, f"'{p.name}'", MAX_UPLOAD_BYTES), str(p))
 
 
 def illustrative_set() -> StereoSetData:
@@ -340,10 +339,11 @@ def predictions_doc(data: StereoSetData, scores: dict[str, float]) -> dict[str, 
 
 
 def parse_predictions(raw: bytes) -> dict[str, float]:
-    try:
-        doc = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InputError("The predictions file is not UTF-8 JSON.") from None
+    with reading("The predictions file"):
+        return _parse_predictions(load_json(raw, "The predictions file"))
+
+
+def _parse_predictions(doc) -> dict[str, float]:
     if not isinstance(doc, dict) or not any(isinstance(doc.get(s), list) for s in SPLITS):
         raise InputError('Predictions must be {"intrasentence": [{"id", "score"}], "intersentence": [...]}.')
     out = {}
