@@ -13,6 +13,7 @@ from llmviz.runs import store as RS
 def store(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMVIZ_HOME", str(tmp_path))
     monkeypatch.delenv("LLMVIZ_DB_URL", raising=False)
+    monkeypatch.setattr(RS, "LOCK_WAIT_S", 0.5)  # a held lock is retried this long before the run is spooled
     RS.reset_engines()
     yield tmp_path
     RS.reset_engines()
@@ -109,3 +110,72 @@ def test_db_url_override(tmp_path, monkeypatch):
         assert (tmp_path / "lab.db").is_file() and len(RS.list_runs()) == 1
     finally:
         RS.reset_engines()
+
+
+def _locked_insert(conn, doc):
+    from sqlalchemy.exc import OperationalError
+
+    raise OperationalError("INSERT INTO runs ...", {}, sqlite3.OperationalError("database is locked"))
+
+
+def test_a_run_the_store_cannot_take_is_spooled_and_imported_once(store, monkeypatch):
+    RS.record_run("seat", "first", {}, [])
+    insert = RS._insert_run
+    monkeypatch.setattr(RS, "_insert_run", _locked_insert)  # every write fails as "locked", however long retried
+    rid, msg = RS.try_record(kind="crows_pairs", model="spooled", summary={"pct": 50.0}, items=_items([1, 0], "xy"))
+    files = list((store / "runs.spool").glob("*.json"))
+    assert rid is None and len(files) == 1
+    assert "locked" in msg and f"runs.spool/{files[0].name}" in msg and "next time it opens" in msg
+    assert "not recorded" not in msg and str(store) not in msg
+    saved = files[0].read_bytes()
+    monkeypatch.setattr(RS, "_insert_run", insert)
+    RS.reset_engines()
+    runs = RS.list_runs()  # the next open imports it
+    assert [r["model"] for r in runs] == ["spooled", "first"] and not files[0].exists()
+    got = RS.get_run(runs[0]["id"])
+    assert got["summary"] == {"pct": 50.0} and [(i["key"], i["value"]) for i in got["items"]] == [("k0", 1), ("k1", 0)]
+    files[0].parent.mkdir(exist_ok=True)
+    files[0].write_bytes(saved)  # as if a second process had read it before the first removed it
+    RS.reset_engines()
+    assert [r["model"] for r in RS.list_runs()] == ["spooled", "first"]  # imported exactly once
+    assert not files[0].exists()
+
+
+def test_reading_a_locked_store_says_nothing_about_recording(store, capsys):
+    from llmviz.cli import main
+
+    RS.record_run("seat", "m", {}, [])
+    RS.reset_engines()
+    con = sqlite3.connect(store / "runs.sqlite", timeout=0, isolation_level=None)
+    con.execute("PRAGMA journal_mode=DELETE")  # a lock that also keeps readers out
+    con.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(RS.RunStoreError) as err:
+            RS.list_runs()
+        assert main(["runs", "list"]) == 2
+    finally:
+        con.rollback()
+        con.close()
+    for text in (str(err.value), capsys.readouterr().err):
+        assert "locked" in text and "cannot be read" in text and "not recorded" not in text
+
+
+def test_an_older_store_with_two_version_rows_is_migrated_to_one(store):
+    with sqlite3.connect(store / "runs.sqlite") as con:  # version 1, as two racing openers of an old build left it
+        con.execute("create table schema_version (version integer not null)")
+        con.executemany("insert into schema_version values (?)", [(1,), (1,)])
+        con.execute(
+            "create table runs (id integer primary key autoincrement, kind varchar(32) not null, model varchar(512) "
+            "not null, model_hash varchar(64), data_sha256 varchar(64), data_path varchar(1024), parameters text, "
+            "versions text, date varchar(40) not null, summary text, n_items integer not null)"
+        )
+        con.execute(
+            "create table run_items (run_id integer not null references runs(id) on delete cascade, idx integer "
+            "not null, item_key varchar(512) not null, grp varchar(128), value float, extra text)"
+        )
+        con.execute("insert into runs (kind, model, date, summary, n_items) values ('seat', 'old', 'd', '{}', 0)")
+    assert [r["model"] for r in RS.list_runs()] == ["old"]
+    RS.record_run("seat", "new", {}, [])
+    assert [r["model"] for r in RS.list_runs()] == ["new", "old"]
+    with sqlite3.connect(store / "runs.sqlite") as con:
+        assert con.execute("select version from schema_version").fetchall() == [(RS.SCHEMA_VERSION,)]
