@@ -4,6 +4,7 @@ settings, model picker, guided-tour controls)."""
 import streamlit as st
 
 from ui.common import model_picker
+from ui.guard import apply_error_display, page_guard
 from ui.i18n import LANG_KEY, LANG_SWITCH, LANGS, lang, set_lang, t
 from ui.jobs import cancel_stale
 from ui.learn import tour_sidebar
@@ -11,6 +12,8 @@ from ui.links import CONTRAST_KEY, PRESENTER_KEY, accept_flag_from_query, apply_
 from ui.registry import DEFAULT_PAGE, PAGES
 
 st.set_page_config(page_title="llmviz", page_icon="static/icon.png", layout="wide")  # local file: no CDN
+if apply_error_display():  # a shared server shows no error details or help links; the browser learns it on a run
+    st.rerun()
 
 # One rule for the language: ?lang= in the URL (a link, a reload) wins over the session; a URL
 # without it (sidebar navigation) keeps the session's language and gets it back.
@@ -52,5 +55,8 @@ with sb.expander(t("app.classroom"), expanded=bool(st.session_state.get(PRESENTE
 apply_presenter_style()
 
 cancel_stale()  # a new run of this session (click, rerun, other page) stops its older queued/running job
-model_picker()
-nav.run()
+# A shared server: a failure shows a short message and its traceback goes to the server's log
+with page_guard("sidebar"):
+    model_picker()
+with page_guard(nav.url_path):
+    nav.run()

@@ -23,12 +23,23 @@ MIN_EXPLAIN_TOKENS = 16
 
 # Bias: WEAT/SEAT word lists (issue #14 may raise this with batched scoring; keep it the one knob)
 MAX_WEAT_WORDS = 2000  # per target/attribute set (SEAT sentence sets hold up to ~350), scored in batches
+# Uploads: one number for Streamlit's refusal (.streamlit/config.toml server.maxUploadSize, in Streamlit's
+# megabytes of 1024 x 1024 bytes) and every message that states it ("up to 50 MB")
+MAX_UPLOAD_MB = 50
 # Minimal-pair CSV (page upload or an allowed path); the CLI streams larger files
-MAX_CSV_BYTES = 50 * 1024 * 1024
+MAX_CSV_BYTES = MAX_UPLOAD_MB * 1024 * 1024
+
+# Path boxes (sidebar folder / GGUF file / hub id, Bias -> File path): longer input is refused, not echoed
+MAX_PATH_CHARS = 1024
 MAX_CSV_ROWS = 500  # pairs scored in the page
 
 # Training lab: the corpus is generated from a grammar; its size is the number of stories
 MAX_TRAIN_STORIES = 5000
+
+
+def megabytes(n_bytes: int) -> float:
+    """``n_bytes`` in the megabytes of :data:`MAX_UPLOAD_MB` (1024 x 1024 bytes), for messages."""
+    return n_bytes / (1024 * 1024)
 
 
 def explain_token_limit(n_params: int) -> int:

@@ -19,6 +19,7 @@ import stat
 from pathlib import Path
 
 from llmviz.errors import InputError
+from llmviz.limits import MAX_PATH_CHARS, megabytes
 
 LOCALHOST, SHARED = "localhost", "shared"
 MODEL_DIRS_ENV, DATA_DIRS_ENV, SHARED_ENV = "LLMVIZ_MODEL_DIRS", "LLMVIZ_DATA_DIRS", "LLMVIZ_SHARED"
@@ -89,6 +90,8 @@ def resolve_user_path(typed: str, kind: str) -> Path:
     typed = (typed or "").strip()
     if not typed:
         raise InputError("No path given.")
+    if len(typed) > MAX_PATH_CHARS:  # refused before any message could echo it
+        raise InputError(f"The path is {len(typed):,} characters long; the limit is {MAX_PATH_CHARS:,}.")
     if "\x00" in typed:
         raise InputError("The path contains a NUL character.")
     if not is_shared():
@@ -158,14 +161,16 @@ def read_user_file(typed: str, kind: str, max_bytes: int) -> bytes:
     if st.st_size == 0:
         raise InputError(f"'{typed}' is empty.")
     if st.st_size > max_bytes:
-        raise InputError(f"'{typed}' is {st.st_size / 1e6:.1f} MB; the limit here is {max_bytes / 1e6:.0f} MB.")
+        raise InputError(
+            f"'{typed}' is {megabytes(st.st_size):.1f} MB; the limit here is {megabytes(max_bytes):.0f} MB."
+        )
     try:
         with open(path, "rb") as fh:
             data = fh.read(max_bytes + 1)
     except OSError:
         raise InputError(f"'{typed}' cannot be read (permissions?).") from None
     if len(data) > max_bytes:  # grew since stat
-        raise InputError(f"'{typed}' is larger than the limit of {max_bytes / 1e6:.0f} MB.")
+        raise InputError(f"'{typed}' is larger than the limit of {megabytes(max_bytes):.0f} MB.")
     return data
 
 

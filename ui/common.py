@@ -11,6 +11,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from llmviz import serving
 from llmviz.errors import LlmvizError
+from llmviz.limits import MAX_PATH_CHARS
 from llmviz.models.loading import (
     DEVICES,
     PROBES_BY_KIND,
@@ -148,6 +149,17 @@ def _on_pick() -> None:
         st.session_state[PICKER_MODE] = choice
 
 
+def path_box_problem(typed: str, empty_key: str) -> str | None:
+    """The message for what a path box holds when it cannot be used (empty: the catalogue's ``empty_key``;
+    longer than MAX_PATH_CHARS: its length, never the path itself), else None."""
+    text = (typed or "").strip()
+    if not text:
+        return t(empty_key)
+    if len(text) > MAX_PATH_CHARS:
+        return t("app.path_too_long", n=f"{len(text):,}", limit=f"{MAX_PATH_CHARS:,}")
+    return None
+
+
 def model_picker() -> None:
     """Sidebar picker shared by every page; the choice lives in session state."""
 
@@ -185,8 +197,13 @@ def model_picker() -> None:
             value=default,
             placeholder=placeholder,
             key=f"picker_text_{choice == LOCAL_FOLDER}",
+            help=t("app.path_help", n=f"{MAX_PATH_CHARS:,}"),
         )
-        if sb.button(t("app.load"), key="picker_load"):
+        load = sb.button(t("app.load"), key="picker_load")
+        problem = path_box_problem(typed, "app.path_empty" if choice == LOCAL_FOLDER else "app.hub_empty")
+        if load and problem:  # empty or too long: say so (the model stays as it was)
+            sb.error(problem, icon=":material/error:")
+        elif load:
             st.session_state[MODEL_KEY] = typed.strip()
             st.session_state[SOURCE_KEY] = "path" if choice == LOCAL_FOLDER else "hub"
             if "model" in st.query_params:  # a folder or hub id is not put in shared links

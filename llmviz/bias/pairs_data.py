@@ -20,7 +20,7 @@ import pandas as pd
 
 from llmviz import serving
 from llmviz.errors import InputError
-from llmviz.limits import MAX_CSV_BYTES
+from llmviz.limits import MAX_CSV_BYTES, MAX_UPLOAD_MB, megabytes
 from llmviz.safe_io import line_of, reading
 
 COLUMNS = ("sent_more", "sent_less", "stereo_antistereo", "bias_type")
@@ -126,7 +126,7 @@ def parse_pairs(data: bytes, name: str = "upload.csv") -> PairSet:
     """Validate CSV bytes (an upload) and return the pairs."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise InputError(
-            f"'{name}' is {len(data) / 1e6:.0f} MB; the page accepts up to {MAX_UPLOAD_BYTES // 10**6} MB. "
+            f"'{name}' is {megabytes(len(data)):.0f} MB; the page accepts up to {MAX_UPLOAD_MB} MB. "
             "Use the CLI (`python -m llmviz bias-audit`) for larger files."
         )
     notices: list[str] = []

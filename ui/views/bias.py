@@ -26,16 +26,17 @@ from llmviz.bias import mitigation, stereoset, weat
 from llmviz.bias import pairs as pair_scoring
 from llmviz.bias import seat as seat_files
 from llmviz.bias import templates as template_probe
-from llmviz.bias.pairs_data import MAX_UPLOAD_BYTES, PairSet, load_pairs, parse_pairs, starter_pairs
+from llmviz.bias.pairs_data import PairSet, load_pairs, parse_pairs, starter_pairs
 from llmviz.bias.stats import ci_width_warning
-from llmviz.errors import LlmvizError
+from llmviz.errors import InputError, LlmvizError
+from llmviz.limits import MAX_PATH_CHARS, MAX_UPLOAD_MB
 from llmviz.models.loading import CAUSAL_LM, ENCODER, MASKED_LM, LoadedModel
 from llmviz.report import export_name, frame_csv, sha256_bytes
 from llmviz.runs import record as run_record
 from llmviz.runs import store as run_store
 from llmviz.viz import benchmarks as benchmark_figures
 from llmviz.viz import bias as bias_figures
-from ui.common import export_buttons, plot
+from ui.common import export_buttons, path_box_problem, plot
 from ui.i18n import fig_labels, t
 from ui.jobs import run_on_click
 from ui.links import presenter_mode
@@ -216,11 +217,21 @@ def _pair_source() -> PairSet | None:
             t("bias.upload"),
             type=["csv"],
             key="bias_pairs_upload",
-            help=t("bias.upload_help", mb=MAX_UPLOAD_BYTES // 10**6),
+            help=t("bias.upload_help", mb=MAX_UPLOAD_MB),
         )
         return parse_pairs(up.getvalue(), up.name) if up is not None else None
-    path = st.text_input(t("bias.path"), key="bias_pairs_path", placeholder="/data/crows_pairs_anonymized.csv")
-    return load_pairs(path) if path.strip() else None
+    path = st.text_input(
+        t("bias.path"),
+        key="bias_pairs_path",
+        placeholder="/data/crows_pairs_anonymized.csv",
+        help=t("app.path_help", n=f"{MAX_PATH_CHARS:,}"),
+    )
+    if not path.strip():
+        return None
+    problem = path_box_problem(path, "bias.pairs_need_data")
+    if problem:  # too long: said without echoing it
+        raise InputError(problem)
+    return load_pairs(path)
 
 
 def _score_pairs(loaded: LoadedModel, frame: pd.DataFrame, tick: Callable[[int], None]) -> Recorded:
