@@ -133,11 +133,13 @@ def map_items(
     shard_size: int = 32,
     progress: Callable[[int], None] | None = None,
     local_fn: Callable[[list], list] | None = None,
+    on_shard: Callable[[list], None] | None = None,
 ) -> list[Any]:
     """``fn(shard)`` over ``items`` cut into shards of ``shard_size``; one result per item, in order.
 
     ``local_fn``: with the local engine, use this scorer (e.g. over a model already loaded here) instead of
-    calling ``score_fn_factory()``. ``progress(n)`` hears the items of each finished shard.
+    calling ``score_fn_factory()``. ``progress(n)`` hears the items of each finished shard; ``on_shard(results)``
+    then gets that shard's results, shards in order, as soon as they are in (e.g. to save them as they come).
     """
     engine = engine or LOCAL
     parts = shards(items, shard_size)
@@ -147,11 +149,14 @@ def map_items(
         fn = local_fn or score_fn_factory()
         out: list[Any] = []
         for part in parts:
-            out += _checked(fn(part), part)
+            res = _checked(fn(part), part)
+            out += res
             if progress:
                 progress(len(part))
+            if on_shard:
+                on_shard(res)
         return out
-    return _map_ray(score_fn_factory, parts, engine, progress)
+    return _map_ray(score_fn_factory, parts, engine, progress, on_shard)
 
 
 def _checked(res: Sequence[Any], part: Sequence[Any]) -> list[Any]:
@@ -281,7 +286,13 @@ def _n_actors(ray, engine: Engine, n_parts: int) -> int:
     return max(1, min(n, n_parts))
 
 
-def _map_ray(factory, parts: list[list[Any]], engine: Engine, progress: Callable[[int], None] | None) -> list[Any]:
+def _map_ray(
+    factory,
+    parts: list[list[Any]],
+    engine: Engine,
+    progress: Callable[[int], None] | None,
+    on_shard: Callable[[list], None] | None = None,
+) -> list[Any]:
     ray = ensure_ray(engine)
     from ray import cloudpickle
     from ray.exceptions import RayActorError, RayTaskError
@@ -308,6 +319,8 @@ def _map_ray(factory, parts: list[list[Any]], engine: Engine, progress: Callable
             out += res
             if progress:
                 progress(len(part))
+            if on_shard:
+                on_shard(list(res))
     except RayTaskError as err:
         cause = getattr(err, "cause", None)
         if isinstance(cause, LlmvizError):

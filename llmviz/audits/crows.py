@@ -1,9 +1,15 @@
 """CrowS-Pairs audit: score every minimal pair of a CrowS-Pairs-format CSV with a masked or causal LM.
 
-:func:`run_crows` reads the file in chunks (bounded memory) and appends finished chunks to a partial file
-(``<first report>.partial.jsonl``) so that an interrupted audit continues with ``resume=True``; Ctrl-C raises
-:class:`~llmviz.audits.common.AuditInterrupted` with the pairs kept. The scoring goes through :func:`llmviz.engine.map_items`
-(local or Ray, same shards, same numbers). :meth:`CrowsReport.write` writes JSON, CSV and/or HTML (by each
+:func:`run_crows` reads the file in chunks of ``chunk_rows`` (bounded memory) and scores the pairs in groups of
+:func:`pairs_per_write` (``batch_size // 2``) counted from the top of the file; each finished group is appended to a
+partial file (``<first report>.partial.jsonl``) at once, so Ctrl-C loses at most the group in progress and an
+interrupted audit continues with ``resume=True``; Ctrl-C raises :class:`~llmviz.audits.common.AuditInterrupted`
+with the pairs kept. The scoring goes through :func:`llmviz.engine.map_items` (local or Ray, same groups, same
+numbers).
+
+Which pairs share a forward pass depends only on ``batch_size``: not on ``chunk_rows``, nor on where an earlier run
+was interrupted, so a resumed run's per-pair scores equal an uninterrupted run's exactly. Another ``batch_size``
+pads and groups sentences differently, which moves float32 sums: per-pair scores then differ by about 1e-5. :meth:`CrowsReport.write` writes JSON, CSV and/or HTML (by each
 file's extension) and then removes the partial file.
 
 JSON layout (:meth:`CrowsReport.to_dict`)::
@@ -138,8 +144,15 @@ class CrowsReport:
         )
 
 
+def pairs_per_write(batch_size: int) -> int:
+    """Pairs scored together and then saved to the partial file: ``batch_size // 2`` (both sentences of these
+    pairs fill one forward pass of a causal LM; a masked LM's copies fill several), 1 to 32. Ctrl-C loses at most
+    one such group; the groups are fixed by the position in the file, so they do not depend on ``chunk_rows``."""
+    return max(1, min(CROWS_SHARD, batch_size // 2))
+
+
 def _test_pace_s() -> float:
-    """Seconds to pause after each written chunk, for the interrupt tests only (``LLMVIZ_TESTING=1``):
+    """Seconds to pause after each written group of pairs, for the interrupt tests only (``LLMVIZ_TESTING=1``):
     on a quiet machine the tiny test model would otherwise finish before a SIGINT can land."""
     if os.environ.get("LLMVIZ_TESTING") != "1":
         return 0.0
@@ -238,7 +251,12 @@ def run_crows(cfg: CrowsConfig, progress: Progress | None = None) -> CrowsReport
     records = list(done)
     notices: list[str] = []
     count = Counter(progress, total, len(done))
-    seen = 0
+    unit = pairs_per_write(cfg.batch_size)
+    # Pairs are scored in groups of `unit` counted from the top of the file, whatever --chunk-rows is and
+    # wherever an earlier run stopped: a group an interrupt cut is scored again whole (only its missing pairs are
+    # kept), so every pair shares its forward passes with the same pairs as in an uninterrupted run.
+    first = len(done) // unit * unit
+    state = {"next": first}  # file position of the next pair the engine returns
     pace = _test_pace_s()
     try:
         with open(partial, "a", encoding="utf-8") as sink:
@@ -246,29 +264,38 @@ def run_crows(cfg: CrowsConfig, progress: Progress | None = None) -> CrowsReport
                 sink.write(json.dumps({"sha256": sha, "model": cfg.model}) + "\n")
                 sink.flush()
             time.sleep(pace)
+
+            def save(scored: list[dict[str, Any]]) -> None:
+                """One finished group: count it, then append it to the partial file at once."""
+                new = [rec for k, rec in enumerate(scored) if state["next"] + k >= len(done)]
+                state["next"] += len(scored)
+                if not new:
+                    return
+                count.tell(len(new))
+                sink.write("".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in new))
+                sink.flush()
+                records.extend(new)
+                time.sleep(pace)
+
+            def score(rows: list[dict[str, Any]]) -> None:
+                # engine local|ray (llmviz/engine.py): the same groups either way, results in order
+                E.map_items(scorer, rows, cfg.engine, shard_size=unit, local_fn=scorer.bind(loaded), on_shard=save)
+
+            pending: list[dict[str, Any]] = []  # rows read from the file, not yet scored
+            seen = 0
             for chunk in iter_pairs_file(data, cfg.chunk_rows, notices):
                 if cfg.limit is not None:
                     chunk = chunk.head(max(0, cfg.limit - seen))
                 start, seen = seen, seen + len(chunk)
-                skip = max(0, len(done) - start)  # rows already scored in an earlier run
-                todo = chunk.iloc[skip:]
-                if len(todo):
-                    # engine local|ray (llmviz/engine.py): same 32-pair shards either way, results in order
-                    scored = E.map_items(
-                        scorer,
-                        todo[list(COLUMNS)].to_dict("records"),
-                        cfg.engine,
-                        shard_size=CROWS_SHARD,
-                        progress=count.tell,
-                        local_fn=scorer.bind(loaded),
-                    )
-                    for rec in scored:
-                        records.append(rec)
-                        sink.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                    sink.flush()
-                    time.sleep(pace)
+                pending += chunk[list(COLUMNS)].to_dict("records")[max(0, first - start) :]
+                whole = len(pending) // unit * unit
+                if whole:
+                    score(pending[:whole])
+                    pending = pending[whole:]
                 if cfg.limit is not None and seen >= cfg.limit:
                     break
+            if pending:
+                score(pending)
     except BaseException as err:  # failed or interrupted: keep the partial file only if it holds scored rows
         n = _partial_rows(partial)
         if n == 0:
