@@ -49,7 +49,16 @@ SCHEMA_VERSION = 2
 DB_FILE = "runs.sqlite"
 KINDS = ("crows_pairs", "stereoset", "seat", "weat", "template_probe")
 MAX_ITEMS_PER_RUN = 200_000
-LOCK_WAIT_S = float(os.environ.get("LLMVIZ_STORE_WAIT_S") or 30.0)  # how long a locked store is retried
+
+
+def _wait_s() -> float:
+    try:
+        return max(0.0, float(os.environ.get("LLMVIZ_STORE_WAIT_S") or 30.0))
+    except ValueError:
+        return 30.0
+
+
+LOCK_WAIT_S = _wait_s()  # seconds a locked store is retried before a run is spooled (LLMVIZ_STORE_WAIT_S)
 SQLITE_BUSY_S = 5.0  # SQLite's own busy timeout per attempt (at most LOCK_WAIT_S)
 _PG_LOCK_KEY = 0x6C6C6D76  # advisory lock taken by migrations on PostgreSQL ("llmv")
 _engines: dict[str, Any] = {}
