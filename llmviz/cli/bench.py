@@ -124,11 +124,8 @@ def stereoset_audit(args: argparse.Namespace) -> int:
         device=args.device,
         engine=E.from_args(args),
     )
-    bar = Bar("stereoset", "sentence", args.quiet)
-    try:
+    with Bar("stereoset", "sentence", args.quiet) as bar:
         report = audit_stereoset.run_stereoset(cfg, bar, notice=warn)
-    finally:
-        bar.close()
     warn(report.store_warning)
     outs = [Path(o) for o in args.out]
     for out in outs:
@@ -152,11 +149,8 @@ def seat(args: argparse.Namespace) -> int:
         device=args.device,
         engine=E.from_args(args),
     )
-    bar = Bar("seat", "item", args.quiet)
-    try:
+    with Bar("seat", "item", args.quiet) as bar:
         report = audit_seat.run_seat(cfg, bar)
-    finally:
-        bar.close()
     warn(report.store_warning)
     report.write(Path(args.out))
     if args.html:

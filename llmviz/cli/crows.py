@@ -67,11 +67,8 @@ def bias_audit(args: argparse.Namespace) -> int:
         resume=args.resume,
         engine=E.from_args(args),
     )
-    bar = Bar("bias-audit", "pair", args.quiet)
-    try:
+    with Bar("bias-audit", "pair", args.quiet) as bar:
         report = audit_crows.run_crows(cfg, bar)
-    finally:
-        bar.close()
     warn(report.store_warning)
     report.write(cfg.out_paths)
     print(report.summary_line(*cfg.out_paths))
