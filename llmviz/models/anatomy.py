@@ -124,8 +124,9 @@ class Anatomy:
     (one of :data:`FAMILIES`, or None), ``norm_style`` (``pre`` | ``post`` | ``sandwich``), ``final_norm``,
     ``unembed`` (the vocabulary projection, None for base models), ``embed`` (token embeddings),
     ``position_embeddings`` (+ ``position_embeddings_name``), ``rotary`` (+ ``rotary_name``), ``rope_layer_types``,
-    ``qk_norm``. Per layer: :meth:`attn`, :meth:`q_proj`, :meth:`k_proj`, :meth:`v_proj`, :meth:`o_proj`,
-    :meth:`mlp`, :meth:`norms`, :meth:`sandwich_norms`."""
+    ``qk_norm``, ``embed_norm``. Per layer: :meth:`attn`, :meth:`q_proj`, :meth:`k_proj`, :meth:`v_proj`,
+    :meth:`o_proj`, :meth:`projection` (the weights as plain matrices), :meth:`mlp`, :meth:`norms`,
+    :meth:`sandwich_norms`."""
 
     def __init__(self, model):
         self.model = model
@@ -331,6 +332,28 @@ class Anatomy:
             return None, None
         n = self.norms(layer)
         return n.post_attn, n.post_mlp
+
+    def projection(self, layer: int, which: str):
+        """``(W [out, in], b [out] or None)`` of ``layer``'s ``q``/``k``/``v``/``o`` projection as a plain matrix
+        (``y = x W^T + b``), whatever the storage: ``nn.Linear`` or GPT-2's ``Conv1D`` (``[in, out]``; the fused
+        ``c_attn`` is cut into its Q, K and V thirds). q/k rows are head-major (query head ``h``: rows
+        ``h*head_dim:(h+1)*head_dim``); W^O's columns are the heads' outputs concatenated head-major."""
+        la = self.attn(layer)
+        mod = getattr(la, which)
+        weight, bias = mod.weight, getattr(mod, "bias", None)
+        if type(mod).__name__ == "Conv1D":  # GPT-2 stores [in, out]
+            weight = weight.T
+        if la.fused_qkv and which in ("q", "k", "v"):
+            n = weight.shape[0] // 3
+            part = "qkv".index(which)
+            weight = weight[part * n : (part + 1) * n]
+            bias = None if bias is None else bias[part * n : (part + 1) * n]
+        return weight, bias
+
+    @cached_property
+    def embed_norm(self):
+        """The norm inside the embedding block (BERT: ``embeddings.LayerNorm``), or None."""
+        return _get(self.base, "embeddings.LayerNorm")
 
     # ------------------------------------------------------------ ends of the model
     @cached_property
