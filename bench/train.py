@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -20,6 +21,39 @@ def timed(fn):
     t0 = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - t0
+
+
+def translator() -> dict:
+    """The translator (issue 26): seconds until the default preset's held-out exact match reaches 95 %
+    (goal <= 60 s), its final exact match and best cross-attention head; the no-positions and tiny-data
+    lessons (exact match on the held-out sentences whose translation reorders words)."""
+    from llmviz.train import translator as TR
+
+    TR.run_translator(replace(TR.DEFAULT, steps=2, eval_every=1, n_train=16, n_test=10))  # warm imports
+    res, total_s = timed(lambda: TR.run_translator(TR.DEFAULT))
+    layer, head, acc = res.best_head()
+    lessons = {}
+    for name in ("no_positions", "tiny_data"):
+        other = TR.run_translator(TR.PRESETS[name])
+        h = other.history
+        lessons[name] = {
+            "exact_match": h.exact_match[-1],
+            "exact_match_reordered": other.exact_match_by_order()["reordered"],
+            "final_train": h.train_loss[-1],
+            "final_val": h.val_loss[-1],
+            "best_alignment_acc": other.best_head()[2],
+        }
+    return {
+        "translator_s": None if res.history.reached_s is None else round(res.history.reached_s, 2),
+        "translator_total_s": round(total_s, 2),
+        "translator_exact_match": res.exact_match,
+        "translator_exact_match_reordered": res.exact_match_by_order()["reordered"],
+        "translator_bleu": round(res.history.bleu[-1], 2),
+        "translator_alignment_acc": round(acc, 3),
+        "translator_best_head": f"decoder layer {layer} head {head}",
+        "translator_lessons": json.loads(json.dumps(lessons, default=float)),
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def main() -> dict:
@@ -58,6 +92,7 @@ def main() -> dict:
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "lessons": json.loads(json.dumps(lessons, default=float)),
     }
+    out.update(translator())
     return out
 
 

@@ -47,7 +47,8 @@ class TranslatorParams:
     eval_every: int = 25
     max_seconds: float = 60.0
     seed: int = 0
-    target_em: float = 1.01  # stop once held-out exact match reaches this (> 1: never; the bench uses 0.95)
+    target_em: float = 0.95  # the history notes when held-out exact match first reaches this (reached_s)
+    stop_at_target: bool = False
 
     def config(self) -> S.Seq2SeqConfig:
         return S.Seq2SeqConfig(
@@ -99,7 +100,7 @@ class TranslatorHistory(History):
     bleu: list[float] = field(default_factory=list)
     align_acc: list[np.ndarray] = field(default_factory=list)
     cross: list[np.ndarray] = field(default_factory=list)
-    reached_s: float | None = None  # training seconds when exact match first reached the target
+    reached_s: float | None = None  # wall seconds (training + evaluations) until exact match reached the target
 
 
 @dataclass
@@ -279,7 +280,7 @@ def _run(params: TranslatorParams, on_eval, on_step) -> TranslatorResult:
             pass
         elif on_eval is not None and on_eval(hist):
             hist.stop_reason = "cancelled"
-        elif hist.reached_s is not None:
+        elif params.stop_at_target and hist.reached_s is not None:
             hist.stop_reason = "target"
         elif over_time and step < params.steps:
             hist.stop_reason = "time_limit"
