@@ -172,6 +172,12 @@ class FrozenNorm:
             v = v - v.mean(-1, keepdim=True)
         return v * self.scale * self.gain
 
+    def at(self, v, positions):
+        """``v`` ``[..., P, D]`` whose row ``p`` belongs to position ``positions[p]``."""
+        if self.centre:
+            v = v - v.mean(-1, keepdim=True)
+        return v * self.scale[positions] * self.gain
+
 
 @inference
 def freeze(norm, x) -> FrozenNorm:
@@ -216,17 +222,34 @@ def head_outputs(cap: Capture, layer: int):
 
 @dataclass
 class Update:
-    """One residual update at every position, term by term (``y = resid + Σ shares + bias``, all ``[.., T, D]``
-    with the updated position on the second-to-last axis). Attention: ``shares`` ``[H, T_j, T_i, D]`` (head ``h``,
-    source ``j``); MLP: ``shares`` ``[1, 1, T, D]``. ``y``: the model's own residual after the block (hooked)."""
+    """One residual update at every position, term by term: ``y[i] = resid[i] + Σ_{h,p: rows[p] = i} shares[h, p]
+    + bias[i]`` (``resid``, ``bias``, ``y``: ``[T, D]``). Attention: ``shares`` ``[H, P, D]``, one row per visible
+    (query ``rows[p]``, source ``cols[p]``) pair and head (pairs no head can see are left out: they are zero);
+    MLP: ``shares`` ``[1, T, D]``, ``rows = cols = 0..T-1``. ``y``: the model's own residual after the block
+    (hooked)."""
 
     resid: Any
     shares: Any
+    rows: Any
+    cols: Any
     bias: Any
     y: Any
 
     def total(self):
-        return self.resid + self.shares.sum((0, 1)) + self.bias
+        import torch
+
+        summed = torch.zeros_like(self.resid).index_add_(0, self.rows, self.shares.sum(0))
+        return self.resid + summed + self.bias
+
+    def dense(self):
+        """``shares`` as ``[H, T_j, T_i, D]`` (head, source, query), zeros where masked."""
+        import torch
+
+        H, _, D = self.shares.shape
+        T = self.resid.shape[0]
+        out = torch.zeros(H, T, T, D, dtype=self.shares.dtype, device=self.shares.device)
+        out[:, self.cols, self.rows] = self.shares
+        return out
 
     def rel_error(self) -> float:
         """Largest ``|Σ terms − y| / max|y|`` over positions."""
@@ -236,20 +259,21 @@ class Update:
 
 @inference
 def attention_update(cap: Capture, layer: int) -> Update:
-    """The attention block of ``layer`` as ``resid + Σ_{h,j} share[h, j, i] + bias`` at every position ``i``."""
+    """The attention block of ``layer`` as ``resid + Σ_{h,j} share[h, (i, j)] + bias`` at every position ``i``."""
     anat = cap.anat
     A = cap.attn[layer]  # [H, T_i, T_j]
+    rows, cols = (A > 0).any(0).nonzero(as_tuple=True)  # [P] the (query, source) pairs some head sees
     vo, b = head_outputs(cap, layer)
-    shares = A.transpose(1, 2)[..., None] * vo[:, :, None, :]  # [H, T_j, T_i, D]
+    shares = A[:, rows, cols][..., None] * vo[:, cols]  # [H, P, D]
     x = cap.x[layer]
     bias = b.expand_as(x)
     if anat.norm_style == SANDWICH:
         f = freeze(anat.norms(layer).post_attn, cap.o_out[layer])
-        return Update(x, f(shares), f(bias), cap.mid[layer])
+        return Update(x, f.at(shares, rows), rows, cols, f(bias), cap.mid[layer])
     if anat.norm_style == POST:
         f = freeze(anat.norms(layer).post_attn, x + cap.o_out[layer])
-        return Update(f(x), f(shares), f(bias) + f.bias, cap.mid[layer])
-    return Update(x, shares, bias, cap.mid[layer])
+        return Update(f(x), f.at(shares, rows), rows, cols, f(bias) + f.bias, cap.mid[layer])
+    return Update(x, shares, rows, cols, bias, cap.mid[layer])
 
 
 @inference
@@ -260,14 +284,14 @@ def mlp_update(cap: Capture, layer: int) -> Update:
     anat = cap.anat
     mid, m = cap.mid[layer], cap.mlp[layer]
     zero = torch.zeros_like(mid)
-    if anat.norm_style == SANDWICH:
-        with torch.inference_mode():  # one term: the post-MLP norm applied as the model does (exact)
-            m = anat.norms(layer).post_mlp(m).float()
-        return Update(mid, m[None, None], zero, cap.x[layer + 1])
+    at = torch.arange(mid.shape[0], device=mid.device)
+    if anat.norm_style == SANDWICH:  # one term: the post-MLP norm applied as the model does (exact)
+        m = anat.norms(layer).post_mlp(m).float()
+        return Update(mid, m[None], at, at, zero, cap.x[layer + 1])
     if anat.norm_style == POST:
         f = freeze(anat.norms(layer).post_mlp, mid + m)
-        return Update(f(mid), f(m)[None, None], zero + f.bias, cap.x[layer + 1])
-    return Update(mid, m[None, None], zero, cap.x[layer + 1])
+        return Update(f(mid), f(m)[None], at, at, zero + f.bias, cap.x[layer + 1])
+    return Update(mid, m[None], at, at, zero, cap.x[layer + 1])
 
 
 # ------------------------------------------------------------------ the residual stream as a sum of components

@@ -49,6 +49,13 @@ def proportions(y, terms):
     return raw / total.clamp_min(1e-30).masked_fill(dead, 1.0)
 
 
+def _gain(ny, y, term):
+    """``max(0, ‖y‖₁ − ‖y − term‖₁)`` over the last axis (``ny`` = ‖y‖₁ precomputed)."""
+    import torch
+
+    return (ny - torch.linalg.vector_norm(y - term, ord=1, dim=-1)).clamp_min(0)
+
+
 @dataclass
 class FlowResult:
     """Importances of every term of every update, for one text. Shapes (``L`` layers, ``H`` heads, ``T`` tokens;
@@ -137,23 +144,28 @@ def information_flow(
         for lay in range(L):
             up = attention_update(cap, lay)
             errors[lay, 0] = up.rel_error()
-            y = up.y
-            per_source = up.shares.sum(0)  # [T_j, T_i, D]
-            imp = proportions(y, torch.cat([up.resid[None], per_source, up.bias[None]]))  # [T + 2, T_i]
-            out["attn_resid"][lay], out["attn_bias"][lay] = _numpy(imp[0]), _numpy(imp[-1])
-            edge[lay] = _numpy(imp[1:-1].T)
-            # per head: every (head, source) its own term; the sum over K is computed head by head to bound memory
-            ny = y.abs().sum(-1)
-            raw = torch.stack([(ny - (y - up.shares[h]).abs().sum(-1)).clamp_min(0) for h in range(H)])  # [H,Tj,Ti]
-            rest = torch.stack([(ny - (y - t).abs().sum(-1)).clamp_min(0) for t in (up.resid, up.bias)])
-            total = (raw.sum((0, 1)) + rest.sum(0)).clamp_min(1e-30)
-            heads[lay] = _numpy((raw / total).transpose(1, 2))
+            y, rows, cols = up.y, up.rows, up.cols
+            ny = y.abs().sum(-1)  # [T]
+            yp = y[rows]  # [P, D]
+            resid, bias = _gain(ny, y, up.resid), _gain(ny, y, up.bias)  # [T]
+            per_pair = _gain(ny[rows], yp, up.shares.sum(0))  # [P] heads summed
+            per_head = torch.stack([_gain(ny[rows], yp, s) for s in up.shares])  # [H, P] each head its own term
+            for dst, raw in ((edge, per_pair[None]), (heads, per_head)):
+                total = resid + bias + torch.zeros_like(resid).index_add_(0, rows, raw.sum(0))
+                dead = total <= 0  # nothing positive: the residual carries the update
+                norm = total.masked_fill(dead, 1.0)
+                dense = torch.zeros(raw.shape[0], T, T, dtype=raw.dtype, device=raw.device)
+                dense[:, rows, cols] = raw / norm[rows]
+                dst[lay] = _numpy(dense[0] if dst is edge else dense)
+                if dst is edge:
+                    out["attn_resid"][lay] = _numpy(torch.where(dead, 1.0, resid / norm))
+                    out["attn_bias"][lay] = _numpy(torch.where(dead, 0.0, bias / norm))
             a_states.append(_numpy(y))
             mu = mlp_update(cap, lay)
             errors[lay, 1] = mu.rel_error()
-            imp = proportions(mu.y, torch.stack([mu.resid, mu.shares[0, 0], mu.bias]))
+            imp = proportions(mu.y, torch.stack([mu.resid, mu.shares[0], mu.bias]))
             out["mlp_resid"][lay], out["mlp_term"][lay], out["mlp_bias"][lay] = (_numpy(r) for r in imp)
-            m_states.append(_numpy(mu.shares[0, 0]))
+            m_states.append(_numpy(mu.shares[0]))
     predicted = ""
     if loaded.facts.kind == CAUSAL_LM and cap.logits is not None:
         predicted = display_token(loaded.tokenizer, int(cap.logits[0, pos].argmax()))

@@ -121,7 +121,7 @@ def test_head_terms_equal_attention_times_values_times_w_o(family_model):
             blk = m.model.layers[layer]
             v = blk.self_attn.v_proj(blk.input_layernorm(x)).view(-1, 2, 8)  # [T, kv heads, d]
             w_o, group = blk.self_attn.o_proj.weight, 2
-        shares = attention_update(cap, layer).shares  # [H, T_j, T_i, D]
+        shares = attention_update(cap, layer).dense()  # [H, T_j, T_i, D]
         T = x.shape[0]
         for h in range(4):
             for i in range(T):
