@@ -90,7 +90,17 @@ def _describe(url: str) -> str:
     if url.startswith("sqlite"):
         f = _sqlite_file(url)
         return f.name if f is not None else DB_FILE
-    return url.split("://", 1)[0] + " database (LLMVIZ_DB_URL)"
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    return f"{scheme} database (LLMVIZ_DB_URL)" if scheme.replace("+", "").isalnum() else "LLMVIZ_DB_URL"
+
+
+def engine_url(url: str) -> str:
+    """``url`` with the driver llmviz installs: ``postgres://`` and ``postgresql://`` (SQLAlchemy's default
+    driver, psycopg2, is not installed) become ``postgresql+psycopg://``."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
 
 
 def spool_dir(url: str | None = None) -> Path | None:
@@ -241,7 +251,7 @@ def _create_engine(url: str):
     from sqlalchemy import create_engine, event
 
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(engine_url(url), pool_pre_ping=True, connect_args=_connect_timeout(url))
     path = _sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -263,6 +273,11 @@ def _create_engine(url: str):
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
     return eng
+
+
+def _connect_timeout(url: str) -> dict[str, Any]:
+    """A server that does not answer fails after 10 s instead of the driver's minutes."""
+    return {"connect_timeout": 10} if engine_url(url).startswith("postgresql+psycopg") else {}
 
 
 def engine():
@@ -291,6 +306,29 @@ def _cause(url: str, err: Exception) -> tuple[str, str]:
     """(what is wrong with the store, what to do) for a message."""
     text = str(err).lower()
     where = _describe(url)
+    name = type(err).__name__
+    if isinstance(err, ImportError) or name == "NoSuchModuleError":
+        return (
+            f"The run store ({where}) needs a database driver that is not installed",
+            ' For PostgreSQL: pip install "psycopg[binary]" (make install does) and use postgresql+psycopg://.',
+        )
+    if name == "ArgumentError":
+        return (
+            "LLMVIZ_DB_URL is not a database URL",
+            " Write it as postgresql+psycopg://user@host:5432/llmviz (or unset it for the local SQLite file).",
+        )
+    if "does not exist" in text and "database" in text:
+        return (
+            f"The database named in LLMVIZ_DB_URL does not exist on the server ({where})",
+            " Create it first (createdb llmviz) or correct the name.",
+        )
+    if "authentication failed" in text or "password" in text and "fail" in text:
+        return f"The server refused the user or password in LLMVIZ_DB_URL ({where})", " Check the credentials."
+    if "refused" in text or "could not connect" in text or "timeout" in text or "timed out" in text:
+        return (
+            f"The database server in LLMVIZ_DB_URL cannot be reached ({where})",
+            " Is it running, and are the host and port right?",
+        )
     if "locked" in text or "busy" in text:
         return f"The run store ({where}) is locked by another program", " Try again later."
     if "not a database" in text or "malformed" in text or "corrupt" in text:
