@@ -234,7 +234,7 @@ def _validate(cfg: CrowsConfig) -> Path:
     return data
 
 
-def run_crows(cfg: CrowsConfig, progress: Progress | None = None) -> CrowsReport:
+def run_crows(cfg: CrowsConfig, progress: Progress | None = None, loaded=None) -> CrowsReport:
     """Score the pairs of ``cfg.pairs`` (continuing the partial file with ``cfg.resume``), record the run and
     return the report (not yet written: :meth:`CrowsReport.write`)."""
     data = _validate(cfg)
@@ -242,7 +242,7 @@ def run_crows(cfg: CrowsConfig, progress: Progress | None = None) -> CrowsReport
     total = _count_rows(data)
     if cfg.limit is not None:
         total = min(total, cfg.limit)
-    loaded = load_model(cfg.model, device=cfg.device)
+    loaded = loaded or load_model(cfg.model, device=cfg.device)  # a notebook passes its loaded model
     scorer = CrowsScorer(cfg.model, cfg.device, cfg.batch_size)
     partial = cfg.partial
     done = load_partial(partial, sha, cfg.model) if cfg.resume else []

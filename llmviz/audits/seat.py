@@ -86,12 +86,12 @@ class SeatReport:
         return f"{len(self.tests)} SEAT test(s) · {self.n_items} items · wrote {', '.join(map(str, written))}"
 
 
-def run_seat(cfg: SeatConfig, progress: Progress | None = None) -> SeatReport:
+def run_seat(cfg: SeatConfig, progress: Progress | None = None, loaded=None) -> SeatReport:
     """Every test of ``cfg.tests`` on every layer (or the last) of ``cfg.model``, recorded in the run store."""
     if cfg.n_samples < 1:
         raise LlmvizError("--n-samples must be at least 1.")
     tests = SEAT.load_seat_tests(cfg.tests)
-    loaded = load_model(cfg.model, device=cfg.device)
+    loaded = loaded or load_model(cfg.model, device=cfg.device)  # a notebook passes its loaded model
     total = sum(sum(t.sizes) for t in tests)
     count = Counter(progress, total)
     entries, s_values = [], []

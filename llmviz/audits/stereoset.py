@@ -108,7 +108,7 @@ def _report(run, model: Any, params: dict[str, Any]) -> StereoSetReport:
 
 
 def run_stereoset(
-    cfg: StereoSetConfig, progress: Progress | None = None, notice: Notice | None = None
+    cfg: StereoSetConfig, progress: Progress | None = None, notice: Notice | None = None, loaded=None
 ) -> StereoSetReport:
     """Score every sentence of ``cfg.data`` with ``cfg.model`` (through ``cfg.engine``), evaluate and record.
     ``notice`` hears the data file's notices (examples cut...) before the model loads."""
@@ -122,7 +122,7 @@ def run_stereoset(
     for n in data.notices:
         if notice is not None:
             notice(n)
-    loaded = load_model(cfg.model, device=cfg.device)
+    loaded = loaded or load_model(cfg.model, device=cfg.device)  # a notebook passes its loaded model
     count = Counter(progress, sum(len(ex.sentences) for ex in data.examples()))
     run = run_stereoset_on(
         cfg.engine, loaded, cfg.model, cfg.device, data, cfg.batch_size, cfg.n_boot, cfg.seed, progress=count.tell
