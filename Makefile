@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.installed-ray
 
-.PHONY: install run test lint bench chromium
+.PHONY: install run test lint bench chromium postgres docs
 
 # Re-installs only when a requirements file changed (the stamp is older) or the venv is missing.
 # The llmviz package itself goes in editable (`.venv/bin/llmviz`); its dependencies are requirements.txt
@@ -36,11 +36,20 @@ chromium:
 	  { apt-get update && apt-get install -y chromium chromium-driver; }
 	@fc-list 2>/dev/null | grep -qi "noto sans cjk" || apt-get install -y fonts-noto-cjk  # 中文 in screenshots
 
+# Debian's PostgreSQL binaries for the run-store tests (they start a throwaway server; no system service is used).
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update && apt-get install -y postgresql; }
+
+# The documentation site (MkDocs + mkdocstrings), built offline into site/; --strict fails on a broken reference.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -q
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: install $(RAY_STAMP) chromium lint
+test: install $(RAY_STAMP) chromium postgres lint docs
 	$(PY) -m pytest
 
 bench: install

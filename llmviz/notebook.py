@@ -84,11 +84,12 @@ class View:
 
     @property
     def meta(self) -> dict[str, Any]:
-        """What the exports record as provenance."""
-        meta: dict[str, Any] = {"view": self.name, "parameters": self.parameters}
+        """What the exports record as provenance (as the app's exports do: the model id, the view, the inputs and
+        parameters)."""
+        meta: dict[str, Any] = {"view": self.name}
         if self.facts is not None:
             meta["model"] = getattr(self.facts, "model_id", str(self.facts))
-        return meta
+        return {**meta, **self.parameters}
 
     def figure(self, **kwargs):
         """The plotly figure the app shows for this result."""

@@ -232,7 +232,8 @@ ROUTER_MAX_LINES = 60  # issue 21: a page file reads the URL and the picker, the
 
 def test_page_sections_rule():
     """One rule for all pages: a page's views live in ui/views/<page>.py, a views module belongs to exactly
-    one page (only that page imports it), and no views module is left at the old place (ui/<page>_views.py)."""
+    one page (only that page imports it), its parts (ui/views/<page>_parts/) only that views module, and no views
+    module is left at the old place (ui/<page>_views.py)."""
     pages = {p.stem for p in (ROOT / "pages").glob("*.py")}
     assert not list((ROOT / "ui").glob("*_views.py")), "views live in ui/views/<page>.py"
     for views in (ROOT / "ui" / "views").glob("*.py"):
@@ -245,6 +246,18 @@ def test_page_sections_rule():
             if f"ui.views.{views.stem}" in p.read_text() or f"from ui.views import {views.stem}" in p.read_text()
         ]
         assert importers == [views.stem], f"ui/views/{views.name} imported by {importers}"
+    # a page's views too long for one module: ui/views/<page>_parts/*.py, imported only by ui/views/<page>.py
+    for part in (ROOT / "ui" / "views").glob("*_parts/*.py"):
+        page = part.parent.name.removesuffix("_parts")
+        assert page in pages, f"{part.relative_to(ROOT)} names no page"
+        dotted = f"ui.views.{part.parent.name}"
+        users = sorted(
+            str(p.relative_to(ROOT))
+            for top in ("pages", "ui", "llmviz")
+            for p in (ROOT / top).rglob("*.py")
+            if p.parent != part.parent and dotted in p.read_text(encoding="utf-8")
+        )
+        assert users in ([], [f"ui/views/{page}.py"]), f"{part.relative_to(ROOT)} imported by {users}"
 
 
 def test_pages_are_routers():

@@ -64,7 +64,8 @@ class FlowResult:
     ``mlp_resid``/``mlp_term``/``mlp_bias`` ``[L, T]``; ``attention`` ``[L, H, T_i, T_j]`` the model's weights.
     ``states``: ``{"x": [L+1, T, D], "a": [L, T, D], "m": [L, T, D]}`` the node vectors (for the node lens).
     ``rel_errors`` ``[L, 2]``: per layer, the largest relative error of the terms' sum against the model's own
-    residual after attention and after the MLP (hooked); ``position``: the output node's position."""
+    residual after attention and after the MLP (hooked); ``position``: the output node's position;
+    ``predictions``: the model's top next token at every position (causal LMs; "" otherwise)."""
 
     tokens: list[str]
     text: str
@@ -72,7 +73,7 @@ class FlowResult:
     family: str | None
     norm_style: str
     position: int
-    predicted: str
+    predictions: list[str]
     attn_resid: np.ndarray
     attn_edge: np.ndarray
     attn_bias: np.ndarray
@@ -104,7 +105,7 @@ class FlowResult:
             "text": self.text,
             "model": self.model_id,
             "position": self.position,
-            "predicted": self.predicted,
+            "predicted": self.predictions[self.position],
             "n_tokens": len(self.tokens),
             "truncated": self.truncated,
             "max_tokens": MAX_FLOW_TOKENS,
@@ -112,8 +113,8 @@ class FlowResult:
             "max_rel_error": self.max_rel_error,
         }
 
-    def graph(self, tau: float = DEFAULT_TAU, route_only: bool = True) -> FlowGraph:
-        return build_graph(self, tau, route_only)
+    def graph(self, tau: float = DEFAULT_TAU, route_only: bool = True, position: int | None = None) -> FlowGraph:
+        return build_graph(self, tau, route_only, position)
 
 
 def _numpy(t) -> np.ndarray:
@@ -166,9 +167,9 @@ def information_flow(
             imp = proportions(mu.y, torch.stack([mu.resid, mu.shares[0], mu.bias]))
             out["mlp_resid"][lay], out["mlp_term"][lay], out["mlp_bias"][lay] = (_numpy(r) for r in imp)
             m_states.append(_numpy(mu.shares[0]))
-    predicted = ""
+    predictions = [""] * T
     if loaded.facts.kind == CAUSAL_LM and cap.logits is not None:
-        predicted = display_token(loaded.tokenizer, int(cap.logits[0, pos].argmax()))
+        predictions = [display_token(loaded.tokenizer, int(i)) for i in cap.logits[0].argmax(-1).tolist()]
     anat = cap.anat
     return FlowResult(
         tokens=cap.tokens,
@@ -177,7 +178,7 @@ def information_flow(
         family=anat.family,
         norm_style=anat.norm_style,
         position=pos,
-        predicted=predicted,
+        predictions=predictions,
         attn_edge=edge,
         head_imp=heads,
         attention=np.stack([_numpy(a) for a in cap.attn]),
@@ -263,12 +264,18 @@ def _candidates(res: FlowResult, tau: float) -> list[dict]:
     return edges
 
 
-def build_graph(res: FlowResult, tau: float = DEFAULT_TAU, route_only: bool = True) -> FlowGraph:
-    """Edges above ``tau``: all of them, or (``route_only``) those the output node reaches walking backwards."""
+def build_graph(
+    res: FlowResult, tau: float = DEFAULT_TAU, route_only: bool = True, position: int | None = None
+) -> FlowGraph:
+    """Edges above ``tau``: all of them, or (``route_only``) those the output node reaches walking backwards.
+    ``position``: the output node's position (None: the result's)."""
     if not 0 <= tau < 1:
         raise InputError(f"The threshold τ must be between 0 and 1 (got {tau}).")
+    pos = res.position if position is None else int(position)
+    if not 0 <= pos < len(res.tokens):
+        raise InputError(f"Position {position} is outside the text ({len(res.tokens)} tokens).")
     edges = _candidates(res, tau)
-    output = node_id("x", res.n_layers, res.position)
+    output = node_id("x", res.n_layers, pos)
     if route_only:
         incoming: dict[str, list[dict]] = {}
         for e in edges:
@@ -287,7 +294,7 @@ def build_graph(res: FlowResult, tau: float = DEFAULT_TAU, route_only: bool = Tr
         kind, layer, position = parse_node(nid)
         nodes.append({"id": nid, "kind": kind, "layer": layer, "position": position, "token": res.tokens[position]})
     edges.sort(key=lambda e: (e["layer"], e["target"], e["source"], e["kind"]))
-    return FlowGraph(nodes, edges, float(tau), bool(route_only), output, res.params())
+    return FlowGraph(nodes, edges, float(tau), bool(route_only), output, {**res.params(), "position": pos})
 
 
 def top_heads(res: FlowResult, graph: FlowGraph, k: int = 10) -> list[dict]:

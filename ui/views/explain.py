@@ -50,6 +50,7 @@ from ui.i18n import fig_labels, t
 from ui.jobs import run_on_click
 from ui.links import presenter_mode
 from ui.text import md_escape, show_error, t_text
+from ui.views.explain_parts import flow as flow_view
 
 DEFAULT_TEXT = {
     NEXT_TOKEN: "The doctor told the nurse that",
@@ -428,7 +429,17 @@ def ablation_section(loaded: LoadedModel, q: Question, tokens: list) -> None:
     )
 
 
-SECTIONS = {"attribution": attribution_section, "logit_lens": logit_lens_section, "ablation": ablation_section}
+def flow_section(loaded: LoadedModel, q: Question, tokens: list) -> None:
+    """Information flow (graph, top heads) and QK attribution: ui.views.explain_parts.flow."""
+    flow_view.render(loaded, q.text)
+
+
+SECTIONS = {
+    "attribution": attribution_section,
+    "logit_lens": logit_lens_section,
+    "ablation": ablation_section,
+    "flow": flow_section,
+}
 
 
 def render(section: str, loaded: LoadedModel, q: Question) -> None:

@@ -1,0 +1,95 @@
+"""The notebook API (issue 25): ``lv.load`` and the result views call the library the app uses, render offline
+HTML, follow ``lv.set_language`` and export with provenance."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import llmviz as lv
+from llmviz.attention.extract import extract_attention
+from llmviz.notebook import reset_plotly
+
+ROOT = Path(__file__).resolve().parents[2]
+REMOTE_SCRIPT = re.compile(r"<script[^>]+src=[\"']?(https?:)?//", re.I)
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return lv.load("minilm")
+
+
+def test_the_one_liner_prints_offline_html():
+    code = "import llmviz as lv; print(lv.load('minilm').attention('Hello world')._repr_html_()[:200])"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-500:]
+    assert out.stdout.startswith('<div class="llmviz-view" data-view="attention"><script>')
+
+
+def test_attention_view_is_the_library_result_and_renders_the_head_view(minilm):
+    v = minilm.attention("The cat sat on the mat.")
+    ref = extract_attention(minilm.loaded, "The cat sat on the mat.")
+    assert v.tokens == ref.tokens and np.array_equal(v.attention, ref.attention)
+    html = v._repr_html_()
+    assert 'class="llmviz-bertviz" data-view="head"' in html and not REMOTE_SCRIPT.search(html)
+    assert "requirejs/require.js (vendored" in html
+    frame = v.to_frame()
+    assert len(frame) == ref.attention.size  # one row per (layer, head, query, key)
+    doc = json.loads(v.to_json())
+    prov = doc["provenance"]["parameters"]  # as the app's exports: model id, view, inputs
+    assert (
+        prov["model"] == "minilm"
+        and prov["text"] == "The cat sat on the mat."
+        and "torch" in doc["provenance"]["versions"]
+    )
+
+
+def test_plotly_js_is_inlined_once_and_figures_follow_the_language(minilm):
+    reset_plotly()
+    s = minilm.formula_steps("Hello world", layer=1, head=2)
+    assert float(np.abs(s.weights - s.model_weights[2]).max()) < 1e-5  # recomputed = the model's weights
+    first, second = s._repr_html_(), s._repr_html_()
+    assert len(first) > 1_000_000 > len(second)  # plotly.js (MBs) only in the first
+    pe = lv.sinusoidal(max_len=32, d_model=16)
+    en = pe.figure().layout.title.text
+    lv.set_language("zh")
+    try:
+        zh = pe.figure().layout.title.text
+    finally:
+        lv.set_language("en")
+    assert en != zh and re.search(r"[\u4e00-\u9fff]", zh) and not re.search(r"[\u4e00-\u9fff]", en)
+    assert pe.to_frame().shape == (32, 17)
+
+
+def test_runs_list_and_compare_views(tmp_path, monkeypatch):
+    from llmviz.runs import store as RS
+
+    monkeypatch.setenv("LLMVIZ_HOME", str(tmp_path))
+    monkeypatch.delenv("LLMVIZ_DB_URL", raising=False)
+    RS.reset_engines()
+    try:
+        items = lambda vals: [{"key": f"k{i}", "group": "g", "value": v} for i, v in enumerate(vals)]  # noqa: E731
+        a = RS.record_run("crows_pairs", "A", {"pct": 50}, items([0.0, 100.0]), data_sha256="s")
+        b = RS.record_run("crows_pairs", "B", {"pct": 100}, items([100.0, 100.0]), data_sha256="s")
+        listed = lv.runs.list()
+        assert list(listed.to_frame()["model"]) == ["B", "A"] and 'data-view="runs"' in listed._repr_html_()
+        cmp = lv.runs.compare(a, b, n_boot=200)
+        assert cmp.result["overall"]["mean_diff"] == pytest.approx(50.0)
+        assert list(cmp.to_frame()["diff"]) == [100.0, 0.0]
+    finally:
+        RS.reset_engines()
+
+
+def test_user_text_in_a_table_stays_text(minilm):
+    import pandas as pd
+
+    from llmviz.notebook import frame_html
+
+    html = frame_html(pd.DataFrame({"token": ["<img src=x onerror=alert(1)>"]}))
+    assert "<img" not in html and "&lt;img" in html
