@@ -49,13 +49,14 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "multi_head",
         "head_roles",
         "attention_flow",
+        "encoder_decoder",
         "positional_encoding",
         "learned_positions",
         "rope",
         "why_positions",
     ),
     "pretraining": ("mlm", "nsp", "next_token", "fine_tuning"),
-    "formulas": ("self_attention", "multi_head", "positional_encoding", "next_token", "mlm"),
+    "formulas": ("self_attention", "multi_head", "encoder_decoder", "positional_encoding", "next_token", "mlm"),
     "applications": ("app_translation", "app_summarization", "app_qa", "app_code", "app_creative"),
     "trends": (
         "trend_scale",
@@ -154,6 +155,10 @@ F_NEXT_TOKEN = (
     r"\begin{aligned}&P(x_1, \ldots, x_T) = \prod_{t=1}^{T} P(x_t \mid x_{<t}),\\[6pt]"
     r"&\mathcal{L} = -\sum_{t=1}^{T} \log P(x_t \mid x_{<t})\end{aligned}"
 )
+F_CROSS_ATTENTION = (
+    r"\begin{aligned}&Q = H_{\mathrm{dec}} W^{Q},\; K = H_{\mathrm{enc}} W^{K},\; V = H_{\mathrm{enc}} W^{V},\\[4pt]"
+    r"&\mathrm{CrossAttention} = \mathrm{softmax}\!\left(\frac{Q K^{\top}}{\sqrt{d_k}}\right) V\end{aligned}"
+)
 F_MLM = r"\mathcal{L}_{\mathrm{MLM}} = -\sum_{i \in \mathcal{M}} \log P\left(x_i \mid x_{\setminus \mathcal{M}}\right)"
 
 _SMOL = {"model": "smollm2"}
@@ -200,6 +205,7 @@ CARDS: dict[str, Card] = {
         _card("multi_head", "attention", F_MULTIHEAD, view="layer", layer=2, text=SENTENCE_CHEF, **_MINI),
         _card("head_roles", "attention", view="stats", text=SENTENCE_CHEF, **_MINI),
         _card("attention_flow", "attention", view="rollout", text=SENTENCE_IT, **_MINI),
+        _card("encoder_decoder", "training", F_CROSS_ATTENTION, preset="translator"),
         _card("positional_encoding", "positional", F_SINUSOIDAL, section="sinusoidal", d_model=64, max_len=128),
         _card("learned_positions", "positional", section="learned", **_MINI),
         _card("rope", "positional", section="rope", **_SMOL),
@@ -263,6 +269,7 @@ TOUR: tuple[TourStep, ...] = (
     TourStep("pretrain_finetune", Link("training", {"preset": "transfer"})),
     TourStep("overfitting", Link("training", {"preset": "overfit"})),
     TourStep("cures", Link("training", {"preset": "early_stopping"})),
+    TourStep("translator", Link("training", {"preset": "translator"})),
     TourStep("explain", Link("explain", {"section": "attribution", "text": "The movie was not good at all.", **_SMOL})),
     TourStep(
         "intervene", Link("intervene", {"section": "patching", "text": "The Eiffel Tower is in the city of", **_SMOL})

@@ -62,7 +62,7 @@ window.llmvizDecode = function (p) {
   function cut(a, r, c) { return a.map(function (l) { return l.map(function (h) {
     return h.slice(r[0], r[1]).map(function (row) { return row.slice(c[0], c[1]); }); }); }); }
   var all = p.attention[0];
-  all.attn = dec(all.attn);
+  p.attention.forEach(function (a) { a.attn = dec(a.attn); });  // one entry, or encoder/decoder/cross
   if (p.sentence_b_start !== null && p.sentence_b_start !== undefined) {
     var b = p.sentence_b_start, n = all.left_text.length, A = [0, b], B = [b, n];
     var parts = [["Sentence A -> Sentence A", A, A], ["Sentence B -> Sentence B", B, B],
@@ -232,6 +232,60 @@ def view_fragment(
         f'<div id="{html.escape(root_id)}" class="llmviz-bertviz" data-view="{view}" '
         f'style="font-family:Helvetica,Arial,sans-serif;">'
         f'<span style="user-select:none">{layer_select} {select}</span><div id="vis"></div></div>\n'
+        f"<script>\n{js}\n</script>"
+    )
+
+
+def encdec_fragment(
+    src_tokens: Sequence[str],
+    tgt_tokens: Sequence[str],
+    enc_self: np.ndarray,
+    dec_self: np.ndarray,
+    cross: np.ndarray,
+    names: Sequence[str],
+    layer_label: str,
+    filter_label: str,
+    decimals: int = DEFAULT_DECIMALS,
+    root_id: str | None = None,
+) -> str:
+    """bertviz's head view of an encoder-decoder: a select switches between the encoder's self-attention
+    ``enc_self`` [L, H, S, S], the decoder's ``dec_self`` [L, H, T, T] and the cross-attention ``cross``
+    [L, H, T, S] (decoder positions on the left, source words on the right), as bertviz does for a
+    pretrained seq2seq model. ``names``: the three options' names; the labels come from the caller's
+    catalogue. Same payload rules as :func:`view_fragment` (integer weights, tokens only in JSON)."""
+    src, tgt = list(src_tokens), list(tgt_tokens)
+    parts = ((enc_self, src, src), (dec_self, tgt, tgt), (cross, tgt, src))
+    for att, left, right in parts:
+        if (
+            np.ndim(att) != 4
+            or np.shape(att)[2:] != (len(left), len(right))
+            or np.shape(att)[:2] != np.shape(cross)[:2]
+        ):
+            raise InputError(f"Attention of shape {np.shape(att)} does not match {len(left)} x {len(right)} tokens.")
+    root_id = root_id or f"bertviz-{uuid.uuid4().hex}"
+    n_layers = int(np.shape(cross)[0])
+    params = {
+        "attention": [
+            {"name": name, "attn": encode_weights(att, decimals), "left_text": left, "right_text": right}
+            for name, (att, left, right) in zip(names, parts)
+        ],
+        "scale": 10 ** int(decimals),
+        "sentence_b_start": None,
+        "default_filter": "2",
+        "root_div_id": root_id,
+        "include_layers": list(range(n_layers)),
+        "layer": n_layers - 1,
+        "heads": None,
+    }
+    options = "".join(
+        f'<option value="{i}"{" selected" if i == 2 else ""}>{html.escape(n)}</option>' for i, n in enumerate(names)
+    )
+    js = _view_js("head").replace("PYTHON_PARAMS", f"llmvizDecode({script_json(params)})", 1)
+    return (
+        f'<div id="{html.escape(root_id)}" class="llmviz-bertviz" data-view="head" '
+        f'style="font-family:Helvetica,Arial,sans-serif;">'
+        f'<span style="user-select:none">{html.escape(layer_label)} <select id="layer"></select> '
+        f'{html.escape(filter_label)} <select id="filter">{options}</select></span><div id="vis"></div></div>\n'
         f"<script>\n{js}\n</script>"
     )
 

@@ -192,3 +192,28 @@ def test_page_has_no_streamlit_magic_expressions():
         if isinstance(n, ast.Expr) and not isinstance(n.value, (ast.Call, ast.Constant))
     ]
     assert not bare, f"magic expressions at lines {bare}"
+
+
+def test_translator_section_trains_translates_and_says_unknown_words():
+    """Issue 26: the translator trains a tiny config, shows its curves, alignment and a typed translation;
+    an unknown word gets a message, not a traceback."""
+    at = open_page(PAGE, query={"preset": "translator"})
+    assert_ok(at)
+    assert at.selectbox(key="trn_x_preset").value == "default"
+    at.number_input(key="trn_x_ntrain_default").set_value(300)
+    at.number_input(key="trn_x_steps_default").set_value(30)
+    at.number_input(key="trn_x_d_default").set_value(32)
+    at.button(key="trn_x_run").click().run()
+    assert_ok(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Step"] == "30 / 30" and metrics["Exact match"].endswith("%")
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 5  # loss, quality, heads over training, animation, all heads for the typed sentence
+    assert any("frames" in c.proto.spec for c in charts)  # the cross-attention animation
+    assert at.text_input(key="trn_x_text").value.startswith("the big dog")
+    assert at.code and at.dataframe  # the greedy output and the beam table
+    at.text_input(key="trn_x_text").set_value("the zebra saw a <b>cat</b>").run()
+    assert_ok(at)
+    assert at.error and "zebra" in at.error[0].value and "<b>" not in at.error[0].value.replace("\\<b\\>", "")
+    at.text_input(key="trn_x_text").set_value("cat the saw").run()
+    assert not at.error and any("outside the toy grammar" in i.value for i in at.info)

@@ -30,6 +30,7 @@ from ui.jobs import check, run_on_click
 from ui.links import copy_link, to_url
 from ui.registry import TRAINING_SECTIONS
 from ui.text import show_error, t_text
+from ui.views.training_parts import translator as translator_view
 
 LIVE = tuple(experiments.PRESETS)
 CONTROLS = (
@@ -545,6 +546,7 @@ SECTIONS: dict[str, Callable[[], None]] = {
     "transfer": transfer_section,
     "bias": bias_section,
     "memorization": memorization_section,
+    "translator": translator_view.section,
 }
 
 
