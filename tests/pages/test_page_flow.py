@@ -4,6 +4,8 @@ traceback; the top-heads links carry the head to the Attention page."""
 
 from __future__ import annotations
 
+from urllib.parse import quote_plus
+
 from tests.fixtures.apptest_util import assert_ok, open_page, texts
 
 PAGE = "pages/explain.py"
@@ -44,3 +46,22 @@ def test_flow_section_on_minilm(minilm):
     body = texts(at)
     assert "BERT is post-norm" in body
     assert "no next-token readout" in body
+
+
+def test_playground_links_carry_prompt_and_generation(tiny_llama_dir):
+    """After a generation, "Open in Attention / Information flow" carry the prompt plus what was generated."""
+    at = open_page("pages/playground.py", str(tiny_llama_dir), query={"preset": "creative"})
+    at.slider(key="pg_max_creative").set_value(3).run()
+    at.button(key="pg_generate").click().run()
+    assert_ok(at)
+    (gen,) = at.session_state["pg_branches"]
+    links = {p.proto.label: p.proto for p in at.get("page_link")}
+    full = gen.prompt.text + gen.text
+    for label, page, section in (
+        ("Open in Attention", "attention", "head"),
+        ("Open in Information flow", "explain", "flow"),
+    ):
+        proto = links[label]
+        assert page in proto.page
+        assert quote_plus(full) in str(proto)  # the query parameters hold the whole text
+        assert section in str(proto)

@@ -36,7 +36,8 @@ from llmviz.viz import generate as viz
 from ui.common import export_buttons, offer_switch, plot
 from ui.i18n import fig_labels, lang, t
 from ui.jobs import run_on_click
-from ui.links import copy_link, presenter_mode
+from ui.links import copy_link, presenter_mode, view_state
+from ui.registry import PAGE_FILES
 from ui.text import md_escape, show_notice, t_text
 
 BRANCHES, STREAM, STEP, BRANCH, PENDING = "pg_branches", "pg_stream", "pg_step", "pg_branch", "pg_pending"
@@ -368,6 +369,21 @@ def _show_results(loaded: LoadedModel, mode: str) -> None:
         key="pg_dl_csv",
     )
     export_buttons("pg_fig", fig=fig, stem=f"{shown}_probabilities")
+    _open_elsewhere(gen)
+
+
+def _open_elsewhere(gen) -> None:
+    """Links carrying the prompt plus the generated continuation to the Attention page and to information flow,
+    so students see what the model attended to while it wrote."""
+    full = gen.prompt.text + gen.text
+    st.caption(t("playground.open_help"))
+    c = st.columns(2)
+    for col, page, state, key in (
+        (c[0], "attention", {"view": "head", "text": full}, "playground.open_attention"),
+        (c[1], "explain", {"section": "flow", "text": full}, "playground.open_flow"),
+    ):
+        params = {k: str(v) for k, v in view_state(state).items() if v is not None}
+        col.page_link(PAGE_FILES[page], label=t(key), icon=":material/open_in_new:", query_params=params)
 
 
 def generation_section(loaded: LoadedModel, mode: str, linked: str | None) -> None:
