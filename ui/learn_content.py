@@ -49,6 +49,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "multi_head",
         "head_roles",
         "attention_flow",
+        "information_flow",
         "encoder_decoder",
         "positional_encoding",
         "learned_positions",
@@ -161,6 +162,13 @@ F_CROSS_ATTENTION = (
 )
 F_MLM = r"\mathcal{L}_{\mathrm{MLM}} = -\sum_{i \in \mathcal{M}} \log P\left(x_i \mid x_{\setminus \mathcal{M}}\right)"
 
+F_FLOW = (
+    r"\begin{aligned}&y_i = x_i + \sum_{h}\sum_{j} A^{h}_{ij}\, x_j W_V^{h} W_O^{h} + b_O,\\[6pt]"
+    r"&\mathrm{imp}(c) = \frac{\max(0,\ \lVert y_i\rVert_1 - \lVert y_i - c\rVert_1)}"
+    r"{\sum_{c'} \max(0,\ \lVert y_i\rVert_1 - \lVert y_i - c'\rVert_1)}\end{aligned}"
+)
+SENTENCE_FLOW = "The Eiffel Tower is in the city of"
+
 _SMOL = {"model": "smollm2"}
 _MINI = {"model": "minilm"}
 
@@ -205,6 +213,7 @@ CARDS: dict[str, Card] = {
         _card("multi_head", "attention", F_MULTIHEAD, view="layer", layer=2, text=SENTENCE_CHEF, **_MINI),
         _card("head_roles", "attention", view="stats", text=SENTENCE_CHEF, **_MINI),
         _card("attention_flow", "attention", view="rollout", text=SENTENCE_IT, **_MINI),
+        _card("information_flow", "explain", F_FLOW, section="flow", text=SENTENCE_FLOW, **_SMOL),
         _card("encoder_decoder", "training", F_CROSS_ATTENTION, preset="translator"),
         _card("positional_encoding", "positional", F_SINUSOIDAL, section="sinusoidal", d_model=64, max_len=128),
         _card("learned_positions", "positional", section="learned", **_MINI),
@@ -271,6 +280,7 @@ TOUR: tuple[TourStep, ...] = (
     TourStep("cures", Link("training", {"preset": "early_stopping"})),
     TourStep("translator", Link("training", {"preset": "translator"})),
     TourStep("explain", Link("explain", {"section": "attribution", "text": "The movie was not good at all.", **_SMOL})),
+    TourStep("information_flow", Link("explain", {"section": "flow", "text": SENTENCE_FLOW, **_SMOL})),
     TourStep(
         "intervene", Link("intervene", {"section": "patching", "text": "The Eiffel Tower is in the city of", **_SMOL})
     ),
