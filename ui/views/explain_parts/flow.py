@@ -172,7 +172,9 @@ def _heads_table(res, heads: list[dict], text: str) -> None:
 def qk_section(loaded: LoadedModel, text: str, res, heads: list[dict], position: int) -> None:
     st.subheader(t("explain.qk_heading"))
     st.caption(t("explain.qk_help"))
-    first = heads[0] if heads else {"layer": res.n_layers - 1, "head": 0, "query": position, "key": 0}
+    # start on the most important head whose strongest edge reads into the output token (else the first one)
+    into_output = [h for h in heads if h["query"] == position]
+    first = (into_output or heads or [{"layer": res.n_layers - 1, "head": 0, "query": position, "key": 0}])[0]
     T = len(res.tokens)
     c = st.columns(4)
     layer = c[0].number_input(t("explain.qk_layer"), 0, res.n_layers - 1, int(first["layer"]), key="ex_qk_layer")
