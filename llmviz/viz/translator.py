@@ -124,25 +124,30 @@ def cross_attention_animation(
         title=title,
         xaxis_title=L("tr_source_word"),
         yaxis_title=L("tr_target_word"),
-        height=220 + 34 * len(tgt),
-        margin={"t": 60, "b": 40, "l": 80, "r": 20},
+        height=300 + 34 * len(tgt),
+        margin={"t": 60, "b": 120, "l": 80, "r": 20},
         legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right"},
         sliders=[
             {
                 "active": len(steps) - 1,
                 "steps": slider_steps,
                 "currentvalue": {"prefix": L("tr_slider_step")},
-                "pad": {"t": 50},
+                "x": 0.1,
+                "len": 0.9,
+                "y": 0,
+                "pad": {"t": 50, "b": 10},
             }
         ],
         updatemenus=[
             {
                 "type": "buttons",
                 "showactive": False,
-                "x": 0,
-                "y": -0.08,
+                "direction": "left",
+                "x": 0.1,
+                "y": 0,
                 "xanchor": "right",
                 "yanchor": "top",
+                "pad": {"r": 10, "t": 70},
                 "buttons": [
                     {
                         "label": L("tr_play"),

@@ -244,6 +244,7 @@ def _translate_box(res: TR.TranslatorResult) -> None:
         key="trn_x_grid",
         export_name=_stem(res.params, "cross-attention-all-heads"),
     )
+    st.caption(t("training.tr_grid_note"))
     with st.expander(t("training.tr_bertviz"), expanded=False):
         frag = bertviz.encdec_fragment(
             src,
