@@ -33,8 +33,12 @@ def translator() -> dict:
     res, total_s = timed(lambda: TR.run_translator(TR.DEFAULT))
     layer, head, acc = res.best_head()
     lessons = {}
-    for name in ("no_positions", "tiny_data"):
-        other = TR.run_translator(TR.PRESETS[name])
+    for name, params in (
+        ("no_positions", TR.PRESETS["no_positions"]),
+        ("tiny_data", TR.PRESETS["tiny_data"]),
+        ("zh", replace(TR.DEFAULT, pair="zh")),  # the 中文 variant of the default preset
+    ):
+        other = TR.run_translator(params)
         h = other.history
         lessons[name] = {
             "exact_match": h.exact_match[-1],
@@ -42,6 +46,7 @@ def translator() -> dict:
             "final_train": h.train_loss[-1],
             "final_val": h.val_loss[-1],
             "best_alignment_acc": other.best_head()[2],
+            "reached_95_s": h.reached_s,
         }
     return {
         "translator_s": None if res.history.reached_s is None else round(res.history.reached_s, 2),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from llmviz.errors import InputError
 
@@ -108,7 +109,7 @@ def target_vocabulary() -> list[str]:
 
 
 # ---------------------------------------------------------------- rendering with alignments
-def _np_source(np_: NP) -> list[str]:
+def np_source(np_: NP) -> list[str]:
     noun = NOUNS[np_.noun][0] if np_.plural else np_.noun
     return [np_.det] + ([np_.adj] if np_.adj else []) + [noun]
 
@@ -128,13 +129,13 @@ def _np_target(np_: NP, at: int, det_word: str | None = None, det_align: tuple[i
 
 def translate_clause(c: Clause) -> Pair:
     """The English sentence, its Lingo translation and the reference alignment."""
-    src = _np_source(c.subject)
+    src = np_source(c.subject)
     out = _np_target(c.subject, 0)
     verb_at = len(src)
     src.append(c.verb)
     if c.obj is not None:
         out += _np_target(c.obj, len(src))
-        src += _np_source(c.obj)
+        src += np_source(c.obj)
     if c.pp is not None:
         prep_at = len(src)
         src.append(c.prep)
@@ -144,7 +145,7 @@ def translate_clause(c: Clause) -> Pair:
         else:
             out.append((PREPOSITIONS[c.prep], (prep_at,)))
             out += _np_target(c.pp, prep_at + 1)
-        src += _np_source(c.pp)
+        src += np_source(c.pp)
     out += [(w, (verb_at,)) for w in VERBS[c.verb]]  # rule 2 (verb last) and rule 4 (one -> two words)
     return Pair(tuple(src), tuple(w for w, _ in out), tuple(a for _, a in out))
 
@@ -169,24 +170,31 @@ def sample_clause(
     return Clause(subject, verb, obj, prep, pp)
 
 
-def make_pairs(n: int, seed: int = 0, exclude: set[str] | frozenset = frozenset(), **probs) -> list[Pair]:
-    """``n`` distinct pairs (none whose source is in ``exclude``), seeded."""
+Render = Callable[[Clause], Pair]  # a target language's rules: translate_clause (Lingo) or translate_zh.to_chinese
+
+
+def make_pairs(
+    n: int, seed: int = 0, exclude: set[str] | frozenset = frozenset(), render: Render = translate_clause, **probs
+) -> list[Pair]:
+    """``n`` distinct pairs (none whose source is in ``exclude``) translated by ``render``, seeded."""
     rng = random.Random(seed)
     seen, out = set(exclude), []
     for _ in range(200 * n + 1000):
         if len(out) == n:
             break
-        pair = translate_clause(sample_clause(rng, **probs))
+        pair = render(sample_clause(rng, **probs))
         if pair.source not in seen:
             seen.add(pair.source)
             out.append(pair)
     return out
 
 
-def split_pairs(n_train: int, n_test: int, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
+def split_pairs(
+    n_train: int, n_test: int, seed: int = 0, render: Render = translate_clause
+) -> tuple[list[Pair], list[Pair]]:
     """Training pairs and held-out pairs (no source sentence in both)."""
-    train = make_pairs(n_train, seed)
-    test = make_pairs(n_test, seed + 10_007, exclude={p.source for p in train})
+    train = make_pairs(n_train, seed, render=render)
+    test = make_pairs(n_test, seed + 10_007, exclude={p.source for p in train}, render=render)
     return train, test
 
 
@@ -254,7 +262,7 @@ def parse(words: list[str]) -> Clause | None:
     return Clause(subject, verb, obj, prep, pp) if i == len(words) else None
 
 
-def reference(words: list[str]) -> Pair | None:
+def reference(words: list[str], render: Render = translate_clause) -> Pair | None:
     """The rule translation of a typed sentence (None when it is outside the grammar)."""
     clause = parse(words)
-    return translate_clause(clause) if clause else None
+    return render(clause) if clause else None

@@ -22,6 +22,7 @@ import torch
 from llmviz.errors import InputError
 from llmviz.train import seq2seq as S
 from llmviz.train import translate as G
+from llmviz.train import translate_zh as Z
 from llmviz.train.bleu import corpus_bleu
 from llmviz.train.loop import History, optimizer_for, single_thread
 
@@ -29,6 +30,11 @@ PROBE = "the big dog liked a red ball in the house"  # adjective swaps, the verb
 MAX_TRAIN = 20_000
 MAX_STEPS = 20_000
 WARMUP = 100
+# target language -> (its rules: Clause -> Pair, its vocabulary)
+PAIRS: dict[str, tuple[G.Render, Callable[[], list[str]]]] = {
+    "lingo": (G.translate_clause, G.target_vocabulary),
+    "zh": (Z.to_chinese, Z.target_vocabulary),
+}
 
 
 @dataclass(frozen=True)
@@ -47,13 +53,14 @@ class TranslatorParams:
     eval_every: int = 25
     max_seconds: float = 60.0
     seed: int = 0
+    pair: str = "lingo"  # the target language (PAIRS)
     target_em: float = 0.95  # the history notes when held-out exact match first reaches this (reached_s)
     stop_at_target: bool = False
 
     def config(self) -> S.Seq2SeqConfig:
         return S.Seq2SeqConfig(
             len(source_vocab()),
-            len(target_vocab()),
+            len(target_vocab(self.pair)),
             self.d_model,
             self.n_heads,
             self.n_layers,
@@ -63,6 +70,8 @@ class TranslatorParams:
         ).validate()
 
     def validate(self) -> "TranslatorParams":
+        if self.pair not in PAIRS:
+            raise InputError(f"Unknown language pair '{self.pair}'; choose one of {', '.join(PAIRS)}.")
         self.config()
         if not 8 <= self.n_train <= MAX_TRAIN:
             raise InputError(f"Use 8-{MAX_TRAIN:,} training sentences (got {self.n_train}).")
@@ -87,8 +96,8 @@ def source_vocab() -> S.Vocab:
     return S.Vocab(G.source_vocabulary())
 
 
-def target_vocab() -> S.Vocab:
-    return S.Vocab(G.target_vocabulary())
+def target_vocab(pair: str = "lingo") -> S.Vocab:
+    return S.Vocab(PAIRS[pair][1]())
 
 
 @dataclass
@@ -162,7 +171,7 @@ class TranslatorResult:
         out = self.tgt_vocab.decode(ids)
         beams = [(self.tgt_vocab.decode(h), s) for h, s in S.beam(self.model, torch.tensor([src]), beam_width)]
         att = S.attention_of(self.model, src, self.tgt_vocab.encode(out))
-        return Translation(words, out, beams, G.reference(words), att)
+        return Translation(words, out, beams, G.reference(words, PAIRS[self.params.pair][0]), att)
 
     def rows(self) -> list[dict]:
         h = self.history
@@ -225,12 +234,13 @@ def run_translator(
 
 def _run(params: TranslatorParams, on_eval, on_step) -> TranslatorResult:
     t_start = time.perf_counter()
-    sv, tv = source_vocab(), target_vocab()
-    train, test = G.split_pairs(params.n_train, params.n_test, params.seed)
+    render = PAIRS[params.pair][0]
+    sv, tv = source_vocab(), target_vocab(params.pair)
+    train, test = G.split_pairs(params.n_train, params.n_test, params.seed, render)
     src, tgt = _tensors(train, sv, tv)
     test_src, test_tgt = _tensors(test, sv, tv)
     ref = reference_mask(test, test_tgt.shape[1] - 1, test_src.shape[1])
-    probe = G.reference(G.words_of(PROBE))
+    probe = G.reference(G.words_of(PROBE), render)
     torch.manual_seed(params.seed)
     model = S.Seq2Seq(params.config()).train()
     opt = optimizer_for(model, params.lr, 0.0)

@@ -211,9 +211,15 @@ def test_translator_section_trains_translates_and_says_unknown_words():
     assert len(charts) >= 5  # loss, quality, heads over training, animation, all heads for the typed sentence
     assert any("frames" in c.proto.spec for c in charts)  # the cross-attention animation
     assert at.text_input(key="trn_x_text").value.startswith("the big dog")
-    assert at.code and at.dataframe  # the greedy output and the beam table
+    assert at.code[-1].value.split()[0] in {"lo", "la", "un", "una", "du", "tri"}  # greedy output: a Lingo word first
+    assert at.dataframe  # the beam table
     at.text_input(key="trn_x_text").set_value("the zebra saw a <b>cat</b>").run()
     assert_ok(at)
     assert at.error and "zebra" in at.error[0].value and "<b>" not in at.error[0].value.replace("\\<b\\>", "")
     at.text_input(key="trn_x_text").set_value("cat the saw").run()
     assert not at.error and any("outside the toy grammar" in i.value for i in at.info)
+    at.radio(key="trn_x_pair").set_value("zh").run()  # the 中文 variant: another vocabulary, trained anew
+    at.button(key="trn_x_run").click().run()
+    assert_ok(at)
+    at.text_input(key="trn_x_text").set_value("a dog slept").run()
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in at.code[-1].value)  # the greedy output (after the link box)

@@ -9,6 +9,7 @@ import pytest
 
 from llmviz.errors import InputError
 from llmviz.train import translate as G
+from llmviz.train import translate_zh as Z
 from llmviz.train.bleu import corpus_bleu, sentence_bleu
 
 
@@ -90,3 +91,31 @@ def test_bleu_hand_computed():
     assert corpus_bleu([["the"] * 4], [["the", "cat"]], max_n=1) == pytest.approx(25.0)
     assert corpus_bleu([rf, hyp], [rf, rf], max_n=1) == pytest.approx(100 * 11 / 12)  # corpus sums, not means
     assert corpus_bleu([rf], [rf]) == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize(
+    "src, tgt, alignment",
+    [
+        # measure words (one word -> two), no article, place before the verb around the noun, 了 after the verb
+        (
+            "the big dog saw a red cat in the house",
+            "大 狗 在 房子 里 看见 了 一 只 红 猫",
+            [1, 2, 7, 9, 7, 3, 3, 4, 4, 5, 6],
+        ),
+        ("three old horses ran near a tree", "三 匹 老 马 在 一 棵 树 附近 跑 了", [0, 0, 1, 2, 4, 5, 5, 6, 4, 3, 3]),
+        ("a girl liked two balls", "一 个 女孩 喜欢 了 两 个 球", [0, 0, 1, 2, 2, 3, 3, 4]),
+    ],
+)
+def test_chinese_variant(src, tgt, alignment):
+    pair = G.reference(src.split(), Z.to_chinese)
+    assert pair.target == tgt
+    assert pair.alignment == tuple((a,) for a in alignment)
+    assert G.reference("a girl liked two balls".split(), Z.to_chinese).reordered is False  # SVO like English
+    assert G.reference("the cat slept in the house".split(), Z.to_chinese).reordered  # the place moves
+
+
+def test_chinese_pairs_use_its_vocabulary_and_leave_only_the_article_unaligned():
+    for p in G.make_pairs(200, seed=5, render=Z.to_chinese):
+        assert set(p.tgt) <= set(Z.target_vocabulary())
+        unaligned = set(range(len(p.src))) - {i for a in p.alignment for i in a}
+        assert {p.src[i] for i in unaligned} <= {"the"}

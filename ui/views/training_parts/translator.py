@@ -75,8 +75,8 @@ def _train(params: TR.TranslatorParams, on_eval) -> TR.TranslatorResult:
 
 
 def _stem(params: TR.TranslatorParams, what: str) -> str:
-    preset = next((k for k, v in TR.PRESETS.items() if v == params), "custom")
-    return export_name("training", "translator", preset, params.positional, what)
+    preset = next((k for k, v in TR.PRESETS.items() if v == replace(params, pair="lingo")), "custom")
+    return export_name("training", "translator", params.pair, preset, params.positional, what)
 
 
 def section() -> None:
@@ -85,10 +85,20 @@ def section() -> None:
         t("training.tr_preset"), PRESETS, key="trn_x_preset", format_func=lambda p: t(f"training.tr_preset_{p}")
     )
     st.caption(t(f"training.tr_preset_{preset}_note"))
+    pair = st.radio(
+        t("training.tr_pair"),
+        list(TR.PAIRS),
+        horizontal=True,
+        key="trn_x_pair",
+        format_func=lambda p: t(f"training.tr_pair_{p}"),
+    )
+    if pair != "lingo":
+        st.caption(t(f"training.tr_pair_{pair}_note"))
     copy_link("training", {"preset": "translator"}, key="trn_x")
     params = _params(preset)
     if params is None:
         return
+    params = replace(params, pair=pair)
     bar, metrics, charts = st.progress(0.0), st.empty(), st.empty()
 
     def on_eval(h: TR.TranslatorHistory) -> bool:
@@ -208,7 +218,7 @@ def _alignment(res: TR.TranslatorResult) -> None:
         labels=fig_labels(),
     )
     plot(fig, key="trn_x_anim", export_name=_stem(res.params, f"cross-attention-L{pick[0]}H{pick[1]}"))
-    st.markdown(t("training.tr_anim_lesson"))
+    st.markdown(t("training.tr_anim_lesson" + ("" if res.params.pair == "lingo" else f"_{res.params.pair}")))
 
 
 def _translate_box(res: TR.TranslatorResult) -> None:
