@@ -165,7 +165,7 @@ class Seq2Seq(nn.Module):
         for emb in (self.src_embed, self.tgt_embed):
             nn.init.normal_(emb.weight, std=d**-0.5)  # times sqrt(d) below: unit scale, like the table
 
-    def _embed(self, ids: torch.Tensor, side: str) -> torch.Tensor:
+    def embed(self, ids: torch.Tensor, side: str) -> torch.Tensor:
         x = (self.src_embed if side == "src" else self.tgt_embed)(ids) * math.sqrt(self.cfg.d_model)
         t = ids.shape[1]
         if t > self.cfg.max_len:
@@ -179,7 +179,7 @@ class Seq2Seq(nn.Module):
     def encode(self, src: torch.Tensor):
         """src [B, S] -> (memory [B, S, d], encoder self-attention [layers, B, H, S, S])."""
         allowed = (src != PAD)[:, None, None, :]  # [B, 1, 1, S]
-        x, weights = self._embed(src, "src"), []
+        x, weights = self.embed(src, "src"), []
         for block in self.encoder:
             x, w, _ = block(x, allowed)
             weights.append(w)
@@ -190,7 +190,7 @@ class Seq2Seq(nn.Module):
         t = tgt_in.shape[1]
         causal = torch.ones(t, t, dtype=torch.bool, device=tgt_in.device).tril()[None, None]  # [1, 1, T, T]
         cross_allowed = (src != PAD)[:, None, None, :]
-        x, self_ws, cross_ws = self._embed(tgt_in, "tgt"), [], []
+        x, self_ws, cross_ws = self.embed(tgt_in, "tgt"), [], []
         for block in self.decoder:
             x, sw, cw = block(x, causal, memory, cross_allowed)
             self_ws.append(sw)

@@ -209,6 +209,21 @@ def unknown_words(words: list[str]) -> list[str]:
     return list(dict.fromkeys(w for w in words if w not in known))
 
 
+def same_kind(word: str) -> list[str]:
+    """The other source words of ``word``'s kind (determiners, adjectives, singular or plural nouns, verbs,
+    prepositions): the natural replacements when patching a word."""
+    kinds = [
+        list(DETERMINERS),
+        list(ADJECTIVES),
+        list(NOUNS),
+        [v[0] for v in NOUNS.values()],
+        list(TRANSITIVE),
+        list(INTRANSITIVE),
+        list(PREPOSITIONS),
+    ]
+    return next(([w for w in k if w != word] for k in kinds if word in k), [])
+
+
 def check_sentence(text: str) -> list[str]:
     """The words of ``text`` if the translator knows them all; else an InputError naming the others."""
     words = words_of(text)

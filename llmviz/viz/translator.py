@@ -212,3 +212,55 @@ def cross_attention_grid(
         legend={"orientation": "h", "y": 1.06, "x": 1, "xanchor": "right"},
     )
     return fig
+
+
+def _layer_names(n: int, L) -> list[str]:
+    return [L("tr_layer_embed")] + [L("tr_layer_n", layer=i) for i in range(1, n)]
+
+
+def decoder_lens_figure(lens, labels: Labels | None = None) -> go.Figure:
+    """The decoder's logit lens (``llmviz.train.translator_probes.DecoderLens``): probability of each written
+    word read out after every layer, the top word in each cell."""
+    L = resolve(labels)
+    n = lens.prob.shape[0]
+    text = np.array([axis_labels(row) for row in lens.top], dtype=object)
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.asarray(lens.prob, dtype=np.float32),
+            zmin=0,
+            zmax=1,
+            colorscale=SEQUENTIAL,
+            text=text,
+            texttemplate="%{text}",
+            customdata=np.broadcast_to(np.array(axis_labels(lens.target), dtype=object), lens.prob.shape),
+            hovertemplate=L("tr_lens_hover"),
+            colorbar={"title": L("probability")},
+        )
+    )
+    fig.update_xaxes(tickvals=list(range(len(lens.target))), ticktext=axis_labels(lens.target), title=L("tr_lens_x"))
+    fig.update_yaxes(tickvals=list(range(n)), ticktext=_layer_names(n, L), autorange="reversed")
+    fig.update_layout(title=L("tr_lens_title"), height=160 + 60 * n, margin={"t": 50, "b": 60, "l": 110, "r": 20})
+    return fig
+
+
+def source_patch_figure(patch, labels: Labels | None = None) -> go.Figure:
+    """Recovery map of a source-word patch (``llmviz.train.translator_probes.SourcePatch``) [layers + 1, S]."""
+    L = resolve(labels)
+    n, s = patch.recovery.shape
+    src = list(patch.clean) + ["<eos>"]
+    ticks = axis_labels(src)
+    ticks[patch.position] = f"<b>{ticks[patch.position]}→{axis_labels([patch.corrupt[patch.position]])[0]}</b>"
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.asarray(patch.recovery, dtype=np.float32),
+            zmid=0,
+            colorscale="RdBu_r",
+            customdata=np.broadcast_to(np.array(axis_labels(src), dtype=object), (n, s)),
+            hovertemplate=L("tr_patch_hover"),
+            colorbar={"title": L("tr_recovered"), "tickformat": ".0%"},
+        )
+    )
+    fig.update_xaxes(tickvals=list(range(s)), ticktext=ticks, title=L("tr_patch_x"))
+    fig.update_yaxes(tickvals=list(range(n)), ticktext=_layer_names(n, L), autorange="reversed")
+    fig.update_layout(title=L("tr_patch_title"), height=160 + 60 * n, margin={"t": 50, "b": 60, "l": 110, "r": 20})
+    return fig

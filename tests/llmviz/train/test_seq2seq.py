@@ -14,6 +14,7 @@ from llmviz.errors import InputError
 from llmviz.train import seq2seq as S
 from llmviz.train import translate as G
 from llmviz.train import translator as X
+from llmviz.train import translator_probes as P
 
 CFG = S.Seq2SeqConfig(src_vocab=20, tgt_vocab=22, d_model=16, n_heads=2, n_layers=2, d_ff=32)
 
@@ -125,3 +126,21 @@ def test_params_are_checked():
         X.TranslatorParams(n_train=3).validate()
     assert set(X.PRESETS) == {"default", "no_positions", "tiny_data"}
     assert G.reference(G.words_of(X.PROBE)).reordered
+
+
+def test_decoder_logit_lens_and_source_patching(model):
+    sv, tv = S.Vocab([f"s{i}" for i in range(16)]), S.Vocab([f"t{i}" for i in range(18)])
+    clean, tgt = ["s1", "s2", "s3", "s4"], [5, 6, 7, S.EOS]
+    lens = P.decoder_logit_lens(model, sv.encode(clean), tgt, tv)
+    with torch.no_grad():
+        logits = model(torch.tensor([sv.encode(clean)]), torch.tensor([[S.BOS] + tgt[:-1]])).logits[0]
+    want = logits.softmax(-1)[torch.arange(4), torch.tensor(tgt)].numpy()
+    np.testing.assert_allclose(lens.prob[-1], want, atol=1e-5)  # the last layer's readout is the output
+    assert lens.prob.shape == (3, 4) and lens.top[-1] == [tv.itos[int(i)] for i in logits.argmax(-1)]
+    res = P.patch_source(model, sv, tv, clean, 1, "s9")
+    assert res.corrupt == ["s1", "s9", "s3", "s4"] and res.recovery.shape == (3, 5)
+    # at the embeddings only the replaced word differs: copying it back restores the clean run exactly
+    assert res.recovery[0, 1] == pytest.approx(1.0, abs=1e-4)
+    np.testing.assert_allclose(np.delete(res.recovery[0], 1), 0.0, atol=1e-4)
+    with pytest.raises(InputError):
+        P.patch_source(model, sv, tv, clean, 1, "s2")

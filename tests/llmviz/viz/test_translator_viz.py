@@ -48,3 +48,15 @@ def test_animation_has_one_frame_per_evaluation_and_marks_the_reference():
     grid = F.cross_attention_grid(SRC, TGT, attn(4, 4), [(0,), (2,), (1,), (3,)], np.full((2, 3), 0.5))
     assert len([d for d in grid.data if d.type == "heatmap"]) == 6
     assert grid.layout.annotations[0].text == "L0 H0 · 50%"
+
+
+def test_lens_and_patch_figures_name_layers_and_mark_the_replaced_word():
+    from llmviz.train.translator_probes import DecoderLens, SourcePatch
+
+    lens = DecoderLens(["lo", "<b>", "<eos>"], np.full((3, 3), 0.5), [["lo", "<b>", "x"]] * 3)
+    fig = F.decoder_lens_figure(lens, labels("zh"))
+    assert list(fig.layout.yaxis.ticktext) == ["嵌入", "第 1 块之后", "第 2 块之后"]
+    assert "&lt;b&gt;" in list(fig.layout.xaxis.ticktext) and fig.data[0].text[0][1] == "&lt;b&gt;"
+    patch = SourcePatch(["the", "dog"], ["the", "cat"], 1, ["lo", "kano"], np.zeros((3, 3)), -1.0, -5.0, ["lo", "gata"])
+    ticks = list(F.source_patch_figure(patch).layout.xaxis.ticktext)
+    assert ticks == ["the", "<b>dog→cat</b>", "&lt;eos&gt;"]

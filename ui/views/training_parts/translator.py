@@ -14,7 +14,9 @@ import streamlit as st
 from llmviz.errors import LlmvizError
 from llmviz.report import export_name
 from llmviz.train import seq2seq
+from llmviz.train import translate as grammar
 from llmviz.train import translator as TR
+from llmviz.train import translator_probes as probes
 from llmviz.viz import bertviz_offline as bertviz
 from llmviz.viz import train as train_figures
 from llmviz.viz import translator as figures
@@ -255,6 +257,7 @@ def _translate_box(res: TR.TranslatorResult) -> None:
         export_name=_stem(res.params, "cross-attention-all-heads"),
     )
     st.caption(t("training.tr_grid_note"))
+    _inside(res, out)
     with st.expander(t("training.tr_bertviz"), expanded=False):
         frag = bertviz.encdec_fragment(
             src,
@@ -276,3 +279,43 @@ def _translate_box(res: TR.TranslatorResult) -> None:
             "text/html",
             key="trn_x_bv_download",
         )
+
+
+def _inside(res: TR.TranslatorResult, out: TR.Translation) -> None:
+    """The decoder's logit lens and patching a source word (what the Explain and Intervene pages do for a
+    one-stack model, here for the encoder-decoder)."""
+    with st.expander(t("training.tr_lens_header"), expanded=False):
+        st.markdown(t("training.tr_lens_intro"))
+        lens = probes.decoder_logit_lens(
+            res.model, res.src_vocab.encode(out.words), res.tgt_vocab.encode(out.greedy), res.tgt_vocab
+        )
+        plot(
+            figures.decoder_lens_figure(lens, labels=fig_labels()),
+            key="trn_x_lens",
+            export_name=_stem(res.params, "decoder-logit-lens"),
+        )
+    with st.expander(t("training.tr_patch_header"), expanded=False):
+        st.markdown(t("training.tr_patch_intro"))
+        c = st.columns(2)
+        pos = c[0].selectbox(
+            t("training.tr_patch_pos"),
+            range(len(out.words)),
+            key="trn_x_patch_pos",
+            format_func=lambda i: f"{i}: {out.words[i]}",
+        )
+        pos = min(int(pos), len(out.words) - 1)  # the sentence may have become shorter
+        choices = grammar.same_kind(out.words[pos]) or [w for w in grammar.source_vocabulary() if w != out.words[pos]]
+        word = c[1].selectbox(t("training.tr_patch_word"), choices, key=f"trn_x_patch_word_{out.words[pos]}")
+        try:
+            patch = probes.patch_source(res.model, res.src_vocab, res.tgt_vocab, out.words, pos, word)
+        except LlmvizError as err:
+            show_error(err)
+            return
+        show_text(f"{' '.join(patch.clean)} → {' '.join(patch.target)}")
+        show_text(f"{' '.join(patch.corrupt)} → {' '.join(patch.corrupt_output)}")
+        plot(
+            figures.source_patch_figure(patch, labels=fig_labels()),
+            key="trn_x_patch",
+            export_name=_stem(res.params, f"patch-source-{pos}"),
+        )
+        st.caption(t("training.tr_patch_note", clean=patch.lp_clean, corrupt=patch.lp_corrupt))
