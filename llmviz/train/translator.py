@@ -167,10 +167,11 @@ class TranslatorResult:
         """Translate a typed sentence (InputError for words outside the vocabulary)."""
         words = G.check_sentence(text)
         src = self.src_vocab.encode(words)
-        ids = S.greedy(self.model, torch.tensor([src]))[0].tolist()
-        out = self.tgt_vocab.decode(ids)
-        beams = [(self.tgt_vocab.decode(h), s) for h, s in S.beam(self.model, torch.tensor([src]), beam_width)]
-        att = S.attention_of(self.model, src, self.tgt_vocab.encode(out))
+        with single_thread():  # tiny model: one thread is fastest on a busy machine
+            ids = S.greedy(self.model, torch.tensor([src]))[0].tolist()
+            out = self.tgt_vocab.decode(ids)
+            beams = [(self.tgt_vocab.decode(h), s) for h, s in S.beam(self.model, torch.tensor([src]), beam_width)]
+            att = S.attention_of(self.model, src, self.tgt_vocab.encode(out))
         return Translation(words, out, beams, G.reference(words, PAIRS[self.params.pair][0]), att)
 
     def rows(self) -> list[dict]:

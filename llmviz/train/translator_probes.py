@@ -21,6 +21,7 @@ import torch
 
 from llmviz.errors import InputError
 from llmviz.train import seq2seq as S
+from llmviz.train.loop import single_thread
 
 
 @dataclass
@@ -75,6 +76,7 @@ def _target_logp(model: S.Seq2Seq, memory, src, tgt_ids: list[int]) -> float:
 
 
 @torch.no_grad()
+@single_thread()
 def decoder_logit_lens(model: S.Seq2Seq, src_ids: list[int], tgt_ids: list[int], tv: S.Vocab) -> DecoderLens:
     """The logit lens on the decoder, teacher-forced on ``tgt_ids`` (without BOS, with EOS)."""
     model.eval()
@@ -97,6 +99,7 @@ def decoder_logit_lens(model: S.Seq2Seq, src_ids: list[int], tgt_ids: list[int],
 
 
 @torch.no_grad()
+@single_thread()
 def patch_source(
     model: S.Seq2Seq, sv: S.Vocab, tv: S.Vocab, clean: list[str], position: int, replacement: str
 ) -> SourcePatch:

@@ -15,8 +15,15 @@ from llmviz.train import seq2seq as S
 from llmviz.train import translate as G
 from llmviz.train import translator as X
 from llmviz.train import translator_probes as P
+from llmviz.train.loop import single_thread
 
 CFG = S.Seq2SeqConfig(src_vocab=20, tgt_vocab=22, d_model=16, n_heads=2, n_layers=2, d_ff=32)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with single_thread():  # tiny tensors: more threads only spin on a busy 2-core machine
+        yield
 
 
 @pytest.fixture(scope="module")
