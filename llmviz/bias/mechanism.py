@@ -762,6 +762,7 @@ class TraceResult:
     seconds: dict[str, float]
     notes: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    after_s: dict[str, np.ndarray] = field(default_factory=dict)  # method -> S of every item after its correction
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -882,9 +883,16 @@ def trace(
     stereoset=None,
     progress: Callable[..., None] | None = None,
     stop: Callable[[], bool] | None = None,
+    checkpoint: dict | None = None,
+    on_checkpoint: Callable[[dict], None] | None = None,
+    exact_runner: Callable[..., np.ndarray] | None = None,
 ) -> TraceResult:
     """Screen, confirm and correct (see the module docstring). ``stereoset``: StereoSetData for the LM-score cost.
-    ``progress(done, total, stage)``: stages ``means``, ``screen``, ``exact``, ``correction``, ``cost``."""
+    ``progress(done, total, stage)``: stages ``means``, ``screen``, ``exact``, ``correction``, ``cost``.
+    ``checkpoint``: the finished stages of an earlier, interrupted run of the same inputs (a dict this function
+    fills: clean scores, the screen, each confirmed component's scores); ``on_checkpoint(ck)`` hears it after
+    each stage so the caller can save it. ``exact_runner(components, items, means, mode)`` -> ``[n, n_items]``
+    replaces the local exact ablation (e.g. on Ray); the results must be the same."""
     cfg = config or TraceConfig()
     items = list(items)
     if len(items) < 4:
@@ -901,17 +909,27 @@ def trace(
     find_items = [it for it, f in zip(items, find) if f]
     means = site_means(loaded, _units(find_items)) if cfg.ablation == "mean" else None
     tick(1, 1, "means")
-    s_all = scores(loaded, items, stop=stop)[0]
+    ck = checkpoint if checkpoint is not None else {}
+    if "s_all" not in ck:
+        ck["s_all"] = scores(loaded, items, stop=stop)[0].tolist()
+        if on_checkpoint is not None:
+            on_checkpoint(ck)
+    s_all = np.asarray(ck["s_all"], float)
     s_find = s_all[find]
     seconds["means_and_clean_s"] = time.perf_counter() - t0
 
     # screen on the find half
     t0 = time.perf_counter()
     if cfg.screen == "atp":
-        comps, per_item = attribution_patching(
-            loaded, find_items, means, cfg.ablation, progress=lambda d, t: tick(d, t, "screen"), stop=stop
-        )
-        estimate = per_item.mean(axis=0)
+        comps = components_of(loaded)
+        if "atp" not in ck:
+            _, per_item = attribution_patching(
+                loaded, find_items, means, cfg.ablation, progress=lambda d, t: tick(d, t, "screen"), stop=stop
+            )
+            ck["atp"] = per_item.mean(axis=0).tolist()
+            if on_checkpoint is not None:
+                on_checkpoint(ck)
+        estimate = np.asarray(ck["atp"], float)
         order = np.argsort(-np.abs(estimate))
         candidates = [comps[i] for i in order[: cfg.top_k]]
     else:
@@ -920,16 +938,18 @@ def trace(
     seconds["screen"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    _, s_abl = exact_effects(
-        loaded,
-        find_items,
-        candidates,
-        means,
-        cfg.ablation,
-        base=s_find,
-        progress=lambda d, t: tick(d, t, "exact"),
-        stop=stop,
-    )
+    todo = [c for c in candidates if f"exact:{c.name}" not in ck]
+    for group in _chunks(todo, 8):  # each finished group is kept (a resumed run skips it)
+        if exact_runner is not None:
+            got = exact_runner(group, find_items, means, cfg.ablation)
+        else:
+            _, got = exact_effects(loaded, find_items, group, means, cfg.ablation, base=s_find, stop=stop)
+        for c, row in zip(group, got):
+            ck[f"exact:{c.name}"] = np.asarray(row, float).tolist()
+        if on_checkpoint is not None:
+            on_checkpoint(ck)
+        tick(sum(f"exact:{c.name}" in ck for c in candidates), len(candidates), "exact")
+    s_abl = np.array([ck[f"exact:{c.name}"] for c in candidates], float).reshape(len(candidates), len(find_items))
     seconds["exact"] = time.perf_counter() - t0
     deltas = s_abl - s_find[None, :]
     col = {c: j for j, c in enumerate(comps)}
@@ -1027,7 +1047,9 @@ def trace(
         block["components"] = [c.name for c in variant]
         curve.append(block)
         tick(v + 1, len(variants), "cost")
-    best = min(curve, key=lambda b: (b["find"]["after"], b["k"]))  # chosen on the find half only
+    best_i = min(range(len(curve)), key=lambda i: (curve[i]["find"]["after"], curve[i]["k"]))  # on find only
+    best = curve[best_i]
+    after_s = {"ablate_top_k": s_after[best_i]}
     correction: dict[str, Any] = {"ablate_top_k": {**best, "curve": curve}}
     seconds["ablation_correction_and_cost"] = time.perf_counter() - t0
 
@@ -1038,6 +1060,7 @@ def trace(
         units = _units(items)
         vals = self_debias_values(loaded, units, prefixes + prefixes, cfg.lam, stop)
         s_sd = vals[: len(items)] - vals[len(items) :]
+        after_s["self_debias"] = s_sd
         all_prefixes = sorted({debias_prefix(it.group) for it in items})
         nv = self_debias_values(loaded, neutral, [all_prefixes] * len(neutral), cfg.lam, stop)
         cost = neutral_cost(nv)
@@ -1066,6 +1089,7 @@ def trace(
         vec = steering_vector(loaded, [it.text_b for it in find_items], [it.text_a for it in find_items], layer)
         with steering(loaded, vec.vector, layer, cfg.steer_alpha):
             s_st = scores(loaded, items, stop=stop)[0]
+            after_s["steering"] = s_st
             nv = unit_values(loaded, neutral, stop=stop)[0]
             st_ss = unit_values(loaded, ss_units)[0] if ss_units else None
             st_answers = _answers(loaded, prompts, lambda p: _greedy(loaded, p))
@@ -1083,5 +1107,17 @@ def trace(
     seconds["steering"] = time.perf_counter() - t0
     tick(1, 1, "cost")
     return TraceResult(
-        loaded.facts.model_id, benchmark, cfg, items, find, s_all, rows, screen, correction, moved, seconds, notes
+        loaded.facts.model_id,
+        benchmark,
+        cfg,
+        items,
+        find,
+        s_all,
+        rows,
+        screen,
+        correction,
+        moved,
+        seconds,
+        notes,
+        after_s=after_s,
     )

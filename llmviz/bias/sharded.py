@@ -134,3 +134,22 @@ def run_seat_on(
         done[0] += n
 
     return map_items(scorer, tests, engine, shard_size=SEAT_SHARD, progress=per_test)
+
+
+@dataclass(frozen=True)
+class MechanismExactScorer(_ModelScorer):
+    """Items: ``mechanism.Component`` s. Results: each component's item scores ``S`` (ablated alone) on
+    ``items`` (the trace's find half), as the local :func:`mechanism.exact_effects` computes them."""
+
+    items: tuple = ()
+    means: Any = None
+    mode: str = "mean"
+
+    def bind(self, loaded):
+        from llmviz.bias import mechanism
+
+        def fn(comps: list) -> list:
+            _, s_abl = mechanism.exact_effects(loaded, list(self.items), comps, self.means, self.mode)
+            return [row.tolist() for row in s_abl]
+
+        return fn

@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from llmviz.audits.common import AuditInterrupted
-from llmviz.cli import bench, crows, scale
+from llmviz.cli import bench, crows, mechanism, scale
 from llmviz.errors import LlmvizError
 
 
@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     audit = crows.register(sub)
     bench.register(sub, audit)  # StereoSet, SEAT and run-store commands
     scale.register(sub)  # --engine flags on the batch commands, audit-matrix, app
+    mechanism.register(sub)  # bias-trace
     return p
 
 
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
             return bench.dispatch(args)
         if args.command in scale.COMMANDS:
             return scale.dispatch(args)
+        if args.command in mechanism.COMMANDS:
+            return mechanism.dispatch(args)
     except LlmvizError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

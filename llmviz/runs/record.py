@@ -139,3 +139,39 @@ def record_template(loaded, res, parameters: dict) -> tuple[int | None, str | No
         parameters=parameters,
         **_model_fields(loaded),
     )
+
+
+def record_mechanism(loaded, result, data_sha256: str | None, data_path: str | None, parameters: dict) -> dict:
+    """A mechanism trace as two runs of kind ``mechanism`` on the test half — *before* (the model as it is) and
+    *after* (its top-k components ablated) — item values 100·[S > 0], so ``runs compare BEFORE AFTER`` gives the
+    paired change with its CI. Returns ``{"before": (id, warning), "after": (id, warning)}``."""
+    best = result.correction["ablate_top_k"]
+    k = best["k"]
+    variant_s = result.after_s.get("ablate_top_k")
+    out = {}
+    for stage, values in (("before", result.s), ("after", variant_s)):
+        if values is None:
+            continue
+        items = [
+            {"key": it.key, "group": it.group, "value": 100.0 * float(v > 0), "extra": {"S": float(v)}}
+            for it, v, f in zip(result.items, values, result.find)
+            if not f
+        ]
+        summary = {
+            "stage": stage,
+            "benchmark": result.benchmark,
+            "k": k,
+            "components": best.get("components", []),
+            "pct_stereotype_test": best["test"][stage],
+            "ablation": result.config.ablation,
+        }
+        out[stage] = try_record(
+            kind="mechanism",
+            summary=summary,
+            items=items,
+            data_sha256=data_sha256,
+            data_path=data_path,
+            parameters={**parameters, "stage": stage},
+            **_model_fields(loaded),
+        )
+    return out

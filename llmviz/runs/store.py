@@ -47,7 +47,7 @@ from llmviz.report import package_versions
 
 SCHEMA_VERSION = 2
 DB_FILE = "runs.sqlite"
-KINDS = ("crows_pairs", "stereoset", "seat", "weat", "template_probe")
+KINDS = ("crows_pairs", "stereoset", "seat", "weat", "template_probe", "mechanism")
 MAX_ITEMS_PER_RUN = 200_000
 
 
