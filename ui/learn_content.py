@@ -79,6 +79,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "faq_embeddings",
         "faq_interpretability",
         "faq_benchmarks",
+        "faq_bias_mechanism",
         "faq_compare_runs",
     ),
 }
@@ -258,6 +259,7 @@ CARDS: dict[str, Card] = {
         _card("faq_counterfactual", "bias", section="counterfactual", **_SMOL),
         _card("faq_embeddings", "bias", section="weat", **_MINI),
         _card("faq_benchmarks", "bias", section="stereoset"),
+        _card("faq_bias_mechanism", "bias", section="mechanism", **_SMOL),
         _card("faq_compare_runs", "bias", section="runs"),
         _card("faq_interpretability", "explain", section="attribution", text="The movie was not good at all.", **_SMOL),
     )
@@ -286,6 +288,7 @@ TOUR: tuple[TourStep, ...] = (
     ),
     TourStep("bias_in_out", Link("training", {"preset": "bias"})),
     TourStep("is_model_biased", Link("bias", {"section": "templates"})),
+    TourStep("where_bias_lives", Link("bias", {"section": "mechanism", **_SMOL})),
     TourStep("privacy", Link("training", {"preset": "memorization"})),
     TourStep("what_now", Link("bias", {"section": "mitigation"})),
 )

@@ -41,7 +41,7 @@ class Page:
 
 ATTENTION_VIEWS = ("stats", "head", "layer", "rollout", "bertviz", "formula", "neuron")
 POSITIONAL_SECTIONS = ("sinusoidal", "learned", "rope", "ablation")
-BIAS_SECTIONS = ("templates", "pairs", "counterfactual", "weat", "mitigation", "stereoset", "runs")
+BIAS_SECTIONS = ("templates", "pairs", "counterfactual", "weat", "mitigation", "stereoset", "mechanism", "runs")
 EXPLAIN_SECTIONS = ("attribution", "logit_lens", "ablation", "flow")
 INTERVENE_SECTIONS = ("patching", "dla", "steering")
 PLAYGROUND_PRESETS = ("translation", "summarization", "qa", "code", "creative", "fill_mask")

@@ -25,7 +25,7 @@ import numpy as np
 
 from llmviz import engine as E
 from llmviz.audits.common import write_json
-from llmviz.bias import mechanism as M
+from llmviz.bias import mechanism as mech
 from llmviz.bias.sharded import MechanismExactScorer
 from llmviz.errors import LlmvizError
 from llmviz.models.loading import load_model
@@ -43,7 +43,7 @@ class TraceAuditConfig:
     benchmark: str = "crows-pairs"
     data: str | None = None  # StereoSet JSON (--benchmark stereoset)
     ablation: str = "mean"
-    top_k: int = M.DEFAULT_TOP_K
+    top_k: int = mech.DEFAULT_TOP_K
     screen: str = "atp"
     split_seed: int = 0
     limit: int | None = None
@@ -60,8 +60,8 @@ class TraceAuditConfig:
         first = Path(self.outs[0])
         return first.with_name(first.name + ".partial.json")
 
-    def trace_config(self) -> M.TraceConfig:
-        return M.TraceConfig(
+    def trace_config(self) -> mech.TraceConfig:
+        return mech.TraceConfig(
             ablation=self.ablation,
             screen=self.screen,
             top_k=self.top_k,
@@ -90,7 +90,7 @@ class TraceAuditConfig:
 
 @dataclass
 class TraceReport:
-    result: M.TraceResult
+    result: mech.TraceResult
     model: dict[str, Any]
     data: dict[str, Any]
     parameters: dict[str, Any]
@@ -170,11 +170,11 @@ def _load_items(cfg: TraceAuditConfig, loaded):
         if not cfg.data:
             raise LlmvizError("--benchmark stereoset needs --data DEV.json (the StereoSet dev or test file).")
         data = SS.load_stereoset(cfg.data)
-        return M.items_from_stereoset(loaded, data, cfg.limit), data.source, data.sha256, data
+        return mech.items_from_stereoset(loaded, data, cfg.limit), data.source, data.sha256, data
     from llmviz.bias.pairs_data import load_pairs, starter_pairs
 
     pairs = load_pairs(cfg.pairs) if cfg.pairs else starter_pairs()
-    return M.items_from_pairs(loaded, pairs.frame, cfg.limit), pairs.source, pairs.sha256, None
+    return mech.items_from_pairs(loaded, pairs.frame, cfg.limit), pairs.source, pairs.sha256, None
 
 
 def _load_checkpoint(cfg: TraceAuditConfig, key: dict[str, Any]) -> dict:
@@ -223,7 +223,7 @@ def run_trace(cfg: TraceAuditConfig, progress: Callable[..., None] | None = None
             scorer = MechanismExactScorer(cfg.model, cfg.device, tuple(find_items), means, mode)
             return np.array(E.map_items(scorer, comps, cfg.engine, shard_size=4))
 
-    result = M.trace(
+    result = mech.trace(
         loaded,
         items,
         tc,

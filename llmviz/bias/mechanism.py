@@ -357,8 +357,10 @@ def _forward_logprobs(loaded: LoadedModel, ids, att, b_idx, p_idx, t_idx, grad: 
         logits = loaded.model(input_ids=ids.to(dev), attention_mask=att.to(dev)).logits
         if not (selected and logits.dim() == 2 and logits.shape[0] == len(b_idx)):
             logits = logits[torch.tensor(b_idx), torch.tensor(p_idx)]
-        lp = torch.log_softmax(logits.double(), dim=-1)  # only the query rows: float64 costs little
-        return lp[torch.arange(len(t_idx)), torch.tensor(t_idx, device=lp.device)]
+        tgt = torch.tensor(t_idx, device=logits.device)
+        picked = logits[torch.arange(len(t_idx), device=logits.device), tgt]
+        # log p = logit - logsumexp(logits), in the model's precision, then float64 (sums over many tokens)
+        return picked.double() - torch.logsumexp(logits, dim=-1).double()
 
 
 def row_logprobs(

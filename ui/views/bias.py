@@ -41,6 +41,7 @@ from ui.i18n import fig_labels, t
 from ui.jobs import run_on_click
 from ui.links import presenter_mode
 from ui.text import show_error, show_notice, t_text
+from ui.views.bias_parts import mechanism as mechanism_view
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -987,6 +988,7 @@ SECTIONS: dict[str, Callable[[LoadedModel], None]] = {
     "weat": section_weat,
     "mitigation": section_mitigation,
     "stereoset": section_stereoset,
+    "mechanism": lambda loaded: mechanism_view.section(loaded, _pair_source, _stereoset_source),
     "runs": section_runs,
 }
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from llmviz.bias import mechanism as M
+from llmviz.bias import mechanism as mech
 from llmviz.bias import scoring
 from llmviz.bias.pairs import score_pairs
 from llmviz.bias.pairs_data import STARTER_CSV
@@ -109,8 +109,8 @@ def _reference_means(loaded, items):
 def test_item_scores_are_the_audits(models, name):
     loaded = models[name]
     frame = FRAME.head(6)
-    items = M.items_from_pairs(loaded, frame)
-    s = M.scores(loaded, items)[0]
+    items = mech.items_from_pairs(loaded, frame)
+    s = mech.scores(loaded, items)[0]
     ref = score_pairs(loaded, frame)
     assert s == pytest.approx(ref.diff, abs=1e-4)
 
@@ -118,19 +118,19 @@ def test_item_scores_are_the_audits(models, name):
 @pytest.mark.parametrize("name", ["llama", "gpt2", "gemma3", "bert"])
 def test_exact_batched_ablation_equals_a_one_at_a_time_loop(models, name):
     loaded = models[name]
-    items = M.items_from_pairs(loaded, FRAME.head(2 if name == "bert" else 3))  # bert: ~10 masked copies a sentence
-    means = M.site_means(loaded, M._units(items))
+    items = mech.items_from_pairs(loaded, FRAME.head(2 if name == "bert" else 3))  # bert: ~10 masked copies a sentence
+    means = mech.site_means(loaded, mech._units(items))
     ref_means = _reference_means(loaded, items)
     anat = anatomy(loaded.model)
     for layer in range(anat.n_layers):  # the mean is over every item's positions, not one item's
         assert means.heads[layer] == pytest.approx(ref_means[("h", layer)].numpy(), abs=1e-5)
         assert means.mlp[layer] == pytest.approx(ref_means[("m", layer)].numpy(), abs=1e-5)
-    one_item = M.site_means(loaded, M._units(items[:1]))
+    one_item = mech.site_means(loaded, mech._units(items[:1]))
     assert not np.allclose(one_item.heads, means.heads)
     dh = anat.head_dim
-    comps = [M.Component("head", 0, 1), M.Component("mlp", anat.n_layers - 1), M.Component("head", 1, 0)]
+    comps = [mech.Component("head", 0, 1), mech.Component("mlp", anat.n_layers - 1), mech.Component("head", 1, 0)]
     for mode, cs in (("mean", comps), ("zero", comps[:1])):
-        s0, s_abl = M.exact_effects(loaded, items, cs, means, mode, per_forward=2)
+        s0, s_abl = mech.exact_effects(loaded, items, cs, means, mode, per_forward=2)
         assert s0 == pytest.approx(_reference_S(loaded, items), abs=1e-4)
         for c, got in zip(cs, s_abl):
             if mode == "zero":
@@ -152,10 +152,10 @@ def test_attribution_patching_equals_the_exact_effect_where_the_model_is_linear_
     with torch.no_grad():
         anat.o_proj(1).weight[:, 2 * dh : 3 * dh] *= eps  # head 2 of layer 1 contributes eps x its output
         anat.mlp(0).down_proj.weight *= eps
-    items = M.items_from_pairs(loaded, FRAME.head(8))
-    comps, per_item = M.attribution_patching(loaded, items, None, "zero")
-    targets = [M.Component("head", 1, 2), M.Component("mlp", 0)]
-    s0, s_abl = M.exact_effects(loaded, items, targets, None, "zero")
+    items = mech.items_from_pairs(loaded, FRAME.head(8))
+    comps, per_item = mech.attribution_patching(loaded, items, None, "zero")
+    targets = [mech.Component("head", 1, 2), mech.Component("mlp", 0)]
+    s0, s_abl = mech.exact_effects(loaded, items, targets, None, "zero")
     for c, got in zip(targets, s_abl):
         exact = got - s0
         est = per_item[:, comps.index(c)]
@@ -165,20 +165,20 @@ def test_attribution_patching_equals_the_exact_effect_where_the_model_is_linear_
 
 def test_attribution_patching_tracks_exact_effects_on_a_tiny_model(models):
     loaded = models["llama"]
-    items = M.items_from_pairs(loaded, FRAME.head(10))
-    means = M.site_means(loaded, M._units(items))
-    comps, per_item = M.attribution_patching(loaded, items, means, "mean")
-    s0, s_abl = M.exact_effects(loaded, items, comps, means, "mean")
+    items = mech.items_from_pairs(loaded, FRAME.head(10))
+    means = mech.site_means(loaded, mech._units(items))
+    comps, per_item = mech.attribution_patching(loaded, items, means, "mean")
+    s0, s_abl = mech.exact_effects(loaded, items, comps, means, "mean")
     exact = (s_abl - s0[None, :]).mean(1)
     assert np.corrcoef(per_item.mean(0), exact)[0, 1] > 0.9
 
 
 def test_self_debias_equals_the_papers_formula(models):
     loaded = models["llama"]
-    items = M.items_from_pairs(loaded, FRAME.head(2))
-    prefixes = [[M.debias_prefix(it.group)] for it in items]
-    units = M._units(items)
-    got = M.self_debias_values(loaded, units, prefixes + prefixes, lam=50.0)
+    items = mech.items_from_pairs(loaded, FRAME.head(2))
+    prefixes = [[mech.debias_prefix(it.group)] for it in items]
+    units = mech._units(items)
+    got = mech.self_debias_values(loaded, units, prefixes + prefixes, lam=50.0)
     pre = scoring.prefix_token_id(loaded.tokenizer)
     expected = []
     for unit, (pfx,) in zip(units, prefixes + prefixes):
@@ -197,14 +197,14 @@ def test_self_debias_equals_the_papers_formula(models):
             total += np.log(p_tilde[tgt])
         expected.append(total)
     assert got == pytest.approx(np.array(expected), abs=1e-6)
-    plain = M.unit_values(loaded, units)[0]
+    plain = mech.unit_values(loaded, units)[0]
     assert np.abs(got - plain).max() > 1e-6  # the rescaling changed something
 
 
 def test_split_and_bootstrap_are_reproducible_disjoint_and_stratified(models):
-    items = M.items_from_pairs(models["llama"], FRAME)
-    a, b = M.split_items(items, seed=7), M.split_items(items, seed=7)
-    assert np.array_equal(a, b) and not np.array_equal(a, M.split_items(items, seed=8))
+    items = mech.items_from_pairs(models["llama"], FRAME)
+    a, b = mech.split_items(items, seed=7), mech.split_items(items, seed=7)
+    assert np.array_equal(a, b) and not np.array_equal(a, mech.split_items(items, seed=8))
     find = {it.key for it, f in zip(items, a) if f}
     test = {it.key for it, f in zip(items, a) if not f}
     assert not find & test and len(find | test) == len(items)
@@ -213,14 +213,14 @@ def test_split_and_bootstrap_are_reproducible_disjoint_and_stratified(models):
         n_t = sum(1 for it, f in zip(items, a) if not f and it.group == g)
         assert abs(n_f - n_t) <= 1, g
     before, after = np.array([1.0, -1, 1, 1, -1, 1]), np.array([-1.0, -1, 1, -1, -1, 1])
-    ci = M.paired_diff_ci(before, after, 500, 3)
-    assert ci == M.paired_diff_ci(before, after, 500, 3) and ci[0] <= -100 / 3 <= ci[1]
+    ci = mech.paired_diff_ci(before, after, 500, 3)
+    assert ci == mech.paired_diff_ci(before, after, 500, 3) and ci[0] <= -100 / 3 <= ci[1]
 
 
 def test_trace_report_on_a_tiny_model(models):
     loaded = models["llama"]
-    items = M.items_from_pairs(loaded, FRAME.head(10))
-    res = M.trace(loaded, items, M.TraceConfig(top_k=5, ks=(1, 2), n_boot=200, presets=False, n_neutral=6))
+    items = mech.items_from_pairs(loaded, FRAME.head(10))
+    res = mech.trace(loaded, items, mech.TraceConfig(top_k=5, ks=(1, 2), n_boot=200, presets=False, n_neutral=6))
     doc = res.to_dict()
     effects = [c["effect"] for c in doc["components"]]
     assert len(effects) == 5 and effects == sorted(effects)
@@ -229,17 +229,17 @@ def test_trace_report_on_a_tiny_model(models):
     assert set(doc["correction"]) == {"ablate_top_k", "self_debias", "steering"}
     for block in doc["correction"].values():
         assert set(block["test"]) >= {"before", "after", "diff_ci95"} and "neutral_ll_per_token_change" in block["cost"]
-        assert block["test"]["before"] == M.bias_figure(res.s[~res.find])
+        assert block["test"]["before"] == mech.bias_figure(res.s[~res.find])
     assert [b["k"] for b in doc["correction"]["ablate_top_k"]["curve"]] in ([1, 2], [1], [0])
     assert doc["screen"]["method"] == "atp" and doc["screen"]["pearson"] is not None
 
 
 def test_bad_settings_say_what_to_do(models):
     loaded = models["llama"]
-    items = M.items_from_pairs(loaded, FRAME.head(6))
-    with pytest.raises(M.InputError, match="Ablation must be one of"):
-        M.trace(loaded, items, M.TraceConfig(ablation="half"))
-    with pytest.raises(M.InputError, match="at least 4 items"):
-        M.trace(loaded, items[:3])
-    with pytest.raises(M.InputError, match="Top-k must be between 1 and"):
-        M.trace(loaded, items, M.TraceConfig(top_k=10_000))
+    items = mech.items_from_pairs(loaded, FRAME.head(6))
+    with pytest.raises(mech.InputError, match="Ablation must be one of"):
+        mech.trace(loaded, items, mech.TraceConfig(ablation="half"))
+    with pytest.raises(mech.InputError, match="at least 4 items"):
+        mech.trace(loaded, items[:3])
+    with pytest.raises(mech.InputError, match="Top-k must be between 1 and"):
+        mech.trace(loaded, items, mech.TraceConfig(top_k=10_000))
