@@ -175,6 +175,46 @@ class Model:
             facts=self.facts,
         )
 
+    def flow(self, text: str, tau: float = 0.04, route_only: bool = True) -> View:
+        """Information-flow routes (Ferrando & Voita 2024): every residual update split exactly into its terms
+        (heads x source tokens, MLPs, the residual), weighed by the proportion rule; ``graph``: the edges above
+        ``tau`` (only those reaching the prediction with ``route_only``). ``result``: the FlowResult."""
+        from llmviz.explain.flow import build_graph, information_flow
+        from llmviz.viz.flow import flow_graph_figure
+
+        res = information_flow(self.loaded, text)
+        graph = build_graph(res, tau, route_only)
+        view = View(
+            res,
+            "flow",
+            {"text": text, "tau": tau, "route_only": route_only},
+            lambda: flow_graph_figure(res, graph, labels=_L()),
+            lambda: pd.DataFrame(graph.rows()),
+            facts=self.facts,
+        )
+        view.graph = graph
+        return view
+
+    def qk(self, text: str, layer: int, head: int, query: int, key: int, per_head: bool = True) -> View:
+        """Why head ``head`` of ``layer`` attends from token ``query`` to token ``key``: the pre-softmax score split
+        into (query-side component x key-side component) terms that sum to the model's own score."""
+        from llmviz.explain.qk_attribution import qk_attribution
+        from llmviz.viz.flow import qk_heatmap
+
+        res = qk_attribution(self.loaded, text, layer, head, query, key, per_head)
+
+        def frame():
+            return pd.DataFrame(
+                [
+                    {"query_side": a, "key_side": b, "term": float(res.terms[i, j])}
+                    for i, a in enumerate(res.names)
+                    for j, b in enumerate(res.names)
+                ]
+            )
+
+        params = {"text": text, "layer": layer, "head": head, "query": query, "key": key, "per_head": per_head}
+        return View(res, "qk_attribution", params, lambda: qk_heatmap(res, labels=_L()), frame, facts=self.facts)
+
     # ------------------------------------------------------------------ intervening
     def patch(self, clean: str, corrupt: str, kinds: Sequence[str] = ("resid",), **answers) -> View:
         """Activation patching: each site of ``kinds`` ("resid", "attn", "mlp", "head") copied from the clean

@@ -58,4 +58,4 @@ def test_notebook_runs_offline(path, tmp_path, monkeypatch):
     if path.name.startswith("02"):
         assert 'data-view="runs"' in joined and 'data-view="runs_compare"' in joined
     if path.name.startswith("03"):
-        assert 'data-view="attribution"' in joined and 'data-view="patching"' in joined
+        assert 'data-view="attribution"' in joined and 'data-view="patching"' in joined and 'data-view="flow"' in joined

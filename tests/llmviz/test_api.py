@@ -93,3 +93,18 @@ def test_user_text_in_a_table_stays_text(minilm):
 
     html = frame_html(pd.DataFrame({"token": ["<img src=x onerror=alert(1)>"]}))
     assert "<img" not in html and "&lt;img" in html
+
+
+def test_flow_and_qk_views_are_the_library_results(tiny_llama_dir):
+    from llmviz.explain.flow import build_graph, information_flow
+    from llmviz.explain.qk_attribution import qk_attribution
+
+    m = lv.load(str(tiny_llama_dir))
+    text = "the cat sat on the mat"
+    v = m.flow(text, tau=0.02)
+    ref = build_graph(information_flow(m.loaded, text), 0.02, True)
+    assert v.graph.edges == ref.edges and len(v.to_frame()) == len(ref.edges)
+    assert 'data-view="flow"' in v._repr_html_()
+    q = m.qk(text, layer=1, head=0, query=4, key=2)
+    ref_q = qk_attribution(m.loaded, text, 1, 0, 4, 2)
+    assert q.score == pytest.approx(ref_q.score) and q.to_frame()["term"].sum() == pytest.approx(ref_q.score, abs=1e-4)
