@@ -8,6 +8,7 @@ import pytest
 from llmviz.interventions import dla as D
 from llmviz.interventions import patching as P
 from llmviz.models.loading import load_model
+from llmviz.precision import bf16_facts
 from tests.fixtures.apptest_util import assert_ok, open_page, texts
 
 PAGE = "pages/intervene.py"
@@ -42,6 +43,13 @@ def test_patching_runs_on_click_and_matches_the_library(llama_dir):
     at.number_input(key="iv_cell_index_resid").set_value(3).run()
     assert f"normalised metric {value:.3f}" in texts(at)
     assert len(at.dataframe) >= 2  # tokens side by side + the patched run's predictions
+    if bf16_facts()["available"]:  # the fast mode shows its own deviation against float32
+        at.radio(key="iv_precision").set_value("bf16").run()
+        _button(at, "iv_run_patch").click().run()
+        assert_ok(at)
+        assert "Fast mode (bfloat16): max |Δ metric|" in texts(at)
+    else:
+        assert "Fast mode (bfloat16) is off on this machine" in texts(at)
 
 
 def test_length_mismatch_and_replace_word(llama_dir):

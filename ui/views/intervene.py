@@ -19,6 +19,8 @@ from llmviz.generation.generate import MAX_NEW_TOKENS_LIMIT, SamplingParams
 from llmviz.interventions import dla, patching, steering
 from llmviz.interventions.sites import HEAD, SITE_KINDS, Site
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
+from llmviz.precision import EXACT, bf16_facts
+from llmviz.precision import MODES as PRECISION_MODES
 from llmviz.report import export_name
 from llmviz.viz import generate as gviz
 from llmviz.viz import interventions as viz
@@ -184,6 +186,7 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
     _metric_line(setup)
     kinds = list(SITE_KINDS)
     batch = patching.DEFAULT_BATCH
+    mode = EXACT
     if not presenter_mode():
         c1, c2 = st.columns([3, 1])
         kinds = c1.multiselect(
@@ -196,6 +199,7 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
         batch = c2.slider(
             t("intervene.batch"), 1, 64, patching.DEFAULT_BATCH, key="iv_batch", help=t("intervene.batch_help")
         )
+        mode = _precision_choice()
     L, T, H = loaded.facts.n_layers, setup.n_tokens, loaded.facts.n_heads
     n_sites = sum(L * (H if k == HEAD else T) for k in kinds)
     st.caption(t("intervene.patch_cost", sites=n_sites, passes=-(-n_sites // max(batch, 1))))
@@ -206,7 +210,8 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
         setup,
         kinds=tuple(kinds),
         batch_size=batch,
-        inputs=[loaded.spec, pair, kinds, batch],
+        precision=mode,
+        inputs=[loaded.spec, pair, kinds, batch, mode],
         kind="intervene",
         progress="progress",
         progress_text=t("intervene.patching"),
@@ -224,6 +229,8 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
             sites=res.n_sites,
         )
     )
+    if res.deviation is not None:
+        st.info(t("intervene.fast_deviation", d=f"{res.deviation:.2g}", n=min(res.batch_size, res.n_sites)))
     tabs = st.tabs([t(f"intervene.site_{k}") for k in res.scores])
     figs = {}
     name = export_name("intervene", loaded.facts.model_id, "patching")
@@ -257,6 +264,23 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
         data=pd.DataFrame(res.rows()),
         stem=name,
         meta={**res.params(), "model": loaded.facts.model_id},
+    )
+
+
+def _precision_choice() -> str:
+    """Exact or fast (bf16) arithmetic for the sweep; where the CPU lacks bf16 units, a note saying why it is off."""
+    facts = bf16_facts()
+    units = ", ".join(facts["units"]) or "—"
+    if not facts["available"]:
+        st.caption(t("intervene.precision_off", units=units, capability=facts["capability"]))
+        return EXACT
+    return st.radio(
+        t("intervene.precision"),
+        list(PRECISION_MODES),
+        key="iv_precision",
+        horizontal=True,
+        format_func=lambda m: t(f"intervene.precision_{m}"),
+        help=t("intervene.precision_help", units=units),
     )
 
 

@@ -135,6 +135,18 @@ def test_batched_sites_equal_one_at_a_time(setups, name):
     assert np.max(np.abs(s.normalise(batched) - s.normalise(single))) < max(1e-5, raw_tol / gap)
 
 
+@pytest.mark.parametrize("name", ["llama", "gpt2", "mlm", "similarity"])
+def test_shared_prefix_equals_full_batch(setups, name):
+    """Layers before a chunk's first patched layer run once at batch 1: same values as the full batch."""
+    s = setups[name]
+    L, T, H = len(s.modules.layers), s.n_tokens, s.modules.n_heads
+    sites = P.sweep_sites(L, T, H, (RESID, ATTN, MLP, HEAD))[::3] + [Site(RESID, L - 1, None)]
+    shared, _ = P.run_sites(s, sites, 8)
+    full, _ = P.run_sites(s, sites, 8, share_prefix=False)
+    raw_tol = max(1e-7, 1e-5 * float(np.max(np.abs(full))))
+    assert np.max(np.abs(shared - full)) < raw_tol
+
+
 def _reference_patch(s, site):
     """Independent one-site run: clean activations from output_hidden_states / a plain hook, patched by a
     hand-written hook (no code shared with llmviz.interventions)."""
@@ -476,3 +488,18 @@ def test_gemma3_dla_adds_up_on_the_real_model():
     assert d.sum_error < 1e-3 and d.frozen_error < 1e-3 and abs(d.real - s.m_clean) < 1e-4
     assert np.allclose(d.attn, d.heads.sum(1), atol=1e-3)
     assert d.heads.shape == (18, 4)
+
+
+def test_bf16_sweep_records_its_deviation(setups, monkeypatch):
+    """The fast mode runs the sweep under bf16 autocast and measures itself against float32 on the first batch."""
+    from llmviz import precision
+
+    monkeypatch.setattr(precision, "bf16_support", lambda: (True, "test"))
+    s = setups["llama"]
+    exact = P.patching_sweep(s, kinds=(RESID,), batch_size=8)
+    fast = P.patching_sweep(s, kinds=(RESID,), batch_size=8, precision="bf16")
+    assert exact.precision == "exact" and exact.deviation is None
+    assert fast.precision == "bf16" and fast.params()["deviation"] == fast.deviation
+    first = exact.raw[RESID].reshape(-1)[:8]
+    assert fast.deviation == pytest.approx(np.max(np.abs(fast.raw[RESID].reshape(-1)[:8] - first)), abs=1e-6)
+    assert fast.deviation < 0.1 * max(1.0, float(np.max(np.abs(first))))

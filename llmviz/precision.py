@@ -1,0 +1,103 @@
+"""Exact and fast arithmetic for batched work.
+
+``exact`` (the default, and the only mode for audits and checked figures) is float32 throughout. ``bf16`` runs
+the forward passes under ``torch.autocast("cpu", dtype=torch.bfloat16)``: matrix products in bfloat16 on CPUs
+with AMX or AVX-512 BF16 units, accumulations and the final scores in float32. Whether the CPU has those units
+is read at run time (``/proc/cpuinfo`` and torch's own CPU capability), never assumed; where it lacks them the
+mode is off and :func:`bf16_support` says why. A run in ``bf16`` also measures its own deviation: the first
+item again in float32 (:func:`max_deviation`), shown beside the result.
+"""
+
+from __future__ import annotations
+
+import platform
+from contextlib import contextmanager, nullcontext
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from llmviz.errors import InputError
+
+EXACT, BF16 = "exact", "bf16"
+MODES: dict[str, str] = {
+    EXACT: "float32 throughout (default; audits and checked figures)",
+    BF16: "bfloat16 matrix products under autocast (AMX / AVX-512 BF16), deviation measured on the first item",
+}
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs with bfloat16 matrix instructions
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+@lru_cache(maxsize=1)
+def bf16_facts() -> dict[str, object]:
+    """What the fast mode depends on, read now: ``units`` (the bf16 flags this CPU reports), ``capability``
+    (torch's CPU kernel level), ``available`` (both suffice)."""
+    import torch
+
+    flags = _cpu_flags()
+    units = [f for f in BF16_FLAGS if f in flags]
+    try:
+        capability = str(torch.backends.cpu.get_cpu_capability())
+    except Exception:  # older torch: no capability query
+        capability = "unknown"
+    kernels = capability.startswith("AVX512") or capability == "AMX"
+    return {"units": units, "capability": capability, "available": bool(units) and kernels}
+
+
+@lru_cache(maxsize=1)
+def bf16_support() -> tuple[bool, str]:
+    """(available, reason): whether the fast mode can run on this machine, and a sentence (English, for the CLI
+    and logs; the app words it from :func:`bf16_facts`) saying which units it uses or why it is off."""
+    facts = bf16_facts()
+    units, capability = facts["units"], facts["capability"]
+    if not units:
+        machine = platform.machine() or "this CPU"
+        return False, (
+            f"The fast mode is off: {machine} reports neither AMX nor AVX-512 BF16 "
+            f"(torch CPU capability: {capability}), so bfloat16 would be emulated and slower than float32."
+        )
+    if not facts["available"]:
+        return False, (
+            f"The fast mode is off: the CPU has {', '.join(units)} but this torch build uses {capability} kernels."
+        )
+    return True, f"bfloat16 on {', '.join(units)} (torch CPU capability: {capability})"
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if known and available here; else an InputError naming the choices or why bf16 is off."""
+    if mode not in MODES:
+        raise InputError(f"Unknown precision '{mode}'. Choose one of {', '.join(MODES)}.")
+    if mode == BF16:
+        ok, why = bf16_support()
+        if not ok:
+            raise InputError(why)
+    return mode
+
+
+@contextmanager
+def arithmetic(mode: str = EXACT) -> Iterator[None]:
+    """The block's forward passes in ``mode`` (exact: unchanged)."""
+    import torch
+
+    check_mode(mode)
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if mode == BF16 else nullcontext()
+    with ctx:
+        yield
+
+
+def max_deviation(fast, exact) -> float:
+    """max |fast − exact| over the items both runs computed (NaN entries ignored)."""
+    a, b = np.asarray(fast, dtype=np.float64), np.asarray(exact, dtype=np.float64)
+    both = ~(np.isnan(a) | np.isnan(b))
+    return float(np.max(np.abs(a[both] - b[both]))) if both.any() else float("nan")
