@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.installed-ray
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: install run test lint bench chromium postgres docs
 
@@ -52,5 +53,10 @@ lint: install
 test: install $(RAY_STAMP) chromium postgres lint docs
 	$(PY) -m pytest
 
-bench: install
+# Captum and nnsight for bench/anchors.py (the tools llmviz is compared with); only `make bench` needs them.
+$(BENCH_STAMP): requirements-bench.txt $(STAMP)
+	$(PY) -m pip install -q -r requirements-bench.txt
+	@touch $(BENCH_STAMP)
+
+bench: install $(BENCH_STAMP)
 	$(PY) bench/run_all.py

@@ -1,0 +1,312 @@
+"""llmviz side by side with the tools a researcher would pick instead, in one process. Prints one JSON object.
+
+Each comparison runs interleaved (llmviz, the alternative, llmviz, ...) and keeps the best of REPEATS
+(``BENCH_ANCHOR_REPEATS``, default 3), so load from other processes hits both alike; the answers are checked
+to agree before a ratio is reported (``*_agree`` keys; a ratio whose answers differ is not a speed-up).
+
+- generation: smollm2, greedy, 64 new tokens, per-step probabilities: llmviz's GenerationStream (records on)
+  vs ``transformers`` ``model.generate(output_scores=True)`` on the same ids. ``gen_ratio_vs_hf`` = llmviz
+  tok/s / HF tok/s; the generated ids must be equal.
+- integrated gradients: smollm2, 32 tokens, 64 Gauss–Legendre steps, pad baseline, 16 steps per pass:
+  ``llmviz.explain.attribution`` vs Captum ``LayerIntegratedGradients`` on the embedding layer (baseline ids
+  = the pad token, ``method="gausslegendre"``, ``internal_batch_size=16``; its forward keeps only the last
+  position's logits, as llmviz's does). ``ig_time_ratio_vs_captum`` = llmviz time / Captum time;
+  ``ig_max_rel_diff`` = max |Δ attribution| / max |attribution|.
+- activation patching: smollm2, residual stream entering each of the 30 layers at each of 16 positions:
+  llmviz ``run_sites`` (32 sites per pass, shared prefix) vs nnsight (one trace per layer, one invoke per
+  position, the documented way; ``lm_head`` output read at the last position). ``patch_speedup_vs_nnsight`` =
+  nnsight time / llmviz time; ``patch_max_abs_diff`` = max |Δ normalised metric|.
+- fast mode (``llmviz.precision``): the same llmviz sweep under bf16 autocast: ``sweep_fast_ratio_vs_exact``
+  = exact time / bf16 time and ``sweep_fast_max_abs_diff`` (normalised); null with ``fast_mode_note`` where
+  the CPU has no bf16 units. ``gen_fast_ratio_vs_exact`` / ``gen_fast_top1_agreement``: null (no fast
+  generation path yet).
+- ``mlm_batched_speedup``: bench/bias.py's batched CrowS-Pairs PLL vs the metric.py loop (tiny BERT MLM).
+- ``estimate_median_ratio``: median over the timed llmviz runs above (IG at two step counts, the sweep at
+  two sizes) of llmviz.estimate's estimate / the time taken, as the pages compute it.
+- ``load_avg``: /proc/loadavg before and after. Figures taken while other jobs run are not final.
+
+``BENCH_ANCHOR_LAYERS`` (default: all) limits the patching sweep to the first N layers (a quick check).
+"""
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPEATS = int(os.environ.get("BENCH_ANCHOR_REPEATS", "3"))
+GEN_TOKENS = 64
+GEN_PROMPT = "Write a short story about a robot who learns to paint."
+IG_STEPS, IG_BATCH = 64, 16
+IG_TEXT = (
+    "The history of the city began when a small group of farmers settled near the river, and over the "
+    "next two centuries the village grew into a busy market town where traders from the north met"
+)
+PATCH_CLEAN = "When Mary and John went to the store, John gave a drink to the girl whose name was"
+PATCH_CORRUPT = "When Mary and John went to the store, Mary gave a drink to the girl whose name was"
+PATCH_TOKENS, PATCH_BATCH = 16, 32
+
+
+def load_avg() -> list[str]:
+    return Path("/proc/loadavg").read_text().split()[:3]
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def best_of(*fns):
+    """Run the functions interleaved REPEATS times; (best seconds, last result) of each."""
+    best = [float("inf")] * len(fns)
+    last = [None] * len(fns)
+    for _ in range(REPEATS):
+        for i, fn in enumerate(fns):
+            dt, last[i] = timed(fn)
+            best[i] = min(best[i], dt)
+    return list(zip(best, last))
+
+
+# ---------------------------------------------------------------- generation
+def generation(loaded) -> dict:
+    import torch
+
+    from llmviz.generation.generate import GenerationStream, SamplingParams, build_prompt
+
+    prompt = build_prompt(loaded, GEN_PROMPT)
+    ids = torch.tensor([prompt.ids], device=loaded.device)
+
+    def ours():
+        stream = GenerationStream(
+            loaded, prompt, SamplingParams(greedy=True, max_new_tokens=GEN_TOKENS), record=True, stop_at_eos=False
+        )
+        for _ in stream:
+            pass
+        return [s.token_id for s in stream.steps]
+
+    def hf():
+        with torch.inference_mode():
+            out = loaded.model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                max_new_tokens=GEN_TOKENS,
+                min_new_tokens=GEN_TOKENS,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+            probs = [torch.softmax(s.float(), -1) for s in out.scores]  # per-step probabilities, as llmviz keeps
+        assert len(probs) == GEN_TOKENS
+        return out.sequences[0, ids.shape[1] :].tolist()
+
+    ours()  # warm-up
+    (t_ours, a), (t_hf, b) = best_of(ours, hf)
+    return {
+        "gen_tok_s": GEN_TOKENS / t_ours,
+        "gen_hf_tok_s": GEN_TOKENS / t_hf,
+        "gen_ratio_vs_hf": t_hf / t_ours,
+        "gen_ids_equal": bool(a == b),
+        "gen_fast_ratio_vs_exact": None,
+        "gen_fast_top1_agreement": None,
+    }
+
+
+# ---------------------------------------------------------------- integrated gradients
+def integrated_gradients(loaded) -> tuple[dict, list]:
+    import numpy as np
+    import torch
+    from captum.attr import LayerIntegratedGradients
+
+    from llmviz.estimate import estimate_seconds
+    from llmviz.explain.attribution import attribute
+    from llmviz.explain.targets import Target, build_problem
+
+    problem = build_problem(loaded, IG_TEXT, Target("next_token"), max_tokens=32)
+    target = problem.target_id
+    ids = torch.tensor([problem.token_ids], device=loaded.device)
+    pad = loaded.tokenizer.pad_token_id
+    model = loaded.model
+
+    def forward(input_ids):
+        mask = torch.ones_like(input_ids)
+        return model(input_ids=input_ids, attention_mask=mask, use_cache=False, logits_to_keep=1).logits[:, -1, target]
+
+    lig = LayerIntegratedGradients(forward, model.get_input_embeddings())
+
+    def theirs():
+        attr = lig.attribute(
+            ids, baselines=torch.full_like(ids, pad), n_steps=IG_STEPS, method="gausslegendre",
+            internal_batch_size=IG_BATCH,
+        )  # fmt: skip
+        return attr.sum(-1)[0].double().detach().numpy()
+
+    def ours(steps=IG_STEPS):
+        res = attribute(
+            problem, "integrated_gradients", steps=steps, baseline="pad", rule="gauss_legendre", batch_size=IG_BATCH
+        )
+        return res.scores
+
+    ours(4)  # warm-up
+    (t_ours, a), (t_captum, b) = best_of(ours, theirs)
+    rel = float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
+    n, p = problem.n_tokens, loaded.facts.n_params
+    half = IG_STEPS // 2
+    t_half, _ = timed(lambda: ours(half))
+    # the Explain page's estimate for IG alone: backward_passes = steps + 3 (explain.py)
+    estimates = [
+        (estimate_seconds(p, n, forward_passes=n + 4, backward_passes=IG_STEPS + 3), t_ours),
+        (estimate_seconds(p, n, forward_passes=n + 4, backward_passes=half + 3), t_half),
+    ]
+    return {
+        "ig_s": t_ours,
+        "ig_captum_s": t_captum,
+        "ig_time_ratio_vs_captum": t_ours / t_captum,
+        "ig_max_rel_diff": rel,
+        "ig_agree": bool(rel < 1e-4),
+    }, estimates
+
+
+# ---------------------------------------------------------------- activation patching
+def _cut(loaded, text: str) -> str:
+    ids = loaded.tokenizer(text, add_special_tokens=False)["input_ids"][:PATCH_TOKENS]
+    return loaded.tokenizer.decode(ids)
+
+
+def patching(loaded) -> tuple[dict, list]:
+    import numpy as np
+    import torch
+    from nnsight import LanguageModel
+
+    from llmviz.estimate import estimate_seconds
+    from llmviz.interventions import patching as P
+    from llmviz.interventions.sites import RESID
+    from llmviz.precision import BF16, bf16_support
+
+    setup = P.prepare(loaded, _cut(loaded, PATCH_CLEAN), _cut(loaded, PATCH_CORRUPT))
+    L = int(os.environ.get("BENCH_ANCHOR_LAYERS", loaded.facts.n_layers))
+    T = setup.n_tokens
+    sites = P.sweep_sites(L, T, loaded.facts.n_heads, (RESID,))
+    clean = torch.tensor([setup.clean.token_ids])
+    corrupt = torch.tensor([setup.corrupt.token_ids])
+    good, bad = setup.correct_id, setup.wrong_id
+    nn = LanguageModel(loaded.model, tokenizer=loaded.tokenizer)
+    layers = nn.model.layers
+
+    def theirs():  # variables a trace writes to are created outside it (nnsight runs the block's source)
+        acts, saved = [], []
+        with torch.inference_mode():
+            with nn.trace(clean):
+                for layer in range(L):
+                    acts.append(layers[layer].input.save())
+            for layer in range(L):
+                row = []
+                with nn.trace() as tracer:
+                    for pos in range(T):
+                        with tracer.invoke(corrupt):
+                            h = layers[layer].input
+                            h[:, pos] = acts[layer][:, pos]
+                            logits = nn.lm_head.output[:, -1]
+                            row.append((logits[:, good] - logits[:, bad]).save())
+                saved.append([float(v) for v in row])
+        return setup.normalise(np.array(saved).reshape(-1))
+
+    def ours(precision="exact", n=None):
+        return setup.normalise(P.run_sites(setup, sites[:n], PATCH_BATCH, precision=precision)[0])
+
+    ours(n=PATCH_BATCH)  # warm-up
+    fast_ok, fast_note = bf16_support()
+    fns = [ours, theirs] + ([lambda: ours(BF16)] if fast_ok else [])
+    runs = best_of(*fns)
+    (t_ours, a), (t_nn, b) = runs[0], runs[1]
+    out = {
+        "patch_sites": len(sites),
+        "patch_s": t_ours,
+        "patch_nnsight_s": t_nn,
+        "patch_speedup_vs_nnsight": t_nn / t_ours,
+        "patch_max_abs_diff": float(np.abs(a - b).max()),
+        "patch_agree": bool(np.abs(a - b).max() < 1e-5),
+        "sweep_fast_ratio_vs_exact": None,
+        "sweep_fast_max_abs_diff": None,
+        "fast_mode_note": fast_note,
+    }
+    if fast_ok:
+        t_fast, c = runs[2]
+        out["sweep_fast_ratio_vs_exact"] = t_ours / t_fast
+        out["sweep_fast_max_abs_diff"] = float(np.abs(c - a).max())
+    half = len(sites) // 2
+    t_half, _ = timed(lambda: ours(n=half))
+    p = loaded.facts.n_params
+    # a patching estimate as the pages compute heavy work: one forward per site at the prompt's length
+    estimates = [(estimate_seconds(p, T, forward_passes=n), t) for n, t in ((len(sites), t_ours), (half, t_half))]
+    return out, estimates
+
+
+# ---------------------------------------------------------------- batched MLM scoring
+def mlm() -> dict:
+    from llmviz.bias.pairs import score_pairs
+    from llmviz.bias.pairs_data import starter_pairs
+    from llmviz.models.loading import load_model
+    from tests.fixtures import tiny
+    from tests.fixtures.crows_reference import reference_crows_scores
+
+    frame = starter_pairs().frame.head(16)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = load_model(str(tiny.build_tiny_bert_mlm(Path(tmp) / "mlm", layers=4, heads=4, hidden=256)))
+        score_pairs(model, frame.head(2))  # warm-up
+
+        def ours():
+            res = score_pairs(model, frame)
+            return list(res.score_more) + list(res.score_less)
+
+        def theirs():
+            ref = [
+                reference_crows_scores(model.model, model.tokenizer, a, b)
+                for a, b in frame[["sent_more", "sent_less"]].values
+            ]
+            return [r[0] for r in ref] + [r[1] for r in ref]
+
+        (t_ours, a), (t_ref, b) = best_of(ours, theirs)
+    diff = float(max(abs(x - y) for x, y in zip(a, b)))
+    return {"mlm_batched_speedup": t_ref / t_ours, "mlm_max_abs_diff": diff, "mlm_agree": bool(diff < 1e-5)}
+
+
+def main() -> dict:
+    import torch
+
+    from llmviz.models.loading import load_model
+
+    out = {"load_avg_start": load_avg(), "torch_threads": torch.get_num_threads(), "repeats": REPEATS}
+    loaded = load_model("smollm2")
+    skip = set(os.environ.get("BENCH_ANCHOR_SKIP", "").split(","))
+    estimates = []
+    if "gen" not in skip:
+        out.update(generation(loaded))
+        print(json.dumps(out), file=sys.stderr, flush=True)  # partial results as each comparison ends
+    if "ig" not in skip:
+        res, est = integrated_gradients(loaded)
+        out.update(res)
+        estimates += est
+        print(json.dumps(out), file=sys.stderr, flush=True)
+    if "patch" not in skip:
+        res, est = patching(loaded)
+        out.update(res)
+        estimates += est
+        print(json.dumps(out), file=sys.stderr, flush=True)
+    if "mlm" not in skip:
+        out.update(mlm())
+    ratios = [e / t for e, t in estimates]
+    out["estimate_ratios"] = ratios
+    out["estimate_median_ratio"] = statistics.median(ratios) if ratios else None
+    out["load_avg"] = load_avg()
+    return {k: (float(f"{v:.4g}") if isinstance(v, float) else v) for k, v in out.items()}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main()))
