@@ -354,7 +354,7 @@ def _forward_logprobs(loaded: LoadedModel, ids, att, b_idx, p_idx, t_idx, grad: 
     dev = loaded.device
     ctx = torch.enable_grad() if grad else torch.inference_mode()
     with ctx, scoring._only_positions(loaded.model, b_idx, p_idx) as selected:
-        logits = loaded.model(input_ids=ids.to(dev), attention_mask=att.to(dev)).logits
+        logits = loaded.model(input_ids=ids.to(dev), attention_mask=att.to(dev), use_cache=False).logits
         if not (selected and logits.dim() == 2 and logits.shape[0] == len(b_idx)):
             logits = logits[torch.tensor(b_idx), torch.tensor(p_idx)]
         tgt = torch.tensor(t_idx, device=logits.device)
@@ -489,7 +489,7 @@ def site_means(loaded: LoadedModel, units: Sequence[Unit]) -> Means:
             ids, att = scoring.pad_batch([rows[i] for i in batch], pad)
             state["mask"] = att
             count += int(att.sum())
-            loaded.model(input_ids=ids.to(loaded.device), attention_mask=att.to(loaded.device))
+            loaded.model(input_ids=ids.to(loaded.device), attention_mask=att.to(loaded.device), use_cache=False)
     heads = np.stack([(s / count).cpu().numpy() for s in sums_h]).astype(np.float32)
     mlp = np.stack([(s / count).cpu().numpy() for s in sums_m]).astype(np.float32)
     return Means(heads, mlp, count)
@@ -635,36 +635,65 @@ def self_debias_logprobs(
         raise UnsupportedModelError("Self-Debias rescales next-token probabilities, so it needs a causal LM.")
     pre = scoring.prefix_token_id(loaded.tokenizer)
     pad = scoring.pad_id(loaded.tokenizer)
-    out: list[np.ndarray] = []
     cache: dict[str, list[int]] = {}
-    for unit, pfx in zip(units, prefixes):
-        if stop is not None and stop():
-            raise InterruptedError("stopped")
-        vals = []
-        for row, q in zip(unit.rows, unit.queries):
+    groups = []  # (unit, row index, inputs, shifts, queries): one row and its debiasing copies
+    for u, (unit, pfx) in enumerate(zip(units, prefixes)):
+        for r, (row, q) in enumerate(zip(unit.rows, unit.queries)):
             head, body = ([pre], list(row[1:])) if pre is not None and row and row[0] == pre else ([], list(row))
-            inputs = [list(row)]
-            shifts = [0]
+            inputs, shifts = [list(row)], [0]
             for p in pfx:
                 ids = cache.setdefault(p, _prefix_ids(loaded, p))
                 inputs.append(head + ids + body)
                 shifts.append(len(ids))
-            ids_t, att = scoring.pad_batch(inputs, pad)
-            b_idx = [b for b in range(len(inputs)) for _ in q]
-            p_idx = [pos + shifts[b] for b in range(len(inputs)) for pos, _ in q]
-            with torch.inference_mode(), scoring._only_positions(loaded.model, b_idx, p_idx) as selected:
-                logits = loaded.model(input_ids=ids_t.to(loaded.device), attention_mask=att.to(loaded.device)).logits
-                if not (selected and logits.dim() == 2):
-                    logits = logits[torch.tensor(b_idx), torch.tensor(p_idx)]
-                probs = torch.softmax(logits.double(), dim=-1).view(len(inputs), len(q), -1)
+            groups.append((u, r, inputs, shifts, q))
+    out: list[list[np.ndarray]] = [[np.zeros(0)] * len(unit.rows) for unit in units]
+    vocab = max(1, loaded.facts.vocab_size)
+    batch: list = []
+    size = elems = 0
+
+    def flush():
+        if not batch:
+            return
+        inputs = [x for g in batch for x in g[2]]
+        ids_t, att = scoring.pad_batch(inputs, pad)
+        b_idx, p_idx = [], []
+        at = 0
+        for _u, _r, inp, shifts, q in batch:
+            for b in range(len(inp)):
+                b_idx += [at + b] * len(q)
+                p_idx += [pos + shifts[b] for pos, _ in q]
+            at += len(inp)
+        with torch.inference_mode(), scoring._only_positions(loaded.model, b_idx, p_idx) as selected:
+            logits = loaded.model(
+                input_ids=ids_t.to(loaded.device), attention_mask=att.to(loaded.device), use_cache=False
+            ).logits
+            if not (selected and logits.dim() == 2):
+                logits = logits[torch.tensor(b_idx), torch.tensor(p_idx)]
+            k = 0
+            for u, r, inp, _shifts, q in batch:
+                n = len(inp) * len(q)
+                probs = torch.softmax(logits[k : k + n].double(), dim=-1).view(len(inp), len(q), -1)
+                k += n
                 p_reg, p_deb = probs[0], probs[1:].max(dim=0).values
                 delta = p_reg - p_deb
                 alpha = torch.where(delta >= 0, torch.ones_like(delta), torch.exp(lam * delta))
                 p_t = alpha * p_reg
                 p_t = p_t / p_t.sum(-1, keepdim=True)
                 tgt = torch.tensor([t for _, t in q])
-                vals.append(torch.log(p_t[torch.arange(len(q)), tgt]).double().cpu().numpy())
-        out.append(vals)
+                out[u][r] = torch.log(p_t[torch.arange(len(q)), tgt]).cpu().numpy()
+        batch.clear()
+
+    for g in groups:
+        if stop is not None and stop():
+            raise InterruptedError("stopped")
+        n_in, n_q = len(g[2]), len(g[2]) * len(g[4])
+        if batch and (size + n_in > ROW_BUDGET or (elems + n_q) * vocab > LOGIT_BUDGET // 2):
+            flush()
+            size = elems = 0
+        batch.append(g)
+        size += n_in
+        elems += n_q
+    flush()
     return out
 
 
@@ -855,7 +884,9 @@ def _greedy_self_debias(loaded: LoadedModel, prompt, prefixes: Sequence[str], la
         pad = scoring.pad_id(loaded.tokenizer)
         ids_t, att = scoring.pad_batch(inputs, pad)
         with torch.inference_mode():
-            logits = loaded.model(input_ids=ids_t.to(loaded.device), attention_mask=att.to(loaded.device)).logits
+            logits = loaded.model(
+                input_ids=ids_t.to(loaded.device), attention_mask=att.to(loaded.device), use_cache=False
+            ).logits
             last = torch.stack([logits[b, len(inputs[b]) - 1] for b in range(len(inputs))]).float()
             probs = torch.softmax(last, dim=-1)
             delta = probs[0] - probs[1:].max(dim=0).values
