@@ -3,6 +3,7 @@ view, exports. Router: URL state and the view picker; the views are ui.views.att
 
 import streamlit as st
 
+from llmviz.train.seq2seq_io import is_seq2seq
 from ui.common import current_model, require_probe
 from ui.i18n import t
 from ui.links import copy_link, qp
@@ -11,7 +12,11 @@ from ui.views import attention as views
 
 st.title(t("attention.title"))
 st.markdown(t("attention.intro"))
-loaded = current_model()
+loaded = current_model(seq2seq=True)
+if is_seq2seq(loaded):  # the training lab's translator: its encoder, decoder and cross-attention
+    tr = views.translator_view
+    tr.render(section_picker("attention", fields=tr.url_fields(qp), initial=tr.initial_view(st.query_params)), loaded)
+    st.stop()
 require_probe(loaded, "attention", t("attention.title"))
 top = st.container()  # the text above the view picker, drawn after the URL state is applied
 view = section_picker("attention", fields=views.url_fields(qp))

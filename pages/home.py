@@ -22,4 +22,4 @@ else:
     copy_link("home", {"section": section}, key="home")
 
 st.divider()
-view.model_facts(current_model())
+view.model_facts(current_model(seq2seq=True))

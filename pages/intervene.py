@@ -3,6 +3,7 @@ attribution and steering vectors. Router: URL state and the section picker; the 
 
 import streamlit as st
 
+from llmviz.train.seq2seq_io import is_seq2seq
 from ui.common import current_model
 from ui.i18n import t
 from ui.links import copy_link, qp
@@ -11,7 +12,10 @@ from ui.views import intervene as view
 
 st.title(t("intervene.title"))
 st.caption(t("intervene.intro"))
-loaded = current_model()
+loaded = current_model(seq2seq=True)
+if is_seq2seq(loaded):  # the training lab's translator: patching a source word
+    view.translator_view.render(section_picker("intervene", fields=view.translator_view.url_fields(qp)), loaded)
+    st.stop()
 section = section_picker("intervene", fields=view.url_fields(loaded, qp))
 if section == "steering":
     view.steering_section(loaded)

@@ -16,6 +16,7 @@ from llmviz.models.loading import (
     DEVICES,
     PROBES_BY_KIND,
     REGISTRY,
+    SEQ2SEQ,
     LoadedModel,
     available_models,
     load_model,
@@ -267,16 +268,23 @@ def offer_switch(probe: str, where=None) -> bool:
     return True
 
 
-def current_model() -> LoadedModel:
-    """The model chosen in the sidebar; stops the page with a message when none is loaded."""
+def current_model(seq2seq: bool = False) -> LoadedModel:
+    """The model chosen in the sidebar; stops the page with a message when none is loaded. The training lab's
+    translator (kind seq2seq) reaches only pages that pass ``seq2seq=True`` (they draw its own views); any
+    other page says so and offers a bundled model."""
     spec = st.session_state.get(MODEL_KEY) or DEFAULT_MODEL
     device = st.session_state.get(DEVICE_KEY, "cpu")
     try:
-        return load_cached(spec, device)
+        loaded = load_cached(spec, device)
     except LlmvizError as err:
         show_error(err)
         st.info(t("app.pick_model"))
         st.stop()
+    if loaded.facts.kind == SEQ2SEQ and not seq2seq:
+        st.info(t_text("app.needs_hf_model", model=loaded.facts.model_id))
+        offer_switch("attention")
+        st.stop()
+    return loaded
 
 
 def require_probe(loaded: LoadedModel, probe: str, what: str) -> None:

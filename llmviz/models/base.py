@@ -17,9 +17,10 @@ log = logging.getLogger(__name__)
 
 
 ENCODER, MASKED_LM, CAUSAL_LM = "encoder", "masked_lm", "causal_lm"
+SEQ2SEQ = "seq2seq"  # the training lab's translator (llmviz.train.seq2seq): not a Hugging Face model
 
 
-KINDS = (ENCODER, MASKED_LM, CAUSAL_LM)
+KINDS = (ENCODER, MASKED_LM, CAUSAL_LM, SEQ2SEQ)
 
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -47,6 +48,8 @@ PROBES_BY_KIND: dict[str, tuple[str, ...]] = {
         "explain_next_token",
         "logit_lens",
     ),
+    # the translator's own views: its three attentions, the decoder's logit lens, patching a source word
+    SEQ2SEQ: ("seq2seq_attention", "decoder_lens", "source_patching"),
 }
 
 
@@ -59,6 +62,8 @@ PROBE_NOTES: dict[str, str] = {
     CAUSAL_LM: "Causal language model: generation with per-token probabilities, "
     "sentence log-likelihood bias probes, counterfactual generations, "
     "logit lens and next-token explanations.",
+    SEQ2SEQ: "Encoder-decoder translator trained in the lab: encoder, decoder and cross-attention, the "
+    "decoder's logit lens and patching a source word. Pages built for Hugging Face models need another model.",
 }
 
 

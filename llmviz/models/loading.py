@@ -36,6 +36,7 @@ from llmviz.models.base import (  # noqa: F401 (re-exported)
     MASKED_LM,
     PROBE_NOTES,
     PROBES_BY_KIND,
+    SEQ2SEQ,
     LoadedModel,
     ModelFacts,
     _auto_class,
@@ -55,6 +56,7 @@ from llmviz.models.gguf_cache import (
     load_gguf,
 )
 from llmviz.safe_io import load_json_file
+from llmviz.train.seq2seq_io import is_seq2seq_folder, load_seq2seq
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +259,8 @@ def _load_folder(path: Path, device: str, model_id: str, source: str, shown: str
     from transformers import AutoConfig, AutoTokenizer
 
     shown = str(path) if shown is None else shown
+    if is_seq2seq_folder(path):  # the training lab's translator (safetensors + translator.json), not transformers
+        return load_seq2seq(path, model_id, source)
     check_folder(path, shown)
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=False)

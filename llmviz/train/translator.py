@@ -11,20 +11,24 @@ cross-attention of a fixed probe sentence (the animation). Same callback contrac
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
 from llmviz.errors import InputError
+from llmviz.models.loading import SEQ2SEQ, cache_dir, register_model
 from llmviz.train import seq2seq as S
 from llmviz.train import translate as G
 from llmviz.train import translate_zh as Z
 from llmviz.train.bleu import corpus_bleu
 from llmviz.train.loop import History, optimizer_for, single_thread
+from llmviz.train.seq2seq_io import TranslatorVocab, save_seq2seq
 
 PROBE = "the big dog liked a red ball in the house"  # adjective swaps, the verb moves, one -> two, two -> one
 MAX_TRAIN = 20_000
@@ -173,6 +177,23 @@ class TranslatorResult:
             beams = [(self.tgt_vocab.decode(h), s) for h, s in S.beam(self.model, torch.tensor([src]), beam_width)]
             att = S.attention_of(self.model, src, self.tgt_vocab.encode(out))
         return Translation(words, out, beams, G.reference(words, PAIRS[self.params.pair][0]), att)
+
+    def register(self, title: str, owner: str | None = None, root: str | Path | None = None) -> str:
+        """Save the model (safetensors + translator.json, under ``root``, default the llmviz cache's
+        ``trained/``) and register it for session ``owner`` (None: every session), so the sidebar picker and
+        the Attention, Explain and Intervene pages open it. The id carries a hash of the weights (a model
+        trained anew never meets a cached copy of an earlier one). Returns the registry id."""
+        digest = hashlib.sha256()
+        for tensor in self.model.state_dict().values():
+            digest.update(tensor.detach().cpu().numpy().tobytes())
+        model_id = f"lab-translator-{self.params.pair}-{digest.hexdigest()[:8]}"
+        folder = (Path(root) if root is not None else cache_dir() / "trained") / model_id
+        vocab = TranslatorVocab(self.src_vocab, self.tgt_vocab, self.params.pair)
+        save_seq2seq(self.model, vocab, folder, meta=asdict(self.params))
+        register_model(
+            model_id, folder, title, f"trained in the training lab ({title})", SEQ2SEQ, replace=True, owner=owner
+        )
+        return model_id
 
     def rows(self) -> list[dict]:
         h = self.history

@@ -21,7 +21,26 @@ import torch
 
 from llmviz.errors import InputError
 from llmviz.train import seq2seq as S
+from llmviz.train import translate as G
 from llmviz.train.loop import single_thread
+from llmviz.train.seq2seq_io import TranslatorVocab
+
+
+@dataclass
+class SentencePair:
+    """A typed source sentence and the target the views read (typed, or the model's greedy translation)."""
+
+    words: list[str]
+    target: list[str]
+    typed_target: bool
+
+    @property
+    def source_tokens(self) -> list[str]:
+        return self.words + ["<eos>"]
+
+    @property
+    def target_tokens(self) -> list[str]:
+        return self.target + ["<eos>"]
 
 
 @dataclass
@@ -130,3 +149,42 @@ def patch_source(
             recovery[layer, i] = (lp - lp_corrupt) / gap if abs(gap) > 1e-9 else 0.0
     out_x = tv.decode(S.greedy(model, src_x)[0].tolist())
     return SourcePatch(clean, corrupt, position, tv.decode(target), recovery, lp_clean, lp_corrupt, out_x)
+
+
+# ---------------------------------------------------------------- a translator loaded as the session model
+def target_words(text: str, model: S.Seq2Seq, tv: S.Vocab) -> list[str]:
+    """The words of a typed target sentence (separated by spaces) if the target side knows them all."""
+    words = text.split()
+    if len(words) >= model.cfg.max_len:
+        raise InputError(f"Type at most {model.cfg.max_len - 1} target words (got {len(words)}).")
+    unknown = list(dict.fromkeys(w for w in words if w not in tv.stoi or w in S.SPECIALS))
+    if unknown:
+        raise InputError(
+            f"The target language has no word {', '.join(unknown)}. Known words: {', '.join(tv.itos[4:])}. "
+            "Leave the box empty to read the model's own translation."
+        )
+    return words
+
+
+@torch.no_grad()
+@single_thread()
+def sentence_pair(model: S.Seq2Seq, vocab: TranslatorVocab, text: str, target: str = "") -> SentencePair:
+    """The source words of ``text`` (InputError outside the toy grammar's vocabulary) and the target: the
+    typed ``target`` when given, else the model's greedy translation."""
+    words = G.check_sentence(text)
+    if target.strip():
+        return SentencePair(words, target_words(target, model, vocab.tgt), True)
+    ids = S.greedy(model, torch.tensor([vocab.src.encode(words)]))[0].tolist()
+    return SentencePair(words, vocab.tgt.decode(ids), False)
+
+
+@single_thread()
+def pair_attention(model: S.Seq2Seq, vocab: TranslatorVocab, pair: SentencePair) -> dict[str, np.ndarray]:
+    """The three attentions of ``pair``, teacher-forced (:func:`llmviz.train.seq2seq.attention_of`): enc_self
+    [L, H, S, S], dec_self [L, H, T, T], cross [L, H, T, S]; S and T count the closing <eos>."""
+    return S.attention_of(model, vocab.src.encode(pair.words), vocab.tgt.encode(pair.target))
+
+
+def pair_lens(model: S.Seq2Seq, vocab: TranslatorVocab, pair: SentencePair) -> DecoderLens:
+    """The decoder's logit lens on ``pair`` (:func:`decoder_logit_lens`)."""
+    return decoder_logit_lens(model, vocab.src.encode(pair.words), vocab.tgt.encode(pair.target), vocab.tgt)

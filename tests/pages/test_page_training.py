@@ -8,6 +8,7 @@ import pytest
 
 from llmviz.models.loading import REGISTRY, load_model
 from tests.fixtures.apptest_util import assert_ok, open_page, texts, unescape
+from ui.registry import MODEL_KEY
 
 PAGE = "pages/training.py"
 
@@ -213,6 +214,12 @@ def test_translator_section_trains_translates_and_says_unknown_words():
     assert at.text_input(key="trn_x_text").value.startswith("the big dog")
     assert at.code[-1].value.split()[0] in {"lo", "la", "un", "una", "du", "tri"}  # greedy output: a Lingo word first
     assert at.dataframe  # the beam table
+    at.button(key="trn_x_open").click().run()  # the translator becomes this session's model
+    assert_ok(at)
+    mid = at.session_state[MODEL_KEY]
+    assert mid.startswith("lab-translator-lingo-") and at.query_params["model"] in (mid, [mid])
+    links = [el.proto for el in at.get("page_link")]
+    assert {lk.page.split("/")[-1] for lk in links} >= {"attention", "explain", "intervene"}
     at.text_input(key="trn_x_text").set_value("the zebra saw a <b>cat</b>").run()
     assert_ok(at)
     assert at.error and "zebra" in at.error[0].value and "<b>" not in at.error[0].value.replace("\\<b\\>", "")

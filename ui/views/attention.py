@@ -27,6 +27,7 @@ from ui.common import export_buttons, plot
 from ui.i18n import fig_labels, t
 from ui.links import presenter_mode, to_url
 from ui.text import show_error, show_notice
+from ui.views.attention_parts import translator as translator_view  # noqa: F401 (the router's translator views)
 
 DEFAULT_TEXT = "The animal didn't cross the street because it was too tired."
 PENDING = "att_pending"  # (layer, head) clicked in a statistic heatmap, applied before the inputs are drawn

@@ -51,6 +51,7 @@ from ui.jobs import run_on_click
 from ui.links import presenter_mode
 from ui.text import md_escape, show_error, t_text
 from ui.views.explain_parts import flow as flow_view
+from ui.views.explain_parts import translator as translator_view  # noqa: F401 (the router's translator views)
 
 DEFAULT_TEXT = {
     NEXT_TOKEN: "The doctor told the nurse that",

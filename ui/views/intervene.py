@@ -29,6 +29,7 @@ from ui.i18n import fig_labels, t
 from ui.jobs import kept_results, remember, remembered, run_on_click
 from ui.links import presenter_mode
 from ui.text import md_escape, show_error, show_text, t_text
+from ui.views.intervene_parts import translator as translator_view  # noqa: F401 (the router's translator views)
 
 DEFAULT_PAIR = {
     NEXT_TOKEN: ("The Eiffel Tower is in the city of", "The Colosseum is in the city of"),

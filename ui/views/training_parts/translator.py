@@ -20,13 +20,16 @@ from llmviz.train import translator_probes as probes
 from llmviz.viz import bertviz_offline as bertviz
 from llmviz.viz import train as train_figures
 from llmviz.viz import translator as figures
-from ui.common import export_buttons, plot, plot_config
+from ui.common import export_buttons, plot, plot_config, session_models, session_owner, switch_model
 from ui.i18n import fig_labels, t
 from ui.jobs import check, run_on_click
 from ui.links import copy_link, presenter_mode
+from ui.registry import PAGE_FILES
 from ui.text import md, show_error, show_text
 
 PRESETS = tuple(TR.PRESETS)
+OPENED = "trn_x_opened"  # (id of the trained model, its registry id) once registered for this session
+OPEN_ERROR = "trn_x_open_error"
 
 
 def _params(preset: str) -> TR.TranslatorParams | None:
@@ -157,6 +160,7 @@ def section() -> None:
         _stem(params, "alignment-by-head"),
         meta=asdict(params),
     )
+    _open_elsewhere(res)
     st.caption(t("training.tr_other_pages", params=res.n_params))
 
 
@@ -319,3 +323,47 @@ def _inside(res: TR.TranslatorResult, out: TR.Translation) -> None:
             export_name=_stem(res.params, f"patch-source-{pos}"),
         )
         st.caption(t("training.tr_patch_note", clean=patch.lp_clean, corrupt=patch.lp_corrupt))
+
+
+def _register(res: TR.TranslatorResult) -> None:
+    """Button callback (runs before the page, so the sidebar picker already shows the translator): save the
+    translator for this session and make it the session's model."""
+    try:
+        mid = res.register(t("translator.model_title"), owner=session_owner())
+    except (LlmvizError, OSError) as err:
+        st.session_state[OPEN_ERROR] = err
+        return
+    st.session_state.pop(OPEN_ERROR, None)
+    st.session_state[OPENED] = (id(res.model), mid)
+    switch_model(mid, remember=True)
+
+
+def _open_elsewhere(res: TR.TranslatorResult) -> None:
+    """Open the trained translator on the Attention, Explain and Intervene pages (as the session's model)."""
+    st.button(
+        t("translator.open_button"),
+        key="trn_x_open",
+        icon=":material/open_in_new:",
+        help=t("translator.open_help"),
+        on_click=_register,
+        args=(res,),
+    )
+    if OPEN_ERROR in st.session_state:
+        show_error(st.session_state.pop(OPEN_ERROR))
+    model, mid = st.session_state.get(OPENED, (None, None))
+    if model != id(res.model) or mid not in session_models():
+        return
+    st.markdown(md("translator.opened", model=mid))
+    text = st.session_state.get("trn_x_text") or TR.PROBE
+    c = st.columns(3)
+    for col, page, state in (
+        (c[0], "attention", {"view": "head"}),
+        (c[1], "explain", {"section": "logit_lens"}),
+        (c[2], "intervene", {"section": "patching"}),
+    ):
+        col.page_link(
+            PAGE_FILES[page],
+            label=t(f"translator.open_{page}"),
+            icon=":material/open_in_new:",
+            query_params={"model": mid, "text": text, **state},
+        )
