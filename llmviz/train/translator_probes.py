@@ -1,7 +1,8 @@
 """Looking inside the trained translator: the logit lens on its decoder and patching a source word.
 
-Both work on :class:`llmviz.train.seq2seq.Seq2Seq` directly (it is not a Hugging Face model, so the
-Explain and Intervene pages, which go through ``llmviz.models.anatomy``, do not take it):
+Both work on :class:`llmviz.train.seq2seq.Seq2Seq` directly (it is not a Hugging Face model, so
+``llmviz.models.anatomy`` does not describe it); the Training lab's translator section and, for a translator
+loaded as the session model (``llmviz.train.seq2seq_io``), the Explain and Intervene pages call them:
 
 - :func:`decoder_logit_lens`: the decoder's residual stream after the embedding and after every block,
   read out through the final LayerNorm and the output projection (nostalgebraist's logit lens): from
