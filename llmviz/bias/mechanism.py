@@ -883,12 +883,13 @@ def _greedy_self_debias(loaded: LoadedModel, prompt, prefixes: Sequence[str], la
         inputs = [row] + [head + _prefix_ids(loaded, p) + body for p in prefixes]
         pad = scoring.pad_id(loaded.tokenizer)
         ids_t, att = scoring.pad_batch(inputs, pad)
-        with torch.inference_mode():
+        b_idx, p_idx = list(range(len(inputs))), [len(x) - 1 for x in inputs]
+        with torch.inference_mode(), scoring._only_positions(loaded.model, b_idx, p_idx) as selected:
             logits = loaded.model(
                 input_ids=ids_t.to(loaded.device), attention_mask=att.to(loaded.device), use_cache=False
-            ).logits
-            last = torch.stack([logits[b, len(inputs[b]) - 1] for b in range(len(inputs))]).float()
-            probs = torch.softmax(last, dim=-1)
+            ).logits  # only the last position of each input goes through the unembedding
+            last = logits if selected and logits.dim() == 2 else logits[torch.tensor(b_idx), torch.tensor(p_idx)]
+            probs = torch.softmax(last.float(), dim=-1)
             delta = probs[0] - probs[1:].max(dim=0).values
             alpha = torch.where(delta >= 0, torch.ones_like(delta), torch.exp(lam * delta))
             out.append(int(torch.argmax(alpha * probs[0])))
