@@ -34,8 +34,8 @@ def main() -> dict:
     from llmviz.bias.pairs import score_pairs
     from llmviz.bias.pairs_data import starter_pairs
     from llmviz.models.loading import load_model
-    from tests import tiny
-    from tests.crows_reference import reference_crows_scores
+    from tests.fixtures import tiny
+    from tests.fixtures.crows_reference import reference_crows_scores
 
     frame = starter_pairs().frame
     out = {}

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from llmviz import estimate as _estimate
 from llmviz.errors import LlmvizError
 
 QUEUED, RUNNING, DONE, CANCELLED = "queued", "running", "done", "cancelled"
@@ -95,6 +96,7 @@ class Job:
     submitted: float = 0.0
     started: float | None = None
     state: str = QUEUED
+    estimate: float | None = None  # seconds expected (an llmviz.estimate.Estimate learns from the job)
 
     @property
     def cancelled(self) -> bool:
@@ -117,6 +119,15 @@ class Job:
         if self.started is not None and self.elapsed() > self.queue.budget_s:
             self.queue.cancel(self)
             raise JobTimeout(self.queue.budget_s)
+
+    def remaining(self) -> float:
+        """Seconds this job is still expected to take (its estimate less the time it has run; 0 if unknown)."""
+        return max(float(self.estimate or 0.0) - self.elapsed(), 0.0)
+
+    def complete(self) -> None:
+        """The work finished normally: its seconds update the estimator (call before ``release``)."""
+        if self.started is not None and self.state == RUNNING:
+            _estimate.observe(self.estimate, self.elapsed())
 
     def wrap(self, callback: Callable | None = None) -> Callable:
         """A progress callback that checks the job first, then calls ``callback`` (if any)."""
@@ -161,17 +172,27 @@ class JobQueue:
         with self._cond:
             return {"running": len(self._running), "waiting": len(self._waiting), "max_jobs": self.max_jobs}
 
+    def outlook(self) -> tuple[int, float]:
+        """For a job submitted now: (jobs ahead of it, seconds until it is expected to start), from the
+        running and waiting jobs' estimates shared over ``max_jobs`` slots."""
+        with self._cond:
+            jobs = self._running + self._waiting
+            if len(jobs) < self.max_jobs:
+                return 0, 0.0
+            return len(jobs), sum(j.remaining() for j in jobs) / self.max_jobs
+
     def jobs_of(self, owner: str) -> list[Job]:
         with self._cond:
             return [j for j in self._running + self._waiting if j.owner == owner]
 
     # ---------------------------------------------------------------- life cycle
-    def submit(self, owner: str, kind: str = "job") -> Job:
-        """Queue a job for ``owner``; the owner's older live jobs are cancelled (one job per owner)."""
+    def submit(self, owner: str, kind: str = "job", estimate: float | None = None) -> Job:
+        """Queue a job for ``owner``; the owner's older live jobs are cancelled (one job per owner).
+        ``estimate``: its expected seconds (the queue-ahead note of later jobs; learnt from when it completes)."""
         with self._cond:
             for old in [j for j in self._running + self._waiting if j.owner == owner]:
                 self._cancel_locked(old)
-            job = Job(owner, kind, next(self._tickets), self, submitted=self.clock())
+            job = Job(owner, kind, next(self._tickets), self, submitted=self.clock(), estimate=estimate)
             self._waiting.append(job)
             self._cond.notify_all()
             return job
@@ -247,12 +268,16 @@ class JobQueue:
             return len(old)
 
     @contextmanager
-    def job(self, owner: str, kind: str = "job", on_wait: Callable[[int], None] | None = None):
-        """``with QUEUE.job(owner, kind) as job:`` submit, wait for a slot, always release."""
-        job = self.submit(owner, kind)
+    def job(
+        self, owner: str, kind: str = "job", on_wait: Callable[[int], None] | None = None, estimate: float | None = None
+    ):
+        """``with QUEUE.job(owner, kind) as job:`` submit, wait for a slot, always release (a block that ends
+        normally completes the job: its seconds update the estimator)."""
+        job = self.submit(owner, kind, estimate)
         try:
             self.acquire(job, on_wait)
             yield job
+            job.complete()
         finally:
             self.release(job)
 

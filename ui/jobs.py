@@ -56,11 +56,12 @@ def queue_note() -> str:
 
 
 @contextmanager
-def heavy(kind: str):
-    """Hold one slot of the server queue for the block; yields the Job."""
+def heavy(kind: str, estimate: float | None = None):
+    """Hold one slot of the server queue for the block; yields the Job. ``estimate``: its expected seconds
+    (shown to jobs queued behind it; the estimator learns from the time a block that ends normally took)."""
     q = server_queue()
     box = st.empty()
-    job = q.submit(owner(), kind)
+    job = q.submit(owner(), kind, estimate)
     shown = [None]
 
     def on_wait(ahead: int) -> None:
@@ -80,6 +81,7 @@ def heavy(kind: str):
         _local.job = job
         with lowered_priority():  # light work of other students stays responsive
             yield job
+        job.complete()
     except JobTimeout as err:
         raise JobTimeout(err.budget_s, t("jobs.timeout", s=f"{err.budget_s:.0f}")) from None
     except JobCancelled:
@@ -102,10 +104,12 @@ def _fn_name(fn: Callable) -> str:
     return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
-def run_in_slot(kind: str, fn: Callable, args: tuple, kwargs: dict, progress: str = "_progress"):
+def run_in_slot(
+    kind: str, fn: Callable, args: tuple, kwargs: dict, progress: str = "_progress", estimate: float | None = None
+):
     """``fn(*args, **kwargs)`` in a slot of the server queue; its progress callback (the keyword
     ``progress``, if given) checks the job first, so Stop, a newer run or the budget stop it there."""
-    with heavy(kind) as job:
+    with heavy(kind, estimate) as job:
         if kwargs.get(progress) is not None:
             kwargs[progress] = job.wrap(kwargs[progress])
         return fn(*args, **kwargs)
@@ -168,8 +172,14 @@ def _fmt_s(seconds: float) -> str:
 
 
 def button_label(label: str, estimate_s: float | None = None) -> str:
-    """A start button's text with its measured estimate ("about N s on this machine")."""
-    return label if estimate_s is None else f"{label} ({t('app.estimate', s=_fmt_s(estimate_s))})"
+    """A start button's text with its measured estimate ("about N s on this machine"), plus the queue ahead
+    when the server is busy ("about 40 s, 2 jobs ahead of you": the wait and the work)."""
+    if estimate_s is None:
+        return label
+    ahead, wait_s = server_queue().outlook()
+    if ahead:
+        return f"{label} ({t('app.estimate_queue', s=_fmt_s(wait_s + estimate_s), k=ahead)})"
+    return f"{label} ({t('app.estimate', s=_fmt_s(estimate_s))})"
 
 
 def run_on_click(
@@ -247,7 +257,7 @@ def run_on_click(
 
             kwargs[progress] = given if callable(given) else draw
         try:
-            result = run_in_slot(kind, fn, args, kwargs, progress=progress or "_progress")
+            result = run_in_slot(kind, fn, args, kwargs, progress=progress or "_progress", estimate=estimate_s)
         except LlmvizError as err:
             show_error(err)
             return None

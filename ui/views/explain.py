@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from llmviz.errors import LlmvizError
-from llmviz.estimate import estimate_seconds
+from llmviz.estimate import ablation_work, attribution_work, estimate, forward_work
 from llmviz.explain.ablation import ablation_problem, head_ablation, top_heads
 from llmviz.explain.attribution import (
     IG_GAP_WARN,
@@ -273,12 +273,7 @@ def attribution_section(loaded: LoadedModel, q: Question, tokens: list) -> None:
         "occlusion": {"window": window, "baseline": baseline},
     }
     n_tok = len(tokens)
-    est = estimate_seconds(
-        facts.n_params,
-        n_tok,
-        forward_passes=n_tok / window + 4,
-        backward_passes=(steps if "integrated_gradients" in chosen else 0) + 3,
-    )
+    est = estimate(loaded, "attribution", attribution_work(chosen, n_tok, params))
     out = run_on_click(
         "ex_attr_start",
         t("explain.run_attr"),
@@ -384,7 +379,8 @@ def ablation_section(loaded: LoadedModel, q: Question, tokens: list) -> None:
         with st.expander(t("explain.advanced")):
             batch = st.slider(t("explain.batch"), 1, 64, 32, key="ex_batch", help=t("explain.batch_help"))
     st.caption(t("explain.ablation_help", runs=n_runs + (facts.n_layers if whole else 0)))
-    est = estimate_seconds(facts.n_params, len(tokens), forward_passes=n_runs + (facts.n_layers if whole else 0) + 1)
+    units = n_runs + (facts.n_layers if whole else 0) + 1  # + the sanity row
+    est = estimate(loaded, "ablation", ablation_work(len(tokens), units, batch) + forward_work(len(tokens)))
     abl = run_on_click(
         "ex_abl_start",
         t("explain.run_ablation"),

@@ -12,7 +12,7 @@ import streamlit as st
 
 from llmviz.bias import mechanism as mech
 from llmviz.errors import LlmvizError
-from llmviz.estimate import estimate_seconds
+from llmviz.estimate import BACKWARD_FACTOR, Work, estimate, generation_work
 from llmviz.models.anatomy import anatomy
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
 from llmviz.report import export_name
@@ -29,10 +29,12 @@ STAGES = ("means", "screen", "exact", "correction", "cost")
 
 
 def _estimate(loaded: LoadedModel, items: list, top_k: int, causal: bool) -> float:
-    tokens = sum(len(r) for it in items for u in (it.a, it.b) for r in u.rows)
-    n_params = sum(p.numel() for p in loaded.model.parameters())
-    forwards = 2.0 + 0.5 * top_k + 2 * len(mech.DEFAULT_KS) + (3.0 if causal else 0.0)
-    return estimate_seconds(n_params, tokens, forward_passes=forwards, backward_passes=0.5) + (20.0 if causal else 0.0)
+    rows = [r for it in items for u in (it.a, it.b) for r in u.rows]
+    forwards = 2.0 + 0.5 * top_k + 2 * len(mech.DEFAULT_KS) + (3.0 if causal else 0.0) + 0.5 * BACKWARD_FACTOR
+    work = Work(forwards * max(1, -(-len(rows) // 16)), forwards * sum(len(r) for r in rows))
+    if causal:  # the Playground presets' greedy answers (the correction's cost)
+        work += generation_work(24, 5 * 48)
+    return estimate(loaded, "mechanism", work)
 
 
 def _run(loaded: LoadedModel, items: list, cfg: mech.TraceConfig, benchmark: str, ss, progress: Callable) -> dict:

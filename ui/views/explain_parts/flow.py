@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from llmviz.estimate import estimate_seconds
+from llmviz.estimate import estimate, forward_work
 from llmviz.explain.decompose import MAX_FLOW_TOKENS
 from llmviz.explain.flow import DEFAULT_TAU, build_graph, information_flow, node_lens, parse_node, top_heads
 from llmviz.explain.qk_attribution import qk_attribution
@@ -31,7 +31,7 @@ def render(loaded: LoadedModel, text: str) -> None:
     """The graph for ``text``, then QK attribution."""
     facts = loaded.facts
     st.caption(t("explain.flow_help"))
-    est = estimate_seconds(facts.n_params, min(MAX_FLOW_TOKENS, 32), forward_passes=3)
+    est = estimate(loaded, "flow", forward_work(min(MAX_FLOW_TOKENS, 32), rows=3, calls=3))
     res = run_on_click(
         "ex_flow_run",
         t("explain.flow_run"),
