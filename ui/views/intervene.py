@@ -28,6 +28,7 @@ from ui.common import export_buttons, plot
 from ui.i18n import fig_labels, t
 from ui.jobs import kept_results, remember, remembered, run_on_click
 from ui.links import presenter_mode
+from ui.registry import PAGE_FILES
 from ui.text import md_escape, show_error, show_text, t_text
 from ui.views.intervene_parts import translator as translator_view  # noqa: F401 (the router's translator views)
 
@@ -613,6 +614,12 @@ def _curve(loaded, vec, alphas, from_pos) -> None:
 
 def _probe(loaded, vec, alphas) -> None:
     st.caption(t("intervene.probe_help"))
+    st.page_link(
+        PAGE_FILES["bias"],
+        label=t("intervene.to_mechanism"),
+        icon=":material/balance:",
+        query_params={"section": "mechanism"},
+    )
     probe = st.radio(
         t("intervene.probe_kind"),
         ("templates", "pairs"),
