@@ -84,6 +84,8 @@ class TraceAuditConfig:
             "limit": self.limit,
             "n_boot": self.n_boot,
             "steer_alpha": self.steer_alpha,
+            "presets": self.presets,
+            "n_neutral": self.n_neutral,
             "device": self.device,
         }
 

@@ -34,6 +34,12 @@ def register(sub) -> None:
     t.add_argument("--limit", type=int, default=None, help="use only the first N items")
     t.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
     t.add_argument("--steer-alpha", type=float, default=2.0, help="strength of the steering baseline (default 2)")
+    t.add_argument(
+        "--neutral", type=int, default=None, help="neutral sentences for the cost (default: all 111 shipped)"
+    )
+    t.add_argument(
+        "--no-presets", action="store_true", help="skip the cost on the Playground presets' greedy answers (faster)"
+    )
     t.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     t.add_argument("--resume", action="store_true", help="continue from <first out>.partial.json")
     t.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -59,6 +65,8 @@ def dispatch(args: argparse.Namespace) -> int:
         device=args.device,
         engine=E.from_args(args),
         resume=args.resume,
+        presets=not args.no_presets,
+        n_neutral=args.neutral,
     )
     last = {"stage": None}
 
