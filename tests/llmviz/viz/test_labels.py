@@ -20,7 +20,11 @@ def test_figure_catalogue_is_key_to_text_in_both_languages():
     same = sorted(k for k in zh if zh[k] == en[k])
     assert len(chinese) >= 0.9 * len(zh), sorted(set(zh) - set(chinese))
     # the same in both languages only where the text is symbols, a formula or a name
-    assert same == ["step_x_layernorm", "step_x_rmsnorm", "target_contrast", "target_token"]
+    assert same == sorted(
+        ["step_x_layernorm", "step_x_rmsnorm", "target_contrast", "target_token"]
+        + ["flow_edge_mlp", "mech_mlp", "tr_bleu"]  # names: MLP, BLEU
+        + ["tr_acc_suffix", "tr_pause", "tr_play"]  # symbols: " · {acc}", ❚❚, ▶
+    )
 
 
 def test_no_phrase_rewriting_of_finished_figures():
