@@ -75,7 +75,7 @@ class View:
         self._figure, self._frame, self._html = figure, frame, html
 
     def __getattr__(self, attr: str):
-        if attr.startswith("_") or attr in ("result", "name", "parameters", "facts", "graph"):
+        if attr.startswith("_") or attr in ("result", "name", "parameters", "facts"):
             raise AttributeError(attr)
         return getattr(self.result, attr)
 

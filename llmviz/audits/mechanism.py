@@ -163,14 +163,10 @@ def report_html(doc: dict[str, Any]) -> str:
 
 
 def _load_items(cfg: TraceAuditConfig, loaded):
-    """(items, data path, sha256, StereoSet data or None)."""
-    if cfg.benchmark not in BENCHMARKS:
-        raise LlmvizError(f"--benchmark must be one of {', '.join(BENCHMARKS)}.")
+    """(items, data path, sha256, StereoSet data or None); ``cfg`` is checked by :func:`run_trace`."""
     if cfg.benchmark == "stereoset":
         from llmviz.bias import stereoset as SS
 
-        if not cfg.data:
-            raise LlmvizError("--benchmark stereoset needs --data DEV.json (the StereoSet dev or test file).")
         data = SS.load_stereoset(cfg.data)
         return mech.items_from_stereoset(loaded, data, cfg.limit), data.source, data.sha256, data
     from llmviz.bias.pairs_data import load_pairs, starter_pairs
@@ -215,7 +211,7 @@ def run_trace(cfg: TraceAuditConfig, progress: Callable[..., None] | None = None
     loaded = loaded or load_model(cfg.model, device=cfg.device)
     items, source, sha, ss = _load_items(cfg, loaded)
     tc = cfg.trace_config()
-    key = {"model": cfg.model, "sha256": sha, "settings": {k: v for k, v in asdict(tc).items()}, "limit": cfg.limit}
+    key = {"model": cfg.model, "sha256": sha, "settings": asdict(tc), "limit": cfg.limit}
     key = json.loads(json.dumps(key, default=list))
     stages = _load_checkpoint(cfg, key)
     runner = None

@@ -131,28 +131,32 @@ def items_from_pairs(loaded: LoadedModel, frame, limit: int | None = None) -> li
     return out
 
 
+def stereoset_unit(loaded: LoadedModel, item) -> Unit:
+    """One StereoSet candidate sentence (``stereoset.SentenceItem``) as the audit scores it: causal LMs the mean
+    log-probability of the candidate's tokens, masked LMs the log of the mean probability of its filler tokens."""
+    from llmviz.bias import stereoset as SS
+
+    if loaded.facts.kind == CAUSAL_LM:
+        row, n = SS.causal_row(loaded, item)
+        return Unit([row], [[(j, row[j + 1]) for j in range(len(row) - 1 - n, len(row) - 1)]], "mean")
+    mid = scoring.mask_id(loaded)  # the explanatory error for encoders without an MLM head
+    ids, pos = SS.masked_rows(loaded, item)
+    return Unit(*_masked_copies(ids, pos, mid), "logmeanexp")
+
+
 def items_from_stereoset(loaded: LoadedModel, data, limit: int | None = None) -> list[Item]:
     """StereoSet intrasentence examples as items (stereotype vs anti-stereotype), scored like the audit."""
     from llmviz.bias import stereoset as SS
 
-    kind = loaded.facts.kind
     examples = data.intrasentence[:limit] if limit else data.intrasentence
     if not examples:
         raise InputError("The StereoSet file has no intrasentence examples; the trace uses those.")
     out = []
     for ex in examples[:MAX_ITEMS]:
-        units = []
-        for label in ("stereotype", "anti-stereotype"):
-            s = ex.by_label(label)
-            item = SS.SentenceItem(ex.split, ex.context, s.sentence)
-            if kind == CAUSAL_LM:
-                row, n = SS.causal_row(loaded, item)
-                units.append(Unit([row], [[(j, row[j + 1]) for j in range(len(row) - 1 - n, len(row) - 1)]], "mean"))
-            elif kind == MASKED_LM:
-                ids, pos = SS.masked_rows(loaded, item)
-                units.append(Unit(*_masked_copies(ids, pos, scoring.mask_id(loaded)), "logmeanexp"))
-            else:
-                scoring.mask_id(loaded)
+        units = [
+            stereoset_unit(loaded, SS.SentenceItem(ex.split, ex.context, ex.by_label(label).sentence))
+            for label in ("stereotype", "anti-stereotype")
+        ]
         out.append(
             Item(
                 ex.id,
@@ -439,10 +443,6 @@ def _query_weights(units: Sequence[Unit], owner: Sequence[int], per_row: Sequenc
     return out
 
 
-def item_scores(values_a: np.ndarray, values_b: np.ndarray) -> np.ndarray:
-    return values_a - values_b
-
-
 def _units(items: Sequence[Item]) -> list[Unit]:
     return [it.a for it in items] + [it.b for it in items]
 
@@ -618,6 +618,21 @@ def _prefix_ids(loaded: LoadedModel, prefix: str) -> list[int]:
     return scoring.encode(loaded, prefix + "\n", special=False)
 
 
+def _debias_inputs(row: Sequence[int], prefix_ids: Sequence[Sequence[int]], pre: int | None):
+    """``row`` and its debiasing copies ``[prefix token] + prefix tokens + the row's own tokens``, and how far
+    each copy shifts the row's positions."""
+    head, body = ([pre], list(row[1:])) if pre is not None and row and row[0] == pre else ([], list(row))
+    return [list(row)] + [head + list(ids) + body for ids in prefix_ids], [0] + [len(ids) for ids in prefix_ids]
+
+
+def _self_debias_rescale(p_reg, p_deb, lam: float):
+    """``α(Δ)·p`` with ``Δ = p − max_y p_y`` (unnormalised): the paper's rescaling of the next-token distribution."""
+    import torch
+
+    delta = p_reg - p_deb
+    return torch.where(delta >= 0, torch.ones_like(delta), torch.exp(lam * delta)) * p_reg
+
+
 def self_debias_logprobs(
     loaded: LoadedModel,
     units: Sequence[Unit],
@@ -638,14 +653,9 @@ def self_debias_logprobs(
     cache: dict[str, list[int]] = {}
     groups = []  # (unit, row index, inputs, shifts, queries): one row and its debiasing copies
     for u, (unit, pfx) in enumerate(zip(units, prefixes)):
+        prefix_ids = [cache.setdefault(p, _prefix_ids(loaded, p)) for p in pfx]
         for r, (row, q) in enumerate(zip(unit.rows, unit.queries)):
-            head, body = ([pre], list(row[1:])) if pre is not None and row and row[0] == pre else ([], list(row))
-            inputs, shifts = [list(row)], [0]
-            for p in pfx:
-                ids = cache.setdefault(p, _prefix_ids(loaded, p))
-                inputs.append(head + ids + body)
-                shifts.append(len(ids))
-            groups.append((u, r, inputs, shifts, q))
+            groups.append((u, r, *_debias_inputs(row, prefix_ids, pre), q))
     out: list[list[np.ndarray]] = [[np.zeros(0)] * len(unit.rows) for unit in units]
     vocab = max(1, loaded.facts.vocab_size)
     batch: list = []
@@ -674,10 +684,7 @@ def self_debias_logprobs(
                 n = len(inp) * len(q)
                 probs = torch.softmax(logits[k : k + n].double(), dim=-1).view(len(inp), len(q), -1)
                 k += n
-                p_reg, p_deb = probs[0], probs[1:].max(dim=0).values
-                delta = p_reg - p_deb
-                alpha = torch.where(delta >= 0, torch.ones_like(delta), torch.exp(lam * delta))
-                p_t = alpha * p_reg
+                p_t = _self_debias_rescale(probs[0], probs[1:].max(dim=0).values, lam)
                 p_t = p_t / p_t.sum(-1, keepdim=True)
                 tgt = torch.tensor([t for _, t in q])
                 out[u][r] = torch.log(p_t[torch.arange(len(q)), tgt]).cpu().numpy()
@@ -875,13 +882,11 @@ def _greedy_self_debias(loaded: LoadedModel, prompt, prefixes: Sequence[str], la
     import torch
 
     ids = list(prompt.ids)
+    pre, pad = scoring.prefix_token_id(loaded.tokenizer), scoring.pad_id(loaded.tokenizer)
+    prefix_ids = [_prefix_ids(loaded, p) for p in prefixes]
     out: list[int] = []
     for _ in range(PRESET_TOKENS):
-        row = ids + out
-        pre = scoring.prefix_token_id(loaded.tokenizer)
-        head, body = ([pre], row[1:]) if pre is not None and row[0] == pre else ([], row)
-        inputs = [row] + [head + _prefix_ids(loaded, p) + body for p in prefixes]
-        pad = scoring.pad_id(loaded.tokenizer)
+        inputs, _shifts = _debias_inputs(ids + out, prefix_ids, pre)
         ids_t, att = scoring.pad_batch(inputs, pad)
         b_idx, p_idx = list(range(len(inputs))), [len(x) - 1 for x in inputs]
         with torch.inference_mode(), scoring._only_positions(loaded.model, b_idx, p_idx) as selected:
@@ -890,13 +895,11 @@ def _greedy_self_debias(loaded: LoadedModel, prompt, prefixes: Sequence[str], la
             ).logits  # only the last position of each input goes through the unembedding
             last = logits if selected and logits.dim() == 2 else logits[torch.tensor(b_idx), torch.tensor(p_idx)]
             probs = torch.softmax(last.float(), dim=-1)
-            delta = probs[0] - probs[1:].max(dim=0).values
-            alpha = torch.where(delta >= 0, torch.ones_like(delta), torch.exp(lam * delta))
-            out.append(int(torch.argmax(alpha * probs[0])))
+            out.append(int(torch.argmax(_self_debias_rescale(probs[0], probs[1:].max(dim=0).values, lam))))
     return out
 
 
-def _answers(loaded, prompts, run) -> list[list[int]]:
+def _answers(prompts, run) -> list[list[int]]:
     return [run(p) for _, p in prompts]
 
 
@@ -955,7 +958,7 @@ def trace(
     # screen on the find half
     t0 = time.perf_counter()
     if cfg.screen == "atp":
-        comps = components_of(loaded)
+        comps = comps_all
         if "atp" not in ck:
             _, per_item = attribution_patching(
                 loaded, find_items, means, cfg.ablation, progress=lambda d, t: tick(d, t, "screen"), stop=stop
@@ -1002,8 +1005,7 @@ def trace(
     order_e = np.argsort([r["effect"] for r in rows])
     rows = [rows[i] for i in order_e]
     if cfg.screen == "atp":
-        rows_top = rows if cfg.screen == "exact" else rows
-        pearson, spearman = _corr([r["screen_estimate"] for r in rows_top], [r["effect"] for r in rows_top])
+        pearson, spearman = _corr([r["screen_estimate"] for r in rows], [r["effect"] for r in rows])
         screen = {"method": "atp", "n_confirmed": len(rows), "pearson": pearson, "spearman": spearman}
         if pearson is not None and pearson < 0.5:
             notes.append(
@@ -1031,25 +1033,15 @@ def trace(
     n_tok = np.array([sum(len(q) for q in u.queries) for u in neutral], float)
     neutral_vals = unit_values(loaded, neutral, [frozenset()] + variants, means, cfg.ablation, stop=stop)
     prompts = _preset_prompts(loaded) if (causal and cfg.presets) else []
-    clean_answers = _answers(loaded, prompts, lambda p: _greedy(loaded, p))
+    clean_answers = _answers(prompts, lambda p: _greedy(loaded, p))
     ss_units, ss_ids = [], []
     if stereoset is not None:
-        for ex in stereoset.intrasentence:
-            for s in ex.sentences:
-                ss_ids.append(s.id)
         from llmviz.bias import stereoset as SS
 
         for ex in stereoset.intrasentence:
             for s in ex.sentences:
-                item = SS.SentenceItem(ex.split, ex.context, s.sentence)
-                if causal:
-                    row, n = SS.causal_row(loaded, item)
-                    ss_units.append(
-                        Unit([row], [[(j, row[j + 1]) for j in range(len(row) - 1 - n, len(row) - 1)]], "mean")
-                    )
-                else:
-                    ids, pos = SS.masked_rows(loaded, item)
-                    ss_units.append(Unit(*_masked_copies(ids, pos, scoring.mask_id(loaded)), "logmeanexp"))
+                ss_ids.append(s.id)
+                ss_units.append(stereoset_unit(loaded, SS.SentenceItem(ex.split, ex.context, s.sentence)))
 
     def lm_score(values: np.ndarray) -> float | None:
         if stereoset is None:
@@ -1075,7 +1067,7 @@ def trace(
         if prompts:
             with _ablation_hooks(loaded, [variant], None, means, cfg.ablation):
                 cost["presets"] = _answer_cost(
-                    loaded, prompts, clean_answers, _answers(loaded, prompts, lambda p: _greedy(loaded, p))
+                    loaded, prompts, clean_answers, _answers(prompts, lambda p: _greedy(loaded, p))
                 )
         block = _method_block(k, find, s_all, s_after[v], cfg.n_boot, cfg.boot_seed, items, cost)
         block["components"] = [c.name for c in variant]
@@ -1102,7 +1094,7 @@ def trace(
         if ss_units:
             notes.append("Self-Debias is not scored on StereoSet here: its LM-score cost is left empty.")
         if prompts:
-            sd_answers = _answers(loaded, prompts, lambda p: _greedy_self_debias(loaded, p, all_prefixes, cfg.lam))
+            sd_answers = _answers(prompts, lambda p: _greedy_self_debias(loaded, p, all_prefixes, cfg.lam))
             cost["presets"] = _answer_cost(loaded, prompts, clean_answers, sd_answers)
         correction["self_debias"] = {
             **_method_block(None, find, s_all, s_sd, cfg.n_boot, cfg.boot_seed, items, cost),
@@ -1126,7 +1118,7 @@ def trace(
             after_s["steering"] = s_st
             nv = unit_values(loaded, neutral, stop=stop)[0]
             st_ss = unit_values(loaded, ss_units)[0] if ss_units else None
-            st_answers = _answers(loaded, prompts, lambda p: _greedy(loaded, p))
+            st_answers = _answers(prompts, lambda p: _greedy(loaded, p))
         cost = neutral_cost(nv)
         cost["stereoset_lm"] = None if st_ss is None else {"before": lm_before, "after": lm_score(st_ss)}
         if prompts:

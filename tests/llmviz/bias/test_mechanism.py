@@ -243,3 +243,22 @@ def test_bad_settings_say_what_to_do(models):
         mech.trace(loaded, items[:3])
     with pytest.raises(mech.InputError, match="Top-k must be between 1 and"):
         mech.trace(loaded, items, mech.TraceConfig(top_k=10_000))
+
+
+@pytest.mark.parametrize("name", ["llama", "bert"])
+def test_stereoset_item_scores_are_the_audits(models, name):
+    """S = log score(stereotype) − log score(anti-stereotype), with the audit's own sentence scores."""
+    from llmviz.bias import stereoset as SS
+
+    loaded = models[name]
+    data = SS.illustrative_set().head(3)
+    items = mech.items_from_stereoset(loaded, data)
+    got = mech.scores(loaded, items)[0]
+    expected = []
+    for ex in data.intrasentence:
+        pair = [
+            SS.SentenceItem(ex.split, ex.context, ex.by_label(x).sentence) for x in ("stereotype", "anti-stereotype")
+        ]
+        a, b = SS.score_items(loaded, pair)
+        expected.append(np.log(a) - np.log(b))
+    assert got == pytest.approx(np.array(expected), abs=1e-4)
