@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -55,6 +56,32 @@ def wait_healthy(url: str, timeout_s: float) -> bool:
     return False
 
 
+@contextmanager
+def serve(args: list[str], port: int, env: dict, stdout=subprocess.DEVNULL, host: str = "127.0.0.1"):
+    """Run ``python <args>`` (a Streamlit server on ``port``) from the checkout; yield its base URL once it
+    answers its health check (the test fails after 90 s), and stop it afterwards."""
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=stdout, stderr=subprocess.STDOUT)
+    try:
+        if not wait_healthy(f"http://127.0.0.1:{port}", 90):
+            pytest.fail("streamlit did not start within 90 s")
+        yield f"http://{host}:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def streamlit_args(app: Path, port: int) -> list[str]:
+    return ["-m", "streamlit", "run", str(app), "--server.port", str(port)] + [
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+    ]
+
+
 @pytest.fixture(scope="session")
 def app_url():
     """Start the app once per test session; yield its base URL."""
@@ -65,35 +92,8 @@ def app_url():
         if (ROOT / ".pytest_cache").is_dir()
         else subprocess.DEVNULL
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    if not wait_healthy(url, 90):
-        proc.kill()
-        pytest.fail("streamlit did not start within 90 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with serve(streamlit_args(ROOT / "app.py", port), port, env, stdout=log) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,11 @@ HF_HUB_OFFLINE is NOT set here, so a hub lookup would show."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.browser.conftest import ROOT, _free_port, wait_healthy, wait_idle
+from tests.browser.conftest import ROOT, _free_port, serve, wait_idle
 
 PAGES = ["", "playground", "attention", "positional", "bias", "explain", "training"]
 
@@ -23,31 +21,10 @@ def guarded_app(tmp_path_factory):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
     env.update(LLMVIZ_CONNECT_LOG=str(log), TOKENIZERS_PARALLELISM="false")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "tests" / "browser" / "guarded_streamlit.py"),
-            "run",
-            str(ROOT / "app.py"),
-            "--server.port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    if not wait_healthy(url, 90):
-        proc.kill()
-        pytest.fail("streamlit did not start within 90 s")
-    time.sleep(3)  # the start-up banner (where Streamlit looks up an external IP) is printed after health is up
-    yield url, log
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    args = [str(ROOT / "tests" / "browser" / "guarded_streamlit.py"), "run", str(ROOT / "app.py"), "--server.port"]
+    with serve(args + [str(port)], port, env) as url:
+        time.sleep(3)  # the start-up banner (where Streamlit looks up an external IP) is printed after health is up
+        yield url, log
 
 
 def test_no_outbound_connections_over_startup_and_every_page(guarded_app, page):

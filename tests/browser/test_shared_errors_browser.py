@@ -6,13 +6,11 @@ ui.guard.page_guard shows the catalogue's short message."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from llmviz.i18n import catalogue
-from tests.browser.conftest import ROOT, _free_port, wait_healthy, wait_idle
+from tests.browser.conftest import ROOT, _free_port, serve, streamlit_args, wait_idle
 
 APP = ROOT / "tests" / "fixtures" / "failing_app.py"
 
@@ -21,24 +19,9 @@ APP = ROOT / "tests" / "fixtures" / "failing_app.py"
 def shared_app():
     port = _free_port()
     env = dict(os.environ, LLMVIZ_SHARED="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port)]
-        + ["--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://localhost:{port}"  # localhost: Streamlit's default would show the help buttons here
-    if not wait_healthy(url, 90):
-        proc.kill()
-        pytest.fail("streamlit did not start within 90 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    # localhost: Streamlit's default would show the help buttons here
+    with serve(streamlit_args(APP, port), port, env, host="localhost") as url:
+        yield url
 
 
 def test_shared_server_shows_no_details_and_no_help_buttons(shared_app, page):
