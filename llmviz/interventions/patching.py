@@ -312,7 +312,8 @@ def run_sites(
     precision: str = EXACT,
 ) -> tuple[np.ndarray, list]:
     """Raw metric ``[len(sites)]`` of the corrupted run with each site patched (NaN where stopped);
-    optionally each row's logits. ``share_prefix``: run the layers before each chunk's first patched layer once
+    optionally each row's logits. ``progress(done, total, values)`` after each batch, ``values`` the raw metric
+    so far (NaN where not yet run; the same array, filled in place). ``share_prefix``: run the layers before each chunk's first patched layer once
     (batch 1) instead of once per row; ``False`` is the plain full-batch reference. ``precision``: a mode of
     :mod:`llmviz.precision` (exact float32 by default)."""
     import torch
@@ -334,8 +335,8 @@ def run_sites(
         out[start : start + len(chunk)] = m.double().cpu().numpy()
         if keep_logits and logits is not None:
             logits_out += list(logits.cpu())
-        if progress:
-            progress(min(start + len(chunk), len(sites)), len(sites))
+        if progress:  # the values so far (NaN where not yet run): pages draw the heatmap as it fills
+            progress(min(start + len(chunk), len(sites)), len(sites), out)
     return out, logits_out
 
 
