@@ -71,16 +71,18 @@ def ablate(
     units: list[Unit],
     n_heads: int,
     batch_size: int = 32,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, np.ndarray], None] | None = None,
 ) -> np.ndarray:
-    """Score of ``problem`` with each unit's heads zeroed: ``[len(units)]``. ``n_heads`` = query heads."""
+    """Score of ``problem`` with each unit's heads zeroed: ``[len(units)]``. ``n_heads`` = query heads.
+    ``progress(done, total, scores)`` after each batch, ``scores`` ``[len(units)]`` so far (NaN where not yet run;
+    the same array, filled in place)."""
     import torch
 
     model = problem.loaded.model
     anat = anatomy(model)
     projections = [anat.o_proj(layer) for layer in range(anat.n_layers)]
     n_layers = len(projections)
-    scores = []
+    scores = np.full(len(units), np.nan)
     for start in range(0, len(units), batch_size):
         chunk = units[start : start + batch_size]
         keep = torch.ones(n_layers, len(chunk), n_heads, dtype=problem.embeds.dtype, device=problem.embeds.device)
@@ -99,19 +101,20 @@ def ablate(
 
         with scoped_hooks(pre=[(projections[layer], make_hook(layer)) for layer in touched]), torch.inference_mode():
             batch = problem.embeds[None].expand(len(chunk), -1, -1)
-            scores.append(problem.score(batch).double().cpu().numpy())
+            scores[start : start + len(chunk)] = problem.score(batch).double().cpu().numpy()
         if progress:
-            progress(min(start + batch_size, len(units)), len(units))
-    return np.concatenate(scores) if scores else np.zeros(0)
+            progress(min(start + batch_size, len(units)), len(units), scores)
+    return scores
 
 
 def head_ablation(
     problem: Problem,
     whole_layers: bool = True,
     batch_size: int = 32,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, AblationResult], None] | None = None,
 ) -> AblationResult:
-    """Zero every head in turn (``L × H`` runs, batched), and optionally every whole layer (``L`` runs)."""
+    """Zero every head in turn (``L × H`` runs, batched), and optionally every whole layer (``L`` runs).
+    ``progress(done, total, partial)`` after each batch, ``partial`` the result so far (NaN where not yet run)."""
     facts = problem.loaded.facts
     n_layers, n_heads = facts.n_layers, facts.n_heads
     units: list[Unit] = [(layer, (head,)) for layer in range(n_layers) for head in range(n_heads)]
@@ -120,10 +123,24 @@ def head_ablation(
     units.append((0, ()))  # sanity row: hooks run, nothing zeroed
     t0 = time.perf_counter()
     base = score_value(problem)
-    scores = ablate(problem, units, n_heads, batch_size, progress)
+
+    def result(scores: np.ndarray) -> AblationResult:
+        return _result(problem, scores, base, n_heads, whole_layers, batch_size, time.perf_counter() - t0)
+
+    def partial(done: int, total: int, scores: np.ndarray) -> None:  # pages draw the heatmap as it fills
+        progress(done, total, result(scores))
+
+    return result(ablate(problem, units, n_heads, batch_size, partial if progress else None))
+
+
+def _result(
+    problem: Problem, scores: np.ndarray, base: float, n_heads: int, whole_layers: bool, batch_size: int, seconds: float
+) -> AblationResult:
+    """The result from the scores of :func:`head_ablation`'s units ``[L·H (+ L) + 1]`` (NaN where not yet run)."""
+    n_layers = problem.loaded.facts.n_layers
     delta, null = scores[:-1] - base, float(abs(scores[-1] - base))
-    head_delta = delta[: n_layers * n_heads].reshape(n_layers, n_heads)
-    layer_delta = delta[n_layers * n_heads :] if whole_layers else None
+    head_delta = delta[: n_layers * n_heads].reshape(n_layers, n_heads)  # [L, H]
+    layer_delta = delta[n_layers * n_heads :] if whole_layers else None  # [L]
     return AblationResult(
         tokens=list(problem.tokens),
         label=problem.label,
@@ -131,7 +148,7 @@ def head_ablation(
         base_score=base,
         head_delta=head_delta,
         layer_delta=layer_delta,
-        seconds=time.perf_counter() - t0,
+        seconds=seconds,
         batch_size=batch_size,
         text=problem.text,
         truncated=problem.truncated,

@@ -343,11 +343,15 @@ def attribute_all(
     methods: list[str],
     params: dict[str, dict] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    each: Callable[[Attribution], None] | None = None,
 ) -> list[Attribution]:
-    """Run several methods on one problem; ``progress(done, total, name)`` after each."""
+    """Run several methods on one problem; ``each(result)`` as each method finishes (pages show them one by
+    one), then ``progress(done, total, name)``."""
     out = []
     for i, name in enumerate(methods):
         out.append(attribute(problem, name, **(params or {}).get(name, {})))
+        if each:
+            each(out[-1])
         if progress:
             progress(i + 1, len(methods), name)
     return out

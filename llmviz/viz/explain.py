@@ -208,10 +208,12 @@ def target_across_layers(res: LogitLensResult, labels: Labels | None = None) -> 
 
 
 def ablation_heatmap(res: AblationResult, labels: Labels | None = None) -> go.Figure:
-    """Layer × head: change in the target score when that head's output is zeroed."""
+    """Layer × head: change in the target score when that head's output is zeroed (NaN cells, not yet run in
+    a partial result, stay blank)."""
     L = resolve(labels)
     z = res.head_delta
-    lim = float(np.max(np.abs(z))) or 1.0
+    finite = np.abs(z[np.isfinite(z)])
+    lim = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     fig = go.Figure(
         go.Heatmap(
             z=z,

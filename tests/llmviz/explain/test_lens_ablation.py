@@ -143,7 +143,7 @@ def test_batched_equals_one_at_a_time(tiny_llama):
     b = head_ablation(problem, whole_layers=True, batch_size=1)
     np.testing.assert_allclose(a.head_delta, b.head_delta, atol=1e-5)
     seen = []
-    head_ablation(problem, whole_layers=False, batch_size=3, progress=lambda d, n: seen.append((d, n)))
+    head_ablation(problem, whole_layers=False, batch_size=3, progress=lambda d, n, _: seen.append((d, n)))
     assert seen[-1][0] == seen[-1][1] and len(seen) > 1
 
 
