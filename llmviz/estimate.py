@@ -238,3 +238,29 @@ def attribution_work(methods, n_tokens: int, params: dict) -> Work:
 def sites_work(n_tokens: int, n_sites: int, batch_size: int) -> Work:
     """``n_sites`` patched copies of a prompt, ``batch_size`` per forward (``patching.run_sites``)."""
     return Work(_passes(n_sites, batch_size), n_sites * n_tokens)
+
+
+def _shapes_work(shapes) -> Work:
+    """One model call per ``(rows, padded width)`` shape, ``rows × width`` token-forwards each."""
+    return Work(len(shapes), sum(rows * width for rows, width in shapes))
+
+
+def pairs_work(shapes) -> Work:
+    """CrowS-Pairs scoring (``llmviz.bias.pairs.score_pairs``): ``shapes`` = ``pairs.call_shapes(loaded, frame)``,
+    the padded batches of 32-pair chunks — a causal LM one row per sentence, a masked LM one row per shared
+    token of each sentence with that token masked (pseudo-log-likelihood)."""
+    return _shapes_work(shapes)
+
+
+def stereoset_work(shapes) -> Work:
+    """StereoSet scoring (``llmviz.bias.stereoset.score_dataset``): ``shapes`` =
+    ``stereoset.call_shapes(loaded, data)``, batches of 64-sentence chunks — a causal LM one row per candidate
+    (with its context), a masked LM one row per scored token, masked."""
+    return _shapes_work(shapes)
+
+
+def seat_work(shapes) -> Work:
+    """SEAT tests (``llmviz.bias.seat.run_test_full``): ``shapes`` = ``seat.call_shapes(loaded, tests)``, every
+    item of the four sets embedded 64 at a time with all hidden states. The permutation tests run no model:
+    their time is learnt in the kind's ratio taken/predicted."""
+    return _shapes_work(shapes)

@@ -95,45 +95,56 @@ def crows_positions(ids1: list[int], ids2: list[int]) -> tuple[list[int], list[i
     return t1[1:-1], t2[1:-1]
 
 
-def _score_mlm(
-    loaded: LoadedModel, pairs: list[tuple[str, str]], batch_size: int, progress: Callable[[int], None] | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _mlm_rows(loaded: LoadedModel, chunk: list[tuple[str, str]], mid: int):
+    """A chunk's masked copies (metric.py: one shared token masked per row): rows, queries, owner = (pair in
+    the chunk, 0 = more / 1 = less) per row, and the tokens scored per pair."""
+    rows, queries, owner, n_tok = [], [], [], []
+    for k, (s_more, s_less) in enumerate(chunk):
+        ids1, ids2 = scoring.encode(loaded, s_more), scoring.encode(loaded, s_less)
+        p1, p2 = crows_positions(ids1, ids2)
+        n_tok.append(len(p1))
+        for side, (ids, pos) in enumerate(((ids1, p1), (ids2, p2))):
+            r, q = _masked_copies(ids, pos, mid)
+            rows += r
+            queries += q
+            owner += [(k, side)] * len(r)
+    return rows, queries, owner, n_tok
+
+
+def _causal_rows(loaded: LoadedModel, chunk: list[tuple[str, str]]) -> list[list[int]]:
+    """A chunk's rows: [prefix] + sentence for sent_more and sent_less of each pair, in turn."""
+    return [scoring.causal_row(loaded, s) for pair in chunk for s in pair]
+
+
+def _chunks(pairs: list[tuple[str, str]]):
+    for start in range(0, len(pairs), PAIRS_PER_CHUNK):
+        yield start, pairs[start : start + PAIRS_PER_CHUNK]
+
+
+def _score_mlm(loaded: LoadedModel, pairs, batch_size: int, more, less, n_tok, tick: Callable[[int], None]) -> None:
     mid = scoring.mask_id(loaded)
-    more, less, n_tok = np.zeros(len(pairs)), np.zeros(len(pairs)), np.zeros(len(pairs), dtype=int)
-    for start in range(0, len(pairs), PAIRS_PER_CHUNK):
-        chunk = pairs[start : start + PAIRS_PER_CHUNK]
-        rows, queries, owner = [], [], []  # owner: (pair index, 0 = more / 1 = less) per masked copy
-        for k, (s_more, s_less) in enumerate(chunk):
-            ids1, ids2 = scoring.encode(loaded, s_more), scoring.encode(loaded, s_less)
-            p1, p2 = crows_positions(ids1, ids2)
-            n_tok[start + k] = len(p1)
-            for side, (ids, pos) in enumerate(((ids1, p1), (ids2, p2))):
-                r, q = _masked_copies(ids, pos, mid)
-                rows += r
-                queries += q
-                owner += [(start + k, side)] * len(r)
+    for start, chunk in _chunks(pairs):
+        rows, queries, owner, n = _mlm_rows(loaded, chunk, mid)
+        n_tok[start : start + len(chunk)] = n
         lps = scoring.mlm_masked_logprobs(loaded, rows, queries, batch_size=batch_size)
-        for (i, side), lp in zip(owner, lps):
-            (more if side == 0 else less)[i] += float(lp[0])
-        if progress:
-            progress(len(chunk))
-    return more, less, n_tok
+        for (k, side), lp in zip(owner, lps):
+            (more if side == 0 else less)[start + k] += float(lp[0])
+        tick(len(chunk))
 
 
-def _score_causal(
-    loaded: LoadedModel, pairs: list[tuple[str, str]], batch_size: int, progress: Callable[[int], None] | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    more, less, n_tok = np.zeros(len(pairs)), np.zeros(len(pairs)), np.zeros(len(pairs), dtype=int)
-    for start in range(0, len(pairs), PAIRS_PER_CHUNK):
-        chunk = pairs[start : start + PAIRS_PER_CHUNK]
-        rows = [scoring.causal_row(loaded, s) for pair in chunk for s in pair]
-        lps = scoring.causal_token_logprobs(loaded, rows, batch_size=batch_size)
+def _score_causal(loaded: LoadedModel, pairs, batch_size: int, more, less, n_tok, tick: Callable[[int], None]) -> None:
+    for start, chunk in _chunks(pairs):
+        lps = scoring.causal_token_logprobs(loaded, _causal_rows(loaded, chunk), batch_size=batch_size)
         for k in range(len(chunk)):
             more[start + k], less[start + k] = lps[2 * k].sum(), lps[2 * k + 1].sum()
             n_tok[start + k] = len(lps[2 * k])
-        if progress:
-            progress(len(chunk))
-    return more, less, n_tok
+        tick(len(chunk))
+
+
+def _pairs(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    if frame is None or len(frame) == 0:
+        raise InputError("No pairs to score. Load the starter set or upload a CrowS-Pairs CSV.")
+    return list(zip(frame["sent_more"].astype(str), frame["sent_less"].astype(str)))
 
 
 def score_pairs(
@@ -141,23 +152,59 @@ def score_pairs(
     frame: pd.DataFrame,
     batch_size: int = scoring.DEFAULT_BATCH,
     progress: Callable[[int], None] | None = None,
+    partial: Callable[[int, int, PairScores], None] | None = None,
 ) -> PairScores:
-    """Score every pair of ``frame`` (validated CrowS-Pairs columns). ``progress(n)`` gets pairs done."""
-    if frame is None or len(frame) == 0:
-        raise InputError("No pairs to score. Load the starter set or upload a CrowS-Pairs CSV.")
-    pairs = list(zip(frame["sent_more"].astype(str), frame["sent_less"].astype(str)))
+    """Score every pair of ``frame`` (validated CrowS-Pairs columns). ``progress(n)`` gets pairs done;
+    ``partial(done, total, scores)`` after each chunk, ``scores`` the pairs done so far (the first ``done``)."""
+    pairs = _pairs(frame)
     kind = loaded.facts.kind
     if kind == MASKED_LM:
-        more, less, n_tok = _score_mlm(loaded, pairs, batch_size, progress)
-        method = "mlm_pll"
+        score, method = _score_mlm, "mlm_pll"
     elif kind == CAUSAL_LM:
-        more, less, n_tok = _score_causal(loaded, pairs, batch_size, progress)
-        method = "causal_loglik"
+        score, method = _score_causal, "causal_loglik"
     else:
         scoring.mask_id(loaded)  # raises the explanatory error for encoders
         raise AssertionError("unreachable")
+    frame = frame.reset_index(drop=True)
     facts = {"model_id": loaded.facts.model_id, "kind": kind, "batch_size": batch_size}
-    return PairScores(frame.reset_index(drop=True), more, less, method, n_tok, facts)
+    more, less, n_tok = np.zeros(len(pairs)), np.zeros(len(pairs)), np.zeros(len(pairs), dtype=int)
+    done = [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        if progress:
+            progress(n)
+        if partial:  # pages grow the table and its running estimate as the pairs come
+            k = done[0]
+            partial(
+                k,
+                len(pairs),
+                PairScores(frame.head(k), more[:k].copy(), less[:k].copy(), method, n_tok[:k].copy(), facts),
+            )
+
+    score(loaded, pairs, batch_size, more, less, n_tok, tick)
+    return PairScores(frame, more, less, method, n_tok, facts)
+
+
+def call_shapes(
+    loaded: LoadedModel, frame: pd.DataFrame, batch_size: int = scoring.DEFAULT_BATCH
+) -> list[tuple[int, int]]:
+    """(rows, padded width) of every forward pass :func:`score_pairs` makes for ``frame`` (tokenises, runs no
+    model): what ``llmviz.estimate.pairs_work`` counts."""
+    pairs = _pairs(frame)
+    shapes: list[tuple[int, int]] = []
+    if loaded.facts.kind == MASKED_LM:
+        mid = scoring.mask_id(loaded)
+        for _, chunk in _chunks(pairs):
+            rows = _mlm_rows(loaded, chunk, mid)[0]
+            shapes += scoring.batch_shapes([len(r) for r in rows], batch_size)
+    elif loaded.facts.kind == CAUSAL_LM:
+        budget = scoring.causal_budget(loaded)
+        for _, chunk in _chunks(pairs):
+            shapes += scoring.batch_shapes([len(r) for r in _causal_rows(loaded, chunk)], batch_size, budget)
+    else:
+        scoring.mask_id(loaded)
+    return shapes
 
 
 # ---------------------------------------------------------------- drill-down of one pair

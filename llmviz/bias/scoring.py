@@ -79,6 +79,19 @@ def _batches(lengths: Sequence[int], batch_size: int, max_tokens: int = MAX_TOKE
     return out
 
 
+def batch_shapes(
+    lengths: Sequence[int], batch_size: int, max_tokens: int = MAX_TOKENS_PER_BATCH
+) -> list[tuple[int, int]]:
+    """(rows, padded width) of each forward pass the scorers make for rows of ``lengths`` tokens (the work an
+    estimate counts: ``llmviz.estimate``)."""
+    return [(len(b), max(lengths[i] for i in b)) for b in _batches(lengths, batch_size, max_tokens)]
+
+
+def causal_budget(loaded: LoadedModel) -> int:
+    """Padded tokens per causal forward pass: :data:`MAX_TOKENS_PER_BATCH`, fewer for a large vocabulary."""
+    return max(1, min(MAX_TOKENS_PER_BATCH, MAX_LOGIT_ELEMENTS // max(1, loaded.facts.vocab_size)))
+
+
 def pad_batch(rows: Sequence[Sequence[int]], pad: int):
     import torch
 
@@ -192,8 +205,7 @@ def causal_token_logprobs(
     out: list[np.ndarray] = [np.zeros(0)] * len(rows)
     pad = pad_id(loaded.tokenizer)
     device = loaded.device
-    budget = max(1, min(MAX_TOKENS_PER_BATCH, MAX_LOGIT_ELEMENTS // max(1, loaded.facts.vocab_size)))
-    for batch in _batches([len(r) for r in rows], batch_size, budget):
+    for batch in _batches([len(r) for r in rows], batch_size, causal_budget(loaded)):
         ids, att = pad_batch([rows[i] for i in batch], pad)
         with torch.inference_mode():
             logits = loaded.model(input_ids=ids.to(device), attention_mask=att.to(device)).logits.float()

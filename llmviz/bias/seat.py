@@ -152,6 +152,12 @@ def run_test_full(
     return entry, (test.items("targ1"), test.items("targ2"), sx[-1], sy[-1])
 
 
+def call_shapes(loaded: LoadedModel, tests: Sequence[SeatTest]) -> list[tuple[int, int]]:
+    """(rows, padded width) of every forward pass :func:`run_test_full` makes for ``tests`` (tokenises, runs no
+    model): what ``llmviz.estimate.seat_work`` counts."""
+    return [shape for test in tests for shape in W.embed_shapes(loaded, [x for k in SET_KEYS for x in test.items(k)])]
+
+
 def run_suite(
     loaded: LoadedModel,
     tests: Sequence[SeatTest],

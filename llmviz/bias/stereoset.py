@@ -270,22 +270,41 @@ def causal_row(loaded: LoadedModel, item: SentenceItem) -> tuple[list[int], int]
     return row, min(len(ids), len(row) - 1)
 
 
-def score_items(
-    loaded: LoadedModel,
-    items: Sequence[SentenceItem],
-    batch_size: int = scoring.DEFAULT_BATCH,
-    progress: Callable[[int], None] | None = None,
-) -> list[float]:
-    """One StereoSet score per item, in order (a pure function of the items, so work can be sharded).
+def _mlm_chunk_rows(loaded: LoadedModel, chunk: Sequence[SentenceItem], mid: int):
+    """A chunk's masked copies (one scored token masked per row): rows, queries and the item of each row."""
+    rows, queries, owner = [], [], []
+    for k, it in enumerate(chunk):
+        ids, pos = masked_rows(loaded, it)
+        for p in pos:
+            rows.append([mid if j == p else x for j, x in enumerate(ids)])
+            queries.append([(p, ids[p])])
+            owner.append(k)
+    return rows, queries, owner
 
-    ``progress(n)`` is called with the number of items finished after each chunk.
-    """
+
+def _need_lm(loaded: LoadedModel) -> str:
     kind = loaded.facts.kind
     if kind not in (MASKED_LM, CAUSAL_LM):
         raise UnsupportedModelError(
             f"StereoSet needs a masked LM (discriminative scoring) or a causal LM (generative scoring); "
             f"'{loaded.facts.model_id}' is a {kind.replace('_', ' ')}."
         )
+    return kind
+
+
+def score_items(
+    loaded: LoadedModel,
+    items: Sequence[SentenceItem],
+    batch_size: int = scoring.DEFAULT_BATCH,
+    progress: Callable[[int], None] | None = None,
+    partial: Callable[[int, int, list[float]], None] | None = None,
+) -> list[float]:
+    """One StereoSet score per item, in order (a pure function of the items, so work can be sharded).
+
+    ``progress(n)`` is called with the number of items finished after each chunk; ``partial(done, total,
+    scores)`` with the scores of the first ``done`` items.
+    """
+    kind = _need_lm(loaded)
     out: list[float] = []
     for start in range(0, len(items), ITEMS_PER_CHUNK):
         chunk = items[start : start + ITEMS_PER_CHUNK]
@@ -294,14 +313,7 @@ def score_items(
             lps = scoring.causal_token_logprobs(loaded, [r for r, _ in built], batch_size=batch_size)
             out += [float(np.exp(lp[-n:].mean())) for lp, (_, n) in zip(lps, built)]
         else:
-            mid = scoring.mask_id(loaded)
-            rows, queries, owner = [], [], []
-            for k, it in enumerate(chunk):
-                ids, pos = masked_rows(loaded, it)
-                for p in pos:
-                    rows.append([mid if j == p else x for j, x in enumerate(ids)])
-                    queries.append([(p, ids[p])])
-                    owner.append(k)
+            rows, queries, owner = _mlm_chunk_rows(loaded, chunk, scoring.mask_id(loaded))
             lps = scoring.mlm_masked_logprobs(loaded, rows, queries, batch_size=batch_size)
             per: list[list[float]] = [[] for _ in chunk]
             for k, lp in zip(owner, lps):
@@ -311,7 +323,28 @@ def score_items(
                 out.append(float(np.exp(v).mean()) if it.split == "intrasentence" else float(v.sum()))
         if progress:
             progress(len(chunk))
+        if partial:
+            partial(len(out), len(items), list(out))
     return out
+
+
+def call_shapes(
+    loaded: LoadedModel, data: StereoSetData, batch_size: int = scoring.DEFAULT_BATCH
+) -> list[tuple[int, int]]:
+    """(rows, padded width) of every forward pass :func:`score_dataset` makes (tokenises, runs no model): what
+    ``llmviz.estimate.stereoset_work`` counts."""
+    items = [it for _, it in data.sentence_items()]
+    kind = _need_lm(loaded)
+    shapes: list[tuple[int, int]] = []
+    for start in range(0, len(items), ITEMS_PER_CHUNK):
+        chunk = items[start : start + ITEMS_PER_CHUNK]
+        if kind == CAUSAL_LM:
+            lengths = [len(causal_row(loaded, it)[0]) for it in chunk]
+            shapes += scoring.batch_shapes(lengths, batch_size, scoring.causal_budget(loaded))
+        else:
+            rows = _mlm_chunk_rows(loaded, chunk, scoring.mask_id(loaded))[0]
+            shapes += scoring.batch_shapes([len(r) for r in rows], batch_size)
+    return shapes
 
 
 def method_name(loaded: LoadedModel) -> str:
@@ -323,11 +356,15 @@ def score_dataset(
     data: StereoSetData,
     batch_size: int = scoring.DEFAULT_BATCH,
     progress: Callable[[int], None] | None = None,
+    partial: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> dict[str, float]:
-    """{sentence id: score} for every sentence of ``data``."""
+    """{sentence id: score} for every sentence of ``data``; ``partial(done, total, scores)`` after each chunk,
+    ``scores`` {sentence id: score} of the sentences done so far."""
     pairs = data.sentence_items()
-    scores = score_items(loaded, [it for _, it in pairs], batch_size, progress)
-    return {sid: s for (sid, _), s in zip(pairs, scores)}
+    ids = [sid for sid, _ in pairs]
+    tell = (lambda done, total, out: partial(done, total, dict(zip(ids, out)))) if partial else None
+    scores = score_items(loaded, [it for _, it in pairs], batch_size, progress, tell)
+    return {sid: s for sid, s in zip(ids, scores)}
 
 
 def predictions_doc(data: StereoSetData, scores: dict[str, float]) -> dict[str, list[dict]]:
@@ -524,13 +561,32 @@ def run_stereoset(
     n_boot: int = N_BOOT,
     seed: int = SEED,
     progress: Callable[[int], None] | None = None,
+    partial: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> StereoSetRun:
-    scores = score_dataset(loaded, data, batch_size, progress)
+    """Score ``data`` and evaluate it with bootstrap CIs; ``partial(done, total, scores)``: the sentence scores
+    so far, after each chunk (:func:`partial_run` evaluates them)."""
+    scores = score_dataset(loaded, data, batch_size, progress, partial)
+    return _run(data, scores, method_name(loaded), loaded.facts, n_boot, seed)
+
+
+def _run(data: StereoSetData, scores: dict[str, float], method: str, facts, n_boot: int, seed: int) -> StereoSetRun:
     return StereoSetRun(
         data,
         scores,
-        method_name(loaded),
+        method,
         evaluate(data, scores),
         bootstrap_cis(data, scores, n_boot, seed),
-        {"model_id": loaded.facts.model_id, "kind": loaded.facts.kind, "n_boot": n_boot, "seed": seed},
+        {"model_id": facts.model_id, "kind": facts.kind, "n_boot": n_boot, "seed": seed},
     )
+
+
+def partial_run(
+    loaded: LoadedModel, data: StereoSetData, scores: dict[str, float], n_boot: int = N_BOOT, seed: int = SEED
+) -> StereoSetRun | None:
+    """The run over the examples whose three sentences are scored so far (the same metrics and bootstrap as
+    the final run, so with every sentence scored it equals :func:`run_stereoset`'s); None before the first."""
+    done = [[ex for ex in data.split(split) if all(s.id in scores for s in ex.sentences)] for split in SPLITS]
+    if not any(done):
+        return None
+    part = StereoSetData(data.version, done[0], done[1], data.source, data.sha256, list(data.notices))
+    return _run(part, scores, method_name(loaded), loaded.facts, n_boot, seed)

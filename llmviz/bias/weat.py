@@ -137,6 +137,12 @@ def embed_texts(loaded: LoadedModel, texts: Sequence[str], pooling: str = "mean"
     return np.concatenate(out, axis=1).astype(np.float64)
 
 
+def embed_shapes(loaded: LoadedModel, texts: Sequence[str]) -> list[tuple[int, int]]:
+    """(rows, padded width) of each forward pass :func:`embed_texts` makes (tokenises, runs no model)."""
+    lengths = [len(loaded.tokenizer(t)["input_ids"]) for t in texts]
+    return [(len(c), max(c)) for c in (lengths[i : i + EMBED_BATCH] for i in range(0, len(lengths), EMBED_BATCH))]
+
+
 def embed_words(
     loaded: LoadedModel,
     words: Sequence[str],
