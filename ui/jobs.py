@@ -6,6 +6,12 @@ Underneath: ``with heavy("generate") as job:`` waits for a slot (showing "k jobs
 block; pass ``job.wrap(cb)`` as the heavy function's progress callback so that Stop, a newer run of
 the same session and the time budget stop it at its next progress point.
 
+Results as they come: ``run_on_click(..., live=draw)`` draws the partial result the progress callback hands
+over (patching values so far, methods done, pairs scored) into a placeholder as the work goes on, at most
+every :data:`LIVE_INTERVAL_S` and within :data:`LIVE_BUDGET` of the work's time (:class:`Throttle`), under a
+"partial: k of n" caption (the first progress point at once, then at most every interval, and the last);
+the final result replaces it, and a stopped run keeps what it finished.
+
 Stop semantics with Streamlit (fast reruns): a click or a widget change starts a new script run of
 the session while the old one is still busy; ``cancel_stale()`` (called by app.py at the start of
 every run) cancels the session's older job, queued or running, and the old run stops at its next
@@ -18,10 +24,12 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 from collections import OrderedDict
 from contextlib import contextmanager, nullcontext
 from typing import Callable
 
+import numpy as np
 import streamlit as st
 
 from llmviz.errors import LlmvizError
@@ -182,6 +190,83 @@ def button_label(label: str, estimate_s: float | None = None) -> str:
     return f"{label} ({t('app.estimate', s=_fmt_s(estimate_s))})"
 
 
+# ---------------------------------------------------------------- results as they come
+LIVE_INTERVAL_S = 1.5  # a running job redraws its partial result at most this often
+LIVE_BUDGET = 0.05  # and spends at most this share of the work's time drawing it
+PARTIAL_KEY = "llmviz_partial"  # session_state: {action key: (input signature, done, total, partial values)}
+
+
+class Throttle:
+    """When a running job redraws its partial result: the first progress point at once, then at most every
+    ``interval`` seconds and never more than ``budget`` of the time (after a draw that took c seconds the next
+    waits at least c / budget), plus the last (``done == total``) once anything was drawn (a run that reports
+    once shows its final result only). ``clock``: seconds (tests pass a fake one)."""
+
+    def __init__(self, interval: float = LIVE_INTERVAL_S, budget: float = LIVE_BUDGET, clock=time.monotonic):
+        self.interval, self.budget, self.clock = interval, budget, clock
+        self.last: float | None = None  # when the last draw ended
+        self.cost = 0.0  # seconds the last draw took
+        self.draws = 0
+
+    def due(self, done: int, total: int) -> bool:
+        if total and done >= total:
+            return self.draws > 0
+        if self.last is None:
+            return True
+        return self.clock() - self.last >= max(self.interval, self.cost / self.budget)
+
+    def __call__(self, draw: Callable, done: int, total: int, *args) -> bool:
+        """``draw(done, total, *args)`` when due; returns whether it drew."""
+        if not self.due(done, total):
+            return False
+        start = self.clock()
+        draw(done, total, *args)
+        self.last = self.clock()
+        self.cost = self.last - start
+        self.draws += 1
+        return True
+
+
+def _frozen(values: tuple) -> tuple:
+    """Partial values as they are now (a library may go on filling its array in place after Stop)."""
+    return tuple(v.copy() if isinstance(v, np.ndarray) else v for v in values)
+
+
+def _partials() -> dict:
+    return st.session_state.setdefault(PARTIAL_KEY, {})
+
+
+def _draw_partial(slot, live: Callable, key: str, done: int, total: int, values: tuple) -> None:
+    """``live(done, total, *values, key=...)`` into ``slot`` (replacing what it held) with the "partial" caption;
+    ``key``: unique per draw (a chart drawn twice in one run needs a new element key)."""
+    with slot.container():
+        live(done, total, *values, key=key)
+        st.caption(t("jobs.partial", k=done, n=total))
+
+
+class _Live:
+    """The progress side of ``run_on_click(live=...)``: keeps the newest partial values for this session (what
+    a stopped run shows) and draws them when the :class:`Throttle` says so."""
+
+    def __init__(self, key: str, sig: str, live: Callable, slot):
+        self.key, self.sig, self.live, self.slot = key, sig, live, slot
+        self.throttle = Throttle()
+
+    def __call__(self, done: int, total: int, *values) -> None:
+        values = _frozen(values)
+        _partials()[self.key] = (self.sig, done, total, values)
+        self.throttle(self._draw, done, total, *values)
+
+    def _draw(self, done: int, total: int, *values) -> None:
+        _draw_partial(self.slot, self.live, f"{self.key}_live{self.throttle.draws}", done, total, values)
+
+
+def _kept_partial(key: str, sig: str):
+    """``(done, total, values)`` a stopped or failed run of action ``key`` with these inputs finished, else None."""
+    kept = st.session_state.get(PARTIAL_KEY, {}).get(key)
+    return kept[1:] if kept is not None and kept[0] == sig else None
+
+
 def run_on_click(
     key: str,
     label: str,
@@ -192,6 +277,7 @@ def run_on_click(
     estimate_s: float | None = None,
     progress: str | None = None,
     progress_text: str | None = None,
+    live: Callable | None = None,
     shared: bool = False,
     on_result: Callable | None = None,
     auto: bool = False,
@@ -212,7 +298,11 @@ def run_on_click(
     result depends on). On every later run with the same inputs the kept result is returned again without a
     click, wherever the call stands (tab, section), so the page draws it in place. ``progress``: the name
     of ``fn``'s progress keyword; a callback ``(done, total, ...)`` drawing the bar is passed there (or,
-    when the caller gave one in ``kwargs``, that one, with the job's check in front). ``shared``: results
+    when the caller gave one in ``kwargs``, that one, with the job's check in front). ``live(done, total,
+    *values, key=...)``: draws the partial result the progress callback hands over (``values``: what follows
+    ``done, total``) into a placeholder below the bar, throttled (:class:`Throttle`), captioned "partial: k of
+    n" and replaced by the final result; a stopped or failed run keeps showing what it finished, for these
+    inputs, until the next run. ``shared``: results
     are also kept server-wide (a second session asking for the same inputs gets a copy at once).
     ``on_result(result)``: a side effect (e.g. recording the run) made once, after a fresh computation.
     ``hint``: the caption under the button while nothing is kept ("" for none). ``button=False`` (with
@@ -232,6 +322,9 @@ def run_on_click(
             if sig in kept:
                 kept.move_to_end(sig)
                 return kept[sig]
+            partial = _kept_partial(key, sig) if live is not None else None
+            if partial is not None:  # a stopped run keeps what it finished
+                _draw_partial(st.empty(), live, f"{key}_live_kept", *partial)
             if hint != "":
                 st.caption(hint or t("app.press_to_start"))
             return None
@@ -249,22 +342,34 @@ def run_on_click(
         stop_slot = st.empty()
         if stop:
             stop_slot.button(t("jobs.stop"), key=f"{key}_stop", icon=":material/stop:", help=t("jobs.stop_help"))
+        live_slot = st.empty()
+        shown = _Live(key, sig, live, live_slot) if live is not None and progress else None
+        _partials().pop(key, None)  # a new run replaces what a stopped one kept
         if progress:
 
             def draw(done, total, *rest):
-                if total:
+                if callable(given):
+                    given(done, total, *rest)
+                elif total:
                     bar.progress(min(1.0, done / total), text=f"{progress_text or label} {done}/{total}")
+                if shown is not None:
+                    shown(done, total, *rest)
 
-            kwargs[progress] = given if callable(given) else draw
+            kwargs[progress] = draw if shown is not None or not callable(given) else given
         try:
             result = run_in_slot(kind, fn, args, kwargs, progress=progress or "_progress", estimate=estimate_s)
         except LlmvizError as err:
             show_error(err)
+            partial = _kept_partial(key, sig) if shown is not None else None
+            if partial is not None:  # stopped or out of time: what finished stays
+                _draw_partial(live_slot, live, f"{key}_live_end", *partial)
             return None
         finally:
             if bar is not None:
                 bar.empty()
             stop_slot.empty()
+        live_slot.empty()
+        _partials().pop(key, None)
         _keep(kept, sig, result, keep)
         if shared:
             with _SHARED_LOCK:

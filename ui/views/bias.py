@@ -41,6 +41,7 @@ from ui.i18n import fig_labels, t
 from ui.jobs import run_on_click
 from ui.links import presenter_mode
 from ui.text import show_error, show_notice, t_text
+from ui.views.bias_parts import live as live_view
 from ui.views.bias_parts import mechanism as mechanism_view
 
 
@@ -235,9 +236,9 @@ def _pair_source() -> PairSet | None:
     return load_pairs(path)
 
 
-def _score_pairs(loaded: LoadedModel, frame: pd.DataFrame, tick: Callable[[int], None]) -> Recorded:
-    tick(0)
-    return Recorded(pair_scoring.score_pairs(loaded, frame, progress=tick))
+def _score_pairs(loaded: LoadedModel, frame: pd.DataFrame, progress: Callable | None = None) -> Recorded:
+    """``progress(done, total, scores so far)`` after each chunk of pairs: the table grows as they come."""
+    return Recorded(pair_scoring.score_pairs(loaded, frame, partial=progress))
 
 
 def _record_pairs(loaded: LoadedModel, data: PairSet, out: Recorded) -> None:
@@ -263,22 +264,21 @@ def section_pairs(loaded: LoadedModel) -> None:
         st.warning(t("bias.pairs_cut", n=pair_scoring.MAX_PAIRS_UI, total=len(frame)))
         frame = frame.head(pair_scoring.MAX_PAIRS_UI)
     st.caption(t("bias.pairs_loaded", n=len(frame), types=frame["bias_type"].nunique()))
-    button, bar = st.container(), st.empty()
-    with button:
-        out = run_on_click(
-            "bias_pairs_run",
-            t("bias.run_pairs"),
-            _score_pairs,
-            loaded,
-            frame,
-            inputs=[loaded.spec, data.sha256, len(frame)],
-            kind="pairs",
-            progress="tick",
-            tick=_counting(bar, len(frame), "bias.scoring", "bias.scoring_n"),
-            hint="",
-            on_result=lambda r: _record_pairs(loaded, data, r),
-        )
-    bar.empty()
+    out = run_on_click(
+        "bias_pairs_run",
+        t("bias.run_pairs"),
+        _score_pairs,
+        loaded,
+        frame,
+        inputs=[loaded.spec, data.sha256, len(frame)],
+        kind="pairs",
+        estimate_s=live_view.pairs_estimate(loaded, frame, data.sha256),
+        progress="progress",
+        progress_text=t("bias.scoring"),
+        live=live_view.pairs,
+        hint="",
+        on_result=lambda r: _record_pairs(loaded, data, r),
+    )
     if out is None:
         _press("bias_pairs_run", t("bias.pairs_press"))
         return
@@ -286,10 +286,7 @@ def section_pairs(loaded: LoadedModel) -> None:
         show_notice(out.warning)
     res = out.value
     summary = res.summary()
-    c1, c2, c3 = st.columns(3)
-    c1.metric(t("bias.pct_stereo"), f"{summary['pct_stereotype']:.1f} %")
-    c2.metric(t("bias.ci95"), f"{summary['ci95'][0]:.1f} – {summary['ci95'][1]:.1f} %")
-    c3.metric(t("bias.n_pairs"), summary["n"])
+    live_view.pairs_metrics(summary)
     warn = ci_width_warning(summary["n"])
     if warn:
         show_notice(warn)
@@ -636,9 +633,9 @@ def _stereoset_source() -> stereoset.StereoSetData | None:
     return stereoset.parse_stereoset(up.getvalue(), up.name) if up is not None else None
 
 
-def _score_stereoset(loaded: LoadedModel, data: stereoset.StereoSetData, tick: Callable[[int], None]) -> Recorded:
-    tick(0)
-    return Recorded(stereoset.run_stereoset(loaded, data, progress=tick))
+def _score_stereoset(loaded: LoadedModel, data: stereoset.StereoSetData, progress: Callable | None = None) -> Recorded:
+    """``progress(done, total, sentence scores so far)`` after each chunk: the results grow as they come."""
+    return Recorded(stereoset.run_stereoset(loaded, data, partial=progress))
 
 
 def section_stereoset(loaded: LoadedModel) -> None:
@@ -660,25 +657,23 @@ def section_stereoset(loaded: LoadedModel) -> None:
         data = data.head(stereoset.MAX_EXAMPLES_UI)
     st.caption(t("benchmarks.ss_loaded", intra=len(data.intrasentence), inter=len(data.intersentence)))
     st.caption(t("benchmarks.ss_method_causal") if loaded.facts.kind == CAUSAL_LM else t("benchmarks.ss_method_mlm"))
-    total = sum(len(ex.sentences) for ex in data.examples())
-    button, bar = st.container(), st.empty()
-    with button:
-        out = run_on_click(
-            "bias_ss_run",
-            t("benchmarks.ss_run"),
-            _score_stereoset,
-            loaded,
-            data,
-            inputs=[loaded.spec, data.sha256, len(data.intrasentence), len(data.intersentence)],
-            kind="stereoset",
-            progress="tick",
-            tick=_counting(bar, total, "benchmarks.scoring", "benchmarks.scoring_n"),
-            hint="",
-            on_result=lambda r: r.keep(
-                run_record.record_stereoset(loaded, r.value, {"source": data.source, "page": "bias"})
-            ),
-        )
-    bar.empty()
+    out = run_on_click(
+        "bias_ss_run",
+        t("benchmarks.ss_run"),
+        _score_stereoset,
+        loaded,
+        data,
+        inputs=[loaded.spec, data.sha256, len(data.intrasentence), len(data.intersentence)],
+        kind="stereoset",
+        estimate_s=live_view.stereoset_estimate(loaded, data),
+        progress="progress",
+        progress_text=t("benchmarks.scoring"),
+        live=live_view.stereoset_live(loaded, data),
+        hint="",
+        on_result=lambda r: r.keep(
+            run_record.record_stereoset(loaded, r.value, {"source": data.source, "page": "bias"})
+        ),
+    )
     if out is None:
         _press("bias_ss_run", t("benchmarks.ss_press"))
         return
@@ -687,20 +682,7 @@ def section_stereoset(loaded: LoadedModel) -> None:
         show_notice(out.warning)
     if rid is not None:
         st.caption(t("benchmarks.recorded", id=rid))
-    o, ci = run.results["overall"], run.cis["overall"]
-    c1, c2, c3 = st.columns(3)
-    c1.metric(t("benchmarks.ss"), f"{o['SS Score']:.1f}", help=t("benchmarks.ss_help"))
-    c2.metric(t("benchmarks.lm"), f"{o['LM Score']:.1f}", help=t("benchmarks.lm_help"))
-    c3.metric(t("benchmarks.icat"), f"{o['ICAT Score']:.1f}", help=t("benchmarks.icat_help"))
-    st.caption(
-        t(
-            "benchmarks.ci_line",
-            ss=f"{ci['SS Score'][0]:.1f}–{ci['SS Score'][1]:.1f}",
-            lm=f"{ci['LM Score'][0]:.1f}–{ci['LM Score'][1]:.1f}",
-            icat=f"{ci['ICAT Score'][0]:.1f}–{ci['ICAT Score'][1]:.1f}",
-            n=o["Count"],
-        )
-    )
+    live_view.stereoset_metrics(run)
     rows = stereoset.result_rows(run.results, run.cis)
     metric = st.radio(
         t("benchmarks.metric"), list(stereoset.METRIC_KEYS), index=1, horizontal=True, key="bias_ss_metric"
@@ -821,6 +803,7 @@ def seat_files_block(loaded: LoadedModel) -> None:
                 layers,
                 inputs=[loaded.spec, [(x.name, list(x.sizes)) for x in tests], pooling, layers],
                 kind="weat",
+                estimate_s=live_view.seat_estimate(loaded, tests),
                 progress="tick",
                 tick=_counting(bar, total, "benchmarks.embedding", "benchmarks.embedding_n"),
                 hint="",

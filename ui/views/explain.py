@@ -51,6 +51,7 @@ from ui.jobs import run_on_click
 from ui.links import presenter_mode
 from ui.text import md_escape, show_error, t_text
 from ui.views.explain_parts import flow as flow_view
+from ui.views.explain_parts import live as live_view
 from ui.views.explain_parts import translator as translator_view  # noqa: F401 (the router's translator views)
 
 DEFAULT_TEXT = {
@@ -140,8 +141,15 @@ def _predictions(_loaded, spec: str, text: str, target_json: str):
 
 
 def _attributions(loaded, text: str, target: Target, methods: tuple, params: dict, progress=None):
+    """``progress(done, total, results so far)`` after each method: the page shows them one by one."""
     problem = build_problem(loaded, text, target)
-    return problem.params(), attribute_all(problem, list(methods), params, progress=progress)
+    finished: list = []
+
+    def tell(done: int, total: int, _name: str) -> None:
+        progress(done, total, list(finished))
+
+    tell_fn = tell if progress else None
+    return problem.params(), attribute_all(problem, list(methods), params, progress=tell_fn, each=finished.append)
 
 
 def _ablation(loaded, text: str, target: Target, whole: bool, batch: int, progress=None):
@@ -288,6 +296,7 @@ def attribution_section(loaded: LoadedModel, q: Question, tokens: list) -> None:
         estimate_s=est,
         progress="progress",
         progress_text=t("explain.computing"),
+        live=live_view.attributions(facts.model_id),
         shared=True,
     )
     if out is None:
@@ -395,6 +404,7 @@ def ablation_section(loaded: LoadedModel, q: Question, tokens: list) -> None:
         estimate_s=est,
         progress="progress",
         progress_text=t("explain.ablating"),
+        live=live_view.ablation(facts.model_id),
         shared=True,
     )
     if abl is None:

@@ -14,12 +14,13 @@ from llmviz.bias.pairs_data import starter_pairs
 from llmviz.bias.templates import EXAMPLE_TARGETS, EXAMPLE_TEMPLATE
 from llmviz.bias.weat import word_sets
 from llmviz.errors import LlmvizError
+from llmviz.estimate import estimate, forward_work, sites_work
 from llmviz.explain.targets import KIND_FOR_MODEL, MASKED_TOKEN, NEXT_TOKEN, SIMILARITY
 from llmviz.generation.generate import MAX_NEW_TOKENS_LIMIT, SamplingParams
 from llmviz.interventions import dla, patching, steering
 from llmviz.interventions.sites import HEAD, SITE_KINDS, Site
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
-from llmviz.precision import EXACT, bf16_facts
+from llmviz.precision import BF16, EXACT, bf16_facts
 from llmviz.precision import MODES as PRECISION_MODES
 from llmviz.report import export_name
 from llmviz.viz import generate as gviz
@@ -30,6 +31,7 @@ from ui.jobs import kept_results, remember, remembered, run_on_click
 from ui.links import presenter_mode
 from ui.registry import PAGE_FILES
 from ui.text import md_escape, show_error, show_text, t_text
+from ui.views.intervene_parts import sweep as sweep_view
 from ui.views.intervene_parts import translator as translator_view  # noqa: F401 (the router's translator views)
 
 DEFAULT_PAIR = {
@@ -205,6 +207,11 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
     L, T, H = loaded.facts.n_layers, setup.n_tokens, loaded.facts.n_heads
     n_sites = sum(L * (H if k == HEAD else T) for k in kinds)
     st.caption(t("intervene.patch_cost", sites=n_sites, passes=-(-n_sites // max(batch, 1))))
+    # the sweep (patching_sweep): the whole-residual checks (one site per layer), the null run, the sites,
+    # and in fast mode the first batch again in float32
+    work = sites_work(T, L, batch) + forward_work(T) + sites_work(T, n_sites, batch)
+    if mode == BF16:
+        work += sites_work(T, min(batch, n_sites), batch)
     res = run_on_click(
         "iv_run_patch",
         t("intervene.run_patch"),
@@ -215,8 +222,10 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
         precision=mode,
         inputs=[loaded.spec, pair, kinds, batch, mode],
         kind="intervene",
+        estimate_s=estimate(loaded, "patching", work) if kinds else None,
         progress="progress",
         progress_text=t("intervene.patching"),
+        live=sweep_view.live(setup, kinds),
         disabled=not kinds,
         hint=t("intervene.patch_click"),
     )
@@ -238,17 +247,7 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
     name = export_name("intervene", loaded.facts.model_id, "patching")
     for tab, kind in zip(tabs, res.scores):
         with tab:
-            figs[kind] = viz.patch_heatmap(
-                res.scores[kind],
-                kind,
-                res.tokens_clean,
-                res.tokens_corrupt,
-                t(f"intervene.fig_patch_{kind}"),
-                t("intervene.axis_head") if kind == HEAD else t("intervene.axis_position"),
-                t("intervene.axis_layer"),
-                t("intervene.colour_restored"),
-                labels=fig_labels(),
-            )
+            figs[kind] = sweep_view.patch_figure(res.scores[kind], kind, res.tokens_clean, res.tokens_corrupt)
             event = plot(
                 figs[kind],
                 key=f"iv_patch_fig_{kind}",
