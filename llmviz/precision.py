@@ -6,6 +6,12 @@ with AMX or AVX-512 BF16 units, accumulations and the final scores in float32. W
 is read at run time (``/proc/cpuinfo`` and torch's own CPU capability), never assumed; where it lacks them the
 mode is off and :func:`bf16_support` says why. A run in ``bf16`` also measures its own deviation: the first
 item again in float32 (:func:`max_deviation`), shown beside the result.
+
+Generation has its own pair of modes (:data:`GENERATION_MODES`): ``exact`` and ``int8``, weight-only int8 with
+per-output-channel scales (``llmviz.generation.quantize``), which reads a quarter of the bytes per weight at
+batch 1, where generation is bound by memory bandwidth. Its kernel (``torch.ops.aten._weight_int8pack_mm``) is
+tried once at run time (:func:`int8_support`), never assumed; its deviation from float32 is measured
+(``llmviz.generation.deviation``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,15 @@ MODES: dict[str, str] = {
     EXACT: "float32 throughout (default; audits and checked figures)",
     BF16: "bfloat16 matrix products under autocast (AMX / AVX-512 BF16), deviation measured on the first item",
 }
+INT8 = "int8"
+GENERATION_MODES: dict[str, str] = {
+    EXACT: "float32 throughout (default)",
+    INT8: "int8 weights with per-channel scales, bfloat16 activations into each linear layer; top-1 agreement "
+    "with float32 measured",
+}
+# The int8 kernel gave wrong numbers, or crashed, on input widths that are not a multiple of 16 (torch 2.13,
+# AVX-512): such layers multiply by their dequantised weight instead (llmviz.generation.quantize).
+INT8_K_MULTIPLE = 16
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs with bfloat16 matrix instructions
 
 
@@ -101,3 +116,74 @@ def max_deviation(fast, exact) -> float:
     a, b = np.asarray(fast, dtype=np.float64), np.asarray(exact, dtype=np.float64)
     both = ~(np.isnan(a) | np.isnan(b))
     return float(np.max(np.abs(a[both] - b[both]))) if both.any() else float("nan")
+
+
+# ---------------------------------------------------------------- weight-only int8 for generation
+def int8_kernel():
+    """``torch.ops.aten._weight_int8pack_mm(x [M, K] bf16, w [N, K] int8, scales [N] bf16) -> [M, N]`` (a
+    seam: tests replace it to see the mode switch off). Raises AttributeError where torch has no such op."""
+    import torch
+
+    return torch.ops.aten._weight_int8pack_mm
+
+
+@lru_cache(maxsize=1)
+def int8_facts() -> dict[str, object]:
+    """What the fast generation mode depends on, read now by one small trial call of the kernel, checked
+    against the same product in float32 (an op that exists but gives wrong numbers is off too): ``torch``
+    (version), ``capability`` (torch's CPU kernel level), ``error`` (why the call failed, "" if it ran),
+    ``correct`` (its numbers matched), ``available``."""
+    import torch
+
+    error, correct = "", False
+    try:
+        mm = int8_kernel()
+        g = torch.Generator().manual_seed(0)
+        k = 3 * INT8_K_MULTIPLE  # an odd multiple: the widths real models have (576 = 36 x 16)
+        x = torch.randn(3, k, generator=g).to(torch.bfloat16)
+        w = torch.randint(-127, 128, (9, k), generator=g, dtype=torch.int8)
+        s = (torch.rand(9, generator=g) + 0.5).to(torch.bfloat16)
+        y = mm(x, w, s).float()
+        ref = x.float() @ (w.float() * s.float()[:, None]).T
+        correct = tuple(y.shape) == (3, 9) and bool(
+            torch.allclose(y, ref, rtol=2e-2, atol=2e-2 * float(ref.abs().max()))
+        )
+    except Exception as err:  # no such op in this torch build, or it refuses these tensors
+        error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}"
+    return {
+        "torch": torch.__version__,
+        "capability": bf16_facts()["capability"],
+        "error": error,
+        "correct": correct,
+        "available": not error and correct,
+    }
+
+
+@lru_cache(maxsize=1)
+def int8_support() -> tuple[bool, str]:
+    """(available, reason): whether weight-only int8 generation can run here (:func:`int8_facts`), and a
+    sentence (English, for the CLI and logs; the app words it from the facts) saying what it uses or why it
+    is off."""
+    facts = int8_facts()
+    if facts["error"]:
+        return False, (
+            f"The fast generation mode is off: this torch build ({facts['torch']}) cannot multiply by int8 "
+            f"weights ({facts['error']})."
+        )
+    if not facts["correct"]:
+        return False, (
+            f"The fast generation mode is off: the int8 weight kernel of torch {facts['torch']} gave wrong "
+            "numbers in a trial multiplication on this CPU."
+        )
+    return True, f"int8 weights (torch {facts['torch']}, CPU capability {facts['capability']})"
+
+
+def check_generation_mode(mode: str) -> str:
+    """``mode`` if it is a generation mode available here; else an InputError naming the choices or why it is off."""
+    if mode not in GENERATION_MODES:
+        raise InputError(f"Unknown generation precision '{mode}'. Choose one of {', '.join(GENERATION_MODES)}.")
+    if mode == INT8:
+        ok, why = int8_support()
+        if not ok:
+            raise InputError(why)
+    return mode

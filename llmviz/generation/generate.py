@@ -12,6 +12,10 @@ Which probabilities are reported (per step, logits ``z`` of shape ``[vocab]``):
   in the prompt or the output) -> temperature -> top-k -> top-p, then softmax. In greedy mode
   only the repetition penalty applies (temperature 1, no top-k/top-p) and the token is its argmax.
 
+``precision`` (:data:`llmviz.precision.GENERATION_MODES`): ``exact`` (float32, the default) or ``int8``, the
+loaded model's weight-only int8 twin (``llmviz.generation.quantize``); the result says which ran
+(``Generation.precision``) and ``llmviz.generation.deviation`` measures how far it moved from float32.
+
 Entropies are in bits. Randomness: step ``i`` draws from its own ``torch.Generator`` seeded
 with ``seed * 100_003 + i``, so a branch that replays the same prefix replays the same draws.
 """
@@ -29,7 +33,9 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from llmviz.errors import InputError, UnsupportedModelError
+from llmviz.generation.quantize import int8_twin
 from llmviz.models.loading import CAUSAL_LM, LoadedModel
+from llmviz.precision import EXACT, INT8, check_generation_mode
 
 MAX_NEW_TOKENS_LIMIT = 256  # the slider's upper bound; longer runs are refused
 from llmviz.limits import MAX_PROMPT_WORDS, MAX_SYSTEM_PROMPT_WORDS  # noqa: E402 - longer text is cut with a notice
@@ -242,6 +248,8 @@ class Generation:
     notices: list[str] = field(default_factory=list)
     ttft_s: float | None = None
     elapsed_s: float = 0.0
+    precision: str = EXACT  # the arithmetic that ran (llmviz.precision.GENERATION_MODES)
+    deviation: object | None = None  # llmviz.generation.deviation.Deviation, for a fast run once measured
 
     @property
     def token_ids(self) -> list[int]:
@@ -306,14 +314,14 @@ def eos_ids(loaded: LoadedModel) -> set[int]:
 
 # ---------------------------------------------------------------- the step loop
 @lru_cache(maxsize=32)
-def _forward_params(model_class) -> frozenset[str]:
+def forward_params(model_class) -> frozenset[str]:
     return frozenset(inspect.signature(model_class.forward).parameters)
 
 
 def _forward(model, ids, cache, keep: int):
     """One forward pass. Returns (logits [keep, vocab] float32, cache). Works with the ``cache``
     (transformers >= 5.2x) and the older ``past_key_values`` keyword."""
-    params = _forward_params(type(model))
+    params = forward_params(type(model))
     kwargs = {"input_ids": ids, "use_cache": True}
     cache_kw = "cache" if "cache" in params else "past_key_values"
     if cache is not None:
@@ -338,6 +346,9 @@ class GenerationStream:
     ``resume``: a finished generation to extend (see :func:`continue_generation`): its steps are kept, the
     new ones continue its step numbers (so its seeds), and ``params.max_new_tokens`` counts them all. The
     sentence-end rule counts only the new tokens (the old text usually ends a sentence already).
+
+    ``precision``: ``exact`` (float32) or ``int8`` (the model's weight-only int8 twin; InputError saying why
+    where this machine cannot run it). A continuation keeps the precision of the run it extends.
     """
 
     def __init__(
@@ -351,9 +362,13 @@ class GenerationStream:
         stop_at_eos: bool = True,
         forced_from: int | None = None,
         resume: Generation | None = None,
+        precision: str | None = None,
     ):
         _require_causal(loaded)
         self.loaded, self.prompt, self.params = loaded, prompt, params.checked()
+        if precision is None:
+            precision = resume.precision if resume is not None else EXACT
+        self.precision = check_generation_mode(precision)
         self.forced, self.record, self.stop, self.stop_at_eos = list(forced), record, stop, stop_at_eos
         self.forced_from = forced_from if resume is None else resume.forced_from
         if resume is not None and self.forced:
@@ -428,7 +443,7 @@ class GenerationStream:
 
         t0 = time.perf_counter() - self.elapsed_s
         eos = eos_ids(self.loaded) if self.stop_at_eos else set()
-        model = self.loaded.model
+        model = int8_twin(self.loaded.model) if self.precision == INT8 else self.loaded.model
         with torch.inference_mode():
             ids = torch.tensor([self.prompt.ids + self.token_ids + self.forced], device=self.loaded.device)
             rows, cache = _forward(model, ids, None, keep=len(self.forced) + 1)  # [n_forced + 1, vocab]
@@ -510,6 +525,7 @@ class GenerationStream:
             list(self.notices),
             self.ttft_s,
             self.elapsed_s,
+            self.precision,
         )
 
 
@@ -552,5 +568,11 @@ def branch(
         budget = min(MAX_NEW_TOKENS_LIMIT, step + 17)
     params = replace(parent.params, max_new_tokens=budget)
     return GenerationStream(
-        loaded, parent.prompt, params, forced=parent.token_ids[:step] + [int(token_id)], stop=stop, forced_from=step
+        loaded,
+        parent.prompt,
+        params,
+        forced=parent.token_ids[:step] + [int(token_id)],
+        stop=stop,
+        forced_from=step,
+        precision=parent.precision,
     )

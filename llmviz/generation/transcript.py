@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import asdict
 from typing import Sequence
 
 from llmviz.generation.generate import Generation
@@ -62,6 +63,8 @@ def transcript_json(generations: Sequence[Generation], facts=None) -> str:
                 "text": g.text,
                 "stop_reason": g.stop_reason,
                 "forced_from_step": g.forced_from,
+                "precision": g.precision,
+                "deviation_from_float32": asdict(g.deviation) if g.deviation is not None else None,
                 "sampling": g.params.as_dict(),
                 "notices": g.notices,
                 "steps": [
