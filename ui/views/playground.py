@@ -6,7 +6,9 @@ Every generation (Generate, Continue, forcing another token) goes through ``ui.j
 queue, Stop, the time budget and the result kept for this session and its inputs. The function it runs
 (:func:`_stream`) draws the text token by token while it grows; the finished output becomes a branch of the
 session's outputs (``on_result``), and a run stopped half way (Stop, a widget change, the time budget) is kept
-as a stopped branch on the next run. Fill-mask runs as soon as it is shown, through the same queue."""
+as a stopped branch on the next run. A run in the fast mode (int8 weights) is measured against float32 in the
+same job (``llmviz.generation.deviation``) and the agreement is shown beside it. Fill-mask runs as soon as it is
+shown, through the same queue."""
 
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
+from llmviz.errors import LlmvizError
+from llmviz.estimate import Estimate, estimate, generation_work
 from llmviz.generation import fill_mask as FM
+from llmviz.generation.deviation import with_deviation
 from llmviz.generation.generate import (
     MAX_NEW_TOKENS_LIMIT,
     MAX_PROMPT_WORDS,
@@ -31,6 +36,7 @@ from llmviz.generation.presets import DEFAULT_MODE, FILL_MASK, MODES, PRESETS, f
 from llmviz.generation.transcript import fill_mask_csv, fill_mask_json, transcript_csv, transcript_json
 from llmviz.limits import MAX_SYSTEM_PROMPT_WORDS
 from llmviz.models.loading import CAUSAL_LM, ENCODER, LoadedModel
+from llmviz.precision import EXACT, GENERATION_MODES, int8_facts
 from llmviz.report import export_name
 from llmviz.viz import generate as viz
 from ui.common import export_buttons, offer_switch, plot
@@ -114,9 +120,13 @@ def _stream(
         bar.progress(
             (rec.index + 1) / stream.max_steps, text=t("playground.streaming", i=rec.index + 1, n=stream.max_steps)
         )
+    gen = stream.result()
+    if gen.precision != EXACT:  # the fast mode's deviation from float32, measured in the same job
+        bar.progress(1.0, text=t("playground.measuring"))
+        gen = with_deviation(stream.loaded, gen)
     bar.empty()
     out.empty()  # the finished output is drawn below, token by token with probabilities
-    return stream.result()
+    return gen
 
 
 def _forced(gen: Generation) -> None:
@@ -232,6 +242,59 @@ def _sampling_controls(mode: str, d: SamplingParams) -> SamplingParams:
     )
 
 
+def _precision_choice() -> str:
+    """Exact or fast (int8 weights) generation; where the int8 kernel fails here, the choice is off with the
+    reason."""
+    facts = int8_facts()
+    off = not facts["available"]
+    mode = st.radio(
+        t("playground.precision"),
+        list(GENERATION_MODES),
+        key="pg_precision",
+        horizontal=True,
+        format_func=lambda m: t(f"playground.precision_{m}"),
+        help=t("playground.precision_help"),
+        disabled=off,
+    )
+    if off:
+        if facts["error"]:
+            st.caption(t_text("playground.precision_off_error", torch=facts["torch"], error=facts["error"]))
+        else:
+            st.caption(t_text("playground.precision_off_wrong", torch=facts["torch"]))
+        return EXACT
+    return mode
+
+
+def _estimate(loaded: LoadedModel, prompt_tokens: int, new_tokens: int, precision: str) -> Estimate:
+    """Seconds a generation takes here; the fast mode learns its own ratio to the calibration."""
+    kind = "generate" if precision == EXACT else "generate_fast"
+    return estimate(loaded, kind, generation_work(prompt_tokens, new_tokens))
+
+
+def _deviation_caption(gen: Generation) -> str:
+    """Which mode ran and, for the fast one, how far it moved from float32."""
+    mode = t(f"playground.precision_{gen.precision}")
+    dev = gen.deviation
+    if dev is None:
+        return t("playground.deviation_none", mode=mode)
+    text = t(
+        "playground.deviation_run",
+        mode=mode,
+        pct=100 * dev.fraction,
+        agree=dev.agree,
+        n=dev.total,
+        dlogp=dev.max_abs_dlogprob,
+    )
+    if dev.presets is not None and dev.presets.total:
+        text += " " + t(
+            "playground.deviation_presets",
+            pct=100 * dev.presets.fraction,
+            k=len(dev.presets.per_preset),
+            n=dev.presets.n_tokens,
+        )
+    return text
+
+
 def _branch_title(i: int, gen) -> str:
     if gen.forced_from is None:
         return f"{t('playground.branch_label', i=i + 1)} ({t('playground.branch_original')})"
@@ -264,6 +327,8 @@ def _show_results(loaded: LoadedModel, mode: str) -> None:
                 ttft=gen.ttft_s or 0.0,
             )
         )
+        if gen.precision != EXACT:
+            st.caption(_deviation_caption(gen))
         for notice in gen.notices:
             show_notice(notice)
     idx = (
@@ -341,7 +406,7 @@ def _show_results(loaded: LoadedModel, mode: str) -> None:
                 lambda: branch(loaded, gen, step_i, alt.token_id),
                 box,
                 tick=_tick,
-                inputs=[loaded.spec, gen.token_ids, step_i, alt.token_id],
+                inputs=[loaded.spec, gen.token_ids, step_i, alt.token_id, gen.precision],
                 kind="generate",
                 progress="tick",
                 hint="",
@@ -416,6 +481,11 @@ def generation_section(loaded: LoadedModel, mode: str, linked: str | None) -> No
     )
     st.caption(t("playground.chat_on") if chat else t("playground.chat_off_as_is"))
     params = _sampling_controls(mode, preset.params)
+    precision = _precision_choice()
+    try:
+        prompt_tokens = len(build_prompt(loaded, user, system).ids)
+    except LlmvizError:  # an empty prompt: Generate says so when pressed
+        prompt_tokens = 0
     copy_link("playground", {"preset": mode, "text": user}, key="pg")
     owner = (loaded.spec, mode)  # outputs belong to one model and one preset
     if st.session_state.get("pg_owner") != owner:
@@ -432,12 +502,13 @@ def generation_section(loaded: LoadedModel, mode: str, linked: str | None) -> No
             "pg_generate",
             t("playground.generate"),
             _stream,
-            lambda: GenerationStream(loaded, build_prompt(loaded, user, system), params.checked()),
+            lambda: GenerationStream(loaded, build_prompt(loaded, user, system), params.checked(), precision=precision),
             box,
             fresh=True,
             tick=_tick,
-            inputs=[loaded.spec, mode, system, user, params.as_dict()],
+            inputs=[loaded.spec, mode, system, user, params.as_dict(), precision],
             kind="generate",
+            estimate_s=_estimate(loaded, prompt_tokens, params.max_new_tokens, precision),
             progress="tick",
             hint="",
             where=box,
@@ -453,6 +524,7 @@ def generation_section(loaded: LoadedModel, mode: str, linked: str | None) -> No
             # Continue: the selected output grows by up to "max new tokens", with its own settings and seed,
             # through the same work queue as Generate.
             at = _selected(branches)
+            parent = branches[at]
             run_on_click(
                 "pg_continue",
                 t("playground.continue"),
@@ -461,8 +533,11 @@ def generation_section(loaded: LoadedModel, mode: str, linked: str | None) -> No
                 box,
                 at=at,
                 tick=_tick,
-                inputs=[loaded.spec, mode, branches[at].token_ids, params.max_new_tokens],
+                inputs=[loaded.spec, mode, branches[at].token_ids, params.max_new_tokens, parent.precision],
                 kind="generate",
+                estimate_s=_estimate(
+                    loaded, len(parent.prompt.ids) + len(parent.steps), params.max_new_tokens, parent.precision
+                ),
                 progress="tick",
                 hint="",
                 button_args={**SECONDARY, "help": more_help},
