@@ -3,7 +3,8 @@
 
 - :mod:`~llmviz.cli.crows`: ``bias-audit`` (CrowS-Pairs; ``--benchmark stereoset`` goes to bench);
 - :mod:`~llmviz.cli.bench`: ``stereoset-eval``, ``seat``, ``runs`` and bias-audit's StereoSet flags;
-- :mod:`~llmviz.cli.scale`: the ``--engine`` flags, ``audit-matrix`` and ``app``.
+- :mod:`~llmviz.cli.scale`: the ``--engine`` flags, ``audit-matrix`` and ``app``;
+- :mod:`~llmviz.cli.generate`: ``generate`` (``--precision exact|int8``, the deviation from float32 printed).
 
 Exit status: 0 done, 2 an error written for the user (``error: ...`` on stderr), 130 interrupted (Ctrl-C;
 a CrowS-Pairs audit keeps its scored pairs for ``--resume``).
@@ -15,7 +16,7 @@ import argparse
 import sys
 
 from llmviz.audits.common import AuditInterrupted
-from llmviz.cli import bench, crows, mechanism, scale
+from llmviz.cli import bench, crows, generate, mechanism, scale
 from llmviz.errors import LlmvizError
 
 
@@ -26,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.register(sub, audit)  # StereoSet, SEAT and run-store commands
     scale.register(sub)  # --engine flags on the batch commands, audit-matrix, app
     mechanism.register(sub)  # bias-trace
+    generate.register(sub)  # generate
     return p
 
 
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
             return scale.dispatch(args)
         if args.command in mechanism.COMMANDS:
             return mechanism.dispatch(args)
+        if args.command in generate.COMMANDS:
+            return generate.dispatch(args)
     except LlmvizError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
