@@ -33,7 +33,7 @@ import numpy as np
 import streamlit as st
 
 from llmviz.errors import LlmvizError
-from llmviz.jobs import JobCancelled, JobTimeout, lowered_priority, server_queue
+from llmviz.jobs import JobCancelled, JobTimeout, job_threads, lowered_priority, server_queue
 from ui.i18n import t
 from ui.text import show_error
 
@@ -87,7 +87,8 @@ def heavy(kind: str, estimate: float | None = None):
             if shown[0] is not None:
                 box.empty()
         _local.job = job
-        with lowered_priority():  # light work of other students stays responsive
+        # light work of other students stays responsive; threads: the cores free now, shared by running jobs
+        with lowered_priority(), job_threads(running=q.counts()["running"]):
             yield job
         job.complete()
     except JobTimeout as err:

@@ -298,3 +298,59 @@ def test_page_heavy_block_runs_at_lower_priority(monkeypatch):
     t.start()
     t.join()
     assert seen["inside"] == min(19, seen["before"] + J.HEAVY_NICE)
+
+
+# ---------------------------------------------------------------- threads per job
+def test_choose_threads_shares_the_free_cores():
+    from llmviz.jobs import choose_threads
+
+    assert choose_threads(2, running=1, busy_other=0.0) == 2  # a quiet machine: every core
+    assert choose_threads(2, running=1, busy_other=2.0) == 1  # two other heavy jobs: one thread, never 0
+    assert choose_threads(2, running=2, busy_other=0.0) == 1  # two jobs of this server share the cores
+    assert choose_threads(16, running=2, busy_other=4.0) == 6
+    assert choose_threads(16, running=1, busy_other=0.3) == 16
+
+
+def test_busy_elsewhere_sees_another_process_and_not_this_one():
+    import subprocess
+    import sys
+
+    from llmviz.jobs import busy_elsewhere
+
+    t0 = time.process_time()
+    while time.process_time() - t0 < 0.05:  # this process busy: not counted
+        pass
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        seen = max(busy_elsewhere(0.3) for _ in range(2))
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert seen > 0.6  # one core spun by the child (other load can only add)
+
+
+def test_job_threads_sets_and_restores_in_the_calling_thread_only(monkeypatch):
+    import torch
+
+    from llmviz import jobs
+
+    monkeypatch.delenv("LLMVIZ_THREADS", raising=False)
+    monkeypatch.setattr(jobs, "_recent_busy", lambda: 5.0)  # a machine busier than its cores
+    before = torch.get_num_threads()
+    seen = {}
+
+    def worker():
+        with jobs.job_threads(running=1) as n:
+            seen["n"], seen["inside"] = n, torch.get_num_threads()
+        seen["after"] = torch.get_num_threads()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen["n"] == 1 and seen["inside"] == 1
+    assert torch.get_num_threads() == before  # the main thread's count is its own
+    monkeypatch.setenv("LLMVIZ_THREADS", "3")
+    with jobs.job_threads() as n:
+        assert n == 3 == torch.get_num_threads()
+    assert torch.get_num_threads() == before

@@ -89,10 +89,11 @@ def encoder(tiny_encoder_dir):
 
 
 @pytest.fixture(scope="module")
-def setups(llama, gpt2, mlm, encoder):
+def setups(llama, gpt2, mlm, encoder, tiny_gemma3):
     return {
         "llama": P.prepare(llama, CLEAN, CORRUPT),
         "gpt2": P.prepare(gpt2, CLEAN, CORRUPT),
+        "gemma3": P.prepare(tiny_gemma3, CLEAN, CORRUPT),
         "mlm": P.prepare(mlm, "the cat sat on the [MASK] .", "the dog sat on the [MASK] ."),
         "similarity": P.prepare(
             encoder,
@@ -135,16 +136,21 @@ def test_batched_sites_equal_one_at_a_time(setups, name):
     assert np.max(np.abs(s.normalise(batched) - s.normalise(single))) < max(1e-5, raw_tol / gap)
 
 
-@pytest.mark.parametrize("name", ["llama", "gpt2", "mlm", "similarity"])
+@pytest.mark.parametrize("name", ["llama", "gpt2", "gemma3", "mlm", "similarity"])
 def test_shared_prefix_equals_full_batch(setups, name):
-    """Layers before a chunk's first patched layer run once at batch 1: same values as the full batch."""
+    """Layers before a chunk's first patched layer run once at batch 1 and, for causal LMs, positions before
+    a site's first changed position come from the corrupted run's cache: same values as the full batch."""
     s = setups[name]
     L, T, H = len(s.modules.layers), s.n_tokens, s.modules.n_heads
     sites = P.sweep_sites(L, T, H, (RESID, ATTN, MLP, HEAD))[::3] + [Site(RESID, L - 1, None)]
-    shared, _ = P.run_sites(s, sites, 8)
+    seen = []
+    shared, _ = P.run_sites(s, sites, 8, progress=lambda d, n, v: seen.append((d, n, int(np.isnan(v).sum()))))
     full, _ = P.run_sites(s, sites, 8, share_prefix=False)
     raw_tol = max(1e-7, 1e-5 * float(np.max(np.abs(full))))
     assert np.max(np.abs(shared - full)) < raw_tol
+    assert (P._suffix_state(s) is not None) == (name in ("llama", "gpt2", "gemma3"))
+    # progress hands the values so far: done + NaN = all, ending complete
+    assert all(d + nan == n == len(sites) for d, n, nan in seen) and seen[-1][0] == len(sites)
 
 
 def _reference_patch(s, site):
@@ -231,7 +237,7 @@ def test_stop_leaves_nan_and_progress_counts(setups):
     s = setups["llama"]
     calls = []
     res = P.patching_sweep(
-        s, kinds=(RESID,), batch_size=4, progress=lambda d, n: calls.append((d, n)), stop=lambda: len(calls) >= 2
+        s, kinds=(RESID,), batch_size=4, progress=lambda d, n, *_: calls.append((d, n)), stop=lambda: len(calls) >= 2
     )
     assert res.stopped and np.isnan(res.scores[RESID]).any() and not np.isnan(res.scores[RESID].flat[0])
     assert calls[0][1] == s.n_tokens * len(s.modules.layers)
