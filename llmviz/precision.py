@@ -178,11 +178,14 @@ def int8_support() -> tuple[bool, str]:
     return True, f"int8 weights (torch {facts['torch']}, CPU capability {facts['capability']})"
 
 
-def check_generation_mode(mode: str) -> str:
-    """``mode`` if it is a generation mode available here; else an InputError naming the choices or why it is off."""
+def check_generation_mode(mode: str, device: str = "cpu") -> str:
+    """``mode`` if it is a generation mode available here for a model on ``device``; else an InputError naming the
+    choices or why it is off (the int8 kernel is tried on the CPU only: on a GPU, float32 is fast already)."""
     if mode not in GENERATION_MODES:
         raise InputError(f"Unknown generation precision '{mode}'. Choose one of {', '.join(GENERATION_MODES)}.")
     if mode == INT8:
+        if str(device) != "cpu":
+            raise InputError(f"The fast generation mode runs on the CPU only; this model is on {device}: use exact.")
         ok, why = int8_support()
         if not ok:
             raise InputError(why)

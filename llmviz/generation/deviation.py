@@ -68,7 +68,7 @@ class Deviation:
 
 
 def _fast_model(loaded: LoadedModel, precision: str):
-    check_generation_mode(precision)
+    check_generation_mode(precision, loaded.device)
     return int8_twin(loaded.model) if precision == INT8 else loaded.model
 
 

@@ -368,7 +368,7 @@ class GenerationStream:
         self.loaded, self.prompt, self.params = loaded, prompt, params.checked()
         if precision is None:
             precision = resume.precision if resume is not None else EXACT
-        self.precision = check_generation_mode(precision)
+        self.precision = check_generation_mode(precision, loaded.device)
         self.forced, self.record, self.stop, self.stop_at_eos = list(forced), record, stop, stop_at_eos
         self.forced_from = forced_from if resume is None else resume.forced_from
         if resume is not None and self.forced:

@@ -242,11 +242,12 @@ def _sampling_controls(mode: str, d: SamplingParams) -> SamplingParams:
     )
 
 
-def _precision_choice() -> str:
-    """Exact or fast (int8 weights) generation; where the int8 kernel fails here, the choice is off with the
-    reason."""
+def _precision_choice(loaded: LoadedModel) -> str:
+    """Exact or fast (int8 weights) generation; where the int8 kernel fails here, or the model is on a GPU, the
+    choice is off with the reason."""
     facts = int8_facts()
-    off = not facts["available"]
+    on_cpu = str(loaded.device) == "cpu"
+    off = not (facts["available"] and on_cpu)
     mode = st.radio(
         t("playground.precision"),
         list(GENERATION_MODES),
@@ -257,7 +258,9 @@ def _precision_choice() -> str:
         disabled=off,
     )
     if off:
-        if facts["error"]:
+        if not on_cpu:
+            st.caption(t_text("playground.precision_off_device", device=str(loaded.device)))
+        elif facts["error"]:
             st.caption(t_text("playground.precision_off_error", torch=facts["torch"], error=facts["error"]))
         else:
             st.caption(t_text("playground.precision_off_wrong", torch=facts["torch"]))
@@ -481,7 +484,7 @@ def generation_section(loaded: LoadedModel, mode: str, linked: str | None) -> No
     )
     st.caption(t("playground.chat_on") if chat else t("playground.chat_off_as_is"))
     params = _sampling_controls(mode, preset.params)
-    precision = _precision_choice()
+    precision = _precision_choice(loaded)
     try:
         prompt_tokens = len(build_prompt(loaded, user, system).ids)
     except LlmvizError:  # an empty prompt: Generate says so when pressed

@@ -129,6 +129,12 @@ def test_int8_off_where_the_kernel_fails_says_why(monkeypatch, tiny_llama, fresh
         precision.check_generation_mode("int4")
 
 
+def test_int8_is_for_models_on_the_cpu():
+    with pytest.raises(InputError, match="CPU only"):
+        precision.check_generation_mode("int8", "cuda:0")
+    assert precision.check_generation_mode("exact", "cuda:0") == "exact"
+
+
 def test_int8_off_where_the_kernel_gives_wrong_numbers(monkeypatch, fresh_support):
     monkeypatch.setattr(precision, "int8_kernel", lambda: lambda x, w, s: torch.zeros(x.shape[0], w.shape[0]))
     ok, why = precision.int8_support()
