@@ -520,6 +520,53 @@ def _run_suffix(setup: PatchSetup, chunk: list[Site]):
     return logits[:, setup.correct_id] - logits[:, setup.wrong_id], logits
 
 
+def sites_work(setup: PatchSetup, sites: Sequence[Site], batch_size: int = DEFAULT_BATCH):
+    """The work :func:`run_sites` does for ``sites`` (an :class:`llmviz.estimate.Work`): one call per batch and,
+    in full-forward token units, each layer's rows × positions summed over layers / the layer count, as the
+    batches are actually formed (the shared prefix and suffix included)."""
+    from llmviz.estimate import Work
+
+    L, T = len(setup.modules.layers), setup.n_tokens
+    suffix = _suffix_state(setup) is not None
+    chunks = _chunks(sites, batch_size, suffix)
+    tokens = 0.0
+    for idx in chunks:
+        chunk = [sites[i] for i in idx]
+        if suffix:
+            p, first, active, per_layer = _first_position(chunk[0]), chunk[0].layer, 1, []
+            joins = [site.layer for site in chunk]
+            for layer in range(L):
+                n = joins.count(layer)
+                if n:
+                    active = (0 if layer == first else active) + n
+                per_layer.append(active)
+            tokens += sum(per_layer) * (T - p) / L
+        else:
+            lo = min(site.layer for site in chunk)
+            tokens += (lo + (L - lo) * len(chunk)) * T / L
+    return Work(len(chunks), tokens)
+
+
+def sweep_work(setup: PatchSetup, kinds: Sequence[str], batch_size: int = DEFAULT_BATCH, precision: str = EXACT):
+    """The work of :func:`patching_sweep` (the whole-residual checks, the null run, the sites and, in ``bf16``,
+    the first batch again in float32), for the estimate on the page's button."""
+    from llmviz.estimate import Work
+
+    L, T, H = len(setup.modules.layers), setup.n_tokens, setup.modules.n_heads
+    sites = sweep_sites(L, T, H, kinds)
+    work = sites_work(setup, [Site(RESID, layer, None) for layer in range(L)], batch_size) + Work(1, T)
+    work += sites_work(setup, sites, batch_size)
+    if precision == BF16 and sites:
+        work += sites_work(setup, sites[: max(1, batch_size)], batch_size)
+    return work
+
+
+def n_passes(setup: PatchSetup, kinds: Sequence[str], batch_size: int = DEFAULT_BATCH) -> int:
+    """Forward passes a sweep of ``kinds`` makes for its sites (as the batches are formed)."""
+    L, T, H = len(setup.modules.layers), setup.n_tokens, setup.modules.n_heads
+    return len(_chunks(sweep_sites(L, T, H, kinds), batch_size, _suffix_state(setup) is not None))
+
+
 def sweep_sites(n_layers: int, n_tokens: int, n_heads: int, kinds: Sequence[str]) -> list[Site]:
     sites = []
     for kind in kinds:

@@ -14,13 +14,13 @@ from llmviz.bias.pairs_data import starter_pairs
 from llmviz.bias.templates import EXAMPLE_TARGETS, EXAMPLE_TEMPLATE
 from llmviz.bias.weat import word_sets
 from llmviz.errors import LlmvizError
-from llmviz.estimate import estimate, forward_work, sites_work
+from llmviz.estimate import estimate
 from llmviz.explain.targets import KIND_FOR_MODEL, MASKED_TOKEN, NEXT_TOKEN, SIMILARITY
 from llmviz.generation.generate import MAX_NEW_TOKENS_LIMIT, SamplingParams
 from llmviz.interventions import dla, patching, steering
 from llmviz.interventions.sites import HEAD, SITE_KINDS, Site
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
-from llmviz.precision import BF16, EXACT, bf16_facts
+from llmviz.precision import EXACT, bf16_facts
 from llmviz.precision import MODES as PRECISION_MODES
 from llmviz.report import export_name
 from llmviz.viz import generate as gviz
@@ -206,12 +206,9 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
         mode = _precision_choice()
     L, T, H = loaded.facts.n_layers, setup.n_tokens, loaded.facts.n_heads
     n_sites = sum(L * (H if k == HEAD else T) for k in kinds)
-    st.caption(t("intervene.patch_cost", sites=n_sites, passes=-(-n_sites // max(batch, 1))))
-    # the sweep (patching_sweep): the whole-residual checks (one site per layer), the null run, the sites,
-    # and in fast mode the first batch again in float32
-    work = sites_work(T, L, batch) + forward_work(T) + sites_work(T, n_sites, batch)
-    if mode == BF16:
-        work += sites_work(T, min(batch, n_sites), batch)
+    st.caption(t("intervene.patch_cost", sites=n_sites, passes=patching.n_passes(setup, kinds, batch)))
+    # the sweep's work as its batches are formed (checks, null run, sites, fast mode's float32 batch)
+    work = patching.sweep_work(setup, kinds, batch, mode)
     res = run_on_click(
         "iv_run_patch",
         t("intervene.run_patch"),

@@ -14,6 +14,7 @@ from llmviz.interventions import patching as P
 from llmviz.interventions import steering as S
 from llmviz.interventions.sites import ATTN, HEAD, MLP, RESID, Site
 from llmviz.models.anatomy import anatomy
+from llmviz.models.hooks import scoped_hooks
 from llmviz.models.loading import load_model
 from tests.fixtures import tiny
 
@@ -509,3 +510,26 @@ def test_bf16_sweep_records_its_deviation(setups, monkeypatch):
     first = exact.raw[RESID].reshape(-1)[:8]
     assert fast.deviation == pytest.approx(np.max(np.abs(fast.raw[RESID].reshape(-1)[:8] - first)), abs=1e-6)
     assert fast.deviation < 0.1 * max(1.0, float(np.max(np.abs(first))))
+
+
+@pytest.mark.parametrize("name", ["llama", "gemma3", "mlm"])
+def test_sites_work_counts_what_the_layers_see(setups, name):
+    """The estimate's work equals the rows × positions every layer actually processes (counted by hooks)."""
+    s = setups[name]
+    L, T, H = len(s.modules.layers), s.n_tokens, s.modules.n_heads
+    sites = P.sweep_sites(L, T, H, (RESID, MLP, HEAD))
+    seen = {"tokens": 0, "calls": 0}
+
+    def count(_m, _args, output):  # after the layer: the rows it processed (joins happen in pre-hooks)
+        out = output[0] if isinstance(output, (tuple, list)) else output
+        seen["tokens"] += out.shape[0] * out.shape[1]
+
+    def call(_m, _args):
+        seen["calls"] += 1
+
+    top = s.loaded.model
+    work = P.sites_work(s, sites, 8)  # first: the corrupted run's cache (shared suffix) is made once, here
+    with scoped_hooks(pre=[(top, call)], post=[(layer, count) for layer in s.modules.layers]):
+        P.run_sites(s, sites, 8)
+    assert work.calls == seen["calls"] == P.n_passes(s, (RESID, MLP, HEAD), 8)
+    assert work.tokens == pytest.approx(seen["tokens"] / L)
