@@ -110,18 +110,36 @@ class Model:
 
         return View(st, "formula_steps", {"text": text, "layer": layer, "head": head}, figure, frame, facts=self.facts)
 
-    def generate(self, prompt: str, max_new_tokens: int = 32, greedy: bool = True, seed: int = 0, **sampling) -> View:
-        """Generate from ``prompt`` (chat template where the model has one) with per-step probabilities."""
+    def generate(
+        self,
+        prompt: str,
+        max_new_tokens: int = 32,
+        greedy: bool = True,
+        seed: int = 0,
+        precision: str = "exact",
+        **sampling,
+    ) -> View:
+        """Generate from ``prompt`` (chat template where the model has one) with per-step probabilities.
+        ``precision="int8"``: the fast mode (int8 weights), measured against float32 (``.result.deviation``)."""
+        from llmviz.generation.deviation import with_deviation
         from llmviz.generation.generate import SamplingParams, build_prompt, generate
         from llmviz.generation.transcript import transcript_rows
         from llmviz.viz import generate as vg
 
         params = SamplingParams(greedy=greedy, max_new_tokens=int(max_new_tokens), seed=int(seed), **sampling)
-        gen = generate(self.loaded, build_prompt(self.loaded, prompt), params.checked())
+        gen = generate(self.loaded, build_prompt(self.loaded, prompt), params.checked(), precision=precision)
+        gen = with_deviation(self.loaded, gen)
         return View(
             gen,
             "generation",
-            {"prompt": prompt, "max_new_tokens": max_new_tokens, "greedy": greedy, "seed": seed, **sampling},
+            {
+                "prompt": prompt,
+                "max_new_tokens": max_new_tokens,
+                "greedy": greedy,
+                "seed": seed,
+                "precision": precision,
+                **sampling,
+            },
             lambda: vg.probability_chart(gen, labels=_L()),
             lambda: pd.DataFrame(transcript_rows([gen])),
             lambda: vg.tokens_html(gen, labels=_L()),

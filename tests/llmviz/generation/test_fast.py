@@ -10,6 +10,7 @@ import math
 import pytest
 import torch
 
+import llmviz as lv
 from llmviz import precision
 from llmviz.errors import InputError
 from llmviz.generation.deviation import fast_agreement, with_deviation
@@ -155,3 +156,9 @@ def test_smollm2_int8_agrees_with_float32(smollm2):
         top32 = smollm2.model(input_ids=ids).logits[0, n - 1 : -1].argmax(-1)
         top8 = int8_twin(smollm2.model)(input_ids=ids).logits[0, n - 1 : -1].argmax(-1)
     assert float((top32 == top8).float().mean()) >= 0.9
+
+
+def test_api_generate_in_int8_carries_its_deviation(tiny_llama_dir):
+    view = lv.load(str(tiny_llama_dir)).generate("the cat sat", max_new_tokens=2, precision="int8")
+    assert view.result.precision == "int8" and view.result.deviation.total == 2
+    assert view.parameters["precision"] == "int8"
