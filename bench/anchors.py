@@ -261,7 +261,7 @@ def patching(loaded) -> tuple[dict, list]:
 
     ours(n=PATCH_BATCH)  # warm-up
     E.calibrate(loaded, force=True)
-    cold = E.estimate(loaded, "patching", E.sites_work(T, len(sites), PATCH_BATCH))
+    cold = E.estimate(loaded, "patching", P.sites_work(setup, sites, PATCH_BATCH))
     fast_ok, fast_note = bf16_support()
     fns = [ours, theirs] + ([lambda: ours(BF16)] if fast_ok else [])
     runs = best_of(*fns)
@@ -283,7 +283,7 @@ def patching(loaded) -> tuple[dict, list]:
         out["sweep_fast_max_abs_diff"] = float(np.abs(c - a).max())
     E.observe(cold, t_ours)
     half = len(sites) // 2
-    learnt = E.estimate(loaded, "patching", E.sites_work(T, half, PATCH_BATCH))
+    learnt = E.estimate(loaded, "patching", P.sites_work(setup, sites[:half], PATCH_BATCH))
     t_half, _ = timed(lambda: ours(n=half))
     estimates = [("patch_cold", cold, t_ours), ("patch_learnt", learnt, t_half)]
     return out, estimates

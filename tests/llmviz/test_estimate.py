@@ -80,7 +80,7 @@ def test_patching_estimate(tiny_llama, one_thread):
     def run(k):
         P.run_sites(setup, sites[:k], 8)
 
-    _within(_ratios(tiny_llama, "patching", run, lambda k: E.sites_work(setup.n_tokens, k, 8), (32, 128)))
+    _within(_ratios(tiny_llama, "patching", run, lambda k: P.sites_work(setup, sites[:k], 8), (32, 128)))
 
 
 def test_generation_estimate(tiny_llama, one_thread):
