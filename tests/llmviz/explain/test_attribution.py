@@ -98,6 +98,21 @@ def test_ig_batched_equals_unbatched(tiny_llama):
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-4, atol=1e-6)
 
 
+def test_ig_fast_mode_reports_its_deviation_against_float32(tiny_llama):
+    from llmviz.precision import bf16_support
+
+    if not bf16_support()[0]:
+        pytest.skip(bf16_support()[1])
+    problem = build_problem(tiny_llama, "the cat sat on the mat and the dog", Target("next_token"))
+    exact = attribute(problem, "integrated_gradients", steps=8, batch_size=4)
+    fast = attribute(problem, "integrated_gradients", steps=8, batch_size=4, precision="bf16")
+    assert exact.params["precision"] == "exact" and exact.params["deviation"] is None
+    assert fast.params["precision"] == "bf16" and 0 < fast.params["deviation"] < 0.2
+    # the whole answer moves by about as much as the first batch did (bfloat16 keeps ~3 significant digits)
+    rel = np.abs(fast.scores - exact.scores).max() / np.abs(exact.scores).max()
+    assert 0 < rel < 0.2
+
+
 def _manual_score(loaded, ids: list[int], position: int, target_id: int) -> float:
     with torch.no_grad():
         return float(loaded.model(input_ids=torch.tensor([ids])).logits[0, position, target_id])
