@@ -208,16 +208,6 @@ def occlusion_work(n_tokens: int, window: int, batch_size: int) -> Work:
     return Work(_passes(spans, batch_size) + 2, (spans + 2) * n_tokens)
 
 
-def ablation_work(n_tokens: int, n_units: int, batch_size: int) -> Work:
-    """``n_units`` ablated copies (``ablation.ablate``), ``batch_size`` per forward."""
-    return Work(_passes(n_units, batch_size), n_units * n_tokens)
-
-
-def patching_work(n_tokens: int, n_sites: int, batch_size: int) -> Work:
-    """Clean and corrupted runs, then ``n_sites`` patched copies ``batch_size`` per forward."""
-    return Work(_passes(n_sites, batch_size) + 2, (n_sites + 2) * n_tokens)
-
-
 def generation_work(prompt_tokens: int, new_tokens: int) -> Work:
     """The prompt once, then one call per new token (KV cache)."""
     return Work(1 + new_tokens, prompt_tokens + new_tokens)
@@ -237,11 +227,6 @@ def attribution_work(methods, n_tokens: int, params: dict) -> Work:
         else:  # attention methods: one forward with the weights
             work += forward_work(n_tokens)
     return work
-
-
-def sites_work(n_tokens: int, n_sites: int, batch_size: int) -> Work:
-    """``n_sites`` patched copies of a prompt, ``batch_size`` per forward (``patching.run_sites``)."""
-    return Work(_passes(n_sites, batch_size), n_sites * n_tokens)
 
 
 def _shapes_work(shapes) -> Work:

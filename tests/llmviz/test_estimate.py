@@ -10,7 +10,7 @@ import time
 import pytest
 
 from llmviz import estimate as E
-from llmviz.explain.ablation import ablate, ablation_problem
+from llmviz.explain.ablation import ablate, ablation_problem, ablation_work, head_units
 from llmviz.explain.attribution import attribute
 from llmviz.explain.targets import Target, build_problem
 from llmviz.generation.generate import GenerationStream, SamplingParams, build_prompt
@@ -65,10 +65,13 @@ def test_ablation_estimate(tiny_llama, one_thread):
     problem = ablation_problem(tiny_llama, TEXT, Target("next_token"))
     n = problem.n_tokens
 
-    def run(k):
-        ablate(problem, [(k % 2, (k % 4,)) for k in range(k)], tiny_llama.facts.n_heads, batch_size=8)
+    L = tiny_llama.facts.n_layers
+    units = head_units(L, tiny_llama.facts.n_heads) * 4
 
-    _within(_ratios(tiny_llama, "ablation", run, lambda k: E.ablation_work(n, k, 8), (32, 128)))
+    def run(k):
+        ablate(problem, units[:k], tiny_llama.facts.n_heads, batch_size=8)
+
+    _within(_ratios(tiny_llama, "ablation", run, lambda k: ablation_work(units[:k], L, n, 8), (32, 128)))
 
 
 def test_patching_estimate(tiny_llama, one_thread):

@@ -15,8 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from llmviz.errors import LlmvizError
-from llmviz.estimate import ablation_work, attribution_work, estimate, forward_work
-from llmviz.explain.ablation import ablation_problem, head_ablation, top_heads
+from llmviz.estimate import attribution_work, estimate, forward_work
+from llmviz.explain.ablation import ablation_problem, ablation_work, head_ablation, head_units, top_heads
 from llmviz.explain.attribution import (
     IG_GAP_WARN,
     IG_RULES,
@@ -42,7 +42,7 @@ from llmviz.explain.targets import (
     token_limit,
     top_predictions,
 )
-from llmviz.models.loading import CAUSAL_LM, LoadedModel
+from llmviz.models.loading import CAUSAL_LM, ENCODER, LoadedModel
 from llmviz.report import export_name
 from llmviz.viz import explain as viz
 from ui.common import export_buttons, plot
@@ -388,8 +388,10 @@ def ablation_section(loaded: LoadedModel, q: Question, tokens: list) -> None:
         with st.expander(t("explain.advanced")):
             batch = st.slider(t("explain.batch"), 1, 64, 32, key="ex_batch", help=t("explain.batch_help"))
     st.caption(t("explain.ablation_help", runs=n_runs + (facts.n_layers if whole else 0)))
-    units = n_runs + (facts.n_layers if whole else 0) + 1  # + the sanity row
-    est = estimate(loaded, "ablation", ablation_work(len(tokens), units, batch) + forward_work(len(tokens)))
+    units = head_units(facts.n_layers, facts.n_heads, whole)  # as head_ablation batches them
+    shared = facts.kind != ENCODER  # the similarity score runs every row through every layer
+    work = ablation_work(units, facts.n_layers, len(tokens), batch, shared) + forward_work(len(tokens))
+    est = estimate(loaded, "ablation", work)
     abl = run_on_click(
         "ex_abl_start",
         t("explain.run_ablation"),

@@ -147,6 +147,20 @@ def test_batched_equals_one_at_a_time(tiny_llama):
     assert seen[-1][0] == seen[-1][1] and len(seen) > 1
 
 
+@pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_gemma3", "tiny_mlm"])
+def test_shared_prefix_equals_every_row_through_every_layer(fixture, request):
+    """Layers before a batch's first ablated layer run once at batch 1: the same scores as the full batch."""
+
+    loaded = request.getfixturevalue(fixture)
+    text = "the cat sat on the [MASK] ." if fixture == "tiny_mlm" else "the cat sat on the mat and"
+    problem = ablation_problem(loaded, text, Target("masked_token" if fixture == "tiny_mlm" else "next_token"))
+    L, H = loaded.facts.n_layers, loaded.facts.n_heads
+    units = [(layer, (h,)) for layer in range(L) for h in range(H)] + [(layer, tuple(range(H))) for layer in range(L)]
+    shared = ablate(problem, units, H, batch_size=5)
+    full = ablate(problem, units, H, batch_size=5, share_prefix=False)
+    np.testing.assert_allclose(shared, full, rtol=1e-5, atol=1e-5)
+
+
 def test_similarity_problem_ablation_keeps_cosine(minilm):
     problem = ablation_problem(minilm, "A man plays a guitar.", Target("similarity", text_b="Music."))
     assert problem.label.startswith("cos")
