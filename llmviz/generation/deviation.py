@@ -161,11 +161,17 @@ def fast_agreement(
     return result
 
 
-def with_deviation(loaded: LoadedModel, gen: Generation, presets: bool = True) -> Generation:
+def with_deviation(
+    loaded: LoadedModel,
+    gen: Generation,
+    presets: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> Generation:
     """``gen`` with its :class:`Deviation` filled in (a float32 run is returned as it is). ``presets``: also
-    the mode's agreement over the preset prompts (the first time in a process: some seconds)."""
+    the mode's agreement over the preset prompts (the first time in a process and model: float32 greedy
+    decoding of every preset, some seconds; ``progress(done, total)`` after each)."""
     if gen.precision == EXACT:
         return gen
     agree, total, diff = run_deviation(loaded, gen)
-    over = fast_agreement(loaded, gen.precision) if presets else None
+    over = fast_agreement(loaded, gen.precision, progress=progress) if presets else None
     return replace(gen, deviation=Deviation(gen.precision, agree, total, diff, over))

@@ -122,8 +122,13 @@ def _stream(
         )
     gen = stream.result()
     if gen.precision != EXACT:  # the fast mode's deviation from float32, measured in the same job
+
+        def measuring(done: int, total: int) -> None:
+            tick(done, total)  # Stop stops here too: the run is kept, unmeasured
+            bar.progress(done / total, text=t("playground.measuring_presets", i=done, n=total))
+
         bar.progress(1.0, text=t("playground.measuring"))
-        gen = with_deviation(stream.loaded, gen)
+        gen = with_deviation(stream.loaded, gen, progress=measuring)
     bar.empty()
     out.empty()  # the finished output is drawn below, token by token with probabilities
     return gen
