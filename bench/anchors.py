@@ -27,6 +27,8 @@ to agree before a ratio is reported (``*_agree`` keys; a ratio whose answers dif
   taken, as the server computes it: calibrated, first cold (no job of that kind completed yet: IG at 64
   steps, the full sweep), then learnt from that job (IG at 32 steps, half the sweep); each in
   ``estimate_ratios``.
+- ``fp32_matmul_gflops``: this machine's float32 matrix-product rate at transformer shapes; ``ig_gflop`` /
+  ``ig_gflops_*``: the multiply-adds IG does (both tools do the same ones) and the rate each reached.
 - ``load_avg``: /proc/loadavg before and after. Figures taken while other jobs run are not final.
 
 ``BENCH_ANCHOR_LAYERS`` (default: all) limits the patching sweep to the first N layers (a quick check).
@@ -168,6 +170,10 @@ def integrated_gradients(loaded) -> tuple[dict, list]:
 
     problem = build_problem(loaded, IG_TEXT, Target("next_token"), max_tokens=32)
     target = problem.target_id
+    # weights one token passes through in the layers (every Linear but the head) and in the head
+    head_w = loaded.model.get_output_embeddings().weight
+    body = sum(m.weight.numel() for m in loaded.model.modules() if isinstance(m, torch.nn.Linear)) - head_w.numel()
+    head = head_w.numel()
     ids = torch.tensor([problem.token_ids], device=loaded.device)
     pad = loaded.tokenizer.pad_token_id
     model = loaded.model
@@ -220,6 +226,11 @@ def integrated_gradients(loaded) -> tuple[dict, list]:
         "ig_s": t_ours,
         "ig_captum_s": t_captum,
         "ig_time_ratio_vs_captum": t_ours / t_captum,
+        # multiply-adds both do: forward + input-gradient backward of every path point (2 × forward), the
+        # LM head of the last position included
+        "ig_gflop": (gflop := 2 * 2 * IG_STEPS * (problem.n_tokens * body + head) / 1e9),
+        "ig_gflops_llmviz": gflop / t_ours,
+        "ig_gflops_captum": gflop / t_captum,
         "ig_max_rel_diff": rel,
         "ig_agree": bool(rel < 1e-4),
         **fast,
@@ -332,12 +343,24 @@ def mlm() -> dict:
     return {"mlm_batched_speedup": t_ref / t_ours, "mlm_max_abs_diff": diff, "mlm_agree": bool(diff < 1e-5)}
 
 
+def fp32_gflops() -> float:
+    """This machine's float32 matrix-product rate now (GFLOP/s, best of 5), at a transformer's shapes: the
+    ceiling an exact-mode method doing the same multiplications as another cannot pass."""
+    import torch
+
+    a, w = torch.randn(2048, 576), torch.randn(576, 1536)
+    a @ w
+    best = min(timed(lambda: a @ w)[0] for _ in range(5))
+    return 2 * 2048 * 576 * 1536 / best / 1e9
+
+
 def main() -> dict:
     import torch
 
     from llmviz.models.loading import load_model
 
     out = {"load_avg_start": load_avg(), "torch_threads": torch.get_num_threads(), "repeats": REPEATS}
+    out["fp32_matmul_gflops"] = fp32_gflops()
     loaded = load_model("smollm2")
     skip = set(os.environ.get("BENCH_ANCHOR_SKIP", "").split(","))
     estimates = []

@@ -72,7 +72,7 @@ def actions():
 def main() -> dict:
     import torch
 
-    from llmviz.jobs import busy_elsewhere, choose_threads
+    from llmviz.threads import busy_elsewhere, choose_threads
 
     out = {"load_avg_start": load_avg(), "cores": os.cpu_count(), "default_threads": torch.get_num_threads()}
     acts = actions()

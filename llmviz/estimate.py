@@ -113,7 +113,7 @@ def _time_forward(loaded, batch: int, n: int, repeats: int = 4) -> float:
     kw = {"attention_mask": torch.ones_like(ids)}
     if getattr(loaded.facts, "kind", "") == "causal_lm":
         kw.update(use_cache=False, logits_to_keep=1)
-    from llmviz.jobs import job_threads
+    from llmviz.threads import job_threads
 
     times = []
     with torch.inference_mode(), job_threads(running=1):  # the thread count a job would run with now

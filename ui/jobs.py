@@ -33,7 +33,8 @@ import numpy as np
 import streamlit as st
 
 from llmviz.errors import LlmvizError
-from llmviz.jobs import JobCancelled, JobTimeout, job_threads, lowered_priority, server_queue
+from llmviz.jobs import JobCancelled, JobTimeout, lowered_priority, server_queue
+from llmviz.threads import job_threads
 from ui.i18n import t
 from ui.text import show_error
 

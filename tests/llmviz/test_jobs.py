@@ -302,7 +302,7 @@ def test_page_heavy_block_runs_at_lower_priority(monkeypatch):
 
 # ---------------------------------------------------------------- threads per job
 def test_choose_threads_shares_the_free_cores():
-    from llmviz.jobs import choose_threads
+    from llmviz.threads import choose_threads
 
     assert choose_threads(2, running=1, busy_other=0.0) == 2  # a quiet machine: every core
     assert choose_threads(2, running=1, busy_other=2.0) == 1  # two other heavy jobs: one thread, never 0
@@ -315,7 +315,7 @@ def test_busy_elsewhere_sees_another_process_and_not_this_one():
     import subprocess
     import sys
 
-    from llmviz.jobs import busy_elsewhere
+    from llmviz.threads import busy_elsewhere
 
     t0 = time.process_time()
     while time.process_time() - t0 < 0.05:  # this process busy: not counted
@@ -333,7 +333,7 @@ def test_busy_elsewhere_sees_another_process_and_not_this_one():
 def test_job_threads_sets_and_restores_in_the_calling_thread_only(monkeypatch):
     import torch
 
-    from llmviz import jobs
+    from llmviz import threads as jobs
 
     monkeypatch.delenv("LLMVIZ_THREADS", raising=False)
     monkeypatch.setattr(jobs, "_recent_busy", lambda: 5.0)  # a machine busier than its cores
