@@ -54,12 +54,19 @@ def tiny_llama(tiny_llama_dir):
 
 
 def _torch_on_one_thread():
+    import os
+
     import torch
 
-    n = torch.get_num_threads()
+    n, env = torch.get_num_threads(), os.environ.get("LLMVIZ_THREADS")
     torch.set_num_threads(1)
+    os.environ["LLMVIZ_THREADS"] = "1"  # jobs and the estimator's calibration then use one thread too
     yield
     torch.set_num_threads(n)
+    if env is None:
+        os.environ.pop("LLMVIZ_THREADS", None)
+    else:
+        os.environ["LLMVIZ_THREADS"] = env
 
 
 @pytest.fixture
