@@ -5,6 +5,10 @@ projection (W^O, :meth:`llmviz.models.anatomy.Anatomy.o_proj`); zeroing it remov
 contribution to the residual stream. This works unchanged for grouped-query attention, because the
 projection's input still has one slice per *query* head. Many ablations run as one batch: row ``b`` of
 the batch carries its own head mask.
+
+``precision="bf16"`` (:mod:`llmviz.precision`) runs the ablated forwards under one bfloat16 autocast region; the
+first batch runs again in float32 and the largest score difference is kept as the result's ``deviation``. The
+clean score and the check row (hooks in place, nothing zeroed) stay exact.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from llmviz.explain.targets import SIMILARITY, Problem, Target, build_problem, s
 from llmviz.models.anatomy import anatomy
 from llmviz.models.hooks import scoped_hooks
 from llmviz.models.loading import LoadedModel
+from llmviz.precision import BF16, EXACT, arithmetic, max_deviation
 
 Unit = tuple[int, Sequence[int]]  # (layer, heads to zero in that layer)
 
@@ -40,6 +45,8 @@ class AblationResult:
     truncated: bool = False
     null_delta: float = 0.0  # |score with the hooks in place but no head zeroed − clean score|: should be 0
     label_parts: dict[str, Any] = field(default_factory=dict)  # the target, for targets.target_label
+    precision: str = EXACT
+    deviation: float | None = None  # bf16: max |Δ score| against float32 on the first batch of units
 
     def params(self) -> dict[str, Any]:
         return {
@@ -48,6 +55,8 @@ class AblationResult:
             "batch_size": self.batch_size,
             "base_score": self.base_score,
             "truncated": self.truncated,
+            "precision": self.precision,
+            "deviation": self.deviation,
         }
 
     def rows(self) -> list[dict[str, Any]]:
@@ -74,6 +83,7 @@ def ablate(
     batch_size: int = 32,
     progress: Callable[[int, int, np.ndarray], None] | None = None,
     share_prefix: bool | None = None,
+    precision: str = EXACT,
 ) -> np.ndarray:
     """Score of ``problem`` with each unit's heads zeroed: ``[len(units)]``. ``n_heads`` = query heads.
     ``share_prefix`` (default: on for causal and masked LMs): a zeroed head at layer ``l`` leaves the layers
@@ -81,42 +91,48 @@ def ablate(
     (units are batched in the order given; sorted by layer, a sweep costs about half). ``False``: every row
     through every layer (the reference the tests compare with).
     ``progress(done, total, scores)`` after each batch, ``scores`` ``[len(units)]`` so far (NaN where not yet run;
-    the same array, filled in place)."""
-    import torch
-
-    model = problem.loaded.model
-    anat = anatomy(model)
+    the same array, filled in place). ``precision``: a mode of :mod:`llmviz.precision` (exact float32 by default)."""
+    anat = anatomy(problem.loaded.model)
     projections = [anat.o_proj(layer) for layer in range(anat.n_layers)]
-    n_layers = len(projections)
     scores = np.full(len(units), np.nan)
     if share_prefix is None:  # the similarity score pools with a mask the size of its input: every row
         share_prefix = problem.target.kind != SIMILARITY
-    for start in range(0, len(units), batch_size):
-        chunk = units[start : start + batch_size]
-        keep = torch.ones(n_layers, len(chunk), n_heads, dtype=problem.embeds.dtype, device=problem.embeds.device)
-        for row, (layer, heads) in enumerate(chunk):
-            keep[layer, row, list(heads)] = 0.0
-        touched = sorted({layer for layer, _ in chunk})  # every row passes a hook, even an empty one
-
-        def make_hook(layer, keep=keep):
-            def hook(_module, args):
-                x = args[0]  # [b, T, n_heads * head_dim], heads concatenated head-major
-                b, t, width = x.shape
-                mask = keep[layer].to(x.dtype)[:, None, :, None]  # [b, 1, H, 1]
-                return (x.view(b, t, n_heads, width // n_heads) * mask).view(b, t, width), *args[1:]
-
-            return hook
-
-        hooks = [(projections[layer], make_hook(layer)) for layer in touched]
-        batch = problem.embeds[None].expand(len(chunk), -1, -1)
-        if share_prefix and touched and anat.layers:  # layers before the first ablated one: once, at batch 1
-            hooks.insert(0, (anat.layers[touched[0]], _widen(len(chunk))))
-            batch = problem.embeds[None]
-        with scoped_hooks(pre=hooks), torch.inference_mode():
-            scores[start : start + len(chunk)] = problem.score(batch).double().cpu().numpy()
-        if progress:
-            progress(min(start + batch_size, len(units)), len(units), scores)
+    # one autocast region for the whole loop: bf16 copies of the weights are made once, not per batch
+    with arithmetic(precision):
+        for start in range(0, len(units), batch_size):
+            chunk = units[start : start + batch_size]
+            scores[start : start + len(chunk)] = _ablate_batch(problem, chunk, anat, projections, n_heads, share_prefix)
+            if progress:
+                progress(min(start + batch_size, len(units)), len(units), scores)
     return scores
+
+
+def _ablate_batch(problem: Problem, chunk: Sequence[Unit], anat, projections, n_heads: int, share_prefix: bool):
+    """Scores ``[len(chunk)]`` (float64 numpy) of one batch, row ``b`` with ``chunk[b]``'s heads zeroed."""
+    import torch
+
+    n_layers = len(projections)
+    keep = torch.ones(n_layers, len(chunk), n_heads, dtype=problem.embeds.dtype, device=problem.embeds.device)
+    for row, (layer, heads) in enumerate(chunk):
+        keep[layer, row, list(heads)] = 0.0
+    touched = sorted({layer for layer, _ in chunk})  # every row passes a hook, even an empty one
+
+    def make_hook(layer):
+        def hook(_module, args):
+            x = args[0]  # [b, T, n_heads * head_dim], heads concatenated head-major
+            b, t, width = x.shape
+            mask = keep[layer].to(x.dtype)[:, None, :, None]  # [b, 1, H, 1]
+            return (x.view(b, t, n_heads, width // n_heads) * mask).view(b, t, width), *args[1:]
+
+        return hook
+
+    hooks = [(projections[layer], make_hook(layer)) for layer in touched]
+    batch = problem.embeds[None].expand(len(chunk), -1, -1)
+    if share_prefix and touched and anat.layers:  # layers before the first ablated one: once, at batch 1
+        hooks.insert(0, (anat.layers[touched[0]], _widen(len(chunk))))
+        batch = problem.embeds[None]
+    with scoped_hooks(pre=hooks), torch.inference_mode():
+        return problem.score(batch).double().cpu().numpy()
 
 
 def head_units(n_layers: int, n_heads: int, whole_layers: bool = True) -> list[Unit]:
@@ -159,22 +175,35 @@ def head_ablation(
     whole_layers: bool = True,
     batch_size: int = 32,
     progress: Callable[[int, int, AblationResult], None] | None = None,
+    precision: str = EXACT,
 ) -> AblationResult:
     """Zero every head in turn (``L × H`` runs, batched), and optionally every whole layer (``L`` runs).
-    ``progress(done, total, partial)`` after each batch, ``partial`` the result so far (NaN where not yet run)."""
+    ``progress(done, total, partial)`` after each batch, ``partial`` the result so far (NaN where not yet run).
+    ``precision="bf16"``: the ablations under bfloat16 autocast; the first batch runs again in float32 and the
+    largest score difference is the result's ``deviation``. The clean score and the check row stay exact."""
     facts = problem.loaded.facts
     n_layers, n_heads = facts.n_layers, facts.n_heads
     units = head_units(n_layers, n_heads, whole_layers)
     t0 = time.perf_counter()
     base = score_value(problem)
 
-    def result(scores: np.ndarray) -> AblationResult:
-        return _result(problem, scores, base, n_heads, whole_layers, batch_size, time.perf_counter() - t0)
+    def result(scores: np.ndarray, deviation: float | None = None) -> AblationResult:
+        res = _result(problem, scores, base, n_heads, whole_layers, batch_size, time.perf_counter() - t0)
+        res.precision, res.deviation = precision, deviation
+        return res
 
     def partial(done: int, total: int, scores: np.ndarray) -> None:  # pages draw the heatmap as it fills
         progress(done, total, result(scores))
 
-    return result(ablate(problem, units, n_heads, batch_size, partial if progress else None))
+    scores = ablate(problem, units, n_heads, batch_size, partial if progress else None, precision=precision)
+    deviation = None
+    if precision == BF16:
+        n_first = min(max(1, batch_size), len(units))
+        again = units[:n_first] if n_first == len(units) else units[:n_first] + units[-1:]  # + the check row
+        exact = ablate(problem, again, n_heads, batch_size)  # the first batch as formed above
+        deviation = max_deviation(scores[:n_first], exact[:n_first])
+        scores[-1] = exact[-1]  # the check row stays exact: hooks in place, nothing zeroed
+    return result(scores, deviation)
 
 
 def _result(

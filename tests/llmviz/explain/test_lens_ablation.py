@@ -12,6 +12,7 @@ from llmviz.errors import UnsupportedModelError
 from llmviz.explain.ablation import ablate, ablation_problem, head_ablation, top_heads
 from llmviz.explain.logit_lens import logit_lens
 from llmviz.explain.targets import Target, build_problem
+from llmviz.precision import bf16_support
 
 TEXT = "the doctor said that"
 
@@ -159,6 +160,32 @@ def test_shared_prefix_equals_every_row_through_every_layer(fixture, request):
     shared = ablate(problem, units, H, batch_size=5)
     full = ablate(problem, units, H, batch_size=5, share_prefix=False)
     np.testing.assert_allclose(shared, full, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "fixture,text,kind",
+    [("tiny_llama", TEXT, "next_token"), ("tiny_mlm", "the capital is [MASK] .", "masked_token")],
+)
+def test_head_ablation_fast_mode_reports_its_deviation_against_float32(fixture, text, kind, request, one_thread):
+    """bf16: the deviation is the first batch against a float32 run of the same heads made here; exact has none."""
+    ok, why = bf16_support()
+    if not ok:
+        pytest.skip(why)
+    loaded = request.getfixturevalue(fixture)
+    problem = ablation_problem(loaded, text, Target(kind))
+    L, H, n = loaded.facts.n_layers, loaded.facts.n_heads, 5
+    exact = head_ablation(problem, batch_size=n)
+    fast = head_ablation(problem, batch_size=n, precision="bf16")
+    assert (exact.precision, exact.deviation) == ("exact", None) and exact.params()["deviation"] is None
+    assert fast.params()["precision"] == "bf16" and fast.base_score == exact.base_score
+    first = [(layer, (h,)) for layer in range(L) for h in range(H)][:n]  # head_ablation's first batch
+    fast_first = fast.base_score + fast.head_delta.flat[:n]
+    np.testing.assert_allclose(fast_first, ablate(problem, first, H, batch_size=n, precision="bf16"), atol=1e-9)
+    float32 = ablate(problem, first, H, batch_size=n)
+    assert fast.deviation == pytest.approx(float(np.abs(fast_first - float32).max()), rel=1e-9, abs=1e-12)
+    assert 0 < fast.deviation < 0.5  # bfloat16 keeps ~3 significant digits; it does move the scores
+    assert np.abs(fast.head_delta - exact.head_delta).max() < 0.5
+    assert fast.null_delta < 1e-6  # the check row (hooks in place, nothing zeroed) stays exact
 
 
 def test_similarity_problem_ablation_keeps_cosine(minilm):
