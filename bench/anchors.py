@@ -15,13 +15,12 @@ to agree before a ratio is reported (``*_agree`` keys; a ratio whose answers dif
   llmviz IG under bf16 autocast (``precision="bf16"``) / Captum's float32 time, ``ig_fast_max_rel_diff`` its
   difference from llmviz float32 (null where the CPU has no bf16 units).
 - activation patching: smollm2, residual stream entering each of the 30 layers at each of 16 positions:
-  llmviz ``run_sites`` (32 sites per pass, shared prefix) vs nnsight (one trace per layer, one invoke per
+  llmviz ``run_sites`` (32 sites per pass, shared prefix and suffix) vs nnsight (one trace per layer, one invoke per
   position, the documented way; ``lm_head`` output read at the last position). ``patch_speedup_vs_nnsight`` =
   nnsight time / llmviz time; ``patch_max_abs_diff`` = max |Δ normalised metric|.
 - fast mode (``llmviz.precision``): the same llmviz sweep under bf16 autocast: ``sweep_fast_ratio_vs_exact``
   = exact time / bf16 time and ``sweep_fast_max_abs_diff`` (normalised); null with ``fast_mode_note`` where
-  the CPU has no bf16 units. ``gen_fast_ratio_vs_exact`` / ``gen_fast_top1_agreement``: null (no fast
-  generation path yet).
+  the CPU has no bf16 units. Generation's fast mode (int8 weights) is described at :func:`generation`.
 - ``mlm_batched_speedup``: bench/bias.py's batched CrowS-Pairs PLL vs the metric.py loop (tiny BERT MLM).
 - ``estimate_median_ratio``: median over the timed llmviz runs above of llmviz.estimate's estimate / the time
   taken, as the server computes it: calibrated, first cold (no job of that kind completed yet: IG at 64

@@ -35,7 +35,7 @@ KEEP_OBSERVED = 5  # completed jobs remembered per (model, kind)
 CAL_SHAPES = ((1, 8), (4, 32))  # (batch, tokens) of the two timed forwards
 # Prior ratio taken/predicted per kind before any job of that kind completed (measured on tiny and
 # bundled models: per-step sampling and records in generation, hooks in ablation and patching).
-KIND_PRIOR = {"generate": 1.6, "ablation": 1.2, "patching": 1.1, "attribution": 1.0}
+KIND_PRIOR = {"generate": 1.6, "generate_fast": 0.7, "ablation": 1.2, "patching": 1.1, "attribution": 1.0}
 
 
 @dataclass(frozen=True)
