@@ -23,6 +23,8 @@ from llmviz.models.loading import (
     prepare_cache,
     slow_first_load,
 )
+from llmviz.precision import EXACT, bf16_facts
+from llmviz.precision import MODES as PRECISION_MODES
 from llmviz.report import csv_export, html_export, json_export, safe_stem
 from ui.i18n import t
 from ui.links import apply_presentation, fit_figure, high_contrast, presenter_mode
@@ -363,6 +365,25 @@ def plot_config(export_name: str | None = None) -> dict:
 
     png = {**PLOTLY_CONFIG["toImageButtonOptions"], "filename": safe_stem(export_name)}
     return {**PLOTLY_CONFIG, "toImageButtonOptions": png}
+
+
+def precision_choice(key: str, page: str, help_key: str = "precision_help") -> str:
+    """Exact or fast (bf16) arithmetic for a batched run (:mod:`llmviz.precision`), exact by default: a radio
+    worded by ``page``'s catalogue (``precision``, ``precision_exact``, ``precision_bf16``, ``help_key`` with
+    ``{units}``); where the CPU lacks bf16 units, ``precision_off`` says why and the run stays exact."""
+    facts = bf16_facts()
+    units = ", ".join(facts["units"]) or "—"
+    if not facts["available"]:
+        st.caption(t(f"{page}.precision_off", units=units, capability=facts["capability"]))
+        return EXACT
+    return st.radio(
+        t(f"{page}.precision"),
+        list(PRECISION_MODES),
+        key=key,
+        horizontal=True,
+        format_func=lambda m: t(f"{page}.precision_{m}"),
+        help=t(f"{page}.{help_key}", units=units),
+    )
 
 
 def in_session() -> bool:

@@ -43,6 +43,7 @@ from llmviz.explain.targets import (
     top_predictions,
 )
 from llmviz.models.loading import CAUSAL_LM, ENCODER, LoadedModel
+from llmviz.precision import BF16, EXACT
 from llmviz.report import export_name
 from llmviz.viz import explain as viz
 from ui.common import export_buttons, plot
@@ -52,6 +53,7 @@ from ui.links import presenter_mode
 from ui.text import md_escape, show_error, t_text
 from ui.views.explain_parts import flow as flow_view
 from ui.views.explain_parts import live as live_view
+from ui.views.explain_parts import precision as precision_view
 from ui.views.explain_parts import translator as translator_view  # noqa: F401 (the router's translator views)
 
 DEFAULT_TEXT = {
@@ -152,9 +154,9 @@ def _attributions(loaded, text: str, target: Target, methods: tuple, params: dic
     return problem.params(), attribute_all(problem, list(methods), params, progress=tell_fn, each=finished.append)
 
 
-def _ablation(loaded, text: str, target: Target, whole: bool, batch: int, progress=None):
+def _ablation(loaded, text: str, target: Target, whole: bool, batch: int, precision: str = EXACT, progress=None):
     problem = ablation_problem(loaded, text, target)
-    return head_ablation(problem, whole_layers=whole, batch_size=batch, progress=progress)
+    return head_ablation(problem, whole_layers=whole, batch_size=batch, progress=progress, precision=precision)
 
 
 def prediction(loaded: LoadedModel, q: Question) -> list | None:
@@ -272,12 +274,20 @@ def attribution_section(loaded: LoadedModel, q: Question, tokens: list) -> None:
                 key=f"ex_keep_first_{mk}",
                 help=t("explain.keep_first_help"),
             )
+    # exact or fast arithmetic for integrated gradients (part of the run's inputs: a change reruns)
+    mode = precision_view.choice("ex_precision_ig", "ig") if "integrated_gradients" in chosen else EXACT
     st.caption(t("explain.ig_defaults", model=facts.model_id, settings=_settings_text(ig)))
     if not chosen:
         st.info(t("explain.pick_method"))
         return
     params = {
-        "integrated_gradients": {"steps": steps, "baseline": baseline, "rule": rule, "keep_first": keep_first},
+        "integrated_gradients": {
+            "steps": steps,
+            "baseline": baseline,
+            "rule": rule,
+            "keep_first": keep_first,
+            "precision": mode,
+        },
         "occlusion": {"window": window, "baseline": baseline},
     }
     n_tok = len(tokens)
@@ -305,6 +315,7 @@ def attribution_section(loaded: LoadedModel, q: Question, tokens: list) -> None:
     for res in results:
         if res.completeness_gap is not None:
             _completeness(res, IGSettings(baseline, steps, rule, keep_first), baselines, ig)
+            precision_view.ig_ran(res.params)
             if res.note:
                 st.caption(md_escape(res.note))
     colours = viz.token_html(results, labels=fig_labels())
@@ -387,10 +398,13 @@ def ablation_section(loaded: LoadedModel, q: Question, tokens: list) -> None:
     if not presenter_mode():
         with st.expander(t("explain.advanced")):
             batch = st.slider(t("explain.batch"), 1, 64, 32, key="ex_batch", help=t("explain.batch_help"))
+    mode = precision_view.choice("ex_precision_abl", "ablation")
     st.caption(t("explain.ablation_help", runs=n_runs + (facts.n_layers if whole else 0)))
     units = head_units(facts.n_layers, facts.n_heads, whole)  # as head_ablation batches them
     shared = facts.kind != ENCODER  # the similarity score runs every row through every layer
     work = ablation_work(units, facts.n_layers, len(tokens), batch, shared) + forward_work(len(tokens))
+    if mode == BF16:  # its first batch again in float32
+        work += ablation_work(units[:batch], facts.n_layers, len(tokens), batch, shared)
     est = estimate(loaded, "ablation", work)
     abl = run_on_click(
         "ex_abl_start",
@@ -401,7 +415,9 @@ def ablation_section(loaded: LoadedModel, q: Question, tokens: list) -> None:
         q.target,
         whole,
         batch,
-        inputs=[loaded.spec, q.text, q.target.as_dict(), whole],  # the batch size changes the speed, not the result
+        mode,
+        # the batch size changes the speed, not the result; the arithmetic changes the result
+        inputs=[loaded.spec, q.text, q.target.as_dict(), whole, mode],
         kind="explain",
         estimate_s=est,
         progress="progress",
@@ -414,6 +430,7 @@ def ablation_section(loaded: LoadedModel, q: Question, tokens: list) -> None:
     st.success(
         t("explain.ablation_check", base=f"{abl.base_score:.4f}", diff=f"{abl.null_delta:.1e}", s=f"{abl.seconds:.1f}")
     )
+    precision_view.ablation_ran(abl)
     fig = viz.ablation_heatmap(abl, labels=fig_labels())
     name = export_name("explain", facts.model_id, "head-ablation")
     plot(fig, key="ex_abl", export_name=name)

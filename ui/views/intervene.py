@@ -20,12 +20,11 @@ from llmviz.generation.generate import MAX_NEW_TOKENS_LIMIT, SamplingParams
 from llmviz.interventions import dla, patching, steering
 from llmviz.interventions.sites import HEAD, SITE_KINDS, Site
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
-from llmviz.precision import EXACT, bf16_facts
-from llmviz.precision import MODES as PRECISION_MODES
+from llmviz.precision import EXACT
 from llmviz.report import export_name
 from llmviz.viz import generate as gviz
 from llmviz.viz import interventions as viz
-from ui.common import export_buttons, plot
+from ui.common import export_buttons, plot, precision_choice
 from ui.i18n import fig_labels, t
 from ui.jobs import kept_results, remember, remembered, run_on_click
 from ui.links import presenter_mode
@@ -203,7 +202,7 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
         batch = c2.slider(
             t("intervene.batch"), 1, 64, patching.DEFAULT_BATCH, key="iv_batch", help=t("intervene.batch_help")
         )
-        mode = _precision_choice()
+        mode = precision_choice("iv_precision", "intervene")
     L, T, H = loaded.facts.n_layers, setup.n_tokens, loaded.facts.n_heads
     n_sites = sum(L * (H if k == HEAD else T) for k in kinds)
     st.caption(t("intervene.patch_cost", sites=n_sites, passes=patching.n_passes(setup, kinds, batch)))
@@ -262,23 +261,6 @@ def patching_section(loaded: LoadedModel, pair: dict) -> None:
         data=pd.DataFrame(res.rows()),
         stem=name,
         meta={**res.params(), "model": loaded.facts.model_id},
-    )
-
-
-def _precision_choice() -> str:
-    """Exact or fast (bf16) arithmetic for the sweep; where the CPU lacks bf16 units, a note saying why it is off."""
-    facts = bf16_facts()
-    units = ", ".join(facts["units"]) or "—"
-    if not facts["available"]:
-        st.caption(t("intervene.precision_off", units=units, capability=facts["capability"]))
-        return EXACT
-    return st.radio(
-        t("intervene.precision"),
-        list(PRECISION_MODES),
-        key="iv_precision",
-        horizontal=True,
-        format_func=lambda m: t(f"intervene.precision_{m}"),
-        help=t("intervene.precision_help", units=units),
     )
 
 
