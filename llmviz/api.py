@@ -23,9 +23,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from llmviz.errors import InputError
 from llmviz.i18n import labels, set_language
 from llmviz.models.base import LoadedModel
 from llmviz.notebook import View, flat_frame, frame_html
+from llmviz.precision import EXACT
 
 __all__ = ["Model", "load", "audit", "set_language", "sinusoidal"]
 
@@ -154,17 +156,25 @@ class Model:
         token: str | None = None,
         contrast: str | None = None,
         text_b: str | None = None,
+        precision: str = EXACT,
         **params,
     ) -> View:
         """Attribution of the prediction at the end of ``text`` (causal LMs: the next token; masked LMs: the
         ``[MASK]``) to each input token. ``method``: one of :data:`llmviz.explain.attribution.METHODS`;
         ``token``/``contrast``: explain token A (vs B); ``text_b``: the second sentence of an encoder's
         similarity target. ``scores``: [T]; integrated gradients reports its
-        completeness gap in ``completeness``."""
-        from llmviz.explain.attribution import attribute, to_rows
+        completeness gap in ``completeness``.
+        ``precision="bf16"`` (integrated gradients, where the CPU has bfloat16 units): the path in bfloat16; its
+        first batch of steps runs again in float32 and ``params["deviation"]`` is the largest difference of a
+        contribution, relative to the largest contribution. Audits and checked figures stay exact."""
+        from llmviz.explain.attribution import METHODS, attribute, to_rows
         from llmviz.explain.targets import KIND_FOR_MODEL, Target, build_problem
         from llmviz.viz import explain as ve
 
+        if method in METHODS and "precision" in METHODS[method].defaults:
+            params = {**params, "precision": precision}
+        elif precision != EXACT:
+            raise InputError(f"Only integrated gradients has a fast mode; run {method} with precision='exact'.")
         kind = KIND_FOR_MODEL[self.facts.kind][0]
         problem = build_problem(self.loaded, text, Target(kind=kind, token=token, contrast=contrast, text_b=text_b))
         res = attribute(problem, method, **params)

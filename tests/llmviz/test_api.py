@@ -108,3 +108,21 @@ def test_flow_and_qk_views_are_the_library_results(tiny_llama_dir):
     q = m.qk(text, layer=1, head=0, query=4, key=2)
     ref_q = qk_attribution(m.loaded, text, 1, 0, 4, 2)
     assert q.score == pytest.approx(ref_q.score) and q.to_frame()["term"].sum() == pytest.approx(ref_q.score, abs=1e-4)
+
+
+def test_attribute_passes_the_arithmetic_through(tiny_llama_dir, one_thread):
+    from llmviz.errors import InputError
+    from llmviz.precision import bf16_support
+
+    m = lv.load(str(tiny_llama_dir))
+    text = "the cat sat on the mat"
+    exact = m.attribute(text, steps=8, batch_size=4)
+    assert exact.result.params["precision"] == "exact" and exact.result.params["deviation"] is None
+    with pytest.raises(InputError, match="Only integrated gradients has a fast mode"):
+        m.attribute(text, method="occlusion", precision="bf16")
+    ok, why = bf16_support()
+    if not ok:
+        pytest.skip(why)
+    fast = m.attribute(text, steps=8, batch_size=4, precision="bf16")
+    assert fast.result.params["precision"] == "bf16" and 0 < fast.result.params["deviation"] < 0.2
+    assert json.loads(fast.to_json())["provenance"]["parameters"]["precision"] == "bf16"  # the export says so
