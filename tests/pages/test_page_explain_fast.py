@@ -13,6 +13,7 @@ from llmviz.models.loading import load_model
 from llmviz.precision import bf16_support
 from tests.fixtures.apptest_util import assert_ok, open_page, texts
 from tests.pages.test_zh_complete import english_words
+from ui import common as COMMON
 from ui import i18n as I18N
 
 PAGE = "pages/explain.py"
@@ -20,8 +21,8 @@ TEXT = "the doctor said that"
 IG = "integrated_gradients"
 
 
-@pytest.fixture(autouse=True)
-def _bf16_here():
+@pytest.fixture
+def bf16_here():
     ok, why = bf16_support()
     if not ok:
         pytest.skip(why)
@@ -53,7 +54,7 @@ def _library_ig(model_dir, at):
     return attribute(problem, IG, precision="bf16", **settings).params
 
 
-def test_ig_says_which_mode_ran_and_its_deviation(tiny_llama_dir, one_thread):
+def test_ig_says_which_mode_ran_and_its_deviation(tiny_llama_dir, one_thread, bf16_here):
     at = _ig_page(tiny_llama_dir)
     assert at.radio(key="ex_precision_ig").value == "exact"  # the default
     at.button(key="ex_attr_start").click().run()
@@ -73,7 +74,7 @@ def test_ig_says_which_mode_ran_and_its_deviation(tiny_llama_dir, one_thread):
     assert line in body, body
 
 
-def test_ig_fast_mode_in_chinese(tiny_llama_dir, one_thread, monkeypatch):
+def test_ig_fast_mode_in_chinese(tiny_llama_dir, one_thread, bf16_here, monkeypatch):
     # AppTest formats a radio's value with the page's format_func in the test's own thread, where no session
     # says 中文: the translated labels would not be found among the options the page drew
     monkeypatch.setattr(I18N, "lang", lambda: "zh")
@@ -87,7 +88,7 @@ def test_ig_fast_mode_in_chinese(tiny_llama_dir, one_thread, monkeypatch):
     assert english_words([line]) == []
 
 
-def test_ablation_says_which_mode_ran_and_its_deviation(tiny_llama_dir, one_thread):
+def test_ablation_says_which_mode_ran_and_its_deviation(tiny_llama_dir, one_thread, bf16_here):
     at = open_page(PAGE, str(tiny_llama_dir), query={"text": TEXT, "section": "ablation"})
     assert at.radio(key="ex_precision_abl").value == "exact"
     at.radio(key="ex_precision_abl").set_value("bf16").run()
@@ -99,3 +100,14 @@ def test_ablation_says_which_mode_ran_and_its_deviation(tiny_llama_dir, one_thre
     line = f"Fast mode (bfloat16): max |Δ score| {res.deviation:.2g} against float32 on the first {n} ablations"
     assert line in texts(at), texts(at)
     assert "changes by 0.0e+00" in texts(at)  # the check row stays exact
+
+
+def test_without_bf16_units_the_choice_is_off_and_says_why(tiny_llama_dir, monkeypatch):
+    monkeypatch.setattr(COMMON, "bf16_facts", lambda: {"units": [], "capability": "DEFAULT", "available": False})
+    at = _ig_page(tiny_llama_dir)
+    assert not [r for r in at.radio if r.key == "ex_precision_ig"]
+    off = "Fast mode (bfloat16) is off on this machine: it needs AMX or AVX-512 BF16; the CPU reports —"
+    assert off in texts(at)
+    at.button(key="ex_attr_start").click().run()
+    assert_ok(at)
+    assert "Arithmetic: exact (float32)." in texts(at)
