@@ -17,6 +17,8 @@ tried once at run time (:func:`int8_support`), never assumed; its deviation from
 from __future__ import annotations
 
 import platform
+import threading
+import weakref
 from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
@@ -190,3 +192,28 @@ def check_generation_mode(mode: str, device: str = "cpu") -> str:
         if not ok:
             raise InputError(why)
     return mode
+
+
+_TWINS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # shared model -> its bfloat16 copy
+_TWIN_LOCK = threading.Lock()
+
+
+def bf16_twin(model):
+    """A bfloat16 copy of ``model`` (weights cast once; the shared float32 model is left as it was), built on
+    first use and kept as long as ``model`` lives. For batched work whose many small matrix products lose the
+    bf16 gain to autocast's per-call casts. Hooks present on ``model`` (another session's) are not copied."""
+    import copy
+
+    import torch
+
+    with _TWIN_LOCK:
+        twin = _TWINS.get(model)
+        if twin is None:
+            with torch.no_grad():
+                twin = copy.deepcopy(model)
+                for module in twin.modules():
+                    for hooks in (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks):
+                        hooks.clear()
+                twin = twin.to(torch.bfloat16).eval()
+            _TWINS[model] = twin
+    return twin

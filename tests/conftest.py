@@ -119,3 +119,15 @@ def _no_uncaught_app_exception(request, monkeypatch):
     yield
     if seen and request.node.get_closest_marker("app_exception") is None:
         pytest.fail(f"an AppTest run raised an uncaught exception: {seen[:3]}", pytrace=False)
+
+
+@pytest.fixture
+def fresh_support():
+    """The int8 generation support check run afresh (its answer is cached per process)."""
+    from llmviz import precision
+
+    precision.int8_facts.cache_clear()
+    precision.int8_support.cache_clear()
+    yield
+    precision.int8_facts.cache_clear()
+    precision.int8_support.cache_clear()

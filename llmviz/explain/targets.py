@@ -282,6 +282,7 @@ def build_problem(loaded: LoadedModel, text: str, target: Target, max_tokens: in
 
         def logits_at(e):  # [B, T, D] -> [B, V]
             mask = attn_mask.expand(e.shape[0], -1)
+            e = e.to(model.dtype)  # float32 embeddings into a bfloat16 copy of the model (fast sweeps)
             if loaded.facts.kind == CAUSAL_LM:
                 return model(inputs_embeds=e, attention_mask=mask, use_cache=False, logits_to_keep=1).logits[:, -1]
             return model(inputs_embeds=e, attention_mask=mask).logits[:, position]

@@ -58,7 +58,7 @@ from llmviz.interventions.sites import (
 )
 from llmviz.models.hooks import scoped_hooks
 from llmviz.models.loading import CAUSAL_LM, LoadedModel
-from llmviz.precision import BF16, EXACT, arithmetic, max_deviation
+from llmviz.precision import BF16, EXACT, arithmetic, bf16_twin, check_mode, max_deviation
 from llmviz.tokens import display_token
 
 MAX_PATCH_TOKENS = 48  # prompts are cut to this many tokens (special tokens included)
@@ -85,6 +85,7 @@ class PatchSetup:
     m_corrupt: float
     clean_acts: dict[str, list] = field(default_factory=dict)
     suffix: Any = field(default=None, repr=False)  # _SuffixState once a causal sweep needed it (lazy)
+    fast: Any = field(default=None, repr=False)  # this setup on the bfloat16 copy, once a bf16 sweep ran (lazy)
 
     @property
     def tokens_clean(self) -> list[str]:
@@ -147,6 +148,7 @@ def _forward_fn(loaded: LoadedModel, kind: str, problem: Problem, correct_id, wr
 
     def run(e):  # [B, T, D] -> ([B], [B, V])
         mask = attn.expand(e.shape[0], -1)
+        e = e.to(model.dtype)  # float32 embeddings into the bfloat16 copy (fast sweeps)
         if loaded.facts.kind == CAUSAL_LM:
             logits = model(inputs_embeds=e, attention_mask=mask, use_cache=False, logits_to_keep=1).logits[:, -1]
         else:
@@ -322,18 +324,24 @@ def run_sites(
 ) -> tuple[np.ndarray, list]:
     """Raw metric ``[len(sites)]`` of the corrupted run with each site patched (NaN where stopped);
     optionally each row's logits. ``progress(done, total, values)`` after each batch, ``values`` the raw metric
-    so far (NaN where not yet run; the same array, filled in place). ``share_prefix``: run only what a site can
+    so far (NaN where not yet run; the same array, filled in place). ``precision="bf16"``: on the model's
+    bfloat16 copy (weights and activations bf16, softmax and norms as the model computes them in bf16).
+    ``share_prefix``: run only what a site can
     change (the shared prefix and, for causal LMs, the shared suffix; see the module doc); ``False`` is the
     plain full-batch reference. ``precision``: a mode of :mod:`llmviz.precision` (exact float32 by default)."""
     import torch
 
+    merge = precision == BF16
+    if merge:  # the same sweep on a bfloat16 copy of the model (no per-call casts), twice the rows per pass
+        check_mode(precision)
+        setup, precision, batch_size = _bf16_setup(setup), EXACT, 2 * max(1, batch_size)
     out = np.full(len(sites), np.nan)
     logits_out: list = [None] * len(sites)
     suffix = share_prefix and _suffix_state(setup) is not None
     # one autocast region for the whole sweep; outside inference mode autocast keeps its bf16 copies of the
     # weights for the region (under inference mode it casts them again on every call: 2 s of a 4 s sweep)
     with torch.inference_mode() if precision == EXACT else torch.no_grad(), arithmetic(precision):
-        for idx in _chunks(sites, batch_size, suffix):
+        for idx in _chunks(sites, batch_size, suffix, merge):
             if stop is not None and stop():
                 break
             chunk = [sites[i] for i in idx]
@@ -347,12 +355,37 @@ def run_sites(
     return out, [x for x in logits_out if x is not None]
 
 
-def _chunks(sites: Sequence[Site], batch_size: int, suffix: bool) -> list[list[int]]:
+def _bf16_setup(setup: PatchSetup) -> PatchSetup:
+    """``setup`` prepared again on the model's bfloat16 copy (:func:`llmviz.precision.bf16_twin`): the same
+    prompts and answer tokens; kept on the setup."""
+    from dataclasses import replace
+
+    if setup.fast is None:
+        twin = replace(setup.loaded, model=bf16_twin(setup.loaded.model))
+        setup.fast = prepare(
+            twin,
+            setup.clean.text,
+            setup.corrupt.text,
+            kind=setup.kind,
+            text_b=getattr(setup.clean.target, "text_b", None),
+            correct_id=setup.correct_id,
+            wrong_id=setup.wrong_id,
+            max_tokens=max(setup.n_tokens, MAX_PATCH_TOKENS),
+        )
+    return setup.fast
+
+
+def _chunks(sites: Sequence[Site], batch_size: int, suffix: bool, merge: bool = False) -> list[list[int]]:
     """Indices of ``sites`` per forward pass: in order (``batch_size`` each); with the shared suffix, grouped by
-    the first position a site changes and sorted by layer within a group."""
+    the first position a site changes and sorted by layer within a group. ``merge`` (the bf16 copy, whose
+    matrix products need many rows to be fast): consecutive positions share a pass of ``batch_size`` rows, which
+    then runs from the smallest of them (the others' earlier positions are recomputed as the corrupted run)."""
     size = max(1, batch_size)
     if not suffix:
         return [list(range(i, min(i + size, len(sites)))) for i in range(0, len(sites), size)]
+    if merge:
+        order = sorted(range(len(sites)), key=lambda i: (_first_position(sites[i]), sites[i].layer))
+        return [sorted(order[i : i + size], key=lambda j: sites[j].layer) for i in range(0, len(order), size)]
     groups: dict[int, list[int]] = {}
     for i, site in enumerate(sites):
         groups.setdefault(_first_position(site), []).append(i)
@@ -417,7 +450,8 @@ def _suffix_state(setup: PatchSetup) -> _SuffixState | None:
     T, L = setup.n_tokens, len(setup.modules.layers)
 
     def run():
-        model(inputs_embeds=setup.corrupt.embeds[None], use_cache=True, logits_to_keep=1, **{cache_kw: cache})
+        e = setup.corrupt.embeds[None].to(model.dtype)
+        model(inputs_embeds=e, use_cache=True, logits_to_keep=1, **{cache_kw: cache})
 
     try:
         acts = capture(setup.modules, run)
@@ -440,7 +474,7 @@ def _run_suffix(setup: PatchSetup, chunk: list[Site]):
     from transformers import DynamicCache
 
     state: _SuffixState = setup.suffix
-    p = _first_position(chunk[0])
+    p = min(_first_position(site) for site in chunk)  # positions before p: the corrupted run's cache
     L = len(setup.modules.layers)
     joins: dict[int, list[tuple[int, Site]]] = {}
     for row, site in enumerate(chunk):
@@ -466,7 +500,7 @@ def _run_suffix(setup: PatchSetup, chunk: list[Site]):
                     if site.index is None:
                         new[j] = clean
                     else:
-                        new[j, 0] = clean[0]
+                        new[j, site.index - p] = clean[site.index - p]
             x = new if layer == first else torch.cat([args[0], new])
             return (x, *args[1:])
 
@@ -491,7 +525,7 @@ def _run_suffix(setup: PatchSetup, chunk: list[Site]):
             elif site.index is None:
                 x[start + j] = clean
             else:
-                x[start + j, 0] = clean[0]
+                x[start + j, site.index - p] = clean[site.index - p]
         return x
 
     def pre(kind, layer):
@@ -514,27 +548,27 @@ def _run_suffix(setup: PatchSetup, chunk: list[Site]):
         kinds = {site.kind for _row, site in rows}
         pres += [(mods.module(HEAD, layer), pre(HEAD, layer))] if HEAD in kinds else []
         posts += [(mods.module(k, layer), post(k, layer)) for k in (ATTN, MLP) if k in kinds]
-    e = setup.corrupt.embeds[None, p:]
+    e = setup.corrupt.embeds[None, p:].to(setup.loaded.model.dtype)
     with scoped_hooks(pre=pres, post=posts):
         out = setup.loaded.model(inputs_embeds=e, use_cache=True, logits_to_keep=1, **{state.cache_kw: cache})
     logits = out.logits[:, -1].float()
     return logits[:, setup.correct_id] - logits[:, setup.wrong_id], logits
 
 
-def sites_work(setup: PatchSetup, sites: Sequence[Site], batch_size: int = DEFAULT_BATCH):
+def sites_work(setup: PatchSetup, sites: Sequence[Site], batch_size: int = DEFAULT_BATCH, precision: str = EXACT):
     """The work :func:`run_sites` does for ``sites`` (an :class:`llmviz.estimate.Work`): one call per batch and,
     in full-forward token units, each layer's rows × positions summed over layers / the layer count, as the
     batches are actually formed (the shared prefix and suffix included)."""
     from llmviz.estimate import Work
 
     L, T = len(setup.modules.layers), setup.n_tokens
-    suffix = _suffix_state(setup) is not None
-    chunks = _chunks(sites, batch_size, suffix)
+    suffix, merge = _suffix_state(setup) is not None, precision == BF16
+    chunks = _chunks(sites, 2 * max(1, batch_size) if merge else batch_size, suffix, merge)
     tokens = 0.0
     for idx in chunks:
         chunk = [sites[i] for i in idx]
         if suffix:
-            p, first, active, per_layer = _first_position(chunk[0]), chunk[0].layer, 1, []
+            p, first, active, per_layer = min(map(_first_position, chunk)), chunk[0].layer, 1, []
             joins = [site.layer for site in chunk]
             for layer in range(L):
                 n = joins.count(layer)
@@ -556,7 +590,7 @@ def sweep_work(setup: PatchSetup, kinds: Sequence[str], batch_size: int = DEFAUL
     L, T, H = len(setup.modules.layers), setup.n_tokens, setup.modules.n_heads
     sites = sweep_sites(L, T, H, kinds)
     work = sites_work(setup, [Site(RESID, layer, None) for layer in range(L)], batch_size) + Work(1, T)
-    work += sites_work(setup, sites, batch_size)
+    work += sites_work(setup, sites, batch_size, precision)
     if precision == BF16 and sites:
         work += sites_work(setup, sites[: max(1, batch_size)], batch_size)
     return work
@@ -639,7 +673,7 @@ def patching_sweep(
     precision: str = EXACT,
 ) -> PatchResult:
     """Patch every site of ``kinds`` in turn (batched), plus the full-residual checks and a null row.
-    ``precision="bf16"``: the sweep under bfloat16 autocast; its first batch also runs in float32 and the
+    ``precision="bf16"``: the sweep on the model's bfloat16 copy; its first batch also runs in float32 and the
     largest difference of the raw metric is kept as ``deviation``. The checks and the null row stay exact."""
     L, T, H = len(setup.modules.layers), setup.n_tokens, setup.modules.n_heads
     sites = sweep_sites(L, T, H, kinds)

@@ -3,21 +3,10 @@ agreement with float32; the choice is off with the reason where the kernel fails
 
 from __future__ import annotations
 
-import pytest
-
 from llmviz import precision
 from tests.fixtures.apptest_util import assert_ok, open_page, texts
 
 PAGE = "pages/playground.py"
-
-
-@pytest.fixture
-def fresh_support():
-    precision.int8_facts.cache_clear()
-    precision.int8_support.cache_clear()
-    yield
-    precision.int8_facts.cache_clear()
-    precision.int8_support.cache_clear()
 
 
 def test_fast_mode_generates_and_shows_its_agreement(tiny_llama_dir):

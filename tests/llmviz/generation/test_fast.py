@@ -29,15 +29,6 @@ from llmviz.generation.transcript import transcript_json
 GREEDY = SamplingParams(greedy=True, max_new_tokens=6)
 
 
-@pytest.fixture
-def fresh_support():
-    precision.int8_facts.cache_clear()
-    precision.int8_support.cache_clear()
-    yield
-    precision.int8_facts.cache_clear()
-    precision.int8_support.cache_clear()
-
-
 @pytest.mark.parametrize("k", [64, 40])  # 40: a width the kernel gets wrong, multiplied by the dequantised weight
 def test_int8_linear_equals_the_dequantised_product(k):
     g = torch.Generator().manual_seed(0)

@@ -533,3 +533,43 @@ def test_sites_work_counts_what_the_layers_see(setups, name):
         P.run_sites(s, sites, 8)
     assert work.calls == seen["calls"] == P.n_passes(s, (RESID, MLP, HEAD), 8)
     assert work.tokens == pytest.approx(seen["tokens"] / L)
+
+
+@pytest.mark.parametrize("name", ["llama", "gemma3"])
+def test_merged_positions_equal_the_full_batch(setups, name):
+    """The fast mode's passes span several positions (run from the smallest; the others' earlier positions are
+    recomputed as the corrupted run): in float32 the values equal the full batch."""
+    s = setups[name]
+    L, T, H = len(s.modules.layers), s.n_tokens, s.modules.n_heads
+    sites = P.sweep_sites(L, T, H, (RESID, ATTN, MLP))
+    full, _ = P.run_sites(s, sites, 8, share_prefix=False)
+    merged = np.full(len(sites), np.nan)
+    assert P._suffix_state(s) is not None
+    chunks = P._chunks(sites, 7, True, merge=True)
+    assert any(len({P._first_position(sites[i]) for i in idx}) > 1 for idx in chunks)
+    with torch.inference_mode():
+        for idx in chunks:
+            merged[idx] = P._run_suffix(s, [sites[i] for i in idx])[0].double().numpy()
+    assert np.max(np.abs(merged - full)) < max(1e-7, 1e-5 * float(np.max(np.abs(full))))
+
+
+def test_bf16_sweep_runs_on_a_bfloat16_copy_and_leaves_the_model_alone(setups):
+    from llmviz.precision import bf16_support, bf16_twin
+
+    if not bf16_support()[0]:
+        pytest.skip(bf16_support()[1])
+    s = setups["llama"]
+    before = {k: v.clone() for k, v in s.loaded.model.state_dict().items()}
+    L, T = len(s.modules.layers), s.n_tokens
+    sites = P.sweep_sites(L, T, s.modules.n_heads, (RESID,))
+    exact, _ = P.run_sites(s, sites, 8)
+    fast, _ = P.run_sites(s, sites, 8, precision="bf16")
+    twin = bf16_twin(s.loaded.model)
+    assert twin is bf16_twin(s.loaded.model) and next(twin.parameters()).dtype == torch.bfloat16
+    assert all(torch.equal(v, s.loaded.model.state_dict()[k]) for k, v in before.items())
+    assert next(s.loaded.model.parameters()).dtype == torch.float32
+    # bfloat16 keeps ~3 significant digits: close to float32, not equal
+    gap = abs(s.m_clean - s.m_corrupt)
+    assert 0 < np.max(np.abs(fast - exact)) < 0.1 * max(gap, float(np.max(np.abs(exact))))
+    res = P.patching_sweep(s, kinds=(RESID,), batch_size=8, precision="bf16")
+    assert res.precision == "bf16" and res.deviation == pytest.approx(np.max(np.abs(fast[:8] - exact[:8])), rel=1e-3)
