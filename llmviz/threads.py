@@ -23,29 +23,48 @@ def _cpu_busy_total() -> tuple[float, float] | None:
     return sum(vals) - idle, sum(vals)
 
 
+def _snapshot() -> tuple[tuple[float, float] | None, float, float]:
+    """(/proc/stat busy and total jiffies, this process's CPU seconds, monotonic seconds) now."""
+    return _cpu_busy_total(), time.process_time(), time.monotonic()
+
+
+def _busy_between(a, b) -> float:
+    """Cores kept busy by other processes between two snapshots (0.0 where it cannot be read)."""
+    (s0, c0, t0), (s1, c1, t1) = a, b
+    if s0 is None or s1 is None or s1[1] <= s0[1] or t1 <= t0:
+        return 0.0
+    cores = os.cpu_count() or 1
+    busy_cores = (s1[0] - s0[0]) / (s1[1] - s0[1]) * cores
+    return max(0.0, busy_cores - (c1 - c0) / (t1 - t0))
+
+
 def busy_elsewhere(window_s: float = 0.2) -> float:
     """Cores kept busy by *other* processes over the next ``window_s`` seconds (this process's own CPU time
     subtracted); 0.0 where it cannot be read."""
-    a, c0 = _cpu_busy_total(), time.process_time()
-    t0 = time.monotonic()
+    a = _snapshot()
     time.sleep(window_s)
-    b, c1 = _cpu_busy_total(), time.process_time()
-    wall = time.monotonic() - t0
-    if a is None or b is None or b[1] <= a[1] or wall <= 0:
-        return 0.0
-    cores = os.cpu_count() or 1
-    busy_cores = (b[0] - a[0]) / (b[1] - a[1]) * cores
-    return max(0.0, busy_cores - (c1 - c0) / wall)
+    return _busy_between(a, _snapshot())
 
 
 _BUSY: list = [0.0, -1e9]  # (cores busy elsewhere, when measured): one measurement serves jobs for BUSY_TTL_S
+_LAST: list = []  # the snapshot the next measurement starts from
 BUSY_TTL_S = 5.0
+WINDOW_S = (0.2, 60.0)  # a window since the last snapshot this long is used as it is: no waiting
 
 
 def _recent_busy() -> float:
+    """Cores busy elsewhere, measured over the time since the previous call when that is 0.2-60 s ago (no
+    waiting), else over a fresh 0.1 s window; one figure serves the calls of the next BUSY_TTL_S seconds."""
     now = time.monotonic()
     if now - _BUSY[1] > BUSY_TTL_S:
-        _BUSY[:] = [busy_elsewhere(0.1), now]
+        cur = _snapshot()
+        if _LAST and WINDOW_S[0] <= cur[2] - _LAST[0][2] <= WINDOW_S[1]:
+            value = _busy_between(_LAST[0], cur)
+        else:
+            time.sleep(0.1)
+            value, cur = _busy_between(cur, end := _snapshot()), end
+        _BUSY[:] = [value, now]
+        _LAST[:] = [cur]
     return _BUSY[0]
 
 

@@ -354,3 +354,26 @@ def test_job_threads_sets_and_restores_in_the_calling_thread_only(monkeypatch):
     with jobs.job_threads() as n:
         assert n == 3 == torch.get_num_threads()
     assert torch.get_num_threads() == before
+
+
+def test_recent_busy_measures_since_the_last_call_without_waiting(monkeypatch):
+    import subprocess
+    import sys
+
+    from llmviz import threads as T
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        T._BUSY[:] = [0.0, -1e9]
+        T._LAST[:] = [T._snapshot()]
+        time.sleep(0.4)  # the child spins through this window
+
+        def no_wait(_s):
+            raise AssertionError("waited although a window since the last call was there")
+
+        monkeypatch.setattr(T.time, "sleep", no_wait)
+        assert T._recent_busy() > 0.5
+    finally:
+        spinner.kill()
+        spinner.wait()
+        T._BUSY[:] = [0.0, -1e9]
