@@ -73,7 +73,9 @@ def choose_threads(cores: int, running: int, busy_other: float) -> int:
     server runs at once, at least 1. More OpenMP threads than free cores make every parallel region wait for
     a descheduled thread (measured in ``bench/under_load.py``: a sweep several times slower), fewer lose nothing."""
     free = max(1.0, cores - busy_other)
-    return max(1, min(cores, int(free / max(1, running) + 0.5)))
+    # two threads unless other processes keep more than three quarters of a core busy: a browser or a light job
+    # beside a server must not halve its speed; two heavy jobs (2 cores busy) leave one
+    return max(1, min(cores, int(free / max(1, running) + 0.75)))
 
 
 def job_threads_setting() -> int | None:

@@ -309,6 +309,8 @@ def test_choose_threads_shares_the_free_cores():
     assert choose_threads(2, running=2, busy_other=0.0) == 1  # two jobs of this server share the cores
     assert choose_threads(16, running=2, busy_other=4.0) == 6
     assert choose_threads(16, running=1, busy_other=0.3) == 16
+    assert choose_threads(2, running=1, busy_other=0.6) == 2  # a browser beside the server: keep both cores
+    assert choose_threads(2, running=1, busy_other=1.0) == 1  # one other heavy job
 
 
 def test_busy_elsewhere_sees_another_process_and_not_this_one():
