@@ -37,7 +37,8 @@ def _ratios(loaded, kind: str, run, work, sizes) -> list[float]:
         return float(est), dt
 
     run(sizes[0])  # warm-up (first calls pay one-off costs)
-    job(sizes[0])  # the server's first job of this kind
+    job(sizes[0])  # the server's first jobs of this kind: the learnt ratio is their median (one job of a
+    job(sizes[0])  # few milliseconds on a tiny model can be off by half on a shared machine)
     out = []
     for size in sizes:
         ests, times = zip(*(job(size) for _ in range(REPEATS)))
@@ -58,7 +59,7 @@ def test_integrated_gradients_estimate(tiny_llama, one_thread):
         attribute(problem, "integrated_gradients", steps=steps, batch_size=8)
 
     _within(_ratios(tiny_llama, "attribution", run, lambda s: E.attribution_work(
-        ["integrated_gradients"], n, {"integrated_gradients": {"steps": s, "batch_size": 8}}), (16, 64)))  # fmt: skip
+        ["integrated_gradients"], n, {"integrated_gradients": {"steps": s, "batch_size": 8}}), (32, 128)))  # fmt: skip
 
 
 def test_ablation_estimate(tiny_llama, one_thread):
