@@ -19,7 +19,7 @@ from llmviz.interventions.sites import RESID
 from llmviz.jobs import JobQueue
 
 TEXT = "the quick brown fox jumps over the lazy dog and the cat sat on the mat near the door"
-REPEATS = 3
+REPEATS = 5
 
 
 def _ratios(loaded, kind: str, run, work, sizes) -> list[float]:
