@@ -58,7 +58,7 @@ from llmviz.interventions.sites import (
 )
 from llmviz.models.hooks import scoped_hooks
 from llmviz.models.loading import CAUSAL_LM, LoadedModel
-from llmviz.precision import BF16, EXACT, arithmetic, bf16_twin, check_mode, max_deviation
+from llmviz.precision import BF16, EXACT, bf16_twin, check_mode, max_deviation
 from llmviz.tokens import display_token
 
 MAX_PATCH_TOKENS = 48  # prompts are cut to this many tokens (special tokens included)
@@ -283,6 +283,13 @@ def _patch_hooks(setup: PatchSetup, chunk: Sequence[Site]):
             return torch.where(mask[:, None, :, None], cv[None], xv).reshape(b, t, width)
         return torch.where(mask[:, :, None], clean[None], x)  # x: [B, T, D]
 
+    return _site_hooks(setup.modules, list(masks), patched)
+
+
+def _site_hooks(mods: Modules, where: Sequence[tuple[str, int]], patched: Callable):
+    """(pre-hooks, post-hooks) applying ``patched(kind, layer, x)`` at each (kind, layer) of ``where``: to a
+    module's input for resid and head sites, to its output for attn and mlp sites."""
+
     def pre(kind, layer):
         def hook(_m, args):
             require_positional_input(kind, args)
@@ -296,9 +303,8 @@ def _patch_hooks(setup: PatchSetup, chunk: Sequence[Site]):
 
         return hook
 
-    mods = setup.modules
-    pres = [(mods.module(k, l), pre(k, l)) for (k, l) in masks if Modules.is_pre(k)]
-    posts = [(mods.module(k, l), post(k, l)) for (k, l) in masks if not Modules.is_pre(k)]
+    pres = [(mods.module(k, l), pre(k, l)) for (k, l) in where if Modules.is_pre(k)]
+    posts = [(mods.module(k, l), post(k, l)) for (k, l) in where if not Modules.is_pre(k)]
     return pres, posts
 
 
@@ -338,9 +344,7 @@ def run_sites(
     out = np.full(len(sites), np.nan)
     logits_out: list = [None] * len(sites)
     suffix = share_prefix and _suffix_state(setup) is not None
-    # one autocast region for the whole sweep; outside inference mode autocast keeps its bf16 copies of the
-    # weights for the region (under inference mode it casts them again on every call: 2 s of a 4 s sweep)
-    with torch.inference_mode() if precision == EXACT else torch.no_grad(), arithmetic(precision):
+    with torch.inference_mode():  # bf16 ran on the model's bf16 copy above: this arithmetic is the model's own
         for idx in _chunks(sites, batch_size, suffix, merge):
             if stop is not None and stop():
                 break
@@ -468,8 +472,9 @@ def _suffix_state(setup: PatchSetup) -> _SuffixState | None:
 
 
 def _run_suffix(setup: PatchSetup, chunk: list[Site]):
-    """One group of the shared suffix (all sites change position ``p`` first, sorted by layer): positions
-    ``p..T-1`` only, attending to the corrupted keys/values before ``p``; each row joins at its layer."""
+    """One pass of the shared suffix (sites sorted by layer; ``p`` the first position any of them changes):
+    positions ``p..T-1`` only, attending to the corrupted keys/values before ``p``; each row joins at its
+    layer (a site at a later position recomputes the positions before it as the corrupted run)."""
     import torch
     from transformers import DynamicCache
 
@@ -528,26 +533,10 @@ def _run_suffix(setup: PatchSetup, chunk: list[Site]):
                 x[start + j, site.index - p] = clean[site.index - p]
         return x
 
-    def pre(kind, layer):
-        def hook(_m, args):
-            require_positional_input(kind, args)
-            return (patch(kind, layer, args[0]), *args[1:])
-
-        return hook
-
-    def post(kind, layer):
-        def hook(_m, _args, output):
-            return replace_first(output, patch(kind, layer, first_tensor(output)))
-
-        return hook
-
     mods = setup.modules
-    pres = [(mods.layers[layer], join(layer)) for layer in joins]
-    posts = []
-    for layer, rows in joins.items():
-        kinds = {site.kind for _row, site in rows}
-        pres += [(mods.module(HEAD, layer), pre(HEAD, layer))] if HEAD in kinds else []
-        posts += [(mods.module(k, layer), post(k, layer)) for k in (ATTN, MLP) if k in kinds]
+    where = sorted({(site.kind, layer) for layer, rows in joins.items() for _row, site in rows if site.kind != RESID})
+    pres, posts = _site_hooks(mods, where, patch)  # resid sites are patched where their row joins
+    pres = [(mods.layers[layer], join(layer)) for layer in joins] + pres
     e = setup.corrupt.embeds[None, p:].to(setup.loaded.model.dtype)
     with scoped_hooks(pre=pres, post=posts):
         out = setup.loaded.model(inputs_embeds=e, use_cache=True, logits_to_keep=1, **{state.cache_kw: cache})
