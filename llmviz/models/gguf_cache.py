@@ -21,7 +21,9 @@ import logging
 import re
 import shutil
 import tempfile
+import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -118,15 +120,44 @@ def _tied_key_mapping(folder: Path) -> dict[str, str]:
     return {f"^{re.escape(copy)}$": src for copy, src in tied.items() if dropped.get(src) == copy}
 
 
+_READER_LOCK = threading.Lock()
+
+
+@contextmanager
+def _one_reader():
+    """transformers parses the GGUF file anew for the config, the weights and the tokenizer (each parse walks
+    every vocabulary string: ~7 s for Gemma 3's 262,144 tokens). Inside this block ``gguf.GGUFReader`` returns
+    one reader per path (read-only memory maps), so a cold load parses each file once. One dequantisation at a
+    time: the name is patched only while the lock is held."""
+    import gguf as gguf_mod
+
+    with _READER_LOCK:
+        original, readers = gguf_mod.GGUFReader, {}
+
+        def reader(path, *args, **kwargs):
+            key = (str(path), args, tuple(sorted(kwargs.items())))
+            if key not in readers:
+                readers[key] = original(path, *args, **kwargs)
+            return readers[key]
+
+        gguf_mod.GGUFReader = reader
+        try:
+            yield
+        finally:
+            gguf_mod.GGUFReader = original
+            readers.clear()
+
+
 def _dequantise(gguf: Path, folder: Path, progress: Progress) -> None:
     from transformers import AutoTokenizer
 
     log.info("dequantizing %s once into %s", gguf.name, folder)
     try:
-        progress("dequantise")
-        model, _ = _from_pretrained(CAUSAL_LM, str(gguf.parent), "cpu", gguf_file=gguf.name)
-        progress("convert_tokenizer")
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        with _one_reader():  # one parse of the file for the config, the weights and the tokenizer
+            progress("dequantise")
+            model, _ = _from_pretrained(CAUSAL_LM, str(gguf.parent), "cpu", gguf_file=gguf.name)
+            progress("convert_tokenizer")
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     except Exception as err:  # noqa: BLE001 - gguf reader raises many types
         log.warning("GGUF %s: %s", gguf.name, err)  # library text may hold server paths: log only
         raise CorruptModelError(f"Cannot read the GGUF file '{gguf.name}' ({type(err).__name__}).") from err

@@ -68,9 +68,21 @@ def test_gguf_cache_reload_matches_and_is_fast(smollm2):
 
 
 def test_gguf_cold_load_from_empty_cache(tmp_path, monkeypatch, smollm2):
-    """An empty cache dir dequantizes, writes the cache, and gives the same logits."""
+    """An empty cache dir dequantizes, writes the cache, and gives the same logits; the GGUF file is parsed once
+    (transformers asks for it three times: config, weights, tokenizer)."""
+    import gguf
+
     monkeypatch.setenv("LLMVIZ_CACHE", str(tmp_path))
+    parsed = []
+
+    class Counting(gguf.GGUFReader):
+        def __init__(self, path, *args, **kwargs):
+            parsed.append(str(path))
+            super().__init__(path, *args, **kwargs)
+
+    monkeypatch.setattr(gguf, "GGUFReader", Counting)
     cold = load_model("smollm2")
+    assert len(parsed) == 1, parsed
     assert (gguf_cache_folder(REGISTRY["smollm2"].locate()) / "model.safetensors").is_file()
     assert str(tmp_path) in str(gguf_cache_folder(REGISTRY["smollm2"].locate()))
     enc = smollm2.tokenizer("Offline models are", return_tensors="pt")
