@@ -16,15 +16,13 @@ has only its linear layers replaced. Whether the kernel works here is :func:`llm
 
 from __future__ import annotations
 
-import copy
-import itertools
 import threading
 import weakref
 
 import torch
 from torch import nn
 
-from llmviz.precision import INT8_K_MULTIPLE, int8_kernel
+from llmviz.precision import INT8_K_MULTIPLE, int8_kernel, linear_twin, linear_weight
 
 QMAX = 127  # symmetric int8: -127..127 (-128 unused, so q and -q are both representable)
 _TWINS: "weakref.WeakKeyDictionary[nn.Module, nn.Module]" = weakref.WeakKeyDictionary()  # shared model -> twin
@@ -74,31 +72,10 @@ class Int8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 per-channel"
 
 
-def _linear_weight(module: nn.Module) -> torch.Tensor | None:
-    """The ``[out, in]`` weight of a linear layer: ``nn.Linear``, or transformers' ``Conv1D`` (GPT-2, stored
-    ``[in, out]``); None for anything else."""
-    if isinstance(module, nn.Linear):
-        return module.weight
-    if type(module).__name__ == "Conv1D" and getattr(module, "weight", None) is not None:
-        return module.weight.T
-    return None
-
-
 def build_int8_twin(model: nn.Module) -> nn.Module:
     """A copy of ``model``'s module tree sharing all its parameters and buffers, with every linear layer
-    replaced by an :class:`Int8Linear` (``model`` is left as it was). Hooks present on ``model`` (another
-    session's scoped hooks) are not carried over."""
-    shared = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
-    twin = copy.deepcopy(model, memo=shared)  # new modules, the same tensors
-    for module in twin.modules():
-        for hooks in (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks):
-            hooks.clear()
-    for parent in list(twin.modules()):
-        for name, child in list(parent.named_children()):
-            weight = _linear_weight(child)
-            if weight is not None:
-                setattr(parent, name, Int8Linear(weight, getattr(child, "bias", None)))
-    return twin.eval()
+    replaced by an :class:`Int8Linear` (``model`` is left as it was; :func:`llmviz.precision.linear_twin`)."""
+    return linear_twin(model, Int8Linear)
 
 
 def int8_twin(model: nn.Module) -> nn.Module:
@@ -117,5 +94,5 @@ def linear_count(model: nn.Module) -> tuple[int, int]:
     modules = list(model.modules())
     return (
         sum(isinstance(m, Int8Linear) for m in modules),
-        sum(_linear_weight(m) is not None for m in modules),
+        sum(linear_weight(m) is not None for m in modules),
     )
