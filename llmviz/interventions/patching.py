@@ -85,7 +85,7 @@ class PatchSetup:
     m_corrupt: float
     clean_acts: dict[str, list] = field(default_factory=dict)
     suffix: Any = field(default=None, repr=False)  # _SuffixState once a causal sweep needed it (lazy)
-    fast: Any = field(default=None, repr=False)  # this setup on the bfloat16 copy, once a bf16 sweep ran (lazy)
+    fast: Any = field(default=None, repr=False)  # this setup on the bf16 twin, once a bf16 sweep ran (lazy)
 
     @property
     def tokens_clean(self) -> list[str]:
@@ -148,7 +148,7 @@ def _forward_fn(loaded: LoadedModel, kind: str, problem: Problem, correct_id, wr
 
     def run(e):  # [B, T, D] -> ([B], [B, V])
         mask = attn.expand(e.shape[0], -1)
-        e = e.to(model.dtype)  # float32 embeddings into the bfloat16 copy (fast sweeps)
+        e = e.to(model.dtype)  # the model's dtype (the bf16 twin keeps float32 activations)
         if loaded.facts.kind == CAUSAL_LM:
             logits = model(inputs_embeds=e, attention_mask=mask, use_cache=False, logits_to_keep=1).logits[:, -1]
         else:
@@ -331,20 +331,20 @@ def run_sites(
     """Raw metric ``[len(sites)]`` of the corrupted run with each site patched (NaN where stopped);
     optionally each row's logits. ``progress(done, total, values)`` after each batch, ``values`` the raw metric
     so far (NaN where not yet run; the same array, filled in place). ``precision="bf16"``: on the model's
-    bfloat16 copy (weights and activations bf16, softmax and norms as the model computes them in bf16).
+    bf16 twin (:func:`llmviz.precision.bf16_twin`: linear layers multiply in bfloat16, the rest is float32).
     ``share_prefix``: run only what a site can
     change (the shared prefix and, for causal LMs, the shared suffix; see the module doc); ``False`` is the
     plain full-batch reference. ``precision``: a mode of :mod:`llmviz.precision` (exact float32 by default)."""
     import torch
 
     merge = precision == BF16
-    if merge:  # the same sweep on a bfloat16 copy of the model (no per-call casts), twice the rows per pass
+    if merge:  # the same sweep on the model's bf16 twin (weights cast once), twice the rows per pass
         check_mode(precision)
         setup, precision, batch_size = _bf16_setup(setup), EXACT, 2 * max(1, batch_size)
     out = np.full(len(sites), np.nan)
     logits_out: list = [None] * len(sites)
     suffix = share_prefix and _suffix_state(setup) is not None
-    with torch.inference_mode():  # bf16 ran on the model's bf16 copy above: this arithmetic is the model's own
+    with torch.inference_mode():  # bf16: the twin above multiplies in bfloat16 by itself
         for idx in _chunks(sites, batch_size, suffix, merge):
             if stop is not None and stop():
                 break
@@ -360,7 +360,7 @@ def run_sites(
 
 
 def _bf16_setup(setup: PatchSetup) -> PatchSetup:
-    """``setup`` prepared again on the model's bfloat16 copy (:func:`llmviz.precision.bf16_twin`): the same
+    """``setup`` prepared again on the model's bf16 twin (:func:`llmviz.precision.bf16_twin`): the same
     prompts and answer tokens; kept on the setup."""
     from dataclasses import replace
 
@@ -381,7 +381,7 @@ def _bf16_setup(setup: PatchSetup) -> PatchSetup:
 
 def _chunks(sites: Sequence[Site], batch_size: int, suffix: bool, merge: bool = False) -> list[list[int]]:
     """Indices of ``sites`` per forward pass: in order (``batch_size`` each); with the shared suffix, grouped by
-    the first position a site changes and sorted by layer within a group. ``merge`` (the bf16 copy, whose
+    the first position a site changes and sorted by layer within a group. ``merge`` (the bf16 twin, whose
     matrix products need many rows to be fast): consecutive positions share a pass of ``batch_size`` rows, which
     then runs from the smallest of them (the others' earlier positions are recomputed as the corrupted run)."""
     size = max(1, batch_size)
@@ -662,7 +662,7 @@ def patching_sweep(
     precision: str = EXACT,
 ) -> PatchResult:
     """Patch every site of ``kinds`` in turn (batched), plus the full-residual checks and a null row.
-    ``precision="bf16"``: the sweep on the model's bfloat16 copy; its first batch also runs in float32 and the
+    ``precision="bf16"``: the sweep on the model's bf16 twin; its first batch also runs in float32 and the
     largest difference of the raw metric is kept as ``deviation``. The checks and the null row stay exact."""
     L, T, H = len(setup.modules.layers), setup.n_tokens, setup.modules.n_heads
     sites = sweep_sites(L, T, H, kinds)
