@@ -51,7 +51,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 test: install $(RAY_STAMP) chromium postgres lint docs
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadgroup  # two workers: the browser tests on one (tests/conftest.py)
 
 # Captum and nnsight for bench/anchors.py (the tools llmviz is compared with); only `make bench` needs them.
 $(BENCH_STAMP): requirements-bench.txt $(STAMP)

@@ -12,6 +12,10 @@ if "LLMVIZ_HOME" not in os.environ:  # the run store of tests lives in a tempora
 
     os.environ["LLMVIZ_HOME"] = tempfile.mkdtemp(prefix="llmviz-test-home-")
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test`: two workers share two cores, one thread each
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # (two OpenMP threads on a busy core can be ~10x slower)
+    os.environ.setdefault("LLMVIZ_THREADS", "1")  # the servers and CLI processes the tests start, too
+
 import pytest  # noqa: E402
 
 from llmviz.models.loading import load_model  # noqa: E402
@@ -131,3 +135,12 @@ def fresh_support():
     yield
     precision.int8_facts.cache_clear()
     precision.int8_support.cache_clear()
+
+
+def pytest_collection_modifyitems(config, items):
+    """``make test`` runs two pytest-xdist workers with ``--dist loadgroup``: the browser tests (one Streamlit
+    server and one Chromium, waiting on each other most of the time: about one core busy) stay together on one
+    worker, every other file is a group of its own (its module fixtures built once) for the other worker."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group("browser" if path.startswith("tests/browser/") else path))
