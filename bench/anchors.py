@@ -19,8 +19,9 @@ to agree before a ratio is reported (``*_agree`` keys; a ratio whose answers dif
   position, the documented way; ``lm_head`` output read at the last position). ``patch_speedup_vs_nnsight`` =
   nnsight time / llmviz time; ``patch_max_abs_diff`` = max |Δ normalised metric|.
 - fast mode (``llmviz.precision``): the same llmviz sweep on the model's bf16 twin (linear layers in bfloat16),
-  interleaved with the exact sweep in a pair of its own: ``sweep_fast_ratio_vs_exact`` = exact time / bf16 time and ``sweep_fast_max_abs_diff`` (normalised); null with ``fast_mode_note`` where
-  the CPU has no bf16 units. Generation's fast mode (int8 weights) is described at :func:`generation`.
+  interleaved with the exact sweep in a pair of its own: ``sweep_fast_ratio_vs_exact`` = exact time / bf16 time,
+  ``sweep_fast_s`` and ``sweep_fast_max_abs_diff`` (normalised); null with ``fast_mode_note`` where the CPU has
+  no bf16 units. Generation's fast mode (int8 weights) is described at :func:`generation`.
 - ``mlm_batched_speedup``: bench/bias.py's batched CrowS-Pairs PLL vs the metric.py loop (tiny BERT MLM).
 - ``estimate_median_ratio``: median over the timed llmviz runs above of llmviz.estimate's estimate / the time
   taken, as the server computes it: calibrated, first cold (no job of that kind completed yet: IG at 64
