@@ -24,11 +24,11 @@ def test_system_prompt_is_cut_with_notice(tiny_llama):
 def test_candidates_bounded_in_count_and_length():
     from llmviz.generation.fill_mask import parse_candidates
 
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU seconds: a busy shared machine cannot stretch them
     with pytest.raises(InputError) as err:
         parse_candidates(" ".join(["word"] * 5000))  # 5,000 words without commas: one huge "candidate"
     assert str(limits.MAX_CANDIDATE_CHARS) in str(err.value)
-    assert time.perf_counter() - t0 < 0.5
+    assert time.process_time() - t0 < 0.5
     with pytest.raises(InputError):
         parse_candidates(", ".join(f"w{i}" for i in range(limits.MAX_CANDIDATES + 1)))
     with pytest.raises(InputError):
