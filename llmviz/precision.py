@@ -213,7 +213,8 @@ def linear_weight(module):
 def linear_twin(model, make):
     """A copy of ``model``'s module tree sharing all its parameters and buffers, with every linear layer replaced
     by ``make(weight [out, in], bias)`` (``model`` is left as it was). Hooks present on ``model`` (another
-    session's scoped hooks) are not carried over."""
+    session's scoped hooks) are not carried over; transformers' own output-capturing hooks are installed afresh
+    on the twin's first call."""
     import copy
     import itertools
 
@@ -222,6 +223,9 @@ def linear_twin(model, make):
     for module in twin.modules():
         for hooks in (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks):
             hooks.clear()
+        # transformers records hidden states and attentions by hooks it installs on first use, marked by this
+        # flag: cleared with the hooks above, so it installs them again on the twin
+        module.__dict__.pop("_output_capturing_hooks_installed", None)
     for parent in list(twin.modules()):
         for name, child in list(parent.named_children()):
             weight = linear_weight(child)
@@ -269,3 +273,13 @@ def bf16_twin(model):
                 twin = linear_twin(model, _bf16_linear_class())
             _TWINS[model] = twin
     return twin
+
+
+def on_precision(loaded, mode: str = EXACT):
+    """The loaded model a batched run in ``mode`` uses: ``loaded`` itself for exact; for bf16 the same
+    ``LoadedModel`` (tokenizer, facts, device) on the model's :func:`bf16_twin`. An InputError where the mode is
+    unknown or off on this CPU (:func:`check_mode`)."""
+    from dataclasses import replace
+
+    check_mode(mode)
+    return loaded if mode == EXACT else replace(loaded, model=bf16_twin(loaded.model))

@@ -11,12 +11,16 @@ Causal LM — total log-likelihood of each sentence (prefix token + sentence tok
 lm-eval-harness ``crows_pairs`` task scores it, batched with padding.
 
 A pair is counted as stereotype-consistent when ``score_more > score_less`` (ties count 0), as metric.py.
+
+``precision="bf16"`` (:mod:`llmviz.precision`) scores on the model's bf16 twin (linear layers in bfloat16);
+the first pair is then scored again in float32 and the largest change of its two scores is kept
+(``PairScores.deviation``, in nats), so a reader sees how far the fast mode moved this run.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -28,6 +32,7 @@ from llmviz.bias.pairs_data import COLUMNS
 from llmviz.errors import InputError
 from llmviz.limits import MAX_CSV_ROWS
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
+from llmviz.precision import EXACT, max_deviation, on_precision
 from llmviz.tokens import display_token
 
 PAIRS_PER_CHUNK = 32  # pairs scored per group of forward passes (bounds memory on large files)
@@ -49,6 +54,8 @@ class PairScores:
     method: str  # "mlm_pll" | "causal_loglik"
     n_tokens: np.ndarray
     facts: dict[str, Any] = field(default_factory=dict)
+    precision: str = EXACT  # the arithmetic that ran (llmviz.precision.MODES)
+    deviation: float | None = None  # bf16: max |Δ score| of the first pair against float32 (nats)
 
     @property
     def diff(self) -> np.ndarray:
@@ -147,26 +154,44 @@ def _pairs(frame: pd.DataFrame) -> list[tuple[str, str]]:
     return list(zip(frame["sent_more"].astype(str), frame["sent_less"].astype(str)))
 
 
+def _scorer(loaded: LoadedModel):
+    kind = loaded.facts.kind
+    if kind == MASKED_LM:
+        return _score_mlm, "mlm_pll"
+    if kind == CAUSAL_LM:
+        return _score_causal, "causal_loglik"
+    scoring.mask_id(loaded)  # raises the explanatory error for encoders
+    raise AssertionError("unreachable")
+
+
+def first_pair_deviation(
+    loaded: LoadedModel, pair: tuple[str, str], fast: tuple[float, float], batch_size: int = scoring.DEFAULT_BATCH
+) -> float:
+    """max |fast − float32| over the two scores of ``pair`` (``fast``: its scores from a fast run), the pair
+    scored again alone in float32 on ``loaded`` (nats)."""
+    score, _ = _scorer(loaded)
+    more, less, n_tok = np.zeros(1), np.zeros(1), np.zeros(1, dtype=int)
+    score(loaded, [pair], batch_size, more, less, n_tok, lambda n: None)
+    return max_deviation(fast, [more[0], less[0]])
+
+
 def score_pairs(
     loaded: LoadedModel,
     frame: pd.DataFrame,
     batch_size: int = scoring.DEFAULT_BATCH,
     progress: Callable[[int], None] | None = None,
     partial: Callable[[int, int, PairScores], None] | None = None,
+    precision: str = EXACT,
 ) -> PairScores:
     """Score every pair of ``frame`` (validated CrowS-Pairs columns). ``progress(n)`` gets pairs done;
-    ``partial(done, total, scores)`` after each chunk, ``scores`` the pairs done so far (the first ``done``)."""
+    ``partial(done, total, scores)`` after each chunk, ``scores`` the pairs done so far (the first ``done``).
+    ``precision``: a mode of :mod:`llmviz.precision` (exact float32 by default; see the module doc)."""
     pairs = _pairs(frame)
+    score, method = _scorer(loaded)
+    run_on = on_precision(loaded, precision)
     kind = loaded.facts.kind
-    if kind == MASKED_LM:
-        score, method = _score_mlm, "mlm_pll"
-    elif kind == CAUSAL_LM:
-        score, method = _score_causal, "causal_loglik"
-    else:
-        scoring.mask_id(loaded)  # raises the explanatory error for encoders
-        raise AssertionError("unreachable")
     frame = frame.reset_index(drop=True)
-    facts = {"model_id": loaded.facts.model_id, "kind": kind, "batch_size": batch_size}
+    facts = {"model_id": loaded.facts.model_id, "kind": kind, "batch_size": batch_size, "precision": precision}
     more, less, n_tok = np.zeros(len(pairs)), np.zeros(len(pairs)), np.zeros(len(pairs), dtype=int)
     done = [0]
 
@@ -176,14 +201,15 @@ def score_pairs(
             progress(n)
         if partial:  # pages grow the table and its running estimate as the pairs come
             k = done[0]
-            partial(
-                k,
-                len(pairs),
-                PairScores(frame.head(k), more[:k].copy(), less[:k].copy(), method, n_tok[:k].copy(), facts),
-            )
+            head = PairScores(frame.head(k), more[:k].copy(), less[:k].copy(), method, n_tok[:k].copy(), facts)
+            partial(k, len(pairs), replace(head, precision=precision))
 
-    score(loaded, pairs, batch_size, more, less, n_tok, tick)
-    return PairScores(frame, more, less, method, n_tok, facts)
+    score(run_on, pairs, batch_size, more, less, n_tok, tick)
+    deviation = None
+    if precision != EXACT:
+        deviation = first_pair_deviation(loaded, pairs[0], (more[0], less[0]), batch_size)
+        facts = {**facts, "deviation": deviation}
+    return PairScores(frame, more, less, method, n_tok, facts, precision, deviation)
 
 
 def call_shapes(

@@ -9,6 +9,11 @@ Each item (a word or a whole sentence) is encoded as it stands, pooled per layer
 :mod:`llmviz.bias.weat` are computed with X = targ1, Y = targ2, A = attr1, B = attr2: effect size with ddof = 1
 and a one-sided permutation p-value (exact over all partitions when there are at most ``weat.EXACT_LIMIT``).
 Sets may hold up to MAX_ITEMS_PER_SET items; they are embedded ``weat.EMBED_BATCH`` at a time with progress.
+
+``precision="bf16"`` (:mod:`llmviz.precision`) embeds on the model's bf16 twin; the test's first item is then
+embedded again in float32 and the entry keeps ``deviation``: 1 − cosine between the two embeddings of that
+item, the largest over the layers reported (0 = the same direction; the WEAT statistics are built from
+cosines).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 from llmviz.bias import weat as W
 from llmviz.errors import InputError
 from llmviz.models.loading import LoadedModel
+from llmviz.precision import EXACT, on_precision
 from llmviz.safe_io import load_json, read_bytes, reading
 
 MAX_ITEMS_PER_SET = W.MAX_WORDS_PER_SET  # 2,000 items per set; the largest SEAT sentence set holds ~350
@@ -114,9 +120,20 @@ def run_test(
     n_samples: int = W.N_SAMPLES,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    precision: str = EXACT,
 ) -> dict[str, Any]:
-    """One report entry: {"file", "targ1", "targ2", "attr1", "attr2", "n", "layers": [{layer, d, p, exact}]}."""
-    return run_test_full(loaded, test, pooling, layers, n_samples, seed, progress)[0]
+    """One report entry: {"file", "targ1", "targ2", "attr1", "attr2", "n", "layers": [{layer, d, p, exact}]}
+    (and "precision", "deviation" for a fast mode)."""
+    return run_test_full(loaded, test, pooling, layers, n_samples, seed, progress, precision)[0]
+
+
+def first_item_deviation(loaded: LoadedModel, text: str, fast: np.ndarray, pooling: str = "mean") -> float:
+    """Largest 1 − cosine over layers between ``fast`` ([layers, hidden]: ``text``'s embeddings from a fast
+    run) and ``text`` embedded again in float32 on ``loaded`` (the same layers: the last ``len(fast)``)."""
+    exact = W.embed_texts(loaded, [text], POOLINGS[pooling])[-len(fast) :, 0]
+    num = (fast * exact).sum(-1)
+    den = np.linalg.norm(fast, axis=-1) * np.linalg.norm(exact, axis=-1)
+    return float(np.max(1.0 - num / np.where(den > 0, den, 1.0)))
 
 
 def run_test_full(
@@ -127,14 +144,16 @@ def run_test_full(
     n_samples: int = W.N_SAMPLES,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    precision: str = EXACT,
 ):
-    """(report entry, (X items, Y items, s_x, s_y) at the last layer) — s(w, A, B) per target item."""
+    """(report entry, (X items, Y items, s_x, s_y) at the last layer) — s(w, A, B) per target item.
+    ``precision``: a mode of :mod:`llmviz.precision` (see the module doc)."""
     if pooling not in POOLINGS:
         raise InputError(f"Unknown pooling '{pooling}'; use {' or '.join(POOLINGS)}.")
     if layers not in LAYER_CHOICES:
         raise InputError(f"--layers must be {' or '.join(LAYER_CHOICES)}.")
     texts = [x for k in SET_KEYS for x in test.items(k)]
-    emb = W.embed_texts(loaded, texts, POOLINGS[pooling], progress=progress)  # [L+1, n, d]
+    emb = W.embed_texts(on_precision(loaded, precision), texts, POOLINGS[pooling], progress=progress)  # [L+1, n, d]
     if layers == "last":
         emb = emb[-1:]
     EX, EY, EA, EB = np.split(emb, np.cumsum(test.sizes[:3]), axis=1)
@@ -149,6 +168,8 @@ def run_test_full(
             for i in range(len(d))
         ],
     }
+    if precision != EXACT:
+        entry.update(precision=precision, deviation=first_item_deviation(loaded, texts[0], emb[:, 0], pooling))
     return entry, (test.items("targ1"), test.items("targ2"), sx[-1], sy[-1])
 
 
@@ -166,9 +187,10 @@ def run_suite(
     n_samples: int = W.N_SAMPLES,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    precision: str = EXACT,
 ) -> list[dict[str, Any]]:
     """run_test over a list of tests, in order (tests are independent, so the list can be sharded)."""
-    return [run_test(loaded, t, pooling, layers, n_samples, seed, progress) for t in tests]
+    return [run_test(loaded, t, pooling, layers, n_samples, seed, progress, precision) for t in tests]
 
 
 def stars(p: float) -> str:

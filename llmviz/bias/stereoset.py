@@ -36,6 +36,7 @@ from llmviz.bias import scoring
 from llmviz.bias.stats import N_BOOT, SEED
 from llmviz.errors import InputError, UnsupportedModelError
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
+from llmviz.precision import EXACT, max_deviation, on_precision
 from llmviz.report import sha256_bytes
 from llmviz.safe_io import load_json, read_bytes, reading
 
@@ -298,13 +299,16 @@ def score_items(
     batch_size: int = scoring.DEFAULT_BATCH,
     progress: Callable[[int], None] | None = None,
     partial: Callable[[int, int, list[float]], None] | None = None,
+    precision: str = EXACT,
 ) -> list[float]:
     """One StereoSet score per item, in order (a pure function of the items, so work can be sharded).
 
     ``progress(n)`` is called with the number of items finished after each chunk; ``partial(done, total,
-    scores)`` with the scores of the first ``done`` items.
+    scores)`` with the scores of the first ``done`` items. ``precision``: a mode of :mod:`llmviz.precision`
+    (bf16: on the model's bf16 twin; :func:`first_items_deviation` measures how far it moved).
     """
     kind = _need_lm(loaded)
+    loaded = on_precision(loaded, precision)
     out: list[float] = []
     for start in range(0, len(items), ITEMS_PER_CHUNK):
         chunk = items[start : start + ITEMS_PER_CHUNK]
@@ -357,14 +361,28 @@ def score_dataset(
     batch_size: int = scoring.DEFAULT_BATCH,
     progress: Callable[[int], None] | None = None,
     partial: Callable[[int, int, dict[str, float]], None] | None = None,
+    precision: str = EXACT,
 ) -> dict[str, float]:
     """{sentence id: score} for every sentence of ``data``; ``partial(done, total, scores)`` after each chunk,
     ``scores`` {sentence id: score} of the sentences done so far."""
     pairs = data.sentence_items()
     ids = [sid for sid, _ in pairs]
     tell = (lambda done, total, out: partial(done, total, dict(zip(ids, out)))) if partial else None
-    scores = score_items(loaded, [it for _, it in pairs], batch_size, progress, tell)
+    scores = score_items(loaded, [it for _, it in pairs], batch_size, progress, tell, precision)
     return {sid: s for sid, s in zip(ids, scores)}
+
+
+FIRST_ITEMS = 3  # the first example's three sentences: what a fast run is checked against float32 on
+
+
+def first_items_deviation(
+    loaded: LoadedModel, data: StereoSetData, scores: dict[str, float], batch_size: int = scoring.DEFAULT_BATCH
+) -> float:
+    """max |fast − float32| of the sentence score over the first :data:`FIRST_ITEMS` sentences of ``data``
+    (``scores``: a fast run's), those sentences scored again in float32 on ``loaded``."""
+    first = data.sentence_items()[:FIRST_ITEMS]
+    exact = score_items(loaded, [it for _, it in first], batch_size)
+    return max_deviation([scores[sid] for sid, _ in first], exact)
 
 
 def predictions_doc(data: StereoSetData, scores: dict[str, float]) -> dict[str, list[dict]]:
@@ -552,6 +570,8 @@ class StereoSetRun:
     results: dict[str, Any]
     cis: dict[str, Any]
     facts: dict[str, Any] = field(default_factory=dict)
+    precision: str = EXACT  # the arithmetic that ran (llmviz.precision.MODES)
+    deviation: float | None = None  # bf16: max |Δ sentence score| on the first example against float32
 
 
 def run_stereoset(
@@ -562,11 +582,24 @@ def run_stereoset(
     seed: int = SEED,
     progress: Callable[[int], None] | None = None,
     partial: Callable[[int, int, dict[str, float]], None] | None = None,
+    precision: str = EXACT,
 ) -> StereoSetRun:
     """Score ``data`` and evaluate it with bootstrap CIs; ``partial(done, total, scores)``: the sentence scores
-    so far, after each chunk (:func:`partial_run` evaluates them)."""
-    scores = score_dataset(loaded, data, batch_size, progress, partial)
-    return _run(data, scores, method_name(loaded), loaded.facts, n_boot, seed)
+    so far, after each chunk (:func:`partial_run` evaluates them). ``precision="bf16"``: on the model's bf16
+    twin, with the deviation of the first example's sentences from float32 (:func:`first_items_deviation`)."""
+    scores = score_dataset(loaded, data, batch_size, progress, partial, precision)
+    run = _run(data, scores, method_name(loaded), loaded.facts, n_boot, seed)
+    return with_precision(run, loaded, precision, batch_size)
+
+
+def with_precision(run: StereoSetRun, loaded: LoadedModel, precision: str, batch_size: int) -> StereoSetRun:
+    """``run`` marked with the mode that scored it and, for a fast mode, its measured deviation."""
+    if precision == EXACT:
+        return run
+    deviation = first_items_deviation(loaded, run.data, run.scores, batch_size)
+    run.precision, run.deviation = precision, deviation
+    run.facts.update(precision=precision, deviation=deviation)
+    return run
 
 
 def _run(data: StereoSetData, scores: dict[str, float], method: str, facts, n_boot: int, seed: int) -> StereoSetRun:

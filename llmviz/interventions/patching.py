@@ -58,7 +58,7 @@ from llmviz.interventions.sites import (
 )
 from llmviz.models.hooks import scoped_hooks
 from llmviz.models.loading import CAUSAL_LM, LoadedModel
-from llmviz.precision import BF16, EXACT, bf16_twin, check_mode, max_deviation
+from llmviz.precision import BF16, EXACT, check_mode, max_deviation, on_precision
 from llmviz.tokens import display_token
 
 MAX_PATCH_TOKENS = 48  # prompts are cut to this many tokens (special tokens included)
@@ -362,10 +362,8 @@ def run_sites(
 def _bf16_setup(setup: PatchSetup) -> PatchSetup:
     """``setup`` prepared again on the model's bf16 twin (:func:`llmviz.precision.bf16_twin`): the same
     prompts and answer tokens; kept on the setup."""
-    from dataclasses import replace
-
     if setup.fast is None:
-        twin = replace(setup.loaded, model=bf16_twin(setup.loaded.model))
+        twin = on_precision(setup.loaded, BF16)
         setup.fast = prepare(
             twin,
             setup.clean.text,
