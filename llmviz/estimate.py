@@ -35,8 +35,18 @@ KEEP_OBSERVED = 5  # completed jobs remembered per (model, kind)
 CAL_SHAPES = ((1, 8), (4, 32))  # (batch, tokens) of the two timed forwards
 # Prior ratio taken/predicted per kind before any job of that kind completed (measured on tiny and
 # bundled models: per-step sampling and records in generation, hooks in ablation and patching; attribution:
-# smollm2 IG at 64 steps took 0.71x the calibrated prediction in bench/anchors.py, load 0.6-2).
-KIND_PRIOR = {"generate": 1.6, "generate_fast": 0.7, "ablation": 1.2, "patching": 1.1, "attribution": 0.8}
+# smollm2 IG at 64 steps took 0.71x the calibrated prediction in bench/anchors.py, load 0.6-2; the bias
+# scorers' bf16 twin took 0.61-0.67x of their float32 time on smollm2 and minilm, load 1-2).
+KIND_PRIOR = {
+    "generate": 1.6,
+    "generate_fast": 0.7,
+    "ablation": 1.2,
+    "patching": 1.1,
+    "attribution": 0.8,
+    "pairs_bf16": 0.65,
+    "stereoset_bf16": 0.65,
+    "seat_bf16": 0.65,
+}
 
 
 @dataclass(frozen=True)

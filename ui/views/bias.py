@@ -31,6 +31,7 @@ from llmviz.bias.stats import ci_width_warning
 from llmviz.errors import InputError, LlmvizError
 from llmviz.limits import MAX_PATH_CHARS, MAX_UPLOAD_MB
 from llmviz.models.loading import CAUSAL_LM, ENCODER, MASKED_LM, LoadedModel
+from llmviz.precision import EXACT
 from llmviz.report import export_name, frame_csv, sha256_bytes
 from llmviz.runs import record as run_record
 from llmviz.runs import store as run_store
@@ -43,6 +44,7 @@ from ui.links import presenter_mode
 from ui.text import show_error, show_notice, t_text
 from ui.views.bias_parts import live as live_view
 from ui.views.bias_parts import mechanism as mechanism_view
+from ui.views.bias_parts import precision as precision_view
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -236,14 +238,17 @@ def _pair_source() -> PairSet | None:
     return load_pairs(path)
 
 
-def _score_pairs(loaded: LoadedModel, frame: pd.DataFrame, progress: Callable | None = None) -> Recorded:
+def _score_pairs(
+    loaded: LoadedModel, frame: pd.DataFrame, mode: str = EXACT, progress: Callable | None = None
+) -> Recorded:
     """``progress(done, total, scores so far)`` after each chunk of pairs: the table grows as they come."""
-    return Recorded(pair_scoring.score_pairs(loaded, frame, partial=progress))
+    return Recorded(pair_scoring.score_pairs(loaded, frame, partial=progress, precision=mode))
 
 
 def _record_pairs(loaded: LoadedModel, data: PairSet, out: Recorded) -> None:
     res = out.value
-    out.keep(run_record.record_crows(loaded, res.records(), res.summary(), data.sha256, data.source, {"page": "bias"}))
+    params = {"page": "bias", "precision": res.precision, "deviation": res.deviation}
+    out.keep(run_record.record_crows(loaded, res.records(), res.summary(), data.sha256, data.source, params))
 
 
 def section_pairs(loaded: LoadedModel) -> None:
@@ -264,15 +269,17 @@ def section_pairs(loaded: LoadedModel) -> None:
         st.warning(t("bias.pairs_cut", n=pair_scoring.MAX_PAIRS_UI, total=len(frame)))
         frame = frame.head(pair_scoring.MAX_PAIRS_UI)
     st.caption(t("bias.pairs_loaded", n=len(frame), types=frame["bias_type"].nunique()))
+    mode = precision_view.choice("bias_pairs_precision", "scores")
     out = run_on_click(
         "bias_pairs_run",
         t("bias.run_pairs"),
         _score_pairs,
         loaded,
         frame,
-        inputs=[loaded.spec, data.sha256, len(frame)],
+        mode,
+        inputs=[loaded.spec, data.sha256, len(frame), mode],
         kind="pairs",
-        estimate_s=live_view.pairs_estimate(loaded, frame, data.sha256),
+        estimate_s=live_view.pairs_estimate(loaded, frame, data.sha256, mode),
         progress="progress",
         progress_text=t("bias.scoring"),
         live=live_view.pairs,
@@ -286,6 +293,7 @@ def section_pairs(loaded: LoadedModel) -> None:
         show_notice(out.warning)
     res = out.value
     summary = res.summary()
+    precision_view.ran("pairs", res.precision, res.deviation)
     live_view.pairs_metrics(summary)
     warn = ci_width_warning(summary["n"])
     if warn:
@@ -307,7 +315,14 @@ def section_pairs(loaded: LoadedModel) -> None:
         fig,
         table,
         name,
-        {"model": loaded.spec, "data": data.source, "sha256": data.sha256, "summary": summary},
+        {
+            "model": loaded.spec,
+            "data": data.source,
+            "sha256": data.sha256,
+            "summary": summary,
+            "precision": res.precision,
+            "deviation": res.deviation,
+        },
     )
     pair_drill_down(loaded, table, data_name)
 
@@ -633,9 +648,11 @@ def _stereoset_source() -> stereoset.StereoSetData | None:
     return stereoset.parse_stereoset(up.getvalue(), up.name) if up is not None else None
 
 
-def _score_stereoset(loaded: LoadedModel, data: stereoset.StereoSetData, progress: Callable | None = None) -> Recorded:
+def _score_stereoset(
+    loaded: LoadedModel, data: stereoset.StereoSetData, mode: str = EXACT, progress: Callable | None = None
+) -> Recorded:
     """``progress(done, total, sentence scores so far)`` after each chunk: the results grow as they come."""
-    return Recorded(stereoset.run_stereoset(loaded, data, partial=progress))
+    return Recorded(stereoset.run_stereoset(loaded, data, partial=progress, precision=mode))
 
 
 def section_stereoset(loaded: LoadedModel) -> None:
@@ -657,21 +674,27 @@ def section_stereoset(loaded: LoadedModel) -> None:
         data = data.head(stereoset.MAX_EXAMPLES_UI)
     st.caption(t("benchmarks.ss_loaded", intra=len(data.intrasentence), inter=len(data.intersentence)))
     st.caption(t("benchmarks.ss_method_causal") if loaded.facts.kind == CAUSAL_LM else t("benchmarks.ss_method_mlm"))
+    mode = precision_view.choice("bias_ss_precision", "scores")
     out = run_on_click(
         "bias_ss_run",
         t("benchmarks.ss_run"),
         _score_stereoset,
         loaded,
         data,
-        inputs=[loaded.spec, data.sha256, len(data.intrasentence), len(data.intersentence)],
+        mode,
+        inputs=[loaded.spec, data.sha256, len(data.intrasentence), len(data.intersentence), mode],
         kind="stereoset",
-        estimate_s=live_view.stereoset_estimate(loaded, data),
+        estimate_s=live_view.stereoset_estimate(loaded, data, mode),
         progress="progress",
         progress_text=t("benchmarks.scoring"),
         live=live_view.stereoset_live(loaded, data),
         hint="",
         on_result=lambda r: r.keep(
-            run_record.record_stereoset(loaded, r.value, {"source": data.source, "page": "bias"})
+            run_record.record_stereoset(
+                loaded,
+                r.value,
+                {"source": data.source, "page": "bias", "precision": mode, "deviation": r.value.deviation},
+            )
         ),
     )
     if out is None:
@@ -682,6 +705,7 @@ def section_stereoset(loaded: LoadedModel) -> None:
         show_notice(out.warning)
     if rid is not None:
         st.caption(t("benchmarks.recorded", id=rid))
+    precision_view.ran("ss", run.precision, run.deviation, n=min(stereoset.FIRST_ITEMS, len(run.scores)))
     live_view.stereoset_metrics(run)
     rows = stereoset.result_rows(run.results, run.cis)
     metric = st.radio(
@@ -749,12 +773,22 @@ def section_stereoset(loaded: LoadedModel) -> None:
 
 
 # ---------------------------------------------------------------- SEAT files (inside the WEAT section)
-def _run_seat_files(loaded: LoadedModel, tests: list, pooling: str, layers: str, tick: Callable[[int], None]):
+def _run_seat_files(
+    loaded: LoadedModel, tests: list, pooling: str, layers: str, mode: str, tick: Callable[[int], None]
+):
     tick(0)
-    return Recorded([seat_files.run_test_full(loaded, x, pooling, layers, progress=tick) for x in tests])
+    return Recorded(
+        [seat_files.run_test_full(loaded, x, pooling, layers, progress=tick, precision=mode) for x in tests]
+    )
 
 
-def _record_seat_files(loaded: LoadedModel, tests: list, pooling: str, layers: str, out: Recorded) -> None:
+def _seat_deviation(entries: list[dict]) -> float | None:
+    """The fast mode's largest 1 − cosine over the tests' first items (None for an exact run)."""
+    devs = [e["deviation"] for e in entries if e.get("deviation") is not None]
+    return max(devs) if devs else None
+
+
+def _record_seat_files(loaded: LoadedModel, tests: list, pooling: str, layers: str, mode: str, out: Recorded) -> None:
     digest = sha256_bytes(json.dumps([[x.name, x.sets] for x in tests], sort_keys=True).encode())
     out.keep(
         run_record.record_seat_tests(
@@ -763,7 +797,13 @@ def _record_seat_files(loaded: LoadedModel, tests: list, pooling: str, layers: s
             [f[1] for f in out.value],
             digest,
             ", ".join(x.name for x in tests),
-            {"pooling": pooling, "layers": layers, "page": "bias"},
+            {
+                "pooling": pooling,
+                "layers": layers,
+                "page": "bias",
+                "precision": mode,
+                "deviation": _seat_deviation([f[0] for f in out.value]),
+            },
         )
     )
 
@@ -791,6 +831,7 @@ def seat_files_block(loaded: LoadedModel) -> None:
             return
         total = sum(sum(x.sizes) for x in tests)
         st.caption(t("benchmarks.seat_loaded", k=len(tests), n=total))
+        mode = precision_view.choice("bias_seat_precision", "seat")
         button, bar = st.container(), st.empty()
         with button:
             out = run_on_click(
@@ -801,13 +842,14 @@ def seat_files_block(loaded: LoadedModel) -> None:
                 tests,
                 pooling,
                 layers,
-                inputs=[loaded.spec, [(x.name, list(x.sizes)) for x in tests], pooling, layers],
+                mode,
+                inputs=[loaded.spec, [(x.name, list(x.sizes)) for x in tests], pooling, layers, mode],
                 kind="weat",
-                estimate_s=live_view.seat_estimate(loaded, tests),
+                estimate_s=live_view.seat_estimate(loaded, tests, mode),
                 progress="tick",
                 tick=_counting(bar, total, "benchmarks.embedding", "benchmarks.embedding_n"),
                 hint="",
-                on_result=lambda r: _record_seat_files(loaded, tests, pooling, layers, r),
+                on_result=lambda r: _record_seat_files(loaded, tests, pooling, layers, mode, r),
             )
         bar.empty()
         if out is None:
@@ -816,6 +858,8 @@ def seat_files_block(loaded: LoadedModel) -> None:
         entries, rid = [f[0] for f in out.value], out.run_id
         if out.warning:
             show_notice(out.warning)
+        deviation = _seat_deviation(entries)
+        precision_view.ran("seat", mode if deviation is not None else EXACT, deviation)
         report = {"model": loaded.facts.model_id, "pooling": pooling, "tests": entries, "run_id": rid}
         layers_all = sorted({x["layer"] for e in entries for x in e["layers"]})
         grid = pd.DataFrame(
@@ -841,7 +885,14 @@ def seat_files_block(loaded: LoadedModel) -> None:
             None,
             flat,
             name,
-            {"model": loaded.spec, "pooling": pooling, "layers": layers, "run_id": rid},
+            {
+                "model": loaded.spec,
+                "pooling": pooling,
+                "layers": layers,
+                "run_id": rid,
+                "precision": mode,
+                "deviation": deviation,
+            },
         )
         st.download_button(
             t("benchmarks.seat_html"),

@@ -20,8 +20,10 @@ from llmviz.bias.stats import pct_summary
 from llmviz.errors import LlmvizError
 from llmviz.estimate import estimate, pairs_work, seat_work, stereoset_work
 from llmviz.models.loading import LoadedModel
+from llmviz.precision import EXACT
 from ui.i18n import t
 from ui.jobs import remember, remembered
+from ui.views.bias_parts.precision import kind as precision_kind
 
 
 # ---------------------------------------------------------------- CrowS-Pairs
@@ -87,20 +89,20 @@ def _shapes(action: str, inputs, count: Callable[[], list]) -> list | None:
     return shapes
 
 
-def pairs_estimate(loaded: LoadedModel, frame: pd.DataFrame, sha: str) -> float | None:
+def pairs_estimate(loaded: LoadedModel, frame: pd.DataFrame, sha: str, mode: str = EXACT) -> float | None:
     shapes = _shapes(
         "bias_pairs_shapes", [loaded.spec, sha, len(frame)], lambda: pair_scoring.call_shapes(loaded, frame)
     )
-    return None if shapes is None else estimate(loaded, "pairs", pairs_work(shapes))
+    return None if shapes is None else estimate(loaded, precision_kind("pairs", mode), pairs_work(shapes))
 
 
-def stereoset_estimate(loaded: LoadedModel, data: stereoset.StereoSetData) -> float | None:
+def stereoset_estimate(loaded: LoadedModel, data: stereoset.StereoSetData, mode: str = EXACT) -> float | None:
     inputs = [loaded.spec, data.sha256, len(data.intrasentence), len(data.intersentence)]
     shapes = _shapes("bias_ss_shapes", inputs, lambda: stereoset.call_shapes(loaded, data))
-    return None if shapes is None else estimate(loaded, "stereoset", stereoset_work(shapes))
+    return None if shapes is None else estimate(loaded, precision_kind("stereoset", mode), stereoset_work(shapes))
 
 
-def seat_estimate(loaded: LoadedModel, tests: list) -> float | None:
+def seat_estimate(loaded: LoadedModel, tests: list, mode: str = EXACT) -> float | None:
     inputs = [loaded.spec, [[x.name, x.sets] for x in tests]]
     shapes = _shapes("bias_seat_shapes", inputs, lambda: seat_files.call_shapes(loaded, tests))
-    return None if shapes is None else estimate(loaded, "seat", seat_work(shapes))
+    return None if shapes is None else estimate(loaded, precision_kind("seat", mode), seat_work(shapes))
