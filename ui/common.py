@@ -23,7 +23,7 @@ from llmviz.models.loading import (
     prepare_cache,
     slow_first_load,
 )
-from llmviz.precision import EXACT, bf16_facts
+from llmviz.precision import EXACT, GENERATION_MODES, bf16_facts, int8_facts
 from llmviz.precision import MODES as PRECISION_MODES
 from llmviz.report import csv_export, html_export, json_export, safe_stem
 from ui.i18n import t
@@ -384,6 +384,56 @@ def precision_choice(key: str, page: str, help_key: str = "precision_help") -> s
         format_func=lambda m: t(f"{page}.precision_{m}"),
         help=t(f"{page}.{help_key}", units=units),
     )
+
+
+def generation_precision_choice(loaded: LoadedModel, key: str) -> str:
+    """Exact or fast (int8 weights) generation (the Playground, steered generation on Intervene); where the int8
+    kernel fails here, or the model is on a GPU, the choice is off with the reason."""
+    facts = int8_facts()
+    on_cpu = str(loaded.device) == "cpu"
+    off = not (facts["available"] and on_cpu)
+    mode = st.radio(
+        t("playground.precision"),
+        list(GENERATION_MODES),
+        key=key,
+        horizontal=True,
+        format_func=lambda m: t(f"playground.precision_{m}"),
+        help=t("playground.precision_help"),
+        disabled=off,
+    )
+    if off:
+        if not on_cpu:
+            st.caption(t_text("playground.precision_off_device", device=str(loaded.device)))
+        elif facts["error"]:
+            st.caption(t_text("playground.precision_off_error", torch=facts["torch"], error=facts["error"]))
+        else:
+            st.caption(t_text("playground.precision_off_wrong", torch=facts["torch"]))
+        return EXACT
+    return mode
+
+
+def generation_deviation_caption(gen) -> str:
+    """Which mode ran and, for the fast one, how far it moved from float32."""
+    mode = t(f"playground.precision_{gen.precision}")
+    dev = gen.deviation
+    if dev is None:
+        return t("playground.deviation_none", mode=mode)
+    text = t(
+        "playground.deviation_run",
+        mode=mode,
+        pct=100 * dev.fraction,
+        agree=dev.agree,
+        n=dev.total,
+        dlogp=dev.max_abs_dlogprob,
+    )
+    if dev.presets is not None and dev.presets.total:
+        text += " " + t(
+            "playground.deviation_presets",
+            pct=100 * dev.presets.fraction,
+            k=len(dev.presets.per_preset),
+            n=dev.presets.n_tokens,
+        )
+    return text
 
 
 def in_session() -> bool:

@@ -6,6 +6,10 @@ What this shows: that moving the residual stream along one direction changes wha
 how it scores a probe. What it does not show: that the direction *is* the concept, or that a model
 steered to move a bias probe is a debiased model (other behaviours and other probes may not move, or
 may get worse).
+
+Steered generation runs exact (float32) or in the fast generation mode (``precision="int8"``,
+:mod:`llmviz.generation.quantize`): the hook then sits on the int8 twin's layer, and the run is measured against
+float32 steered the same way (top-1 agreement and max |Δ log p|, ``Generation.deviation``).
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ from llmviz.bias.pairs import score_pairs
 from llmviz.bias.templates import template_probe
 from llmviz.errors import InputError
 from llmviz.explain.targets import resolve_token
+from llmviz.generation.deviation import with_deviation
 from llmviz.generation.generate import build_prompt, generate
+from llmviz.generation.quantize import int8_twin
 from llmviz.interventions.sites import require_positional_input
 from llmviz.models.anatomy import anatomy
 from llmviz.models.hooks import scoped_hooks
 from llmviz.models.loading import CAUSAL_LM, MASKED_LM, LoadedModel
+from llmviz.precision import EXACT, INT8, check_generation_mode
 from llmviz.tokens import display_token
 
 MAX_PROMPTS = 64  # per set
@@ -177,18 +184,25 @@ def steering_vector(
 
 @contextmanager
 def steering(
-    loaded: LoadedModel, vector: np.ndarray, layer: int, alpha, from_pos: int = 0, incremental: bool = False
+    loaded: LoadedModel,
+    vector: np.ndarray,
+    layer: int,
+    alpha,
+    from_pos: int = 0,
+    incremental: bool = False,
+    models: Sequence | None = None,
 ) -> Iterator[dict]:
     """Add ``alpha · vector`` to the residual stream entering ``layer`` at absolute positions ≥ ``from_pos``.
 
     ``alpha``: a number, or one value per batch row. ``incremental``: the model is called with a KV cache
-    (generation), so positions continue from one call to the next. The hook is removed when the block
-    exits, also on an exception.
+    (generation), so positions continue from one call to the next. ``models``: the module trees to steer
+    (default ``[loaded.model]``; e.g. its int8 twin, or both for a side-by-side check without a cache). The
+    hooks are removed when the block exits, also on an exception.
     """
     import torch
 
     _check_layer(loaded, layer)
-    block = anatomy(loaded.model).layers[layer]
+    blocks = [anatomy(m).layers[layer] for m in (models or [loaded.model])]
     state = {"offset": 0, "calls": 0}
     v = torch.as_tensor(np.asarray(vector), dtype=torch.float32, device=loaded.device)
     a = torch.as_tensor(np.atleast_1d(np.asarray(alpha, dtype=np.float32)), device=loaded.device)
@@ -205,7 +219,7 @@ def steering(
         state["calls"] += 1
         return (x + scale * on * v.to(x.dtype), *args[1:])
 
-    with scoped_hooks(pre=[(block, hook)]):
+    with scoped_hooks(pre=[(block, hook) for block in blocks]):
         yield state
 
 
@@ -220,6 +234,7 @@ class SteeredGenerations:
     from_pos: int
     prompt: str
     seconds: float
+    precision: str = EXACT  # llmviz.precision.GENERATION_MODES; each generation carries its deviation
 
     def rows(self) -> list[dict[str, Any]]:
         return [
@@ -247,12 +262,21 @@ def steered_generate(
     alpha: float,
     from_pos: int = 0,
     stop: Callable[[], bool] | None = None,
+    precision: str = EXACT,
     **kwargs,
 ):
     """One generation with the steering hook active for the whole run (prefill and every new token);
-    ``kwargs`` go to :class:`~llmviz.generation.generate.GenerationStream`."""
-    with steering(loaded, vector, layer, alpha, from_pos, incremental=True):
-        return generate(loaded, prompt, params, stop=stop, **kwargs)
+    ``kwargs`` go to :class:`~llmviz.generation.generate.GenerationStream`. ``precision="int8"``: on the int8
+    twin, steered at the same layer; its ``deviation`` is measured against float32 steered the same way (the
+    run's tokens through both models in one forward each)."""
+    check_generation_mode(precision, loaded.device)
+    models = [int8_twin(loaded.model)] if precision == INT8 else None
+    with steering(loaded, vector, layer, alpha, from_pos, incremental=True, models=models):
+        gen = generate(loaded, prompt, params, stop=stop, precision=precision, **kwargs)
+    if precision == EXACT:
+        return gen
+    with steering(loaded, vector, layer, alpha, from_pos, models=[loaded.model, *models]):
+        return with_deviation(loaded, gen, presets=False)
 
 
 def generations_by_alpha(
@@ -265,8 +289,9 @@ def generations_by_alpha(
     use_chat_template: bool = False,
     progress: Callable[[int, int], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    precision: str = EXACT,
 ) -> SteeredGenerations:
-    """Generate from ``text`` once per α (same seed), side by side."""
+    """Generate from ``text`` once per α (same seed), side by side; ``precision``: see :func:`steered_generate`."""
     vals = _alphas(alphas)
     prompt = build_prompt(loaded, text, use_chat_template=use_chat_template)
     t0 = time.perf_counter()
@@ -274,10 +299,10 @@ def generations_by_alpha(
     for i, a in enumerate(vals):
         if stop is not None and stop():
             break
-        gens.append(steered_generate(loaded, prompt, params, vec.vector, vec.layer, a, from_pos))
+        gens.append(steered_generate(loaded, prompt, params, vec.vector, vec.layer, a, from_pos, precision=precision))
         if progress:
             progress(i + 1, len(vals))
-    return SteeredGenerations(vals[: len(gens)], gens, vec.layer, from_pos, text, time.perf_counter() - t0)
+    return SteeredGenerations(vals[: len(gens)], gens, vec.layer, from_pos, text, time.perf_counter() - t0, precision)
 
 
 # ---------------------------------------------------------------- a token's log-probability as α varies

@@ -95,6 +95,37 @@ def test_steering_generations_curve_and_probe(llama_dir):
     assert "Before:" in texts(at) and "after:" in texts(at)
 
 
+def test_steered_generations_in_the_int8_mode_show_their_agreement(llama_dir):
+    """The Playground's exact/fast choice on steered generation: in int8 each α's column says how far the run
+    moved from float32 steered the same way, the library's own figure."""
+    from llmviz.generation.generate import SamplingParams
+    from llmviz.interventions import steering as S
+    from llmviz.precision import int8_support
+
+    if not int8_support()[0]:
+        pytest.skip(int8_support()[1])
+    at = open_page(PAGE, str(llama_dir), query={"section": "steering"})
+    _button(at, "iv_run_vec").click().run()
+    assert at.radio(key="iv_gen_precision").value == "exact"  # the default
+    at.text_input(key="iv_alphas").input("0, 5").run()
+    at.slider(key="iv_max_new").set_value(4).run()
+    at.checkbox(key="iv_greedy").check().run()
+    at.radio(key="iv_gen_precision").set_value("int8").run()
+    _button(at, "iv_run_gen").click().run()
+    assert_ok(at)
+    loaded = load_model(str(llama_dir))
+    sets = [S.parse_prompts(at.text_area(key=k).value, k) for k in ("iv_set_a", "iv_set_b")]
+    vec = S.steering_vector(loaded, *sets, at.slider(key="iv_layer").value)  # the page's vector, by hand
+    ref = S.generations_by_alpha(
+        loaded, "I think that the movie was", vec, [0.0, 5.0], SamplingParams(greedy=True, max_new_tokens=4),
+        precision="int8",
+    )  # fmt: skip
+    shown = texts(at)
+    for g in ref.generations:
+        d = g.deviation
+        assert f"Fast (int8 weights): top-1 agreement {100 * d.fraction:.0f} % with float32 on this answer" in shown
+
+
 def test_encoder_patching_similarity_and_dla_refusal(tiny_encoder_dir):
     at = open_page(PAGE, str(tiny_encoder_dir), query={"section": "dla"})
     assert_ok(at)

@@ -24,7 +24,13 @@ from llmviz.precision import EXACT
 from llmviz.report import export_name
 from llmviz.viz import generate as gviz
 from llmviz.viz import interventions as viz
-from ui.common import export_buttons, plot, precision_choice
+from ui.common import (
+    export_buttons,
+    generation_deviation_caption,
+    generation_precision_choice,
+    plot,
+    precision_choice,
+)
 from ui.i18n import fig_labels, t
 from ui.jobs import kept_results, remember, remembered, run_on_click
 from ui.links import presenter_mode
@@ -515,6 +521,7 @@ def _generations(loaded, vec, alphas, from_pos) -> None:
     max_new = c[0].slider(t("intervene.max_new"), 1, min(64, MAX_NEW_TOKENS_LIMIT), 16, key="iv_max_new")
     seed = c[1].number_input(t("intervene.seed"), 0, 10_000, 0, key="iv_seed")
     greedy = c[2].checkbox(t("intervene.greedy"), value=False, key="iv_greedy")
+    precision = generation_precision_choice(loaded, "iv_gen_precision")
     res = run_on_click(
         "iv_run_gen",
         t("intervene.run_gen"),
@@ -525,7 +532,8 @@ def _generations(loaded, vec, alphas, from_pos) -> None:
         alphas,
         SamplingParams(greedy=greedy, max_new_tokens=max_new, seed=int(seed)),
         from_pos=from_pos,
-        inputs=[loaded.spec, vec.params(), alphas, from_pos, prompt, max_new, int(seed), greedy],
+        precision=precision,
+        inputs=[loaded.spec, vec.params(), alphas, from_pos, prompt, max_new, int(seed), greedy, precision],
         kind="intervene",
         progress="progress",
         progress_text=t("intervene.generating"),
@@ -539,6 +547,8 @@ def _generations(loaded, vec, alphas, from_pos) -> None:
             st.markdown(f"**α = {a:g}**")
             show_text(g.text)
             st.html(gviz.tokens_html(g, labels=fig_labels()))
+            if g.precision != EXACT:  # the fast mode, measured against float32 steered the same way
+                st.caption(generation_deviation_caption(g))
     export_buttons(
         "iv_gen_exp",
         data=pd.DataFrame(res.rows()),
@@ -551,6 +561,17 @@ def _generations(loaded, vec, alphas, from_pos) -> None:
             "seed": int(seed),
             "greedy": greedy,
             "model": loaded.facts.model_id,
+            "precision": res.precision,
+            "deviation": [
+                None
+                if g.deviation is None
+                else {
+                    "agree": g.deviation.agree,
+                    "of": g.deviation.total,
+                    "max_abs_dlogprob": g.deviation.max_abs_dlogprob,
+                }
+                for g in res.generations
+            ],
         },
     )
 

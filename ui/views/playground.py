@@ -36,10 +36,16 @@ from llmviz.generation.presets import DEFAULT_MODE, FILL_MASK, MODES, PRESETS, f
 from llmviz.generation.transcript import fill_mask_csv, fill_mask_json, transcript_csv, transcript_json
 from llmviz.limits import MAX_SYSTEM_PROMPT_WORDS
 from llmviz.models.loading import CAUSAL_LM, ENCODER, LoadedModel
-from llmviz.precision import EXACT, GENERATION_MODES, int8_facts
+from llmviz.precision import EXACT
 from llmviz.report import export_name
 from llmviz.viz import generate as viz
-from ui.common import export_buttons, offer_switch, plot
+from ui.common import (
+    export_buttons,
+    generation_deviation_caption,
+    generation_precision_choice,
+    offer_switch,
+    plot,
+)
 from ui.i18n import fig_labels, lang, t
 from ui.jobs import run_on_click
 from ui.links import copy_link, presenter_mode, view_state
@@ -247,60 +253,10 @@ def _sampling_controls(mode: str, d: SamplingParams) -> SamplingParams:
     )
 
 
-def _precision_choice(loaded: LoadedModel) -> str:
-    """Exact or fast (int8 weights) generation; where the int8 kernel fails here, or the model is on a GPU, the
-    choice is off with the reason."""
-    facts = int8_facts()
-    on_cpu = str(loaded.device) == "cpu"
-    off = not (facts["available"] and on_cpu)
-    mode = st.radio(
-        t("playground.precision"),
-        list(GENERATION_MODES),
-        key="pg_precision",
-        horizontal=True,
-        format_func=lambda m: t(f"playground.precision_{m}"),
-        help=t("playground.precision_help"),
-        disabled=off,
-    )
-    if off:
-        if not on_cpu:
-            st.caption(t_text("playground.precision_off_device", device=str(loaded.device)))
-        elif facts["error"]:
-            st.caption(t_text("playground.precision_off_error", torch=facts["torch"], error=facts["error"]))
-        else:
-            st.caption(t_text("playground.precision_off_wrong", torch=facts["torch"]))
-        return EXACT
-    return mode
-
-
 def _estimate(loaded: LoadedModel, prompt_tokens: int, new_tokens: int, precision: str) -> Estimate:
     """Seconds a generation takes here; the fast mode learns its own ratio to the calibration."""
     kind = "generate" if precision == EXACT else "generate_fast"
     return estimate(loaded, kind, generation_work(prompt_tokens, new_tokens))
-
-
-def _deviation_caption(gen: Generation) -> str:
-    """Which mode ran and, for the fast one, how far it moved from float32."""
-    mode = t(f"playground.precision_{gen.precision}")
-    dev = gen.deviation
-    if dev is None:
-        return t("playground.deviation_none", mode=mode)
-    text = t(
-        "playground.deviation_run",
-        mode=mode,
-        pct=100 * dev.fraction,
-        agree=dev.agree,
-        n=dev.total,
-        dlogp=dev.max_abs_dlogprob,
-    )
-    if dev.presets is not None and dev.presets.total:
-        text += " " + t(
-            "playground.deviation_presets",
-            pct=100 * dev.presets.fraction,
-            k=len(dev.presets.per_preset),
-            n=dev.presets.n_tokens,
-        )
-    return text
 
 
 def _branch_title(i: int, gen) -> str:
@@ -336,7 +292,7 @@ def _show_results(loaded: LoadedModel, mode: str) -> None:
             )
         )
         if gen.precision != EXACT:
-            st.caption(_deviation_caption(gen))
+            st.caption(generation_deviation_caption(gen))
         for notice in gen.notices:
             show_notice(notice)
     idx = (
@@ -489,7 +445,7 @@ def generation_section(loaded: LoadedModel, mode: str, linked: str | None) -> No
     )
     st.caption(t("playground.chat_on") if chat else t("playground.chat_off_as_is"))
     params = _sampling_controls(mode, preset.params)
-    precision = _precision_choice(loaded)
+    precision = generation_precision_choice(loaded, "pg_precision")
     try:
         prompt_tokens = len(build_prompt(loaded, user, system).ids)
     except LlmvizError:  # an empty prompt: Generate says so when pressed

@@ -361,6 +361,36 @@ def test_hook_removed_after_an_exception(llama, vec):
     assert generate(llama, p, params).token_ids == plain.token_ids
 
 
+def test_steered_generation_in_the_int8_mode(llama, vec):
+    """The fast generation mode steers the int8 twin at the same layer (a large α changes its tokens, α = 0
+    gives the plain int8 run), and its deviation is measured against float32 steered the same way: here the
+    float32 side is recomputed by hand (the run's tokens through the steered float32 model, no cache)."""
+    from llmviz.generation.deviation import next_token_logprobs
+    from llmviz.generation.quantize import int8_twin
+    from llmviz.precision import int8_support
+
+    if not int8_support()[0]:
+        pytest.skip(int8_support()[1])
+    p = build_prompt(llama, "the doctor said that", use_chat_template=False)
+    params = SamplingParams(greedy=True, max_new_tokens=10)
+    plain = generate(llama, p, params, precision="int8")
+    zero = S.steered_generate(llama, p, params, vec.vector, 1, 0.0, precision="int8")
+    assert zero.precision == "int8" and zero.token_ids == plain.token_ids
+    big = S.steered_generate(llama, p, params, vec.vector, 1, 50.0, precision="int8")
+    assert big.token_ids != plain.token_ids
+    ids = list(p.ids) + big.token_ids
+    with S.steering(llama, vec.vector, 1, 50.0):
+        exact_lp = next_token_logprobs(llama.model, ids, len(big.token_ids))
+    dev = big.deviation
+    assert dev.total == len(big.token_ids) and dev.presets is None
+    assert dev.agree == int((exact_lp.argmax(-1).numpy() == np.array(big.token_ids)).sum())
+    assert dev.agree >= 0.8 * dev.total  # int8 weights keep the steered run close to float32
+    twin = int8_twin(llama.model)
+    assert all(len(b._forward_pre_hooks) == 0 for b in anatomy(twin).layers)  # hooks gone afterwards
+    side = S.generations_by_alpha(llama, "the doctor said that", vec, [0.0, 50.0], params, precision="int8")
+    assert side.precision == "int8" and [g.token_ids for g in side.generations] == [zero.token_ids, big.token_ids]
+
+
 def test_steering_changes_nothing_before_its_layer(llama, vec):
     ids = torch.tensor([S._ids(llama, "the doctor said that she")])
     with torch.no_grad():
