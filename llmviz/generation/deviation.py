@@ -22,9 +22,10 @@ from typing import Callable
 
 import numpy as np
 
-from llmviz.generation.generate import Generation, GenerationStream, SamplingParams, build_prompt, forward_params
+from llmviz.generation.generate import Generation, GenerationStream, SamplingParams, build_prompt
 from llmviz.generation.presets import presets_for
 from llmviz.generation.quantize import int8_twin
+from llmviz.models.anatomy import forward_params
 from llmviz.models.loading import LoadedModel
 from llmviz.precision import EXACT, INT8, check_generation_mode
 

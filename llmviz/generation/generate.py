@@ -22,18 +22,17 @@ with ``seed * 100_003 + i``, so a branch that replays the same prefix replays th
 
 from __future__ import annotations
 
-import inspect
 import math
 import re
 import time
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from llmviz.errors import InputError, UnsupportedModelError
 from llmviz.generation.quantize import int8_twin
+from llmviz.models.anatomy import cache_keyword, forward_params
 from llmviz.models.loading import CAUSAL_LM, LoadedModel
 from llmviz.precision import EXACT, INT8, check_generation_mode
 
@@ -313,19 +312,13 @@ def eos_ids(loaded: LoadedModel) -> set[int]:
 
 
 # ---------------------------------------------------------------- the step loop
-@lru_cache(maxsize=32)
-def forward_params(model_class) -> frozenset[str]:
-    return frozenset(inspect.signature(model_class.forward).parameters)
-
-
 def _forward(model, ids, cache, keep: int):
     """One forward pass. Returns (logits [keep, vocab] float32, cache). Works with the ``cache``
     (transformers >= 5.2x) and the older ``past_key_values`` keyword."""
     params = forward_params(type(model))
     kwargs = {"input_ids": ids, "use_cache": True}
-    cache_kw = "cache" if "cache" in params else "past_key_values"
     if cache is not None:
-        kwargs[cache_kw] = cache
+        kwargs[cache_keyword(model) or "past_key_values"] = cache
     if "logits_to_keep" in params:
         kwargs["logits_to_keep"] = keep
     out = model(**kwargs)

@@ -56,6 +56,7 @@ from llmviz.interventions.sites import (
     replace_first,
     require_positional_input,
 )
+from llmviz.models.anatomy import cache_keyword
 from llmviz.models.hooks import scoped_hooks
 from llmviz.models.loading import CAUSAL_LM, LoadedModel
 from llmviz.precision import BF16, EXACT, check_mode, max_deviation, on_precision
@@ -430,8 +431,6 @@ class _SuffixState:
 def _suffix_state(setup: PatchSetup) -> _SuffixState | None:
     """The corrupted run's state for the shared suffix (computed once per setup), or None where it does not
     apply: not a causal LM with a next-token metric, or a model whose cache does not hold every position."""
-    import inspect
-
     import torch
 
     if setup.suffix is not None:
@@ -444,9 +443,8 @@ def _suffix_state(setup: PatchSetup) -> _SuffixState | None:
         from transformers import DynamicCache
     except ImportError:  # pragma: no cover - transformers always has it
         return None
-    params = inspect.signature(type(model).forward).parameters
-    cache_kw = "cache" if "cache" in params else "past_key_values"
-    if cache_kw not in params:
+    cache_kw = cache_keyword(model)
+    if cache_kw is None:
         return None
     cache = DynamicCache()  # no config: every layer keeps every position (sliding windows are masked instead)
     T, L = setup.n_tokens, len(setup.modules.layers)

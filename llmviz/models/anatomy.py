@@ -28,8 +28,9 @@ Only attribute lookups happen here (no forward pass); an :class:`Anatomy` is che
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from llmviz.errors import UnsupportedModelError
@@ -438,3 +439,17 @@ class Anatomy:
 def anatomy(model) -> Anatomy:
     """The :class:`Anatomy` of a transformers model (base model or with a head)."""
     return Anatomy(model)
+
+
+# ---------------------------------------------------------------- how the model is called
+@lru_cache(maxsize=32)
+def forward_params(model_class) -> frozenset[str]:
+    """The keyword names ``model_class.forward`` accepts."""
+    return frozenset(inspect.signature(model_class.forward).parameters)
+
+
+def cache_keyword(model) -> str | None:
+    """The keyword a model's forward takes its KV cache by: ``cache`` (transformers >= 5.2x) or the older
+    ``past_key_values``; None where it takes neither."""
+    params = forward_params(type(model))
+    return "cache" if "cache" in params else "past_key_values" if "past_key_values" in params else None

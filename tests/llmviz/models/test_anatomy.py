@@ -239,3 +239,24 @@ def test_bundled_gemma3(gemma3):
     assert g.rope_layer_types == ("full_attention", "sliding_attention") and g.qk_norm
     windows = {g.attn(i).sliding_window for i in range(g.n_layers)}
     assert windows == {512, None}
+
+
+def test_cache_keyword_is_read_from_the_forward_signature(tiny_llama):
+    """One place says how a model takes its KV cache (generation and the patching suffix both ask it)."""
+    import inspect
+
+    from llmviz.models.anatomy import cache_keyword
+
+    params = inspect.signature(type(tiny_llama.model).forward).parameters
+    want = "cache" if "cache" in params else "past_key_values"
+    assert want in params and cache_keyword(tiny_llama.model) == want
+
+    class Old(torch.nn.Module):
+        def forward(self, input_ids, past_key_values=None):
+            return input_ids
+
+    class NoCache(torch.nn.Module):
+        def forward(self, input_ids):
+            return input_ids
+
+    assert cache_keyword(Old()) == "past_key_values" and cache_keyword(NoCache()) is None
