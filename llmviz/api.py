@@ -324,10 +324,18 @@ def sinusoidal(max_len: int = 128, d_model: int = 64, base: float = 10000.0, n_w
 # ---------------------------------------------------------------------- audits
 class _Audit:
     """The CLI's audits as functions: ``crows``, ``stereoset``, ``seat``. Each runs on the loaded model, records
-    the run in the run store (``llmviz.runs.list()``) and returns a View of the report (``.result.summary``)."""
+    the run in the run store (``llmviz.runs.list()``) and returns a View of the report (``.result.summary``).
+    ``precision="bf16"`` (where the CPU has bfloat16 units) scores on the model's bf16 twin; the report then has
+    ``precision`` and ``deviation`` (from float32, on the first item); ``exact`` (default) is the one for audits."""
 
     @staticmethod
-    def crows(model: Model, pairs: str | Path | None = None, limit: int | None = None, seed: int = 0) -> View:
+    def crows(
+        model: Model,
+        pairs: str | Path | None = None,
+        limit: int | None = None,
+        seed: int = 0,
+        precision: str = EXACT,
+    ) -> View:
         """CrowS-Pairs: % of pairs where the model prefers the more stereotyping sentence, with a bootstrap CI.
         ``pairs``: a CrowS-Pairs-format CSV (None: the starter pairs shipped with llmviz)."""
         import tempfile
@@ -337,7 +345,7 @@ class _Audit:
 
         out = Path(tempfile.mkdtemp(prefix="llmviz-crows-")) / "report.json"  # the resumable partial file's home
         data = Path(pairs) if pairs is not None else STARTER_CSV
-        cfg = CrowsConfig(model.spec, str(data), (str(out),), limit=limit, seed=seed)
+        cfg = CrowsConfig(model.spec, str(data), (str(out),), limit=limit, seed=seed, precision=precision)
         rep = run_crows(cfg, loaded=model.loaded)
         if rep.partial is not None:
             rep.partial.unlink(missing_ok=True)
@@ -345,21 +353,29 @@ class _Audit:
         return View(rep, "crows_pairs", cfg.params(data), frame=frame, facts=model.facts)
 
     @staticmethod
-    def stereoset(model: Model, data: str | Path, limit: int | None = None, seed: int = 0) -> View:
+    def stereoset(
+        model: Model, data: str | Path, limit: int | None = None, seed: int = 0, precision: str = EXACT
+    ) -> View:
         """StereoSet (dev/test JSON): LM score, SS score and ICAT per domain with bootstrap CIs."""
         from llmviz.audits.stereoset import StereoSetConfig, run_stereoset
 
-        cfg = StereoSetConfig(model.spec, str(data), limit=limit, seed=seed)
+        cfg = StereoSetConfig(model.spec, str(data), limit=limit, seed=seed, precision=precision)
         rep = run_stereoset(cfg, loaded=model.loaded)
         return View(rep, "stereoset", cfg.params(), frame=lambda: flat_frame(rep.run.results), facts=model.facts)
 
     @staticmethod
-    def seat(model: Model, tests: str | Path | Sequence[str | Path], n_samples: int = 10_000, seed: int = 0) -> View:
+    def seat(
+        model: Model,
+        tests: str | Path | Sequence[str | Path],
+        n_samples: int = 10_000,
+        seed: int = 0,
+        precision: str = EXACT,
+    ) -> View:
         """SEAT on contextual embeddings: effect size and permutation p-value per test and layer."""
         from llmviz.audits.seat import SeatConfig, run_seat
 
         paths = (tests,) if isinstance(tests, (str, Path)) else tuple(tests)
-        cfg = SeatConfig(model.spec, tuple(str(p) for p in paths), n_samples=n_samples, seed=seed)
+        cfg = SeatConfig(model.spec, tuple(str(p) for p in paths), n_samples=n_samples, seed=seed, precision=precision)
         rep = run_seat(cfg, loaded=model.loaded)
         return View(rep, "seat", cfg.params(), frame=lambda: pd.DataFrame(rep.tests), facts=model.facts)
 

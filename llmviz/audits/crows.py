@@ -12,12 +12,17 @@ was interrupted, so a resumed run's per-pair scores equal an uninterrupted run's
 pads and groups sentences differently, which moves float32 sums: per-pair scores then differ by about 1e-5. :meth:`CrowsReport.write` writes JSON, CSV and/or HTML (by each
 file's extension) and then removes the partial file.
 
+``precision`` (a mode of :mod:`llmviz.precision`; ``exact`` float32 is the default and the one for audits):
+``bf16`` scores on the model's bf16 twin, and the report gains ``"precision"`` and ``"deviation"`` (max |Δ score|
+of the first pair against that pair scored again in float32, nats). A partial file records a fast mode in its
+header and is only resumed in the same mode, so one report never mixes scores of two precisions.
+
 JSON layout (:meth:`CrowsReport.to_dict`)::
 
     {"summary": {"n", "pct_stereotype", "ci95": [low, high], "n_ties", "by_bias_type": {type: {...}}},
      "pairs": [{"sent_more", "sent_less", "stereo_antistereo", "bias_type", "score_more", "score_less"}, ...],
      "method", "model", "data": {"path", "sha256", "n_pairs"}, "date", "versions", "parameters", "notices",
-     "run_id"}
+     "run_id"}  (+ "precision", "deviation" for a fast mode)
 
 Scores are log-likelihoods in natural log (pseudo-log-likelihood over shared tokens for masked LMs).
 """
@@ -36,11 +41,13 @@ import pandas as pd
 
 from llmviz import engine as E
 from llmviz.audits.common import AuditInterrupted, Counter, Progress
+from llmviz.bias.pairs import first_pair_deviation
 from llmviz.bias.pairs_data import COLUMNS, count_rows, file_sha256, iter_pairs_file
 from llmviz.bias.sharded import CROWS_SHARD, CrowsScorer
 from llmviz.bias.stats import summary_by_type
 from llmviz.errors import LlmvizError
 from llmviz.models.loading import load_model
+from llmviz.precision import EXACT, check_mode
 from llmviz.report import frame_csv, package_versions, provenance
 from llmviz.runs.record import record_crows
 from llmviz.viz.bias import pairs_summary
@@ -63,6 +70,7 @@ class CrowsConfig:
     seed: int = 0
     resume: bool = False
     engine: E.Engine = E.LOCAL
+    precision: str = EXACT
 
     @property
     def out_paths(self) -> list[Path]:
@@ -84,6 +92,7 @@ class CrowsConfig:
             "seed": self.seed,
             "device": self.device,
             "model": self.model,
+            "precision": self.precision,
         }
 
 
@@ -104,9 +113,11 @@ class CrowsReport:
     run_id: int | None = None
     store_warning: str | None = None
     partial: Path | None = None
+    precision: str = EXACT
+    deviation: float | None = None  # a fast mode: max |Δ score| of the first pair against float32 (nats)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc = {
             "summary": self.summary,
             "pairs": self.pairs,
             "method": self.method,
@@ -118,6 +129,9 @@ class CrowsReport:
             "notices": self.notices,
             "run_id": self.run_id,
         }
+        if self.precision != EXACT:
+            doc.update(precision=self.precision, deviation=self.deviation)
+        return doc
 
     def write(self, outs: list[Path]) -> None:
         """Each report file by its extension (.json, .csv, .html); then the partial file goes."""
@@ -140,8 +154,21 @@ class CrowsReport:
         s = self.summary
         return (
             f"{s['n']} pairs · stereotype preferred in {s['pct_stereotype']:.2f} % "
-            f"(95 % CI {s['ci95'][0]:.2f}–{s['ci95'][1]:.2f}) · wrote {', '.join(map(str, written))}"
+            f"(95 % CI {s['ci95'][0]:.2f}–{s['ci95'][1]:.2f}){deviation_note(self.precision, self.deviation)} "
+            f"· wrote {', '.join(map(str, written))}"
         )
+
+
+def deviation_text(precision: str, deviation: float | None) -> str:
+    """A fast run's measured deviation in words ("" for exact)."""
+    if precision == EXACT:
+        return ""
+    return f"{precision}: max |Δ score| {deviation:.3g} nats on the first pair against float32"
+
+
+def deviation_note(precision: str, deviation: float | None) -> str:
+    text = deviation_text(precision, deviation)
+    return f" · {text}" if text else ""
 
 
 def pairs_per_write(batch_size: int) -> int:
@@ -170,10 +197,18 @@ def _is_header(rec: dict) -> bool:
     return "sha256" in rec and "score_more" not in rec
 
 
-def load_partial(path: Path, sha: str, model: str) -> list[dict[str, Any]]:
-    """Scored rows of an earlier run. The first line is the header (input file SHA-256 and model);
-    a repeated header (left by older builds) is skipped, and a last line cut by an interrupt mid-write
-    is dropped from the file, so that appending continues on a clean line."""
+def partial_header(sha: str, model: str, precision: str = EXACT) -> dict[str, str]:
+    """The partial file's first line: the input file's SHA-256, the model and, for a fast mode only, the precision
+    (a header without it was scored in exact float32)."""
+    head = {"sha256": sha, "model": model}
+    return head if precision == EXACT else {**head, "precision": precision}
+
+
+def load_partial(path: Path, sha: str, model: str, precision: str = EXACT) -> list[dict[str, Any]]:
+    """Scored rows of an earlier run. The first line is the header (:func:`partial_header`); a partial file of
+    another data file, model or precision is refused. A repeated header (left by older builds) is skipped, and a
+    last line cut by an interrupt mid-write is dropped from the file, so that appending continues on a clean
+    line."""
     done: list[dict[str, Any]] = []
     if not path.is_file():
         return done
@@ -198,6 +233,12 @@ def load_partial(path: Path, sha: str, model: str) -> list[dict[str, Any]]:
                             f"'{path}' was made from another data file or model (the file's SHA-256 "
                             "changed since); delete it or drop --resume."
                         )
+                    made = rec.get("precision", EXACT)
+                    if made != precision:
+                        raise LlmvizError(
+                            f"'{path}' was scored in {made} precision, this run asks for {precision} (one report "
+                            f"never mixes them); resume with --precision {made}, or delete it or drop --resume."
+                        )
             elif header is None or not all(isinstance(rec.get(k), (int, float)) for k in ("score_more", "score_less")):
                 raise LlmvizError(f"'{path}' is damaged (line {i + 1}); delete it or drop --resume.")
             else:
@@ -219,6 +260,7 @@ def _partial_rows(path: Path) -> int:
 
 
 def _validate(cfg: CrowsConfig) -> Path:
+    check_mode(cfg.precision)  # unknown, or bf16 on a CPU without its units: one line before any work
     if not cfg.pairs:
         raise LlmvizError("bias-audit needs --pairs CSV (CrowS-Pairs), or --benchmark stereoset --data JSON.")
     bad = [str(o) for o in cfg.out_paths if o.suffix.lower() not in OUT_FORMATS]
@@ -242,10 +284,10 @@ def run_crows(cfg: CrowsConfig, progress: Progress | None = None, loaded=None) -
     total = _count_rows(data)
     if cfg.limit is not None:
         total = min(total, cfg.limit)
-    loaded = loaded or load_model(cfg.model, device=cfg.device)  # a notebook passes its loaded model
-    scorer = CrowsScorer(cfg.model, cfg.device, cfg.batch_size)
     partial = cfg.partial
-    done = load_partial(partial, sha, cfg.model) if cfg.resume else []
+    done = load_partial(partial, sha, cfg.model, cfg.precision) if cfg.resume else []  # refused before the model loads
+    loaded = loaded or load_model(cfg.model, device=cfg.device)  # a notebook passes its loaded model
+    scorer = CrowsScorer(cfg.model, cfg.device, cfg.batch_size, cfg.precision)
     if not cfg.resume and partial.exists():
         partial.unlink()
     records = list(done)
@@ -261,7 +303,7 @@ def run_crows(cfg: CrowsConfig, progress: Progress | None = None, loaded=None) -
     try:
         with open(partial, "a", encoding="utf-8") as sink:
             if sink.tell() == 0:  # header once, at the top of a new file (a resumed file has it)
-                sink.write(json.dumps({"sha256": sha, "model": cfg.model}) + "\n")
+                sink.write(json.dumps(partial_header(sha, cfg.model, cfg.precision)) + "\n")
                 sink.flush()
             time.sleep(pace)
 
@@ -306,6 +348,12 @@ def run_crows(cfg: CrowsConfig, progress: Progress | None = None, loaded=None) -
     if not records:
         partial.unlink(missing_ok=True)
         raise LlmvizError(f"'{data}' has no pairs to score.")
+    deviation = None
+    if cfg.precision != EXACT:  # the first pair again, alone in float32 (pairs.first_pair_deviation)
+        r0 = records[0]
+        deviation = first_pair_deviation(
+            loaded, (r0["sent_more"], r0["sent_less"]), (r0["score_more"], r0["score_less"]), cfg.batch_size
+        )
     frame = pd.DataFrame(records)
     params = cfg.params(data)
     prov = provenance(params, loaded.facts)
@@ -324,6 +372,8 @@ def run_crows(cfg: CrowsConfig, progress: Progress | None = None, loaded=None) -
         run_id=run_id,
         store_warning=store_warning,
         partial=partial,
+        precision=cfg.precision,
+        deviation=deviation,
     )
 
 
@@ -350,6 +400,7 @@ def write_html(report: dict[str, Any], path: Path) -> None:
         "data": report["data"]["path"],
         "sha256": report["data"]["sha256"],
         "date": report["date"],
+        **({"precision": deviation_text(report["precision"], report["deviation"])} if "precision" in report else {}),
         "versions": ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
     }
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in meta.items())

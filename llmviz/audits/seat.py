@@ -3,6 +3,9 @@
 Report (:meth:`SeatReport.to_dict`): ``{"model", "pooling", "tests": [{"file", "targ1", "targ2", "attr1", "attr2",
 "n": [nx, ny, na, nb], "layers": [{"layer", "effect_size", "p_value", "exact"}]}], "versions", "date",
 "parameters", "data_sha256", "model_facts", "run_id"}``; :meth:`SeatReport.html` is the tests × layers table.
+A fast mode (``precision="bf16"``): each test entry carries ``"precision"`` and ``"deviation"`` (1 − cosine of its
+first item's embedding against float32, max over layers) and the report ``"precision"`` and ``"deviation"`` (the
+largest over the tests).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from llmviz.bias import seat as SEAT
 from llmviz.bias.sharded import run_seat_on
 from llmviz.errors import LlmvizError
 from llmviz.models.loading import load_model
+from llmviz.precision import EXACT, check_mode
 from llmviz.report import package_versions, provenance, sha256_bytes
 from llmviz.runs.record import record_seat_tests
 
@@ -34,6 +38,7 @@ class SeatConfig:
     seed: int = 0
     device: str = "cpu"
     engine: E.Engine = E.LOCAL
+    precision: str = EXACT
 
     def params(self) -> dict[str, Any]:
         return {
@@ -44,6 +49,7 @@ class SeatConfig:
             "seed": self.seed,
             "device": self.device,
             "model": self.model,
+            "precision": self.precision,
         }
 
 
@@ -62,9 +68,11 @@ class SeatReport:
     run_id: int | None = None
     store_warning: str | None = None
     n_items: int = 0
+    precision: str = EXACT
+    deviation: float | None = None  # a fast mode: the largest of the tests' deviations
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc = {
             "model": self.model,
             "pooling": self.pooling,
             "tests": self.tests,
@@ -75,6 +83,9 @@ class SeatReport:
             "model_facts": self.model_facts,
             "run_id": self.run_id,
         }
+        if self.precision != EXACT:
+            doc.update(precision=self.precision, deviation=self.deviation)
+        return doc
 
     def write(self, out: Path) -> None:
         write_json(out, self.to_dict())
@@ -83,11 +94,15 @@ class SeatReport:
         return SEAT.html_table(self.to_dict())
 
     def summary_line(self, *written: str | Path) -> str:
-        return f"{len(self.tests)} SEAT test(s) · {self.n_items} items · wrote {', '.join(map(str, written))}"
+        fast = ""
+        if self.precision != EXACT:
+            fast = f"{self.precision}: max 1 − cosine {self.deviation:.3g} on each test's first item against float32 · "
+        return f"{len(self.tests)} SEAT test(s) · {self.n_items} items · {fast}wrote {', '.join(map(str, written))}"
 
 
 def run_seat(cfg: SeatConfig, progress: Progress | None = None, loaded=None) -> SeatReport:
     """Every test of ``cfg.tests`` on every layer (or the last) of ``cfg.model``, recorded in the run store."""
+    check_mode(cfg.precision)  # unknown, or bf16 on a CPU without its units: one line before any work
     if cfg.n_samples < 1:
         raise LlmvizError("--n-samples must be at least 1.")
     tests = SEAT.load_seat_tests(cfg.tests)
@@ -106,6 +121,7 @@ def run_seat(cfg: SeatConfig, progress: Progress | None = None, loaded=None) -> 
         cfg.n_samples,
         cfg.seed,
         progress=count.tell,
+        precision=cfg.precision,
     ):
         # as SEAT.run_suite; here the last-layer s(w, A, B) are kept for the run store
         entries.append(entry)
@@ -125,4 +141,6 @@ def run_seat(cfg: SeatConfig, progress: Progress | None = None, loaded=None) -> 
         run_id=rid,
         store_warning=warn,
         n_items=total,
+        precision=cfg.precision,
+        deviation=max(e["deviation"] for e in entries) if cfg.precision != EXACT and entries else None,
     )

@@ -4,7 +4,8 @@
 Report (:meth:`StereoSetReport.to_dict`): ``{"intrasentence": {"<bias_type>": {"Count", "LM Score", "SS Score",
 "ICAT Score"}, ..., "overall": {...}}, "intersentence": {...}, "overall": {...}, "ci95": {same layout,
 [low, high] per score}, "model", "method", "data": {"path", "sha256", "n_examples"}, "versions", "date",
-"parameters", "run_id"}``. Both are recorded in the run store; when it cannot be used the report is complete
+"parameters", "run_id"}`` (+ ``"precision"``, ``"deviation"`` for a fast mode: max |Δ sentence score| of the
+first example against float32). Both are recorded in the run store; when it cannot be used the report is complete
 and ``store_warning`` says why.
 """
 
@@ -20,6 +21,7 @@ from llmviz.bias import stereoset as SS
 from llmviz.bias.sharded import run_stereoset_on
 from llmviz.errors import LlmvizError
 from llmviz.models.loading import load_model
+from llmviz.precision import EXACT, check_mode
 from llmviz.report import provenance, sha256_bytes
 from llmviz.runs.record import record_stereoset
 from llmviz.runs.store import try_record
@@ -40,6 +42,7 @@ class StereoSetConfig:
     seed: int = 0
     device: str = "cpu"
     engine: E.Engine = E.LOCAL
+    precision: str = EXACT
 
     def params(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,7 @@ class StereoSetConfig:
             "n_boot": self.n_boot,
             "seed": self.seed,
             "device": self.device,
+            "precision": self.precision,
         }
 
 
@@ -68,7 +72,7 @@ class StereoSetReport:
 
     def to_dict(self) -> dict[str, Any]:
         run = self.run
-        return {
+        doc = {
             **run.results,
             "ci95": run.cis,
             "model": self.model,
@@ -86,6 +90,9 @@ class StereoSetReport:
             "parameters": self.parameters,
             "run_id": self.run_id,
         }
+        if run.precision != EXACT:
+            doc.update(precision=run.precision, deviation=run.deviation)
+        return doc
 
     def write(self, out: Path) -> None:
         write_json(out, self.to_dict())
@@ -98,8 +105,15 @@ class StereoSetReport:
         o = self.run.results["overall"]
         return (
             f"{o['Count']} examples · LM {o['LM Score']:.2f} · SS {o['SS Score']:.2f} · ICAT {o['ICAT Score']:.2f} "
-            f"· wrote {', '.join(map(str, written))}"
+            f"{deviation_note(self.run.precision, self.run.deviation)}· wrote {', '.join(map(str, written))}"
         )
+
+
+def deviation_note(precision: str, deviation: float | None) -> str:
+    """A fast run's measured deviation for the summary line ("" for exact)."""
+    if precision == EXACT:
+        return ""
+    return f"· {precision}: max |Δ sentence score| {deviation:.3g} on the first example against float32 "
 
 
 def _report(run, model: Any, params: dict[str, Any]) -> StereoSetReport:
@@ -112,6 +126,7 @@ def run_stereoset(
 ) -> StereoSetReport:
     """Score every sentence of ``cfg.data`` with ``cfg.model`` (through ``cfg.engine``), evaluate and record.
     ``notice`` hears the data file's notices (examples cut...) before the model loads."""
+    check_mode(cfg.precision)  # unknown, or bf16 on a CPU without its units: one line before any work
     if not cfg.data:
         raise LlmvizError("--benchmark stereoset needs --data DEV.json (the StereoSet dev or test file).")
     if any(Path(o).suffix.lower() != ".json" for o in cfg.outs):
@@ -125,7 +140,16 @@ def run_stereoset(
     loaded = loaded or load_model(cfg.model, device=cfg.device)  # a notebook passes its loaded model
     count = Counter(progress, sum(len(ex.sentences) for ex in data.examples()))
     run = run_stereoset_on(
-        cfg.engine, loaded, cfg.model, cfg.device, data, cfg.batch_size, cfg.n_boot, cfg.seed, progress=count.tell
+        cfg.engine,
+        loaded,
+        cfg.model,
+        cfg.device,
+        data,
+        cfg.batch_size,
+        cfg.n_boot,
+        cfg.seed,
+        progress=count.tell,
+        precision=cfg.precision,
     )
     params = cfg.params()
     report = _report(run, loaded.facts.as_dict(), params)

@@ -198,8 +198,13 @@ def stars(p: float) -> str:
 
 
 def _caption_lead(report: dict[str, Any]) -> str:
-    """``Pooling mean; <date>. `` with only the parts the report has (nothing when it has neither)."""
+    """``Pooling mean; <date>. `` with only the parts the report has (nothing when it has neither); a fast run's
+    report adds its precision and deviation."""
     parts = [f"Pooling {report['pooling']}" if report.get("pooling") else "", str(report.get("date") or "")]
+    if report.get("precision", EXACT) != EXACT and report.get("deviation") is not None:
+        parts.append(
+            f"{report['precision']}: max 1 − cosine {report['deviation']:.3g} on each test's first item against float32"
+        )
     lead = "; ".join(html.escape(p) for p in parts if p.strip())
     return f"{lead}. " if lead else ""
 

@@ -5,6 +5,11 @@ Each factory is a frozen dataclass naming the model and the scoring settings. Ca
 the same scorer over a model already loaded in this process (the local engine). The shard sizes below
 match the chunks the scoring functions already use, so sharding never changes which sentences share a
 forward pass.
+
+Each scorer has a ``precision`` (a mode of :mod:`llmviz.precision`, last so positional construction still works):
+the items are scored on the model that mode runs on (:func:`llmviz.precision.on_precision`). A fast run's
+deviation from float32 is measured once per run by the caller (:func:`run_stereoset_on`, the CrowS-Pairs audit),
+not once per shard; SEAT measures it per test (``run_test_full``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from llmviz.bias.seat import run_test_full
 from llmviz.bias.stereoset import ITEMS_PER_CHUNK, score_items
 from llmviz.engine import map_items
 from llmviz.models.loading import load_model
+from llmviz.precision import EXACT, on_precision
 
 CROWS_SHARD = PAIRS_PER_CHUNK  # pairs per shard
 STEREOSET_SHARD = ITEMS_PER_CHUNK  # sentences per shard
@@ -41,12 +47,17 @@ class CrowsScorer(_ModelScorer):
     """Items: CrowS-Pairs rows as dicts (the four columns). Results: ``PairScores.records()`` rows."""
 
     batch_size: int = 32
+    precision: str = EXACT
 
     def bind(self, loaded):
         import pandas as pd
 
+        # the pairs scored on the mode's model (the same numbers as score_pairs(..., precision=)), without the
+        # float32 re-scoring of each shard's first pair: the audit measures the deviation once, on its first pair
+        run_on = on_precision(loaded, self.precision)
+
         def fn(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return score_pairs(loaded, pd.DataFrame(rows), batch_size=self.batch_size).records()
+            return score_pairs(run_on, pd.DataFrame(rows), batch_size=self.batch_size).records()
 
         return fn
 
@@ -56,9 +67,10 @@ class StereoSetScorer(_ModelScorer):
     """Items: ``stereoset.SentenceItem``. Results: one float score per sentence."""
 
     batch_size: int = 32
+    precision: str = EXACT
 
     def bind(self, loaded):
-        return lambda items: score_items(loaded, items, self.batch_size)
+        return lambda items: score_items(loaded, items, self.batch_size, precision=self.precision)
 
 
 @dataclass(frozen=True)
@@ -69,10 +81,12 @@ class SeatScorer(_ModelScorer):
     layers: str = "all"
     n_samples: int = 10_000
     seed: int = 0
+    precision: str = EXACT
 
     def bind(self, loaded):
         return lambda tests: [
-            run_test_full(loaded, t, self.pooling, self.layers, self.n_samples, self.seed) for t in tests
+            run_test_full(loaded, t, self.pooling, self.layers, self.n_samples, self.seed, precision=self.precision)
+            for t in tests
         ]
 
 
@@ -86,10 +100,12 @@ def run_stereoset_on(
     n_boot: int,
     seed: int,
     progress: Callable[[int], None] | None = None,
+    precision: str = EXACT,
 ):
-    """``stereoset.run_stereoset`` with the sentence scoring sent through ``engine`` (same numbers)."""
+    """``stereoset.run_stereoset`` with the sentence scoring sent through ``engine`` (same numbers); a fast
+    ``precision`` is measured against float32 on the first example (``stereoset.with_precision``)."""
     pairs = data.sentence_items()
-    scorer = StereoSetScorer(spec, device, batch_size)
+    scorer = StereoSetScorer(spec, device, batch_size, precision)
     vals = map_items(
         scorer,
         [it for _, it in pairs],
@@ -99,7 +115,7 @@ def run_stereoset_on(
         local_fn=scorer.bind(loaded),
     )
     scores = {sid: s for (sid, _), s in zip(pairs, vals, strict=True)}
-    return SS.StereoSetRun(
+    run = SS.StereoSetRun(
         data,
         scores,
         SS.method_name(loaded),
@@ -107,6 +123,7 @@ def run_stereoset_on(
         SS.bootstrap_cis(data, scores, n_boot, seed),
         {"model_id": loaded.facts.model_id, "kind": loaded.facts.kind, "n_boot": n_boot, "seed": seed},
     )
+    return SS.with_precision(run, loaded, precision, batch_size)
 
 
 def run_seat_on(
@@ -120,11 +137,16 @@ def run_seat_on(
     n_samples: int,
     seed: int,
     progress: Callable[[int], None] | None = None,
+    precision: str = EXACT,
 ) -> list[tuple]:
-    """``seat.run_test_full`` per test, tests spread over ``engine``; ``progress(n)`` hears items (words) done."""
-    scorer = SeatScorer(spec, device, pooling, layers, n_samples, seed)
+    """``seat.run_test_full`` per test, tests spread over ``engine``; ``progress(n)`` hears items (words) done.
+    A fast ``precision``: each entry carries "precision" and its first item's "deviation"."""
+    scorer = SeatScorer(spec, device, pooling, layers, n_samples, seed, precision)
     if engine.kind == "local":  # per-item progress inside each test, as before
-        return [run_test_full(loaded, t, pooling, layers, n_samples, seed, progress=progress) for t in tests]
+        return [
+            run_test_full(loaded, t, pooling, layers, n_samples, seed, progress=progress, precision=precision)
+            for t in tests
+        ]
     done = [0]
 
     def per_test(n: int) -> None:  # shards are single tests, finished in order

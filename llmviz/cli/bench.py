@@ -4,9 +4,9 @@
 * ``stereoset-eval --gold DEV.json --predictions PRED.json --out REPORT.json``: re-score a StereoSet prediction
   file (``{"intrasentence": [{"id", "score"}], "intersentence": [...]}``) with the metrics of evaluation.py.
 * ``bias-audit --benchmark stereoset --model M --data DEV.json --out REPORT.json [--predictions-out PRED.json]
-  [--limit N]``: score the sentences with a model, then the same metrics.
+  [--limit N] [--precision exact|bf16]``: score the sentences with a model, then the same metrics.
 * ``seat --model M --tests DIR|FILE... --out REPORT.json [--pooling mean|cls] [--layers all|last] [--n-samples N]
-  [--html TABLE.html]``: the SEAT suite, per layer.
+  [--html TABLE.html] [--precision exact|bf16]``: the SEAT suite, per layer.
 * ``runs list [--json] | show ID | compare ID1 ID2 | export ID``: the run store.
 
 StereoSet REPORT: ``{"intrasentence": {"<bias_type>": {"Count", "LM Score", "SS Score", "ICAT Score"}, ...,
@@ -14,6 +14,8 @@ StereoSet REPORT: ``{"intrasentence": {"<bias_type>": {"Count", "LM Score", "SS 
 "model", "method", "data": {"path", "sha256"}, "versions", "date", "parameters", "run_id"}``.
 SEAT REPORT: ``{"model", "pooling", "tests": [{"file", "targ1", "targ2", "attr1", "attr2", "n": [nx, ny, na, nb],
 "layers": [{"layer", "effect_size", "p_value", "exact"}]}], "versions", "date", "parameters", "run_id"}``.
+With ``--precision bf16`` both reports add ``"precision"`` and ``"deviation"`` (from float32, on the first item),
+also shown in the summary line.
 Every audit is recorded in the run store; when the store cannot be used the report is still written and a
 warning says why.
 """
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from llmviz import engine as E
 from llmviz.audits.common import write_json
-from llmviz.cli.common import Bar, warn
+from llmviz.cli.common import Bar, add_precision, warn
 
 COMMANDS = ("stereoset-eval", "seat", "runs")
 
@@ -78,6 +80,7 @@ def register(sub, bias_audit_parser) -> None:
     s.add_argument("--html", default=None, help="also write the tests x layers table as HTML")
     s.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_precision(s)
 
     r = sub.add_parser("runs", help="List, show, compare and export recorded audit runs.")
     rs = r.add_subparsers(dest="runs_command", required=True)
@@ -123,6 +126,7 @@ def stereoset_audit(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         engine=E.from_args(args),
+        precision=args.precision,
     )
     with Bar("stereoset", "sentence", args.quiet) as bar:
         report = audit_stereoset.run_stereoset(cfg, bar, notice=warn)
@@ -148,6 +152,7 @@ def seat(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         engine=E.from_args(args),
+        precision=args.precision,
     )
     with Bar("seat", "item", args.quiet) as bar:
         report = audit_seat.run_seat(cfg, bar)

@@ -1,10 +1,25 @@
-"""What the commands share: warnings on stderr and tqdm bars fed by the audits' progress callbacks."""
+"""What the commands share: warnings on stderr, tqdm bars fed by the audits' progress callbacks, and the
+bias scorers' ``--precision`` flag."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from tqdm import tqdm
+
+from llmviz.precision import EXACT, MODES
+
+PRECISION_HELP = (
+    "exact (default): float32 throughout, the mode for audits; bf16: the linear layers in bfloat16, faster on CPUs "
+    "with AVX-512 BF16 or AMX units (elsewhere refused with the reason); the deviation from float32, measured on "
+    "the first item scored again in float32, is reported"
+)
+
+
+def add_precision(parser: argparse.ArgumentParser) -> None:
+    """``--precision {exact,bf16}`` (bias-audit, both benchmarks, and seat)."""
+    parser.add_argument("--precision", choices=tuple(MODES), default=EXACT, help=PRECISION_HELP)
 
 
 def warn(msg: str | None) -> None:

@@ -7,7 +7,7 @@ import argparse
 
 from llmviz import engine as E
 from llmviz.cli import bench
-from llmviz.cli.common import Bar, warn
+from llmviz.cli.common import Bar, add_precision, warn
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -44,7 +44,12 @@ def register(sub) -> argparse.ArgumentParser:
     a.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     a.add_argument("--n-boot", type=int, default=5000, help="bootstrap resamples for the 95%% CI (default 5000)")
     a.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    a.add_argument("--resume", action="store_true", help="continue from <first out>.partial.jsonl")
+    a.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from <first out>.partial.jsonl (in the --precision it was scored in)",
+    )
+    add_precision(a)
     a.add_argument("--quiet", action="store_true", help="no progress bar")
     return a
 
@@ -66,6 +71,7 @@ def bias_audit(args: argparse.Namespace) -> int:
         seed=args.seed,
         resume=args.resume,
         engine=E.from_args(args),
+        precision=args.precision,
     )
     with Bar("bias-audit", "pair", args.quiet) as bar:
         report = audit_crows.run_crows(cfg, bar)
