@@ -126,3 +126,23 @@ def test_attribute_passes_the_arithmetic_through(tiny_llama_dir, one_thread):
     fast = m.attribute(text, steps=8, batch_size=4, precision="bf16")
     assert fast.result.params["precision"] == "bf16" and 0 < fast.result.params["deviation"] < 0.2
     assert json.loads(fast.to_json())["provenance"]["parameters"]["precision"] == "bf16"  # the export says so
+
+
+def test_steer_passes_the_generation_precision_through(tiny_llama_dir, one_thread):
+    from llmviz.interventions.steering import generations_by_alpha, steering_vector
+    from llmviz.precision import int8_support
+
+    if not int8_support()[0]:
+        pytest.skip(int8_support()[1])
+    m = lv.load(str(tiny_llama_dir))
+    a, b = ["he said that", "he was"], ["she said that", "she was"]
+    view = m.steer(a, b, 1, "the doctor said", alphas=(0.0, 4.0), max_new_tokens=4, precision="int8")
+    frame = view.to_frame()
+    vec = steering_vector(m.loaded, a, b, 1)
+    from llmviz.generation.generate import SamplingParams
+
+    params = SamplingParams(greedy=True, max_new_tokens=4, seed=0)
+    ref = generations_by_alpha(m.loaded, "the doctor said", vec, [0.0, 4.0], params, precision="int8")
+    assert list(frame["text"]) == [g.text for g in ref.generations]
+    assert list(frame["top1_agreement"]) == [g.deviation.fraction for g in ref.generations]
+    assert json.loads(view.to_json())["provenance"]["parameters"]["precision"] == "int8"
