@@ -636,6 +636,11 @@ def _get_run(eng, run_id: int, with_items: bool) -> dict[str, Any]:
     return out
 
 
+def _precision(run: dict[str, Any]) -> str:
+    """The arithmetic a stored run was scored in (``llmviz.precision``; runs recorded before it: exact)."""
+    return str((run.get("parameters") or {}).get("precision") or "exact")
+
+
 def compare_runs(id_a: int, id_b: int, n_boot: int = 5000, seed: int = 0) -> dict[str, Any]:
     """Paired comparison of two runs on the same items: per item ``diff = value_b - value_a``, its mean with a
     percentile bootstrap 95 % CI (items resampled in pairs), per group (bias type) and overall."""
@@ -648,6 +653,12 @@ def compare_runs(id_a: int, id_b: int, n_boot: int = 5000, seed: int = 0) -> dic
     if a["data_sha256"] != b["data_sha256"]:
         notes.append("The two runs used different data files; only items with the same key are compared.")
         note_codes.append("different_data")
+    if _precision(a) != _precision(b):
+        notes.append(
+            "The two runs used different arithmetic (exact float32 and a fast mode): part of the difference comes "
+            "from the fast mode's rounding, not from the model."
+        )
+        note_codes.append("different_precision")
     vb = {(it["group"], it["key"]): it["value"] for it in b["items"]}
     pairs = [
         (it["group"], it["key"], it["value"], vb[(it["group"], it["key"])])

@@ -116,3 +116,15 @@ def test_runs_warning_has_a_code_and_shows_in_chinese(store, tiny_encoder_dir):
     warnings = [str(w.value) for w in at.warning]
     assert catalogue("zh", "benchmarks")["runs_note_different_data"] in warnings
     assert "different data files" not in texts(at)
+
+
+def test_runs_in_different_arithmetic_are_compared_with_a_note(store):
+    """A fast-mode run against an exact one: the comparison says part of the difference is rounding."""
+    sha = "a" * 64
+    a = RS.record_run("crows_pairs", "A", {}, _items(np.zeros(4)), data_sha256=sha, parameters={"page": "bias"})
+    b = RS.record_run("crows_pairs", "A", {}, _items(np.ones(4)), data_sha256=sha, parameters={"precision": "bf16"})
+    c = RS.record_run("crows_pairs", "A", {}, _items(np.ones(4)), data_sha256=sha, parameters={"precision": "exact"})
+    cmp = RS.compare_runs(a, b, n_boot=50)
+    assert cmp["note_codes"] == ["different_precision"]
+    assert cmp["notes"] == [catalogue("en", "benchmarks")["runs_note_different_precision"]]
+    assert RS.compare_runs(a, c, n_boot=50)["note_codes"] == []  # no key recorded = exact
