@@ -137,6 +137,39 @@ def fresh_support():
     precision.int8_support.cache_clear()
 
 
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A run store of the test's own: ``LLMVIZ_HOME`` is a fresh folder (yielded), no database URL."""
+    from llmviz.runs import store as RS
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("LLMVIZ_HOME", str(home))
+    monkeypatch.delenv("LLMVIZ_DB_URL", raising=False)
+    RS.reset_engines()
+    yield home
+    RS.reset_engines()
+
+
+@pytest.fixture
+def bf16_on(monkeypatch):
+    """The bf16 fast mode switched on whatever the CPU (bfloat16 is emulated where it has no units: slower,
+    the same numbers)."""
+    from llmviz import precision
+
+    monkeypatch.setattr(precision, "bf16_support", lambda: (True, "test"))
+
+
+@pytest.fixture
+def bf16_here():
+    """Skip where this CPU runs no bf16 fast mode (a test of the real mode, e.g. through the app's choice)."""
+    from llmviz.precision import bf16_support
+
+    ok, why = bf16_support()
+    if not ok:
+        pytest.skip(why)
+
+
 def pytest_collection_modifyitems(config, items):
     """``make test`` runs two pytest-xdist workers with ``--dist loadgroup``: the browser tests (one Streamlit
     server and one Chromium, waiting on each other most of the time: about one core busy) stay together on one

@@ -26,15 +26,6 @@ def local_ray():
     E.shutdown()
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMVIZ_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LLMVIZ_DB_URL", raising=False)
-    RS.reset_engines()
-    yield
-    RS.reset_engines()
-
-
 class Tagger:
     """Factory: each call (one per actor) gets its own token; the scorer tags items with pid and token."""
 

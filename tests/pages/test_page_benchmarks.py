@@ -9,15 +9,6 @@ from tests.fixtures.apptest_util import assert_ok, open_page, texts
 PAGE = "pages/bias.py"
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMVIZ_HOME", str(tmp_path))
-    monkeypatch.delenv("LLMVIZ_DB_URL", raising=False)
-    RS.reset_engines()
-    yield tmp_path
-    RS.reset_engines()
-
-
 def test_stereoset_section_scores_the_illustrative_set(store, tiny_llama, tiny_llama_dir):
     at = open_page(PAGE, str(tiny_llama_dir), query={"section": "stereoset"})
     assert_ok(at)

@@ -13,7 +13,6 @@ from llmviz.bias import seat as SEAT
 from llmviz.bias import stereoset as SS
 from llmviz.bias.pairs_data import starter_pairs
 from llmviz.models.loading import load_model
-from llmviz.precision import bf16_support
 from llmviz.runs import store as RS
 from tests.fixtures.apptest_util import assert_ok, open_page, texts
 from tests.llmviz.bias.test_seat import _sets
@@ -22,22 +21,6 @@ from tests.pages.test_zh_complete import english_words
 from ui import i18n as I18N
 
 PAGE = "pages/bias.py"
-
-
-@pytest.fixture
-def bf16_here():
-    ok, why = bf16_support()
-    if not ok:
-        pytest.skip(why)
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMVIZ_HOME", str(tmp_path))
-    monkeypatch.delenv("LLMVIZ_DB_URL", raising=False)
-    RS.reset_engines()
-    yield tmp_path
-    RS.reset_engines()
 
 
 def _infos(at) -> list[str]:

@@ -51,15 +51,6 @@ def test_views_use_the_one_run_and_remember(views):
 # `kinds`: tests/pages/conftest.py
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMVIZ_HOME", str(tmp_path))
-    monkeypatch.delenv("LLMVIZ_DB_URL", raising=False)
-    RS.reset_engines()
-    yield tmp_path
-    RS.reset_engines()
-
-
 def _n_runs(kind: str) -> int:
     return len(RS.list_runs(kind=kind))
 

@@ -4,13 +4,10 @@ own first batch against float32 — the library's own figure, in English and in 
 
 from __future__ import annotations
 
-import pytest
-
 from llmviz.explain.ablation import ablation_problem, head_ablation
 from llmviz.explain.attribution import attribute
 from llmviz.explain.targets import Target, build_problem
 from llmviz.models.loading import load_model
-from llmviz.precision import bf16_support
 from tests.fixtures.apptest_util import assert_ok, open_page, texts
 from tests.pages.test_zh_complete import english_words
 from ui import common as COMMON
@@ -19,13 +16,6 @@ from ui import i18n as I18N
 PAGE = "pages/explain.py"
 TEXT = "the doctor said that"
 IG = "integrated_gradients"
-
-
-@pytest.fixture
-def bf16_here():
-    ok, why = bf16_support()
-    if not ok:
-        pytest.skip(why)
 
 
 def _value(items, prefix):

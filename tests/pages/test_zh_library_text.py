@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pytest
 
 from llmviz.explain.targets import target_label
 from llmviz.generation.presets import PRESETS
@@ -92,15 +91,6 @@ def test_formula_step_titles_in_chinese(tiny_gemma3_dir):
 
 
 # ---------------------------------------------------------------- Runs: the different-data warning
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMVIZ_HOME", str(tmp_path))
-    monkeypatch.delenv("LLMVIZ_DB_URL", raising=False)
-    RS.reset_engines()
-    yield tmp_path
-    RS.reset_engines()
-
-
 def _items(values):
     return [{"key": f"k{i}", "group": "g", "value": float(v)} for i, v in enumerate(values)]
 

@@ -13,23 +13,9 @@ from llmviz.audits import crows as C
 from llmviz.audits import matrix as M
 from llmviz.audits import seat as S
 from llmviz.audits.common import AuditInterrupted
-from llmviz.bias.pairs_data import starter_pairs
 from tests.llmviz.bias.test_seat import _sets, _write
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMVIZ_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LLMVIZ_DB_URL", raising=False)
-
-
-@pytest.fixture(scope="module")
-def pairs_csv(tmp_path_factory):
-    path = tmp_path_factory.mktemp("audits") / "pairs.csv"
-    starter_pairs().frame.iloc[::6].to_csv(path, index=False)  # 12 pairs
-    return path
 
 
 def _cfg(model, pairs, out, **kw):

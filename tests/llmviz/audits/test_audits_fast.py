@@ -20,30 +20,8 @@ from llmviz.bias import stereoset as SS
 from llmviz.bias import weat as W
 from llmviz.bias.pairs_data import starter_pairs
 from llmviz.errors import InputError, LlmvizError
+from tests.llmviz.audits.test_audits import _cfg
 from tests.llmviz.bias.test_seat import _sets, _write
-
-
-@pytest.fixture
-def bf16_on(monkeypatch):
-    """The mode switched on whatever the CPU (bfloat16 is emulated where it has no units: slower, same numbers)."""
-    monkeypatch.setattr(PR, "bf16_support", lambda: (True, "test"))
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMVIZ_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LLMVIZ_DB_URL", raising=False)
-
-
-@pytest.fixture(scope="module")
-def pairs_csv(tmp_path_factory):
-    path = tmp_path_factory.mktemp("audits_fast") / "pairs.csv"
-    starter_pairs().frame.iloc[::6].to_csv(path, index=False)  # 12 pairs
-    return path
-
-
-def _cfg(model, pairs, out, **kw):
-    return C.CrowsConfig(str(model), str(pairs), (str(out),), chunk_rows=4, batch_size=8, n_boot=50, **kw)
 
 
 def _first_pair_change(fast: dict, exact: dict) -> float:

@@ -17,12 +17,6 @@ from llmviz.errors import InputError
 from tests.llmviz.bias.test_seat import _sets, _write
 
 
-@pytest.fixture
-def bf16_on(monkeypatch):
-    """The mode switched on whatever the CPU (bfloat16 is emulated where it has no units: slower, same numbers)."""
-    monkeypatch.setattr(precision, "bf16_support", lambda: (True, "test"))
-
-
 @pytest.fixture(scope="module")
 def frame():
     return starter_pairs().frame.head(12)

@@ -11,20 +11,10 @@ from pathlib import Path
 import pytest
 
 from llmviz.cli import main
-from llmviz.runs import store as RS
 from tests.fixtures import stereoset_fixtures as FX
 from tests.llmviz.test_safe_io import DEEP_SEAT, DEEP_STEREOSET
 
 HEAD = "sent_more,sent_less,stereo_antistereo,bias_type\n"
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMVIZ_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LLMVIZ_DB_URL", raising=False)
-    RS.reset_engines()
-    yield tmp_path / "home"
-    RS.reset_engines()
 
 
 def _one_error_line(err: str, words: str) -> None:

@@ -14,15 +14,6 @@ ILLUSTRATIVE = str(SS.ILLUSTRATIVE_FILE)
 METRICS = {"Count", "LM Score", "SS Score", "ICAT Score"}
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMVIZ_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LLMVIZ_DB_URL", raising=False)
-    RS.reset_engines()
-    yield tmp_path / "home"
-    RS.reset_engines()
-
-
 def _files(tmp_path):
     gold, pred = tmp_path / "gold.json", tmp_path / "pred.json"
     gold.write_text(json.dumps(FX.gold_doc()))
@@ -110,7 +101,6 @@ def test_bias_audit_stereoset_scores_and_predictions(store, tiny_llama, tiny_lla
 
 
 def test_corrupt_store_still_writes_the_report(store, tmp_path, capsys):
-    store.mkdir(parents=True)
     (store / "runs.sqlite").write_bytes(b"garbage" * 500)
     gold, pred = _files(tmp_path)
     out = tmp_path / "r.json"

@@ -14,30 +14,14 @@ from llmviz.bias import pairs as P
 from llmviz.bias import stereoset as SS
 from llmviz.bias.pairs_data import file_sha256, starter_pairs
 from llmviz.cli import main
-from llmviz.runs import store as RS
 from tests.llmviz.bias.test_seat import _sets, _write
 
 WHY = "The fast mode is off: no bf16 units on this test CPU."
 
 
 @pytest.fixture
-def bf16_on(monkeypatch):
-    """The mode switched on whatever the CPU (bfloat16 is emulated where it has no units: slower, same numbers)."""
-    monkeypatch.setattr(PR, "bf16_support", lambda: (True, "test"))
-
-
-@pytest.fixture
 def bf16_off(monkeypatch):
     monkeypatch.setattr(PR, "bf16_support", lambda: (False, WHY))
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMVIZ_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LLMVIZ_DB_URL", raising=False)
-    RS.reset_engines()
-    yield tmp_path / "home"
-    RS.reset_engines()
 
 
 @pytest.fixture(scope="module")
