@@ -358,7 +358,8 @@ def run_crows(cfg: CrowsConfig, progress: Progress | None = None, loaded=None) -
     params = cfg.params(data)
     prov = provenance(params, loaded.facts)
     summary = summary_by_type(frame["score_more"], frame["score_less"], frame["bias_type"], cfg.n_boot, cfg.seed)
-    run_id, store_warning = record_crows(loaded, records, summary, sha, str(data), params)  # a failure only warns
+    stored = params if deviation is None else {**params, "deviation": deviation}  # the store keeps both, as the page
+    run_id, store_warning = record_crows(loaded, records, summary, sha, str(data), stored)  # a failure only warns
     return CrowsReport(
         summary=summary,
         pairs=records,

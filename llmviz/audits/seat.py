@@ -128,7 +128,9 @@ def run_seat(cfg: SeatConfig, progress: Progress | None = None, loaded=None) -> 
         s_values.append(sv)
     params = cfg.params()
     digest = sha256_bytes(json.dumps([[t.name, t.sets] for t in tests], sort_keys=True).encode())
-    rid, warn = record_seat_tests(loaded, entries, s_values, digest, ", ".join(params["tests"]), params)
+    deviation = max(e["deviation"] for e in entries) if cfg.precision != EXACT and entries else None
+    stored = params if deviation is None else {**params, "deviation": deviation}  # as the page records it
+    rid, warn = record_seat_tests(loaded, entries, s_values, digest, ", ".join(params["tests"]), stored)
     return SeatReport(
         model=loaded.facts.model_id,
         pooling=cfg.pooling,
@@ -142,5 +144,5 @@ def run_seat(cfg: SeatConfig, progress: Progress | None = None, loaded=None) -> 
         store_warning=warn,
         n_items=total,
         precision=cfg.precision,
-        deviation=max(e["deviation"] for e in entries) if cfg.precision != EXACT and entries else None,
+        deviation=deviation,
     )

@@ -153,7 +153,8 @@ def run_stereoset(
     )
     params = cfg.params()
     report = _report(run, loaded.facts.as_dict(), params)
-    report.run_id, report.store_warning = record_stereoset(loaded, run, params)
+    stored = params if run.deviation is None else {**params, "deviation": run.deviation}  # as the page records it
+    report.run_id, report.store_warning = record_stereoset(loaded, run, stored)
     return report
 
 

@@ -20,6 +20,7 @@ from llmviz.bias import stereoset as SS
 from llmviz.bias import weat as W
 from llmviz.bias.pairs_data import starter_pairs
 from llmviz.errors import InputError, LlmvizError
+from llmviz.runs import store as RS
 from tests.llmviz.audits.test_audits import _cfg
 from tests.llmviz.bias.test_seat import _sets, _write
 
@@ -54,6 +55,9 @@ def test_crows_bf16_reports_its_deviation_against_an_exact_run(which, store, pai
     written = json.loads((tmp_path / "fast.json").read_text(encoding="utf-8"))
     assert written["precision"] == "bf16" and written["deviation"] == pytest.approx(fast.deviation)
     assert "max |Δ score|" in (tmp_path / "fast.html").read_text(encoding="utf-8")
+    stored = RS.get_run(fast.run_id, with_items=False)["parameters"]  # the run store keeps both, as the page does
+    assert stored["precision"] == "bf16" and stored["deviation"] == pytest.approx(fast.deviation)
+    assert "deviation" not in RS.get_run(exact.run_id, with_items=False)["parameters"]
 
 
 def test_crows_resume_refuses_a_partial_file_of_another_precision(store, tiny_mlm_dir, pairs_csv, tmp_path, bf16_on):
@@ -99,6 +103,7 @@ def test_stereoset_audit_bf16_carries_precision_and_deviation(store, tiny_llama,
     assert 0 < moved < 0.05 * max(abs(v) for v in exact.run.scores.values())
     assert "bf16: max |Δ sentence score|" in fast.summary_line("r.json")
     assert "bf16" not in exact.summary_line("r.json")
+    assert RS.get_run(fast.run_id, with_items=False)["parameters"]["deviation"] == pytest.approx(doc["deviation"])
 
 
 def test_seat_audit_bf16_carries_precision_and_deviation(store, tiny_encoder_dir, tmp_path, bf16_on):
@@ -127,6 +132,7 @@ def test_seat_audit_bf16_carries_precision_and_deviation(store, tiny_encoder_dir
     assert got == pytest.approx(want, abs=1e-9) and doc["deviation"] == max(got) > 0
     assert "bf16: max 1 − cosine" in fast.summary_line("s.json") and "bf16" not in exact.summary_line("s.json")
     assert "bf16: max 1 − cosine" in fast.html() and "cosine" not in exact.html()
+    assert RS.get_run(fast.run_id, with_items=False)["parameters"]["deviation"] == pytest.approx(max(got))
 
 
 def test_api_audits_pass_the_precision_through(store, tiny_mlm_dir, pairs_csv, bf16_on):
