@@ -32,6 +32,7 @@ from llmviz.audits.crows import CrowsConfig, CrowsReport, run_crows
 from llmviz.audits.seat import SeatConfig, SeatReport, run_seat
 from llmviz.audits.stereoset import StereoSetConfig, StereoSetReport, run_stereoset
 from llmviz.errors import InputError
+from llmviz.precision import EXACT, check_mode
 from llmviz.report import frame_csv, provenance
 
 KINDS = ("crows", "stereoset", "seat")
@@ -47,6 +48,7 @@ SUMMARY_COLUMNS = (
     "p_value",
     "run_id",
     "cell",
+    "precision",
 )
 Report = CrowsReport | StereoSetReport | SeatReport
 
@@ -63,18 +65,26 @@ class Benchmark:
 
 @dataclass(frozen=True)
 class Cell:
+    """One model on one benchmark in one arithmetic. An exact cell keeps the name and marker it had before
+    fast modes existed (earlier matrices continue); a fast cell's name and marker name its mode, so an exact
+    cell is never taken for a fast one, nor the other way round."""
+
     model: str
     bench: Benchmark
+    precision: str = EXACT
 
     @property
     def name(self) -> str:
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{Path(self.model).name}__{self.bench.kind}")[-80:]
-        key = hashlib.sha1(f"{self.model}\0{self.bench.kind}\0{self.bench.path}".encode()).hexdigest()[:8]
+        mode = "" if self.precision == EXACT else f"__{self.precision}"
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{Path(self.model).name}__{self.bench.kind}{mode}")[-80:]
+        ident = f"{self.model}\0{self.bench.kind}\0{self.bench.path}" + (f"\0{self.precision}" if mode else "")
+        key = hashlib.sha1(ident.encode()).hexdigest()[:8]
         return f"{slug}__{key}"
 
     @property
     def marker(self) -> dict[str, str]:
-        return {"model": self.model, "benchmark": self.bench.kind, "path": self.bench.path}
+        marker = {"model": self.model, "benchmark": self.bench.kind, "path": self.bench.path}
+        return marker if self.precision == EXACT else {**marker, "precision": self.precision}
 
 
 @dataclass(frozen=True)
@@ -92,10 +102,11 @@ class MatrixConfig:
     seed: int = 0
     device: str = "cpu"
     engine: E.Engine = E.LOCAL
+    precision: str = EXACT  # llmviz.precision.MODES, for every cell
 
     @property
     def cells(self) -> list[Cell]:
-        return [Cell(m, b) for m in self.models for b in self.benchmarks]
+        return [Cell(m, b, self.precision) for m in self.models for b in self.benchmarks]
 
     def params(self) -> dict[str, Any]:
         return {
@@ -106,6 +117,7 @@ class MatrixConfig:
             "seed": self.seed,
             "device": self.device,
             "engine": self.engine.kind,
+            "precision": self.precision,
         }
 
 
@@ -177,6 +189,7 @@ def run_cell(
             seed=cfg.seed,
             resume=True,
             engine=cfg.engine,
+            precision=cell.precision,
         )
         report = run_crows(crows, progress)
     elif kind == "stereoset":
@@ -190,6 +203,7 @@ def run_cell(
             seed=cfg.seed,
             device=cfg.device,
             engine=cfg.engine,
+            precision=cell.precision,
         )
         report = run_stereoset(stereo, progress, notice)
     else:
@@ -202,6 +216,7 @@ def run_cell(
             seed=cfg.seed,
             device=cfg.device,
             engine=cfg.engine,
+            precision=cell.precision,
         )
         report = run_seat(seat, progress)
     doc = {**report.to_dict(), "matrix_cell": cell.marker}
@@ -222,6 +237,7 @@ def headline_rows(cell: Cell, rep: dict[str, Any]) -> list[dict[str, Any]]:
         "run_id": rep.get("run_id"),
         "cell": cell.name,
         "p_value": None,
+        "precision": cell.precision,
     }
     if cell.bench.kind == "crows":
         s = rep["summary"]
@@ -299,6 +315,7 @@ def run_matrix(
     """Run every cell not finished earlier, then write the summary. Callbacks: ``on_cell(k, n, cell, skipped)``
     before each cell (k from 1); ``on_report(cell, path, report)`` after a cell ran; ``progress(kind)`` gives the
     ``progress(done, total)`` callback of one cell's audit; ``notice`` hears the data files' notices."""
+    check_mode(cfg.precision)  # an unknown mode, or one this CPU lacks: one message before any work
     out_dir = Path(cfg.out).expanduser()
     (out_dir / "cells").mkdir(parents=True, exist_ok=True)
     cells = cfg.cells

@@ -18,7 +18,7 @@ PRECISION_HELP = (
 
 
 def add_precision(parser: argparse.ArgumentParser) -> None:
-    """``--precision {exact,bf16}`` (bias-audit, both benchmarks, and seat)."""
+    """``--precision {exact,bf16}`` (bias-audit, both benchmarks, seat and audit-matrix)."""
     parser.add_argument("--precision", choices=tuple(MODES), default=EXACT, help=PRECISION_HELP)
 
 

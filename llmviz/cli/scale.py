@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from llmviz import engine as E
-from llmviz.cli.common import Bar, warn
+from llmviz.cli.common import Bar, add_precision, warn
 from llmviz.engine import add_engine_args
 from llmviz.errors import LlmvizError
 
@@ -50,6 +50,7 @@ def register(sub) -> None:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     m.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_precision(m)
     add_engine_args(m)
 
     a = sub.add_parser(
@@ -97,6 +98,7 @@ def audit_matrix(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         engine=E.from_args(args),  # bad engine settings fail before any work
+        precision=args.precision,
     )
     bars: list[Bar] = []
     names = {"crows": ("bias-audit", "pair"), "stereoset": ("stereoset", "sentence"), "seat": ("seat", "item")}

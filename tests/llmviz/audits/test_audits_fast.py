@@ -158,3 +158,49 @@ def test_mode_off_is_one_error_before_any_model_work(store, tmp_path, pairs_csv,
     with pytest.raises(InputError, match="Unknown precision 'fp8'"):
         C.run_crows(C.CrowsConfig(missing, str(pairs_csv), (str(tmp_path / "r.json"),), precision="fp8"))
     assert not (tmp_path / "r.json.partial.jsonl").exists()
+
+
+def test_matrix_in_bf16_keeps_its_cells_apart_from_exact_ones(store, tiny_mlm_dir, pairs_csv, tmp_path, bf16_on):
+    """An audit matrix in the fast mode: each cell is the fast audit (its report carries precision and
+    deviation), the summary says the mode per row, and an exact matrix's finished cells in the same folder are
+    not taken for fast ones (nor the other way round); a fast matrix run again skips its own cells."""
+    from llmviz.audits import matrix as M
+
+    benches = tuple(M.parse_benchmarks(f"crows:{pairs_csv}"))
+    out = tmp_path / "m"
+
+    def run(precision):
+        seen = []
+        cfg = M.MatrixConfig((str(tiny_mlm_dir),), benches, out, n_boot=50, batch_size=8, precision=precision)
+        res = M.run_matrix(cfg, on_cell=lambda k, n, cell, skipped: seen.append(skipped))
+        return res, seen
+
+    exact, seen = run("exact")
+    assert seen == [False] and exact.rows[0]["precision"] == "exact"
+    fast, seen = run("bf16")
+    assert seen == [False]  # the exact cell is not reused
+    assert fast.rows[0]["precision"] == "bf16"
+    assert "bf16" in (out / "summary.csv").read_text(encoding="utf-8")
+    cells = {json.loads(p.read_text())["matrix_cell"].get("precision", "exact"): json.loads(p.read_text())
+             for p in (out / "cells").glob("*.json")}  # fmt: skip
+    assert set(cells) == {"exact", "bf16"}
+    assert "deviation" not in cells["exact"] and cells["bf16"]["precision"] == "bf16"
+    alone = C.run_crows(_cfg(tiny_mlm_dir, pairs_csv, tmp_path / "alone.json", precision="bf16"))
+    assert cells["bf16"]["deviation"] == pytest.approx(alone.deviation, abs=1e-6)  # the cell is the fast audit
+    assert [r["score_more"] for r in cells["bf16"]["pairs"]] == pytest.approx([r["score_more"] for r in alone.pairs])
+    _, seen = run("bf16")
+    assert seen == [True]  # its own finished cell is skipped
+    _, seen = run("exact")
+    assert seen == [True]
+    assert "bf16" not in (out / "summary.csv").read_text(encoding="utf-8")  # the exact matrix's summary
+
+
+def test_matrix_mode_off_is_one_error_before_any_cell(store, tiny_mlm_dir, pairs_csv, tmp_path, monkeypatch):
+    from llmviz.audits import matrix as M
+
+    monkeypatch.setattr(PR, "bf16_support", lambda: (False, "The fast mode is off: no bf16 units here."))
+    cfg = M.MatrixConfig(("no/such/model",), tuple(M.parse_benchmarks(f"crows:{pairs_csv}")), tmp_path / "m",
+                         precision="bf16")  # fmt: skip
+    with pytest.raises(InputError, match="no bf16 units"):
+        M.run_matrix(cfg)
+    assert not (tmp_path / "m").exists()

@@ -147,3 +147,15 @@ def test_help_explains_the_modes(capsys):
         text = " ".join(capsys.readouterr().out.split())
         assert "--precision {exact,bf16}" in text and "AVX-512 BF16 or AMX" in text
         assert "the mode for audits" in text and "first item" in text
+
+
+def test_audit_matrix_takes_the_precision(store, tiny_mlm_dir, small_csv, tmp_path, bf16_on, capsys, monkeypatch):
+    out = tmp_path / "m"
+    argv = ["audit-matrix", "--models", str(tiny_mlm_dir), "--benchmarks", f"crows:{small_csv}", "--out", str(out)]
+    assert main([*argv, "--n-boot", "50", "--quiet", "--precision", "bf16"]) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["precision"]) == ["bf16"]
+    assert "bf16: max |Δ score|" in capsys.readouterr().out  # the cell's summary line says so
+    monkeypatch.setattr(PR, "bf16_support", lambda: (False, WHY))
+    assert main([*argv[:-1], str(tmp_path / "m2"), "--precision", "bf16"]) == 2
+    assert capsys.readouterr().err == f"error: {WHY}\n" and not (tmp_path / "m2").exists()
