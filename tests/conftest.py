@@ -7,12 +7,17 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["LLMVIZ_TESTING"] = "1"
-if "LLMVIZ_HOME" not in os.environ:  # the run store of tests lives in a temporary folder
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+# The run store of tests lives in a temporary folder: one per pytest process. Under xdist each worker makes its
+# own (the workers inherit the controller's folder, and a run one worker's browser test recorded used to
+# change what the other worker's Runs section opened on mid-test); a folder the user set is kept.
+if "LLMVIZ_HOME" not in os.environ or (_WORKER and os.environ["LLMVIZ_HOME"] == os.environ.get("LLMVIZ_TEST_HOME")):
     import tempfile
 
-    os.environ["LLMVIZ_HOME"] = tempfile.mkdtemp(prefix="llmviz-test-home-")
+    os.environ["LLMVIZ_HOME"] = tempfile.mkdtemp(prefix=f"llmviz-test-home-{_WORKER or 'main'}-")
+    os.environ["LLMVIZ_TEST_HOME"] = os.environ["LLMVIZ_HOME"]
 
-if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test`: two workers share two cores, one thread each
+if _WORKER:  # `make test`: two workers share two cores, one thread each
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # (two OpenMP threads on a busy core can be ~10x slower)
     os.environ.setdefault("LLMVIZ_THREADS", "1")  # the servers and CLI processes the tests start, too
 
