@@ -113,6 +113,14 @@ def arithmetic(mode: str = EXACT) -> Iterator[None]:
         yield
 
 
+def deviation_text(mode: str, deviation: float | None, quantity: str, where: str) -> str:
+    """A fast run's measured deviation in words for reports and summary lines ("" for exact), e.g.
+    ``bf16: max |Δ score| 0.064 nats on the first pair against float32``."""
+    if mode == EXACT:
+        return ""
+    return f"{mode}: max {quantity} {deviation:.3g} {where} against float32"
+
+
 def max_deviation(fast, exact) -> float:
     """max |fast − exact| over the items both runs computed (NaN entries ignored)."""
     a, b = np.asarray(fast, dtype=np.float64), np.asarray(exact, dtype=np.float64)

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from llmviz.precision import EXACT
+
 Progress = Callable[[int, int], None]  # progress(done, total): items finished so far, of total
 Notice = Callable[[str], None]  # notice(text): something the user should read (a data file was fixed up...)
 
@@ -29,6 +31,12 @@ class Counter:
         self.done += n
         if self.progress is not None:
             self.progress(self.done, self.total)
+
+
+def fast_fields(precision: str, deviation: float | None) -> dict[str, Any]:
+    """What a fast run adds to its report and to the parameters the run store keeps: ``precision`` and
+    ``deviation``; nothing for exact (an exact report keeps the keys it always had)."""
+    return {} if precision == EXACT else {"precision": precision, "deviation": deviation}
 
 
 def write_json(path: Path, doc: Any) -> None:

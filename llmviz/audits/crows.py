@@ -40,14 +40,14 @@ from typing import Any
 import pandas as pd
 
 from llmviz import engine as E
-from llmviz.audits.common import AuditInterrupted, Counter, Progress
+from llmviz.audits.common import AuditInterrupted, Counter, Progress, fast_fields
 from llmviz.bias.pairs import first_pair_deviation
 from llmviz.bias.pairs_data import COLUMNS, count_rows, file_sha256, iter_pairs_file
 from llmviz.bias.sharded import CROWS_SHARD, CrowsScorer
 from llmviz.bias.stats import summary_by_type
 from llmviz.errors import LlmvizError
 from llmviz.models.loading import load_model
-from llmviz.precision import EXACT, check_mode
+from llmviz.precision import EXACT, check_mode, deviation_text
 from llmviz.report import frame_csv, package_versions, provenance
 from llmviz.runs.record import record_crows
 from llmviz.viz.bias import pairs_summary
@@ -117,7 +117,7 @@ class CrowsReport:
     deviation: float | None = None  # a fast mode: max |Δ score| of the first pair against float32 (nats)
 
     def to_dict(self) -> dict[str, Any]:
-        doc = {
+        return {
             "summary": self.summary,
             "pairs": self.pairs,
             "method": self.method,
@@ -128,10 +128,8 @@ class CrowsReport:
             "parameters": self.parameters,
             "notices": self.notices,
             "run_id": self.run_id,
+            **fast_fields(self.precision, self.deviation),
         }
-        if self.precision != EXACT:
-            doc.update(precision=self.precision, deviation=self.deviation)
-        return doc
 
     def write(self, outs: list[Path]) -> None:
         """Each report file by its extension (.json, .csv, .html); then the partial file goes."""
@@ -159,15 +157,12 @@ class CrowsReport:
         )
 
 
-def deviation_text(precision: str, deviation: float | None) -> str:
-    """A fast run's measured deviation in words ("" for exact)."""
-    if precision == EXACT:
-        return ""
-    return f"{precision}: max |Δ score| {deviation:.3g} nats on the first pair against float32"
+def _deviation_text(precision: str, deviation: float | None) -> str:
+    return deviation_text(precision, deviation, "|Δ score|", "nats on the first pair")
 
 
 def deviation_note(precision: str, deviation: float | None) -> str:
-    text = deviation_text(precision, deviation)
+    text = _deviation_text(precision, deviation)
     return f" · {text}" if text else ""
 
 
@@ -358,7 +353,7 @@ def run_crows(cfg: CrowsConfig, progress: Progress | None = None, loaded=None) -
     params = cfg.params(data)
     prov = provenance(params, loaded.facts)
     summary = summary_by_type(frame["score_more"], frame["score_less"], frame["bias_type"], cfg.n_boot, cfg.seed)
-    stored = params if deviation is None else {**params, "deviation": deviation}  # the store keeps both, as the page
+    stored = {**params, **fast_fields(cfg.precision, deviation)}  # the store keeps the deviation too, as the page
     run_id, store_warning = record_crows(loaded, records, summary, sha, str(data), stored)  # a failure only warns
     return CrowsReport(
         summary=summary,
@@ -401,7 +396,7 @@ def write_html(report: dict[str, Any], path: Path) -> None:
         "data": report["data"]["path"],
         "sha256": report["data"]["sha256"],
         "date": report["date"],
-        **({"precision": deviation_text(report["precision"], report["deviation"])} if "precision" in report else {}),
+        **({"precision": _deviation_text(report["precision"], report["deviation"])} if "precision" in report else {}),
         "versions": ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
     }
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in meta.items())

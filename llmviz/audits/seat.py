@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llmviz import engine as E
-from llmviz.audits.common import Counter, Progress, write_json
+from llmviz.audits.common import Counter, Progress, fast_fields, write_json
 from llmviz.bias import seat as SEAT
 from llmviz.bias.sharded import run_seat_on
 from llmviz.errors import LlmvizError
@@ -72,7 +72,7 @@ class SeatReport:
     deviation: float | None = None  # a fast mode: the largest of the tests' deviations
 
     def to_dict(self) -> dict[str, Any]:
-        doc = {
+        return {
             "model": self.model,
             "pooling": self.pooling,
             "tests": self.tests,
@@ -82,10 +82,8 @@ class SeatReport:
             "data_sha256": self.data_sha256,
             "model_facts": self.model_facts,
             "run_id": self.run_id,
+            **fast_fields(self.precision, self.deviation),
         }
-        if self.precision != EXACT:
-            doc.update(precision=self.precision, deviation=self.deviation)
-        return doc
 
     def write(self, out: Path) -> None:
         write_json(out, self.to_dict())
@@ -94,9 +92,8 @@ class SeatReport:
         return SEAT.html_table(self.to_dict())
 
     def summary_line(self, *written: str | Path) -> str:
-        fast = ""
-        if self.precision != EXACT:
-            fast = f"{self.precision}: max 1 − cosine {self.deviation:.3g} on each test's first item against float32 · "
+        fast = SEAT.deviation_line(self.precision, self.deviation)
+        fast = f"{fast} · " if fast else ""
         return f"{len(self.tests)} SEAT test(s) · {self.n_items} items · {fast}wrote {', '.join(map(str, written))}"
 
 
@@ -128,8 +125,8 @@ def run_seat(cfg: SeatConfig, progress: Progress | None = None, loaded=None) -> 
         s_values.append(sv)
     params = cfg.params()
     digest = sha256_bytes(json.dumps([[t.name, t.sets] for t in tests], sort_keys=True).encode())
-    deviation = max(e["deviation"] for e in entries) if cfg.precision != EXACT and entries else None
-    stored = params if deviation is None else {**params, "deviation": deviation}  # as the page records it
+    deviation = SEAT.suite_deviation(entries)
+    stored = {**params, **fast_fields(cfg.precision, deviation)}  # the deviation too, as the page records it
     rid, warn = record_seat_tests(loaded, entries, s_values, digest, ", ".join(params["tests"]), stored)
     return SeatReport(
         model=loaded.facts.model_id,

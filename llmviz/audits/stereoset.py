@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from llmviz import engine as E
-from llmviz.audits.common import Counter, Notice, Progress, write_json
+from llmviz.audits.common import Counter, Notice, Progress, fast_fields, write_json
 from llmviz.bias import stereoset as SS
 from llmviz.bias.sharded import run_stereoset_on
 from llmviz.errors import LlmvizError
 from llmviz.models.loading import load_model
-from llmviz.precision import EXACT, check_mode
+from llmviz.precision import EXACT, check_mode, deviation_text
 from llmviz.report import provenance, sha256_bytes
 from llmviz.runs.record import record_stereoset
 from llmviz.runs.store import try_record
@@ -72,7 +72,7 @@ class StereoSetReport:
 
     def to_dict(self) -> dict[str, Any]:
         run = self.run
-        doc = {
+        return {
             **run.results,
             "ci95": run.cis,
             "model": self.model,
@@ -89,10 +89,8 @@ class StereoSetReport:
             "date": self.date,
             "parameters": self.parameters,
             "run_id": self.run_id,
+            **fast_fields(run.precision, run.deviation),
         }
-        if run.precision != EXACT:
-            doc.update(precision=run.precision, deviation=run.deviation)
-        return doc
 
     def write(self, out: Path) -> None:
         write_json(out, self.to_dict())
@@ -111,9 +109,8 @@ class StereoSetReport:
 
 def deviation_note(precision: str, deviation: float | None) -> str:
     """A fast run's measured deviation for the summary line ("" for exact)."""
-    if precision == EXACT:
-        return ""
-    return f"· {precision}: max |Δ sentence score| {deviation:.3g} on the first example against float32 "
+    text = deviation_text(precision, deviation, "|Δ sentence score|", "on the first example")
+    return f"· {text} " if text else ""
 
 
 def _report(run, model: Any, params: dict[str, Any]) -> StereoSetReport:
@@ -153,7 +150,7 @@ def run_stereoset(
     )
     params = cfg.params()
     report = _report(run, loaded.facts.as_dict(), params)
-    stored = params if run.deviation is None else {**params, "deviation": run.deviation}  # as the page records it
+    stored = {**params, **fast_fields(run.precision, run.deviation)}  # the deviation too, as the page records it
     report.run_id, report.store_warning = record_stereoset(loaded, run, stored)
     return report
 

@@ -20,7 +20,7 @@ the first pair is then scored again in float32 and the largest change of its two
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -201,8 +201,10 @@ def score_pairs(
             progress(n)
         if partial:  # pages grow the table and its running estimate as the pairs come
             k = done[0]
-            head = PairScores(frame.head(k), more[:k].copy(), less[:k].copy(), method, n_tok[:k].copy(), facts)
-            partial(k, len(pairs), replace(head, precision=precision))
+            head = PairScores(
+                frame.head(k), more[:k].copy(), less[:k].copy(), method, n_tok[:k].copy(), facts, precision
+            )
+            partial(k, len(pairs), head)
 
     score(run_on, pairs, batch_size, more, less, n_tok, tick)
     deviation = None

@@ -28,7 +28,7 @@ import numpy as np
 from llmviz.bias import weat as W
 from llmviz.errors import InputError
 from llmviz.models.loading import LoadedModel
-from llmviz.precision import EXACT, on_precision
+from llmviz.precision import EXACT, deviation_text, on_precision
 from llmviz.safe_io import load_json, read_bytes, reading
 
 MAX_ITEMS_PER_SET = W.MAX_WORDS_PER_SET  # 2,000 items per set; the largest SEAT sentence set holds ~350
@@ -193,6 +193,17 @@ def run_suite(
     return [run_test(loaded, t, pooling, layers, n_samples, seed, progress, precision) for t in tests]
 
 
+def suite_deviation(entries: Sequence[dict[str, Any]]) -> float | None:
+    """A fast run's largest deviation over its tests' entries (None for an exact run, which has none)."""
+    devs = [e["deviation"] for e in entries if e.get("deviation") is not None]
+    return max(devs) if devs else None
+
+
+def deviation_line(precision: str, deviation: float | None) -> str:
+    """A fast SEAT run's deviation in words ("" for exact)."""
+    return deviation_text(precision, deviation, "1 − cosine", "on each test's first item")
+
+
 def stars(p: float) -> str:
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
 
@@ -201,10 +212,8 @@ def _caption_lead(report: dict[str, Any]) -> str:
     """``Pooling mean; <date>. `` with only the parts the report has (nothing when it has neither); a fast run's
     report adds its precision and deviation."""
     parts = [f"Pooling {report['pooling']}" if report.get("pooling") else "", str(report.get("date") or "")]
-    if report.get("precision", EXACT) != EXACT and report.get("deviation") is not None:
-        parts.append(
-            f"{report['precision']}: max 1 − cosine {report['deviation']:.3g} on each test's first item against float32"
-        )
+    if report.get("deviation") is not None:
+        parts.append(deviation_line(report.get("precision", EXACT), report["deviation"]))
     lead = "; ".join(html.escape(p) for p in parts if p.strip())
     return f"{lead}. " if lead else ""
 

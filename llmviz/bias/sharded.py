@@ -115,14 +115,7 @@ def run_stereoset_on(
         local_fn=scorer.bind(loaded),
     )
     scores = {sid: s for (sid, _), s in zip(pairs, vals, strict=True)}
-    run = SS.StereoSetRun(
-        data,
-        scores,
-        SS.method_name(loaded),
-        SS.evaluate(data, scores),
-        SS.bootstrap_cis(data, scores, n_boot, seed),
-        {"model_id": loaded.facts.model_id, "kind": loaded.facts.kind, "n_boot": n_boot, "seed": seed},
-    )
+    run = SS.evaluated_run(data, scores, SS.method_name(loaded), loaded.facts, n_boot, seed)
     return SS.with_precision(run, loaded, precision, batch_size)
 
 

@@ -588,7 +588,7 @@ def run_stereoset(
     so far, after each chunk (:func:`partial_run` evaluates them). ``precision="bf16"``: on the model's bf16
     twin, with the deviation of the first example's sentences from float32 (:func:`first_items_deviation`)."""
     scores = score_dataset(loaded, data, batch_size, progress, partial, precision)
-    run = _run(data, scores, method_name(loaded), loaded.facts, n_boot, seed)
+    run = evaluated_run(data, scores, method_name(loaded), loaded.facts, n_boot, seed)
     return with_precision(run, loaded, precision, batch_size)
 
 
@@ -602,7 +602,11 @@ def with_precision(run: StereoSetRun, loaded: LoadedModel, precision: str, batch
     return run
 
 
-def _run(data: StereoSetData, scores: dict[str, float], method: str, facts, n_boot: int, seed: int) -> StereoSetRun:
+def evaluated_run(
+    data: StereoSetData, scores: dict[str, float], method: str, facts, n_boot: int, seed: int
+) -> StereoSetRun:
+    """The run of ``scores`` on ``data``: the metrics and their bootstrap CIs (a run scored anywhere, e.g.
+    sharded over an engine, is evaluated here)."""
     return StereoSetRun(
         data,
         scores,
@@ -622,4 +626,4 @@ def partial_run(
     if not any(done):
         return None
     part = StereoSetData(data.version, done[0], done[1], data.source, data.sha256, list(data.notices))
-    return _run(part, scores, method_name(loaded), loaded.facts, n_boot, seed)
+    return evaluated_run(part, scores, method_name(loaded), loaded.facts, n_boot, seed)

@@ -782,12 +782,6 @@ def _run_seat_files(
     )
 
 
-def _seat_deviation(entries: list[dict]) -> float | None:
-    """The fast mode's largest 1 − cosine over the tests' first items (None for an exact run)."""
-    devs = [e["deviation"] for e in entries if e.get("deviation") is not None]
-    return max(devs) if devs else None
-
-
 def _record_seat_files(loaded: LoadedModel, tests: list, pooling: str, layers: str, mode: str, out: Recorded) -> None:
     digest = sha256_bytes(json.dumps([[x.name, x.sets] for x in tests], sort_keys=True).encode())
     out.keep(
@@ -802,7 +796,7 @@ def _record_seat_files(loaded: LoadedModel, tests: list, pooling: str, layers: s
                 "layers": layers,
                 "page": "bias",
                 "precision": mode,
-                "deviation": _seat_deviation([f[0] for f in out.value]),
+                "deviation": seat_files.suite_deviation([f[0] for f in out.value]),
             },
         )
     )
@@ -858,7 +852,7 @@ def seat_files_block(loaded: LoadedModel) -> None:
         entries, rid = [f[0] for f in out.value], out.run_id
         if out.warning:
             show_notice(out.warning)
-        deviation = _seat_deviation(entries)
+        deviation = seat_files.suite_deviation(entries)
         precision_view.ran("seat", mode if deviation is not None else EXACT, deviation)
         report = {"model": loaded.facts.model_id, "pooling": pooling, "tests": entries, "run_id": rid}
         layers_all = sorted({x["layer"] for e in entries for x in e["layers"]})
